@@ -1,0 +1,166 @@
+"""Read models of the books: accounts, balances (O(1) in history length), journals, history."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.ledger import tables as t
+from simkeep.ledger.model import (
+    Account,
+    AccountType,
+    Balance,
+    HistoryLine,
+    HistoryPage,
+    Journal,
+    JournalKind,
+    Posting,
+    UnknownAccount,
+)
+
+MAX_PAGE = 500
+
+
+def _account_query() -> Select[tuple[object, ...]]:
+    floor = (
+        select(func.max(t.balances.c.min_balance))
+        .where(t.balances.c.account_id == t.accounts.c.id)
+        .scalar_subquery()
+        .label("min_balance")
+    )
+    return select(t.accounts, floor)
+
+
+def _account(row: Row[tuple[object, ...]]) -> Account:
+    m = row._mapping
+    return Account(
+        id=m["id"],
+        code=m["code"],
+        name=m["name"],
+        currency=m["currency"],
+        type=AccountType(m["type"]),
+        owner_type=m["owner_type"],
+        owner_id=m["owner_id"],
+        hot_slots=m["hot_slots"],
+        min_balance=m["min_balance"],
+    )
+
+
+async def get_account(conn: AsyncConnection, *, account_id: int) -> Account | None:
+    """One account by id."""
+    row = (await conn.execute(_account_query().where(t.accounts.c.id == account_id))).first()
+    return _account(row) if row else None
+
+
+async def get_account_by_code(conn: AsyncConnection, *, code: str) -> Account | None:
+    """One account by its business code."""
+    row = (await conn.execute(_account_query().where(t.accounts.c.code == code))).first()
+    return _account(row) if row else None
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Account]:
+    """Every account, in creation order."""
+    rows = await conn.execute(_account_query().order_by(t.accounts.c.id))
+    return [_account(row) for row in rows]
+
+
+async def get_balance(conn: AsyncConnection, *, account_id: int) -> Balance:
+    """The account's balance: a sum over its slot rows, never over its history."""
+    row = (
+        await conn.execute(
+            select(
+                t.accounts.c.currency,
+                func.sum(t.balances.c.balance),
+                func.sum(t.balances.c.pending_out),
+                func.sum(t.balances.c.pending_in),
+                func.max(t.balances.c.min_balance),
+            )
+            .join(t.balances, t.balances.c.account_id == t.accounts.c.id)
+            .where(t.accounts.c.id == account_id)
+            .group_by(t.accounts.c.currency)
+        )
+    ).first()
+    if row is None:
+        raise UnknownAccount(f"no account {account_id}")
+    return Balance(
+        account_id=account_id,
+        currency=row[0],
+        posted=int(row[1]),
+        pending_out=int(row[2]),
+        pending_in=int(row[3]),
+        min_balance=None if row[4] is None else int(row[4]),
+    )
+
+
+async def get_journal(conn: AsyncConnection, *, journal_id: int) -> Journal | None:
+    """A journal with its postings, in the order they were written."""
+    row = (await conn.execute(select(t.journals).where(t.journals.c.id == journal_id))).first()
+    if row is None:
+        return None
+    lines = await conn.execute(
+        select(t.postings.c.account_id, t.postings.c.amount, t.postings.c.currency)
+        .where(t.postings.c.journal_id == journal_id)
+        .order_by(t.postings.c.id)
+    )
+    return Journal(
+        id=row.id,
+        client_id=row.client_id,
+        kind=JournalKind(row.kind),
+        postings=tuple(Posting(a, amount, c) for a, amount, c in lines),
+        description=row.description,
+        metadata=json.loads(row.metadata),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        pending_id=row.pending_id,
+        reverses_id=row.reverses_id,
+    )
+
+
+async def get_journal_by_client_id(conn: AsyncConnection, *, client_id: str) -> Journal | None:
+    """A journal by the id its client chose."""
+    journal_id = (
+        await conn.execute(select(t.journals.c.id).where(t.journals.c.client_id == client_id))
+    ).scalar()
+    return None if journal_id is None else await get_journal(conn, journal_id=journal_id)
+
+
+async def history(
+    conn: AsyncConnection, *, account_id: int, limit: int = 50, before: int | None = None
+) -> HistoryPage:
+    """An account's postings, newest first, a page at a time (keyset on the posting id)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = (
+        select(
+            t.postings.c.id,
+            t.postings.c.journal_id,
+            t.journals.c.client_id,
+            t.journals.c.kind,
+            t.postings.c.amount,
+            t.postings.c.currency,
+            t.journals.c.description,
+            t.journals.c.created_at,
+        )
+        .join(t.journals, t.journals.c.id == t.postings.c.journal_id)
+        .where(t.postings.c.account_id == account_id)
+        .order_by(t.postings.c.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(t.postings.c.id < before)
+    rows = (await conn.execute(query)).all()
+    lines = tuple(
+        HistoryLine(
+            posting_id=r[0],
+            journal_id=r[1],
+            client_id=r[2],
+            kind=JournalKind(r[3]),
+            amount=r[4],
+            currency=r[5],
+            description=r[6],
+            created_at=r[7],
+        )
+        for r in rows[:limit]
+    )
+    return HistoryPage(lines=lines, next_before=lines[-1].posting_id if len(rows) > limit else None)

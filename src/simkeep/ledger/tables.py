@@ -1,0 +1,129 @@
+"""Ledger tables. The migration ``0001_ledger`` creates them, with the triggers that make
+the database itself refuse an unbalanced or edited journal."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from simkeep.sqltypes import UTCDateTime, id_column_type
+
+metadata = MetaData()
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("code", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("type", String(10), nullable=False),
+    Column("normal_sign", SmallInteger, nullable=False),
+    Column("owner_type", String(32)),
+    Column("owner_id", String(64)),
+    Column("hot_slots", SmallInteger, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("id", "currency", name="uq_ledger_accounts_id_currency"),
+    CheckConstraint(
+        "type IN ('asset', 'liability', 'income', 'expense', 'equity')",
+        name="ck_ledger_accounts_type",
+    ),
+    CheckConstraint(
+        "normal_sign = CASE WHEN type IN ('asset', 'expense') THEN 1 ELSE -1 END",
+        name="ck_ledger_accounts_normal_sign",
+    ),
+    CheckConstraint("hot_slots BETWEEN 1 AND 64", name="ck_ledger_accounts_hot_slots"),
+    Index("ix_ledger_accounts_owner", "owner_type", "owner_id"),
+)
+
+balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("slot", SmallInteger, primary_key=True),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("pending_out", BigInteger, nullable=False, server_default="0"),
+    Column("pending_in", BigInteger, nullable=False, server_default="0"),
+    Column("min_balance", BigInteger),
+    CheckConstraint(
+        "min_balance IS NULL OR balance - pending_out >= min_balance",
+        name="ck_ledger_balances_floor",
+    ),
+    CheckConstraint("pending_out >= 0 AND pending_in >= 0", name="ck_ledger_balances_pending"),
+)
+
+journals = Table(
+    "ledger_journals",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("client_id", String(128), nullable=False, unique=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("pending_id", BigInteger, ForeignKey("ledger_journals.id"), unique=True),
+    Column("reverses_id", BigInteger, ForeignKey("ledger_journals.id"), unique=True),
+    Column("posting_count", SmallInteger, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("metadata", Text, nullable=False, server_default="{}"),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_ledger_journals_expires_at", "expires_at"),
+    CheckConstraint(
+        "kind IN ('standard', 'pending', 'post', 'reversal')", name="ck_ledger_journals_kind"
+    ),
+    CheckConstraint("posting_count >= 2", name="ck_ledger_journals_posting_count"),
+    CheckConstraint(
+        "(kind = 'post') = (pending_id IS NOT NULL)", name="ck_ledger_journals_post_ref"
+    ),
+    CheckConstraint(
+        "(kind = 'reversal') = (reverses_id IS NOT NULL)",
+        name="ck_ledger_journals_reversal_ref",
+    ),
+    CheckConstraint("expires_at IS NULL OR kind = 'pending'", name="ck_ledger_journals_expiry"),
+)
+
+postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("journal_id", BigInteger, ForeignKey("ledger_journals.id"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("slot", SmallInteger, nullable=False, server_default="0"),
+    Column("amount", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "currency"],
+        ["ledger_accounts.id", "ledger_accounts.currency"],
+        name="fk_ledger_postings_account_currency",
+    ),
+    CheckConstraint("amount <> 0", name="ck_ledger_postings_amount"),
+    Index("ix_ledger_postings_account", "account_id", "id"),
+    Index("ix_ledger_postings_journal", "journal_id"),
+)
+
+pending_resolutions = Table(
+    "ledger_pending_resolutions",
+    metadata,
+    Column("pending_id", BigInteger, ForeignKey("ledger_journals.id"), primary_key=True),
+    Column("outcome", String(8), nullable=False),
+    Column("client_id", String(128), nullable=False, unique=True),
+    Column("journal_id", BigInteger, ForeignKey("ledger_journals.id")),
+    Column("resolved_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "outcome IN ('posted', 'voided', 'expired')", name="ck_ledger_resolutions_outcome"
+    ),
+    CheckConstraint(
+        "(outcome = 'posted') = (journal_id IS NOT NULL)", name="ck_ledger_resolutions_post"
+    ),
+)

@@ -1,0 +1,65 @@
+"""Settings: one typed object, read once from the environment (prefix ``SIMKEEP_``).
+
+Nothing else in simkeep reads the environment. ``load_settings()`` is called by the entry
+points (CLI, ASGI factory, tests); domain code receives the object it needs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything simkeep can be told, validated at start."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMKEEP_", frozen=True, extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///var/simkeep.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str = DEV_SECRET
+    log_json: bool = False
+    log_level: str = "INFO"
+    default_locale: str = "zh_Hant_HK"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_retry_attempts: int = Field(default=10, ge=1, le=100)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    ledger_hot_slots: int = Field(default=8, ge=2, le=64)
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError("SIMKEEP_SECRET_KEY must be set (32+ characters) in production")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production runs on PostgreSQL: set SIMKEEP_DATABASE_URL")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file for a SQLite URL (None for PostgreSQL or in-memory)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(path) if path and path != ":memory:" else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; explicit overrides win (used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

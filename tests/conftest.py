@@ -1,0 +1,112 @@
+"""Shared fixtures: a migrated SQLite file and a migrated PostgreSQL database per session.
+
+Integration tests take ``db`` and run once per database. PostgreSQL is found at
+``SIMKEEP_TEST_POSTGRES_URL``; when it cannot be reached the tests are skipped, unless
+``SIMKEEP_REQUIRE_POSTGRES=1``, which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy.engine import make_url
+
+from simkeep.clock import FixedClock
+from simkeep.db import Database
+from simkeep.migrations import upgrade
+from simkeep.settings import load_settings
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+LEDGER_TABLES = (
+    "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, ledger_accounts"
+)
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def _migrate(url: str) -> None:
+    async def run() -> None:
+        db = Database.from_settings(load_settings(database_url=url))
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "simkeep.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin = os.environ.get("SIMKEEP_TEST_POSTGRES_URL", DEFAULT_PG)
+    name = f"simkeep_test_{os.getpid()}"
+
+    async def admin_sql(sql: str) -> None:
+        conn = await asyncpg.connect(admin, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL at {admin} is not reachable: {error}"
+        if os.environ.get("SIMKEEP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    yield url
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[str]:
+    """A freshly emptied, migrated database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "simkeep.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+
+    async def truncate() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"TRUNCATE {LEDGER_TABLES}")
+        finally:
+            await conn.close()
+
+    asyncio.run(truncate())
+    yield url
+
+
+@pytest_asyncio.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database.from_settings(load_settings(database_url=database_url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
