@@ -99,7 +99,7 @@ async def check_books(conn: AsyncConnection) -> CheckReport:
     report = CheckReport()
     report.accounts, report.journals, report.postings = (await conn.execute(text(_COUNTS))).one()
     for journal_id, currency, total in await conn.execute(text(_UNBALANCED)):
-        report.problems.append(f"journal {journal_id} does not balance: {currency} {total:+d}")
+        report.problems.append(f"journal {journal_id} does not balance: {currency} {int(total):+d}")
     for journal_id, declared, actual in await conn.execute(text(_POSTING_COUNT)):
         report.problems.append(
             f"journal {journal_id} has {actual} postings, declared {declared} (need 2 or more)"

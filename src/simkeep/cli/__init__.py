@@ -1,0 +1,1 @@
+"""The ``simkeep`` command line: thin commands, one module per area."""

@@ -1,0 +1,26 @@
+"""``simkeep demo``: demo data for the embedded default."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from simkeep.cli.common import run_with_db, settings
+from simkeep.clock import SystemClock
+from simkeep.db import Database
+from simkeep.demo.service import SeedSummary, seed_demo
+
+app = typer.Typer(help="Demo data.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("seed")
+def seed_command() -> None:
+    """Create the demo books (idempotent: running it again changes nothing)."""
+    config = settings()
+
+    async def work(db: Database) -> SeedSummary:
+        return await seed_demo(db, SystemClock(), hot_slots=config.ledger_hot_slots)
+
+    summary = run_with_db(config, work)
+    console.print(f"demo books ready: {summary.accounts} accounts, {summary.journals} journals")

@@ -1,0 +1,69 @@
+"""``simkeep ledger``: prove the books are sound; read a balance."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.cli.common import run_with_db, settings
+from simkeep.db import Database
+from simkeep.ledger import service as ledger
+from simkeep.ledger.checks import CheckReport, check_books
+from simkeep.money import Money
+
+app = typer.Typer(help="The double-entry books.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("check")
+def check_command() -> None:
+    """Check every journal balances, stored balances equal postings, floors hold, trial
+    balance is zero. Exit code 0 when sound, 1 otherwise."""
+
+    async def work(db: Database) -> CheckReport:
+        return await db.transaction(check_books)
+
+    report = run_with_db(settings(), work)
+    table = Table(title="Trial balance", show_lines=False)
+    table.add_column("currency")
+    table.add_column("debits", justify="right")
+    table.add_column("net", justify="right")
+    for line in report.trial_balances:
+        table.add_row(
+            line.currency,
+            str(Money(line.debits, line.currency)),
+            str(Money(line.net, line.currency)),
+        )
+    console.print(
+        f"{report.accounts} accounts, {report.journals} journals, {report.postings} postings"
+    )
+    console.print(table)
+    if report.ok:
+        console.print("[green]ledger check passed[/green]")
+        return
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}")
+    console.print(f"[red]ledger check failed: {len(report.problems)} problem(s)[/red]")
+    raise typer.Exit(1)
+
+
+@app.command("balance")
+def balance_command(code: str) -> None:
+    """Show the balance of the account with business code CODE."""
+
+    async def work(db: Database) -> str:
+        async def read(conn: AsyncConnection) -> str:
+            account = await ledger.get_account_by_code(conn, code=code)
+            if account is None:
+                raise typer.BadParameter(f"no account {code}")
+            balance = await ledger.get_balance(conn, account_id=account.id)
+            return (
+                f"{account.code} ({account.type.value}): {balance.money()} "
+                f"available {balance.available_money()}"
+            )
+
+        return await db.transaction(read)
+
+    console.print(run_with_db(settings(), work))

@@ -1,0 +1,1 @@
+"""Demo data for the embedded default: realistic books to look at and check."""

@@ -1,0 +1,157 @@
+"""Posting rules: the journal every business event writes (docs/ledger.md, as code).
+
+Pure functions from account ids and amounts to postings (debit +, credit -). Domain
+services pick the accounts and call ``service.post_journal`` with the result; keeping the
+rules here means every top-up, fee or refund is booked the same way wherever it happens.
+"""
+
+from __future__ import annotations
+
+from simkeep.ledger.model import InvalidJournal, Posting
+from simkeep.money import Money
+
+Postings = tuple[Posting, ...]
+
+
+def _positive(*amounts: Money) -> None:
+    for amount in amounts:
+        if amount.minor <= 0:
+            raise InvalidJournal(f"amount {amount} must be positive")
+
+
+def transfer(debit_account: int, credit_account: int, amount: Money) -> Postings:
+    """The simplest journal: ``amount`` from ``credit_account`` to ``debit_account``."""
+    _positive(amount)
+    return (Posting.debit(debit_account, amount), Posting.credit(credit_account, amount))
+
+
+def provider_topup(*, clearing: int, sim_balance: int, amount: Money) -> Postings:
+    """Online top-up paid in the SIM's currency: the provider owes us, we owe the SIM."""
+    return transfer(clearing, sim_balance, amount)
+
+
+def cross_currency_topup(
+    *,
+    clearing: int,
+    fx_paid: int,
+    fx_credited: int,
+    sim_balance: int,
+    paid: Money,
+    credited: Money,
+) -> Postings:
+    """Paid in one currency, credited in the other, through both FX position accounts."""
+    _positive(paid, credited)
+    if paid.currency == credited.currency:
+        raise InvalidJournal("a cross-currency top-up needs two currencies")
+    return transfer(clearing, fx_paid, paid) + transfer(fx_credited, sim_balance, credited)
+
+
+def outlet_topup(
+    *,
+    agent_float: int,
+    sim_balance: int,
+    commission_expense: int,
+    commission_payable: int,
+    amount: Money,
+    commission: Money,
+) -> Postings:
+    """Cash or card at an outlet: the agent's float pays the SIM; commission accrues."""
+    return transfer(agent_float, sim_balance, amount) + _commission(
+        commission_expense, commission_payable, commission
+    )
+
+
+def voucher_sale(
+    *,
+    agent_float: int,
+    vouchers_outstanding: int,
+    commission_expense: int,
+    commission_payable: int,
+    face_value: Money,
+    commission: Money,
+) -> Postings:
+    """An outlet sells a voucher: the float pays for a PIN the operator must honour later."""
+    return transfer(agent_float, vouchers_outstanding, face_value) + _commission(
+        commission_expense, commission_payable, commission
+    )
+
+
+def _commission(expense: int, payable: int, commission: Money) -> Postings:
+    if commission.is_zero():
+        return ()
+    return transfer(expense, payable, commission)
+
+
+def voucher_redemption(
+    *, vouchers_outstanding: int, sim_balance: int, face_value: Money
+) -> Postings:
+    """A PIN is redeemed: the voucher liability becomes the SIM's balance."""
+    return transfer(vouchers_outstanding, sim_balance, face_value)
+
+
+def retention_fee(*, sim_balance: int, revenue: int, fee: Money) -> Postings:
+    """The monthly keep-the-number fee, earned when charged."""
+    return transfer(sim_balance, revenue, fee)
+
+
+def usage(
+    *, sim_bonus: int, sim_balance: int, revenue: int, from_bonus: Money, from_balance: Money
+) -> Postings:
+    """Usage charged by the network: bonus money first, then the balance."""
+    if from_bonus.minor < 0 or from_balance.minor < 0:
+        raise InvalidJournal("usage amounts cannot be negative")
+    total = from_bonus + from_balance
+    _positive(total)
+    postings = [Posting.credit(revenue, total)]
+    if from_bonus.minor:
+        postings.insert(0, Posting.debit(sim_bonus, from_bonus))
+    if from_balance.minor:
+        postings.insert(0, Posting.debit(sim_balance, from_balance))
+    return tuple(postings)
+
+
+def promotion_grant(*, promotion_expense: int, sim_bonus: int, bonus: Money) -> Postings:
+    """Bonus money granted by a promotion is an expense when granted."""
+    return transfer(promotion_expense, sim_bonus, bonus)
+
+
+def promotion_expiry(*, sim_bonus: int, promotion_expense: int, unused: Money) -> Postings:
+    """Bonus money that expires (or is taken back on refund) was never spent: undo its cost."""
+    return transfer(sim_bonus, promotion_expense, unused)
+
+
+def refund_approved(*, sim_balance: int, refunds_payable: int, amount: Money) -> Postings:
+    """An approved refund leaves the SIM at once and waits as a debt to the payer."""
+    return transfer(sim_balance, refunds_payable, amount)
+
+
+def refund_paid(*, refunds_payable: int, clearing: int, amount: Money) -> Postings:
+    """The provider (or the outlet's cash, via the agent's float) paid the refund out."""
+    return transfer(refunds_payable, clearing, amount)
+
+
+def forfeiture(*, sim_balance: int, forfeited: int, remaining: Money) -> Postings:
+    """A recycled SIM's remaining balance is forfeited, never deleted."""
+    return transfer(sim_balance, forfeited, remaining)
+
+
+def float_deposit(*, bank: int, agent_float: int, amount: Money) -> Postings:
+    """An agent pays into its float."""
+    return transfer(bank, agent_float, amount)
+
+
+def provider_settlement(
+    *, bank: int, fees: int, clearing: int, gross: Money, fee: Money
+) -> Postings:
+    """A provider settles its clearing balance into the bank, less its fee."""
+    _positive(gross)
+    net = gross - fee
+    postings = [Posting.debit(bank, net), Posting.credit(clearing, gross)]
+    if fee.minor:
+        postings.insert(1, Posting.debit(fees, fee))
+    return tuple(postings)
+
+
+def commission_payout(*, commission_payable: int, bank: int, amount: Money) -> Postings:
+    """The operator pays an agent the commission it earned."""
+    return transfer(commission_payable, bank, amount)

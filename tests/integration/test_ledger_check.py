@@ -1,0 +1,117 @@
+"""``simkeep ledger check`` passes on sound books and fails, readably, on corrupted ones."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from simkeep.cli.main import app
+
+runner = CliRunner()
+
+
+def simkeep(database_url: str, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"SIMKEEP_DATABASE_URL": database_url})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def corrupt(database_url: str, *statements: str) -> None:
+    """Run statements straight on the database, with the ledger's triggers out of the way."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("DROP TRIGGER ledger_postings_balanced")
+        for statement in statements:
+            conn.execute(statement)
+        conn.close()
+        return
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("SET session_replication_role = replica")
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def seeded(database_url: str) -> str:
+    code, output = simkeep(database_url, "demo", "seed")
+    assert code == 0, output
+    return database_url
+
+
+def test_check_passes_on_the_demo_books(seeded: str) -> None:
+    code, output = simkeep(seeded, "ledger", "check")
+    assert code == 0, output
+    assert "ledger check passed" in output
+    assert "HKD" in output and "CNY" in output
+
+
+def test_seeding_twice_changes_nothing(seeded: str) -> None:
+    _, first = simkeep(seeded, "ledger", "check")
+    code, _ = simkeep(seeded, "demo", "seed")
+    assert code == 0
+    assert simkeep(seeded, "ledger", "check")[1] == first
+
+
+def test_check_fails_on_a_tampered_balance(seeded: str) -> None:
+    corrupt(
+        seeded,
+        "UPDATE ledger_balances SET balance = balance + 1 WHERE account_id = "
+        "(SELECT id FROM ledger_accounts WHERE code = 'sim:1:balance:HKD')",
+    )
+    code, output = simkeep(seeded, "ledger", "check")
+    assert code == 1
+    assert "stored balance" in output
+    assert "trial balance in HKD is +1" in output or "trial balance in HKD is -1" in output
+    assert "ledger check failed" in output
+
+
+def test_check_fails_on_an_unbalanced_journal(seeded: str) -> None:
+    corrupt(
+        seeded,
+        "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
+        "SELECT j.id, p.account_id, p.currency, p.slot, 1 FROM ledger_journals j "
+        "JOIN ledger_postings p ON p.journal_id = j.id "
+        "WHERE j.client_id = 'demo:topup:1' ORDER BY p.id LIMIT 1",
+    )
+    code, output = simkeep(seeded, "ledger", "check")
+    assert code == 1
+    assert "does not balance" in output
+    assert "has 3 postings, declared 2" in output
+
+
+def test_check_fails_on_a_broken_floor(seeded: str) -> None:
+    lift_check = (
+        "PRAGMA ignore_check_constraints = 1"
+        if seeded.startswith("sqlite")
+        else "ALTER TABLE ledger_balances DROP CONSTRAINT ck_ledger_balances_floor"
+    )
+    corrupt(
+        seeded,
+        lift_check,
+        "UPDATE ledger_balances SET min_balance = 100000000 WHERE account_id = "
+        "(SELECT id FROM ledger_accounts WHERE code = 'sim:2:balance:HKD')",
+    )
+    try:
+        code, output = simkeep(seeded, "ledger", "check")
+    finally:
+        if seeded.startswith("postgresql"):  # the schema outlives this test: put it back
+            corrupt(
+                seeded,
+                "UPDATE ledger_balances SET min_balance = 0 WHERE min_balance = 100000000",
+                "ALTER TABLE ledger_balances ADD CONSTRAINT ck_ledger_balances_floor "
+                "CHECK (min_balance IS NULL OR balance - pending_out >= min_balance)",
+            )
+    assert code == 1
+    assert "below its floor" in output

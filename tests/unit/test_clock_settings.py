@@ -1,0 +1,50 @@
+"""Time is injected and aware; settings are validated once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from simkeep.clock import FixedClock, in_hong_kong, in_shanghai, require_aware
+from simkeep.settings import load_settings
+
+
+def test_fixed_clock_moves_only_when_told() -> None:
+    clock = FixedClock(datetime(2026, 1, 31, 16, 0, tzinfo=UTC))
+    assert clock.now() == clock.now()
+    clock.advance(timedelta(days=30))
+    assert clock.now() == datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
+
+
+def test_people_see_local_time() -> None:
+    instant = datetime(2026, 1, 31, 16, 30, tzinfo=UTC)
+    assert in_hong_kong(instant).isoformat() == "2026-02-01T00:30:00+08:00"
+    assert in_shanghai(instant).hour == 0
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        require_aware(datetime(2026, 1, 1))  # noqa: DTZ001
+    with pytest.raises(ValueError, match="naive"):
+        FixedClock(datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_production_needs_a_secret_and_postgresql() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        load_settings(environment="production", database_url="postgresql://db/simkeep")
+    with pytest.raises(ValidationError, match="PostgreSQL"):
+        load_settings(environment="production", secret_key="x" * 40)
+    settings = load_settings(
+        environment="production", secret_key="x" * 40, database_url="postgresql://db/simkeep"
+    )
+    assert not settings.is_sqlite
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMKEEP_PORT", "9001")
+    monkeypatch.setenv("SIMKEEP_DATABASE_URL", "sqlite:///var/x.db")
+    settings = load_settings()
+    assert settings.port == 9001
+    assert str(settings.sqlite_path()) == "var/x.db"
