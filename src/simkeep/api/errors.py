@@ -1,0 +1,64 @@
+"""API errors in one shape: ``{"error": {"code": "...", "message": "..."}}``.
+
+Design overview
+---------------
+The codes are stable, machine-readable words chosen here (not ``HTTPStatus`` names, which
+change between Python versions); the message is for a person. The handlers below answer
+for paths under ``/api/``; the composition root sends other paths to the pages' handlers.
+A validation error names each bad field (``query.amount: Input should be …``); an
+unexpected exception gets a generic message, never the exception's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+API_PREFIX = "/api/"
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def is_api_request(request: Request) -> bool:
+    return request.url.path.startswith(f"{request.scope.get('root_path', '')}{API_PREFIX}")
+
+
+def error_response(
+    status: int, message: str, *, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    code = CODES.get(status, f"http_{status}")
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def http_error(exc: StarletteHTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def validation_error(exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+    return error_response(422, f"Invalid request: {problems}")
+
+
+def internal_error() -> JSONResponse:
+    return error_response(500, "Something went wrong on our side; please try again later.")

@@ -1,0 +1,106 @@
+"""The composition root: ``create_app(settings)`` builds the one ASGI app.
+
+Design overview
+---------------
+Everything a request needs is made here and kept on ``app.state``: ``settings``, ``clock``,
+``db`` (built from settings at start-up unless a test hands one in; only a database built
+here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once) and
+``metrics`` (this app's Prometheus registry). The app serves the public pages, ``/static``,
+``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
+under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
+language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+
+from simkeep.api import docs, errors, health, metrics
+from simkeep.clock import Clock, SystemClock
+from simkeep.db import Database
+from simkeep.logs import configure_logging
+from simkeep.settings import Environment, Settings, load_settings
+from simkeep.web import pages
+from simkeep.web.pages import Pages
+
+OPENAPI_URL = "/api/v1/openapi.json"
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the app; the database is opened by the lifespan, not here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(json=settings.log_json, level=settings.log_level)
+        app.state.db = db or Database.from_settings(settings)
+        try:
+            yield
+        finally:
+            if db is None:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="simkeep",
+        summary="Prepaid top-ups for China–Hong Kong dual-number SIM cards.",
+        version=version("simkeep"),
+        lifespan=lifespan,
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.pages = Pages(
+        default_locale=settings.default_locale,
+        secure_cookies=settings.environment is Environment.PRODUCTION,
+    )
+    app.state.metrics = metrics.HttpMetrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
+    _add_error_handlers(app)
+
+    app.include_router(pages.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS_PATH, docs.swagger_assets(), name="api-docs-assets")
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """JSON errors for the API, pages in the visitor's language for everything else."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if errors.is_api_request(request):
+            return errors.http_error(exc)
+        return pages.get_pages(request).error(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if errors.is_api_request(request):
+            return errors.validation_error(exc)
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        if errors.is_api_request(request):
+            return errors.internal_error()
+        return pages.get_pages(request).error(request, StarletteHTTPException(500))
+
+
+def asgi() -> FastAPI:
+    """The factory uvicorn runs: settings from the environment, read once."""
+    return create_app(load_settings())

@@ -1,0 +1,1 @@
+"""Server-rendered pages: routers by area, Jinja2 templates, static files and catalogs."""
