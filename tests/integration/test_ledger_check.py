@@ -54,7 +54,8 @@ def test_check_passes_on_the_demo_books(seeded: str) -> None:
     code, output = simkeep(seeded, "ledger", "check")
     assert code == 0, output
     assert "ledger check passed" in output
-    assert "HKD" in output and "CNY" in output
+    assert "HKD" in output
+    assert "CNY" in output
 
 
 def test_seeding_twice_changes_nothing(seeded: str) -> None:

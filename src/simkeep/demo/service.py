@@ -18,7 +18,7 @@ from simkeep.db import Database
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
-from simkeep.ledger.model import Posting
+from simkeep.ledger.model import AccountSpec, Posting
 from simkeep.money import Money
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
@@ -50,7 +50,7 @@ class _Books:
         assert account is not None, code
         return account.id
 
-    async def open(self, spec: chart.AccountSpec) -> int:
+    async def open(self, spec: AccountSpec) -> int:
         return (await ledger.open_account(self.conn, spec=spec, now=self.now)).id
 
     async def post(self, client_id: str, postings: tuple[Posting, ...], description: str) -> None:
