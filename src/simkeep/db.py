@@ -4,15 +4,20 @@ Design overview
 ---------------
 * One URL setting picks the database. ``postgresql://…`` runs on asyncpg; ``sqlite:///…``
   runs on the standard ``sqlite3`` module through a small SQLAlchemy dialect that calls it on
-  the event-loop thread (see docs/decisions/0002-sqlite-on-the-event-loop.md: a thread hop
-  per statement cost ~100 µs here, more than the statement itself).
-* SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on, and every
-  transaction opens with ``BEGIN IMMEDIATE`` so the write lock is taken up front. One
-  connection per process, held open and shared by turns (an asyncio lock), since SQLite has
-  one writer anyway.
-* PostgreSQL: a pool; a transaction that fails with a serialization failure or a deadlock
-  is rolled back and the whole transaction function runs again (with jittered back-off), so
-  the function must have no side effects outside the database.
+  the event-loop thread (docs/decisions/0002-sqlite-on-the-event-loop.md: a thread hop per
+  statement cost ~100 µs here, more than the statement itself).
+* ``Database.transaction(fn)`` owns the transaction at the driver level: ``BEGIN`` (SQLite:
+  ``BEGIN IMMEDIATE``, so the write lock is taken up front), ``fn(conn)``, then ``COMMIT`` or
+  ``ROLLBACK``. SQLAlchemy runs in autocommit mode on top, so its statements join that
+  transaction without adding round trips, and the ledger's hot path may use the driver
+  connection directly (docs/decisions/0003-one-round-trip-journals.md).
+* SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on; one connection per
+  process, shared by turns, since SQLite has one writer anyway.
+* PostgreSQL: up to ``db_pool_size`` connections, opened on demand and then kept (a checkout
+  is a queue get); a connection that breaks is dropped. A transaction that fails with a
+  serialization failure or a deadlock is rolled back and the whole transaction function runs
+  again (with jittered back-off), so the function must have no side effects outside the
+  database.
 * Nothing connects at import; ``Database`` is built by the composition root.
 """
 
@@ -21,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -75,7 +80,7 @@ class InLoopSQLiteConnection(sqlite3.Connection):
 
 
 class InLoopSQLiteDialect(SQLiteDialect_pysqlite):
-    """``sqlite+simkeep://``: the stdlib driver, called on the event loop, BEGIN IMMEDIATE."""
+    """``sqlite+simkeep://``: the stdlib driver, called on the event loop."""
 
     driver = "simkeep"
     is_async = True
@@ -85,8 +90,16 @@ class InLoopSQLiteDialect(SQLiteDialect_pysqlite):
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
         return pool.AsyncAdaptedQueuePool
 
+    # Database.transaction owns BEGIN / COMMIT / ROLLBACK on the driver connection;
+    # SQLAlchemy's own calls (autobegin bookkeeping, Alembic) must not end it early.
     def do_begin(self, dbapi_connection: Any) -> None:
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+        return None
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        return None
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        return None
 
 
 registry.register("sqlite.simkeep", __name__, "InLoopSQLiteDialect")
@@ -110,8 +123,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_reset_on_return=None,  # every transaction ends in an explicit commit or rollback
+        max_overflow=0,
+        isolation_level="AUTOCOMMIT",  # Database.transaction issues BEGIN / COMMIT itself
+        pool_reset_on_return=None,
     )
 
 
@@ -122,6 +136,7 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> AsyncEngine:
         url,
         pool_size=1,
         max_overflow=0,
+        isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,
         connect_args={"factory": InLoopSQLiteConnection, "check_same_thread": False},
     )
@@ -153,16 +168,24 @@ def is_retryable(error: BaseException) -> bool:
 class Database:
     """The engine plus the transaction helper; one per process."""
 
-    def __init__(self, engine: AsyncEngine, *, retry_attempts: int = 10) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, retry_attempts: int = 10, pool_size: int = 10
+    ) -> None:
         self.engine = engine
         self.dialect: Dialect = "sqlite" if engine.dialect.name == "sqlite" else "postgresql"
         self.retry_attempts = retry_attempts
-        self._sqlite_lock = asyncio.Lock()
-        self._sqlite_conn: AsyncConnection | None = None
+        self.pool_size = 1 if self.dialect == "sqlite" else pool_size
+        self._idle: list[AsyncConnection] = []
+        self._slots = asyncio.Semaphore(self.pool_size)
+        self._open: set[AsyncConnection] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(make_engine(settings), retry_attempts=settings.db_retry_attempts)
+        return cls(
+            make_engine(settings),
+            retry_attempts=settings.db_retry_attempts,
+            pool_size=settings.db_pool_size,
+        )
 
     async def transaction(self, fn: TransactionFn[T]) -> T:
         """Run ``fn(conn)`` in one transaction; rerun it whole on a retryable conflict."""
@@ -170,8 +193,8 @@ class Database:
         while True:
             attempt += 1
             try:
-                async with self._begin() as conn:
-                    return await fn(conn)
+                async with self._slots:
+                    return await self._once(fn)
             except Exception as error:
                 if attempt >= self.retry_attempts or not is_retryable(error):
                     raise
@@ -179,30 +202,77 @@ class Database:
                 log.debug("db.retry", attempt=attempt, delay=round(delay, 4), error=str(error))
                 await asyncio.sleep(delay)
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        if self.dialect == "postgresql":
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
-            return
-        async with self._sqlite_lock:
-            conn = await self._sqlite_connection()
-            async with conn.begin():
-                yield conn
+    async def _once(self, fn: TransactionFn[T]) -> T:
+        conn = self._idle.pop() if self._idle else await self._connect()
+        driver = await driver_connection(conn)
+        try:
+            if self.dialect == "postgresql":
+                async with driver.transaction():
+                    result = await fn(conn)
+            else:
+                result = await _in_sqlite_transaction(driver, conn, fn)
+            if conn.in_transaction():  # SQLAlchemy's own (autocommit) bookkeeping only
+                await conn.commit()
+        except Exception:
+            if conn.invalidated or conn.closed or _unusable(driver):
+                await self._discard(conn)
+            else:
+                if conn.in_transaction():
+                    await conn.rollback()
+                self._idle.append(conn)
+            raise
+        except BaseException:  # cancelled mid-statement: the connection's state is unknown
+            await asyncio.shield(self._discard(conn))
+            raise
+        self._idle.append(conn)
+        return result
 
-    async def _sqlite_connection(self) -> AsyncConnection:
-        if self._sqlite_conn is None or self._sqlite_conn.closed:
-            self._sqlite_conn = await self.engine.connect()
-        return self._sqlite_conn
+    async def _discard(self, conn: AsyncConnection) -> None:
+        self._open.discard(conn)
+        await conn.close()
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self.engine.connect()
+        self._open.add(conn)
+        return conn
 
     async def dispose(self) -> None:
-        if self._sqlite_conn is not None:
-            await self._sqlite_conn.close()
-            self._sqlite_conn = None
+        """Close every connection; the Database can be used again afterwards."""
+        self._idle.clear()
+        for conn in list(self._open):
+            await conn.close()
+        self._open.clear()
         await self.engine.dispose()
 
 
+_drivers: weakref.WeakKeyDictionary[AsyncConnection, Any] = weakref.WeakKeyDictionary()
+
+
 async def driver_connection(conn: AsyncConnection) -> Any:
-    """The driver's own connection under ``conn`` (inside the same transaction)."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
+    """The driver's own connection under ``conn``: inside ``Database.transaction`` its
+    statements are part of the same transaction."""
+    driver = _drivers.get(conn)
+    if driver is None:
+        driver = (await conn.get_raw_connection()).driver_connection
+        _drivers[conn] = driver
+    return driver
+
+
+async def _in_sqlite_transaction(
+    driver: sqlite3.Connection, conn: AsyncConnection, fn: TransactionFn[T]
+) -> T:
+    cursor = sqlite3.Cursor(driver)
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        result = await fn(conn)
+    except BaseException:
+        if driver.in_transaction:
+            cursor.execute("ROLLBACK")
+        raise
+    cursor.execute("COMMIT")
+    return result
+
+
+def _unusable(driver: Any) -> bool:
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False

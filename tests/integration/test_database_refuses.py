@@ -124,3 +124,15 @@ async def test_a_posting_in_another_currency_is_refused(
         "VALUES (:j, :a, 'CNY', 0, 1)",
         {"j": journal_id, "a": clearing},
     )
+
+
+async def test_an_existing_journal_never_gains_a_posting(
+    db: Database, journal: tuple[int, int, int]
+) -> None:
+    journal_id, clearing, sim = journal
+    await refused(
+        db,
+        "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
+        "VALUES (:j, :a, 'HKD', 0, 5), (:j, :b, 'HKD', 0, -5)",
+        {"j": journal_id, "a": clearing, "b": sim},
+    )

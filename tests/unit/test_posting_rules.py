@@ -130,7 +130,7 @@ def test_promotion_granted_then_expired_costs_nothing() -> None:
 
 def test_refund_approved_then_paid_by_the_provider() -> None:
     approved = rules.refund_approved(sim_balance=SIM, refunds_payable=REFUNDS, amount=hkd(5_000))
-    paid = rules.refund_paid(refunds_payable=REFUNDS, clearing=CLEARING, amount=hkd(5_000))
+    paid = rules.refund_paid(refunds_payable=REFUNDS, paid_from=CLEARING, amount=hkd(5_000))
     assert sum(p.amount for p in approved + paid if p.account_id == REFUNDS) == 0
     assert Posting(CLEARING, -5_000, "HKD") in paid
 

@@ -125,9 +125,10 @@ def refund_approved(*, sim_balance: int, refunds_payable: int, amount: Money) ->
     return transfer(sim_balance, refunds_payable, amount)
 
 
-def refund_paid(*, refunds_payable: int, clearing: int, amount: Money) -> Postings:
-    """The provider (or the outlet's cash, via the agent's float) paid the refund out."""
-    return transfer(refunds_payable, clearing, amount)
+def refund_paid(*, refunds_payable: int, paid_from: int, amount: Money) -> Postings:
+    """The refund went out: from the provider's clearing account, or as cash at the outlet
+    (from the agent's float)."""
+    return transfer(refunds_payable, paid_from, amount)
 
 
 def forfeiture(*, sim_balance: int, forfeited: int, remaining: Money) -> Postings:

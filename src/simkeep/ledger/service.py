@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -283,19 +285,20 @@ async def reverse_journal(
 
 
 async def _write(conn: AsyncConnection, request: JournalRequest, now: datetime) -> Journal:
+    # one order for every writer: balance rows are then locked in the same order everywhere
+    ordered = sorted(request.postings, key=lambda p: (p.account_id, p.currency, p.amount))
+    request = replace(request, postings=tuple(ordered))
     content_hash = request.content_hash()
     try:
         result = await write_journal(conn, request, content_hash, require_aware(now))
-    except (IntegrityError, sqlite3.IntegrityError) as error:
+    except (IntegrityError, sqlite3.IntegrityError, IntegrityConstraintViolationError) as error:
         raise _translate(error) from error
     if result.journal_id is None:
         return await _replay(conn, request.client_id, content_hash)
-    if result.matched_postings != len(request.postings):
+    if result.known != len(request.postings):
         raise UnknownAccount(
             "a posting names an account that does not exist or is in another currency"
         )
-    if result.updated_rows != result.expected_rows:
-        raise LedgerError(f"balance rows missing for journal {request.client_id}")
     return Journal(
         id=result.journal_id,
         client_id=request.client_id,
@@ -326,14 +329,15 @@ async def _replay(conn: AsyncConnection, client_id: str, content_hash: str) -> J
 
 
 def _translate(error: Exception) -> LedgerError:
-    message = str(error)
+    """The refusal a constraint or trigger of the ledger's schema stands for."""
+    message = str(getattr(error, "orig", None) or error)
     if FLOOR_CONSTRAINT in message:
         return InsufficientFunds("the journal would take an account below its floor")
-    if "fk_ledger_postings_account_currency" in message or "FOREIGN KEY" in message:
+    if "unknown account" in message:
         return UnknownAccount("a posting names an unknown account or the wrong currency")
-    if "pending_id" in message:
+    if "uq_ledger_journals_pending_id" in message or "ledger_journals.pending_id" in message:
         return PendingNotOpen("the hold was already resolved")
-    if "reverses_id" in message:
+    if "uq_ledger_journals_reverses_id" in message or "ledger_journals.reverses_id" in message:
         return AlreadyReversed("the journal was already reversed")
     return LedgerError(message)
 

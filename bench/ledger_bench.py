@@ -1,0 +1,469 @@
+"""Ledger benchmarks: the service beside a naive raw-SQL loop of the same shape.
+
+* ``post_rate``: journals per second, one process, one connection at a time — the ledger
+  (``ledger.service.post_journal`` inside ``db.transaction``) against a raw loop on the same
+  database doing the naive five statements: update two balances, insert a journal and two
+  postings. Each journal credits a different SIM from the hot Alipay clearing account.
+* ``hot_account``: 16 concurrent clients (4 processes × 4 connections) on PostgreSQL where
+  every journal debits the same clearing account; raw loop: the same, on one shared row.
+* ``balance_read``: time to read a balance and the first history page of an account with
+  10 thousand, 100 thousand and a million postings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bench.targets import Target
+from simkeep.clock import SystemClock
+from simkeep.db import Database
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger.model import Posting
+from simkeep.money import Money
+from simkeep.settings import load_settings
+
+SIMS = 1_000
+
+RAW_SCHEMA = (
+    "CREATE TABLE raw_balances (id bigint PRIMARY KEY, balance bigint NOT NULL)",
+    "CREATE TABLE raw_journals (id {serial} PRIMARY KEY, client_id varchar(128) NOT NULL UNIQUE,"
+    " created_at {timestamp} NOT NULL)",
+    "CREATE TABLE raw_postings (id {serial} PRIMARY KEY, journal_id bigint NOT NULL,"
+    " account_id bigint NOT NULL, amount bigint NOT NULL)",
+    "CREATE INDEX raw_postings_account ON raw_postings (account_id, id)",
+    "CREATE INDEX raw_postings_journal ON raw_postings (journal_id)",
+)
+
+
+@dataclass(frozen=True)
+class Rate:
+    journals: int
+    seconds: float
+    latencies_ms: tuple[float, ...] = ()
+
+    @property
+    def per_second(self) -> float:
+        return self.journals / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def open_sims(target: Target) -> tuple[int, list[int]]:
+    """The Alipay clearing account id and SIMS SIM accounts, in the ledger and the raw tables."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    now = SystemClock().now()
+
+    async def work(conn: AsyncConnection) -> tuple[int, list[int]]:
+        clearing = await ledger.get_account_by_code(
+            conn, code=chart.provider_clearing_code("alipay", "HKD")
+        )
+        assert clearing is not None
+        sims = [
+            (await ledger.open_account(conn, spec=chart.sim_balance(n, "HKD"), now=now)).id
+            for n in range(SIMS)
+        ]
+        return clearing.id, sims
+
+    try:
+        ids = await db.transaction(work)
+    finally:
+        await db.dispose()
+    await _raw_schema(target, [ids[0], *ids[1]])
+    await analyze(target)
+    return ids
+
+
+async def analyze(target: Target) -> None:
+    """Fresh statistics, as autovacuum would have them on a live database."""
+    if target.name == "sqlite":
+        conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
+        conn.execute("ANALYZE")
+        conn.close()
+        return
+    pg = await asyncpg.connect(target.url)
+    try:
+        await pg.execute("ANALYZE")
+    finally:
+        await pg.close()
+
+
+async def _raw_schema(target: Target, account_ids: list[int]) -> None:
+    rows = [(account_id, 0) for account_id in account_ids]
+    if target.name == "sqlite":
+        conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
+        for ddl in RAW_SCHEMA:
+            conn.execute(ddl.format(serial="INTEGER", timestamp="TEXT"))
+        conn.executemany("INSERT INTO raw_balances VALUES (?, ?)", rows)
+        conn.close()
+        return
+    pg = await asyncpg.connect(target.url)
+    try:
+        for ddl in RAW_SCHEMA:
+            await pg.execute(ddl.format(serial="bigserial", timestamp="timestamptz"))
+        await pg.executemany("INSERT INTO raw_balances VALUES ($1, $2)", rows)
+    finally:
+        await pg.close()
+
+
+async def ledger_loop(target: Target, clearing: int, sims: list[int], n: int, tag: str) -> Rate:
+    db = Database.from_settings(load_settings(database_url=target.url))
+    clock = SystemClock()
+    amount = Money(100, "HKD")
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            postings = rules.provider_topup(
+                clearing=clearing, sim_balance=sims[i % len(sims)], amount=amount
+            )
+
+            async def post(
+                conn: AsyncConnection, i: int = i, postings: tuple[Posting, ...] = postings
+            ) -> None:
+                await ledger.post_journal(
+                    conn, client_id=f"{tag}:{i}", postings=postings, now=clock.now()
+                )
+
+            await db.transaction(post)
+        return Rate(n, time.perf_counter() - start)
+    finally:
+        await db.dispose()
+
+
+def sqlite_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
+    conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    clock = SystemClock()
+    start = time.perf_counter()
+    for i in range(n):
+        sim = sims[i % len(sims)]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (shared,))
+        conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (sim,))
+        journal = conn.execute(
+            "INSERT INTO raw_journals (client_id, created_at) VALUES (?, ?)",
+            (f"{tag}:{i}", clock.now().isoformat()),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, 100)",
+            (journal, shared),
+        )
+        conn.execute(
+            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, -100)",
+            (journal, sim),
+        )
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    conn.close()
+    return Rate(n, seconds)
+
+
+async def pg_raw_transaction(pg: asyncpg.Connection, shared: int, sim: int, client_id: str) -> None:
+    async with pg.transaction():
+        await pg.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = $1", shared)
+        await pg.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = $1", sim)
+        journal = await pg.fetchval(
+            "INSERT INTO raw_journals (client_id, created_at) VALUES ($1, now()) RETURNING id",
+            client_id,
+        )
+        await pg.execute(
+            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES ($1, $2, 100)",
+            journal,
+            shared,
+        )
+        await pg.execute(
+            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES ($1, $2, -100)",
+            journal,
+            sim,
+        )
+
+
+async def pg_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
+    pg = await asyncpg.connect(target.url)
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            await pg_raw_transaction(pg, shared, sims[i % len(sims)], f"{tag}:{i}")
+        return Rate(n, time.perf_counter() - start)
+    finally:
+        await pg.close()
+
+
+async def stack_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
+    """The naive five statements through the same ``db.transaction`` the ledger runs in."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    p = "$1" if target.name == "postgresql" else "?"
+    p2, p3 = ("$2", "$3") if target.name == "postgresql" else ("?", "?")
+    clock = SystemClock()
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            sim = sims[i % len(sims)]
+
+            async def five(conn: AsyncConnection, i: int = i, sim: int = sim) -> None:
+                update = f"UPDATE raw_balances SET balance = balance + 100 WHERE id = {p}"
+                await conn.exec_driver_sql(update, (shared,))
+                await conn.exec_driver_sql(update, (sim,))
+                journal = (
+                    await conn.exec_driver_sql(
+                        "INSERT INTO raw_journals (client_id, created_at) "
+                        f"VALUES ({p}, {p2}) RETURNING id",
+                        (f"{tag}:{i}", clock.now().isoformat())
+                        if target.name == "sqlite"
+                        else (f"{tag}:{i}", clock.now()),
+                    )
+                ).scalar_one()
+                posting = (
+                    f"INSERT INTO raw_postings (journal_id, account_id, amount) "
+                    f"VALUES ({p}, {p2}, {p3})"
+                )
+                await conn.exec_driver_sql(posting, (journal, shared, 100))
+                await conn.exec_driver_sql(posting, (journal, sim, -100))
+
+            await db.transaction(five)
+        return Rate(n, time.perf_counter() - start)
+    finally:
+        await db.dispose()
+
+
+@dataclass(frozen=True)
+class PostRates:
+    ledger: Rate
+    stack_raw: Rate
+    driver_raw: Rate
+
+
+async def post_rate(target: Target, n: int, rounds: int = 3) -> PostRates:
+    """Best-of-``rounds`` single-process rates, the three loops interleaved to share noise."""
+    clearing, sims = await open_sims(target)
+    await ledger_loop(target, clearing, sims, min(200, n), "warm")
+    mine, stack, driver = [], [], []
+    for r in range(rounds):
+        mine.append(await ledger_loop(target, clearing, sims, n, f"l{r}"))
+        stack.append(await stack_raw_loop(target, clearing, sims, n, f"s{r}"))
+        if target.name == "sqlite":
+            driver.append(sqlite_raw_loop(target, clearing, sims, n, f"r{r}"))
+        else:
+            driver.append(await pg_raw_loop(target, clearing, sims, n, f"r{r}"))
+
+    def best(rates: list[Rate]) -> Rate:
+        return max(rates, key=lambda rate: rate.per_second)
+
+    return PostRates(best(mine), best(stack), best(driver))
+
+
+# --- 16 concurrent clients on one hot account (PostgreSQL) -------------------------------
+
+
+async def _client_loop(
+    deadline: float, once: Callable[[int], Awaitable[None]], latencies: list[float]
+) -> int:
+    done = 0
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        await once(done)
+        latencies.append((time.perf_counter() - start) * 1000)
+        done += 1
+    return done
+
+
+async def _hot_worker(
+    mode: str, url: str, worker: int, clients: int, seconds: float, clearing: int, sims: list[int]
+) -> tuple[int, list[float]]:
+    latencies: list[float] = []
+    rng = random.Random(worker)
+    deadline = time.perf_counter() + seconds
+    if mode == "ledger":
+        db = Database.from_settings(load_settings(database_url=url, db_pool_size=clients))
+        clock = SystemClock()
+        amount = Money(100, "HKD")
+
+        def make(client: int) -> Callable[[int], Awaitable[None]]:
+            async def once(i: int) -> None:
+                postings = rules.provider_topup(
+                    clearing=clearing, sim_balance=rng.choice(sims), amount=amount
+                )
+
+                async def post(conn: AsyncConnection) -> None:
+                    await ledger.post_journal(
+                        conn,
+                        client_id=f"hot:{worker}:{client}:{i}",
+                        postings=postings,
+                        now=clock.now(),
+                    )
+
+                await db.transaction(post)
+
+            return once
+
+        try:
+            counts = await asyncio.gather(
+                *[_client_loop(deadline, make(c), latencies) for c in range(clients)]
+            )
+        finally:
+            await db.dispose()
+        return sum(counts), latencies
+    conns = [await asyncpg.connect(url) for _ in range(clients)]
+
+    def make_raw(client: int) -> Callable[[int], Awaitable[None]]:
+        async def once(i: int) -> None:
+            await pg_raw_transaction(
+                conns[client], clearing, rng.choice(sims), f"hotraw:{worker}:{client}:{i}"
+            )
+
+        return once
+
+    try:
+        counts = await asyncio.gather(
+            *[_client_loop(deadline, make_raw(c), latencies) for c in range(clients)]
+        )
+    finally:
+        for conn in conns:
+            await conn.close()
+    return sum(counts), latencies
+
+
+def _hot_process(
+    mode: str, url: str, worker: int, clients: int, seconds: float, clearing: int, sims: list[int]
+) -> tuple[int, list[float]]:
+    return asyncio.run(_hot_worker(mode, url, worker, clients, seconds, clearing, sims))
+
+
+async def hot_account(
+    target: Target, *, processes: int = 4, clients: int = 4, seconds: float = 10.0
+) -> tuple[Rate, Rate]:
+    """(ledger, raw) with processes × clients concurrent clients for ``seconds`` each."""
+    clearing, sims = await open_sims(target)
+    loop = asyncio.get_running_loop()
+    results: dict[str, Rate] = {}
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        for mode in ("ledger", "raw"):
+            outcome = await asyncio.gather(
+                *[
+                    loop.run_in_executor(
+                        pool, _hot_process, mode, target.url, w, clients, seconds, clearing, sims
+                    )
+                    for w in range(processes)
+                ]
+            )
+            latencies = tuple(ms for _, worker_ms in outcome for ms in worker_ms)
+            results[mode] = Rate(sum(count for count, _ in outcome), seconds, latencies)
+    return results["ledger"], results["raw"]
+
+
+# --- balance reads against history length -------------------------------------------------
+
+_PG_LOAD = """
+WITH j AS (
+    INSERT INTO ledger_journals (client_id, content_hash, kind, posting_count, created_at)
+    SELECT 'load:' || $1 || ':' || g, 'x', 'standard', 2, now() FROM generate_series(1, $2) g
+    RETURNING id
+)
+INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount)
+SELECT j.id, a.account_id, 'HKD', 0, a.amount FROM j
+CROSS JOIN (VALUES ($3::bigint, 1::bigint), ($4::bigint, -1::bigint)) AS a(account_id, amount)
+"""
+
+_SQLITE_LOAD_JOURNALS = """
+WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?)
+INSERT INTO ledger_journals (client_id, content_hash, kind, posting_count, created_at)
+SELECT 'load:' || ? || ':' || n, 'x', 'standard', 2, '2026-01-01 00:00:00.000000' FROM g
+"""
+
+_SQLITE_LOAD_POSTINGS = """
+INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount)
+SELECT j.id, a.column1, 'HKD', 0, a.column2 FROM ledger_journals j
+CROSS JOIN (VALUES (?, 1), (?, -1)) AS a
+WHERE j.client_id LIKE 'load:' || ? || ':%'
+"""
+
+
+async def _history_account(target: Target, size: int) -> int:
+    """An account with ``size`` postings (bulk-loaded), its balance row kept true."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    now = SystemClock().now()
+
+    async def accounts(conn: AsyncConnection) -> tuple[int, int]:
+        a = await ledger.open_account(conn, spec=chart.agent_commission(f"h{size}", "HKD"), now=now)
+        b = await ledger.open_account(conn, spec=chart.agent_commission(f"g{size}", "HKD"), now=now)
+        return a.id, b.id
+
+    try:
+        a, b = await db.transaction(accounts)
+    finally:
+        await db.dispose()
+    if target.name == "sqlite":
+        conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_SQLITE_LOAD_JOURNALS, (size, size))
+        conn.execute(_SQLITE_LOAD_POSTINGS, (a, b, size))
+        conn.execute("UPDATE ledger_balances SET balance = ? WHERE account_id = ?", (-size, a))
+        conn.execute("UPDATE ledger_balances SET balance = ? WHERE account_id = ?", (size, b))
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        conn.close()
+        return a
+    pg = await asyncpg.connect(target.url)
+    try:
+        async with pg.transaction():
+            await pg.execute("SET LOCAL session_replication_role = replica")
+            await pg.execute(_PG_LOAD, str(size), size, a, b)
+            await pg.execute(
+                "UPDATE ledger_balances SET balance = $1 WHERE account_id = $2", -size, a
+            )
+            await pg.execute(
+                "UPDATE ledger_balances SET balance = $1 WHERE account_id = $2", size, b
+            )
+        await pg.execute("ANALYZE")
+    finally:
+        await pg.close()
+    return a
+
+
+@dataclass(frozen=True)
+class ReadCost:
+    postings: int
+    balance_us: float
+    history_us: float
+
+
+async def balance_read(target: Target, sizes: tuple[int, ...], reads: int = 300) -> list[ReadCost]:
+    """Mean cost of ``get_balance`` and of the newest history page, per history length."""
+    costs = []
+    for size in sizes:
+        account = await _history_account(target, size)
+        db = Database.from_settings(load_settings(database_url=target.url))
+
+        async def measure(
+            conn: AsyncConnection, account: int = account, size: int = size
+        ) -> tuple[float, float]:
+            balance = await ledger.get_balance(conn, account_id=account)
+            assert balance.posted == -size
+            start = time.perf_counter()
+            for _ in range(reads):
+                await ledger.get_balance(conn, account_id=account)
+            middle = time.perf_counter()
+            for _ in range(reads):
+                await ledger.history(conn, account_id=account, limit=20)
+            end = time.perf_counter()
+            return (middle - start) / reads * 1e6, (end - middle) / reads * 1e6
+
+        try:
+            balance_us, history_us = await db.transaction(measure)
+        finally:
+            await db.dispose()
+        costs.append(ReadCost(size, balance_us, history_us))
+    return costs

@@ -1,0 +1,143 @@
+"""``make bench``: run every benchmark and write docs/benchmarks.md.
+
+Usage: ``python -m bench.run [--quick]`` (``--quick`` shrinks every scenario for a smoke run
+and writes nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import ledger_bench
+from bench.targets import drop, fresh
+
+DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
+TARGETS = {"postgresql": 1.0, "sqlite": 0.6}
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    pg = subprocess.run(
+        ["psql", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {pg}"
+
+
+async def main(quick: bool) -> list[str]:
+    n = 300 if quick else 3_000
+    sizes = (1_000, 10_000) if quick else (10_000, 100_000, 1_000_000)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}. "
+        "Produced by `make bench` (`bench/run.py`); figures are from this machine, "
+        "re-run to refresh.",
+        "",
+        "## Posting journals, one process",
+        "",
+        "Each journal credits a different SIM (floored account, one row) from the hot Alipay "
+        "clearing account (8 slot rows). *ledger* = `ledger.service.post_journal` inside "
+        "`db.transaction` (validation, content hash, idempotency, floors, triggers); *raw* = "
+        "the naive loop on the same database: update two balances, insert a journal and two "
+        "postings, no checks, either through the same `db.transaction` and connection "
+        "(`exec_driver_sql`) or through the bare driver (asyncpg / sqlite3). Best of 3 "
+        f"rounds of {n} journals, interleaved.",
+        "",
+        "| database | ledger journals/s | raw loop, same stack | ratio | raw loop, bare driver "
+        "| ratio | target |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, target_ratio in TARGETS.items():
+        target = await fresh(name, "post")
+        try:
+            rates = await ledger_bench.post_rate(target, n)
+        finally:
+            await drop(target)
+        mine = rates.ledger.per_second
+        stack, driver = rates.stack_raw.per_second, rates.driver_raw.per_second
+        print(
+            f"{name}: ledger {mine:.0f}/s, raw same stack {stack:.0f}/s ({mine / stack:.2f}), "
+            f"raw bare driver {driver:.0f}/s ({mine / driver:.2f})"
+        )
+        verdict = "met" if mine / driver >= target_ratio else "not met"
+        lines.append(
+            f"| {name} | {mine:,.0f} | {stack:,.0f} | {mine / stack:.2f} | {driver:,.0f} | "
+            f"**{mine / driver:.2f}** | ≥ {target_ratio:.1f} vs bare driver ({verdict}) |"
+        )
+    seconds = 3.0 if quick else 10.0
+    target = await fresh("postgresql", "hot")
+    try:
+        mine, raw = await ledger_bench.hot_account(target, seconds=seconds)
+    finally:
+        await drop(target)
+    print(f"hot account: ledger {mine.per_second:.0f}/s raw shared row {raw.per_second:.0f}/s")
+    lines += [
+        "",
+        "## One hot account, 16 concurrent clients (PostgreSQL)",
+        "",
+        "4 processes × 4 connections for "
+        f"{seconds:.0f} s each. Every journal debits the same provider clearing account and "
+        "credits a random SIM. The raw loop updates one shared balance row first (naive "
+        "shape); the ledger spreads the clearing account over slot rows.",
+        "",
+        "| | journals/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
+        f"| ledger (hot account, 8 slots) | {mine.per_second:,.0f} | {mine.percentile(0.5):.1f} "
+        f"| {mine.percentile(0.99):.1f} |",
+        f"| raw loop, one shared row | {raw.per_second:,.0f} | {raw.percentile(0.5):.1f} "
+        f"| {raw.percentile(0.99):.1f} |",
+        "",
+        f"Ledger / shared row: **{mine.per_second / raw.per_second:.2f}×**.",
+        "",
+        "## Reading a balance does not grow with history",
+        "",
+        "Mean time of `ledger.get_balance` and of the newest history page (20 lines) for an "
+        "account with N postings, inside one open transaction (300 reads each).",
+        "",
+        "| database | postings | get_balance µs | history page µs |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in TARGETS:
+        target = await fresh(name, "reads")
+        try:
+            costs = await ledger_bench.balance_read(target, sizes)
+        finally:
+            await drop(target)
+        for cost in costs:
+            print(
+                f"{name} {cost.postings}: balance {cost.balance_us:.0f}µs, "
+                f"history {cost.history_us:.0f}µs"
+            )
+            lines.append(
+                f"| {name} | {cost.postings:,} | {cost.balance_us:.0f} | {cost.history_us:.0f} |"
+            )
+    lines += [
+        "",
+        "For comparison (measured on this kind of machine, quoted in the ledger issue): "
+        "django-hordak 2.0 on PostgreSQL posts ~850 transfers/s, 0.61–0.66 of the same "
+        "five-statement loop, and its balance read grows with history: 2.4 ms at 10k "
+        "postings, 18 ms at 100k, 113 ms at 1M.",
+        "",
+        "How the ledger gets there: docs/decisions/0003-one-round-trip-journals.md.",
+        "",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    report = asyncio.run(main(args.quick))
+    if not args.quick:
+        DOC.write_text("\n".join(report), encoding="utf-8")
+        print(f"wrote {DOC}")
