@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import Protocol
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -118,57 +119,133 @@ async def _raw_schema(target: Target, account_ids: list[int]) -> None:
         await pg.close()
 
 
-async def ledger_loop(target: Target, clearing: int, sims: list[int], n: int, tag: str) -> Rate:
-    db = Database.from_settings(load_settings(database_url=target.url))
-    clock = SystemClock()
-    amount = Money(100, "HKD")
-    try:
-        start = time.perf_counter()
-        for i in range(n):
+class Loop(Protocol):
+    """One way of posting journals, kept open across blocks: ``block`` posts ``count``."""
+
+    async def block(self, start: int, count: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LedgerLoop:
+    """The product: ``ledger.service.post_journal`` inside ``db.transaction``."""
+
+    def __init__(self, target: Target, clearing: int, sims: list[int], tag: str) -> None:
+        self.db = Database.from_settings(load_settings(database_url=target.url))
+        self.clearing, self.sims, self.tag = clearing, sims, tag
+        self.clock = SystemClock()
+        self.amount = Money(100, "HKD")
+
+    async def block(self, start: int, count: int) -> None:
+        for i in range(start, start + count):
             postings = rules.provider_topup(
-                clearing=clearing, sim_balance=sims[i % len(sims)], amount=amount
+                clearing=self.clearing,
+                sim_balance=self.sims[i % len(self.sims)],
+                amount=self.amount,
             )
 
             async def post(
                 conn: AsyncConnection, i: int = i, postings: tuple[Posting, ...] = postings
             ) -> None:
                 await ledger.post_journal(
-                    conn, client_id=f"{tag}:{i}", postings=postings, now=clock.now()
+                    conn, client_id=f"{self.tag}:{i}", postings=postings, now=self.clock.now()
                 )
 
-            await db.transaction(post)
-        return Rate(n, time.perf_counter() - start)
-    finally:
-        await db.dispose()
+            await self.db.transaction(post)
+
+    async def close(self) -> None:
+        await self.db.dispose()
 
 
-def sqlite_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
-    conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    clock = SystemClock()
-    start = time.perf_counter()
-    for i in range(n):
-        sim = sims[i % len(sims)]
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (shared,))
-        conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (sim,))
-        journal = conn.execute(
-            "INSERT INTO raw_journals (client_id, created_at) VALUES (?, ?)",
-            (f"{tag}:{i}", clock.now().isoformat()),
-        ).lastrowid
-        conn.execute(
-            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, 100)",
-            (journal, shared),
+class StackRawLoop:
+    """The naive five statements through the same ``db.transaction`` and connection."""
+
+    def __init__(self, target: Target, shared: int, sims: list[int], tag: str) -> None:
+        self.db = Database.from_settings(load_settings(database_url=target.url))
+        self.shared, self.sims, self.tag = shared, sims, tag
+        self.sqlite = target.name == "sqlite"
+        p1, p2, p3 = ("?", "?", "?") if self.sqlite else ("$1", "$2", "$3")
+        self.update = f"UPDATE raw_balances SET balance = balance + 100 WHERE id = {p1}"
+        self.journal = (
+            f"INSERT INTO raw_journals (client_id, created_at) VALUES ({p1}, {p2}) RETURNING id"
         )
-        conn.execute(
-            "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, -100)",
-            (journal, sim),
+        self.posting = (
+            f"INSERT INTO raw_postings (journal_id, account_id, amount) VALUES ({p1}, {p2}, {p3})"
         )
-        conn.execute("COMMIT")
-    seconds = time.perf_counter() - start
-    conn.close()
-    return Rate(n, seconds)
+        self.clock = SystemClock()
+
+    async def block(self, start: int, count: int) -> None:
+        for i in range(start, start + count):
+            sim = self.sims[i % len(self.sims)]
+
+            async def five(conn: AsyncConnection, i: int = i, sim: int = sim) -> None:
+                now = self.clock.now()
+                await conn.exec_driver_sql(self.update, (self.shared,))
+                await conn.exec_driver_sql(self.update, (sim,))
+                params = (f"{self.tag}:{i}", now.isoformat() if self.sqlite else now)
+                result = await conn.exec_driver_sql(self.journal, params)
+                journal = result.scalar_one()
+                await conn.exec_driver_sql(self.posting, (journal, self.shared, 100))
+                await conn.exec_driver_sql(self.posting, (journal, sim, -100))
+
+            await self.db.transaction(five)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+class SqliteDriverLoop:
+    """The naive five statements on the bare ``sqlite3`` module."""
+
+    def __init__(self, target: Target, shared: int, sims: list[int], tag: str) -> None:
+        self.conn = sqlite3.connect(target.sqlite_path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.shared, self.sims, self.tag = shared, sims, tag
+        self.clock = SystemClock()
+
+    async def block(self, start: int, count: int) -> None:
+        conn, shared = self.conn, self.shared
+        for i in range(start, start + count):
+            sim = self.sims[i % len(self.sims)]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (shared,))
+            conn.execute("UPDATE raw_balances SET balance = balance + 100 WHERE id = ?", (sim,))
+            journal = conn.execute(
+                "INSERT INTO raw_journals (client_id, created_at) VALUES (?, ?)",
+                (f"{self.tag}:{i}", self.clock.now().isoformat()),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, 100)",
+                (journal, shared),
+            )
+            conn.execute(
+                "INSERT INTO raw_postings (journal_id, account_id, amount) VALUES (?, ?, -100)",
+                (journal, sim),
+            )
+            conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class PgDriverLoop:
+    """The naive five statements on the bare asyncpg connection."""
+
+    def __init__(self, target: Target, shared: int, sims: list[int], tag: str) -> None:
+        self.url, self.shared, self.sims, self.tag = target.url, shared, sims, tag
+        self.conn: asyncpg.Connection | None = None
+
+    async def block(self, start: int, count: int) -> None:
+        if self.conn is None:
+            self.conn = await asyncpg.connect(self.url)
+        for i in range(start, start + count):
+            sim = self.sims[i % len(self.sims)]
+            await pg_raw_transaction(self.conn, self.shared, sim, f"{self.tag}:{i}")
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
 
 
 async def pg_raw_transaction(pg: asyncpg.Connection, shared: int, sim: int, client_id: str) -> None:
@@ -191,54 +268,6 @@ async def pg_raw_transaction(pg: asyncpg.Connection, shared: int, sim: int, clie
         )
 
 
-async def pg_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
-    pg = await asyncpg.connect(target.url)
-    try:
-        start = time.perf_counter()
-        for i in range(n):
-            await pg_raw_transaction(pg, shared, sims[i % len(sims)], f"{tag}:{i}")
-        return Rate(n, time.perf_counter() - start)
-    finally:
-        await pg.close()
-
-
-async def stack_raw_loop(target: Target, shared: int, sims: list[int], n: int, tag: str) -> Rate:
-    """The naive five statements through the same ``db.transaction`` the ledger runs in."""
-    db = Database.from_settings(load_settings(database_url=target.url))
-    p = "$1" if target.name == "postgresql" else "?"
-    p2, p3 = ("$2", "$3") if target.name == "postgresql" else ("?", "?")
-    clock = SystemClock()
-    try:
-        start = time.perf_counter()
-        for i in range(n):
-            sim = sims[i % len(sims)]
-
-            async def five(conn: AsyncConnection, i: int = i, sim: int = sim) -> None:
-                update = f"UPDATE raw_balances SET balance = balance + 100 WHERE id = {p}"
-                await conn.exec_driver_sql(update, (shared,))
-                await conn.exec_driver_sql(update, (sim,))
-                journal = (
-                    await conn.exec_driver_sql(
-                        "INSERT INTO raw_journals (client_id, created_at) "
-                        f"VALUES ({p}, {p2}) RETURNING id",
-                        (f"{tag}:{i}", clock.now().isoformat())
-                        if target.name == "sqlite"
-                        else (f"{tag}:{i}", clock.now()),
-                    )
-                ).scalar_one()
-                posting = (
-                    f"INSERT INTO raw_postings (journal_id, account_id, amount) "
-                    f"VALUES ({p}, {p2}, {p3})"
-                )
-                await conn.exec_driver_sql(posting, (journal, shared, 100))
-                await conn.exec_driver_sql(posting, (journal, sim, -100))
-
-            await db.transaction(five)
-        return Rate(n, time.perf_counter() - start)
-    finally:
-        await db.dispose()
-
-
 @dataclass(frozen=True)
 class PostRates:
     ledger: Rate
@@ -246,23 +275,32 @@ class PostRates:
     driver_raw: Rate
 
 
-async def post_rate(target: Target, n: int, rounds: int = 3) -> PostRates:
-    """Best-of-``rounds`` single-process rates, the three loops interleaved to share noise."""
+async def post_rate(target: Target, n: int, block: int = 100) -> PostRates:
+    """Single-process rates of the three loops, run in interleaved blocks of ``block``
+    journals (rotating which goes first) so that a noisy neighbour slows all three alike."""
     clearing, sims = await open_sims(target)
-    await ledger_loop(target, clearing, sims, min(200, n), "warm")
-    mine, stack, driver = [], [], []
-    for r in range(rounds):
-        mine.append(await ledger_loop(target, clearing, sims, n, f"l{r}"))
-        stack.append(await stack_raw_loop(target, clearing, sims, n, f"s{r}"))
-        if target.name == "sqlite":
-            driver.append(sqlite_raw_loop(target, clearing, sims, n, f"r{r}"))
-        else:
-            driver.append(await pg_raw_loop(target, clearing, sims, n, f"r{r}"))
-
-    def best(rates: list[Rate]) -> Rate:
-        return max(rates, key=lambda rate: rate.per_second)
-
-    return PostRates(best(mine), best(stack), best(driver))
+    driver: type[SqliteDriverLoop | PgDriverLoop] = (
+        SqliteDriverLoop if target.name == "sqlite" else PgDriverLoop
+    )
+    loops: list[Loop] = [
+        LedgerLoop(target, clearing, sims, "ledger"),
+        StackRawLoop(target, clearing, sims, "stack"),
+        driver(target, clearing, sims, "driver"),
+    ]
+    spent = [0.0, 0.0, 0.0]
+    try:
+        for loop in loops:  # warm-up: connections, prepared statements, plans
+            await loop.block(-block, block)
+        for start in range(0, n, block):
+            order = [(start // block + k) % 3 for k in range(3)]
+            for index in order:
+                began = time.perf_counter()
+                await loops[index].block(start, block)
+                spent[index] += time.perf_counter() - began
+    finally:
+        for loop in loops:
+            await loop.close()
+    return PostRates(*(Rate(n, seconds) for seconds in spent))
 
 
 # --- 16 concurrent clients on one hot account (PostgreSQL) -------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -229,32 +228,32 @@ class Database:
 
     async def _discard(self, conn: AsyncConnection) -> None:
         self._open.discard(conn)
+        _drivers.pop(id(conn), None)
         await conn.close()
 
     async def _connect(self) -> AsyncConnection:
         conn = await self.engine.connect()
         self._open.add(conn)
+        _drivers[id(conn)] = (await conn.get_raw_connection()).driver_connection
         return conn
 
     async def dispose(self) -> None:
         """Close every connection; the Database can be used again afterwards."""
         self._idle.clear()
         for conn in list(self._open):
-            await conn.close()
-        self._open.clear()
+            await self._discard(conn)
         await self.engine.dispose()
 
 
-_drivers: weakref.WeakKeyDictionary[AsyncConnection, Any] = weakref.WeakKeyDictionary()
+_drivers: dict[int, Any] = {}  # id(AsyncConnection) -> its driver connection, while open
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The driver's own connection under ``conn``: inside ``Database.transaction`` its
     statements are part of the same transaction."""
-    driver = _drivers.get(conn)
+    driver = _drivers.get(id(conn))
     if driver is None:
         driver = (await conn.get_raw_connection()).driver_connection
-        _drivers[conn] = driver
     return driver
 
 

@@ -9,8 +9,6 @@ from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SQLITE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC instant on both databases (SQLite keeps the text in UTC)."""
@@ -38,8 +36,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def sqlite_timestamp(instant: datetime) -> str:
-    """The text UTCDateTime stores on SQLite, for statements written by hand."""
-    return instant.astimezone(UTC).strftime(SQLITE_TIMESTAMP_FORMAT)
+    """The text UTCDateTime stores on SQLite (``%Y-%m-%d %H:%M:%S.%f`` in UTC), for
+    statements written by hand."""
+    utc = instant.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(sep=" ", timespec="microseconds")
 
 
 def id_column_type() -> BigInteger:

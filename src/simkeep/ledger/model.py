@@ -175,16 +175,19 @@ class JournalRequest:
 
     def content_hash(self) -> str:
         """A digest of everything the client asked for; equal requests hash equal."""
-        body = {
-            "kind": self.kind.value,
-            "postings": sorted([p.account_id, p.currency, p.amount] for p in self.postings),
-            "description": self.description,
-            "metadata": dict(sorted(self.metadata.items())),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "pending_id": self.pending_id,
-            "reverses_id": self.reverses_id,
-        }
-        canonical = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        lines = sorted(f"{p.account_id}:{p.currency}:{p.amount}" for p in self.postings)
+        meta = json.dumps(dict(self.metadata), sort_keys=True) if self.metadata else "{}"
+        canonical = "\x1f".join(
+            (
+                self.kind.value,
+                ",".join(lines),
+                self.description,
+                meta,
+                self.expires_at.isoformat() if self.expires_at else "",
+                str(self.pending_id or ""),
+                str(self.reverses_id or ""),
+            )
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

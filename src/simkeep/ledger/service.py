@@ -286,8 +286,9 @@ async def reverse_journal(
 
 async def _write(conn: AsyncConnection, request: JournalRequest, now: datetime) -> Journal:
     # one order for every writer: balance rows are then locked in the same order everywhere
-    ordered = sorted(request.postings, key=lambda p: (p.account_id, p.currency, p.amount))
-    request = replace(request, postings=tuple(ordered))
+    ordered = tuple(sorted(request.postings, key=_posting_order))
+    if ordered != request.postings:
+        request = replace(request, postings=ordered)
     content_hash = request.content_hash()
     try:
         result = await write_journal(conn, request, content_hash, require_aware(now))
@@ -326,6 +327,10 @@ async def _replay(conn: AsyncConnection, client_id: str, content_hash: str) -> J
     journal = await get_journal(conn, journal_id=row.id)
     assert journal is not None
     return journal
+
+
+def _posting_order(posting: Posting) -> tuple[int, str, int]:
+    return posting.account_id, posting.currency, posting.amount
 
 
 def _translate(error: Exception) -> LedgerError:

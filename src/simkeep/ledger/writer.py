@@ -86,6 +86,8 @@ async def write_journal(
 
 
 def _metadata(request: JournalRequest) -> str:
+    if not request.metadata:
+        return "{}"
     return json.dumps(dict(request.metadata), ensure_ascii=False, sort_keys=True)
 
 

@@ -37,13 +37,17 @@ CREATE FUNCTION ledger_write_journal(
 LANGUAGE plpgsql
 -- one statement, planned once per connection; index plans even if planned on small tables
 SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+DECLARE
+    new_id bigint := nextval('ledger_journals_id_seq');
 BEGIN
+    -- the postings trigger admits postings for this journal only, until the transaction ends
+    PERFORM set_config('simkeep.writing_journal', new_id::text, true);
     RETURN QUERY
     WITH j AS (
-        INSERT INTO ledger_journals (client_id, content_hash, kind, pending_id, reverses_id,
-                                     posting_count, description, metadata, expires_at,
-                                     created_at)
-        VALUES (p_client_id, p_content_hash, p_kind, p_pending_id, p_reverses_id,
+        INSERT INTO ledger_journals (id, client_id, content_hash, kind, pending_id,
+                                     reverses_id, posting_count, description, metadata,
+                                     expires_at, created_at)
+        VALUES (new_id, p_client_id, p_content_hash, p_kind, p_pending_id, p_reverses_id,
                 cardinality(p_accounts), p_description, p_metadata, p_expires_at, p_now)
         ON CONFLICT (client_id) DO NOTHING  -- the client id is taken: nothing more happens
         RETURNING id
@@ -80,20 +84,11 @@ BEGIN
 END $fn$
 """
 
-PG_POSTING_OF_NEW_JOURNAL = """
-CREATE FUNCTION ledger_posting_of_new_journal() RETURNS trigger LANGUAGE plpgsql
-SET enable_seqscan = off AS $$
+PG_REFUSE_POSTING = """
+CREATE FUNCTION ledger_refuse_posting() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- a posting joins a journal created by this very transaction (whose deferred check then
-    -- covers it): an existing journal can never gain a posting
-    PERFORM 1 FROM ledger_journals
-      WHERE id = NEW.journal_id AND xmin = pg_current_xact_id()::xid;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'journal % was not created by this transaction: its postings are final',
-            NEW.journal_id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_journal_balanced';
-    END IF;
-    RETURN NEW;
+    RAISE EXCEPTION 'postings are written only by ledger_write_journal, with their journal'
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_journal_balanced';
 END $$
 """
 
@@ -107,9 +102,12 @@ DECLARE
 BEGIN
     SELECT coalesce(sum(n), 0), coalesce(sum(k), 0), coalesce(bool_and(total = 0), true)
       INTO actual, known, balanced
-      FROM (SELECT sum(p.amount) AS total, count(*) AS n, count(a.id) AS k
+      FROM (SELECT sum(p.amount) AS total, count(*) AS n, count(a.found) AS k
               FROM ledger_postings p
-              LEFT JOIN ledger_accounts a ON a.id = p.account_id AND a.currency = p.currency
+              LEFT JOIN LATERAL (  -- OFFSET 0: one primary-key lookup per posting
+                  SELECT 1 AS found FROM ledger_accounts la
+                  WHERE la.id = p.account_id AND la.currency = p.currency OFFSET 0
+              ) a ON true
              WHERE p.journal_id = NEW.id GROUP BY p.currency) per_currency;
     IF actual <> NEW.posting_count THEN
         RAISE EXCEPTION 'journal % has % postings, declared %', NEW.id, actual, NEW.posting_count
@@ -283,10 +281,15 @@ def upgrade() -> None:
 
 def _postgresql_triggers() -> None:
     op.execute(PG_WRITE_JOURNAL)
-    op.execute(PG_POSTING_OF_NEW_JOURNAL)
+    op.execute(PG_REFUSE_POSTING)
+    # The WHEN test runs in the executor, not in PL/pgSQL: admitting a posting costs no
+    # function call. ledger_write_journal sets the transaction-local setting to the journal
+    # it is writing; any other posting (an old journal, another writer) is refused.
     op.execute(
-        "CREATE TRIGGER ledger_postings_of_new_journal BEFORE INSERT ON ledger_postings "
-        "FOR EACH ROW EXECUTE FUNCTION ledger_posting_of_new_journal()"
+        "CREATE TRIGGER ledger_postings_by_writer BEFORE INSERT ON ledger_postings "
+        "FOR EACH ROW WHEN (NEW.journal_id::text IS DISTINCT FROM "
+        "current_setting('simkeep.writing_journal', true)) "
+        "EXECUTE FUNCTION ledger_refuse_posting()"
     )
     op.execute(PG_JOURNAL_BALANCED)
     op.execute(
@@ -325,7 +328,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for function in (
             "ledger_journal_balanced()",
-            "ledger_posting_of_new_journal()",
+            "ledger_refuse_posting()",
             "ledger_append_only()",
         ):
             op.execute(f"DROP FUNCTION {function}")
