@@ -86,16 +86,21 @@ def database_url(
         yield f"sqlite:///{path}"
         return
     url: str = request.getfixturevalue("postgres_url")
+    empty_ledger(url)
+    yield url
+
+
+def empty_ledger(postgres_url: str) -> None:
+    """Empty the books of the session's PostgreSQL database (TRUNCATE fires no row trigger)."""
 
     async def truncate() -> None:
-        conn = await asyncpg.connect(url)
+        conn = await asyncpg.connect(postgres_url)
         try:
             await conn.execute(f"TRUNCATE {LEDGER_TABLES}")
         finally:
             await conn.close()
 
     asyncio.run(truncate())
-    yield url
 
 
 @pytest_asyncio.fixture

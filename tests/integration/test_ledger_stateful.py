@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -46,7 +45,7 @@ from simkeep.ledger.model import (
     Posting,
 )
 from simkeep.settings import load_settings
-from tests.conftest import LEDGER_TABLES, START
+from tests.conftest import START, empty_ledger
 
 T = TypeVar("T")
 CCY = "HKD"
@@ -385,17 +384,6 @@ def _fresh_sqlite(template: Path, directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _truncate(url: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f"TRUNCATE {LEDGER_TABLES}")
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 WALK = settings(
     max_examples=25,
     stateful_step_count=30,
@@ -413,7 +401,7 @@ def test_random_walk_on_sqlite(sqlite_template: Path, tmp_path: Path) -> None:
 
 def test_random_walk_on_postgresql(postgres_url: str) -> None:
     def machine() -> LedgerMachine:
-        _truncate(postgres_url)
+        empty_ledger(postgres_url)
         return LedgerMachine(postgres_url)
 
     run_state_machine_as_test(machine, settings=WALK)
