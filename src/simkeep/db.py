@@ -264,11 +264,11 @@ async def _in_sqlite_transaction(
     cursor.execute("BEGIN IMMEDIATE")
     try:
         result = await fn(conn)
+        cursor.execute("COMMIT")
     except BaseException:
-        if driver.in_transaction:
+        if driver.in_transaction:  # also when COMMIT itself failed
             cursor.execute("ROLLBACK")
         raise
-    cursor.execute("COMMIT")
     return result
 
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.cli.common import run_with_db, settings
 from simkeep.db import Database
 from simkeep.ledger import service as ledger
-from simkeep.ledger.checks import CheckReport, check_books
 from simkeep.money import Money
 
 app = typer.Typer(help="The double-entry books.", no_args_is_help=True)
@@ -22,8 +21,8 @@ def check_command() -> None:
     """Check every journal balances, stored balances equal postings, floors hold, trial
     balance is zero. Exit code 0 when sound, 1 otherwise."""
 
-    async def work(db: Database) -> CheckReport:
-        return await db.transaction(check_books)
+    async def work(db: Database) -> ledger.CheckReport:
+        return await db.transaction(ledger.check_books)
 
     report = run_with_db(settings(), work)
     table = Table(title="Trial balance", show_lines=False)

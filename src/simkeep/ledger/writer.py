@@ -23,14 +23,31 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.clock import require_aware
 from simkeep.db import driver_connection
-from simkeep.ledger.model import JournalKind, JournalRequest, LedgerError
+from simkeep.ledger import tables as t
+from simkeep.ledger.model import (
+    AlreadyReversed,
+    InsufficientFunds,
+    Journal,
+    JournalConflict,
+    JournalKind,
+    JournalRequest,
+    LedgerError,
+    PendingNotOpen,
+    Posting,
+    UnknownAccount,
+)
+from simkeep.ledger.queries import get_journal
 from simkeep.sqltypes import sqlite_timestamp
 
 _PG_WRITE = """
@@ -146,3 +163,70 @@ async def _write_sqlite(
     if updated != len({p.account_id for p in request.postings}):
         raise LedgerError(f"balance rows missing for journal {request.client_id}")
     return WriteResult(journal_id, len(request.postings))
+
+
+FLOOR_CONSTRAINT = "ck_ledger_balances_floor"
+
+
+async def write(conn: AsyncConnection, request: JournalRequest, now: datetime) -> Journal:
+    """Write a checked journal request, or return the identical one written before."""
+    # one order for every writer: balance rows are then locked in the same order everywhere
+    ordered = tuple(sorted(request.postings, key=posting_order))
+    if ordered != request.postings:
+        request = replace(request, postings=ordered)
+    content_hash = request.content_hash()
+    try:
+        result = await write_journal(conn, request, content_hash, require_aware(now))
+    except (IntegrityError, sqlite3.IntegrityError, IntegrityConstraintViolationError) as error:
+        raise translate(error) from error
+    if result.journal_id is None:
+        return await _replay(conn, request.client_id, content_hash)
+    if result.known != len(request.postings):
+        raise UnknownAccount(
+            "a posting names an account that does not exist or is in another currency"
+        )
+    return Journal(
+        id=result.journal_id,
+        client_id=request.client_id,
+        kind=request.kind,
+        postings=request.postings,
+        description=request.description,
+        metadata=request.metadata,
+        created_at=now,
+        expires_at=request.expires_at,
+        pending_id=request.pending_id,
+        reverses_id=request.reverses_id,
+    )
+
+
+async def _replay(conn: AsyncConnection, client_id: str, content_hash: str) -> Journal:
+    row = (
+        await conn.execute(
+            select(t.journals.c.id, t.journals.c.content_hash).where(
+                t.journals.c.client_id == client_id
+            )
+        )
+    ).one()
+    if row.content_hash != content_hash:
+        raise JournalConflict(f"journal id {client_id} was already used for other content")
+    journal = await get_journal(conn, journal_id=row.id)
+    assert journal is not None
+    return journal
+
+
+def posting_order(posting: Posting) -> tuple[int, str, int]:
+    return posting.account_id, posting.currency, posting.amount
+
+
+def translate(error: Exception) -> LedgerError:
+    """The refusal a constraint or trigger of the ledger's schema stands for."""
+    message = str(getattr(error, "orig", None) or error)
+    if FLOOR_CONSTRAINT in message:
+        return InsufficientFunds("the journal would take an account below its floor")
+    if "unknown account" in message:
+        return UnknownAccount("a posting names an unknown account or the wrong currency")
+    if "uq_ledger_journals_pending_id" in message or "ledger_journals.pending_id" in message:
+        return PendingNotOpen("the hold was already resolved")
+    if "uq_ledger_journals_reverses_id" in message or "ledger_journals.reverses_id" in message:
+        return AlreadyReversed("the journal was already reversed")
+    return LedgerError(message)
