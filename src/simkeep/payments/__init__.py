@@ -1,0 +1,1 @@
+"""Payments: attempts to collect money for orders from providers, their notifications, polling."""

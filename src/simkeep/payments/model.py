@@ -1,0 +1,146 @@
+"""Payment types shared by every provider adapter: pure data, no I/O.
+
+Design overview
+---------------
+A provider adapter turns an order into a way to pay (a redirect URL or a QR payload), asks
+the provider what became of a trade, closes unpaid trades, and turns a raw notification into
+a ``VerifiedNotification`` — or refuses it with ``NotificationRejected`` and a reason. Only a
+verified notification or a server-side query may ever lead to a credit, and only after the
+amount, currency and merchant match the stored order (done by the payments service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from simkeep.money import Money
+
+OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_]{6,32}$"  # fits both Alipay and WeChat Pay
+
+
+class Provider(StrEnum):
+    ALIPAY = "alipay"
+    WECHATPAY = "wechatpay"
+
+
+class Channel(StrEnum):
+    """How the payer reaches the provider's cashier."""
+
+    QR = "qr"  # Alipay precreate, WeChat Native: show a QR code
+    PAGE = "page"  # Alipay page.pay: desktop redirect
+    WAP = "wap"  # Alipay wap.pay, WeChat H5: mobile redirect
+
+
+class TradeStatus(StrEnum):
+    UNPAID = "unpaid"  # created, or not yet opened by the payer
+    PAID = "paid"
+    CLOSED = "closed"  # closed unpaid, or fully refunded
+    FAILED = "failed"
+
+
+class NotificationRejected(Exception):
+    """A notification that must credit nothing: forged, tampered, stale, unknown, malformed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProviderError(Exception):
+    """The provider answered with an error or could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    out_trade_no: str
+    amount: Money
+    subject: str
+    channel: Channel
+    notify_url: str
+    return_url: str | None
+    expires_at: datetime
+    payer_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStart:
+    """Where to send the payer: a URL to redirect to, or a payload to show as a QR code."""
+
+    redirect_url: str | None = None
+    qr_payload: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTrade:
+    """What the provider says about a trade when asked."""
+
+    out_trade_no: str
+    status: TradeStatus
+    amount: Money | None = None
+    provider_trade_no: str | None = None
+    paid_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawNotification:
+    """A notification exactly as it arrived: headers, raw body bytes, query string."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedNotification:
+    """A notification whose signature verified; its claims still need checking against the
+    stored order (amount, currency, merchant) before anything is believed."""
+
+    provider: Provider
+    notification_id: str
+    out_trade_no: str
+    status: TradeStatus
+    amount: Money
+    merchant_id: str
+    app_id: str
+    provider_trade_no: str
+    paid_at: datetime | None
+    raw: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """What to answer the provider: status code, content type, body."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+
+
+class PaymentProviderAdapter(Protocol):
+    """The merchant side of one provider's protocol."""
+
+    provider: Provider
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        """Create the trade at the provider (or sign the redirect) and say how to pay."""
+        ...
+
+    async def query(self, out_trade_no: str) -> ProviderTrade:
+        """Ask the provider what became of a trade (a trade it does not know is UNPAID)."""
+        ...
+
+    async def close(self, out_trade_no: str) -> None:
+        """Close an unpaid trade so that it can no longer be paid."""
+        ...
+
+    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+        """Check signature, freshness and shape; raise ``NotificationRejected`` otherwise."""
+        ...
+
+    def acknowledge(self, accepted: bool) -> Acknowledgement:
+        """The reply the provider expects (Alipay: ``success``; WeChat Pay: 204)."""
+        ...
