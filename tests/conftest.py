@@ -25,8 +25,9 @@ from simkeep.migrations import upgrade
 from simkeep.settings import load_settings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-LEDGER_TABLES = (
-    "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, ledger_accounts"
+TABLES = (
+    "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, "
+    "ledger_accounts, sim_events, sim_lines, sims, sim_plans"
 )
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -86,17 +87,17 @@ def database_url(
         yield f"sqlite:///{path}"
         return
     url: str = request.getfixturevalue("postgres_url")
-    empty_ledger(url)
+    empty_database(url)
     yield url
 
 
-def empty_ledger(postgres_url: str) -> None:
-    """Empty the books of the session's PostgreSQL database (TRUNCATE fires no row trigger)."""
+def empty_database(postgres_url: str) -> None:
+    """Empty every table of the session's PostgreSQL database (TRUNCATE fires no row trigger)."""
 
     async def truncate() -> None:
         conn = await asyncpg.connect(postgres_url)
         try:
-            await conn.execute(f"TRUNCATE {LEDGER_TABLES}")
+            await conn.execute(f"TRUNCATE {TABLES}")
         finally:
             await conn.close()
 

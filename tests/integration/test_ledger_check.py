@@ -69,7 +69,7 @@ def test_check_fails_on_a_tampered_balance(seeded: str) -> None:
     corrupt(
         seeded,
         "UPDATE ledger_balances SET balance = balance + 1 WHERE account_id = "
-        "(SELECT id FROM ledger_accounts WHERE code = 'sim:1:balance:HKD')",
+        "(SELECT min(id) FROM ledger_accounts WHERE code LIKE 'sim:%:balance:HKD')",
     )
     code, output = simkeep(seeded, "ledger", "check")
     assert code == 1
@@ -102,7 +102,7 @@ def test_check_fails_on_a_broken_floor(seeded: str) -> None:
         seeded,
         lift_check,
         "UPDATE ledger_balances SET min_balance = 100000000 WHERE account_id = "
-        "(SELECT id FROM ledger_accounts WHERE code = 'sim:2:balance:HKD')",
+        "(SELECT min(id) FROM ledger_accounts WHERE code LIKE 'sim:%:balance:HKD')",
     )
     try:
         code, output = simkeep(seeded, "ledger", "check")

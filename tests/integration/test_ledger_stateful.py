@@ -45,7 +45,7 @@ from simkeep.ledger.model import (
     Posting,
 )
 from simkeep.settings import load_settings
-from tests.conftest import START, empty_ledger
+from tests.conftest import START, empty_database
 
 T = TypeVar("T")
 CCY = "HKD"
@@ -401,7 +401,7 @@ def test_random_walk_on_sqlite(sqlite_template: Path, tmp_path: Path) -> None:
 
 def test_random_walk_on_postgresql(postgres_url: str) -> None:
     def machine() -> LedgerMachine:
-        empty_ledger(postgres_url)
+        empty_database(postgres_url)
         return LedgerMachine(postgres_url)
 
     run_state_machine_as_test(machine, settings=WALK)

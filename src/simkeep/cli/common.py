@@ -11,6 +11,7 @@ from rich.console import Console
 
 from simkeep.db import Database
 from simkeep.ledger.model import LedgerError
+from simkeep.sims.model import SimError
 from simkeep.logs import configure_logging
 from simkeep.settings import Settings, load_settings
 
@@ -35,6 +36,6 @@ def run_with_db(config: Settings, work: Callable[[Database], Awaitable[T]]) -> T
 
     try:
         return asyncio.run(main())
-    except LedgerError as error:
+    except (LedgerError, SimError) as error:
         Console(stderr=True).print(f"[red]refused ({error.code}):[/red] {error}")
         raise typer.Exit(2) from error

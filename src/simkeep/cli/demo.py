@@ -9,6 +9,7 @@ from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock
 from simkeep.db import Database
 from simkeep.demo.service import SeedSummary, seed_demo
+from simkeep.sims.model import digest_key
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
 console = Console()
@@ -20,7 +21,14 @@ def seed_command() -> None:
     config = settings()
 
     async def work(db: Database) -> SeedSummary:
-        return await seed_demo(db, SystemClock(), hot_slots=config.ledger_hot_slots)
+        return await seed_demo(
+            db,
+            SystemClock(),
+            hot_slots=config.ledger_hot_slots,
+            id_key=digest_key(config.secret_key),
+        )
 
     summary = run_with_db(config, work)
-    console.print(f"demo books ready: {summary.accounts} accounts, {summary.journals} journals")
+    console.print(
+        f"demo ready: {summary.sims} SIMs, {summary.accounts} accounts, {summary.journals} journals"
+    )

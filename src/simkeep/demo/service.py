@@ -20,13 +20,26 @@ from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.ledger.model import AccountSpec, Posting
 from simkeep.money import Money
+from simkeep.sims import service as sims
+from simkeep.sims.model import IdType, SimState, luhn_complete
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
+SIM_COUNT = 36
+DEMO_STATES = {
+    31: SimState.GRACE,
+    32: SimState.GRACE,
+    33: SimState.SUSPENDED,
+    34: SimState.SUSPENDED,
+    35: SimState.RECYCLED,
+    36: SimState.RECYCLED,
+}
+HOLDERS = ("陳大明", "李小華", "张伟", "王芳", "Chan Tai Man", "黃美玲", "刘洋", "Wong Siu Ming")
 DEMO_AGENTS = (1, 2)
 
 
 @dataclass(frozen=True)
 class SeedSummary:
+    sims: int
     accounts: int
     journals: int
 
@@ -38,6 +51,7 @@ class _Books:
         self.conn = conn
         self.now = now
         self.journals = 0
+        self.sim_ids: dict[int, int] = {}
 
     async def system(self, purpose: System, currency: str) -> int:
         return await self._id(chart.system_code(purpose, currency))
@@ -64,21 +78,55 @@ class _Books:
         self.journals += 1
 
 
-async def seed_demo(db: Database, clock: Clock, *, hot_slots: int) -> SeedSummary:
+async def seed_demo(db: Database, clock: Clock, *, hot_slots: int, id_key: bytes) -> SeedSummary:
     """Create (or find) the demo books; safe to run any number of times."""
 
     async def seed(conn: AsyncConnection) -> SeedSummary:
         now = clock.now()
         await ledger.ensure_chart(conn, now=now, hot_slots=hot_slots)
         books = _Books(conn, now)
+        await _sims(books, id_key)
         await _agents(books)
         await _online_topups(books)
         await _outlet_and_vouchers(books)
         await _fees_usage_refund(books)
         accounts = len(await ledger.list_accounts(conn))
-        return SeedSummary(accounts=accounts, journals=books.journals)
+        return SeedSummary(sims=len(books.sim_ids), accounts=accounts, journals=books.journals)
 
     return await db.transaction(seed)
+
+
+def _demo_number(n: int) -> tuple[str, str, str]:
+    """ICCID, HK and Mainland number of demo SIM ``n``."""
+    return (
+        luhn_complete(f"8985200{n:011d}"),
+        f"9{n + 200:03d}{n * 37 % 10000:04d}",
+        f"139{n:04d}{n * 53 % 10000:04d}",
+    )
+
+
+async def _sims(books: _Books, id_key: bytes) -> None:
+    await sims.ensure_plans(books.conn)
+    for n in range(1, SIM_COUNT + 1):
+        iccid, hk, cn = _demo_number(n)
+        existing = await sims.find_by_number(books.conn, number=hk)
+        if existing is None:
+            currency = DEMO_SIMS.get(n, "CNY" if n % 3 == 0 else "HKD")
+            existing = await sims.issue_sim(
+                books.conn,
+                iccid=iccid,
+                plan_code=("HK" if currency == "HKD" else "CN")
+                + ("-VALID" if n % 4 == 0 else "-KEEP"),
+                hk_number=hk,
+                cn_number=cn,
+                holder_name=HOLDERS[n % len(HOLDERS)],
+                id_type=IdType.HKID if currency == "HKD" else IdType.HOME_RETURN_PERMIT,
+                id_number=f"A{n:06d}(3)" if currency == "HKD" else f"H{n:08d}",
+                id_key=id_key,
+                now=books.now,
+                state=DEMO_STATES.get(n, SimState.ACTIVE),
+            )
+        books.sim_ids[n] = existing.id
 
 
 async def _agents(books: _Books) -> None:
@@ -97,8 +145,8 @@ async def _agents(books: _Books) -> None:
 async def _online_topups(books: _Books) -> None:
     providers = ("alipay", "wechatpay", "unionpay", "fps")
     for sim, currency in DEMO_SIMS.items():
-        balance = await books.open(chart.sim_balance(sim, currency))
-        await books.open(chart.sim_bonus(sim, currency))
+        balance = await books.open(chart.sim_balance(books.sim_ids[sim], currency))
+        await books.open(chart.sim_bonus(books.sim_ids[sim], currency))
         provider = providers[sim % len(providers)]
         postings = rules.provider_topup(
             clearing=await books.clearing(provider, currency),
@@ -106,7 +154,7 @@ async def _online_topups(books: _Books) -> None:
             amount=Money(10_000 * (1 + sim % 3), currency),
         )
         await books.post(f"topup:{sim}", postings, f"Top-up by {provider}")
-    sim_hkd = await books.open(chart.sim_balance(1, "HKD"))
+    sim_hkd = await books.open(chart.sim_balance(books.sim_ids[1], "HKD"))
     postings = rules.cross_currency_topup(
         clearing=await books.clearing("wechatpay", "CNY"),
         fx_paid=await books.system(System.FX_POSITION, "CNY"),
@@ -119,7 +167,7 @@ async def _online_topups(books: _Books) -> None:
 
 
 async def _outlet_and_vouchers(books: _Books) -> None:
-    sim = await books.open(chart.sim_balance(2, "HKD"))
+    sim = await books.open(chart.sim_balance(books.sim_ids[2], "HKD"))
     float_id = await books.open(chart.agent_float(1, "HKD", credit_limit=50_000))
     payable = await books.open(chart.agent_commission(1, "HKD"))
     expense = await books.system(System.COMMISSION_EXPENSE, "HKD")
@@ -144,15 +192,15 @@ async def _outlet_and_vouchers(books: _Books) -> None:
     await books.post("voucher:sale:1", sale, "Voucher sold")
     redemption = rules.voucher_redemption(
         vouchers_outstanding=outstanding,
-        sim_balance=await books.open(chart.sim_balance(4, "HKD")),
+        sim_balance=await books.open(chart.sim_balance(books.sim_ids[4], "HKD")),
         face_value=Money(10_000, "HKD"),
     )
     await books.post("voucher:redeem:1", redemption, "Voucher redeemed")
 
 
 async def _fees_usage_refund(books: _Books) -> None:
-    sim = await books.open(chart.sim_balance(3, "CNY"))
-    bonus = await books.open(chart.sim_bonus(3, "CNY"))
+    sim = await books.open(chart.sim_balance(books.sim_ids[3], "CNY"))
+    bonus = await books.open(chart.sim_bonus(books.sim_ids[3], "CNY"))
     grant = rules.promotion_grant(
         promotion_expense=await books.system(System.PROMOTION_EXPENSE, "CNY"),
         sim_bonus=bonus,
@@ -174,14 +222,14 @@ async def _fees_usage_refund(books: _Books) -> None:
     )
     await books.post("usage:3:1", used, "Calls and data")
     refund = rules.refund_approved(
-        sim_balance=await books.open(chart.sim_balance(5, "CNY")),
+        sim_balance=await books.open(chart.sim_balance(books.sim_ids[5], "CNY")),
         refunds_payable=await books.system(System.REFUNDS_PAYABLE, "CNY"),
         amount=Money(5_000, "CNY"),
     )
     await books.post("refund:5", refund, "Wrong-number refund approved")
     hold = rules.transfer(
         await books.open(chart.agent_float(2, "HKD", credit_limit=50_000)),
-        await books.open(chart.sim_balance(6, "HKD")),
+        await books.open(chart.sim_balance(books.sim_ids[6], "HKD")),
         Money(5_000, "HKD"),
     )
     await ledger.hold(

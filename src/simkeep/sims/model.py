@@ -1,0 +1,239 @@
+"""SIM rules without I/O: numbers, ICCIDs, real-name records, masking, states.
+
+Design overview
+---------------
+* A SIM carries two lines: a Hong Kong number (+852, 8 digits) and a Mainland number (+86,
+  11 digits). Numbers are validated as mobile numbers with ``phonenumbers`` and stored in
+  E.164; either finds the SIM.
+* An ICCID is 19–20 digits starting ``89`` whose last digit is a Luhn check digit.
+* A real-name record is kept only as a keyed digest (HMAC-SHA256 under a key derived from
+  the secret key) plus a masked form for people (``A12****(3)``); the holder's name is kept
+  masked (``陳*明``). Nothing can recover the ID number from what is stored.
+* Line states: ``active → grace → suspended → recycled``; a top-up that covers what is owed
+  brings ``grace`` or ``suspended`` back to ``active``; ``recycled`` is terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import phonenumbers
+
+from simkeep.money import check_currency
+
+
+class SimError(ValueError):
+    """Bad input about a SIM; ``code`` is machine-readable."""
+
+    code = "invalid_sim"
+
+
+class InvalidNumber(SimError):
+    code = "invalid_number"
+
+
+class InvalidIccid(SimError):
+    code = "invalid_iccid"
+
+
+class InvalidIdDocument(SimError):
+    code = "invalid_id_document"
+
+
+class Region(StrEnum):
+    HK = "HK"
+    CN = "CN"
+
+
+class SimState(StrEnum):
+    ACTIVE = "active"
+    GRACE = "grace"
+    SUSPENDED = "suspended"
+    RECYCLED = "recycled"
+
+
+class Retention(StrEnum):
+    MONTHLY_FEE = "monthly_fee"
+    VALIDITY = "validity"
+
+
+class IdType(StrEnum):
+    HKID = "hkid"
+    CN_RESIDENT_ID = "cn_resident_id"
+    HOME_RETURN_PERMIT = "home_return_permit"
+    PASSPORT = "passport"
+
+
+TRANSITIONS: dict[SimState, frozenset[SimState]] = {
+    SimState.ACTIVE: frozenset({SimState.GRACE}),
+    SimState.GRACE: frozenset({SimState.ACTIVE, SimState.SUSPENDED}),
+    SimState.SUSPENDED: frozenset({SimState.ACTIVE, SimState.RECYCLED}),
+    SimState.RECYCLED: frozenset(),
+}
+
+_COUNTRY_CODE = {Region.HK: 852, Region.CN: 86}
+_MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def can_move(current: SimState, target: SimState) -> bool:
+    return target in TRANSITIONS[current]
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    e164: str
+    region: Region
+
+    def masked(self) -> str:
+        """``+852 9***4567`` style: enough to recognise, not to read out."""
+        local = self.e164.removeprefix(f"+{_COUNTRY_CODE[self.region]}")
+        return f"+{_COUNTRY_CODE[self.region]} {local[:1]}{'*' * (len(local) - 5)}{local[-4:]}"
+
+
+def parse_number(text: str, *, expect: Region | None = None) -> Number:
+    """A Hong Kong or Mainland mobile number, in any usual spelling, as E.164.
+
+    Without a country code, 8 digits are read as Hong Kong and 11 digits starting with 1 as
+    the Mainland.
+    """
+    digits = re.sub(r"[\s\-()]", "", text or "")
+    if not digits:
+        raise InvalidNumber("enter a phone number")
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not digits.startswith("+"):
+        guess = Region.HK if len(digits) == 8 else Region.CN if len(digits) == 11 else None
+        if guess is None:
+            raise InvalidNumber(
+                f"{text!r} is neither an 8-digit HK nor an 11-digit Mainland number"
+            )
+        digits = f"+{_COUNTRY_CODE[guess]}{digits}"
+    try:
+        parsed = phonenumbers.parse(digits, None)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidNumber(f"{text!r} is not a phone number") from error
+    region_code = phonenumbers.region_code_for_number(parsed)
+    if region_code not in ("HK", "CN") or not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"{text!r} is not a valid Hong Kong or Mainland number")
+    if phonenumbers.number_type(parsed) not in _MOBILE:
+        raise InvalidNumber(f"{text!r} is not a mobile number")
+    region = Region(region_code)
+    if expect is not None and region is not expect:
+        raise InvalidNumber(
+            f"{text!r} is not a {'Hong Kong' if expect is Region.HK else 'Mainland'} number"
+        )
+    return Number(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), region)
+
+
+def check_iccid(text: str) -> str:
+    iccid = re.sub(r"\s", "", text or "")
+    if not re.fullmatch(r"89\d{17,18}", iccid):
+        raise InvalidIccid("an ICCID is 19 or 20 digits starting with 89")
+    if not _luhn_valid(iccid):
+        raise InvalidIccid("the ICCID's check digit is wrong")
+    return iccid
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` plus the Luhn check digit that makes it valid (for issuing ICCIDs)."""
+    for digit in "0123456789":
+        if _luhn_valid(prefix + digit):
+            return prefix + digit
+    raise AssertionError("unreachable: one digit always completes a Luhn number")
+
+
+_ID_PATTERNS = {
+    IdType.HKID: re.compile(r"^[A-Z]{1,2}\d{6}\(?[0-9A]\)?$"),
+    IdType.CN_RESIDENT_ID: re.compile(r"^\d{17}[\dX]$"),
+    IdType.HOME_RETURN_PERMIT: re.compile(r"^[HM]\d{8}(\d{2})?$"),
+    IdType.PASSPORT: re.compile(r"^[A-Z0-9]{6,12}$"),
+}
+
+
+def normalise_id(id_type: IdType, number: str) -> str:
+    """The canonical spelling of an ID number (upper case, no spaces; HKID as ``A123456(3)``)."""
+    text = re.sub(r"\s", "", (number or "").upper())
+    if not _ID_PATTERNS[id_type].match(text):
+        raise InvalidIdDocument(f"that is not a valid {id_type.value.replace('_', ' ')} number")
+    if id_type is IdType.HKID:
+        bare = text.replace("(", "").replace(")", "")
+        return f"{bare[:-1]}({bare[-1]})"
+    return text
+
+
+def id_digest(key: bytes, id_type: IdType, number: str) -> str:
+    """The keyed digest stored in place of the ID number."""
+    message = f"{id_type.value}:{normalise_id(id_type, number)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def digest_key(secret_key: str) -> bytes:
+    """The key for ID digests, derived from the application's secret key."""
+    return hmac.new(secret_key.encode(), b"simkeep/real-name-digest/v1", hashlib.sha256).digest()
+
+
+def mask_id(id_type: IdType, number: str) -> str:
+    """What people may see of an ID number: ``A12****(3)``, ``110***********123X``."""
+    text = normalise_id(id_type, number)
+    if id_type is IdType.HKID:
+        body, check = text[:-3], text[-3:]
+        return f"{body[:3]}{'*' * (len(body) - 3)}{check}"
+    keep = 4 if id_type is IdType.CN_RESIDENT_ID else 2
+    return f"{text[:3]}{'*' * (len(text) - 3 - keep)}{text[-keep:]}"
+
+
+def mask_name(name: str) -> str:
+    """``陳大明`` → ``陳*明``; ``陳明`` → ``陳*``; ``Chan Tai Man`` → ``C*** T** M**``."""
+    name = unicodedata.normalize("NFC", (name or "").strip())
+    if not name:
+        raise SimError("the holder's name is required")
+    if any(unicodedata.east_asian_width(c) in ("W", "F") for c in name):
+        chars = name.replace(" ", "")
+        if len(chars) <= 2:
+            return chars[0] + "*"
+        return chars[0] + "*" * (len(chars) - 2) + chars[-1]
+    return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    code: str
+    name: str
+    currency: str
+    retention: Retention
+    monthly_fee: int  # minor units; 0 for validity plans
+
+    def __post_init__(self) -> None:
+        check_currency(self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Sim:
+    id: int
+    iccid: str
+    home_currency: str
+    plan_code: str
+    state: SimState
+    hk_number: Number
+    cn_number: Number
+    holder_masked: str
+    id_type: IdType
+    id_masked: str
+    validity_until: datetime | None
+    created_at: datetime

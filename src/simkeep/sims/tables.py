@@ -1,0 +1,72 @@
+"""SIM tables (migration 0002_sims)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from simkeep.sqltypes import UTCDateTime, id_column_type
+
+metadata = MetaData()
+
+plans = Table(
+    "sim_plans",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("retention", String(16), nullable=False),
+    Column("monthly_fee", BigInteger, nullable=False),
+    CheckConstraint("retention IN ('monthly_fee', 'validity')", name="ck_sim_plans_retention"),
+    CheckConstraint("monthly_fee >= 0", name="ck_sim_plans_fee"),
+)
+
+sims = Table(
+    "sims",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("iccid", String(20), nullable=False, unique=True),
+    Column("home_currency", String(3), nullable=False),
+    Column("plan_code", String(32), ForeignKey("sim_plans.code"), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("holder_masked", String(64), nullable=False),
+    Column("id_type", String(24), nullable=False),
+    Column("id_digest", String(64), nullable=False),
+    Column("id_masked", String(32), nullable=False),
+    Column("validity_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("state IN ('active', 'grace', 'suspended', 'recycled')", name="ck_sims_state"),
+    Index("ix_sims_id_digest", "id_digest"),
+)
+
+lines = Table(
+    "sim_lines",
+    metadata,
+    Column("e164", String(16), primary_key=True),
+    Column("sim_id", BigInteger, ForeignKey("sims.id"), nullable=False),
+    Column("region", String(2), nullable=False),
+    UniqueConstraint("sim_id", "region", name="uq_sim_lines_sim_region"),
+    CheckConstraint("region IN ('HK', 'CN')", name="ck_sim_lines_region"),
+)
+
+events = Table(
+    "sim_events",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("sim_id", BigInteger, ForeignKey("sims.id"), nullable=False),
+    Column("from_state", String(10)),
+    Column("to_state", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sim_events_sim", "sim_id", "id"),
+)
