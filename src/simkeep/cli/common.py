@@ -11,9 +11,9 @@ from rich.console import Console
 
 from simkeep.db import Database
 from simkeep.ledger.model import LedgerError
-from simkeep.sims.model import SimError
 from simkeep.logs import configure_logging
 from simkeep.settings import Settings, load_settings
+from simkeep.sims.model import SimError
 
 T = TypeVar("T")
 
