@@ -1,0 +1,33 @@
+"""The outbox (migration 0003_subscribers)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+
+from simkeep.sqltypes import UTCDateTime, id_column_type
+
+metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("recipient", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    Index("ix_outbox_due", "sent_at", "due_at"),
+)
+
+sms_inbox = Table(  # the simulated SMS gateway's phone screen: what it "delivered"
+    "sim_sms_messages",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("recipient", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+)

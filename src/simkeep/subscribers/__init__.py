@@ -1,0 +1,1 @@
+"""Subscribers: logins by phone number and password, one-time codes, sessions."""

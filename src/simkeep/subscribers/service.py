@@ -1,0 +1,374 @@
+"""Subscriber use cases: one-time codes, registration, login, logout, password changes.
+
+Design overview
+---------------
+These functions take the ``Database`` rather than a connection: a failed attempt must be
+*recorded* (a code's attempt count, a login failure, a lockout) and committed even though
+the call then refuses, and argon2 hashing (~50 ms) must not run inside a transaction that
+holds locks. Every counter lives in the database, so limits survive restarts and hold across
+processes. One-time codes go out through the outbox in the same transaction that creates
+them. A successful login or registration creates a new session (tokens are never reused);
+a password change or reset ends every session of that subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.db import Database
+from simkeep.notifications import service as notifications
+from simkeep.sims.model import parse_number
+from simkeep.subscribers import tables as t
+from simkeep.subscribers.model import (
+    AlreadyRegistered,
+    BadCode,
+    BadCredentials,
+    CodePurpose,
+    Limits,
+    LockedOut,
+    TooManyRequests,
+    check_password,
+    code_digest,
+    hash_password,
+    new_code,
+    new_token,
+    token_digest,
+    verify_password,
+)
+
+_HOUR = timedelta(hours=1)
+CODE_TEXT = "simkeep 驗證碼/验证码/code: {code}（{minutes} 分鐘內有效 / valid {minutes} min）"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    subscriber_id: int
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    phone: str
+
+
+async def request_code(
+    db: Database, *, phone: str, purpose: CodePurpose, key: bytes, limits: Limits, now: datetime
+) -> None:
+    """Send a one-time code by SMS (rate-limited per number)."""
+    e164 = parse_number(phone).e164
+    code = new_code()
+
+    async def issue(conn: AsyncConnection) -> None:
+        since = now - _HOUR
+        recent = (
+            await conn.execute(
+                select(func.count())
+                .select_from(t.codes)
+                .where(t.codes.c.phone == e164, t.codes.c.created_at > since)
+            )
+        ).scalar_one()
+        if recent >= limits.codes_per_hour:
+            raise TooManyRequests("too many codes for this number: try again in an hour")
+        registered = await _subscriber_id(conn, e164) is not None
+        if purpose is CodePurpose.REGISTER and registered:
+            raise AlreadyRegistered("this number is registered already: log in instead")
+        if purpose is CodePurpose.RESET_PASSWORD and not registered:
+            return  # say nothing more than for a registered number
+        await conn.execute(
+            t.codes.insert().values(
+                phone=e164,
+                purpose=purpose.value,
+                code_digest=code_digest(key, e164, purpose, code),
+                created_at=now,
+                expires_at=now + limits.code_ttl,
+            )
+        )
+        minutes = int(limits.code_ttl.total_seconds() // 60)
+        text = CODE_TEXT.format(code=code, minutes=minutes)
+        await notifications.queue_sms(conn, to=e164, text=text, now=now)
+
+    await db.transaction(issue)
+
+
+async def register(
+    db: Database,
+    *,
+    phone: str,
+    code: str,
+    password: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+) -> Session:
+    """Create an account for a number that proved itself with a code; log it in."""
+    e164 = parse_number(phone).e164
+    password_hash = await asyncio.to_thread(hash_password, password)
+    await _use_code(db, e164, CodePurpose.REGISTER, code, key, limits, now)
+
+    async def create(conn: AsyncConnection) -> Session:
+        try:
+            subscriber_id = (
+                await conn.execute(
+                    t.subscribers.insert()
+                    .values(
+                        phone=e164,
+                        password_hash=password_hash,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                    .returning(t.subscribers.c.id)
+                )
+            ).scalar_one()
+        except IntegrityError as error:
+            raise AlreadyRegistered("this number is registered already: log in instead") from error
+        return await _new_session(conn, subscriber_id, limits, now)
+
+    return await db.transaction(create)
+
+
+async def login(
+    db: Database, *, phone: str, password: str, limits: Limits, now: datetime
+) -> Session:
+    """Check the password; count failures; lock the number after too many."""
+    e164 = parse_number(phone).e164
+
+    async def state(conn: AsyncConnection) -> tuple[int | None, str, datetime | None]:
+        row = (
+            await conn.execute(
+                select(t.subscribers.c.id, t.subscribers.c.password_hash).where(
+                    t.subscribers.c.phone == e164
+                )
+            )
+        ).first()
+        locked_until = (
+            await conn.execute(
+                select(t.login_throttle.c.locked_until).where(t.login_throttle.c.phone == e164)
+            )
+        ).scalar()
+        return (
+            (row.id, row.password_hash, locked_until)
+            if row
+            else (None, _dummy_hash(), locked_until)
+        )
+
+    subscriber_id, password_hash, locked_until = await db.transaction(state)
+    if locked_until is not None and locked_until > now:
+        raise LockedOut(f"too many failed logins: try again after {locked_until:%H:%M} UTC")
+    if (
+        not await asyncio.to_thread(verify_password, password_hash, password)
+        or subscriber_id is None
+    ):
+        await db.transaction(lambda conn: _record_failure(conn, e164, limits, now))
+        raise BadCredentials("wrong number or password")
+
+    async def succeed(conn: AsyncConnection) -> Session:
+        await conn.execute(t.login_throttle.delete().where(t.login_throttle.c.phone == e164))
+        assert subscriber_id is not None
+        return await _new_session(conn, subscriber_id, limits, now)
+
+    return await db.transaction(succeed)
+
+
+async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber | None:
+    """The subscriber a live session token belongs to, or None."""
+
+    async def read(conn: AsyncConnection) -> Subscriber | None:
+        row = (
+            await conn.execute(
+                select(t.subscribers.c.id, t.subscribers.c.phone)
+                .join(t.sessions, t.sessions.c.subscriber_id == t.subscribers.c.id)
+                .where(
+                    t.sessions.c.token_digest == token_digest(token),
+                    t.sessions.c.ended_at.is_(None),
+                    t.sessions.c.expires_at > now,
+                )
+            )
+        ).first()
+        return Subscriber(row.id, row.phone) if row else None
+
+    return await db.transaction(read)
+
+
+async def logout(db: Database, *, token: str, now: datetime) -> None:
+    """End one session."""
+
+    async def end(conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(t.sessions)
+            .where(
+                t.sessions.c.token_digest == token_digest(token), t.sessions.c.ended_at.is_(None)
+            )
+            .values(ended_at=now)
+        )
+
+    await db.transaction(end)
+
+
+async def change_password(
+    db: Database,
+    *,
+    subscriber_id: int,
+    old_password: str,
+    new_password: str,
+    limits: Limits,
+    now: datetime,
+) -> Session:
+    """Replace the password; every session ends and a fresh one is returned."""
+    check_password(new_password)
+
+    async def current(conn: AsyncConnection) -> str:
+        return str(
+            (
+                await conn.execute(
+                    select(t.subscribers.c.password_hash).where(t.subscribers.c.id == subscriber_id)
+                )
+            ).scalar_one()
+        )
+
+    if not await asyncio.to_thread(verify_password, await db.transaction(current), old_password):
+        raise BadCredentials("the current password is wrong")
+    return await _set_password(db, subscriber_id, new_password, limits, now)
+
+
+async def reset_password(
+    db: Database,
+    *,
+    phone: str,
+    code: str,
+    new_password: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+) -> Session:
+    """Set a new password with a code sent to the number; every session ends."""
+    e164 = parse_number(phone).e164
+    check_password(new_password)
+    await _use_code(db, e164, CodePurpose.RESET_PASSWORD, code, key, limits, now)
+    subscriber_id = await db.transaction(lambda conn: _subscriber_id(conn, e164))
+    if subscriber_id is None:
+        raise BadCode("that code is not valid")
+    return await _set_password(db, subscriber_id, new_password, limits, now)
+
+
+async def _set_password(
+    db: Database, subscriber_id: int, password: str, limits: Limits, now: datetime
+) -> Session:
+    password_hash = await asyncio.to_thread(hash_password, password)
+
+    async def store(conn: AsyncConnection) -> Session:
+        await conn.execute(
+            update(t.subscribers)
+            .where(t.subscribers.c.id == subscriber_id)
+            .values(password_hash=password_hash, password_changed_at=now)
+        )
+        await conn.execute(
+            update(t.sessions)
+            .where(t.sessions.c.subscriber_id == subscriber_id, t.sessions.c.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+        return await _new_session(conn, subscriber_id, limits, now)
+
+    return await db.transaction(store)
+
+
+async def _use_code(
+    db: Database,
+    phone: str,
+    purpose: CodePurpose,
+    code: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+) -> None:
+    """Accept the newest live code once; a wrong guess is counted (and committed)."""
+
+    async def check(conn: AsyncConnection) -> bool:
+        row = (
+            await conn.execute(
+                select(t.codes.c.id, t.codes.c.code_digest, t.codes.c.attempts)
+                .where(
+                    t.codes.c.phone == phone,
+                    t.codes.c.purpose == purpose.value,
+                    t.codes.c.used_at.is_(None),
+                    t.codes.c.expires_at > now,
+                )
+                .order_by(t.codes.c.id.desc())
+                .limit(1)
+                .with_for_update()
+            )
+        ).first()
+        if row is None or row.attempts >= limits.code_attempts:
+            return False
+        if not hmac.compare_digest(row.code_digest, code_digest(key, phone, purpose, code.strip())):
+            await conn.execute(
+                update(t.codes)
+                .where(t.codes.c.id == row.id)
+                .values(attempts=t.codes.c.attempts + 1)
+            )
+            return False
+        await conn.execute(update(t.codes).where(t.codes.c.id == row.id).values(used_at=now))
+        return True
+
+    if not await db.transaction(check):
+        raise BadCode("that code is wrong or has expired: request a new one")
+
+
+async def _record_failure(conn: AsyncConnection, phone: str, limits: Limits, now: datetime) -> None:
+    row = (
+        await conn.execute(
+            select(t.login_throttle.c.failures)
+            .where(t.login_throttle.c.phone == phone)
+            .with_for_update()
+        )
+    ).first()
+    failures = (row.failures if row else 0) + 1
+    locked = now + limits.lockout if failures >= limits.login_failures else None
+    if row is None:
+        await conn.execute(
+            t.login_throttle.insert().values(
+                phone=phone, failures=failures, locked_until=locked, last_failure_at=now
+            )
+        )
+        return
+    values = {"failures": 0 if locked else failures, "locked_until": locked, "last_failure_at": now}
+    await conn.execute(
+        update(t.login_throttle).where(t.login_throttle.c.phone == phone).values(**values)
+    )
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown numbers, so they cost the same time."""
+    return hash_password("not-a-real-password")
+
+
+async def _subscriber_id(conn: AsyncConnection, phone: str) -> int | None:
+    result = await conn.execute(select(t.subscribers.c.id).where(t.subscribers.c.phone == phone))
+    value = result.scalar()
+    return None if value is None else int(value)
+
+
+async def _new_session(
+    conn: AsyncConnection, subscriber_id: int, limits: Limits, now: datetime
+) -> Session:
+    token = new_token()
+    expires_at = now + limits.session_ttl
+    await conn.execute(
+        t.sessions.insert().values(
+            token_digest=token_digest(token),
+            subscriber_id=subscriber_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return Session(subscriber_id, token, expires_at)

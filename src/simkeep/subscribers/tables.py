@@ -1,0 +1,53 @@
+"""Subscriber tables (migration 0003_subscribers)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table
+
+from simkeep.sqltypes import UTCDateTime, id_column_type
+
+metadata = MetaData()
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("phone", String(16), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "subscriber_sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("subscriber_id", BigInteger, ForeignKey("subscribers.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index("ix_subscriber_sessions_subscriber", "subscriber_id"),
+)
+
+codes = Table(
+    "one_time_codes",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("phone", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("code_digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("used_at", UTCDateTime),
+    Index("ix_one_time_codes_phone", "phone", "purpose", "created_at"),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("phone", String(16), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("last_failure_at", UTCDateTime, nullable=False),
+)
