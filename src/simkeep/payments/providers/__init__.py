@@ -1,0 +1,1 @@
+"""Merchant-side adapters, one module per payment provider."""

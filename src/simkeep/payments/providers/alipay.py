@@ -1,0 +1,325 @@
+"""Alipay (classic ``gateway.do`` protocol), merchant side.
+
+Design overview
+---------------
+``AlipayAdapter`` implements ``PaymentProviderAdapter`` over an injected ``httpx.AsyncClient``
+and ``Clock``. Every request is a form POST of the common parameters plus a JSON
+``biz_content``, signed RSA2 over the sorted raw ``k=v`` pairs (all but ``sign``, empty values
+dropped). A synchronous answer is trusted only after its signature verifies over the exact
+raw substring of ``<method>_response`` as received; it is never re-serialised. Page and
+mobile-web payments need no call: the payer is redirected to a signed gateway URL.
+
+Notifications are verified over the URL-decoded fields minus ``sign`` and ``sign_type`` with
+the Alipay public key, then checked for our ``app_id``/``seller_id``; amounts are parsed as
+CNY decimals, never floats. The sorting, substring and time helpers are public because the
+Alipay simulator speaks the same protocol from the other side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+
+from simkeep.clock import SHANGHAI, Clock, in_shanghai
+from simkeep.money import InvalidAmount, Money
+from simkeep.payments.model import (
+    Acknowledgement,
+    Channel,
+    NotificationRejected,
+    PaymentRequest,
+    PaymentStart,
+    Provider,
+    ProviderError,
+    ProviderTrade,
+    RawNotification,
+    TradeStatus,
+    VerifiedNotification,
+)
+from simkeep.payments.signing import (
+    load_private_key,
+    load_public_key,
+    sign_sha256_rsa,
+    verify_sha256_rsa,
+)
+
+CURRENCY = "CNY"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+REQUEST_UNSIGNED = frozenset({"sign"})
+NOTIFICATION_UNSIGNED = frozenset({"sign", "sign_type"})
+SUCCESS_CODE = "10000"
+TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
+TRADE_STATUSES = {
+    "WAIT_BUYER_PAY": TradeStatus.UNPAID,
+    "TRADE_SUCCESS": TradeStatus.PAID,
+    "TRADE_FINISHED": TradeStatus.PAID,
+    "TRADE_CLOSED": TradeStatus.CLOSED,
+}
+NOTIFIED_STATUSES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"})
+REQUIRED_NOTIFICATION_FIELDS = (
+    "notify_id",
+    "app_id",
+    "seller_id",
+    "out_trade_no",
+    "trade_no",
+    "trade_status",
+    "total_amount",
+)
+REDIRECT_METHODS = {
+    Channel.PAGE: ("alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
+    Channel.WAP: ("alipay.trade.wap.pay", "QUICK_WAP_WAY"),
+}
+
+
+def sign_content(params: Mapping[str, str], *, unsigned: Collection[str] = REQUEST_UNSIGNED) -> str:
+    """The string Alipay signs: non-empty params minus ``unsigned``, sorted, raw ``k=v&…``."""
+    items = sorted((k, v) for k, v in params.items() if k not in unsigned and v != "")
+    return "&".join(f"{key}={value}" for key, value in items)
+
+
+def response_key(method: str) -> str:
+    """``alipay.trade.query`` → ``alipay_trade_query_response``."""
+    return method.replace(".", "_") + "_response"
+
+
+def response_content(raw_text: str, key: str) -> str:
+    """The exact raw text of the JSON object under ``key`` (braces inside strings skipped)."""
+    match = re.search(r'"' + re.escape(key) + r'"\s*:\s*\{', raw_text)
+    if match is None:
+        raise ValueError(f"no {key} object in the response")
+    start = match.end() - 1
+    depth, in_string, escaped = 0, False, False
+    for index in range(start, len(raw_text)):
+        char = raw_text[index]
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "{}":
+            depth += 1 if char == "{" else -1
+            if depth == 0:
+                return raw_text[start : index + 1]
+    raise ValueError(f"the {key} object is not closed")
+
+
+def beijing_time(instant: datetime) -> str:
+    """Alipay's offset-less Beijing time, ``yyyy-MM-dd HH:mm:ss``."""
+    return in_shanghai(instant).strftime(TIME_FORMAT)
+
+
+def parse_beijing_time(text: str) -> datetime:
+    """Inverse of ``beijing_time``: an aware instant."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
+
+
+def yuan(amount: Money) -> str:
+    """A CNY amount as Alipay's ``total_amount`` text, e.g. ``100.00``."""
+    if amount.currency != CURRENCY:
+        raise ProviderError(f"Alipay charges CNY only, not {amount.currency}")
+    return f"{amount.to_decimal():f}"
+
+
+class AlipayError(ProviderError):
+    """Alipay answered with a gateway or business error (``code`` other than 10000)."""
+
+    def __init__(self, *, code: str, sub_code: str, message: str) -> None:
+        super().__init__(f"Alipay {code} {sub_code}: {message}")
+        self.code = code
+        self.sub_code = sub_code
+
+
+@dataclass(frozen=True, slots=True)
+class AlipayConfig:
+    app_id: str
+    seller_id: str
+    app_private_key_pem: bytes | str
+    alipay_public_key_pem: bytes | str
+    gateway_url: str
+
+
+class AlipayAdapter:
+    """The merchant half of Alipay: start, query and close trades, verify notifications."""
+
+    provider = Provider.ALIPAY
+
+    def __init__(self, *, config: AlipayConfig, http: httpx.AsyncClient, clock: Clock) -> None:
+        self._config = config
+        self._http = http
+        self._clock = clock
+        self._private_key = load_private_key(config.app_private_key_pem)
+        self._alipay_key = load_public_key(config.alipay_public_key_pem)
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        """QR: precreate the trade and return its ``qr_code``; page/WAP: a signed URL."""
+        biz = {
+            "out_trade_no": request.out_trade_no,
+            "total_amount": yuan(request.amount),
+            "subject": request.subject,
+            "time_expire": beijing_time(request.expires_at),
+        }
+        extra = {"notify_url": request.notify_url, "return_url": request.return_url or ""}
+        if request.channel is Channel.QR:
+            biz["product_code"] = "FACE_TO_FACE_PAYMENT"
+            answer = await self._call("alipay.trade.precreate", biz, extra=extra)
+            return PaymentStart(qr_payload=_required(answer, "qr_code"))
+        method, product_code = REDIRECT_METHODS[request.channel]
+        biz["product_code"] = product_code
+        query = urlencode(self._signed_params(method, biz, extra=extra))
+        return PaymentStart(redirect_url=f"{self._config.gateway_url}?{query}")
+
+    async def query(self, out_trade_no: str) -> ProviderTrade:
+        """``alipay.trade.query``; a trade Alipay does not know yet is UNPAID."""
+        try:
+            answer = await self._call("alipay.trade.query", {"out_trade_no": out_trade_no})
+        except AlipayError as error:
+            if error.sub_code == TRADE_NOT_EXIST:
+                return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
+            raise
+        status = TRADE_STATUSES.get(_required(answer, "trade_status"))
+        if status is None:
+            raise ProviderError(f"unknown Alipay trade_status {answer['trade_status']!r}")
+        paid_at = answer.get("send_pay_date")
+        return ProviderTrade(
+            out_trade_no=out_trade_no,
+            status=status,
+            amount=_money(_required(answer, "total_amount")),
+            provider_trade_no=answer.get("trade_no"),
+            paid_at=parse_beijing_time(paid_at) if paid_at else None,
+        )
+
+    async def close(self, out_trade_no: str) -> None:
+        """``alipay.trade.close``; a trade Alipay never saw needs no closing."""
+        try:
+            await self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
+        except AlipayError as error:
+            if error.sub_code != TRADE_NOT_EXIST:
+                raise
+
+    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+        """RSA2 over the decoded fields minus ``sign``/``sign_type``, then merchant and shape.
+
+        Alipay notifications carry no freshness window (retries span 25 h with one
+        ``notify_id``), so ``now`` is not needed: idempotency is the caller's defence.
+        """
+        fields = _notification_fields(raw)
+        signature = fields.get("sign", "")
+        if fields.get("sign_type", "RSA2") != "RSA2" or not signature:
+            raise NotificationRejected("bad_signature", "the notification is not signed RSA2")
+        content = sign_content(fields, unsigned=NOTIFICATION_UNSIGNED).encode()
+        if not verify_sha256_rsa(self._alipay_key, content, signature):
+            raise NotificationRejected("bad_signature", "the signature does not verify")
+        missing = [name for name in REQUIRED_NOTIFICATION_FIELDS if not fields.get(name)]
+        if missing:
+            raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
+        if (fields["app_id"], fields["seller_id"]) != (self._config.app_id, self._config.seller_id):
+            raise NotificationRejected("wrong_merchant", "app_id or seller_id is not ours")
+        return _verified(fields)
+
+    def acknowledge(self, accepted: bool) -> Acknowledgement:
+        """Alipay wants the bare text ``success``; anything else means "send it again"."""
+        return Acknowledgement(status=200, body=b"success" if accepted else b"fail")
+
+    def _signed_params(
+        self, method: str, biz: Mapping[str, str], *, extra: Mapping[str, str]
+    ) -> dict[str, str]:
+        params = {
+            "app_id": self._config.app_id,
+            "method": method,
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": beijing_time(self._clock.now()),
+            "version": "1.0",
+            "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
+        }
+        params.update({key: value for key, value in extra.items() if value})
+        params["sign"] = sign_sha256_rsa(self._private_key, sign_content(params).encode())
+        return params
+
+    async def _call(
+        self, method: str, biz: Mapping[str, str], *, extra: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        params = self._signed_params(method, biz, extra=extra or {})
+        try:
+            response = await self._http.post(self._config.gateway_url, data=params)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"Alipay could not be reached: {error}") from error
+        if response.status_code != 200:
+            raise ProviderError(f"Alipay answered HTTP {response.status_code}")
+        return self._verified_answer(response.content.decode("utf-8"), method)
+
+    def _verified_answer(self, raw_text: str, method: str) -> dict[str, Any]:
+        try:
+            envelope = json.loads(raw_text)
+            key = "error_response" if "error_response" in envelope else response_key(method)
+            content = response_content(raw_text, key)
+            answer: dict[str, Any] = json.loads(content)
+        except (ValueError, TypeError) as error:
+            raise ProviderError(f"unreadable Alipay response: {error}") from error
+        if key != "error_response":
+            signature = envelope.get("sign", "")
+            if not verify_sha256_rsa(self._alipay_key, content.encode(), signature):
+                raise ProviderError("the Alipay response signature does not verify")
+        if answer.get("code") != SUCCESS_CODE:
+            raise AlipayError(
+                code=str(answer.get("code", "")),
+                sub_code=str(answer.get("sub_code", "")),
+                message=str(answer.get("sub_msg") or answer.get("msg", "")),
+            )
+        return answer
+
+
+def _notification_fields(raw: RawNotification) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(raw.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as error:
+        raise NotificationRejected("malformed", "the body is not UTF-8") from error
+    fields = dict(raw.query)
+    for key, value in pairs:
+        if key in fields and fields[key] != value:
+            raise NotificationRejected("malformed", f"field {key} is given twice")
+        fields[key] = value
+    return fields
+
+
+def _verified(fields: Mapping[str, str]) -> VerifiedNotification:
+    trade_status = fields["trade_status"]
+    if trade_status not in NOTIFIED_STATUSES:
+        raise NotificationRejected("unexpected_status", f"trade_status {trade_status!r}")
+    try:
+        amount = _money(fields["total_amount"])
+        paid_at = parse_beijing_time(fields["gmt_payment"]) if fields.get("gmt_payment") else None
+    except (ProviderError, ValueError) as error:
+        raise NotificationRejected("malformed", str(error)) from error
+    return VerifiedNotification(
+        provider=Provider.ALIPAY,
+        notification_id=fields["notify_id"],
+        out_trade_no=fields["out_trade_no"],
+        status=TRADE_STATUSES[trade_status],
+        amount=amount,
+        merchant_id=fields["seller_id"],
+        app_id=fields["app_id"],
+        provider_trade_no=fields["trade_no"],
+        paid_at=paid_at,
+        raw=dict(fields),
+    )
+
+
+def _money(text: str) -> Money:
+    try:
+        return Money.parse(text, CURRENCY)
+    except InvalidAmount as error:
+        raise ProviderError(f"bad Alipay amount {text!r}") from error
+
+
+def _required(answer: Mapping[str, Any], name: str) -> str:
+    value = answer.get(name)
+    if not isinstance(value, str) or not value:
+        raise ProviderError(f"the Alipay response has no {name}")
+    return value

@@ -1,0 +1,431 @@
+"""WeChat Pay API v3, merchant side.
+
+Design overview
+---------------
+``WeChatPayAdapter`` implements ``PaymentProviderAdapter`` over an injected
+``httpx.AsyncClient`` and ``Clock``. Every request is JSON, signed
+``WECHATPAY2-SHA256-RSA2048`` over ``METHOD\\nPATH_WITH_QUERY\\nTS\\nNONCE\\nBODY\\n`` with the
+merchant key; the path and body signed are taken from the request exactly as httpx sends it.
+Every 2xx answer (including an empty 204) is believed only after its ``Wechatpay-*`` headers
+verify over ``TS\\nNONCE\\nBODY\\n`` with the platform public key (public-key mode: the serial
+must be our ``PUB_KEY_ID_…``), within ±300 s of our clock; ``WECHATPAY/SIGNTEST/`` probes
+never verify.
+
+Notifications go through the same header check over the raw body bytes, then the
+``resource`` is decrypted (AES-256-GCM, key = APIv3 key) and checked for our ``mchid`` and
+``appid``. Amounts are integer fen in CNY. The signing helpers are public because the
+simulator speaks the same protocol from the platform side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from simkeep.clock import Clock, in_shanghai
+from simkeep.money import InvalidAmount, Money
+from simkeep.payments.model import (
+    OUT_TRADE_NO_PATTERN,
+    Acknowledgement,
+    Channel,
+    NotificationRejected,
+    PaymentRequest,
+    PaymentStart,
+    Provider,
+    ProviderError,
+    ProviderTrade,
+    RawNotification,
+    TradeStatus,
+    VerifiedNotification,
+)
+from simkeep.payments.signing import (
+    SignatureError,
+    aes_gcm_decrypt,
+    load_private_key,
+    load_public_key,
+    sign_sha256_rsa,
+    verify_sha256_rsa,
+)
+
+SIGN_SCHEME = "WECHATPAY2-SHA256-RSA2048"
+SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
+MAX_SKEW = timedelta(seconds=300)
+CURRENCY = "CNY"
+DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
+AUTHORIZATION_FIELDS = ("mchid", "nonce_str", "signature", "timestamp", "serial_no")
+PLATFORM_HEADERS = ("timestamp", "nonce", "signature", "serial")
+TRADE_STATES = {
+    "SUCCESS": TradeStatus.PAID,
+    "REFUND": TradeStatus.CLOSED,
+    "CLOSED": TradeStatus.CLOSED,
+    "REVOKED": TradeStatus.CLOSED,
+    "NOTPAY": TradeStatus.UNPAID,
+    "USERPAYING": TradeStatus.UNPAID,
+    "PAYERROR": TradeStatus.FAILED,
+}
+START_ENDPOINTS = {Channel.QR: ("native", "code_url"), Channel.WAP: ("h5", "h5_url")}
+
+
+class CurrencyNotSupported(ValueError):
+    """WeChat Pay (Mainland) takes CNY only; convert before asking for a payment."""
+
+
+def signing_message(*lines: bytes) -> bytes:
+    """The v3 signing message: each line followed by ``\\n``."""
+    return b"".join(line + b"\n" for line in lines)
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16).upper()
+
+
+def json_bytes(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def authorization_header(
+    *,
+    private_key: rsa.RSAPrivateKey,
+    mchid: str,
+    serial_no: str,
+    method: str,
+    path: str,
+    body: bytes,
+    timestamp: int,
+    nonce: str,
+) -> str:
+    """The ``Authorization`` value for one request, signed over the exact path and body."""
+    message = signing_message(
+        method.encode(), path.encode(), str(timestamp).encode(), nonce.encode(), body
+    )
+    signature = sign_sha256_rsa(private_key, message)
+    return (
+        f'{SIGN_SCHEME} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{serial_no}"'
+    )
+
+
+def parse_authorization(header: str) -> dict[str, str]:
+    """The five items of an ``Authorization`` header, in any order; ``SignatureError`` if not."""
+    scheme, _, params = header.strip().partition(" ")
+    if scheme != SIGN_SCHEME:
+        raise SignatureError(f"the authorization scheme must be {SIGN_SCHEME}")
+    items: dict[str, str] = {}
+    for part in params.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or len(value) < 2 or value[0] != '"' or value[-1] != '"':
+            raise SignatureError(f"malformed authorization item {part.strip()!r}")
+        items[name] = value[1:-1]
+    missing = [name for name in AUTHORIZATION_FIELDS if not items.get(name)]
+    if missing:
+        raise SignatureError(f"the authorization lacks {', '.join(missing)}")
+    return items
+
+
+def platform_headers(
+    *, private_key: rsa.RSAPrivateKey, serial: str, body: bytes, timestamp: int, nonce: str
+) -> dict[str, str]:
+    """The ``Wechatpay-*`` headers that sign a response or notification body."""
+    message = signing_message(str(timestamp).encode(), nonce.encode(), body)
+    return {
+        "Wechatpay-Timestamp": str(timestamp),
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Signature": sign_sha256_rsa(private_key, message),
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature-Type": SIGN_SCHEME,
+    }
+
+
+def check_platform_signature(
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    public_key: rsa.RSAPublicKey,
+    serial: str,
+    now: datetime,
+) -> None:
+    """Raise ``NotificationRejected`` unless the ``Wechatpay-*`` headers sign ``body``."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    found = {name: lowered.get(f"wechatpay-{name}", "") for name in PLATFORM_HEADERS}
+    if not all(found.values()):
+        raise NotificationRejected("malformed", "the Wechatpay-* signature headers are missing")
+    if found["signature"].startswith(SIGNTEST_PREFIX):
+        raise NotificationRejected("bad_signature", "a WECHATPAY/SIGNTEST/ probe never verifies")
+    if found["serial"] != serial:
+        raise NotificationRejected("unknown_serial", f"unknown signing serial {found['serial']!r}")
+    if not found["timestamp"].isdigit():
+        raise NotificationRejected("malformed", "Wechatpay-Timestamp is not a Unix time")
+    if abs(now.timestamp() - int(found["timestamp"])) > MAX_SKEW.total_seconds():
+        raise NotificationRejected("stale", "the timestamp is more than 300 s from our clock")
+    message = signing_message(found["timestamp"].encode(), found["nonce"].encode(), body)
+    if not verify_sha256_rsa(public_key, message, found["signature"]):
+        raise NotificationRejected("bad_signature", "the signature does not verify")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class WeChatPayConfig:
+    """One merchant's WeChat Pay v3 credentials (public-key mode)."""
+
+    mchid: str
+    appid: str
+    merchant_private_key_pem: bytes
+    merchant_serial_no: str
+    apiv3_key: str
+    platform_public_key_pem: bytes
+    platform_public_key_id: str
+    base_url: str = DEFAULT_BASE_URL
+
+    def __post_init__(self) -> None:
+        if len(self.apiv3_key) != 32 or not self.apiv3_key.isascii():
+            raise ValueError("the APIv3 key is 32 ASCII characters")
+        if not self.platform_public_key_id.startswith(PUBLIC_KEY_ID_PREFIX):
+            raise ValueError(f"the platform public key id starts with {PUBLIC_KEY_ID_PREFIX}")
+
+
+class WeChatPayAdapter:
+    """The merchant half of WeChat Pay v3: Native and H5 orders, query, close, notifications."""
+
+    provider = Provider.WECHATPAY
+
+    def __init__(self, *, config: WeChatPayConfig, client: httpx.AsyncClient, clock: Clock) -> None:
+        self._config = config
+        self._client = client
+        self._clock = clock
+        self._private_key = load_private_key(config.merchant_private_key_pem)
+        self._platform_key = load_public_key(config.platform_public_key_pem)
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        """Create a Native (QR) or H5 (WAP) order and return its ``code_url`` or ``h5_url``."""
+        if request.amount.currency != CURRENCY:
+            raise CurrencyNotSupported(f"WeChat Pay takes CNY, not {request.amount.currency}")
+        if request.channel not in START_ENDPOINTS:
+            raise ValueError(f"WeChat Pay has no {request.channel} channel here (use qr or wap)")
+        endpoint, answer_field = START_ENDPOINTS[request.channel]
+        _check_out_trade_no(request.out_trade_no)
+        response = await self._call(
+            "POST", f"/v3/pay/transactions/{endpoint}", self._order(request)
+        )
+        answer = _expect(response, 200).get(answer_field)
+        if not isinstance(answer, str) or not answer:
+            raise ProviderError(f"WeChat Pay answered without {answer_field}")
+        if request.channel is Channel.QR:
+            return PaymentStart(qr_payload=answer)
+        return PaymentStart(redirect_url=answer)
+
+    async def query(self, out_trade_no: str) -> ProviderTrade:
+        """Ask what became of a trade; one WeChat Pay does not know is UNPAID."""
+        _check_out_trade_no(out_trade_no)
+        path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self._config.mchid}"
+        response = await self._call("GET", path, None)
+        if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
+            return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
+        return _trade_from_query(out_trade_no, _expect(response, 200))
+
+    async def close(self, out_trade_no: str) -> None:
+        """Close an unpaid trade (WeChat Pay answers 204)."""
+        _check_out_trade_no(out_trade_no)
+        path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close"
+        response = await self._call("POST", path, {"mchid": self._config.mchid})
+        _expect(response, 204)
+
+    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+        """Verify the signature over the raw body, decrypt ``resource``, check the merchant."""
+        check_platform_signature(
+            headers=raw.headers,
+            body=raw.body,
+            public_key=self._platform_key,
+            serial=self._config.platform_public_key_id,
+            now=now,
+        )
+        event = _json_object(raw.body, what="the notification body")
+        payment = _json_object(self._decrypt(event.get("resource")), what="the resource")
+        if payment.get("mchid") != self._config.mchid or payment.get("appid") != self._config.appid:
+            raise NotificationRejected("wrong_merchant", "the payment is for another mchid/appid")
+        if payment.get("trade_state") != "SUCCESS":
+            raise NotificationRejected("not_success", "only a SUCCESS payment is notified")
+        return _verified(event, payment)
+
+    def acknowledge(self, accepted: bool) -> Acknowledgement:
+        """204 with no body when accepted; 500 with ``{"code":"FAIL"}`` asks for a retry."""
+        if accepted:
+            return Acknowledgement(status=204, body=b"")
+        body = json_bytes({"code": "FAIL", "message": "the notification was not accepted"})
+        return Acknowledgement(status=500, body=body, content_type="application/json")
+
+    def _order(self, request: PaymentRequest) -> dict[str, Any]:
+        order: dict[str, Any] = {
+            "appid": self._config.appid,
+            "mchid": self._config.mchid,
+            "description": request.subject[:127],
+            "out_trade_no": request.out_trade_no,
+            "time_expire": in_shanghai(request.expires_at).isoformat(timespec="seconds"),
+            "notify_url": request.notify_url,
+            "amount": {"total": request.amount.minor, "currency": CURRENCY},
+        }
+        if request.channel is Channel.WAP:
+            order["scene_info"] = {"payer_client_ip": request.payer_ip, "h5_info": {"type": "Wap"}}
+        return order
+
+    async def _call(
+        self, method: str, path: str, payload: Mapping[str, Any] | None
+    ) -> httpx.Response:
+        body = json_bytes(payload) if payload is not None else b""
+        request = self._client.build_request(
+            method,
+            self._config.base_url.rstrip("/") + path,
+            content=body,
+            headers={"Accept": "application/json", "Content-Type": "application/json"},
+        )
+        request.headers["Authorization"] = authorization_header(
+            private_key=self._private_key,
+            mchid=self._config.mchid,
+            serial_no=self._config.merchant_serial_no,
+            method=method,
+            path=request.url.raw_path.decode("ascii"),
+            body=body,
+            timestamp=int(self._clock.now().timestamp()),
+            nonce=new_nonce(),
+        )
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"WeChat Pay could not be reached: {error}") from error
+        if response.is_success:
+            self._check_response(response)
+        return response
+
+    def _check_response(self, response: httpx.Response) -> None:
+        try:
+            check_platform_signature(
+                headers=response.headers,
+                body=response.content,
+                public_key=self._platform_key,
+                serial=self._config.platform_public_key_id,
+                now=self._clock.now(),
+            )
+        except NotificationRejected as error:
+            raise ProviderError(f"WeChat Pay answer refused ({error.code}): {error}") from error
+
+    def _decrypt(self, resource: object) -> bytes:
+        if not isinstance(resource, dict) or resource.get("algorithm") != "AEAD_AES_256_GCM":
+            raise NotificationRejected("malformed", "the resource is not AEAD_AES_256_GCM")
+        nonce, ciphertext, associated_data = (
+            resource.get(name, "") for name in ("nonce", "ciphertext", "associated_data")
+        )
+        if not all(isinstance(value, str) for value in (nonce, ciphertext, associated_data)):
+            raise NotificationRejected("malformed", "the resource fields are not strings")
+        try:
+            return aes_gcm_decrypt(
+                self._config.apiv3_key.encode("ascii"),
+                nonce.encode("utf-8"),
+                ciphertext,
+                associated_data.encode("utf-8"),
+            )
+        except SignatureError as error:
+            raise NotificationRejected("undecryptable", str(error)) from error
+
+
+def _check_out_trade_no(out_trade_no: str) -> None:
+    if not re.fullmatch(OUT_TRADE_NO_PATTERN, out_trade_no):
+        raise ValueError(f"{out_trade_no!r} is not a valid out_trade_no")
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _expect(response: httpx.Response, status: int) -> dict[str, Any]:
+    if response.status_code != status:
+        raise ProviderError(
+            f"WeChat Pay answered {response.status_code} {_error_code(response) or '(no code)'}: "
+            f"{response.text[:200]}"
+        )
+    if status == 204:
+        return {}
+    try:
+        return _json_object(response.content, what="the answer")
+    except NotificationRejected as error:
+        raise ProviderError(str(error)) from error
+
+
+def _json_object(data: bytes, *, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise NotificationRejected("malformed", f"{what} is not JSON") from error
+    if not isinstance(value, dict):
+        raise NotificationRejected("malformed", f"{what} is not a JSON object")
+    return value
+
+
+def _money(amount: object) -> Money:
+    if not isinstance(amount, dict):
+        raise NotificationRejected("malformed", "amount is missing")
+    total, currency = amount.get("total"), amount.get("currency", CURRENCY)
+    if isinstance(total, bool) or not isinstance(total, int) or not isinstance(currency, str):
+        raise NotificationRejected("malformed", "amount.total must be integer fen")
+    try:
+        return Money(total, currency)
+    except InvalidAmount as error:
+        raise NotificationRejected("malformed", str(error)) from error
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise NotificationRejected("malformed", f"{text!r} is not an RFC 3339 time") from error
+    if parsed.tzinfo is None:
+        raise NotificationRejected("malformed", f"{text!r} has no offset")
+    return parsed
+
+
+def _verified(event: dict[str, Any], payment: dict[str, Any]) -> VerifiedNotification:
+    texts = [event.get("id"), payment.get("out_trade_no"), payment.get("transaction_id")]
+    if not all(isinstance(value, str) and value for value in texts):
+        raise NotificationRejected("malformed", "id, out_trade_no or transaction_id is missing")
+    return VerifiedNotification(
+        provider=Provider.WECHATPAY,
+        notification_id=str(texts[0]),
+        out_trade_no=str(texts[1]),
+        status=TradeStatus.PAID,
+        amount=_money(payment.get("amount")),
+        merchant_id=str(payment["mchid"]),
+        app_id=str(payment["appid"]),
+        provider_trade_no=str(texts[2]),
+        paid_at=_time(payment.get("success_time")),
+        raw={**event, "resource": payment},
+    )
+
+
+def _trade_from_query(out_trade_no: str, answer: dict[str, Any]) -> ProviderTrade:
+    state = answer.get("trade_state")
+    if not isinstance(state, str) or state not in TRADE_STATES:
+        raise ProviderError(f"WeChat Pay answered an unknown trade_state {state!r}")
+    try:
+        amount = _money(answer["amount"]) if "amount" in answer else None
+        paid_at = _time(answer.get("success_time"))
+    except NotificationRejected as error:
+        raise ProviderError(f"WeChat Pay answered a malformed trade: {error}") from error
+    transaction_id = answer.get("transaction_id")
+    return ProviderTrade(
+        out_trade_no=out_trade_no,
+        status=TRADE_STATES[state],
+        amount=amount,
+        provider_trade_no=transaction_id if isinstance(transaction_id, str) else None,
+        paid_at=paid_at,
+    )

@@ -1,0 +1,452 @@
+"""Alipay, provider side: a small in-memory ``gateway.do`` with a cashier and a notifier.
+
+Design overview
+---------------
+``AlipaySimulator`` holds the platform key pair (generated, or kept in a directory), the
+merchant app's public key, the trades and the pending notifications; time comes from an
+injected ``Clock``. ``gateway`` verifies the merchant's RSA2 request signature and answers
+``precreate``/``query``/``close`` with ``{"<method>_response":{…},"sign":"…"}`` — the object
+first, signed over exactly the bytes sent — while ``page.pay``/``wap.pay`` create the trade
+and show the cashier. Like real Alipay, a precreated trade is unknown to ``query`` and
+``close`` until the payer opens it (or pays it through the test hook).
+
+Paying a trade queues a signed ``trade_status_sync`` notification for the trade's
+``notify_url``. ``deliver_pending(now)`` sends what is due through an injected ``deliver``
+callable and reschedules on Alipay's retry ladder (0, 4m, 10m, 10m, 1h, 2h, 6h, 15h, times
+``time_scale``) until the merchant answers exactly ``success``; tests move a ``FixedClock``
+instead of sleeping. Faults (drop, duplicate, bad signature, tampered amount) are a set on
+the simulator. ``alipay_router`` exposes it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from simkeep.clock import Clock, in_shanghai
+from simkeep.money import InvalidAmount, Money
+from simkeep.payments.providers.alipay import (
+    NOTIFICATION_UNSIGNED,
+    beijing_time,
+    parse_beijing_time,
+    response_key,
+    sign_content,
+    yuan,
+)
+from simkeep.payments.signing import (
+    KeyPair,
+    load_private_key,
+    load_public_key,
+    sign_sha256_rsa,
+    verify_sha256_rsa,
+)
+
+RETRY_DELAYS = tuple(
+    timedelta(minutes=minutes) for minutes in (4, 10, 10, 60, 120, 360, 900)
+)  # after the immediate first attempt: 8 notifications within about 25 h
+DEMO_PASSWORD = "123456"  # noqa: S105 - printed on the demo cashier, never checked
+TIMESTAMP_TOLERANCE = timedelta(minutes=10)
+REQUIRED_PARAMS = ("app_id", "method", "charset", "sign_type", "sign", "timestamp", "version")
+CASHIER_METHODS = frozenset({"alipay.trade.page.pay", "alipay.trade.wap.pay"})
+OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+MAX_AMOUNT = Money.parse("100000000", "CNY")
+TAMPER_BY = Money.parse("100.00", "CNY")
+
+Deliver = Callable[[str, Mapping[str, str]], Awaitable[str]]
+Handler = Callable[[Mapping[str, str], dict[str, Any]], dict[str, str]]
+
+
+async def http_deliver(url: str, form: Mapping[str, str]) -> str:
+    """POST the notification form to the merchant and return the body it answered."""
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        response = await client.post(url, data=dict(form))
+    return response.text
+
+
+class AlipayFault(StrEnum):
+    DROP = "drop"  # the notification is never sent
+    DUPLICATE = "duplicate"  # every attempt is sent twice
+    BAD_SIGNATURE = "bad_signature"  # signed over other content
+    TAMPERED_AMOUNT = "tampered_amount"  # total_amount raised after signing
+
+
+class TradeNotFound(LookupError):
+    """No trade with that ``out_trade_no``."""
+
+
+class TradeStateError(ValueError):
+    """The trade is not waiting for payment."""
+
+
+class GatewayRefusal(Exception):
+    """An Alipay error answer: ``code`` plus ``sub_code``."""
+
+    def __init__(self, code: str, sub_code: str, message: str) -> None:
+        super().__init__(message)
+        self.body = {"code": code, "msg": _CODE_MESSAGES[code], "sub_code": sub_code}
+        self.body["sub_msg"] = message
+
+
+_CODE_MESSAGES = {
+    "40001": "Missing Required Arguments",
+    "40002": "Invalid Arguments",
+    "40004": "Business Failed",
+}
+
+
+@dataclass
+class SimTrade:
+    out_trade_no: str
+    trade_no: str
+    amount: Money
+    subject: str
+    notify_url: str
+    return_url: str
+    created_at: datetime
+    opened: bool
+    status: str = "WAIT_BUYER_PAY"
+    paid_at: datetime | None = None
+
+
+@dataclass
+class Delivery:
+    """One notification and its attempts; ``next_due`` is None once answered or given up."""
+
+    url: str
+    form: dict[str, str]
+    next_due: datetime | None
+    copies: int = 1
+    attempts: int = 0
+    answers: list[str] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        return "success" in self.answers
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAnswer:
+    """Either signed JSON text or a trade whose cashier page should be shown."""
+
+    json_text: str | None = None
+    cashier_trade: SimTrade | None = None
+
+
+class AlipaySimulator:
+    """Alipay's platform for one merchant app, in memory."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        seller_id: str,
+        merchant_public_key_pem: bytes | str,
+        clock: Clock,
+        base_url: str = "http://alipay.sim",
+        key_dir: Path | None = None,
+        deliver: Deliver = http_deliver,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.app_id = app_id
+        self.seller_id = seller_id
+        self.clock = clock
+        self.base_url = base_url.rstrip("/")
+        self.keys = _platform_keys(key_dir)
+        self.time_scale = time_scale
+        self.faults: set[AlipayFault] = set()
+        self.trades: dict[str, SimTrade] = {}
+        self.deliveries: list[Delivery] = []
+        self._merchant_key = load_public_key(merchant_public_key_pem)
+        self._private_key = load_private_key(self.keys.private_pem)
+        self._deliver = deliver
+        self._handlers: dict[str, Handler] = {
+            "alipay.trade.precreate": self._precreate,
+            "alipay.trade.query": self._query,
+            "alipay.trade.close": self._close,
+        }
+
+    @property
+    def public_key_pem(self) -> bytes:
+        """The "Alipay public key" the merchant verifies answers and notifications with."""
+        return self.keys.public_pem
+
+    def gateway(self, params: Mapping[str, str]) -> GatewayAnswer:
+        """Answer one ``gateway.do`` request (query and form already merged)."""
+        method = params.get("method", "")
+        known = method in self._handlers or method in CASHIER_METHODS
+        try:
+            self._check_request(params, known=known)
+            biz = _biz_content(params)
+            if method in CASHIER_METHODS:
+                return GatewayAnswer(cashier_trade=self._create_trade(params, biz, opened=True))
+            answer = {"code": "10000", "msg": "Success", **self._handlers[method](params, biz)}
+        except GatewayRefusal as refusal:
+            key = response_key(method) if known else "error_response"
+            return GatewayAnswer(json_text=self._signed_response(key, refusal.body))
+        return GatewayAnswer(json_text=self._signed_response(response_key(method), answer))
+
+    def open_cashier(self, out_trade_no: str) -> SimTrade:
+        """The payer scanned the QR code or opened the cashier: the trade now exists."""
+        trade = self._trade(out_trade_no)
+        trade.opened = True
+        return trade
+
+    def pay(self, out_trade_no: str) -> SimTrade:
+        """The payer paid: mark the trade and queue its notification (if any, unless dropped)."""
+        trade = self._waiting_trade(out_trade_no)
+        trade.opened = True
+        trade.status = "TRADE_SUCCESS"
+        trade.paid_at = self.clock.now()
+        if trade.notify_url and AlipayFault.DROP not in self.faults:
+            copies = 2 if AlipayFault.DUPLICATE in self.faults else 1
+            form = self._notification(trade)
+            self.deliveries.append(Delivery(trade.notify_url, form, trade.paid_at, copies))
+        return trade
+
+    def fail(self, out_trade_no: str) -> SimTrade:
+        """The payment failed for good: the trade is closed unpaid (nothing is notified)."""
+        trade = self._waiting_trade(out_trade_no)
+        trade.opened = True
+        trade.status = "TRADE_CLOSED"
+        return trade
+
+    def return_url_for(self, trade: SimTrade) -> str | None:
+        """Where the cashier sends the payer after paying, with Alipay's signed GET params."""
+        if not trade.return_url or trade.paid_at is None:
+            return None
+        params = {
+            "method": "alipay.trade.page.pay.return",
+            "app_id": self.app_id,
+            "auth_app_id": self.app_id,
+            "charset": "utf-8",
+            "version": "1.0",
+            "sign_type": "RSA2",
+            "timestamp": beijing_time(trade.paid_at),
+            "out_trade_no": trade.out_trade_no,
+            "trade_no": trade.trade_no,
+            "total_amount": yuan(trade.amount),
+            "seller_id": self.seller_id,
+        }
+        params["sign"] = self._sign_fields(params)
+        separator = "&" if "?" in trade.return_url else "?"
+        return f"{trade.return_url}{separator}{urlencode(params)}"
+
+    async def deliver_pending(self, now: datetime | None = None) -> int:
+        """Send every notification due at ``now`` (default: the clock); how many were due."""
+        moment = now or self.clock.now()
+        due = [d for d in self.deliveries if d.next_due is not None and d.next_due <= moment]
+        for delivery in due:
+            await self._attempt(delivery, moment)
+        return len(due)
+
+    async def _attempt(self, delivery: Delivery, moment: datetime) -> None:
+        delivery.attempts += 1
+        delivery.next_due = self._next_due(delivery.attempts, moment)  # set before awaiting
+        for _ in range(delivery.copies):
+            delivery.answers.append(await self._send(delivery))
+        if delivery.acknowledged:
+            delivery.next_due = None
+
+    def _next_due(self, attempts: int, moment: datetime) -> datetime | None:
+        if attempts > len(RETRY_DELAYS):
+            return None
+        return moment + RETRY_DELAYS[attempts - 1] * self.time_scale
+
+    async def _send(self, delivery: Delivery) -> str:
+        try:
+            return await self._deliver(delivery.url, delivery.form)
+        except Exception as error:  # an unreachable merchant is an unanswered attempt
+            return f"error: {error}"
+
+    def _check_request(self, params: Mapping[str, str], *, known: bool) -> None:
+        missing = [name for name in REQUIRED_PARAMS if not params.get(name)]
+        if missing:
+            raise GatewayRefusal("40001", f"isv.missing-{missing[0]}", f"{missing[0]} is missing")
+        if not known:
+            raise GatewayRefusal("40002", "isv.invalid-method", f"unknown {params['method']}")
+        if params["app_id"] != self.app_id:
+            raise GatewayRefusal("40002", "isv.invalid-app-id", "unknown app_id")
+        if params["sign_type"] != "RSA2":
+            raise GatewayRefusal("40002", "isv.invalid-signature-type", "only RSA2")
+        self._check_timestamp(params["timestamp"])
+        content = sign_content(params).encode()
+        if not verify_sha256_rsa(self._merchant_key, content, params["sign"]):
+            raise GatewayRefusal("40002", "isv.invalid-signature", "the signature is wrong")
+
+    def _check_timestamp(self, text: str) -> None:
+        try:
+            skew = abs(parse_beijing_time(text) - self.clock.now())
+        except ValueError:
+            skew = None
+        if skew is None or skew > TIMESTAMP_TOLERANCE:
+            raise GatewayRefusal("40002", "isv.invalid-timestamp", "timestamp is not Beijing now")
+
+    def _precreate(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
+        trade = self._create_trade(params, biz, opened=False)
+        qr_code = f"{self.base_url}/cashier/{trade.out_trade_no}"
+        return {"out_trade_no": trade.out_trade_no, "qr_code": qr_code}
+
+    def _query(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
+        trade = self._known_trade(biz)
+        answer = {
+            "out_trade_no": trade.out_trade_no,
+            "trade_no": trade.trade_no,
+            "trade_status": trade.status,
+            "total_amount": yuan(trade.amount),
+            "buyer_logon_id": "159****5620",
+        }
+        if trade.paid_at is not None:
+            paid = yuan(trade.amount)
+            answer |= {"receipt_amount": paid, "buyer_pay_amount": paid}
+            answer["send_pay_date"] = beijing_time(trade.paid_at)
+        return answer
+
+    def _close(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
+        trade = self._known_trade(biz)
+        if trade.status != "WAIT_BUYER_PAY":
+            raise GatewayRefusal("40004", "ACQ.TRADE_STATUS_ERROR", f"trade is {trade.status}")
+        trade.status = "TRADE_CLOSED"
+        return {"out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no}
+
+    def _create_trade(
+        self, params: Mapping[str, str], biz: dict[str, Any], *, opened: bool
+    ) -> SimTrade:
+        out_trade_no, amount = _trade_identity(biz)
+        existing = self.trades.get(out_trade_no)
+        if existing is not None:
+            return _reused(existing, amount, opened=opened)
+        now = self.clock.now()
+        trade = SimTrade(
+            out_trade_no=out_trade_no,
+            trade_no=f"{in_shanghai(now):%Y%m%d}22001{len(self.trades) + 1:09d}",
+            amount=amount,
+            subject=str(biz.get("subject", "")),
+            notify_url=params.get("notify_url", ""),
+            return_url=params.get("return_url", ""),
+            created_at=now,
+            opened=opened,
+        )
+        self.trades[out_trade_no] = trade
+        return trade
+
+    def _known_trade(self, biz: dict[str, Any]) -> SimTrade:
+        trade = self.trades.get(str(biz.get("out_trade_no", "")))
+        if trade is None or not trade.opened:
+            raise GatewayRefusal("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist")
+        return trade
+
+    def _trade(self, out_trade_no: str) -> SimTrade:
+        trade = self.trades.get(out_trade_no)
+        if trade is None:
+            raise TradeNotFound(out_trade_no)
+        return trade
+
+    def _waiting_trade(self, out_trade_no: str) -> SimTrade:
+        trade = self._trade(out_trade_no)
+        if trade.status != "WAIT_BUYER_PAY":
+            raise TradeStateError(f"trade {out_trade_no} is {trade.status}")
+        return trade
+
+    def _notification(self, trade: SimTrade) -> dict[str, str]:
+        paid_at = trade.paid_at or self.clock.now()
+        amount = yuan(trade.amount)
+        fields = {
+            "notify_time": beijing_time(self.clock.now()),
+            "notify_type": "trade_status_sync",
+            "notify_id": uuid.uuid4().hex,
+            "charset": "utf-8",
+            "version": "1.0",
+            "sign_type": "RSA2",
+            "app_id": self.app_id,
+            "auth_app_id": self.app_id,
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "buyer_id": "2088102177846880",
+            "buyer_logon_id": "159****5620",
+            "seller_id": self.seller_id,
+            "trade_status": trade.status,
+            "total_amount": amount,
+            "receipt_amount": amount,
+            "invoice_amount": amount,
+            "buyer_pay_amount": amount,
+            "point_amount": "0.00",
+            "subject": trade.subject,
+            "gmt_create": beijing_time(trade.created_at),
+            "gmt_payment": beijing_time(paid_at),
+            "fund_bill_list": json.dumps(
+                [{"amount": amount, "fundChannel": "ALIPAYACCOUNT"}], separators=(",", ":")
+            ),
+        }
+        return self._faulted(fields, amount=trade.amount)
+
+    def _faulted(self, fields: dict[str, str], *, amount: Money) -> dict[str, str]:
+        fields["sign"] = self._sign_fields(fields)
+        if AlipayFault.BAD_SIGNATURE in self.faults:
+            fields["sign"] = self._sign_fields({**fields, "forged": "1"})
+        if AlipayFault.TAMPERED_AMOUNT in self.faults:
+            fields["total_amount"] = yuan(amount + TAMPER_BY)
+        return fields
+
+    def _sign_fields(self, fields: Mapping[str, str]) -> str:
+        content = sign_content(fields, unsigned=NOTIFICATION_UNSIGNED)
+        return sign_sha256_rsa(self._private_key, content.encode())
+
+    def _signed_response(self, key: str, body: Mapping[str, str]) -> str:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        signature = sign_sha256_rsa(self._private_key, content.encode())
+        return f'{{"{key}":{content},"sign":"{signature}"}}'
+
+
+def _platform_keys(key_dir: Path | None) -> KeyPair:
+    if key_dir is None:
+        return KeyPair.generate()
+    private, public = key_dir / "alipay_private_key.pem", key_dir / "alipay_public_key.pem"
+    if private.exists() and public.exists():
+        return KeyPair(private.read_bytes(), public.read_bytes())
+    keys = KeyPair.generate()
+    key_dir.mkdir(parents=True, exist_ok=True)
+    private.write_bytes(keys.private_pem)
+    public.write_bytes(keys.public_pem)
+    return keys
+
+
+def _biz_content(params: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        biz = json.loads(params.get("biz_content") or "{}")
+    except ValueError as error:
+        raise GatewayRefusal("40002", "isv.invalid-biz-content", "not JSON") from error
+    if not isinstance(biz, dict):
+        raise GatewayRefusal("40002", "isv.invalid-biz-content", "not a JSON object")
+    return biz
+
+
+def _trade_identity(biz: Mapping[str, Any]) -> tuple[str, Money]:
+    out_trade_no = str(biz.get("out_trade_no", ""))
+    if not OUT_TRADE_NO.match(out_trade_no):
+        raise GatewayRefusal("40002", "isv.invalid-out-trade-no", "bad out_trade_no")
+    try:
+        amount = Money.parse(str(biz.get("total_amount", "")), "CNY")
+    except InvalidAmount as error:
+        raise GatewayRefusal("40002", "isv.invalid-total-amount", str(error)) from error
+    if not Money.parse("0.01", "CNY") <= amount <= MAX_AMOUNT:
+        raise GatewayRefusal("40002", "isv.invalid-total-amount", "out of range")
+    return out_trade_no, amount
+
+
+def _reused(trade: SimTrade, amount: Money, *, opened: bool) -> SimTrade:
+    if trade.amount != amount:
+        raise GatewayRefusal("40004", "ACQ.CONTEXT_INCONSISTENT", "out_trade_no reused")
+    if trade.status != "WAIT_BUYER_PAY":
+        raise GatewayRefusal("40004", "ACQ.TRADE_STATUS_ERROR", f"trade is {trade.status}")
+    trade.opened = trade.opened or opened
+    return trade

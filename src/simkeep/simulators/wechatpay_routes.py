@@ -1,0 +1,165 @@
+"""The WeChat Pay simulator over HTTP: the v3 endpoints (every answer signed, even an empty
+204), the cashier page a payer clicks through, and a test hook — mounted under
+``/_sim/wechatpay`` in the embedded default."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from simkeep.payments.providers.wechatpay import json_bytes
+from simkeep.simulators.wechatpay import (
+    DEMO_PASSWORD,
+    SimTrade,
+    SimulatorError,
+    WeChatPaySimulator,
+)
+
+
+def _signed_response(
+    sim: WeChatPaySimulator, status: int, payload: Mapping[str, Any] | None
+) -> Response:
+    body = json_bytes(payload) if payload is not None else b""
+    headers = sim.sign(body)
+    media_type = "application/json" if payload is not None else None
+    return Response(content=body, status_code=status, headers=headers, media_type=media_type)
+
+
+async def _answer(
+    sim: WeChatPaySimulator,
+    request: Request,
+    action: Callable[[dict[str, Any]], tuple[int, Mapping[str, Any] | None]],
+) -> Response:
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        sim.check_request(
+            method=request.method,
+            path=path,
+            body=body,
+            authorization=request.headers.get("Authorization", ""),
+        )
+        payload = json.loads(body) if body else {}
+        if not isinstance(payload, dict):
+            raise SimulatorError(400, "PARAM_ERROR", "the body must be a JSON object")
+        status, answer = action(payload)
+    except ValueError:
+        status, answer = 400, {"code": "PARAM_ERROR", "message": "the body is not JSON"}
+    except SimulatorError as error:
+        status, answer = error.status, {"code": error.code, "message": error.message}
+    return _signed_response(sim, status, answer)
+
+
+def _check_mchid(sim: WeChatPaySimulator, mchid: object) -> None:
+    if mchid != sim.mchid:
+        raise SimulatorError(400, "PARAM_ERROR", "mchid must be the merchant's")
+
+
+def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
+    """The v3 endpoints, the cashier page and the test hook of one simulator."""
+    router = APIRouter(tags=["simulator: WeChat Pay"])
+
+    @router.post("/v3/pay/transactions/native")
+    async def native(request: Request) -> Response:
+        def create(order: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+            return 200, {"code_url": sim.create_trade(kind="native", order=order).code_url}
+
+        return await _answer(sim, request, create)
+
+    @router.post("/v3/pay/transactions/h5")
+    async def h5(request: Request) -> Response:
+        def create(order: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+            trade = sim.create_trade(kind="h5", order=order)
+            return 200, {"h5_url": f"{sim.public_base_url}/cashier/{trade.out_trade_no}"}
+
+        return await _answer(sim, request, create)
+
+    @router.get("/v3/pay/transactions/out-trade-no/{out_trade_no}")
+    async def query(request: Request, out_trade_no: str) -> Response:
+        def answer(_: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+            _check_mchid(sim, request.query_params.get("mchid"))
+            return 200, sim.query_answer(sim.find(out_trade_no))
+
+        return await _answer(sim, request, answer)
+
+    @router.post("/v3/pay/transactions/out-trade-no/{out_trade_no}/close")
+    async def close(request: Request, out_trade_no: str) -> Response:
+        def answer(body: dict[str, Any]) -> tuple[int, None]:
+            _check_mchid(sim, body.get("mchid"))
+            sim.close_trade(out_trade_no)
+            return 204, None
+
+        return await _answer(sim, request, answer)
+
+    @router.post("/pay/{out_trade_no}")
+    async def pay_hook(out_trade_no: str, outcome: str = "success") -> JSONResponse:
+        if outcome not in ("success", "fail"):
+            return JSONResponse({"code": "PARAM_ERROR", "message": "outcome is success|fail"}, 400)
+        try:
+            trade = await sim.pay(out_trade_no, success=outcome == "success")
+        except SimulatorError as error:
+            return JSONResponse({"code": error.code, "message": error.message}, error.status)
+        return JSONResponse({"out_trade_no": out_trade_no, "trade_state": trade.state})
+
+    @router.get("/cashier/{out_trade_no}", response_class=HTMLResponse)
+    async def cashier(out_trade_no: str) -> HTMLResponse:
+        return _cashier_response(sim, out_trade_no, notice="")
+
+    @router.post("/cashier/{out_trade_no}", response_class=HTMLResponse)
+    async def cashier_submit(
+        out_trade_no: str, action: str = Form("pay"), password: str = Form("")
+    ) -> HTMLResponse:
+        if action == "cancel":
+            return _cashier_response(sim, out_trade_no, notice="已取消 Cancelled")
+        if not password:
+            return _cashier_response(sim, out_trade_no, notice="请输入支付密码", status=400)
+        try:
+            await sim.pay(out_trade_no, success=True)
+        except SimulatorError as error:
+            return _cashier_response(sim, out_trade_no, notice=error.message, status=error.status)
+        return _cashier_response(sim, out_trade_no, notice="支付成功 Paid")
+
+    return router
+
+
+def _cashier_response(
+    sim: WeChatPaySimulator, out_trade_no: str, *, notice: str, status: int = 200
+) -> HTMLResponse:
+    try:
+        trade = sim.find(out_trade_no)
+    except SimulatorError as error:
+        return HTMLResponse(_page("微信支付", f"<p>{html.escape(error.message)}</p>"), error.status)
+    return HTMLResponse(_page("微信支付 WeChat Pay", _cashier_body(trade, notice)), status)
+
+
+def _cashier_body(trade: SimTrade, notice: str) -> str:
+    yuan = f"{trade.total // 100}.{trade.total % 100:02d}"
+    form = ""
+    if trade.state in ("NOTPAY", "PAYERROR"):
+        form = (
+            '<form method="post"><label>支付密码 Payment password '
+            '<input type="password" name="password" inputmode="numeric" autocomplete="off">'
+            f"</label><p>演示密码 Demo password: <code>{DEMO_PASSWORD}</code></p>"
+            '<button name="action" value="pay">支付 Pay</button> '
+            '<button name="action" value="cancel">取消 Cancel</button></form>'
+        )
+    return (
+        f"<p>{html.escape(trade.description)}</p><p class=amount>¥{yuan}</p>"
+        f"<p>二维码内容 QR payload: <code>{html.escape(trade.code_url)}</code></p>"
+        f"<p>订单 Order: {html.escape(trade.out_trade_no)} · {html.escape(trade.state)}</p>"
+        f"<p role=status>{html.escape(notice)}</p>{form}"
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="zh-Hans-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+        f"{body}</body></html>"
+    )
