@@ -20,7 +20,7 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import phonenumbers
@@ -83,6 +83,16 @@ _MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIX
 
 def can_move(current: SimState, target: SimState) -> bool:
     return target in TRANSITIONS[current]
+
+
+MAX_VALIDITY_AHEAD = timedelta(days=730)
+
+
+def extended_validity(current: datetime | None, days: int, now: datetime) -> datetime:
+    """Validity after a top-up: ``days`` from the later of now and the current date, never
+    more than 730 days ahead."""
+    start = max(current, now) if current else now
+    return min(start + timedelta(days=days), now + MAX_VALIDITY_AHEAD)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from simkeep.sims.model import (
     SimError,
     SimState,
     check_iccid,
+    extended_validity,
     id_digest,
     mask_id,
     mask_name,
@@ -192,3 +193,33 @@ async def id_matches(
     if row is None or row.id_type != id_type.value:
         return False
     return hmac.compare_digest(row.id_digest, id_digest(id_key, id_type, id_number))
+
+
+async def apply_topup(
+    conn: AsyncConnection, *, sim_id: int, validity_days: int, now: datetime
+) -> Sim:
+    """What a credited top-up does to the SIM: a validity plan's date moves on (capped at
+    730 days ahead), and a SIM in grace or suspended is active again at once."""
+    sim = await get_sim(conn, sim_id=sim_id)
+    if sim is None:
+        raise SimError(f"no SIM {sim_id}")
+    plan = await get_plan(conn, code=sim.plan_code)
+    values: dict[str, object] = {}
+    if plan is not None and plan.retention is Retention.VALIDITY:
+        values["validity_until"] = extended_validity(sim.validity_until, validity_days, now)
+    if sim.state in (SimState.GRACE, SimState.SUSPENDED):
+        values["state"] = SimState.ACTIVE.value
+        await conn.execute(
+            t.events.insert().values(
+                sim_id=sim_id,
+                from_state=sim.state.value,
+                to_state=SimState.ACTIVE.value,
+                reason="top-up",
+                at=now,
+            )
+        )
+    if values:
+        await conn.execute(t.sims.update().where(t.sims.c.id == sim_id).values(**values))
+    updated = await get_sim(conn, sim_id=sim_id)
+    assert updated is not None
+    return updated

@@ -1,0 +1,1 @@
+"""Top-up orders: from a chosen number and amount to a credited balance, exactly once."""

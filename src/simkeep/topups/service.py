@@ -1,0 +1,370 @@
+"""Top-up use cases: quote, create an order, credit it exactly once, expire it.
+
+Design overview
+---------------
+* ``create_order`` is idempotent per (subscriber, ``Idempotency-Key``): the same key with the
+  same request returns the same order, with another request raises ``IdempotencyConflict``.
+  It applies the wrong-number guard (the number must be a live SIM; a number this subscriber
+  never topped up must be typed twice) and locks the quote, FX rate included.
+* ``credit_paid_order`` is the only way an order gets money: in the caller's transaction it
+  moves the order to ``paid`` with a conditional update (so a second notification or a
+  racing poll finds nothing to move and credits nothing), posts the ledger journal (client id
+  ``topup:<order_no>``), applies the top-up to the SIM (validity, reactivation), issues the
+  receipt number, moves the order to ``credited`` and queues the SMS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.clock import in_hong_kong
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger.chart import System
+from simkeep.money import Money
+from simkeep.notifications import service as notifications
+from simkeep.payments.model import Channel, Provider
+from simkeep.sims import service as sims
+from simkeep.sims.model import Sim, SimState, parse_number
+from simkeep.topups import tables as t
+from simkeep.topups.model import (
+    ORDER_TTL,
+    PAYABLE,
+    ConfirmNumber,
+    FxRate,
+    IdempotencyConflict,
+    NumberNotEligible,
+    OrderState,
+    TopupError,
+    UnknownNumber,
+    quote,
+    request_hash,
+)
+
+
+class AmountMismatch(TopupError):
+    code = "amount_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_no: str
+    subscriber_id: int | None
+    sim_id: int
+    msisdn: str
+    credit: Money
+    pay: Money
+    fx_rate: Decimal | None
+    validity_days: int
+    provider: Provider
+    channel: Channel
+    state: OrderState
+    created_at: datetime
+    expires_at: datetime
+    receipt_no: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    order: Order
+    credited_now: bool  # False: it was credited before (a duplicate or a late poll)
+
+
+async def set_fx_rate(
+    conn: AsyncConnection,
+    *,
+    base: str,
+    quote_currency: str,
+    rate: Decimal,
+    source: str,
+    now: datetime,
+) -> None:
+    """Record the operator's rate; orders created from now on lock it."""
+    if rate <= 0:
+        raise TopupError("an exchange rate is positive")
+    await conn.execute(
+        t.fx_rates.insert().values(
+            base=base, quote=quote_currency, rate=str(rate), source=source, set_at=now
+        )
+    )
+
+
+async def current_fx(conn: AsyncConnection, *, base: str, quote_currency: str) -> FxRate | None:
+    rate = (
+        await conn.execute(
+            select(t.fx_rates.c.rate)
+            .where(t.fx_rates.c.base == base, t.fx_rates.c.quote == quote_currency)
+            .order_by(t.fx_rates.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()
+    return None if rate is None else FxRate(base, quote_currency, Decimal(rate))
+
+
+async def create_order(
+    conn: AsyncConnection,
+    *,
+    subscriber_id: int | None,
+    idempotency_key: str | None,
+    number: str,
+    confirm_number: str | None,
+    credit: Money,
+    pay_currency: str,
+    provider: Provider,
+    channel: Channel,
+    now: datetime,
+) -> Order:
+    """Create (or find again, by idempotency key) an order to top up ``number``."""
+    fingerprint = request_hash(
+        {
+            "number": parse_number(number).e164,
+            "credit": [credit.minor, credit.currency],
+            "pay": pay_currency,
+            "provider": provider.value,
+            "channel": channel.value,
+        }
+    )
+    if idempotency_key is not None and subscriber_id is not None:
+        existing = await _by_idempotency_key(conn, subscriber_id, idempotency_key)
+        if existing is not None:
+            if existing[1] != fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used for another order")
+            return existing[0]
+    sim = await _guarded_sim(conn, subscriber_id, number, confirm_number)
+    if credit.currency != sim.home_currency:
+        raise TopupError(f"this SIM is topped up in {sim.home_currency}")
+    fx = None
+    if pay_currency != credit.currency:
+        fx = await current_fx(conn, base=credit.currency, quote_currency=pay_currency)
+    priced = quote(credit=credit, pay_currency=pay_currency, fx=fx)
+    order_no = _new_order_no(now)
+    try:
+        await conn.execute(
+            t.orders.insert().values(
+                order_no=order_no,
+                subscriber_id=subscriber_id,
+                idempotency_key=idempotency_key,
+                request_hash=fingerprint,
+                sim_id=sim.id,
+                msisdn=parse_number(number).e164,
+                credit_minor=priced.credit.minor,
+                credit_currency=priced.credit.currency,
+                pay_minor=priced.pay.minor,
+                pay_currency=priced.pay.currency,
+                fx_rate=str(priced.fx.rate) if priced.fx else None,
+                validity_days=priced.validity_days,
+                provider=provider.value,
+                channel=channel.value,
+                state=OrderState.CREATED.value,
+                created_at=now,
+                expires_at=now + ORDER_TTL,
+                next_poll_at=now + timedelta(seconds=30),
+            )
+        )
+    except IntegrityError as error:  # the same key, raced by a concurrent request
+        raise IdempotencyConflict("this Idempotency-Key is being used right now") from error
+    order = await get_order(conn, order_no=order_no)
+    assert order is not None
+    return order
+
+
+async def _guarded_sim(
+    conn: AsyncConnection, subscriber_id: int | None, number: str, confirm: str | None
+) -> Sim:
+    """The wrong-number guard: a live SIM, and a new number typed twice."""
+    e164 = parse_number(number).e164
+    sim = await sims.find_by_number(conn, number=e164)
+    if sim is None:
+        raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
+    if sim.state is SimState.RECYCLED:
+        raise NumberNotEligible("this number was recycled and cannot be topped up")
+    confirmed = confirm is not None and parse_number(confirm).e164 == e164
+    if (
+        subscriber_id is not None
+        and not confirmed
+        and not await _topped_up_before(conn, subscriber_id, e164)
+    ):
+        raise ConfirmNumber("you have not topped up this number before: type it again")
+    return sim
+
+
+async def _topped_up_before(conn: AsyncConnection, subscriber_id: int, e164: str) -> bool:
+    found = (
+        await conn.execute(
+            select(t.orders.c.id)
+            .where(
+                t.orders.c.subscriber_id == subscriber_id,
+                t.orders.c.msisdn == e164,
+                t.orders.c.state == OrderState.CREDITED.value,
+            )
+            .limit(1)
+        )
+    ).first()
+    return found is not None
+
+
+async def mark_awaiting_payment(conn: AsyncConnection, *, order_no: str) -> None:
+    """The provider has the trade: the order now waits for the payer."""
+    await conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.CREATED.value)
+        .values(state=OrderState.AWAITING_PAYMENT.value)
+    )
+
+
+async def credit_paid_order(
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    paid: Money,
+    provider_trade_no: str,
+    now: datetime,
+) -> CreditResult:
+    """Money for this order was received: credit it, once."""
+    order = await get_order(conn, order_no=order_no, lock=True)
+    if order is None:
+        raise TopupError(f"no order {order_no}")
+    if paid != order.pay:
+        raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
+    moved = await conn.execute(
+        update(t.orders)
+        .where(
+            t.orders.c.order_no == order_no,
+            t.orders.c.state.in_([state.value for state in PAYABLE]),
+        )
+        .values(state=OrderState.PAID.value, paid_at=now, provider_trade_no=provider_trade_no)
+    )
+    if moved.rowcount == 0:
+        return CreditResult(order, credited_now=False)
+    await _post_topup(conn, order, now)
+    sim = await sims.apply_topup(
+        conn, sim_id=order.sim_id, validity_days=order.validity_days, now=now
+    )
+    receipt_no = f"R{now:%y%m%d}{secrets.randbelow(10**8):08d}"
+    await conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.PAID.value)
+        .values(state=OrderState.CREDITED.value, credited_at=now, receipt_no=receipt_no)
+    )
+    balance = await ledger.get_balance(
+        conn,
+        account_id=await _account_id(
+            conn, chart.sim_balance(order.sim_id, order.credit.currency).code
+        ),
+    )
+    text = (
+        f"simkeep: {sim.hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
+        f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
+    )
+    await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
+    credited = await get_order(conn, order_no=order_no)
+    assert credited is not None
+    return CreditResult(credited, credited_now=True)
+
+
+async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> None:
+    clearing = await _account_id(
+        conn, chart.provider_clearing_code(order.provider.value, order.pay.currency)
+    )
+    sim_balance = await _account_id(
+        conn, chart.sim_balance(order.sim_id, order.credit.currency).code
+    )
+    if order.pay.currency == order.credit.currency:
+        postings = rules.provider_topup(
+            clearing=clearing, sim_balance=sim_balance, amount=order.credit
+        )
+    else:
+        postings = rules.cross_currency_topup(
+            clearing=clearing,
+            fx_paid=await _account_id(
+                conn, chart.system_code(System.FX_POSITION, order.pay.currency)
+            ),
+            fx_credited=await _account_id(
+                conn, chart.system_code(System.FX_POSITION, order.credit.currency)
+            ),
+            sim_balance=sim_balance,
+            paid=order.pay,
+            credited=order.credit,
+        )
+    await ledger.post_journal(
+        conn,
+        client_id=f"topup:{order.order_no}",
+        postings=postings,
+        now=now,
+        description=f"Top-up {order.order_no} by {order.provider.value}",
+        metadata={"order_no": order.order_no},
+    )
+
+
+async def _account_id(conn: AsyncConnection, code: str) -> int:
+    account = await ledger.get_account_by_code(conn, code=code)
+    if account is None:
+        raise TopupError(f"the books have no account {code}")
+    return account.id
+
+
+async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
+    """Orders nobody paid in time; their provider trades are to be closed by the caller."""
+    rows = await conn.execute(
+        update(t.orders)
+        .where(
+            t.orders.c.state.in_([OrderState.CREATED.value, OrderState.AWAITING_PAYMENT.value]),
+            t.orders.c.expires_at <= now,
+        )
+        .values(state=OrderState.EXPIRED.value)
+        .returning(t.orders.c.order_no)
+    )
+    return [row.order_no for row in rows]
+
+
+async def get_order(conn: AsyncConnection, *, order_no: str, lock: bool = False) -> Order | None:
+    query = select(t.orders).where(t.orders.c.order_no == order_no)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return _order(row) if row else None
+
+
+async def _by_idempotency_key(
+    conn: AsyncConnection, subscriber_id: int, key: str
+) -> tuple[Order, str] | None:
+    row = (
+        await conn.execute(
+            select(t.orders).where(
+                t.orders.c.subscriber_id == subscriber_id, t.orders.c.idempotency_key == key
+            )
+        )
+    ).first()
+    return (_order(row), row.request_hash) if row else None
+
+
+def _order(row: Row[tuple[object, ...]]) -> Order:
+    m = row._mapping
+    return Order(
+        order_no=m["order_no"],
+        subscriber_id=m["subscriber_id"],
+        sim_id=m["sim_id"],
+        msisdn=m["msisdn"],
+        credit=Money(m["credit_minor"], m["credit_currency"]),
+        pay=Money(m["pay_minor"], m["pay_currency"]),
+        fx_rate=Decimal(m["fx_rate"]) if m["fx_rate"] else None,
+        validity_days=m["validity_days"],
+        provider=Provider(m["provider"]),
+        channel=Channel(m["channel"]),
+        state=OrderState(m["state"]),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        receipt_no=m["receipt_no"],
+    )
+
+
+def _new_order_no(now: datetime) -> str:
+    """``T`` + Hong Kong date and time + random digits: fits Alipay and WeChat Pay."""
+    return f"T{in_hong_kong(now):%Y%m%d%H%M%S}{secrets.randbelow(10**8):08d}"
