@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from sqlalchemy.engine import make_url
 
 from simkeep.clock import FixedClock
@@ -32,6 +33,11 @@ TABLES = (
     "topup_orders, payment_notifications"
 )
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+# CI must be repeatable: the same examples every run there; random exploration elsewhere.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 def _migrate(url: str) -> None:

@@ -215,10 +215,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if client_id == "none":
             return
         original = self.model.journals[client_id]
-        a, b = original.postings[0], original.postings[1]
-        other = (
-            Posting(a.account_id, a.amount + extra, CCY),
-            Posting(b.account_id, b.amount - extra, CCY),
+        debit = next(p for p in original.postings if p.amount > 0)
+        credit = next(p for p in original.postings if p.amount < 0)
+        other = (  # the same accounts, a larger amount: other content under the same id
+            Posting(debit.account_id, debit.amount + extra, CCY),
+            Posting(credit.account_id, credit.amount - extra, CCY),
         )
         try:
             self.tx(
