@@ -26,6 +26,8 @@ from simkeep.migrations import upgrade
 from simkeep.settings import load_settings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+# Apps built by tests run no background worker; tests run each job when they mean to.
+os.environ.setdefault("SIMKEEP_RUN_JOBS", "false")
 TABLES = (
     "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, "
     "ledger_accounts, sim_events, sim_lines, sims, sim_plans, subscriber_sessions, "

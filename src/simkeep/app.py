@@ -5,7 +5,9 @@ Design overview
 Everything a request needs is made here and kept on ``app.state``: ``settings``, ``clock``,
 ``db`` (built from settings at start-up unless a test hands one in; only a database built
 here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once) and
-``metrics`` (this app's Prometheus registry). The app serves the public pages, ``/static``,
+``metrics`` (this app's Prometheus registry), the payment adapters and, in the embedded
+default, the provider simulators (mounted under ``/_sim``, with the SMS simulator at
+``/_sim/sms``) and the worker loop. The app serves the public pages, ``/static``,
 ``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
 under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
 language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
@@ -13,8 +15,9 @@ language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``facto
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
@@ -25,10 +28,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from simkeep.api import docs, errors, health, metrics
+from simkeep.api import payments as payments_api
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
+from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.settings import Environment, Settings, load_settings
+from simkeep.simulators import sms_routes
+from simkeep.simulators.embedded import EmbeddedProviders
+from simkeep.simulators.sms import SimulatedSmsGateway
 from simkeep.web import pages
 from simkeep.web.pages import Pages
 
@@ -44,9 +52,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(json=settings.log_json, level=settings.log_level)
         app.state.db = db or Database.from_settings(settings)
+        app.state.sms_gateway = SimulatedSmsGateway(app.state.db, app.state.clock)
+        worker = _start_jobs(app, settings)
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(worker, timeout=5)
+            if providers is not None:
+                await providers.close()
             if db is None:
                 await app.state.db.dispose()
 
@@ -67,6 +83,9 @@ def create_app(
         secure_cookies=settings.environment is Environment.PRODUCTION,
     )
     app.state.metrics = metrics.HttpMetrics()
+    providers = EmbeddedProviders.build(settings, app.state.clock) if settings.simulators else None
+    app.state.providers = providers
+    app.state.payment_adapters = providers.adapters if providers else {}
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
     _add_error_handlers(app)
 
@@ -74,9 +93,25 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)
+    app.include_router(payments_api.router)
+    if providers is not None:
+        app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
+        app.mount("/_sim", providers.app, name="simulators")
     app.mount(docs.ASSETS_PATH, docs.swagger_assets(), name="api-docs-assets")
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
+
+
+def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
+    """The worker loop inside the web process (the embedded default runs as one process)."""
+    if not settings.run_jobs:
+        return None
+    jobs = standard_jobs(
+        db=app.state.db, sms=app.state.sms_gateway, adapters=app.state.payment_adapters
+    )
+    if app.state.providers is not None:
+        jobs["simulator_notifications"] = app.state.providers.tick
+    return asyncio.create_task(run_forever(jobs, clock=app.state.clock))
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -221,14 +221,18 @@ class Database:
                 self._idle.append(conn)
             raise
         except BaseException:  # cancelled mid-statement: the connection's state is unknown
-            await asyncio.shield(self._discard(conn))
+            await asyncio.shield(self._discard(conn, terminate=True))
             raise
         self._idle.append(conn)
         return result
 
-    async def _discard(self, conn: AsyncConnection) -> None:
+    async def _discard(self, conn: AsyncConnection, *, terminate: bool = False) -> None:
+        """Forget a connection; ``terminate`` drops it without waiting on the server (for a
+        connection left mid-statement by a cancellation)."""
         self._open.discard(conn)
         _drivers.pop(id(conn), None)
+        if terminate:
+            await conn.invalidate()
         await conn.close()
 
     async def _connect(self) -> AsyncConnection:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     db_retry_attempts: int = Field(default=10, ge=1, le=100)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     ledger_hot_slots: int = Field(default=8, ge=2, le=64)
+    public_url: str = "http://127.0.0.1:8000"
+    simulators: bool = True  # the provider simulators and the SMS gateway, under /_sim
+    run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
+    keys_dir: str = "var/keys"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
@@ -46,6 +50,8 @@ class Settings(BaseSettings):
                 raise ValueError("SIMKEEP_SECRET_KEY must be set (32+ characters) in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production runs on PostgreSQL: set SIMKEEP_DATABASE_URL")
+            if self.simulators:
+                raise ValueError("the simulators are off in production: SIMKEEP_SIMULATORS=false")
         return self
 
     @property

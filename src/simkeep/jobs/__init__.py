@@ -1,0 +1,1 @@
+"""Jobs: the worker loop and what it runs on a schedule."""

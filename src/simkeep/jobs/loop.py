@@ -1,0 +1,55 @@
+"""The worker loop: every second, run each job once; a job that fails is logged and the
+loop goes on (every job is safe to run again).
+
+Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders, and
+in the embedded default let the simulators send their due notification retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+import structlog
+
+from simkeep.clock import Clock
+from simkeep.db import Database
+from simkeep.notifications import service as notifications
+from simkeep.notifications.service import SmsGateway
+from simkeep.payments import service as payments
+from simkeep.payments.model import PaymentProviderAdapter, Provider
+from simkeep.topups import service as topups
+
+log = structlog.get_logger(__name__)
+
+Job = Callable[[datetime], Awaitable[object]]
+
+
+def standard_jobs(
+    *,
+    db: Database,
+    sms: SmsGateway,
+    adapters: Mapping[Provider, PaymentProviderAdapter],
+) -> dict[str, Job]:
+    async def deliver_sms(now: datetime) -> int:
+        return await notifications.deliver_due(db, gateway=sms, now=now)
+
+    async def poll(now: datetime) -> int:
+        return await payments.poll_unpaid(db, adapters=adapters, now=now)
+
+    async def expire(now: datetime) -> list[str]:
+        return await db.transaction(lambda conn: topups.expire_orders(conn, now=now))
+
+    return {"deliver_sms": deliver_sms, "poll_unpaid": poll, "expire_orders": expire}
+
+
+async def run_forever(jobs: Mapping[str, Job], *, clock: Clock, every: float = 1.0) -> None:
+    """Run the jobs until cancelled."""
+    while True:
+        for name, job in jobs.items():
+            try:
+                await job(clock.now())
+            except Exception:
+                log.exception("job.failed", job=name)
+        await asyncio.sleep(every)
