@@ -36,8 +36,15 @@ def test_production_needs_a_secret_and_postgresql() -> None:
         load_settings(environment="production", database_url="postgresql://db/simkeep")
     with pytest.raises(ValidationError, match="PostgreSQL"):
         load_settings(environment="production", secret_key="x" * 40)
+    with pytest.raises(ValidationError, match="simulators"):
+        load_settings(
+            environment="production", secret_key="x" * 40, database_url="postgresql://db/simkeep"
+        )
     settings = load_settings(
-        environment="production", secret_key="x" * 40, database_url="postgresql://db/simkeep"
+        environment="production",
+        secret_key="x" * 40,
+        database_url="postgresql://db/simkeep",
+        simulators=False,
     )
     assert not settings.is_sqlite
 
