@@ -14,6 +14,8 @@ from simkeep.payments.model import NotificationRejected, RawNotification, TradeS
 from simkeep.payments.providers.wechatpay import (
     WeChatPayAdapter,
     WeChatPayConfig,
+)
+from simkeep.payments.providers.wechatpay_signing import (
     authorization_header,
     check_platform_signature,
     json_bytes,

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from simkeep.clock import Clock, in_shanghai
-from simkeep.payments.providers.wechatpay import (
+from simkeep.payments.providers.wechatpay_signing import (
     MAX_SKEW,
     PUBLIC_KEY_ID_PREFIX,
     SIGNTEST_PREFIX,

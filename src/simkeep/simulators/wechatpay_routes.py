@@ -12,7 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from simkeep.payments.providers.wechatpay import json_bytes
+from simkeep.payments.providers.wechatpay_signing import (
+    json_bytes,
+)
 from simkeep.simulators.wechatpay import (
     DEMO_PASSWORD,
     SimTrade,
