@@ -27,16 +27,24 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
+from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
 from simkeep.api import payments as payments_api
+from simkeep.api import sims as sims_api
+from simkeep.api import topups as topups_api
+from simkeep.api.deps import Services
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
+from simkeep.payments.model import ProviderError
 from simkeep.settings import Environment, Settings, load_settings
+from simkeep.sims.model import SimError
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
+from simkeep.subscribers.model import AuthError
+from simkeep.topups.model import TopupError
 from simkeep.web import pages
 from simkeep.web.pages import Pages
 
@@ -53,6 +61,12 @@ def create_app(
         configure_logging(json=settings.log_json, level=settings.log_level)
         app.state.db = db or Database.from_settings(settings)
         app.state.sms_gateway = SimulatedSmsGateway(app.state.db, app.state.clock)
+        app.state.services = Services.build(
+            settings=settings,
+            db=app.state.db,
+            clock=app.state.clock,
+            adapters=app.state.payment_adapters,
+        )
         worker = _start_jobs(app, settings)
         try:
             yield
@@ -94,9 +108,12 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(docs.router)
     app.include_router(payments_api.router)
+    app.include_router(auth_api.router)
+    app.include_router(sims_api.router)
+    app.include_router(topups_api.router)
     if providers is not None:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
-        app.mount("/_sim", providers.app, name="simulators")
+        app.mount("/_sim", providers.app)  # unnamed: url_for finds its routes by their own names
     app.mount(docs.ASSETS_PATH, docs.swagger_assets(), name="api-docs-assets")
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
@@ -115,13 +132,15 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """JSON errors for the API, pages in the visitor's language for everything else."""
+    """JSON errors for the API, pages in the visitor's language for everything else (also for
+    errors raised inside a mounted app, whose ``request.app`` is not this one)."""
+    site: Pages = app.state.pages
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if errors.is_api_request(request):
             return errors.http_error(exc)
-        return pages.get_pages(request).error(request, exc)
+        return site.error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -129,11 +148,26 @@ def _add_error_handlers(app: FastAPI) -> None:
             return errors.validation_error(exc)
         return await request_validation_exception_handler(request, exc)
 
+    @app.exception_handler(AuthError)
+    @app.exception_handler(SimError)
+    @app.exception_handler(TopupError)
+    async def refused(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "code", "invalid_request")
+        if errors.is_api_request(request):
+            return errors.domain_error(code, str(exc))
+        return site.error(request, StarletteHTTPException(422, str(exc)))
+
+    @app.exception_handler(ProviderError)
+    async def provider_down(request: Request, exc: Exception) -> Response:
+        if errors.is_api_request(request):
+            return errors.provider_unavailable()
+        return site.error(request, StarletteHTTPException(502))
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
         if errors.is_api_request(request):
             return errors.internal_error()
-        return pages.get_pages(request).error(request, StarletteHTTPException(500))
+        return site.error(request, StarletteHTTPException(500))
 
 
 def asgi() -> FastAPI:

@@ -44,6 +44,7 @@ from simkeep.simulators.alipay import AlipayFault, AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
+from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import ConfirmNumber, IdempotencyConflict, NumberNotEligible, OrderState
@@ -218,7 +219,9 @@ async def order_and_start(
     )
 
     async def awaiting(conn: AsyncConnection) -> None:
-        await topups.mark_awaiting_payment(conn, order_no=order.order_no)
+        await followup.record_payment_start(
+            conn, order_no=order.order_no, pay_url=None, pay_qr=None
+        )
 
     await world.db.transaction(awaiting)
     return order

@@ -33,6 +33,7 @@ CODES = {
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal_error",
+    502: "provider_unavailable",
     503: "unavailable",
 }
 
@@ -58,6 +59,30 @@ def validation_error(exc: RequestValidationError) -> JSONResponse:
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
     )
     return error_response(422, f"Invalid request: {problems}")
+
+
+# A refusal from a service carries its own code; most are input a person can fix (422).
+DOMAIN_STATUS = {
+    "bad_credentials": 401,
+    "locked_out": 429,
+    "too_many_requests": 429,
+    "already_registered": 409,
+    "idempotency_conflict": 409,
+    "order_not_payable": 409,
+}
+
+
+def domain_error(code: str, message: str) -> JSONResponse:
+    """A service's refusal (``exc.code`` and its message) in the API's error shape."""
+    status = DOMAIN_STATUS.get(code, 422)
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status)
+
+
+def provider_unavailable() -> JSONResponse:
+    return error_response(
+        502, "The payment provider did not answer; send the same request again to retry."
+    )
 
 
 def internal_error() -> JSONResponse:

@@ -1,7 +1,8 @@
 """The worker loop: every second, run each job once; a job that fails is logged and the
 loop goes on (every job is safe to run again).
 
-Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders, and
+Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders and
+close their trades at the provider, and
 in the embedded default let the simulators send their due notification retries.
 """
 
@@ -19,7 +20,6 @@ from simkeep.notifications import service as notifications
 from simkeep.notifications.service import SmsGateway
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter, Provider
-from simkeep.topups import service as topups
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +38,8 @@ def standard_jobs(
     async def poll(now: datetime) -> int:
         return await payments.poll_unpaid(db, adapters=adapters, now=now)
 
-    async def expire(now: datetime) -> list[str]:
-        return await db.transaction(lambda conn: topups.expire_orders(conn, now=now))
+    async def expire(now: datetime) -> int:
+        return await payments.expire_unpaid(db, adapters=adapters, now=now)
 
     return {"deliver_sms": deliver_sms, "poll_unpaid": poll, "expire_orders": expire}
 

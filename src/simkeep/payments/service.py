@@ -1,7 +1,12 @@
-"""Payments: the notification inbox and the polling of unpaid orders.
+"""Payments: starting a payment, the notification inbox, polling unpaid orders and closing
+expired trades.
 
 Design overview
 ---------------
+``start_payment`` asks the order's provider for a trade (a signed cashier link or a QR
+payload) outside any transaction, then records it on the order, which now awaits payment;
+a second start returns what was recorded, so a reload never opens a second trade.
+
 A notification is verified by its provider's adapter, stored raw with a status (kept
 forever, forged or not), then processed in its own transaction: only a verified ``PAID``
 for a known order of the same provider, for exactly the amount and currency of the order,
@@ -21,27 +26,52 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+import structlog
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.payments.model import (
     Acknowledgement,
+    Channel,
     NotificationRejected,
     PaymentProviderAdapter,
+    PaymentRequest,
     Provider,
     ProviderError,
     RawNotification,
     TradeStatus,
     VerifiedNotification,
 )
+from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
-from simkeep.topups.model import OrderState
+from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.service import AmountMismatch
 
-POLL_STOP_AFTER_EXPIRY = timedelta(minutes=10)
+CLOSE_RETRY = timedelta(minutes=1)
+log = structlog.get_logger(__name__)
+
+
+TOPUP_SUBJECT = "中港卡充值"
+
+
+class OrderNotPayable(TopupError):
+    code = "order_not_payable"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutUrls:
+    """Where providers reach us: the notify endpoint, and the status page payers return to."""
+
+    public_url: str
+
+    def notify(self, provider: Provider) -> str:
+        return f"{self.public_url.rstrip('/')}/api/v1/payments/{provider.value}/notify"
+
+    def status(self, order_no: str) -> str:
+        return f"{self.public_url.rstrip('/')}/topups/{order_no}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +156,95 @@ async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datet
     return Outcome("credited" if result.credited_now else "duplicate", accepted=True)
 
 
+async def checkout(
+    db: Database,
+    *,
+    adapter: PaymentProviderAdapter,
+    subscriber_id: int,
+    idempotency_key: str,
+    number: str,
+    confirm_number: str | None,
+    credit: Money,
+    pay_currency: str,
+    channel: Channel,
+    urls: CheckoutUrls,
+    payer_ip: str,
+    now: datetime,
+) -> Order:
+    """Create the order (or find it again by its idempotency key) and open its trade.
+
+    A replay after a dropped connection returns the same order and the same way to pay."""
+
+    async def create(conn: AsyncConnection) -> Order:
+        return await topups.create_order(
+            conn,
+            subscriber_id=subscriber_id,
+            idempotency_key=idempotency_key,
+            number=number,
+            confirm_number=confirm_number,
+            credit=credit,
+            pay_currency=pay_currency,
+            provider=adapter.provider,
+            channel=channel,
+            now=now,
+        )
+
+    order = await db.transaction(create)
+    if order.state is not OrderState.CREATED:
+        return order
+    return await start_payment(
+        db,
+        adapter=adapter,
+        order=order,
+        subject=f"{TOPUP_SUBJECT} {order.msisdn} {order.credit}",
+        notify_url=urls.notify(adapter.provider),
+        return_url=urls.status(order.order_no),
+        payer_ip=payer_ip,
+    )
+
+
+async def start_payment(
+    db: Database,
+    *,
+    adapter: PaymentProviderAdapter,
+    order: Order,
+    subject: str,
+    notify_url: str,
+    return_url: str | None,
+    payer_ip: str,
+) -> Order:
+    """Open the order's trade at its provider; the order then says where to pay.
+
+    Starting again (a reload, a retried request) returns the same way to pay, and an order
+    that can no longer be paid is refused before the provider is asked anything."""
+    if order.state is OrderState.AWAITING_PAYMENT and (order.pay_url or order.pay_qr):
+        return order
+    if order.state is not OrderState.CREATED:
+        raise OrderNotPayable(f"order {order.order_no} is {order.state.value}")
+    start = await adapter.start(
+        PaymentRequest(
+            out_trade_no=order.order_no,
+            amount=order.pay,
+            subject=subject,
+            channel=order.channel,
+            notify_url=notify_url,
+            return_url=return_url,
+            expires_at=order.expires_at,
+            payer_ip=payer_ip,
+        )
+    )
+
+    async def record(conn: AsyncConnection) -> Order | None:
+        return await followup.record_payment_start(
+            conn, order_no=order.order_no, pay_url=start.redirect_url, pay_qr=start.qr_payload
+        )
+
+    started = await db.transaction(record)
+    if started is None:
+        raise OrderNotPayable(f"no order {order.order_no}")
+    return started
+
+
 async def poll_unpaid(
     db: Database,
     *,
@@ -135,42 +254,56 @@ async def poll_unpaid(
 ) -> int:
     """Ask the providers about unpaid orders that are due a poll; returns how many credited."""
     credited = 0
-    for order_no, provider, polls in await db.transaction(lambda conn: _due(conn, now, limit)):
-        adapter = adapters.get(provider)
+    for due in await db.transaction(lambda conn: followup.due_polls(conn, now=now, limit=limit)):
+        adapter = adapters.get(due.provider)
         if adapter is None:
             continue
         try:
-            trade = await adapter.query(order_no)
+            trade = await adapter.query(due.order_no)
         except ProviderError:
             trade = None
         if trade is not None and trade.status is TradeStatus.PAID and trade.amount is not None:
-            credit = _credit(order_no, trade.amount, trade.provider_trade_no or "", now)
+            credit = _credit(due.order_no, trade.amount, trade.provider_trade_no or "", now)
             credited += (await db.transaction(credit)).credited_now
             continue
-        wait = min(timedelta(seconds=15 * 2**polls), timedelta(seconds=60))
-        await db.transaction(_next_poll(order_no, now + wait))
+        wait = min(timedelta(seconds=15 * 2**due.attempts), timedelta(seconds=60))
+        at = now + wait
+        await db.transaction(
+            lambda conn: followup.reschedule_poll(conn, order_no=due.order_no, due=at)  # noqa: B023 - awaited here
+        )
     return credited
 
 
-async def _due(conn: AsyncConnection, now: datetime, limit: int) -> list[tuple[str, Provider, int]]:
-    orders = topup_tables.orders
-    rows = await conn.execute(
-        select(orders.c.order_no, orders.c.provider, orders.c.polls)
-        .where(
-            orders.c.state.in_(
-                [
-                    OrderState.CREATED.value,
-                    OrderState.AWAITING_PAYMENT.value,
-                    OrderState.EXPIRED.value,
-                ]
-            ),
-            orders.c.next_poll_at <= now,
-            orders.c.expires_at > now - POLL_STOP_AFTER_EXPIRY,
+async def expire_unpaid(
+    db: Database,
+    *,
+    adapters: Mapping[Provider, PaymentProviderAdapter],
+    now: datetime,
+    limit: int = 100,
+) -> int:
+    """Expire orders nobody paid in time and close their trades at the provider, so that
+    they can no longer be paid; a close that fails is tried again a minute later (a trade
+    paid just before closing is credited by the poll). Returns how many were closed."""
+    await db.transaction(lambda conn: topups.expire_orders(conn, now=now))
+    closed = 0
+    for due in await db.transaction(lambda conn: followup.due_closes(conn, now=now, limit=limit)):
+        adapter = adapters.get(due.provider)
+        if adapter is None:
+            continue
+        try:
+            await adapter.close(due.order_no)
+        except ProviderError as error:
+            log.warning("payments.close_failed", order_no=due.order_no, error=str(error))
+            retry = now + CLOSE_RETRY
+            await db.transaction(
+                lambda conn: followup.retry_close(conn, order_no=due.order_no, due=retry)  # noqa: B023 - awaited here
+            )
+            continue
+        await db.transaction(
+            lambda conn: followup.record_closed(conn, order_no=due.order_no, now=now)  # noqa: B023 - awaited here
         )
-        .order_by(orders.c.next_poll_at)
-        .limit(limit)
-    )
-    return [(row.order_no, Provider(row.provider), row.polls) for row in rows]
+        closed += 1
+    return closed
 
 
 def _credit(
@@ -182,15 +315,3 @@ def _credit(
         )
 
     return credit
-
-
-def _next_poll(order_no: str, due: datetime) -> Callable[[AsyncConnection], Awaitable[None]]:
-    async def reschedule(conn: AsyncConnection) -> None:
-        orders = topup_tables.orders
-        await conn.execute(
-            update(orders)
-            .where(orders.c.order_no == order_no)
-            .values(next_poll_at=due, polls=orders.c.polls + 1)
-        )
-
-    return reschedule

@@ -25,7 +25,7 @@ from enum import StrEnum
 
 import phonenumbers
 
-from simkeep.money import check_currency
+from simkeep.money import Money, check_currency
 
 
 class SimError(ValueError):
@@ -247,3 +247,13 @@ class Sim:
     id_masked: str
     validity_until: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SimAccount:
+    """A SIM as its holder sees it: the card, its plan and what is on it."""
+
+    sim: Sim
+    plan_name: str
+    balance: Money
+    bonus: Money

@@ -1,4 +1,5 @@
-"""SIM use cases: issue a SIM, find it by either number, check a holder's ID.
+"""SIM use cases: issue a SIM, find it by either number, check a holder's ID, link a SIM to
+the subscriber who proves they hold it.
 
 Design overview
 ---------------
@@ -6,6 +7,10 @@ Issuing a SIM writes the card, its two lines and its first state event, and open
 ledger accounts (balance and bonus money, in its home currency) in the same transaction.
 Reads return ``model.Sim``; an unknown number is ``None``, not an error, so that callers can
 say "unknown number" in their own words. ID checks compare keyed digests only.
+
+A subscriber links a SIM by reading a one-time code sent by SMS to one of its numbers
+(``request_link_code`` then ``link_sim``); only linked SIMs are shown with their balance, so
+no one reads another's SIM by changing an id.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from sqlalchemy import Row, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
+from simkeep.money import Money
 from simkeep.sims import tables as t
 from simkeep.sims.model import (
     IdType,
@@ -28,6 +35,7 @@ from simkeep.sims.model import (
     Region,
     Retention,
     Sim,
+    SimAccount,
     SimError,
     SimState,
     check_iccid,
@@ -37,6 +45,8 @@ from simkeep.sims.model import (
     mask_name,
     parse_number,
 )
+from simkeep.subscribers import service as subscribers
+from simkeep.subscribers.model import CodePurpose, Limits
 
 DEFAULT_PLANS = (
     Plan("HK-KEEP", "香港保號月租 HK$8", "HKD", Retention.MONTHLY_FEE, 800),
@@ -223,3 +233,94 @@ async def apply_topup(
     updated = await get_sim(conn, sim_id=sim_id)
     assert updated is not None
     return updated
+
+
+class NotLinkable(SimError):
+    code = "not_linkable"
+
+
+async def request_link_code(
+    db: Database, *, number: str, key: bytes, limits: Limits, now: datetime
+) -> None:
+    """Send a code by SMS to ``number``, a line of a live SIM, to prove it is in your hands."""
+    sim = await db.transaction(lambda conn: find_by_number(conn, number=number))
+    if sim is None:
+        raise NotLinkable("no China–Hong Kong SIM has this number: check it")
+    if sim.state is SimState.RECYCLED:
+        raise NotLinkable("this number was recycled and can no longer be linked")
+    await subscribers.request_code(
+        db, phone=number, purpose=CodePurpose.LINK_SIM, key=key, limits=limits, now=now
+    )
+
+
+async def link_sim(
+    db: Database,
+    *,
+    subscriber_id: int,
+    number: str,
+    code: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+) -> Sim:
+    """Link the SIM of ``number`` to the subscriber who typed the code sent to it."""
+    await subscribers.confirm_code(
+        db, phone=number, purpose=CodePurpose.LINK_SIM, code=code, key=key, limits=limits, now=now
+    )
+
+    async def link(conn: AsyncConnection) -> Sim:
+        sim = await find_by_number(conn, number=number)
+        if sim is None or sim.state is SimState.RECYCLED:
+            raise NotLinkable("this number can no longer be linked")
+        linked = (
+            await conn.execute(
+                select(t.holdings.c.sim_id).where(
+                    t.holdings.c.subscriber_id == subscriber_id, t.holdings.c.sim_id == sim.id
+                )
+            )
+        ).first()
+        if linked is None:
+            await conn.execute(
+                t.holdings.insert().values(
+                    subscriber_id=subscriber_id, sim_id=sim.id, linked_at=now
+                )
+            )
+        return sim
+
+    return await db.transaction(link)
+
+
+async def held_sims(conn: AsyncConnection, *, subscriber_id: int) -> list[SimAccount]:
+    """The subscriber's linked SIMs, oldest link first, with their balances."""
+    rows = await conn.execute(
+        _sim_query()
+        .join(t.holdings, t.holdings.c.sim_id == t.sims.c.id)
+        .where(t.holdings.c.subscriber_id == subscriber_id)
+        .order_by(t.holdings.c.linked_at, t.sims.c.id)
+    )
+    return [await _account_view(conn, _sim(row)) for row in rows.all()]
+
+
+async def held_sim(conn: AsyncConnection, *, subscriber_id: int, sim_id: int) -> SimAccount | None:
+    """One linked SIM of the subscriber; None for a SIM they have not linked."""
+    row = (
+        await conn.execute(
+            _sim_query()
+            .join(t.holdings, t.holdings.c.sim_id == t.sims.c.id)
+            .where(t.holdings.c.subscriber_id == subscriber_id, t.sims.c.id == sim_id)
+        )
+    ).first()
+    return await _account_view(conn, _sim(row)) if row else None
+
+
+async def _account_view(conn: AsyncConnection, sim: Sim) -> SimAccount:
+    plan = await get_plan(conn, code=sim.plan_code)
+    amounts = []
+    for spec in (
+        chart.sim_balance(sim.id, sim.home_currency),
+        chart.sim_bonus(sim.id, sim.home_currency),
+    ):
+        account = await ledger.get_account_by_code(conn, code=spec.code)
+        balance = None if account is None else await ledger.get_balance(conn, account_id=account.id)
+        amounts.append(balance.money() if balance else Money(0, sim.home_currency))
+    return SimAccount(sim, plan.name if plan else sim.plan_code, amounts[0], amounts[1])

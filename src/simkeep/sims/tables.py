@@ -70,3 +70,12 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_sim_events_sim", "sim_id", "id"),
 )
+
+holdings = Table(  # the SIMs a subscriber proved they hold (migration 0005_checkout)
+    "subscriber_sims",
+    metadata,
+    Column("subscriber_id", BigInteger, primary_key=True),
+    Column("sim_id", BigInteger, ForeignKey("sims.id"), primary_key=True),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Index("ix_subscriber_sims_sim", "sim_id"),
+)

@@ -4,10 +4,11 @@ Design overview
 ---------------
 ``EmbeddedProviders.build`` makes the merchant key pair (kept in ``keys_dir``), an Alipay
 and a WeChat Pay simulator that know it, and one ASGI app that serves both under
-``/_sim/alipay`` and ``/_sim/wechatpay`` for the payer's browser. Our adapters reach the
-simulators in-process through that app (no socket), exactly as they would reach the real
-gateways over HTTPS. The simulators deliver their notifications to our notify endpoints at
-``public_url`` over real HTTP, as the providers do. ``tick`` sends whatever notification
+``/_sim/alipay`` and ``/_sim/wechatpay`` for the payer's browser. Our adapters know the
+simulators by their public URLs (the payer is redirected to the same gateway URL the server
+calls, as with the real Alipay) but reach them in-process (no socket), exactly as they would
+reach the real gateways over HTTPS. The simulators deliver their notifications to our notify
+endpoints at ``public_url`` over real HTTP, as the providers do. ``tick`` sends whatever notification
 retries are due.
 """
 
@@ -35,7 +36,6 @@ ALIPAY_APP_ID, ALIPAY_SELLER_ID = "2021000000000001", "2088000000000001"
 WECHAT_MCHID, WECHAT_APPID = "1900000109", "wxd678efh567hg6787"
 WECHAT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 WECHAT_APIV3_KEY = "simkeep-embedded-apiv3-key-0001"[:32].ljust(32, "0")
-INTERNAL = "http://providers.internal"
 
 
 @dataclass
@@ -70,7 +70,9 @@ class EmbeddedProviders:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(alipay_router(alipay), prefix="/alipay")
         app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL)
+        in_process = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        in_process.mount("/_sim", app)
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process))
         adapters: dict[Provider, PaymentProviderAdapter] = {
             Provider.ALIPAY: AlipayAdapter(
                 config=AlipayConfig(
@@ -78,7 +80,7 @@ class EmbeddedProviders:
                     seller_id=ALIPAY_SELLER_ID,
                     app_private_key_pem=keys.private_pem,
                     alipay_public_key_pem=alipay.public_key_pem,
-                    gateway_url=f"{INTERNAL}/alipay/gateway.do",
+                    gateway_url=f"{public}/_sim/alipay/gateway.do",
                 ),
                 http=http,
                 clock=clock,
@@ -92,7 +94,7 @@ class EmbeddedProviders:
                     apiv3_key=WECHAT_APIV3_KEY,
                     platform_public_key_pem=wechatpay.platform_keys.public_pem,
                     platform_public_key_id=wechatpay.public_key_id,
-                    base_url=f"{INTERNAL}/wechatpay",
+                    base_url=f"{public}/_sim/wechatpay",
                 ),
                 client=http,
                 clock=clock,

@@ -281,6 +281,20 @@ async def _set_password(
     return await db.transaction(store)
 
 
+async def confirm_code(
+    db: Database,
+    *,
+    phone: str,
+    purpose: CodePurpose,
+    code: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+) -> None:
+    """Accept a one-time code sent to ``phone`` for ``purpose``, once; ``BadCode`` otherwise."""
+    await _use_code(db, parse_number(phone).e164, purpose, code, key, limits, now)
+
+
 async def _use_code(
     db: Database,
     phone: str,

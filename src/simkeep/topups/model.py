@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from simkeep.money import Money
+from simkeep.payments.model import Channel, Provider
 
 
 class TopupError(ValueError):
@@ -126,3 +127,44 @@ def request_hash(body: dict[str, object]) -> str:
     """The fingerprint of an order request, to tell a replay from a conflicting reuse."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_no: str
+    subscriber_id: int | None
+    sim_id: int
+    msisdn: str
+    credit: Money
+    pay: Money
+    fx_rate: Decimal | None
+    validity_days: int
+    provider: Provider
+    channel: Channel
+    state: OrderState
+    created_at: datetime
+    expires_at: datetime
+    receipt_no: str | None
+    paid_at: datetime | None = None
+    credited_at: datetime | None = None
+    provider_trade_no: str | None = None
+    validity_until: datetime | None = None  # the SIM's validity once this order credited it
+    pay_url: str | None = None  # where the payer pays (a cashier page) …
+    pay_qr: str | None = None  # … or what their wallet scans
+
+    @property
+    def waiting(self) -> bool:
+        """The payer may still pay: a status page keeps watching."""
+        return self.state in (OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.PAID)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberPreview:
+    """What the wrong-number guard shows before payment (SPEC section 3.3)."""
+
+    e164: str
+    holder_masked: str
+    plan_name: str
+    state: str  # the SIM's state: active, grace, suspended
+    home_currency: str
+    must_confirm: bool  # never topped up by this subscriber: type the number twice

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,34 @@ from simkeep.payments.model import Channel, Provider
 from simkeep.sims import service as sims
 from simkeep.sims.model import Sim, SimState, parse_number
 from simkeep.topups import tables as t
+from simkeep.topups.followup import record_payment_start
+from simkeep.topups.queries import (
+    HistoryFilter,
+    HistoryPage,
+    by_idempotency_key,
+    get_order,
+    get_order_by_receipt,
+    order_history,
+)
+
+__all__ = [
+    "AmountMismatch",
+    "CreditResult",
+    "HistoryFilter",
+    "HistoryPage",
+    "Order",
+    "create_order",
+    "credit_paid_order",
+    "current_fx",
+    "expire_orders",
+    "get_order",
+    "get_order_by_receipt",
+    "order_history",
+    "preview_number",
+    "quote_topup",
+    "record_payment_start",
+    "set_fx_rate",
+]
 from simkeep.topups.model import (
     ORDER_TTL,
     PAYABLE,
@@ -41,7 +69,10 @@ from simkeep.topups.model import (
     FxRate,
     IdempotencyConflict,
     NumberNotEligible,
+    NumberPreview,
+    Order,
     OrderState,
+    Quote,
     TopupError,
     UnknownNumber,
     quote,
@@ -51,24 +82,6 @@ from simkeep.topups.model import (
 
 class AmountMismatch(TopupError):
     code = "amount_mismatch"
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    order_no: str
-    subscriber_id: int | None
-    sim_id: int
-    msisdn: str
-    credit: Money
-    pay: Money
-    fx_rate: Decimal | None
-    validity_days: int
-    provider: Provider
-    channel: Channel
-    state: OrderState
-    created_at: datetime
-    expires_at: datetime
-    receipt_no: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +145,7 @@ async def create_order(
         }
     )
     if idempotency_key is not None and subscriber_id is not None:
-        existing = await _by_idempotency_key(conn, subscriber_id, idempotency_key)
+        existing = await by_idempotency_key(conn, subscriber_id=subscriber_id, key=idempotency_key)
         if existing is not None:
             if existing[1] != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used for another order")
@@ -140,10 +153,7 @@ async def create_order(
     sim = await _guarded_sim(conn, subscriber_id, number, confirm_number)
     if credit.currency != sim.home_currency:
         raise TopupError(f"this SIM is topped up in {sim.home_currency}")
-    fx = None
-    if pay_currency != credit.currency:
-        fx = await current_fx(conn, base=credit.currency, quote_currency=pay_currency)
-    priced = quote(credit=credit, pay_currency=pay_currency, fx=fx)
+    priced = await _price(conn, credit, pay_currency)
     order_no = _new_order_no(now)
     try:
         await conn.execute(
@@ -175,16 +185,54 @@ async def create_order(
     return order
 
 
-async def _guarded_sim(
-    conn: AsyncConnection, subscriber_id: int | None, number: str, confirm: str | None
-) -> Sim:
-    """The wrong-number guard: a live SIM, and a new number typed twice."""
+async def preview_number(
+    conn: AsyncConnection, *, subscriber_id: int | None, number: str
+) -> NumberPreview:
+    """The wrong-number guard's view of ``number``; refuses unknown and recycled numbers."""
     e164 = parse_number(number).e164
+    sim = await _live_sim(conn, e164)
+    plan = await sims.get_plan(conn, code=sim.plan_code)
+    return NumberPreview(
+        e164=e164,
+        holder_masked=sim.holder_masked,
+        plan_name=plan.name if plan else sim.plan_code,
+        state=sim.state.value,
+        home_currency=sim.home_currency,
+        must_confirm=subscriber_id is not None
+        and not await _topped_up_before(conn, subscriber_id, e164),
+    )
+
+
+async def quote_topup(
+    conn: AsyncConnection, *, number: str, amount_minor: int, pay_currency: str
+) -> Quote:
+    """What topping ``number`` up by ``amount_minor`` of its home currency costs today."""
+    sim = await _live_sim(conn, parse_number(number).e164)
+    return await _price(conn, Money(amount_minor, sim.home_currency), pay_currency)
+
+
+async def _price(conn: AsyncConnection, credit: Money, pay_currency: str) -> Quote:
+    fx = None
+    if pay_currency != credit.currency:
+        fx = await current_fx(conn, base=credit.currency, quote_currency=pay_currency)
+    return quote(credit=credit, pay_currency=pay_currency, fx=fx)
+
+
+async def _live_sim(conn: AsyncConnection, e164: str) -> Sim:
     sim = await sims.find_by_number(conn, number=e164)
     if sim is None:
         raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
     if sim.state is SimState.RECYCLED:
         raise NumberNotEligible("this number was recycled and cannot be topped up")
+    return sim
+
+
+async def _guarded_sim(
+    conn: AsyncConnection, subscriber_id: int | None, number: str, confirm: str | None
+) -> Sim:
+    """The wrong-number guard: a live SIM, and a new number typed twice."""
+    e164 = parse_number(number).e164
+    sim = await _live_sim(conn, e164)
     confirmed = confirm is not None and parse_number(confirm).e164 == e164
     if (
         subscriber_id is not None
@@ -208,15 +256,6 @@ async def _topped_up_before(conn: AsyncConnection, subscriber_id: int, e164: str
         )
     ).first()
     return found is not None
-
-
-async def mark_awaiting_payment(conn: AsyncConnection, *, order_no: str) -> None:
-    """The provider has the trade: the order now waits for the payer."""
-    await conn.execute(
-        update(t.orders)
-        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.CREATED.value)
-        .values(state=OrderState.AWAITING_PAYMENT.value)
-    )
 
 
 async def credit_paid_order(
@@ -251,7 +290,12 @@ async def credit_paid_order(
     await conn.execute(
         update(t.orders)
         .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.PAID.value)
-        .values(state=OrderState.CREDITED.value, credited_at=now, receipt_no=receipt_no)
+        .values(
+            state=OrderState.CREDITED.value,
+            credited_at=now,
+            receipt_no=receipt_no,
+            validity_until=sim.validity_until,
+        )
     )
     balance = await ledger.get_balance(
         conn,
@@ -318,51 +362,10 @@ async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
             t.orders.c.state.in_([OrderState.CREATED.value, OrderState.AWAITING_PAYMENT.value]),
             t.orders.c.expires_at <= now,
         )
-        .values(state=OrderState.EXPIRED.value)
+        .values(state=OrderState.EXPIRED.value, close_due_at=now)
         .returning(t.orders.c.order_no)
     )
     return [row.order_no for row in rows]
-
-
-async def get_order(conn: AsyncConnection, *, order_no: str, lock: bool = False) -> Order | None:
-    query = select(t.orders).where(t.orders.c.order_no == order_no)
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _order(row) if row else None
-
-
-async def _by_idempotency_key(
-    conn: AsyncConnection, subscriber_id: int, key: str
-) -> tuple[Order, str] | None:
-    row = (
-        await conn.execute(
-            select(t.orders).where(
-                t.orders.c.subscriber_id == subscriber_id, t.orders.c.idempotency_key == key
-            )
-        )
-    ).first()
-    return (_order(row), row.request_hash) if row else None
-
-
-def _order(row: Row[tuple[object, ...]]) -> Order:
-    m = row._mapping
-    return Order(
-        order_no=m["order_no"],
-        subscriber_id=m["subscriber_id"],
-        sim_id=m["sim_id"],
-        msisdn=m["msisdn"],
-        credit=Money(m["credit_minor"], m["credit_currency"]),
-        pay=Money(m["pay_minor"], m["pay_currency"]),
-        fx_rate=Decimal(m["fx_rate"]) if m["fx_rate"] else None,
-        validity_days=m["validity_days"],
-        provider=Provider(m["provider"]),
-        channel=Channel(m["channel"]),
-        state=OrderState(m["state"]),
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        receipt_no=m["receipt_no"],
-    )
 
 
 def _new_order_no(now: datetime) -> str:

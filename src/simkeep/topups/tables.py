@@ -59,10 +59,17 @@ orders = Table(
     Column("credited_at", UTCDateTime),
     Column("provider_trade_no", String(64)),
     Column("receipt_no", String(20), unique=True),
+    Column("pay_url", Text),
+    Column("pay_qr", Text),
+    Column("close_due_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("validity_until", UTCDateTime),  # the SIM's validity after this credit
     UniqueConstraint("subscriber_id", "idempotency_key", name="uq_topup_orders_idempotency"),
     CheckConstraint("credit_minor > 0 AND pay_minor > 0", name="ck_topup_orders_amounts"),
     Index("ix_topup_orders_poll", "state", "next_poll_at"),
     Index("ix_topup_orders_subscriber", "subscriber_id", "id"),
+    Index("ix_topup_orders_close", "state", "close_due_at"),
+    Index("ix_topup_orders_msisdn", "msisdn", "id"),
 )
 
 notifications = Table(

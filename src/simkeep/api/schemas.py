@@ -1,0 +1,231 @@
+"""The API's request and response bodies (Pydantic), and their conversion from domain types.
+
+Design overview
+---------------
+Amounts travel as ``{"minor": 10000, "currency": "HKD"}``: integers in minor units, never
+floats. Times are ISO 8601 in UTC. Numbers are E.164. Every response model is built from a
+domain object by a ``from_…`` class method, so routes stay one call and one conversion.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from simkeep.money import Money
+from simkeep.payments.model import Channel, Provider
+from simkeep.sims.model import SimAccount
+from simkeep.subscribers.service import Session, Subscriber
+from simkeep.topups.model import NumberPreview, Order, OrderState, Quote
+
+Phone = Field(min_length=6, max_length=32, examples=["+852 9123 4567"])
+Password = Field(min_length=1, max_length=256)
+
+
+class Amount(BaseModel):
+    minor: int = Field(gt=0, le=10**9, examples=[10000])
+    currency: Literal["HKD", "CNY"]
+
+    @classmethod
+    def of(cls, money: Money) -> Amount:
+        return cls(minor=money.minor, currency=money.currency)
+
+    def money(self) -> Money:
+        return Money(self.minor, self.currency)
+
+
+class Balance(BaseModel):
+    minor: int
+    currency: str
+
+    @classmethod
+    def of(cls, money: Money) -> Balance:
+        return cls(minor=money.minor, currency=money.currency)
+
+
+class CodeRequest(BaseModel):
+    phone: str = Phone
+    purpose: Literal["register", "reset_password"]
+
+
+class RegisterRequest(BaseModel):
+    phone: str = Phone
+    code: str = Field(min_length=4, max_length=10)
+    password: str = Password
+
+
+class LoginRequest(BaseModel):
+    phone: str = Phone
+    password: str = Password
+
+
+class ResetPasswordRequest(BaseModel):
+    phone: str = Phone
+    code: str = Field(min_length=4, max_length=10)
+    new_password: str = Password
+
+
+class ChangePasswordRequest(BaseModel):
+    old_password: str = Password
+    new_password: str = Password
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`")
+    expires_at: datetime
+    subscriber_id: int
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            token=session.token,
+            expires_at=session.expires_at,
+            subscriber_id=session.subscriber_id,
+        )
+
+
+class MeOut(BaseModel):
+    id: int
+    phone: str
+
+    @classmethod
+    def of(cls, subscriber: Subscriber) -> MeOut:
+        return cls(id=subscriber.id, phone=subscriber.phone)
+
+
+class NumberRequest(BaseModel):
+    number: str = Phone
+
+
+class LinkRequest(BaseModel):
+    number: str = Phone
+    code: str = Field(min_length=4, max_length=10)
+
+
+class SimOut(BaseModel):
+    id: int
+    iccid: str
+    hk_number: str
+    cn_number: str
+    plan: str
+    state: str
+    home_currency: str
+    holder_masked: str
+    validity_until: datetime | None
+    balance: Balance
+    bonus: Balance
+
+    @classmethod
+    def of(cls, held: SimAccount) -> SimOut:
+        sim = held.sim
+        return cls(
+            id=sim.id,
+            iccid=sim.iccid,
+            hk_number=sim.hk_number.e164,
+            cn_number=sim.cn_number.e164,
+            plan=held.plan_name,
+            state=sim.state.value,
+            home_currency=sim.home_currency,
+            holder_masked=sim.holder_masked,
+            validity_until=sim.validity_until,
+            balance=Balance.of(held.balance),
+            bonus=Balance.of(held.bonus),
+        )
+
+
+class NumberOut(BaseModel):
+    """What the wrong-number guard shows before payment."""
+
+    number: str
+    holder_masked: str
+    plan: str
+    state: str
+    home_currency: str
+    must_confirm: bool = Field(description="Never topped up by you: send `confirm_number` too")
+
+    @classmethod
+    def of(cls, preview: NumberPreview) -> NumberOut:
+        return cls(
+            number=preview.e164,
+            holder_masked=preview.holder_masked,
+            plan=preview.plan_name,
+            state=preview.state,
+            home_currency=preview.home_currency,
+            must_confirm=preview.must_confirm,
+        )
+
+
+class QuoteOut(BaseModel):
+    credit: Amount
+    pay: Amount
+    fx_rate: str | None = Field(description="Credit currency → pay currency, as a decimal")
+    validity_days: int
+    promotion: None = Field(default=None, description="The promotion that applies, if any")
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteOut:
+        return cls(
+            credit=Amount.of(quote.credit),
+            pay=Amount.of(quote.pay),
+            fx_rate=str(quote.fx.rate) if quote.fx else None,
+            validity_days=quote.validity_days,
+        )
+
+
+class TopupRequest(BaseModel):
+    number: str = Phone
+    confirm_number: str | None = Field(default=None, max_length=32)
+    amount: Amount = Field(description="What the SIM receives, in its home currency")
+    pay_currency: Literal["HKD", "CNY"]
+    provider: Provider
+    channel: Channel = Channel.QR
+
+
+class PaymentOut(BaseModel):
+    pay_url: str | None = Field(description="Open this to pay (cashier page)")
+    qr: str | None = Field(description="Show this as a QR code for the wallet to scan")
+
+
+class OrderOut(BaseModel):
+    order_no: str
+    number: str
+    state: OrderState
+    credit: Amount
+    pay: Amount
+    fx_rate: str | None
+    validity_days: int
+    provider: Provider
+    channel: Channel
+    created_at: datetime
+    expires_at: datetime
+    credited_at: datetime | None
+    receipt_no: str | None
+    validity_until: datetime | None
+    payment: PaymentOut
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        return cls(
+            order_no=order.order_no,
+            number=order.msisdn,
+            state=order.state,
+            credit=Amount.of(order.credit),
+            pay=Amount.of(order.pay),
+            fx_rate=str(order.fx_rate) if order.fx_rate is not None else None,
+            validity_days=order.validity_days,
+            provider=order.provider,
+            channel=order.channel,
+            created_at=order.created_at,
+            expires_at=order.expires_at,
+            credited_at=order.credited_at,
+            receipt_no=order.receipt_no,
+            validity_until=order.validity_until,
+            payment=PaymentOut(pay_url=order.pay_url, qr=order.pay_qr),
+        )
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    next_before: int | None = Field(description="Pass as `before` for the next page")

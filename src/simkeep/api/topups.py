@@ -1,0 +1,107 @@
+"""``/api/v1/quote`` and ``/api/v1/topups``: price a top-up, place an order (with an
+``Idempotency-Key``: the same key and body give the same order, another body is a 409), read
+one order or the history. Orders of other subscribers are not found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+
+from simkeep.api.deps import ServicesDep, SubscriberDep
+from simkeep.api.schemas import OrderOut, OrderPage, QuoteOut, TopupRequest
+from simkeep.payments import service as payments
+from simkeep.sims.model import parse_number
+from simkeep.topups import service as topups
+from simkeep.topups.model import DENOMINATIONS, OrderState
+
+router = APIRouter(prefix="/api/v1", tags=["topups"])
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        description="Chosen by the client, one per order: a retry sends the same key",
+    ),
+]
+
+
+@router.get("/quote", summary="What a top-up costs, with the FX rate locked at order time")
+async def quote(
+    services: ServicesDep,
+    _: SubscriberDep,
+    number: Annotated[str, Query(max_length=32)],
+    amount_minor: Annotated[int, Query(description=f"One of {DENOMINATIONS}")],
+    pay_currency: Literal["HKD", "CNY"],
+) -> QuoteOut:
+    priced = await services.db.transaction(
+        lambda conn: topups.quote_topup(
+            conn, number=number, amount_minor=amount_minor, pay_currency=pay_currency
+        )
+    )
+    return QuoteOut.of(priced)
+
+
+@router.post("/topups", status_code=201, summary="Top up a number: the order and how to pay")
+async def create_topup(
+    body: TopupRequest,
+    idempotency_key: IdempotencyKey,
+    subscriber: SubscriberDep,
+    services: ServicesDep,
+    request: Request,
+) -> OrderOut:
+    order = await payments.checkout(
+        services.db,
+        adapter=services.adapter(body.provider),
+        subscriber_id=subscriber.id,
+        idempotency_key=idempotency_key,
+        number=body.number,
+        confirm_number=body.confirm_number,
+        credit=body.amount.money(),
+        pay_currency=body.pay_currency,
+        channel=body.channel,
+        urls=services.urls,
+        payer_ip=request.client.host if request.client else "127.0.0.1",
+        now=services.clock.now(),
+    )
+    return OrderOut.of(order)
+
+
+@router.get("/topups", summary="My orders, newest first, with filters")
+async def list_topups(
+    subscriber: SubscriberDep,
+    services: ServicesDep,
+    state: OrderState | None = None,
+    number: Annotated[str | None, Query(max_length=32)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: Annotated[int | None, Query(description="`next_before` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OrderPage:
+    where = topups.HistoryFilter(
+        state=state,
+        msisdn=parse_number(number).e164 if number else None,
+        since=since,
+        until=until,
+        before=before,
+        limit=limit,
+    )
+    page = await services.db.transaction(
+        lambda conn: topups.order_history(conn, subscriber_id=subscriber.id, where=where)
+    )
+    return OrderPage(
+        orders=[OrderOut.of(order) for order in page.orders], next_before=page.next_before
+    )
+
+
+@router.get("/topups/{order_no}", summary="One of my orders: poll it until it is credited")
+async def get_topup(order_no: str, subscriber: SubscriberDep, services: ServicesDep) -> OrderOut:
+    order = await services.db.transaction(
+        lambda conn: topups.get_order(conn, order_no=order_no, subscriber_id=subscriber.id)
+    )
+    if order is None:
+        raise HTTPException(404, "you have no order with this number")
+    return OrderOut.of(order)

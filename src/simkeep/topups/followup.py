@@ -1,0 +1,108 @@
+"""Follow-up of unpaid orders: when to ask the provider again, when to close a trade.
+
+Design overview
+---------------
+An order waiting for its payment is polled with back-off (``next_poll_at``, ``polls``) until
+a little after it expires, so a lost notification is still caught. An order that expired is
+due to be closed at its provider (``close_due_at``, set by ``service.expire_orders``); a close
+that failed is tried again later, and a trade paid in the meantime is credited by the poll.
+These functions only read and move the schedule; ``payments.service`` talks to providers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.payments.model import Provider
+from simkeep.topups import tables as t
+from simkeep.topups.model import Order, OrderState
+from simkeep.topups.queries import get_order
+
+POLL_STOP_AFTER_EXPIRY = timedelta(minutes=10)
+CLOSE_STOP_AFTER_EXPIRY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    order_no: str
+    provider: Provider
+    attempts: int
+
+
+async def record_payment_start(
+    conn: AsyncConnection, *, order_no: str, pay_url: str | None, pay_qr: str | None
+) -> Order | None:
+    """The provider has the trade: the order waits for the payer, who pays here."""
+    await conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.CREATED.value)
+        .values(state=OrderState.AWAITING_PAYMENT.value, pay_url=pay_url, pay_qr=pay_qr)
+    )
+    return await get_order(conn, order_no=order_no)
+
+
+async def due_polls(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
+    """Unpaid orders (expired ones for a while too) whose next poll is due."""
+    o = t.orders.c
+    rows = await conn.execute(
+        t.orders.select()
+        .with_only_columns(o.order_no, o.provider, o.polls)
+        .where(
+            o.state.in_(
+                [
+                    OrderState.CREATED.value,
+                    OrderState.AWAITING_PAYMENT.value,
+                    OrderState.EXPIRED.value,
+                ]
+            ),
+            o.next_poll_at <= now,
+            o.expires_at > now - POLL_STOP_AFTER_EXPIRY,
+        )
+        .order_by(o.next_poll_at)
+        .limit(limit)
+    )
+    return [Due(row.order_no, Provider(row.provider), row.polls) for row in rows]
+
+
+async def reschedule_poll(conn: AsyncConnection, *, order_no: str, due: datetime) -> None:
+    await conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_no == order_no)
+        .values(next_poll_at=due, polls=t.orders.c.polls + 1)
+    )
+
+
+async def due_closes(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
+    """Expired orders whose trade is still open at the provider."""
+    o = t.orders.c
+    rows = await conn.execute(
+        t.orders.select()
+        .with_only_columns(o.order_no, o.provider)
+        .where(
+            o.state == OrderState.EXPIRED.value,
+            o.closed_at.is_(None),
+            o.close_due_at <= now,
+            o.expires_at > now - CLOSE_STOP_AFTER_EXPIRY,
+        )
+        .order_by(o.close_due_at)
+        .limit(limit)
+    )
+    return [Due(row.order_no, Provider(row.provider), 0) for row in rows]
+
+
+async def record_closed(conn: AsyncConnection, *, order_no: str, now: datetime) -> None:
+    await conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_no == order_no)
+        .values(closed_at=now, close_due_at=None)
+    )
+
+
+async def retry_close(conn: AsyncConnection, *, order_no: str, due: datetime) -> None:
+    await conn.execute(
+        update(t.orders).where(t.orders.c.order_no == order_no).values(close_due_at=due)
+    )

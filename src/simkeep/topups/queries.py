@@ -1,0 +1,129 @@
+"""Top-up read models: one order, a subscriber's history with filters.
+
+Design overview
+---------------
+Reads return ``model.Order``. History pages by keyset (``before`` an order id, newest
+first), so a page costs the same however long the history is; filters are the order's
+state, the number topped up and a date range (Hong Kong days are the caller's to convert).
+Ownership is part of every query that takes a subscriber: an order of another subscriber is
+simply not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.money import Money
+from simkeep.payments.model import Channel, Provider
+from simkeep.topups import tables as t
+from simkeep.topups.model import Order, OrderState
+
+HISTORY_PAGE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    state: OrderState | None = None
+    msisdn: str | None = None  # E.164
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    before: int | None = None  # the cursor: an order id from the previous page
+    limit: int = HISTORY_PAGE
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    orders: list[Order]
+    next_before: int | None  # pass as ``before`` for the next page; None on the last page
+
+
+async def get_order(
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    subscriber_id: int | None = None,
+    lock: bool = False,
+) -> Order | None:
+    """One order; with ``subscriber_id``, only if that subscriber placed it."""
+    query = select(t.orders).where(t.orders.c.order_no == order_no)
+    if subscriber_id is not None:
+        query = query.where(t.orders.c.subscriber_id == subscriber_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return order_from_row(row) if row else None
+
+
+async def get_order_by_receipt(conn: AsyncConnection, *, receipt_no: str) -> Order | None:
+    row = (await conn.execute(select(t.orders).where(t.orders.c.receipt_no == receipt_no))).first()
+    return order_from_row(row) if row else None
+
+
+async def order_history(
+    conn: AsyncConnection, *, subscriber_id: int, where: HistoryFilter
+) -> HistoryPage:
+    """A subscriber's orders, newest first, one page at a time."""
+    o = t.orders.c
+    query = select(t.orders).where(o.subscriber_id == subscriber_id)
+    if where.state is not None:
+        query = query.where(o.state == where.state.value)
+    if where.msisdn is not None:
+        query = query.where(o.msisdn == where.msisdn)
+    if where.since is not None:
+        query = query.where(o.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(o.created_at < where.until)
+    if where.before is not None:
+        query = query.where(o.id < where.before)
+    rows = (await conn.execute(query.order_by(o.id.desc()).limit(where.limit + 1))).all()
+    more = len(rows) > where.limit
+    rows = rows[: where.limit]
+    return HistoryPage(
+        orders=[order_from_row(row) for row in rows],
+        next_before=rows[-1].id if more else None,
+    )
+
+
+async def by_idempotency_key(
+    conn: AsyncConnection, *, subscriber_id: int, key: str
+) -> tuple[Order, str] | None:
+    """The order made with this key, and the fingerprint of the request that made it."""
+    row = (
+        await conn.execute(
+            select(t.orders).where(
+                t.orders.c.subscriber_id == subscriber_id, t.orders.c.idempotency_key == key
+            )
+        )
+    ).first()
+    return (order_from_row(row), row.request_hash) if row else None
+
+
+def order_from_row(row: Row[tuple[object, ...]]) -> Order:
+    m = row._mapping
+    return Order(
+        order_no=m["order_no"],
+        subscriber_id=m["subscriber_id"],
+        sim_id=m["sim_id"],
+        msisdn=m["msisdn"],
+        credit=Money(m["credit_minor"], m["credit_currency"]),
+        pay=Money(m["pay_minor"], m["pay_currency"]),
+        fx_rate=Decimal(m["fx_rate"]) if m["fx_rate"] else None,
+        validity_days=m["validity_days"],
+        provider=Provider(m["provider"]),
+        channel=Channel(m["channel"]),
+        state=OrderState(m["state"]),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        receipt_no=m["receipt_no"],
+        paid_at=m["paid_at"],
+        credited_at=m["credited_at"],
+        provider_trade_no=m["provider_trade_no"],
+        validity_until=m["validity_until"],
+        pay_url=m["pay_url"],
+        pay_qr=m["pay_qr"],
+    )

@@ -1,0 +1,311 @@
+"""The subscriber API through HTTP, on SQLite and PostgreSQL: register and log in with a
+code read from the SMS outbox, link a SIM, check a number, quote, order with an
+Idempotency-Key, pay at the simulator, get credited (by the poll of the provider), read the
+order and the history — and never see another subscriber's SIM or order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from simkeep.app import create_app
+from simkeep.clock import FixedClock
+from simkeep.db import Database
+from simkeep.payments import service as payments
+from simkeep.settings import load_settings
+from simkeep.sims.model import Sim, SimState
+from tests.e2e.test_app import serve
+from tests.factories import issue_sim, last_code, seed_books
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    http: httpx.AsyncClient
+    db: Database
+    clock: FixedClock
+    hk_sim: Sim  # HKD, HK-VALID
+    cn_sim: Sim  # CNY, CN-KEEP
+    recycled: Sim
+
+    async def signup(self, phone: str) -> dict[str, str]:
+        """Register ``phone`` and return its bearer header."""
+        sent = await self.http.post(
+            "/api/v1/auth/codes", json={"phone": phone, "purpose": "register"}
+        )
+        assert sent.status_code == 202, sent.text
+        code = await last_code(self.db, phone)
+        registered = await self.http.post(
+            "/api/v1/auth/register",
+            json={"phone": phone, "code": code, "password": "correct horse 42"},
+        )
+        assert registered.status_code == 201, registered.text
+        return {"Authorization": f"Bearer {registered.json()['token']}"}
+
+    async def order(
+        self, auth: dict[str, str], key: str, **body: Any
+    ) -> httpx.Response:
+        return await self.http.post(
+            "/api/v1/topups", json=body, headers={**auth, "Idempotency-Key": key}
+        )
+
+    async def poll(self) -> int:
+        self.clock.advance(timedelta(seconds=31))
+        adapters = self.app.state.payment_adapters
+        return await payments.poll_unpaid(self.db, adapters=adapters, now=self.clock.now())
+
+
+@pytest.fixture
+async def api(
+    database_url: str, db: Database, clock: FixedClock, tmp_path: Path
+) -> AsyncIterator[Api]:
+    async def setup(conn: Any) -> tuple[Sim, Sim, Sim]:
+        now = clock.now()
+        await seed_books(conn, now=now)
+        return (
+            await issue_sim(conn, n=1, plan="HK-VALID", now=now),
+            await issue_sim(conn, n=2, plan="CN-KEEP", now=now),
+            await issue_sim(conn, n=3, plan="HK-KEEP", now=now, state=SimState.RECYCLED),
+        )
+
+    hk_sim, cn_sim, recycled = await db.transaction(setup)
+    settings = load_settings(
+        database_url=database_url,
+        keys_dir=str(tmp_path / "keys"),
+        public_url="http://127.0.0.1:9",  # notifications cannot arrive: polling credits
+    )
+    app = create_app(settings, db=db, clock=clock)
+    async with serve(app) as http:
+        yield Api(app, http, db, clock, hk_sim, cn_sim, recycled)
+
+
+def hk50(api: Api, **extra: Any) -> dict[str, Any]:
+    return {
+        "number": api.hk_sim.hk_number.e164,
+        "confirm_number": api.hk_sim.hk_number.e164,
+        "amount": {"minor": 5000, "currency": "HKD"},
+        "pay_currency": "CNY",
+        "provider": "alipay",
+        "channel": "page",
+        **extra,
+    }
+
+
+async def test_a_subscriber_tops_up_and_sees_the_credit(api: Api) -> None:
+    auth = await api.signup("+85261234567")
+    me = await api.http.get("/api/v1/me", headers=auth)
+    assert me.json()["phone"] == "+85261234567"
+
+    number = api.hk_sim.hk_number.e164
+    preview = await api.http.get(f"/api/v1/numbers/{number}", headers=auth)
+    assert preview.status_code == 200
+    assert preview.json() | {"number": number} == {
+        "number": number,
+        "holder_masked": "陳*明",
+        "plan": "香港有效期卡",
+        "state": "active",
+        "home_currency": "HKD",
+        "must_confirm": True,
+    }
+    priced = await api.http.get(
+        "/api/v1/quote",
+        params={"number": number, "amount_minor": 5000, "pay_currency": "CNY"},
+        headers=auth,
+    )
+    assert priced.json()["pay"] == {"minor": 4600, "currency": "CNY"}
+    assert priced.json()["fx_rate"] == "0.92"
+
+    created = await api.order(auth, "key-hk50-0001", **hk50(api))
+    assert created.status_code == 201, created.text
+    order = created.json()
+    assert order["state"] == "awaiting_payment"
+    assert order["pay"] == {"minor": 4600, "currency": "CNY"}
+    assert order["payment"]["pay_url"].startswith("http")
+
+    pay_url = httpx.URL(order["payment"]["pay_url"])
+    cashier = await api.http.get(pay_url.raw_path.decode(), follow_redirects=True)
+    assert cashier.status_code == 200, cashier.text
+    paid = await api.http.post(
+        f"/_sim/alipay/pay/{order['order_no']}", params={"outcome": "success"}
+    )
+    assert paid.status_code == 200, paid.text
+    assert await api.poll() == 1
+
+    credited = (await api.http.get(f"/api/v1/topups/{order['order_no']}", headers=auth)).json()
+    assert credited["state"] == "credited"
+    assert credited["receipt_no"].startswith("R")
+    assert credited["validity_until"] is not None
+
+    await api.http.post("/api/v1/sims/link-codes", json={"number": number}, headers=auth)
+    linked = await api.http.post(
+        "/api/v1/sims/links",
+        json={"number": number, "code": await last_code(api.db, number)},
+        headers=auth,
+    )
+    assert linked.status_code == 201, linked.text
+    assert linked.json()["balance"] == {"minor": 5000, "currency": "HKD"}
+    mine = (await api.http.get("/api/v1/sims", headers=auth)).json()
+    assert [sim["id"] for sim in mine] == [api.hk_sim.id]
+    again = await api.http.get(f"/api/v1/numbers/{number}", headers=auth)
+    assert again.json()["must_confirm"] is False
+
+
+async def test_wechat_native_order_carries_the_qr_to_scan(api: Api) -> None:
+    auth = await api.signup("+8613912345678")
+    number = api.cn_sim.cn_number.e164
+    created = await api.order(
+        auth,
+        "key-cn100-0001",
+        number=number,
+        confirm_number=number,
+        amount={"minor": 10000, "currency": "CNY"},
+        pay_currency="CNY",
+        provider="wechatpay",
+        channel="qr",
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["payment"]["qr"].startswith("weixin://")
+    order_no = created.json()["order_no"]
+    await api.http.post(f"/_sim/wechatpay/pay/{order_no}", params={"outcome": "success"})
+    assert await api.poll() == 1
+    order = (await api.http.get(f"/api/v1/topups/{order_no}", headers=auth)).json()
+    assert order["state"] == "credited"
+
+
+async def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
+    auth = await api.signup("+85261234568")
+    first = await api.order(auth, "key-replay-0001", **hk50(api))
+    replay = await api.order(auth, "key-replay-0001", **hk50(api))
+    assert replay.status_code == 201
+    assert replay.json()["order_no"] == first.json()["order_no"]
+    assert replay.json()["payment"] == first.json()["payment"]
+
+    other = await api.order(
+        auth, "key-replay-0001", **hk50(api, amount={"minor": 10000, "currency": "HKD"})
+    )
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_conflict"
+
+    missing = await api.http.post("/api/v1/topups", json=hk50(api), headers=auth)
+    assert missing.status_code == 422
+    assert "Idempotency-Key" in missing.json()["error"]["message"]
+    history = (await api.http.get("/api/v1/topups", headers=auth)).json()
+    assert len(history["orders"]) == 1
+
+
+async def test_the_wrong_number_guard_refuses_before_payment(api: Api) -> None:
+    auth = await api.signup("+85261234569")
+    unknown = await api.order(auth, "key-guard-0001", **hk50(api, number="+85251234567"))
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unknown_number"
+
+    recycled = api.recycled.hk_number.e164
+    refused = await api.order(
+        auth, "key-guard-0002", **hk50(api, number=recycled, confirm_number=recycled)
+    )
+    assert refused.json()["error"]["code"] == "number_not_eligible"
+
+    unconfirmed = await api.order(auth, "key-guard-0003", **hk50(api, confirm_number=None))
+    assert unconfirmed.status_code == 422
+    assert unconfirmed.json()["error"]["code"] == "confirm_number"
+    assert (await api.http.get("/api/v1/topups", headers=auth)).json()["orders"] == []
+
+
+async def test_no_one_reads_another_subscribers_sim_or_order(api: Api) -> None:
+    owner = await api.signup("+85261234570")
+    other = await api.signup("+85261234571")
+    number = api.hk_sim.hk_number.e164
+    order_no = (await api.order(owner, "key-owner-0001", **hk50(api))).json()["order_no"]
+    await api.http.post("/api/v1/sims/link-codes", json={"number": number}, headers=owner)
+    code = await last_code(api.db, number)
+    await api.http.post("/api/v1/sims/links", json={"number": number, "code": code}, headers=owner)
+
+    assert (await api.http.get(f"/api/v1/topups/{order_no}", headers=owner)).status_code == 200
+    stolen = await api.http.get(f"/api/v1/topups/{order_no}", headers=other)
+    assert stolen.status_code == 404
+    assert stolen.json()["error"]["code"] == "not_found"
+    assert (await api.http.get(f"/api/v1/sims/{api.hk_sim.id}", headers=owner)).status_code == 200
+    assert (await api.http.get(f"/api/v1/sims/{api.hk_sim.id}", headers=other)).status_code == 404
+    assert (await api.http.get("/api/v1/topups", headers=other)).json()["orders"] == []
+    assert (await api.http.get("/api/v1/sims", headers=other)).json() == []
+
+
+async def test_linking_needs_the_code_sent_to_the_sim(api: Api) -> None:
+    auth = await api.signup("+85261234572")
+    number = api.cn_sim.hk_number.e164
+    await api.http.post("/api/v1/sims/link-codes", json={"number": number}, headers=auth)
+    wrong = await api.http.post(
+        "/api/v1/sims/links", json={"number": number, "code": "000000"}, headers=auth
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["code"] == "bad_code"
+    assert (await api.http.get("/api/v1/sims", headers=auth)).json() == []
+    recycled = await api.http.post(
+        "/api/v1/sims/link-codes", json={"number": api.recycled.cn_number.e164}, headers=auth
+    )
+    assert recycled.json()["error"]["code"] == "not_linkable"
+
+
+async def test_tokens_log_in_and_out(api: Api) -> None:
+    await api.signup("+85261234573")
+    bad = await api.http.post(
+        "/api/v1/auth/login", json={"phone": "+85261234573", "password": "wrong password 1"}
+    )
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "bad_credentials"
+    good = await api.http.post(
+        "/api/v1/auth/login", json={"phone": "+852 6123 4573", "password": "correct horse 42"}
+    )
+    auth = {"Authorization": f"Bearer {good.json()['token']}"}
+    assert (await api.http.get("/api/v1/me", headers=auth)).status_code == 200
+    assert (await api.http.post("/api/v1/auth/logout", headers=auth)).status_code == 204
+    after = await api.http.get("/api/v1/me", headers=auth)
+    assert after.status_code == 401
+    assert after.headers["www-authenticate"] == "Bearer"
+    assert (await api.http.get("/api/v1/sims")).json()["error"]["code"] == "unauthorized"
+
+
+async def test_history_filters_and_pages(api: Api) -> None:
+    auth = await api.signup("+85261234574")
+    for n in range(3):
+        response = await api.order(auth, f"key-history-{n:04d}", **hk50(api))
+        assert response.status_code == 201
+        api.clock.advance(timedelta(minutes=1))
+    cn = api.cn_sim.cn_number.e164
+    await api.order(
+        auth,
+        "key-history-cn00",
+        number=cn,
+        confirm_number=cn,
+        amount={"minor": 10000, "currency": "CNY"},
+        pay_currency="CNY",
+        provider="wechatpay",
+        channel="qr",
+    )
+    first = (await api.http.get("/api/v1/topups", params={"limit": 2}, headers=auth)).json()
+    assert len(first["orders"]) == 2
+    assert first["orders"][0]["number"] == cn
+    rest = (
+        await api.http.get(
+            "/api/v1/topups", params={"limit": 2, "before": first["next_before"]}, headers=auth
+        )
+    ).json()
+    assert len(rest["orders"]) == 2
+    assert rest["next_before"] is None
+    by_number = (
+        await api.http.get(
+            "/api/v1/topups", params={"number": api.hk_sim.hk_number.e164}, headers=auth
+        )
+    ).json()
+    assert len(by_number["orders"]) == 3
+    credited = (
+        await api.http.get("/api/v1/topups", params={"state": "credited"}, headers=auth)
+    ).json()
+    assert credited["orders"] == []

@@ -1,0 +1,68 @@
+"""Test data: the books and plans, an FX rate, SIMs in any state, subscribers with a session,
+and reading the one-time codes the outbox would send by SMS."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.db import Database
+from simkeep.ledger import service as ledger
+from simkeep.notifications.tables import outbox
+from simkeep.sims import service as sims
+from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
+from simkeep.topups import service as topups
+
+HKD_CNY = Decimal("0.92")
+
+
+async def seed_books(conn: AsyncConnection, *, now: datetime) -> None:
+    """The chart of accounts, the plans and an HKD→CNY rate."""
+    await ledger.ensure_chart(conn, now=now, hot_slots=4)
+    await sims.ensure_plans(conn)
+    await topups.set_fx_rate(
+        conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="test", now=now
+    )
+
+
+async def issue_sim(
+    conn: AsyncConnection, *, n: int, plan: str, now: datetime, state: SimState = SimState.ACTIVE
+) -> Sim:
+    """SIM number ``n``: its numbers follow from ``n``, so tests can make many."""
+    return await sims.issue_sim(
+        conn,
+        iccid=luhn_complete(f"8985200{n:011d}"),
+        plan_code=plan,
+        hk_number=f"9{n + 200:03d}{n * 37 % 10000:04d}",
+        cn_number=f"139{n:04d}{n * 53 % 10000:04d}",
+        holder_name="陳大明",
+        id_type=IdType.HKID,
+        id_number="A123456(3)",
+        id_key=digest_key("test"),
+        now=now,
+        state=state,
+    )
+
+
+async def last_code(db: Database, phone: str) -> str:
+    """The newest one-time code queued by SMS to ``phone`` (E.164)."""
+
+    async def read(conn: AsyncConnection) -> str | None:
+        return (
+            await conn.execute(
+                select(outbox.c.body)
+                .where(outbox.c.recipient == phone)
+                .order_by(outbox.c.id.desc())
+                .limit(1)
+            )
+        ).scalar()
+
+    body = await db.transaction(read)
+    assert body is not None, f"no SMS to {phone}"
+    match = re.search(r"\b(\d{6})\b", body)
+    assert match, body
+    return match.group(1)
