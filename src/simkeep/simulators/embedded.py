@@ -8,8 +8,8 @@ and a WeChat Pay simulator that know it, and one ASGI app that serves both under
 simulators by their public URLs (the payer is redirected to the same gateway URL the server
 calls, as with the real Alipay) but reach them in-process (no socket), exactly as they would
 reach the real gateways over HTTPS. The simulators deliver their notifications to our notify
-endpoints at ``public_url`` over real HTTP, as the providers do. ``tick`` sends whatever notification
-retries are due.
+endpoints at ``public_url`` over real HTTP, as the providers do. ``tick`` sends whatever
+notification retries are due.
 """
 
 from __future__ import annotations
