@@ -8,7 +8,7 @@ endif
 BIN := .venv/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint bench install install-dev browser-deps postgres fmt clean
+.PHONY: run test lint bench install install-dev run-deps browser-deps postgres fmt clean
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -18,7 +18,7 @@ install-dev:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
-run: install
+run: install run-deps
 	$(BIN)/simkeep db upgrade
 	$(BIN)/simkeep demo seed
 	$(BIN)/simkeep serve
@@ -38,11 +38,18 @@ fmt: install-dev
 bench: install-dev postgres
 	$(BIN)/python -m bench.run
 
-# Debian's Chromium and CJK fonts for the browser tests (Playwright cannot download browsers here).
-browser-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+# Debian packages, installed when missing (as root): the TrueType CJK font that receipt PDFs
+# embed (to run), and for the tests Chromium with CJK fonts (Playwright cannot download
+# browsers here) and pdftoppm (the receipt tests rasterise PDFs).
+RUN_PACKAGES := fonts-wqy-zenhei
+TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-cjk poppler-utils
+apt_install = if ! dpkg -s $(1) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
 	fi
+run-deps:
+	@$(call apt_install,$(RUN_PACKAGES))
+browser-deps:
+	@$(call apt_install,$(TEST_PACKAGES))
 
 # The tests need PostgreSQL; start the local cluster if it is down.
 postgres:

@@ -6,6 +6,9 @@ Design overview
   (Simplified Chinese, Mainland) and ``en``. The ``.po`` files under ``locale/`` are the
   only source; they are compiled in memory at start-up (``read_po`` → ``write_mo`` →
   ``GNUTranslations``), so no compiled ``.mo`` file is kept in the repository.
+* A locale's strings may be split over several ``.po`` files by area (``messages.po`` for
+  pages, ``receipts.po`` for receipts …); all of them are merged into one catalog, and a
+  message translated differently in two files is refused at start-up.
 * The choice, strongest first: a ``?lang=`` query parameter (remembered in a cookie), the
   ``lang`` cookie, the ``Accept-Language`` header, then the configured default. A value that
   names none of the three locales is ignored and the next source decides.
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from gettext import GNUTranslations
 from pathlib import Path
 
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -52,19 +56,32 @@ class Choice:
 
 
 def load_catalogs(directory: Path = LOCALE_DIR) -> dict[str, GNUTranslations]:
-    """Compile ``<directory>/<code>/LC_MESSAGES/messages.po`` for every language."""
-    return {
-        code: _compile(directory / code / "LC_MESSAGES" / "messages.po", code) for code in LANGUAGES
-    }
+    """Every language's catalog, each merged from its ``LC_MESSAGES/*.po`` files."""
+    return {code: load_catalog(code, directory) for code in LANGUAGES}
 
 
-def _compile(po_path: Path, code: str) -> GNUTranslations:
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=code)
+def load_catalog(code: str, directory: Path = LOCALE_DIR) -> GNUTranslations:
+    """One language's catalog: every ``<directory>/<code>/LC_MESSAGES/*.po``, compiled."""
+    po_paths = sorted((directory / code / "LC_MESSAGES").glob("*.po"))
+    if not po_paths:
+        raise FileNotFoundError(f"no .po catalog for {code} under {directory}")
+    merged = Catalog(locale=code)
+    for po_path in po_paths:
+        with po_path.open("rb") as po_file:
+            for message in read_po(po_file, locale=code):
+                if message.id:  # the empty id is the file's header, not a message
+                    _merge(merged, message, po_path)
     buffer = io.BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, merged)
     buffer.seek(0)
     return GNUTranslations(buffer)
+
+
+def _merge(merged: Catalog, message: Message, source: Path) -> None:
+    existing = merged.get(message.id, message.context)
+    if existing is not None and existing.string != message.string:
+        raise ValueError(f"{source}: {message.id!r} is already translated differently")
+    merged[message.id] = message
 
 
 def locale_for_tag(tag: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Receipts: what a top-up receipt shows, its verification signature, and its PDF."""

@@ -1,0 +1,115 @@
+"""Receipt rules without I/O: what a receipt shows, and the signature that makes it checkable.
+
+Design overview
+---------------
+* ``ReceiptView`` is everything printed on a top-up receipt, already masked and resolved
+  (holder name masked, provider as a label); renderers (PDF, HTML) only lay it out. It
+  refuses what a receipt must never say: naive times, an exchange rate without a currency
+  change (or the reverse), a receipt number that cannot sit in a URL path.
+* Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``.
+  The signature is HMAC-SHA256 under a server key over the receipt number (with a purpose
+  prefix, so the same key used elsewhere can never yield a valid receipt signature),
+  truncated to 128 bits and written in lower-case base32: short enough for a small QR code,
+  far too many possibilities to guess. Checking is constant-time and answers ``False`` to
+  malformed input instead of raising, since the input comes straight from a URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import phonenumbers
+
+from simkeep.clock import require_aware
+from simkeep.money import Money
+
+SIGNATURE_BYTES = 16  # 128 bits: unguessable, and the link stays short
+_PURPOSE = b"simkeep/receipt-verification/v1\x00"
+_RECEIPT_NO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
+_SIGNATURE = re.compile(r"[a-z2-7]{26}")  # base32 of 16 bytes, no padding
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class ReceiptError(ValueError):
+    """A receipt that cannot be issued as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    receipt_no: str
+    order_no: str
+    credited_at: datetime  # aware; shown in Hong Kong time
+    msisdn: str  # E.164
+    holder_masked: str  # e.g. 陳*明
+    plan_name: str
+    credit: Money  # what the SIM received
+    pay: Money  # what the payer paid
+    fx_rate: Decimal | None  # units of pay currency per unit of credit currency
+    provider: str  # a label for people: "Alipay", "WeChat Pay" …
+    provider_trade_no: str
+    validity_until: datetime | None  # the SIM's validity after this top-up
+
+    def __post_init__(self) -> None:
+        check_receipt_no(self.receipt_no)
+        require_aware(self.credited_at)
+        if self.validity_until is not None:
+            require_aware(self.validity_until)
+        if not _E164.fullmatch(self.msisdn):
+            raise ReceiptError(f"{self.msisdn!r} is not an E.164 number")
+        if (self.fx_rate is None) != (self.pay.currency == self.credit.currency):
+            raise ReceiptError(
+                "an exchange rate is shown exactly when the payer paid in another currency"
+            )
+        if self.fx_rate is not None and not (self.fx_rate.is_finite() and self.fx_rate > 0):
+            raise ReceiptError(f"exchange rate {self.fx_rate} is not a positive number")
+
+    @property
+    def msisdn_display(self) -> str:
+        """``+852 5123 4567``, ``+86 138 0013 8000``: grouped the way people read it."""
+        parsed = phonenumbers.parse(self.msisdn, None)
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+    @property
+    def fx_display(self) -> str | None:
+        """``1 HKD = 0.9200 CNY`` when the payer paid in another currency."""
+        if self.fx_rate is None:
+            return None
+        return f"1 {self.credit.currency} = {self.fx_rate:f} {self.pay.currency}"
+
+
+def check_receipt_no(receipt_no: str) -> str:
+    """A receipt number: letters, digits and dashes, safe in a URL path."""
+    if not isinstance(receipt_no, str) or not _RECEIPT_NO.fullmatch(receipt_no):
+        raise ReceiptError(f"{receipt_no!r} is not a receipt number")
+    return receipt_no
+
+
+def receipt_signature(key: bytes, receipt_no: str) -> str:
+    """The signature in a receipt's verification link."""
+    if not key:
+        raise ValueError("the receipt signing key is empty")
+    message = _PURPOSE + check_receipt_no(receipt_no).encode("ascii")
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+def signature_matches(key: bytes, receipt_no: str, signature: str) -> bool:
+    """Whether ``signature`` was made for ``receipt_no`` under ``key``; never raises on input."""
+    if not isinstance(receipt_no, str) or not _RECEIPT_NO.fullmatch(receipt_no):
+        return False
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        return False
+    return hmac.compare_digest(receipt_signature(key, receipt_no), signature)
+
+
+def verification_path(receipt_no: str, signature: str) -> str:
+    """The public page that shows whether a receipt is genuine."""
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        raise ReceiptError("not a receipt signature")
+    return f"/r/{check_receipt_no(receipt_no)}/{signature}"

@@ -1,0 +1,229 @@
+"""Receipts on paper: an 80 mm roll PDF, and the QR code of the verification link.
+
+Design overview
+---------------
+* One layout, the 80 mm roll that outlet receipt printers take; the app's download is the
+  same file. The page is exactly as tall as what is on it: the receipt is drawn once on a
+  throw-away copy of the document to measure it (fpdf2's copies share the parsed font, so
+  this costs little), then for real on a page of that height.
+* Text is set in WenQuanYi Zen Hei (Debian ``fonts-wqy-zenhei``), a TrueType collection
+  with Latin and CJK glyphs that fpdf2 subsets and embeds with a ToUnicode map: Chinese
+  shows on any viewer or printer and can be copied out. The font is read from its Debian
+  path; if it is missing, ``FontMissing`` names the package to install.
+* Labels come from the caller's catalog (``msgctxt "receipt"``, in ``receipts.po``); this
+  module never loads catalogs. Amounts are formatted for the language by ``Money.format``;
+  times are Hong Kong time.
+* The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
+  vectors and stays sharp at any printer resolution; ``qr_svg`` gives the same code for the
+  HTML receipt page.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+from dataclasses import dataclass
+from gettext import NullTranslations
+from pathlib import Path
+
+import segno
+from fpdf import FPDF
+from fpdf.enums import Align, XPos, YPos
+
+from simkeep.clock import in_hong_kong
+from simkeep.receipts.model import ReceiptView
+
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+FONT_PACKAGE = "fonts-wqy-zenhei"
+
+PAGE_WIDTH = 80.0  # mm, the roll
+MARGIN = 5.0
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
+LABEL_WIDTH = 28.0
+QR_WIDTH = 34.0  # with its quiet zone
+_MEASURING_HEIGHT = 1000.0  # tall enough for any receipt; only the measuring copy uses it
+_FAMILY = "receipt"
+_BODY = 9.5  # points
+_LINE = 1.35  # line height as a multiple of the font size
+_PT = 25.4 / 72  # millimetres per point
+_GREY = 90
+
+# The Debian font carries bitmap strikes (a ``BDF `` table) that fontTools cannot subset;
+# it drops them, as it should, and would otherwise log a warning for every receipt.
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+
+
+class FontMissing(RuntimeError):
+    """The CJK font that receipts embed is not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    label: str
+    value: str
+    size: float = _BODY
+
+
+@dataclass(frozen=True, slots=True)
+class _Sheet:
+    title: str
+    sections: list[list[_Row]]
+    caption: str
+    verify_url: str
+    qr_svg: bytes  # a standalone SVG document, for fpdf2 to draw
+
+
+def qr_svg(url: str) -> str:
+    """The verification link's QR code as inline ``<svg>`` markup for an HTML page."""
+    return _qr(url).svg_inline(scale=4, svgclass="receipt-qr")
+
+
+def render_pdf(
+    receipt: ReceiptView,
+    *,
+    language: str,
+    verify_url: str,
+    translations: NullTranslations,
+    font: Path = CJK_FONT,
+) -> bytes:
+    """The receipt as a one-page PDF, 80 mm wide, labelled in ``language``."""
+    sheet = _sheet(receipt, language=language, verify_url=verify_url, translations=translations)
+    pdf = _document(font)
+    pdf.set_lang(language.replace("_", "-"))
+    pdf.set_title(f"{sheet.title} {receipt.receipt_no}")
+    pdf.set_creation_date(receipt.credited_at)  # the same receipt gives the same file
+    measuring = copy.deepcopy(pdf)
+    measuring.add_page(format=(PAGE_WIDTH, _MEASURING_HEIGHT))
+    _draw(measuring, sheet)
+    pdf.add_page(format=(PAGE_WIDTH, measuring.get_y() + MARGIN))
+    _draw(pdf, sheet)
+    return bytes(pdf.output())
+
+
+def _qr(url: str) -> segno.QRCode:
+    if not url:
+        raise ValueError("a receipt needs its verification link")
+    return segno.make_qr(url, error="m")
+
+
+def _sheet(
+    receipt: ReceiptView, *, language: str, verify_url: str, translations: NullTranslations
+) -> _Sheet:
+    pgettext = translations.pgettext
+    paid = [
+        _Row(pgettext("receipt", "Amount credited"), receipt.credit.format(language), 12),
+        _Row(pgettext("receipt", "Amount paid"), receipt.pay.format(language)),
+    ]
+    if receipt.fx_display is not None:
+        paid.append(_Row(pgettext("receipt", "Exchange rate"), receipt.fx_display))
+    paid += [
+        _Row(pgettext("receipt", "Paid with"), receipt.provider),
+        _Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),
+    ]
+    sections = [
+        [
+            _Row(pgettext("receipt", "Receipt no."), receipt.receipt_no),
+            _Row(pgettext("receipt", "Order no."), receipt.order_no),
+            _Row(
+                pgettext("receipt", "Time (Hong Kong)"),
+                f"{in_hong_kong(receipt.credited_at):%Y-%m-%d %H:%M:%S}",
+            ),
+        ],
+        [
+            _Row(pgettext("receipt", "Number"), receipt.msisdn_display),
+            _Row(pgettext("receipt", "Holder"), receipt.holder_masked),
+            _Row(pgettext("receipt", "Plan"), receipt.plan_name),
+        ],
+        paid,
+    ]
+    if receipt.validity_until is not None:
+        valid_until = f"{in_hong_kong(receipt.validity_until):%Y-%m-%d}"
+        sections.append([_Row(pgettext("receipt", "Valid until"), valid_until, 12)])
+    return _Sheet(
+        title=pgettext("receipt", "Top-up receipt"),
+        sections=sections,
+        caption=pgettext("receipt", "Scan to verify this receipt"),
+        verify_url=verify_url,
+        qr_svg=_svg_document(_qr(verify_url)),
+    )
+
+
+def _svg_document(qr: segno.QRCode) -> bytes:
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", border=4, omitsize=True)
+    return buffer.getvalue()
+
+
+def _document(font: Path) -> FPDF:
+    if not font.is_file():
+        raise FontMissing(
+            f"receipts need the CJK font {font}: install it with "
+            f"`apt-get install {FONT_PACKAGE}` (the Makefile's browser-deps target does)"
+        )
+    pdf = FPDF(unit="mm")
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_creator("simkeep")
+    pdf.add_font(_FAMILY, fname=font)
+    return pdf
+
+
+def _draw(pdf: FPDF, sheet: _Sheet) -> None:
+    _text(pdf, "simkeep", size=8, grey=True)
+    _text(pdf, sheet.title, size=14)
+    for section in sheet.sections:
+        _rule(pdf)
+        for row in section:
+            _row(pdf, row)
+    _rule(pdf)
+    pdf.image(io.BytesIO(sheet.qr_svg), x=(PAGE_WIDTH - QR_WIDTH) / 2, w=QR_WIDTH)
+    _text(pdf, sheet.caption, size=9)
+    _text(pdf, sheet.verify_url, size=6.5, grey=True)
+
+
+def _text(pdf: FPDF, text: str, *, size: float, grey: bool = False) -> None:
+    _cell(pdf, text, width=CONTENT_WIDTH, size=size, line=size, grey=grey, align=Align.C)
+
+
+def _row(pdf: FPDF, row: _Row) -> None:
+    """Label on the left, value on the right; a value too wide for its column (a provider's
+    28-digit trade number) goes on its own line under the label rather than breaking."""
+    top = pdf.get_y()
+    _cell(pdf, row.label, width=LABEL_WIDTH, size=8.5, line=_BODY, grey=True, align=Align.L)
+    label_bottom = pdf.get_y()
+    pdf.set_font(_FAMILY, size=row.size)
+    beside = pdf.get_string_width(row.value) <= CONTENT_WIDTH - LABEL_WIDTH
+    if beside:
+        pdf.set_xy(MARGIN + LABEL_WIDTH, top)
+    width = CONTENT_WIDTH - LABEL_WIDTH if beside else CONTENT_WIDTH
+    _cell(pdf, row.value, width=width, size=row.size, line=max(row.size, _BODY))
+    pdf.set_y(max(label_bottom, pdf.get_y()) + 0.6)
+
+
+def _cell(
+    pdf: FPDF,
+    text: str,
+    *,
+    width: float,
+    size: float,
+    line: float,
+    grey: bool = False,
+    align: Align = Align.R,
+) -> None:
+    pdf.set_font(_FAMILY, size=size)
+    pdf.set_text_color(_GREY if grey else 0)
+    pdf.multi_cell(
+        width, line * _LINE * _PT, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+
+
+def _rule(pdf: FPDF) -> None:
+    """A dashed line across the roll, as receipt printers draw them."""
+    y = pdf.get_y() + 1.5
+    pdf.set_draw_color(_GREY)
+    pdf.set_line_width(0.2)
+    with pdf.local_context():
+        pdf.set_dash_pattern(dash=1, gap=1)
+        pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
+    pdf.set_y(y + 2)
