@@ -4,10 +4,11 @@ Design overview
 ---------------
 Everything a request needs is made here and kept on ``app.state``: ``settings``, ``clock``,
 ``db`` (built from settings at start-up unless a test hands one in; only a database built
-here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once) and
-``metrics`` (this app's Prometheus registry), the payment adapters and, in the embedded
-default, the provider simulators (mounted under ``/_sim``, with the SMS simulator at
-``/_sim/sms``) and the worker loop. The app serves the public pages, ``/static``,
+here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once),
+``metrics`` (this app's Prometheus registry), ``services`` (what the routes need), the
+payment adapters — on the real gateways from the merchant credentials in settings, or in
+the embedded default on the provider simulators (mounted under ``/_sim``, with the SMS
+simulator at ``/_sim/sms``) — and the worker loop. The app serves the public pages, ``/static``,
 ``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
 under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
 language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
@@ -37,6 +38,7 @@ from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
+from simkeep.payments.gateways import real_adapters
 from simkeep.payments.model import ProviderError
 from simkeep.settings import Environment, Settings, load_settings
 from simkeep.sims.model import SimError
@@ -75,8 +77,7 @@ def create_app(
                 worker.cancel()
                 with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker, timeout=5)
-            if providers is not None:
-                await providers.close()
+            await gateways.close()
             if db is None:
                 await app.state.db.dispose()
 
@@ -99,7 +100,8 @@ def create_app(
     app.state.metrics = metrics.HttpMetrics()
     providers = EmbeddedProviders.build(settings, app.state.clock) if settings.simulators else None
     app.state.providers = providers
-    app.state.payment_adapters = providers.adapters if providers else {}
+    gateways = providers or real_adapters(settings, app.state.clock)
+    app.state.payment_adapters = gateways.adapters
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
     _add_error_handlers(app)
 

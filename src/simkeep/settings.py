@@ -15,6 +15,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 
 
+PROVIDER_FIELDS = {
+    "alipay": (
+        "alipay_app_id",
+        "alipay_seller_id",
+        "alipay_private_key_file",
+        "alipay_public_key_file",
+    ),
+    "wechatpay": (
+        "wechatpay_mchid",
+        "wechatpay_appid",
+        "wechatpay_private_key_file",
+        "wechatpay_serial_no",
+        "wechatpay_apiv3_key",
+        "wechatpay_public_key_file",
+        "wechatpay_public_key_id",
+    ),
+}
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
@@ -42,6 +61,21 @@ class Settings(BaseSettings):
     simulators: bool = True  # the provider simulators and the SMS gateway, under /_sim
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
     keys_dir: str = "var/keys"
+    # Real merchant credentials, used when the simulators are off (docs/payments.md). Key
+    # files are PEM; a provider is on when all of its fields are set.
+    alipay_app_id: str = ""
+    alipay_seller_id: str = ""
+    alipay_private_key_file: str = ""
+    alipay_public_key_file: str = ""  # Alipay's public key, from the open platform console
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_private_key_file: str = ""
+    wechatpay_serial_no: str = ""
+    wechatpay_apiv3_key: str = ""
+    wechatpay_public_key_file: str = ""  # WeChat Pay's public key (public-key mode)
+    wechatpay_public_key_id: str = ""  # PUB_KEY_ID_…
+    wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
@@ -53,6 +87,19 @@ class Settings(BaseSettings):
             if self.simulators:
                 raise ValueError("the simulators are off in production: SIMKEEP_SIMULATORS=false")
         return self
+
+    @model_validator(mode="after")
+    def _providers_whole(self) -> Settings:
+        for provider in ("alipay", "wechatpay"):
+            fields = {name: getattr(self, name) for name in PROVIDER_FIELDS[provider]}
+            missing = [f"SIMKEEP_{name.upper()}" for name, value in fields.items() if not value]
+            if missing and len(missing) < len(fields):
+                raise ValueError(f"{provider} is half configured: set {', '.join(missing)}")
+        return self
+
+    def provider_configured(self, provider: str) -> bool:
+        """Whether real credentials for ``provider`` (alipay, wechatpay) are set."""
+        return all(getattr(self, name) for name in PROVIDER_FIELDS[provider])
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,75 @@
+"""The real payment gateways: our adapters built from the merchant credentials in settings.
+
+Design overview
+---------------
+When the simulators are off, ``real_adapters`` reads each configured provider's key files
+once at start and builds its adapter on one shared HTTPS client (timeouts set; the providers
+answer in well under a second). A provider without credentials is simply not offered; a half
+configured one was refused by ``Settings`` already. The same adapters talk to the simulators
+in the embedded default (``simulators/embedded.py``) — only the URLs and keys differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from simkeep.clock import Clock
+from simkeep.payments.model import PaymentProviderAdapter, Provider
+from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
+from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
+from simkeep.settings import Settings
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass
+class Gateways:
+    adapters: dict[Provider, PaymentProviderAdapter]
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def real_adapters(settings: Settings, clock: Clock) -> Gateways:
+    """Adapters for every provider whose real credentials are configured."""
+    http = httpx.AsyncClient(timeout=TIMEOUT)
+    adapters: dict[Provider, PaymentProviderAdapter] = {}
+    if settings.provider_configured("alipay"):
+        adapters[Provider.ALIPAY] = AlipayAdapter(
+            config=AlipayConfig(
+                app_id=settings.alipay_app_id,
+                seller_id=settings.alipay_seller_id,
+                app_private_key_pem=_pem(settings.alipay_private_key_file),
+                alipay_public_key_pem=_pem(settings.alipay_public_key_file),
+                gateway_url=settings.alipay_gateway_url,
+            ),
+            http=http,
+            clock=clock,
+        )
+    if settings.provider_configured("wechatpay"):
+        adapters[Provider.WECHATPAY] = WeChatPayAdapter(
+            config=WeChatPayConfig(
+                mchid=settings.wechatpay_mchid,
+                appid=settings.wechatpay_appid,
+                merchant_private_key_pem=_pem(settings.wechatpay_private_key_file),
+                merchant_serial_no=settings.wechatpay_serial_no,
+                apiv3_key=settings.wechatpay_apiv3_key,
+                platform_public_key_pem=_pem(settings.wechatpay_public_key_file),
+                platform_public_key_id=settings.wechatpay_public_key_id,
+                base_url=settings.wechatpay_base_url,
+            ),
+            client=http,
+            clock=clock,
+        )
+    return Gateways(adapters, http)
+
+
+def _pem(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error
