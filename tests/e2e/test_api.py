@@ -49,9 +49,7 @@ class Api:
         assert registered.status_code == 201, registered.text
         return {"Authorization": f"Bearer {registered.json()['token']}"}
 
-    async def order(
-        self, auth: dict[str, str], key: str, **body: Any
-    ) -> httpx.Response:
+    async def order(self, auth: dict[str, str], key: str, **body: Any) -> httpx.Response:
         return await self.http.post(
             "/api/v1/topups", json=body, headers={**auth, "Idempotency-Key": key}
         )
