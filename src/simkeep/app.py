@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
 from simkeep.api import payments as payments_api
+from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
 from simkeep.api.deps import Services
@@ -113,6 +114,7 @@ def create_app(
     app.include_router(auth_api.router)
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
+    app.include_router(receipts_api.router)
     if providers is not None:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
         app.mount("/_sim", providers.app)  # unnamed: url_for finds its routes by their own names

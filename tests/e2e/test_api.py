@@ -307,3 +307,58 @@ async def test_history_filters_and_pages(api: Api) -> None:
         await api.http.get("/api/v1/topups", params={"state": "credited"}, headers=auth)
     ).json()
     assert credited["orders"] == []
+
+
+async def test_receipt_of_a_credited_order_and_its_public_check(api: Api) -> None:
+    owner = await api.signup("+85261234575")
+    other = await api.signup("+85261234576")
+    number = api.cn_sim.cn_number.e164
+    created = await api.order(
+        owner,
+        "key-receipt-0001",
+        number=number,
+        confirm_number=number,
+        amount={"minor": 10000, "currency": "CNY"},
+        pay_currency="CNY",
+        provider="wechatpay",
+        channel="qr",
+    )
+    order_no = created.json()["order_no"]
+    early = await api.http.get(f"/api/v1/topups/{order_no}/receipt", headers=owner)
+    assert early.status_code == 404  # no receipt before the money is in
+    await api.http.post(f"/_sim/wechatpay/pay/{order_no}", params={"outcome": "success"})
+    assert await api.poll() == 1
+
+    receipt = (await api.http.get(f"/api/v1/topups/{order_no}/receipt", headers=owner)).json()
+    assert receipt["order_no"] == order_no
+    assert receipt["credit"] == {"minor": 10000, "currency": "CNY"}
+    assert receipt["holder_masked"] == "陳*明"
+    assert receipt["provider"] == "微信支付 WeChat Pay"
+    assert receipt["provider_trade_no"]
+    verify_path = httpx.URL(receipt["verify_url"]).path
+    assert verify_path.startswith(f"/r/{receipt['receipt_no']}/")
+    signature = verify_path.rsplit("/", 1)[1]
+
+    pdf = await api.http.get(
+        f"/api/v1/topups/{order_no}/receipt.pdf", params={"lang": "en"}, headers=owner
+    )
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    stolen = await api.http.get(f"/api/v1/topups/{order_no}/receipt.pdf", headers=other)
+    assert stolen.status_code == 404
+
+    public = await api.http.get(f"/api/v1/receipts/{receipt['receipt_no']}/{signature}")
+    assert public.status_code == 200
+    assert public.json() | {"credited_at": None} == {
+        "genuine": True,
+        "receipt_no": receipt["receipt_no"],
+        "state": "credited",
+        "credited_at": None,
+        "number_masked": api.cn_sim.cn_number.masked(),
+        "credit": {"minor": 10000, "currency": "CNY"},
+        "pay": {"minor": 10000, "currency": "CNY"},
+    }
+    forged = signature[:-1] + ("a" if signature[-1] != "a" else "b")
+    refused = await api.http.get(f"/api/v1/receipts/{receipt['receipt_no']}/{forged}")
+    assert refused.status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from gettext import GNUTranslations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -19,6 +20,7 @@ from simkeep.settings import Settings
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import Limits, auth_key
 from simkeep.subscribers.service import Subscriber
+from simkeep.web import i18n
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class Services:
     db: Database
     clock: Clock
     auth_key: bytes
+    receipt_key: bytes
+    catalogs: Mapping[str, GNUTranslations]  # per language code, for documents (PDF)
     limits: Limits
     adapters: Mapping[Provider, PaymentProviderAdapter]
     urls: CheckoutUrls
@@ -47,6 +51,8 @@ class Services:
             db=db,
             clock=clock,
             auth_key=auth_key(settings.secret_key),
+            receipt_key=settings.secret_key.encode(),
+            catalogs=i18n.load_catalogs(),
             limits=Limits(),
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),

@@ -1,0 +1,98 @@
+"""Receipt use cases: the receipt of a credited order (for its owner), the public check of a
+receipt by its signed link, and the PDF.
+
+Design overview
+---------------
+A receipt exists once an order is credited: its number was issued in the crediting
+transaction, and everything printed on it comes from the order (amounts, locked rate,
+provider trade number, the validity it gave) and the SIM (masked holder, plan). The owner
+reads it by order number; anyone holding the printed QR code reads a masked summary through
+``/r/{receipt_no}/{signature}``, where a wrong signature and an unknown receipt look alike.
+Rendering a PDF reads a large font file, so it runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from gettext import NullTranslations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.concurrency import run_in_threadpool
+
+from simkeep.payments.model import Provider
+from simkeep.receipts.model import (
+    ReceiptView,
+    receipt_signature,
+    signature_matches,
+    verification_path,
+)
+from simkeep.receipts.pdf import render_pdf
+from simkeep.sims import service as sims
+from simkeep.sims.model import parse_number
+from simkeep.topups import service as topups
+from simkeep.topups.model import Order, OrderState
+
+PROVIDER_LABELS = {Provider.ALIPAY: "支付寶 Alipay", Provider.WECHATPAY: "微信支付 WeChat Pay"}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    view: ReceiptView
+    verify_url: str  # absolute: printed as a QR code
+    state: OrderState  # credited, or refunded (in part) since
+    masked_number: str  # for the public check: ``+852 9***4567``
+
+
+async def receipt_for_order(
+    conn: AsyncConnection, *, order_no: str, subscriber_id: int, key: bytes, public_url: str
+) -> Receipt | None:
+    """The receipt of one of the subscriber's credited orders; None otherwise."""
+    order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
+    return await _receipt(conn, order, key, public_url)
+
+
+async def verify_receipt(
+    conn: AsyncConnection, *, receipt_no: str, signature: str, key: bytes, public_url: str
+) -> Receipt | None:
+    """The receipt a signed link points to; None when the link is not genuine."""
+    if not signature_matches(key, receipt_no, signature):
+        return None
+    order = await topups.get_order_by_receipt(conn, receipt_no=receipt_no)
+    return await _receipt(conn, order, key, public_url)
+
+
+async def receipt_pdf(receipt: Receipt, *, language: str, translations: NullTranslations) -> bytes:
+    """The receipt as a PDF in ``language``."""
+    return await run_in_threadpool(
+        render_pdf,
+        receipt.view,
+        language=language,
+        verify_url=receipt.verify_url,
+        translations=translations,
+    )
+
+
+async def _receipt(
+    conn: AsyncConnection, order: Order | None, key: bytes, public_url: str
+) -> Receipt | None:
+    if order is None or order.receipt_no is None or order.credited_at is None:
+        return None
+    sim = await sims.get_sim(conn, sim_id=order.sim_id)
+    plan = await sims.get_plan(conn, code=sim.plan_code) if sim else None
+    view = ReceiptView(
+        receipt_no=order.receipt_no,
+        order_no=order.order_no,
+        credited_at=order.credited_at,
+        msisdn=order.msisdn,
+        holder_masked=sim.holder_masked if sim else "",
+        plan_name=plan.name if plan else "",
+        credit=order.credit,
+        pay=order.pay,
+        fx_rate=order.fx_rate,
+        provider=PROVIDER_LABELS.get(order.provider, order.provider.value),
+        provider_trade_no=order.provider_trade_no or "",
+        validity_until=order.validity_until,
+    )
+    path = verification_path(order.receipt_no, receipt_signature(key, order.receipt_no))
+    masked = parse_number(order.msisdn).masked()
+    return Receipt(view, f"{public_url.rstrip('/')}{path}", order.state, masked)
