@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock
@@ -32,3 +33,9 @@ def seed_command() -> None:
     console.print(
         f"demo ready: {summary.sims} SIMs, {summary.accounts} accounts, {summary.journals} journals"
     )
+    logins = Table(title="Demo logins (log in at /login)")
+    for column in ("phone", "password", "their SIMs (HK numbers)"):
+        logins.add_column(column)
+    for person in summary.subscribers:
+        logins.add_row(person.phone, person.password, ", ".join(person.hk_numbers))
+    console.print(logins)

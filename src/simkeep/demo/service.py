@@ -1,4 +1,5 @@
-"""``simkeep demo seed``: the chart of accounts plus a small, realistic history.
+"""``simkeep demo seed``: the chart of accounts plus a small, realistic history, an FX rate,
+and demo subscribers with known passwords who hold some of the SIMs.
 
 Every journal has a fixed ``demo:`` client id, so seeding twice changes nothing. The
 journals follow the posting rules of docs/ledger.md: online top-ups through each provider,
@@ -8,8 +9,9 @@ a voucher sold and redeemed, a retention fee, usage, a promotion grant, a refund
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +24,8 @@ from simkeep.ledger.model import AccountSpec, Posting
 from simkeep.money import Money
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, SimState, luhn_complete
+from simkeep.subscribers import service as subscribers
+from simkeep.topups import service as topups
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
@@ -35,6 +39,25 @@ DEMO_STATES = {
 }
 HOLDERS = ("陳大明", "李小華", "张伟", "王芳", "Chan Tai Man", "黃美玲", "刘洋", "Wong Siu Ming")
 DEMO_AGENTS = (1, 2)
+DEMO_FX = Decimal("0.9200")  # 1 HKD in CNY, as the operator would set it
+
+
+@dataclass(frozen=True)
+class DemoSubscriber:
+    phone: str
+    password: str
+    sims: tuple[int, ...]  # demo SIM numbers (see _demo_number) this person holds
+
+    @property
+    def hk_numbers(self) -> list[str]:
+        """The Hong Kong numbers of the SIMs this person holds, as people type them."""
+        return [_demo_number(n)[1] for n in self.sims]
+
+
+DEMO_SUBSCRIBERS = (
+    DemoSubscriber("+85261000001", "demo-pass-852", (1, 2, 31)),
+    DemoSubscriber("+8613800000002", "demo-pass-86", (3, 5, 33)),
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,7 @@ class SeedSummary:
     sims: int
     accounts: int
     journals: int
+    subscribers: tuple[DemoSubscriber, ...] = ()
 
 
 class _Books:
@@ -90,10 +114,31 @@ async def seed_demo(db: Database, clock: Clock, *, hot_slots: int, id_key: bytes
         await _online_topups(books)
         await _outlet_and_vouchers(books)
         await _fees_usage_refund(books)
+        if await topups.current_fx(conn, base="HKD", quote_currency="CNY") is None:
+            await topups.set_fx_rate(
+                conn, base="HKD", quote_currency="CNY", rate=DEMO_FX, source="demo", now=now
+            )
         accounts = len(await ledger.list_accounts(conn))
         return SeedSummary(sims=len(books.sim_ids), accounts=accounts, journals=books.journals)
 
-    return await db.transaction(seed)
+    summary = await db.transaction(seed)
+    for person in DEMO_SUBSCRIBERS:
+        await _subscriber(db, clock.now(), person)
+    return replace(summary, subscribers=DEMO_SUBSCRIBERS)
+
+
+async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> None:
+    subscriber_id = await subscribers.enroll(
+        db, phone=person.phone, password=person.password, now=now
+    )
+
+    async def link(conn: AsyncConnection) -> None:
+        for n in person.sims:
+            sim = await sims.find_by_number(conn, number=_demo_number(n)[1])
+            assert sim is not None
+            await sims.assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
+
+    await db.transaction(link)
 
 
 def _demo_number(n: int) -> tuple[str, str, str]:

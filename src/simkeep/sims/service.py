@@ -272,22 +272,27 @@ async def link_sim(
         sim = await find_by_number(conn, number=number)
         if sim is None or sim.state is SimState.RECYCLED:
             raise NotLinkable("this number can no longer be linked")
-        linked = (
-            await conn.execute(
-                select(t.holdings.c.sim_id).where(
-                    t.holdings.c.subscriber_id == subscriber_id, t.holdings.c.sim_id == sim.id
-                )
-            )
-        ).first()
-        if linked is None:
-            await conn.execute(
-                t.holdings.insert().values(
-                    subscriber_id=subscriber_id, sim_id=sim.id, linked_at=now
-                )
-            )
+        await assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
         return sim
 
     return await db.transaction(link)
+
+
+async def assign_sim(
+    conn: AsyncConnection, *, subscriber_id: int, sim_id: int, now: datetime
+) -> None:
+    """Record that the subscriber holds the SIM (once); proof is the caller's business."""
+    linked = (
+        await conn.execute(
+            select(t.holdings.c.sim_id).where(
+                t.holdings.c.subscriber_id == subscriber_id, t.holdings.c.sim_id == sim_id
+            )
+        )
+    ).first()
+    if linked is None:
+        await conn.execute(
+            t.holdings.insert().values(subscriber_id=subscriber_id, sim_id=sim_id, linked_at=now)
+        )
 
 
 async def held_sims(conn: AsyncConnection, *, subscriber_id: int) -> list[SimAccount]:

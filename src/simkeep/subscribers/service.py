@@ -136,6 +136,34 @@ async def register(
     return await db.transaction(create)
 
 
+async def enroll(db: Database, *, phone: str, password: str, now: datetime) -> int:
+    """Create an account without a code (demo data, operator enrolment); an existing account
+    for the number is returned unchanged."""
+    e164 = parse_number(phone).e164
+    password_hash = await asyncio.to_thread(hash_password, password)
+
+    async def create(conn: AsyncConnection) -> int:
+        existing = await _subscriber_id(conn, e164)
+        if existing is not None:
+            return existing
+        return int(
+            (
+                await conn.execute(
+                    t.subscribers.insert()
+                    .values(
+                        phone=e164,
+                        password_hash=password_hash,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                    .returning(t.subscribers.c.id)
+                )
+            ).scalar_one()
+        )
+
+    return await db.transaction(create)
+
+
 async def login(
     db: Database, *, phone: str, password: str, limits: Limits, now: datetime
 ) -> Session:
