@@ -292,3 +292,28 @@ async def test_receipt_of_a_credited_order_and_its_public_check(api: Api) -> Non
     forged = signature[:-1] + ("a" if signature[-1] != "a" else "b")
     refused = await api.http.get(f"/api/v1/receipts/{receipt['receipt_no']}/{forged}")
     assert refused.status_code == 404
+
+
+async def test_the_openapi_document_describes_the_api(api: Api) -> None:
+    document = (await api.http.get("/api/v1/openapi.json")).json()
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/auth/codes", "post"),
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/sims", "get"),
+        ("/api/v1/sims/links", "post"),
+        ("/api/v1/numbers/{number}", "get"),
+        ("/api/v1/quote", "get"),
+        ("/api/v1/topups", "post"),
+        ("/api/v1/topups/{order_no}", "get"),
+        ("/api/v1/topups/{order_no}/receipt.pdf", "get"),
+        ("/api/v1/receipts/{receipt_no}/{signature}", "get"),
+        ("/api/v1/payments/{provider}/notify", "post"),
+    ]:
+        assert method in paths.get(path, {}), path
+    create = paths["/api/v1/topups"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= create["parameters"][0].items()
+    assert create["security"] == [{"HTTPBearer": []}]
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "security" not in paths["/api/v1/receipts/{receipt_no}/{signature}"]["get"]
