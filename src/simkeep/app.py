@@ -48,7 +48,7 @@ from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
 from simkeep.subscribers.model import AuthError
 from simkeep.topups.model import TopupError
-from simkeep.web import pages
+from simkeep.web import pages, subscriber_pages
 from simkeep.web.pages import Pages
 
 OPENAPI_URL = "/api/v1/openapi.json"
@@ -107,6 +107,7 @@ def create_app(
     _add_error_handlers(app)
 
     app.include_router(pages.router)
+    app.include_router(subscriber_pages.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)

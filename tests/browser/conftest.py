@@ -1,10 +1,15 @@
 """Fixtures for browser tests: a live simkeep server, Debian's Chromium, a screenshot folder.
 
 The server is the production ASGI factory (``simkeep.app:asgi``) under uvicorn, in a child
-process on 127.0.0.1 and a free port, against a copy of the migrated SQLite template. The
-browser is ``/usr/bin/chromium`` driven by Playwright (which cannot download its own build
-here). Every page is opened in a context that refuses any request leaving 127.0.0.1, and
-records it, so a test can prove a page needs nothing from outside.
+process on 127.0.0.1 and a free port, against a copy of the migrated SQLite template, with
+everything the embedded default runs: the simulators, and the worker loop (SMS delivery,
+polling, the simulators' notification retries), its public URL being its own address so
+that the simulators' notifications reach its notify endpoints over HTTP. ``demo_server`` is
+the same with the demo data seeded by ``simkeep demo seed`` first. The browser is
+``/usr/bin/chromium`` driven by Playwright (which cannot download its own build here).
+Every page is opened in a context that refuses any request leaving 127.0.0.1, and records
+it, so a test can prove a page needs nothing from outside. Screenshots go to
+``$SIMKEEP_SCREENSHOTS``, by default ``var/screenshots`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ CHROMIUM_ARGS = [
 ]
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
@@ -80,20 +86,22 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Pat
     pytest.fail(f"/healthz did not answer 200 in {STARTUP_TIMEOUT_S}s ({last}):\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app under uvicorn in a child process; yields its base URL."""
-    workdir = tmp_path_factory.mktemp("live_server")
-    database = workdir / "simkeep.db"
-    shutil.copy(sqlite_template, database)
-    log = workdir / "server.log"
-    port = _free_port()
-    env = {
+def _server_env(database: Path, base_url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "SIMKEEP_ENVIRONMENT": "test",
         "SIMKEEP_DATABASE_URL": f"sqlite:///{database}",
         "SIMKEEP_DEFAULT_LOCALE": "zh_Hant_HK",
+        "SIMKEEP_PUBLIC_URL": base_url,
+        "SIMKEEP_RUN_JOBS": "true",
     }
+
+
+@contextmanager
+def serve(workdir: Path, database: Path, port: int) -> Iterator[str]:
+    """The real app under uvicorn in a child process; yields its base URL."""
+    log = workdir / "server.log"
+    base_url = f"http://{HOST}:{port}"
     command = [
         sys.executable,
         "-m",
@@ -110,9 +118,12 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
     ]
     with log.open("wb") as log_file:
         server = subprocess.Popen(
-            command, env=env, cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT
+            command,
+            env=_server_env(database, base_url),
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
-    base_url = f"http://{HOST}:{port}"
     try:
         _wait_until_healthy(base_url, server, log)
         yield base_url
@@ -123,6 +134,35 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app on an empty (migrated) database; yields its base URL."""
+    workdir = tmp_path_factory.mktemp("live_server")
+    database = workdir / "simkeep.db"
+    shutil.copy(sqlite_template, database)
+    with serve(workdir, database, _free_port()) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app on the demo data (``simkeep demo seed``): SIMs, an FX rate, the books."""
+    workdir = tmp_path_factory.mktemp("demo_server")
+    database = workdir / "simkeep.db"
+    shutil.copy(sqlite_template, database)
+    port = _free_port()
+    seed = subprocess.run(
+        [str(Path(sys.executable).with_name("simkeep")), "demo", "seed"],
+        env=_server_env(database, f"http://{HOST}:{port}"),
+        cwd=workdir,
+        capture_output=True,
+        check=False,
+    )
+    assert seed.returncode == 0, seed.stdout.decode() + seed.stderr.decode()
+    with serve(workdir, database, port) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +192,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where screenshots go: ``$SIMKEEP_SCREENSHOTS``, else a temporary folder."""
-    chosen = os.environ.get("SIMKEEP_SCREENSHOTS")
-    directory = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+def screenshots() -> Path:
+    """Where screenshots go: ``$SIMKEEP_SCREENSHOTS``, else ``var/screenshots``."""
+    directory = Path(os.environ.get("SIMKEEP_SCREENSHOTS", str(SCREENSHOTS)))
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 

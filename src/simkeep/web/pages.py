@@ -3,11 +3,17 @@
 Design overview
 ---------------
 ``Pages`` is built once by the composition root: one Jinja2 environment per locale, each
-with that locale's gettext catalog installed, so rendering never swaps translations on a
-shared environment. ``Pages.render`` picks the language (``i18n.choose_language``), fills
-the layout's language switch (three links to the current path), remembers a ``?lang=``
-choice in the ``lang`` cookie and marks the response as varying by language. Routes stay
-one line: pick the template, hand over the context.
+with that locale's gettext catalog and that locale's formatting filters (``money``,
+``hk_date``, ``hk_datetime``, ``rate``, ``phone``) installed, so rendering never swaps
+translations on a shared environment. ``Pages.render`` picks the language
+(``i18n.choose_language``), fills the layout's language switch (three links to the current
+path), remembers a ``?lang=`` choice in the ``lang`` cookie and marks the response as
+varying by language. Given the ``Viewer`` (``web.session``), it also shows the subscriber's
+nav and hands the forms their CSRF token (the viewer sets its cookie and keeps personal
+pages out of caches). ``Pages.fragment`` renders a partial to a string in the same
+language, for the parts of a page that refresh by themselves. A ``SeeOther`` raised by a
+dependency becomes a plain redirect. Routes stay one line: pick the template, hand over the
+context.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simkeep.web import i18n
+from simkeep.web import formats, i18n
+from simkeep.web.session import SeeOther, Viewer, ViewerDep
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,9 +58,18 @@ class Pages:
         self.default_locale = default_locale
         self.secure_cookies = secure_cookies
         self._templates = {
-            code: Jinja2Templates(env=_environment(catalog))
+            code: Jinja2Templates(env=_environment(catalog, code))
             for code, catalog in i18n.load_catalogs().items()
         }
+
+    def choose(self, request: Request) -> i18n.Choice:
+        """The request's language: ``?lang=``, the cookie, ``Accept-Language``, the default."""
+        return i18n.choose_language(
+            query=request.query_params.get("lang"),
+            cookie=request.cookies.get(i18n.COOKIE),
+            accept_language=request.headers.get("accept-language"),
+            default=self.default_locale,
+        )
 
     def render(
         self,
@@ -62,19 +78,20 @@ class Pages:
         context: Mapping[str, Any] | None = None,
         *,
         status_code: int = 200,
+        viewer: Viewer | None = None,
     ) -> HTMLResponse:
         """Render ``template`` in the request's language, inside the common layout."""
-        choice = i18n.choose_language(
-            query=request.query_params.get("lang"),
-            cookie=request.cookies.get(i18n.COOKIE),
-            accept_language=request.headers.get("accept-language"),
-            default=self.default_locale,
-        )
+        choice = self.choose(request)
         language = choice.language
         response = self._templates[language.code].TemplateResponse(
             request,
             template,
-            {"language": language, "switch": _switch_links(request, language), **(context or {})},
+            {
+                "language": language,
+                "switch": _switch_links(request, language),
+                "me": viewer,
+                **(context or {}),
+            },
             status_code=status_code,
         )
         response.headers["Content-Language"] = language.tag
@@ -88,10 +105,20 @@ class Pages:
                 samesite="lax",
                 secure=self.secure_cookies,
             )
+        if viewer is not None:
+            viewer.finish(response)
         return response
 
-    def error(self, request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        """An HTTP error as a page in the visitor's language."""
+    def fragment(self, request: Request, template: str, context: Mapping[str, Any]) -> str:
+        """A partial template rendered to text in the request's language (no layout)."""
+        language = self.choose(request).language
+        env = self._templates[language.code].env
+        return env.get_template(template).render({"language": language, **context})
+
+    def error(self, request: Request, exc: StarletteHTTPException) -> Response:
+        """An HTTP error as a page in the visitor's language; a ``SeeOther`` as a redirect."""
+        if isinstance(exc, SeeOther):
+            return RedirectResponse(exc.location, status_code=303)
         response = self.render(
             request, "error.html", {"status": exc.status_code}, status_code=exc.status_code
         )
@@ -100,7 +127,7 @@ class Pages:
         return response
 
 
-def _environment(catalog: GNUTranslations) -> Environment:
+def _environment(catalog: GNUTranslations, locale: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(),
@@ -108,6 +135,7 @@ def _environment(catalog: GNUTranslations) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(formats.filters(locale))
     return env
 
 
@@ -135,5 +163,5 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
 @router.get("/")
-async def home(request: Request, pages: PagesDep) -> HTMLResponse:
-    return pages.render(request, "home.html")
+async def home(request: Request, pages: PagesDep, viewer: ViewerDep) -> HTMLResponse:
+    return pages.render(request, "home.html", viewer=viewer)

@@ -1,0 +1,160 @@
+"""A subscriber's top-up orders: the status page ``/topups/{order_no}`` (and its
+``/state`` for the page's own refresh), and the history ``/topups``.
+
+Design overview
+---------------
+* The status page is where every payment comes back to (the providers' return URL). It
+  shows the QR code to scan while an order waits for a wallet, the way back to the cashier
+  for a redirect payment, and — once credited — the amount, the SIM's new balance and
+  validity (when the subscriber holds that SIM), the receipt number and a link to the
+  receipt. A small script (``static/order-status.js``) asks ``/topups/{order_no}/state``
+  every two seconds and swaps in the new status when it changes; without scripts the page
+  refreshes itself while the order waits. Nothing here changes an order: only the
+  provider's notification, or the platform's own query of the provider, credits.
+* Only the subscriber who placed an order sees it; any other order number is a 404.
+* The history filters by state, number and Hong Kong days, newest first, and pages with
+  the cursor the service returns (``next_before``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.api.deps import Services, ServicesDep
+from simkeep.clock import HONG_KONG
+from simkeep.payments.model import Channel
+from simkeep.sims import service as sims
+from simkeep.sims.model import SimAccount, SimError, parse_number
+from simkeep.topups import service as topups
+from simkeep.topups.model import Order, OrderState
+from simkeep.topups.queries import HistoryFilter
+from simkeep.web.formats import qr_svg
+from simkeep.web.forms import FieldError, FormState
+from simkeep.web.pages import PagesDep
+from simkeep.web.session import SignedInDep
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+REFRESH_SECONDS = 5  # without scripts; the script asks every 2 s
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order as its status page shows it."""
+
+    order: Order
+    account: SimAccount | None  # the SIM topped up, if this subscriber holds it
+    simulator_cashier: str | None  # the embedded simulator's cashier for a QR order
+
+    @property
+    def qr(self) -> str | None:
+        if not (self.order.waiting and self.order.pay_qr):
+            return None
+        return qr_svg(self.order.pay_qr, title=self.order.order_no)
+
+
+@router.get("/topups")
+async def history(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
+) -> HTMLResponse:
+    form = FormState(dict(request.query_params))
+    where = _history_filter(form)
+    page = None
+    if form.ok:
+        page = await services.db.transaction(
+            lambda conn: topups.order_history(conn, subscriber_id=me.id, where=where)
+        )
+    context = {
+        "form": form,
+        "page": page,
+        "states": list(OrderState),
+        "older": _older_link(form, page.next_before) if page and page.next_before else None,
+    }
+    status = 200 if form.ok else 400
+    return pages.render(
+        request, "topups/history.html", context, status_code=status, viewer=me.viewer
+    )
+
+
+@router.get("/topups/{order_no}")
+async def status_page(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, order_no: str
+) -> HTMLResponse:
+    view = await _order_view(services, me.id, order_no)
+    context = {"view": view, "refresh": REFRESH_SECONDS}
+    return pages.render(request, "topups/status.html", context, viewer=me.viewer)
+
+
+@router.get("/topups/{order_no}/state")
+async def status_fragment(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, order_no: str
+) -> JSONResponse:
+    """What the status page's script asks: the state, and the status part of the page."""
+    view = await _order_view(services, me.id, order_no)
+    html = pages.fragment(request, "topups/_status.html", {"view": view})
+    body = {"state": view.order.state.value, "waiting": view.order.waiting, "html": html}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def _order_view(services: Services, subscriber_id: int, order_no: str) -> OrderView:
+    async def read(conn: AsyncConnection) -> tuple[Order | None, SimAccount | None]:
+        order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
+        if order is None:
+            return None, None
+        account = await sims.held_sim(conn, subscriber_id=subscriber_id, sim_id=order.sim_id)
+        return order, account
+
+    order, account = await services.db.transaction(read)
+    if order is None:
+        raise HTTPException(404)
+    cashier = None
+    if services.settings.simulators and order.channel is Channel.QR:
+        cashier = f"/_sim/{order.provider.value}/cashier/{order.order_no}"
+    return OrderView(order, account, cashier)
+
+
+def _history_filter(form: FormState) -> HistoryFilter:
+    """The filters typed, as the service takes them; bad ones mark the form."""
+    options: dict[str, Any] = {}
+    state = form.text("state")
+    if state:
+        try:
+            options["state"] = OrderState(state)
+        except ValueError:
+            form.fail("state", FieldError("invalid"))
+    if form.text("number"):
+        try:
+            options["msisdn"] = parse_number(form.text("number")).e164
+        except SimError as error:
+            form.fail("number", error)
+    options["since"] = _hong_kong_day(form, "from")
+    until = _hong_kong_day(form, "to")
+    options["until"] = until + timedelta(days=1) if until else None
+    before = form.text("before")
+    if before.isdigit():
+        options["before"] = int(before)
+    return HistoryFilter(**options)
+
+
+def _hong_kong_day(form: FormState, name: str) -> datetime | None:
+    """The start of a Hong Kong calendar day typed as YYYY-MM-DD."""
+    text = form.text(name)
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        form.fail(name, FieldError("bad_date"))
+        return None
+    return datetime.combine(day, time(0), tzinfo=HONG_KONG)
+
+
+def _older_link(form: FormState, before: int) -> str:
+    kept = [(name, form.text(name)) for name in ("state", "number", "from", "to")]
+    return "/topups?" + urlencode([(k, v) for k, v in kept if v] + [("before", str(before))])

@@ -1,0 +1,107 @@
+"""The subscriber's home and SIM pages: ``/my``, ``/my/sims/{sim_id}``, ``/my/sims/link``.
+
+Design overview
+---------------
+Every page here needs a signed-in subscriber (``SignedInDep`` sends anyone else to log in)
+and shows only SIMs that subscriber linked: ``sims.service.held_sim`` answers ``None`` for
+any other SIM, which is a 404 here, the same as a SIM that does not exist. Linking takes two
+steps on one page, like registering: the number (a code goes to it by SMS), then the code.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.api.deps import ServicesDep
+from simkeep.sims import service as sims
+from simkeep.sims.model import SimAccount, SimError, parse_number
+from simkeep.subscribers.model import AuthError
+from simkeep.topups import service as topups
+from simkeep.topups.model import Order
+from simkeep.topups.queries import HistoryFilter
+from simkeep.web.forms import FormState, read_form
+from simkeep.web.pages import Pages, PagesDep
+from simkeep.web.session import SignedIn, SignedInDep
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+RECENT = 5
+
+
+@router.get("/my")
+async def home(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
+) -> HTMLResponse:
+    accounts = await services.db.transaction(lambda conn: sims.held_sims(conn, subscriber_id=me.id))
+    return pages.render(request, "my/home.html", {"accounts": accounts}, viewer=me.viewer)
+
+
+@router.get("/my/sims/link")
+async def link_page(request: Request, pages: PagesDep, me: SignedInDep) -> HTMLResponse:
+    return _show_link(request, pages, me, FormState(), "number")
+
+
+@router.post("/my/sims/link")
+async def link(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
+) -> Response:
+    form = await read_form(request, me.viewer)
+    step = form.text("step")
+    now = services.clock.now()
+    try:
+        if step != "link":
+            number = parse_number(form.text("number")).e164
+            await sims.request_link_code(
+                services.db, number=number, key=services.auth_key, limits=services.limits, now=now
+            )
+            form.values["number"] = number
+            return _show_link(request, pages, me, form, "code")
+        sim = await sims.link_sim(
+            services.db,
+            subscriber_id=me.id,
+            number=form.text("number"),
+            code=form.text("code"),
+            key=services.auth_key,
+            limits=services.limits,
+            now=now,
+        )
+    except (AuthError, SimError) as error:
+        field = "code" if error.code == "bad_code" else "number"
+        return _show_link(request, pages, me, form.fail(field, error), step or "number")
+    return RedirectResponse(f"/my/sims/{sim.id}", status_code=303)
+
+
+@router.get("/my/sims/{sim_id}")
+async def sim_page(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, sim_id: int
+) -> HTMLResponse:
+    async def read(conn: AsyncConnection) -> tuple[SimAccount | None, list[Order]]:
+        account = await sims.held_sim(conn, subscriber_id=me.id, sim_id=sim_id)
+        return account, (await _recent_topups(conn, me.id, account) if account else [])
+
+    account, recent = await services.db.transaction(read)
+    if account is None:
+        raise HTTPException(404)
+    context = {"account": account, "recent": recent}
+    return pages.render(request, "my/sim.html", context, viewer=me.viewer)
+
+
+async def _recent_topups(
+    conn: AsyncConnection, subscriber_id: int, account: SimAccount
+) -> list[Order]:
+    """This subscriber's latest top-ups of either number of the SIM, newest first."""
+    orders: list[Order] = []
+    for number in (account.sim.hk_number, account.sim.cn_number):
+        where = HistoryFilter(msisdn=number.e164, limit=RECENT)
+        page = await topups.order_history(conn, subscriber_id=subscriber_id, where=where)
+        orders.extend(page.orders)
+    return sorted(orders, key=lambda order: order.created_at, reverse=True)[:RECENT]
+
+
+def _show_link(
+    request: Request, pages: Pages, me: SignedIn, form: FormState, step: str
+) -> HTMLResponse:
+    context = {"form": form, "step": step}
+    status = 200 if form.ok else 400
+    return pages.render(request, "my/link.html", context, status_code=status, viewer=me.viewer)

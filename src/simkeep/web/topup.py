@@ -1,0 +1,261 @@
+"""The top-up wizard, ``/topup``: number → amount and currency → review and pay.
+
+Design overview
+---------------
+Three steps, each a page whose form carries what the earlier steps chose (hidden fields),
+so the wizard keeps no state on the server and works without scripts; every step checks
+everything again through the services.
+
+1. *Number.* ``topups.service.preview_number`` is the wrong-number guard: an unknown or
+   recycled number is refused with the service's reason; a live one shows the holder's
+   masked name, the plan and the line state.
+2. *Amount.* 50/100/200/300 in the SIM's home currency, paid in that currency or — when the
+   operator has set a rate — in the other one. A number this subscriber never topped up
+   must be typed a second time here.
+3. *Review.* The exact amount to pay with the rate locked (``topups.model.quote``), the
+   promotion line and the payment method. The form carries an idempotency key made when
+   this page was rendered: a double submit or a reload gives the same order
+   (``payments.service.checkout``). The payer is then sent to the provider's cashier, or to
+   the order's status page, which shows the QR code to scan.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.api.deps import Services, ServicesDep
+from simkeep.money import Money
+from simkeep.payments import service as payments
+from simkeep.payments.model import Channel, Provider, ProviderError
+from simkeep.payments.service import OrderNotPayable
+from simkeep.sims.model import SimError, parse_number
+from simkeep.topups import service as topups
+from simkeep.topups.model import (
+    DENOMINATIONS,
+    FxRate,
+    IdempotencyConflict,
+    NumberPreview,
+    Quote,
+    TopupError,
+    quote,
+)
+from simkeep.web.forms import FieldError, FormState, read_form
+from simkeep.web.pages import Pages, PagesDep
+from simkeep.web.session import SignedIn, SignedInDep
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+# The ways to pay offered here: name on the form → provider and how the payer reaches it.
+METHODS: dict[str, tuple[Provider, Channel]] = {
+    "alipay": (Provider.ALIPAY, Channel.WAP),
+    "alipay-qr": (Provider.ALIPAY, Channel.QR),
+    "wechatpay-qr": (Provider.WECHATPAY, Channel.QR),
+}
+# What each provider charges in: Mainland Alipay and WeChat Pay take renminbi only.
+CHARGES = {Provider.ALIPAY: "CNY", Provider.WECHATPAY: "CNY"}
+OTHER_CURRENCY = {"HKD": "CNY", "CNY": "HKD"}
+KEY = re.compile(r"web-[A-Za-z0-9_-]{32}")
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What the amount step offers for one number."""
+
+    preview: NumberPreview
+    fx: FxRate | None  # home currency → the other one, when the operator has set it
+    chargeable: frozenset[str]  # what the payment methods available here charge in
+
+    @property
+    def credits(self) -> list[Money]:
+        return [Money(minor, self.preview.home_currency) for minor in DENOMINATIONS]
+
+    @property
+    def pay_currencies(self) -> list[str]:
+        """The home currency, and the other one at the operator's rate; only those that a
+        payment method here can charge."""
+        home = self.preview.home_currency
+        offered = [home, OTHER_CURRENCY[home]] if self.fx else [home]
+        return [currency for currency in offered if currency in self.chargeable]
+
+
+@router.get("/topup")
+async def start(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, number: str = ""
+) -> HTMLResponse:
+    form = FormState({"number": number})
+    if not number:
+        return _page(request, pages, me, "number", form)
+    return await _after_number(request, pages, services, me, form)
+
+
+@router.post("/topup")
+async def step(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
+) -> Response:
+    form = await read_form(request, me.viewer)
+    if form.text("step") not in ("amount", "pay"):
+        return await _after_number(request, pages, services, me, form)
+    try:
+        offer = await _offer(services, me, form.text("number"))
+    except (TopupError, SimError) as error:
+        return _page(request, pages, me, "number", form.fail("number", error))
+    priced = _price(form, offer)
+    if priced is None:
+        return _page(request, pages, me, "amount", form, offer=offer)
+    if form.text("step") == "amount":
+        return _review(request, pages, services, me, form, offer, priced, new_key=True)
+    return await _checkout(request, pages, services, me, form, offer, priced)
+
+
+async def _after_number(
+    request: Request, pages: Pages, services: Services, me: SignedIn, form: FormState
+) -> HTMLResponse:
+    """Step 1 done: show who the number belongs to, and the amounts."""
+    try:
+        offer = await _offer(services, me, form.text("number"))
+    except (TopupError, SimError) as error:
+        return _page(request, pages, me, "number", form.fail("number", error))
+    form.values["number"] = offer.preview.e164
+    return _page(request, pages, me, "amount", form, offer=offer)
+
+
+async def _offer(services: Services, me: SignedIn, number: str) -> Offer:
+    async def read(conn: AsyncConnection) -> Offer:
+        preview = await topups.preview_number(conn, subscriber_id=me.id, number=number)
+        home = preview.home_currency
+        fx = await topups.current_fx(conn, base=home, quote_currency=OTHER_CURRENCY[home])
+        return Offer(preview, fx, frozenset(CHARGES[p] for p in services.adapters))
+
+    return await services.db.transaction(read)
+
+
+def _price(form: FormState, offer: Offer) -> Quote | None:
+    """The amount and currency chosen, priced with the rate locked; None marks the form."""
+    if offer.preview.must_confirm:
+        _check_confirmation(form, offer.preview.e164)
+    pay_currency = form.text("pay_currency")
+    if pay_currency not in offer.pay_currencies:
+        form.fail("pay_currency", FieldError("choose_currency"))
+    amount = form.text("amount")
+    if not amount.isdigit() or int(amount) not in DENOMINATIONS:
+        form.fail("amount", FieldError("no_such_denomination"))
+    if not form.ok:
+        return None
+    credit = Money(int(amount), offer.preview.home_currency)
+    fx = offer.fx if pay_currency != credit.currency else None
+    try:
+        return quote(credit=credit, pay_currency=pay_currency, fx=fx)
+    except TopupError as error:
+        form.fail("amount", error)
+        return None
+
+
+def _check_confirmation(form: FormState, e164: str) -> None:
+    typed = form.text("confirm")
+    if not typed:
+        form.fail("confirm", FieldError("confirm_number"))
+        return
+    try:
+        same = parse_number(typed).e164 == e164
+    except SimError:
+        same = False
+    if not same:
+        form.fail("confirm", FieldError("number_mismatch"))
+
+
+async def _checkout(
+    request: Request,
+    pages: Pages,
+    services: Services,
+    me: SignedIn,
+    form: FormState,
+    offer: Offer,
+    priced: Quote,
+) -> Response:
+    """Step 3 done: create the order (once per key), then off to pay."""
+    method = METHODS.get(form.text("method"))
+    if method is None or form.text("method") not in _methods(services, priced):
+        form.fail("method", FieldError("choose_method"))
+    if not KEY.fullmatch(form.text("key")):
+        form.fail("order", FieldError("form_expired"))
+    if method is None or not form.ok:
+        return _review(request, pages, services, me, form, offer, priced, new_key=False)
+    provider, channel = method
+    try:
+        order = await payments.checkout(
+            services.db,
+            adapter=services.adapter(provider),
+            subscriber_id=me.id,
+            idempotency_key=form.text("key"),
+            number=offer.preview.e164,
+            confirm_number=form.text("confirm") or None,
+            credit=priced.credit,
+            pay_currency=priced.pay.currency,
+            channel=channel,
+            urls=services.urls,
+            payer_ip=request.client.host if request.client else "127.0.0.1",
+            now=services.clock.now(),
+        )
+    except ProviderError:
+        form.fail("order", FieldError("provider_unavailable"))
+        return _review(request, pages, services, me, form, offer, priced, new_key=False)
+    except (IdempotencyConflict, OrderNotPayable) as error:
+        form.fail("order", error)
+        return _review(request, pages, services, me, form, offer, priced, new_key=True)
+    except TopupError as error:
+        return _page(request, pages, me, "amount", form.fail("order", error), offer=offer)
+    if order.waiting and order.pay_url:
+        return RedirectResponse(order.pay_url, status_code=303)  # the provider's cashier
+    return RedirectResponse(f"/topups/{order.order_no}", status_code=303)
+
+
+def _review(
+    request: Request,
+    pages: Pages,
+    services: Services,
+    me: SignedIn,
+    form: FormState,
+    offer: Offer,
+    priced: Quote,
+    *,
+    new_key: bool,
+) -> HTMLResponse:
+    """Step 3: the exact amount, the promotion, the way to pay, and a fresh idempotency key
+    (kept as it was when the same order is being tried again)."""
+    if new_key or not KEY.fullmatch(form.text("key")):
+        form.values["key"] = f"web-{secrets.token_urlsafe(24)}"
+    methods = _methods(services, priced)
+    return _page(request, pages, me, "review", form, offer=offer, priced=priced, methods=methods)
+
+
+def _methods(services: Services, priced: Quote) -> list[str]:
+    """The payment methods that are set up here and charge the currency to pay in."""
+    return [
+        name
+        for name, (provider, _) in METHODS.items()
+        if provider in services.adapters and CHARGES[provider] == priced.pay.currency
+    ]
+
+
+def _page(
+    request: Request,
+    pages: Pages,
+    me: SignedIn,
+    step: str,
+    form: FormState,
+    **context: object,
+) -> HTMLResponse:
+    status = 200 if form.ok else 400
+    return pages.render(
+        request,
+        f"topup/{step}.html",
+        {"step": step, "form": form, **context},
+        status_code=status,
+        viewer=me.viewer,
+    )
