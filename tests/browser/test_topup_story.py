@@ -194,6 +194,17 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     expect(page.locator(".status--done")).to_contain_text("HK$50.00")
     story.shot("status_credited_en")
 
+    # Its receipt, with the QR code whose link anyone can open to check it.
+    page.click('a[href$="/receipt"]')
+    expect(page.locator("h1")).to_have_text("Top-up receipt")
+    expect(page.locator(".receipt")).to_contain_text("HK$50.00")
+    expect(page.locator(".receipt")).to_contain_text("1 HKD = 0.92 CNY")
+    expect(page.locator(".receipt__qr svg")).to_be_visible()
+    story.shot("receipt_en")
+    page.click("a.receipt__link")
+    expect(page.locator(".status--done")).to_contain_text("genuine simkeep receipt")
+    story.shot("receipt_verified_en")
+
     # /my shows both new balances.
     assert story.balance_of(CNY_SIM) == cny_before + 100
     assert story.balance_of(HKD_SIM) == hkd_before + 50

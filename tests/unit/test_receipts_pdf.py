@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from simkeep.money import Money
 from simkeep.receipts.model import receipt_signature, verification_path
-from simkeep.receipts.pdf import PAGE_WIDTH, FontMissing, qr_svg, render_pdf
+from simkeep.receipts.pdf import PAGE_WIDTH, FontMissing, render_pdf
 from simkeep.web import i18n
 from tests.unit.test_receipts import KEY, RECEIPT_NO, receipt
 
@@ -181,13 +181,6 @@ def test_missing_font_names_the_package_to_install(tmp_path: Path) -> None:
             translations=NullTranslations(),
             font=tmp_path / "absent.ttc",
         )
-
-
-def test_qr_svg_is_inline_markup() -> None:
-    svg = qr_svg(VERIFY_URL)
-    assert svg.startswith("<svg")
-    assert "<?xml" not in svg
-    assert 'class="receipt-qr"' in svg
 
 
 def write_po(path: Path, entries: dict[str, str]) -> None:

@@ -14,8 +14,8 @@ Design overview
   module never loads catalogs. Amounts are formatted for the language by ``Money.format``;
   times are Hong Kong time.
 * The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
-  vectors and stays sharp at any printer resolution; ``qr_svg`` gives the same code for the
-  HTML receipt page.
+  vectors and stays sharp at any printer resolution (the HTML receipt page draws the same
+  link with ``web.formats.qr_svg``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,6 @@ class _Sheet:
     caption: str
     verify_url: str
     qr_svg: bytes  # a standalone SVG document, for fpdf2 to draw
-
-
-def qr_svg(url: str) -> str:
-    """The verification link's QR code as inline ``<svg>`` markup for an HTML page."""
-    return _qr(url).svg_inline(scale=4, svgclass="receipt-qr")
 
 
 def render_pdf(

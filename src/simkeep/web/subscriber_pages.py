@@ -1,13 +1,13 @@
 """The subscriber's pages in one router for the composition root: getting in and out
-(``account``), their SIMs (``sims``), the top-up wizard (``topup``) and their orders
-(``orders``)."""
+(``account``), their SIMs (``sims``), the top-up wizard (``topup``), their orders
+(``orders``) and receipts (``receipts``, with the public check of a receipt)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simkeep.web import account, orders, sims, topup
+from simkeep.web import account, orders, receipts, sims, topup
 
 router = APIRouter(include_in_schema=False)
-for _area in (account, sims, topup, orders):
+for _area in (account, sims, topup, orders, receipts):
     router.include_router(_area.router)
