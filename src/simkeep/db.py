@@ -17,7 +17,8 @@ Design overview
   is a queue get); a connection that breaks is dropped. A transaction that fails with a
   serialization failure or a deadlock is rolled back and the whole transaction function runs
   again (with jittered back-off), so the function must have no side effects outside the
-  database.
+  database. A cancelled transaction is not rolled back on its connection: the connection is
+  dropped (the server rolls back), and the cancellation reaches the caller unchanged.
 * Nothing connects at import; ``Database`` is built by the composition root.
 """
 
@@ -206,8 +207,7 @@ class Database:
         driver = await driver_connection(conn)
         try:
             if self.dialect == "postgresql":
-                async with driver.transaction():
-                    result = await fn(conn)
+                result = await _in_postgresql_transaction(driver, conn, fn)
             else:
                 result = await _in_sqlite_transaction(driver, conn, fn)
             if conn.in_transaction():  # SQLAlchemy's own (autocommit) bookkeeping only
@@ -227,8 +227,9 @@ class Database:
         return result
 
     async def _discard(self, conn: AsyncConnection, *, terminate: bool = False) -> None:
-        """Forget a connection; ``terminate`` drops it without waiting on the server (for a
-        connection left mid-statement by a cancellation)."""
+        """Forget a connection; ``terminate`` invalidates it first (for a connection left
+        mid-statement by a cancellation): the running statement is cancelled at the server
+        and the connection dropped, so the transaction's locks go with it."""
         self._open.discard(conn)
         _drivers.pop(id(conn), None)
         if terminate:
@@ -259,6 +260,22 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     if driver is None:
         driver = (await conn.get_raw_connection()).driver_connection
     return driver
+
+
+async def _in_postgresql_transaction(driver: Any, conn: AsyncConnection, fn: TransactionFn[T]) -> T:
+    """BEGIN, ``fn``, COMMIT, or ROLLBACK after an error. Not asyncpg's ``transaction()``
+    block: when a statement is cancelled, SQLAlchemy closes the connection, and that block's
+    exit would raise ``InterfaceError`` in place of the ``CancelledError`` — which a caller
+    such as the worker loop takes for an ordinary failure, and carries on."""
+    await driver.execute("BEGIN")
+    try:
+        result = await fn(conn)
+    except Exception:
+        if not _unusable(driver):
+            await driver.execute("ROLLBACK")
+        raise
+    await driver.execute("COMMIT")
+    return result
 
 
 async def _in_sqlite_transaction(

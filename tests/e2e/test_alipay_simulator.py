@@ -30,12 +30,8 @@ from simkeep.payments.model import (
     TradeStatus,
     VerifiedNotification,
 )
-from simkeep.payments.providers.alipay import (
-    AlipayAdapter,
-    AlipayConfig,
-    AlipayError,
-    beijing_time,
-)
+from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig, AlipayError
+from simkeep.payments.providers.alipay_signing import beijing_time
 from simkeep.payments.signing import KeyPair
 from simkeep.simulators.alipay import AlipayFault, AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router

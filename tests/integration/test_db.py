@@ -1,4 +1,5 @@
-"""The transaction helper: SQLite's locking and durability, PostgreSQL's retries."""
+"""The transaction helper: SQLite's locking and durability, PostgreSQL's retries, and what a
+cancelled transaction leaves behind (nothing: no lock, no write, no lost connection slot)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.db import Database
+from simkeep.clock import FixedClock
+from simkeep.db import Database, driver_connection
+from simkeep.jobs.loop import run_forever
 from simkeep.settings import load_settings
+
+SETTLE = 60  # seconds: only a hang comes near it
+SLEEP = "SELECT pg_sleep(600)"
 
 
 class FakeConflict(Exception):
@@ -120,4 +126,128 @@ async def test_a_real_postgresql_deadlock_is_retried(postgres_url: str) -> None:
         assert attempts["a"] + attempts["b"] == 3  # exactly one of them ran twice
     finally:
         await db.transaction(lambda conn: conn.execute(text("DROP TABLE deadlock_probe")))
+        await db.dispose()
+
+
+async def make_probe(db: Database) -> None:
+    async def create(conn: AsyncConnection) -> None:
+        await conn.execute(
+            text("CREATE TABLE IF NOT EXISTS cancel_probe (id int PRIMARY KEY, n int)")
+        )
+        await conn.execute(text("DELETE FROM cancel_probe"))
+        await conn.execute(text("INSERT INTO cancel_probe VALUES (1, 0)"))
+
+    await db.transaction(create)
+
+
+async def drop_probe(db: Database) -> None:
+    await db.transaction(lambda conn: conn.execute(text("DROP TABLE cancel_probe")))
+
+
+async def write_probe(conn: AsyncConnection) -> None:
+    await conn.execute(text("UPDATE cancel_probe SET n = n + 1 WHERE id = 1"))
+
+
+async def cancel_and_settle(task: asyncio.Task[object]) -> str:
+    """Cancel once, wait for the task to end, and say how it ended."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=SETTLE)
+    if not task.done():
+        return "still running"
+    if task.cancelled():
+        return "cancelled"
+    return repr(task.exception())
+
+
+async def statement_running(db: Database, sql: str) -> None:
+    async def count(conn: AsyncConnection) -> int:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :q")
+        return int((await conn.execute(query, {"q": sql})).scalar_one())
+
+    while True:  # the server is the only one who knows when the statement has begun
+        if await db.transaction(count):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def nothing_is_left_behind(db: Database) -> None:
+    """The cancelled write is gone, its row lock released, and every pool slot serves again."""
+    meeting = asyncio.Barrier(db.pool_size)
+
+    async def meet(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT 1"))
+        await meeting.wait()
+
+    async def write_and_read(conn: AsyncConnection) -> int:
+        await write_probe(conn)
+        return int((await conn.execute(text("SELECT n FROM cancel_probe"))).scalar_one())
+
+    await asyncio.wait_for(
+        asyncio.gather(*(db.transaction(meet) for _ in range(db.pool_size))), SETTLE
+    )
+    assert await asyncio.wait_for(db.transaction(write_and_read), SETTLE) == 1
+
+
+async def test_a_transaction_cancelled_while_it_waits_ends_cancelled(db: Database) -> None:
+    await make_probe(db)
+    inside = asyncio.Event()
+
+    async def waits(conn: AsyncConnection) -> None:
+        await write_probe(conn)
+        inside.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(db.transaction(waits))
+    await inside.wait()
+    try:
+        assert await cancel_and_settle(task) == "cancelled"
+        await nothing_is_left_behind(db)
+    finally:
+        await drop_probe(db)
+
+
+@pytest.mark.parametrize("through", ["sqlalchemy", "driver"])
+async def test_a_postgresql_statement_cancelled_midway_ends_cancelled(
+    postgres_url: str, through: str
+) -> None:
+    db = Database.from_settings(load_settings(database_url=postgres_url))
+
+    async def sleeps(conn: AsyncConnection) -> None:
+        await write_probe(conn)
+        if through == "sqlalchemy":
+            await conn.execute(text(SLEEP))
+        else:
+            await (await driver_connection(conn)).execute(SLEEP)
+
+    try:
+        await make_probe(db)
+        task = asyncio.create_task(db.transaction(sleeps))
+        await asyncio.wait_for(statement_running(db, SLEEP), SETTLE)
+        assert await cancel_and_settle(task) == "cancelled"
+        await nothing_is_left_behind(db)
+    finally:
+        await drop_probe(db)
+        await db.dispose()
+
+
+async def test_the_worker_loop_stops_when_cancelled_inside_a_statement(
+    postgres_url: str, clock: FixedClock
+) -> None:
+    db = Database.from_settings(load_settings(database_url=postgres_url))
+    rounds = 0
+
+    async def sleepy(now: object) -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            await db.transaction(lambda conn: conn.execute(text(SLEEP)))
+
+    loop = asyncio.create_task(run_forever({"sleepy": sleepy}, clock=clock))
+    try:
+        await asyncio.wait_for(statement_running(db, SLEEP), SETTLE)
+        assert await cancel_and_settle(loop) == "cancelled"
+        assert rounds == 1  # it did not log the cancellation as a failed job and go round again
+    finally:
+        loop.cancel()
+        await asyncio.wait({loop}, timeout=SETTLE)
         await db.dispose()

@@ -13,10 +13,9 @@ import pytest
 from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payments.model import NotificationRejected, ProviderError, RawNotification, TradeStatus
-from simkeep.payments.providers.alipay import (
+from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
+from simkeep.payments.providers.alipay_signing import (
     NOTIFICATION_UNSIGNED,
-    AlipayAdapter,
-    AlipayConfig,
     beijing_time,
     parse_beijing_time,
     response_content,

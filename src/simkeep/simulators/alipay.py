@@ -15,13 +15,13 @@ Paying a trade queues a signed ``trade_status_sync`` notification for the trade'
 callable and reschedules on Alipay's retry ladder (0, 4m, 10m, 10m, 1h, 2h, 6h, 15h, times
 ``time_scale``) until the merchant answers exactly ``success``; tests move a ``FixedClock``
 instead of sleeping. Faults (drop, duplicate, bad signature, tampered amount) are a set on
-the simulator. ``alipay_router`` exposes it over HTTP.
+the simulator. ``alipay_router`` exposes it over HTTP. The wire format — sign strings,
+request checks, the signed answer text — is ``payments.providers.alipay_signing``, the
+same rules the merchant adapter uses.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,32 +34,27 @@ from urllib.parse import urlencode
 import httpx
 
 from simkeep.clock import Clock, in_shanghai
-from simkeep.money import InvalidAmount, Money
-from simkeep.payments.providers.alipay import (
+from simkeep.money import Money
+from simkeep.payments.providers.alipay_signing import (
     NOTIFICATION_UNSIGNED,
+    GatewayRefusal,
     beijing_time,
-    parse_beijing_time,
+    biz_content,
+    check_request,
+    compact_json,
     response_key,
-    sign_content,
+    sign_params,
+    signed_response,
+    trade_identity,
     yuan,
 )
-from simkeep.payments.signing import (
-    KeyPair,
-    load_private_key,
-    load_public_key,
-    sign_sha256_rsa,
-    verify_sha256_rsa,
-)
+from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
 
 RETRY_DELAYS = tuple(
     timedelta(minutes=minutes) for minutes in (4, 10, 10, 60, 120, 360, 900)
 )  # after the immediate first attempt: 8 notifications within about 25 h
 DEMO_PASSWORD = "123456"  # noqa: S105 - printed on the demo cashier, never checked
-TIMESTAMP_TOLERANCE = timedelta(minutes=10)
-REQUIRED_PARAMS = ("app_id", "method", "charset", "sign_type", "sign", "timestamp", "version")
 CASHIER_METHODS = frozenset({"alipay.trade.page.pay", "alipay.trade.wap.pay"})
-OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-MAX_AMOUNT = Money.parse("100000000", "CNY")
 TAMPER_BY = Money.parse("100.00", "CNY")
 
 Deliver = Callable[[str, Mapping[str, str]], Awaitable[str]]
@@ -86,22 +81,6 @@ class TradeNotFound(LookupError):
 
 class TradeStateError(ValueError):
     """The trade is not waiting for payment."""
-
-
-class GatewayRefusal(Exception):
-    """An Alipay error answer: ``code`` plus ``sub_code``."""
-
-    def __init__(self, code: str, sub_code: str, message: str) -> None:
-        super().__init__(message)
-        self.body = {"code": code, "msg": _CODE_MESSAGES[code], "sub_code": sub_code}
-        self.body["sub_msg"] = message
-
-
-_CODE_MESSAGES = {
-    "40001": "Missing Required Arguments",
-    "40002": "Invalid Arguments",
-    "40004": "Business Failed",
-}
 
 
 @dataclass
@@ -184,16 +163,22 @@ class AlipaySimulator:
         """Answer one ``gateway.do`` request (query and form already merged)."""
         method = params.get("method", "")
         known = method in self._handlers or method in CASHIER_METHODS
+        key = response_key(method) if known else "error_response"
         try:
-            self._check_request(params, known=known)
-            biz = _biz_content(params)
+            check_request(
+                params,
+                app_id=self.app_id,
+                merchant_key=self._merchant_key,
+                now=self.clock.now(),
+                known_method=known,
+            )
+            biz = biz_content(params)
             if method in CASHIER_METHODS:
                 return GatewayAnswer(cashier_trade=self._create_trade(params, biz, opened=True))
             answer = {"code": "10000", "msg": "Success", **self._handlers[method](params, biz)}
         except GatewayRefusal as refusal:
-            key = response_key(method) if known else "error_response"
-            return GatewayAnswer(json_text=self._signed_response(key, refusal.body))
-        return GatewayAnswer(json_text=self._signed_response(response_key(method), answer))
+            answer = refusal.body
+        return GatewayAnswer(json_text=signed_response(self._private_key, key, answer))
 
     def open_cashier(self, out_trade_no: str) -> SimTrade:
         """The payer scanned the QR code or opened the cashier: the trade now exists."""
@@ -268,29 +253,6 @@ class AlipaySimulator:
         except Exception as error:  # an unreachable merchant is an unanswered attempt
             return f"error: {error}"
 
-    def _check_request(self, params: Mapping[str, str], *, known: bool) -> None:
-        missing = [name for name in REQUIRED_PARAMS if not params.get(name)]
-        if missing:
-            raise GatewayRefusal("40001", f"isv.missing-{missing[0]}", f"{missing[0]} is missing")
-        if not known:
-            raise GatewayRefusal("40002", "isv.invalid-method", f"unknown {params['method']}")
-        if params["app_id"] != self.app_id:
-            raise GatewayRefusal("40002", "isv.invalid-app-id", "unknown app_id")
-        if params["sign_type"] != "RSA2":
-            raise GatewayRefusal("40002", "isv.invalid-signature-type", "only RSA2")
-        self._check_timestamp(params["timestamp"])
-        content = sign_content(params).encode()
-        if not verify_sha256_rsa(self._merchant_key, content, params["sign"]):
-            raise GatewayRefusal("40002", "isv.invalid-signature", "the signature is wrong")
-
-    def _check_timestamp(self, text: str) -> None:
-        try:
-            skew = abs(parse_beijing_time(text) - self.clock.now())
-        except ValueError:
-            skew = None
-        if skew is None or skew > TIMESTAMP_TOLERANCE:
-            raise GatewayRefusal("40002", "isv.invalid-timestamp", "timestamp is not Beijing now")
-
     def _precreate(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
         trade = self._create_trade(params, biz, opened=False)
         qr_code = f"{self.base_url}/cashier/{trade.out_trade_no}"
@@ -321,7 +283,7 @@ class AlipaySimulator:
     def _create_trade(
         self, params: Mapping[str, str], biz: dict[str, Any], *, opened: bool
     ) -> SimTrade:
-        out_trade_no, amount = _trade_identity(biz)
+        out_trade_no, amount = trade_identity(biz)
         existing = self.trades.get(out_trade_no)
         if existing is not None:
             return _reused(existing, amount, opened=opened)
@@ -383,9 +345,7 @@ class AlipaySimulator:
             "subject": trade.subject,
             "gmt_create": beijing_time(trade.created_at),
             "gmt_payment": beijing_time(paid_at),
-            "fund_bill_list": json.dumps(
-                [{"amount": amount, "fundChannel": "ALIPAYACCOUNT"}], separators=(",", ":")
-            ),
+            "fund_bill_list": compact_json([{"amount": amount, "fundChannel": "ALIPAYACCOUNT"}]),
         }
         return self._faulted(fields, amount=trade.amount)
 
@@ -398,13 +358,7 @@ class AlipaySimulator:
         return fields
 
     def _sign_fields(self, fields: Mapping[str, str]) -> str:
-        content = sign_content(fields, unsigned=NOTIFICATION_UNSIGNED)
-        return sign_sha256_rsa(self._private_key, content.encode())
-
-    def _signed_response(self, key: str, body: Mapping[str, str]) -> str:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        signature = sign_sha256_rsa(self._private_key, content.encode())
-        return f'{{"{key}":{content},"sign":"{signature}"}}'
+        return sign_params(self._private_key, fields, unsigned=NOTIFICATION_UNSIGNED)
 
 
 def _platform_keys(key_dir: Path | None) -> KeyPair:
@@ -418,29 +372,6 @@ def _platform_keys(key_dir: Path | None) -> KeyPair:
     private.write_bytes(keys.private_pem)
     public.write_bytes(keys.public_pem)
     return keys
-
-
-def _biz_content(params: Mapping[str, str]) -> dict[str, Any]:
-    try:
-        biz = json.loads(params.get("biz_content") or "{}")
-    except ValueError as error:
-        raise GatewayRefusal("40002", "isv.invalid-biz-content", "not JSON") from error
-    if not isinstance(biz, dict):
-        raise GatewayRefusal("40002", "isv.invalid-biz-content", "not a JSON object")
-    return biz
-
-
-def _trade_identity(biz: Mapping[str, Any]) -> tuple[str, Money]:
-    out_trade_no = str(biz.get("out_trade_no", ""))
-    if not OUT_TRADE_NO.match(out_trade_no):
-        raise GatewayRefusal("40002", "isv.invalid-out-trade-no", "bad out_trade_no")
-    try:
-        amount = Money.parse(str(biz.get("total_amount", "")), "CNY")
-    except InvalidAmount as error:
-        raise GatewayRefusal("40002", "isv.invalid-total-amount", str(error)) from error
-    if not Money.parse("0.01", "CNY") <= amount <= MAX_AMOUNT:
-        raise GatewayRefusal("40002", "isv.invalid-total-amount", "out of range")
-    return out_trade_no, amount
 
 
 def _reused(trade: SimTrade, amount: Money, *, opened: bool) -> SimTrade:

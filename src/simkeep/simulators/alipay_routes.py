@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from simkeep.payments.providers.alipay import yuan
+from simkeep.payments.providers.alipay_signing import yuan
 from simkeep.simulators.alipay import (
     DEMO_PASSWORD,
     AlipaySimulator,

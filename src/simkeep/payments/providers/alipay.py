@@ -11,23 +11,22 @@ mobile-web payments need no call: the payer is redirected to a signed gateway UR
 
 Notifications are verified over the URL-decoded fields minus ``sign`` and ``sign_type`` with
 the Alipay public key, then checked for our ``app_id``/``seller_id``; amounts are parsed as
-CNY decimals, never floats. The sorting, substring and time helpers are public because the
-Alipay simulator speaks the same protocol from the other side.
+CNY decimals, never floats. The signing and wire-format rules live in ``alipay_signing``,
+shared with the Alipay simulator, which speaks the same protocol from the other side.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import httpx
 
-from simkeep.clock import SHANGHAI, Clock, in_shanghai
+from simkeep.clock import Clock
 from simkeep.money import InvalidAmount, Money
 from simkeep.payments.model import (
     Acknowledgement,
@@ -42,17 +41,21 @@ from simkeep.payments.model import (
     TradeStatus,
     VerifiedNotification,
 )
-from simkeep.payments.signing import (
-    load_private_key,
-    load_public_key,
-    sign_sha256_rsa,
-    verify_sha256_rsa,
+from simkeep.payments.providers.alipay_signing import (
+    CURRENCY,
+    NOTIFICATION_UNSIGNED,
+    beijing_time,
+    compact_json,
+    notification_fields,
+    parse_beijing_time,
+    response_content,
+    response_key,
+    sign_params,
+    verify_params,
+    yuan,
 )
+from simkeep.payments.signing import load_private_key, load_public_key, verify_sha256_rsa
 
-CURRENCY = "CNY"
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-REQUEST_UNSIGNED = frozenset({"sign"})
-NOTIFICATION_UNSIGNED = frozenset({"sign", "sign_type"})
 SUCCESS_CODE = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
 TRADE_STATUSES = {
@@ -75,54 +78,6 @@ REDIRECT_METHODS = {
     Channel.PAGE: ("alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
     Channel.WAP: ("alipay.trade.wap.pay", "QUICK_WAP_WAY"),
 }
-
-
-def sign_content(params: Mapping[str, str], *, unsigned: Collection[str] = REQUEST_UNSIGNED) -> str:
-    """The string Alipay signs: non-empty params minus ``unsigned``, sorted, raw ``k=v&…``."""
-    items = sorted((k, v) for k, v in params.items() if k not in unsigned and v != "")
-    return "&".join(f"{key}={value}" for key, value in items)
-
-
-def response_key(method: str) -> str:
-    """``alipay.trade.query`` → ``alipay_trade_query_response``."""
-    return method.replace(".", "_") + "_response"
-
-
-def response_content(raw_text: str, key: str) -> str:
-    """The exact raw text of the JSON object under ``key`` (braces inside strings skipped)."""
-    match = re.search(r'"' + re.escape(key) + r'"\s*:\s*\{', raw_text)
-    if match is None:
-        raise ValueError(f"no {key} object in the response")
-    start = match.end() - 1
-    depth, in_string, escaped = 0, False, False
-    for index in range(start, len(raw_text)):
-        char = raw_text[index]
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            in_string = True
-        elif char in "{}":
-            depth += 1 if char == "{" else -1
-            if depth == 0:
-                return raw_text[start : index + 1]
-    raise ValueError(f"the {key} object is not closed")
-
-
-def beijing_time(instant: datetime) -> str:
-    """Alipay's offset-less Beijing time, ``yyyy-MM-dd HH:mm:ss``."""
-    return in_shanghai(instant).strftime(TIME_FORMAT)
-
-
-def parse_beijing_time(text: str) -> datetime:
-    """Inverse of ``beijing_time``: an aware instant."""
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
-
-
-def yuan(amount: Money) -> str:
-    """A CNY amount as Alipay's ``total_amount`` text, e.g. ``100.00``."""
-    if amount.currency != CURRENCY:
-        raise ProviderError(f"Alipay charges CNY only, not {amount.currency}")
-    return f"{amount.to_decimal():f}"
 
 
 class AlipayError(ProviderError):
@@ -207,12 +162,11 @@ class AlipayAdapter:
         Alipay notifications carry no freshness window (retries span 25 h with one
         ``notify_id``), so ``now`` is not needed: idempotency is the caller's defence.
         """
-        fields = _notification_fields(raw)
+        fields = notification_fields(raw)
         signature = fields.get("sign", "")
         if fields.get("sign_type", "RSA2") != "RSA2" or not signature:
             raise NotificationRejected("bad_signature", "the notification is not signed RSA2")
-        content = sign_content(fields, unsigned=NOTIFICATION_UNSIGNED).encode()
-        if not verify_sha256_rsa(self._alipay_key, content, signature):
+        if not verify_params(self._alipay_key, fields, signature, unsigned=NOTIFICATION_UNSIGNED):
             raise NotificationRejected("bad_signature", "the signature does not verify")
         missing = [name for name in REQUIRED_NOTIFICATION_FIELDS if not fields.get(name)]
         if missing:
@@ -236,10 +190,10 @@ class AlipayAdapter:
             "sign_type": "RSA2",
             "timestamp": beijing_time(self._clock.now()),
             "version": "1.0",
-            "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
+            "biz_content": compact_json(biz),
         }
         params.update({key: value for key, value in extra.items() if value})
-        params["sign"] = sign_sha256_rsa(self._private_key, sign_content(params).encode())
+        params["sign"] = sign_params(self._private_key, params)
         return params
 
     async def _call(
@@ -273,19 +227,6 @@ class AlipayAdapter:
                 message=str(answer.get("sub_msg") or answer.get("msg", "")),
             )
         return answer
-
-
-def _notification_fields(raw: RawNotification) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(raw.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError as error:
-        raise NotificationRejected("malformed", "the body is not UTF-8") from error
-    fields = dict(raw.query)
-    for key, value in pairs:
-        if key in fields and fields[key] != value:
-            raise NotificationRejected("malformed", f"field {key} is given twice")
-        fields[key] = value
-    return fields
 
 
 def _verified(fields: Mapping[str, str]) -> VerifiedNotification:
