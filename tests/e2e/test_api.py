@@ -317,3 +317,23 @@ async def test_the_openapi_document_describes_the_api(api: Api) -> None:
     assert create["security"] == [{"HTTPBearer": []}]
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "security" not in paths["/api/v1/receipts/{receipt_no}/{signature}"]["get"]
+
+
+async def test_a_changed_price_or_a_currency_the_provider_does_not_take_is_refused(
+    api: Api,
+) -> None:
+    auth = await api.signup("+85261234577")
+    hkd = await api.order(auth, "key-currency-0001", **hk50(api, pay_currency="HKD"))
+    assert hkd.status_code == 422
+    assert hkd.json()["error"]["code"] == "currency_not_accepted"
+
+    shown = {"minor": 4500, "currency": "CNY"}  # what an older quote said
+    stale = await api.order(auth, "key-quote-0001", **hk50(api, expected_pay=shown))
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "quote_changed"
+    assert (await api.http.get("/api/v1/topups", headers=auth)).json()["orders"] == []
+
+    current = {"minor": 4600, "currency": "CNY"}
+    fresh = await api.order(auth, "key-quote-0002", **hk50(api, expected_pay=current))
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.json()["pay"] == current

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -343,6 +344,48 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     fresh = KEY.search(conflict.text)  # a new key: the next submit is a new order
     assert fresh
     assert fresh.group(1) != fields["key"]
+
+
+async def test_a_rate_changed_after_the_review_is_shown_before_paying(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.hk_sim.hk_number.e164
+    english = {"Accept-Language": "en"}
+    amounts = await site.http.get(f"/topup?number={number[4:]}", headers=english)
+    review = await site.http.post(
+        "/topup",
+        data={
+            "csrf": csrf_of(amounts),
+            "step": "amount",
+            "number": number,
+            "confirm": number,
+            "amount": "5000",
+            "pay_currency": "CNY",
+        },
+        headers=english,
+    )
+    assert "Pay CN¥46.00" in review.text
+
+    async def new_rate(conn: AsyncConnection) -> None:
+        await topups.set_fx_rate(
+            conn,
+            base="HKD",
+            quote_currency="CNY",
+            rate=Decimal("0.93"),
+            source="operator",
+            now=site.clock.now(),
+        )
+
+    await site.db.transaction(new_rate)
+    changed = await site.http.post(
+        "/topup", data=review_fields(review, method="alipay"), headers=english
+    )
+    assert changed.status_code == 400
+    assert "The exchange rate changed" in changed.text
+    assert "Pay CN¥46.50" in changed.text
+    assert await count_orders(site) == 0
+    paid = await site.http.post("/topup", data=review_fields(changed, method="alipay"))
+    assert paid.status_code == 303
+    assert await count_orders(site) == 1
 
 
 async def test_a_qr_order_shows_its_code_until_credited(site: Site) -> None:

@@ -69,6 +69,7 @@ DOMAIN_STATUS = {
     "already_registered": 409,
     "idempotency_conflict": 409,
     "order_not_payable": 409,
+    "quote_changed": 409,
 }
 
 

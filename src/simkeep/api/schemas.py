@@ -181,6 +181,9 @@ class TopupRequest(BaseModel):
     pay_currency: Literal["HKD", "CNY"]
     provider: Provider
     channel: Channel = Channel.QR
+    expected_pay: Amount | None = Field(
+        default=None, description="What the payer was shown (from /quote): refused if changed"
+    )
 
 
 class PaymentOut(BaseModel):

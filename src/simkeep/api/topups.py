@@ -66,6 +66,7 @@ async def create_topup(
         urls=services.urls,
         payer_ip=request.client.host if request.client else "127.0.0.1",
         now=services.clock.now(),
+        expected_pay=body.expected_pay.money() if body.expected_pay else None,
     )
     return OrderOut.of(order)
 

@@ -124,6 +124,7 @@ class PaymentProviderAdapter(Protocol):
     """The merchant side of one provider's protocol."""
 
     provider: Provider
+    currencies: frozenset[str]  # what this provider charges in (Mainland wallets: CNY)
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """Create the trade at the provider (or sign the redirect) and say how to pay."""

@@ -61,6 +61,10 @@ class OrderNotPayable(TopupError):
     code = "order_not_payable"
 
 
+class CurrencyNotAccepted(TopupError):
+    code = "currency_not_accepted"
+
+
 @dataclass(frozen=True, slots=True)
 class CheckoutUrls:
     """Where providers reach us: the notify endpoint, and the status page payers return to."""
@@ -170,10 +174,16 @@ async def checkout(
     urls: CheckoutUrls,
     payer_ip: str,
     now: datetime,
+    expected_pay: Money | None = None,
 ) -> Order:
     """Create the order (or find it again by its idempotency key) and open its trade.
 
-    A replay after a dropped connection returns the same order and the same way to pay."""
+    A replay after a dropped connection returns the same order and the same way to pay. A
+    currency the provider does not charge in, or a price other than ``expected_pay`` (what
+    the payer was shown), is refused before anything is written."""
+    if pay_currency not in adapter.currencies:
+        accepted = ", ".join(sorted(adapter.currencies))
+        raise CurrencyNotAccepted(f"{adapter.provider.value} charges in {accepted} only")
 
     async def create(conn: AsyncConnection) -> Order:
         return await topups.create_order(
@@ -187,6 +197,7 @@ async def checkout(
             provider=adapter.provider,
             channel=channel,
             now=now,
+            expected_pay=expected_pay,
         )
 
     order = await db.transaction(create)

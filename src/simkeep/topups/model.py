@@ -48,6 +48,10 @@ class NoSuchDenomination(TopupError):
     code = "no_such_denomination"
 
 
+class QuoteChanged(TopupError):
+    code = "quote_changed"
+
+
 class IdempotencyConflict(TopupError):
     code = "idempotency_conflict"
 

@@ -73,6 +73,7 @@ from simkeep.topups.model import (
     Order,
     OrderState,
     Quote,
+    QuoteChanged,
     TopupError,
     UnknownNumber,
     quote,
@@ -133,8 +134,10 @@ async def create_order(
     provider: Provider,
     channel: Channel,
     now: datetime,
+    expected_pay: Money | None = None,
 ) -> Order:
-    """Create (or find again, by idempotency key) an order to top up ``number``."""
+    """Create (or find again, by idempotency key) an order to top up ``number``; with
+    ``expected_pay`` (what the payer was shown), refuse if the price has changed since."""
     fingerprint = request_hash(
         {
             "number": parse_number(number).e164,
@@ -154,6 +157,8 @@ async def create_order(
     if credit.currency != sim.home_currency:
         raise TopupError(f"this SIM is topped up in {sim.home_currency}")
     priced = await _price(conn, credit, pay_currency)
+    if expected_pay is not None and priced.pay != expected_pay:
+        raise QuoteChanged(f"the price is now {priced.pay}, not {expected_pay}: check it again")
     order_no = _new_order_no(now)
     try:
         await conn.execute(

@@ -42,6 +42,7 @@ from simkeep.topups.model import (
     IdempotencyConflict,
     NumberPreview,
     Quote,
+    QuoteChanged,
     TopupError,
     quote,
 )
@@ -57,8 +58,6 @@ METHODS: dict[str, tuple[Provider, Channel]] = {
     "alipay-qr": (Provider.ALIPAY, Channel.QR),
     "wechatpay-qr": (Provider.WECHATPAY, Channel.QR),
 }
-# What each provider charges in: Mainland Alipay and WeChat Pay take renminbi only.
-CHARGES = {Provider.ALIPAY: "CNY", Provider.WECHATPAY: "CNY"}
 OTHER_CURRENCY = {"HKD": "CNY", "CNY": "HKD"}
 KEY = re.compile(r"web-[A-Za-z0-9_-]{32}")
 
@@ -130,7 +129,8 @@ async def _offer(services: Services, me: SignedIn, number: str) -> Offer:
         preview = await topups.preview_number(conn, subscriber_id=me.id, number=number)
         home = preview.home_currency
         fx = await topups.current_fx(conn, base=home, quote_currency=OTHER_CURRENCY[home])
-        return Offer(preview, fx, frozenset(CHARGES[p] for p in services.adapters))
+        charged = (adapter.currencies for adapter in services.adapters.values())
+        return Offer(preview, fx, frozenset().union(*charged))
 
     return await services.db.transaction(read)
 
@@ -201,11 +201,12 @@ async def _checkout(
             urls=services.urls,
             payer_ip=request.client.host if request.client else "127.0.0.1",
             now=services.clock.now(),
+            expected_pay=_shown_pay(form, priced),
         )
     except ProviderError:
         form.fail("order", FieldError("provider_unavailable"))
         return _review(request, pages, services, me, form, offer, priced, new_key=False)
-    except (IdempotencyConflict, OrderNotPayable) as error:
+    except (IdempotencyConflict, OrderNotPayable, QuoteChanged) as error:
         form.fail("order", error)
         return _review(request, pages, services, me, form, offer, priced, new_key=True)
     except TopupError as error:
@@ -230,8 +231,15 @@ def _review(
     (kept as it was when the same order is being tried again)."""
     if new_key or not KEY.fullmatch(form.text("key")):
         form.values["key"] = f"web-{secrets.token_urlsafe(24)}"
+    form.values["shown_pay"] = str(priced.pay.minor)
     methods = _methods(services, priced)
     return _page(request, pages, me, "review", form, offer=offer, priced=priced, methods=methods)
+
+
+def _shown_pay(form: FormState, priced: Quote) -> Money | None:
+    """The amount the review page showed, which the order must still cost."""
+    shown = form.text("shown_pay")
+    return Money(int(shown), priced.pay.currency) if shown.isdigit() else None
 
 
 def _methods(services: Services, priced: Quote) -> list[str]:
@@ -239,7 +247,8 @@ def _methods(services: Services, priced: Quote) -> list[str]:
     return [
         name
         for name, (provider, _) in METHODS.items()
-        if provider in services.adapters and CHARGES[provider] == priced.pay.currency
+        if provider in services.adapters
+        and priced.pay.currency in services.adapters[provider].currencies
     ]
 
 

@@ -102,6 +102,7 @@ class AlipayAdapter:
     """The merchant half of Alipay: start, query and close trades, verify notifications."""
 
     provider = Provider.ALIPAY
+    currencies = frozenset({CURRENCY})
 
     def __init__(self, *, config: AlipayConfig, http: httpx.AsyncClient, clock: Clock) -> None:
         self._config = config

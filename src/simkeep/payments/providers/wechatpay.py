@@ -100,6 +100,7 @@ class WeChatPayAdapter:
     """The merchant half of WeChat Pay v3: Native and H5 orders, query, close, notifications."""
 
     provider = Provider.WECHATPAY
+    currencies = frozenset({CURRENCY})
 
     def __init__(self, *, config: WeChatPayConfig, client: httpx.AsyncClient, clock: Clock) -> None:
         self._config = config
