@@ -90,7 +90,9 @@ def _cashier_response(
 def _cashier_page(trade: SimTrade, *, action: str, message: str) -> str:
     error = f'<p role="alert">{html.escape(message)}</p>' if message else ""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Alipay cashier (simulator)</title></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Alipay cashier (simulator)</title></head>
 <body><main>
 <h1>Alipay cashier (simulator)</h1>
 <p>{html.escape(trade.subject)}</p>
@@ -108,7 +110,9 @@ def _cashier_page(trade: SimTrade, *, action: str, message: str) -> str:
 
 def _result_page(title: str, trade: SimTrade) -> str:
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title>"
         f"</head><body><main><h1>{title}</h1><p>Order {html.escape(trade.out_trade_no)}: "
         f"¥{html.escape(yuan(trade.amount))}</p></main></body></html>"
     )
