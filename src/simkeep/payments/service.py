@@ -7,12 +7,14 @@ Design overview
 payload) outside any transaction, then records it on the order, which now awaits payment;
 a second start returns what was recorded, so a reload never opens a second trade.
 
-A notification is verified by its provider's adapter, stored raw with a status (kept
-forever, forged or not), then processed in its own transaction: only a verified ``PAID``
-for a known order of the same provider, for exactly the amount and currency of the order,
-credits it — through ``topups.service.credit_paid_order``, which credits once however many
-deliveries race. A duplicate is acknowledged without a second credit; a ``CLOSED`` never
-moves an order backwards; anything else is kept for the operator and not acknowledged.
+A notification is verified by its provider's adapter, then processed and stored raw with
+its outcome in one transaction (kept forever, forged or not; if processing fails, it is
+stored as ``failed`` on its own and the provider's retry processes it again): only a
+verified ``PAID`` for a known order of the same provider, for exactly the amount and
+currency of the order, credits it — through ``topups.service.credit_paid_order``, which
+credits once however many deliveries race. A duplicate is acknowledged without a second
+credit; a ``CLOSED`` never moves an order backwards; anything else is kept for the operator
+and not acknowledged.
 
 Polling asks the provider about unpaid orders whose notification has not come, with
 back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. The
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
@@ -96,10 +97,20 @@ async def receive_notification(
             lambda conn: _store(conn, adapter.provider, raw, None, "rejected", error, now)
         )
         return adapter.acknowledge(False)
-    inbox_id = await db.transaction(
-        lambda conn: _store(conn, adapter.provider, raw, verified, "received", None, now)
-    )
-    outcome = await db.transaction(lambda conn: _process(conn, inbox_id, verified, now))
+
+    async def process(conn: AsyncConnection) -> Outcome:
+        outcome = await _apply(conn, verified, now)
+        await _store(conn, adapter.provider, raw, verified, outcome.status, None, now)
+        return outcome
+
+    try:
+        outcome = await db.transaction(process)
+    except Exception as error:  # kept all the same, for the operator; the provider retries
+        failure = f"{type(error).__name__}: {error}"[:500]
+        await db.transaction(
+            lambda conn: _store(conn, adapter.provider, raw, verified, "failed", failure, now)
+        )
+        raise
     return adapter.acknowledge(outcome.accepted)
 
 
@@ -127,18 +138,6 @@ async def _store(
         .returning(topup_tables.notifications.c.id)
     )
     return int(result.scalar_one())
-
-
-async def _process(
-    conn: AsyncConnection, inbox_id: int, notice: VerifiedNotification, now: datetime
-) -> Outcome:
-    outcome = await _apply(conn, notice, now)
-    await conn.execute(
-        update(topup_tables.notifications)
-        .where(topup_tables.notifications.c.id == inbox_id)
-        .values(status=outcome.status)
-    )
-    return outcome
 
 
 async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datetime) -> Outcome:

@@ -152,7 +152,7 @@ def _switch_links(request: Request, current: i18n.Language) -> list[SwitchLink]:
     ]
 
 
-def get_pages(request: Request) -> Pages:
+async def get_pages(request: Request) -> Pages:
     pages: Pages = request.app.state.pages
     return pages
 
