@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Row, Select, func, select
@@ -214,11 +215,12 @@ async def apply_topup(
     if sim is None:
         raise SimError(f"no SIM {sim_id}")
     plan = await get_plan(conn, code=sim.plan_code)
-    values: dict[str, object] = {}
+    updated = sim
     if plan is not None and plan.retention is Retention.VALIDITY:
-        values["validity_until"] = extended_validity(sim.validity_until, validity_days, now)
+        validity = extended_validity(sim.validity_until, validity_days, now)
+        updated = replace(updated, validity_until=validity)
     if sim.state in (SimState.GRACE, SimState.SUSPENDED):
-        values["state"] = SimState.ACTIVE.value
+        updated = replace(updated, state=SimState.ACTIVE)
         await conn.execute(
             t.events.insert().values(
                 sim_id=sim_id,
@@ -228,10 +230,12 @@ async def apply_topup(
                 at=now,
             )
         )
-    if values:
-        await conn.execute(t.sims.update().where(t.sims.c.id == sim_id).values(**values))
-    updated = await get_sim(conn, sim_id=sim_id)
-    assert updated is not None
+    if updated != sim:
+        await conn.execute(
+            t.sims.update()
+            .where(t.sims.c.id == sim_id)
+            .values(state=updated.state.value, validity_until=updated.validity_until)
+        )
     return updated
 
 

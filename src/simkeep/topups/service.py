@@ -16,7 +16,7 @@ Design overview
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -287,7 +287,7 @@ async def credit_paid_order(
     )
     if moved.rowcount == 0:
         return CreditResult(order, credited_now=False)
-    await _post_topup(conn, order, now)
+    sim_balance = await _post_topup(conn, order, now)
     sim = await sims.apply_topup(
         conn, sim_id=order.sim_id, validity_days=order.validity_days, now=now
     )
@@ -302,23 +302,26 @@ async def credit_paid_order(
             validity_until=sim.validity_until,
         )
     )
-    balance = await ledger.get_balance(
-        conn,
-        account_id=await _account_id(
-            conn, chart.sim_balance(order.sim_id, order.credit.currency).code
-        ),
-    )
+    balance = await ledger.get_balance(conn, account_id=sim_balance)
     text = (
         f"simkeep: {sim.hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
         f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
     )
     await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
-    credited = await get_order(conn, order_no=order_no)
-    assert credited is not None
+    credited = replace(
+        order,
+        state=OrderState.CREDITED,
+        paid_at=now,
+        credited_at=now,
+        provider_trade_no=provider_trade_no,
+        receipt_no=receipt_no,
+        validity_until=sim.validity_until,
+    )
     return CreditResult(credited, credited_now=True)
 
 
-async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> None:
+async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
+    """Post the top-up's journal; returns the SIM's balance account."""
     clearing = await _account_id(
         conn, chart.provider_clearing_code(order.provider.value, order.pay.currency)
     )
@@ -350,6 +353,7 @@ async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> Non
         description=f"Top-up {order.order_no} by {order.provider.value}",
         metadata={"order_no": order.order_no},
     )
+    return sim_balance
 
 
 async def _account_id(conn: AsyncConnection, code: str) -> int:
