@@ -5,35 +5,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from simkeep.app import create_app
 from simkeep.clock import FixedClock
 from simkeep.db import Database
-from simkeep.payments import service as payments
-from simkeep.settings import load_settings
-from simkeep.sims.model import Sim, SimState
-from tests.e2e.test_app import serve
-from tests.factories import issue_sim, last_code, seed_books
+from tests.e2e.world import World, running_world
+from tests.factories import last_code
 
 PASSWORD = "correct horse 42"
 
 
 @dataclass
-class Api:
-    app: FastAPI
-    http: httpx.AsyncClient
-    db: Database
-    clock: FixedClock
-    hk_sim: Sim  # HKD, HK-VALID
-    cn_sim: Sim  # CNY, CN-KEEP
-    recycled: Sim
+class Api(World):
+    """The world seen through the API: bearer tokens, JSON."""
 
     async def signup(self, phone: str) -> dict[str, str]:
         """Register ``phone`` and return its bearer header."""
@@ -62,31 +50,12 @@ class Api:
             "/api/v1/topups", json=body, headers={**auth, "Idempotency-Key": key}
         )
 
-    async def poll(self) -> int:
-        self.clock.advance(timedelta(seconds=31))
-        adapters = self.app.state.payment_adapters
-        return await payments.poll_unpaid(self.db, adapters=adapters, now=self.clock.now())
-
 
 @pytest.fixture
 async def api(
     database_url: str, db: Database, clock: FixedClock, tmp_path: Path
 ) -> AsyncIterator[Api]:
-    async def setup(conn: Any) -> tuple[Sim, Sim, Sim]:
-        now = clock.now()
-        await seed_books(conn, now=now)
-        return (
-            await issue_sim(conn, n=1, plan="HK-VALID", now=now),
-            await issue_sim(conn, n=2, plan="CN-KEEP", now=now),
-            await issue_sim(conn, n=3, plan="HK-KEEP", now=now, state=SimState.RECYCLED),
-        )
-
-    hk_sim, cn_sim, recycled = await db.transaction(setup)
-    settings = load_settings(
-        database_url=database_url,
-        keys_dir=str(tmp_path / "keys"),
-        public_url="http://127.0.0.1:9",  # notifications cannot arrive: polling credits
-    )
-    app = create_app(settings, db=db, clock=clock)
-    async with serve(app) as http:
-        yield Api(app, http, db, clock, hk_sim, cn_sim, recycled)
+    async with running_world(
+        Api, database_url=database_url, db=db, clock=clock, tmp_path=tmp_path
+    ) as world:
+        yield world

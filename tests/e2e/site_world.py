@@ -7,39 +7,29 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.app import create_app
 from simkeep.clock import FixedClock
 from simkeep.db import Database
-from simkeep.payments import service as payments
-from simkeep.settings import load_settings
-from simkeep.sims.model import Sim, SimState
+from simkeep.sims.model import SimState
 from simkeep.topups import tables as topup_tables
 from simkeep.web.session import SESSION_COOKIE
-from tests.e2e.test_app import serve
-from tests.factories import issue_sim, last_code, seed_books
+from tests.e2e.world import World, running_world
+from tests.factories import last_code
 
 PASSWORD = "correct horse 42"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass
-class Site:
-    app: FastAPI
-    http: httpx.AsyncClient
-    db: Database
-    clock: FixedClock
-    hk_sim: Sim  # HKD, HK-VALID, in grace
-    cn_sim: Sim  # CNY, CN-KEEP
-    recycled: Sim
+class Site(World):
+    """The world seen through the pages: a cookie jar, forms with CSRF tokens. Its HKD SIM
+    is in grace."""
 
     def browser(self) -> httpx.AsyncClient:
         """Another browser on the same app: its own cookie jar."""
@@ -52,36 +42,20 @@ class Site:
             other.cookies.set(SESSION_COOKIE, token)
             return await other.get(path)
 
-    async def poll(self) -> int:
-        """What the worker does: ask the providers about unpaid orders."""
-        self.clock.advance(timedelta(seconds=31))
-        adapters = self.app.state.payment_adapters
-        return await payments.poll_unpaid(self.db, adapters=adapters, now=self.clock.now())
-
 
 @pytest.fixture
 async def site(
     database_url: str, db: Database, clock: FixedClock, tmp_path: Path
 ) -> AsyncIterator[Site]:
-    async def setup(conn: AsyncConnection) -> tuple[Sim, Sim, Sim]:
-        now = clock.now()
-        await seed_books(conn, now=now)
-        return (
-            await issue_sim(conn, n=1, plan="HK-VALID", now=now, state=SimState.GRACE),
-            await issue_sim(conn, n=2, plan="CN-KEEP", now=now),
-            await issue_sim(conn, n=3, plan="HK-KEEP", now=now, state=SimState.RECYCLED),
-        )
-
-    hk_sim, cn_sim, recycled = await db.transaction(setup)
-    settings = load_settings(
+    async with running_world(
+        Site,
         database_url=database_url,
-        keys_dir=str(tmp_path / "keys"),
-        public_url="http://127.0.0.1:9",  # notifications cannot arrive: the poll credits
-        environment="test",
-    )
-    app = create_app(settings, db=db, clock=clock)
-    async with serve(app) as http:
-        yield Site(app, http, db, clock, hk_sim, cn_sim, recycled)
+        db=db,
+        clock=clock,
+        tmp_path=tmp_path,
+        hk_state=SimState.GRACE,
+    ) as world:
+        yield world
 
 
 def csrf_of(page: httpx.Response) -> str:
