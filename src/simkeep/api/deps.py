@@ -16,6 +16,7 @@ from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.payments.model import PaymentProviderAdapter, Provider
 from simkeep.payments.service import CheckoutUrls
+from simkeep.receipts.service import ReceiptSigning
 from simkeep.settings import Settings
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import Limits, auth_key
@@ -31,7 +32,7 @@ class Services:
     db: Database
     clock: Clock
     auth_key: bytes
-    receipt_key: bytes
+    receipts: ReceiptSigning
     catalogs: Mapping[str, GNUTranslations]  # per language code, for documents (PDF)
     limits: Limits
     adapters: Mapping[Provider, PaymentProviderAdapter]
@@ -51,7 +52,7 @@ class Services:
             db=db,
             clock=clock,
             auth_key=auth_key(settings.secret_key),
-            receipt_key=settings.secret_key.encode(),
+            receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
             catalogs=i18n.load_catalogs(),
             limits=Limits(),
             adapters=adapters,

@@ -97,14 +97,11 @@ async def get_receipt_pdf(
 
 @router.get("/receipts/{receipt_no}/{signature}", summary="Check a receipt's signed link")
 async def verify(receipt_no: str, signature: str, services: ServicesDep) -> VerifiedReceiptOut:
-    receipt = await services.db.transaction(
-        lambda conn: receipts.verify_receipt(
-            conn,
-            receipt_no=receipt_no,
-            signature=signature,
-            key=services.receipt_key,
-            public_url=services.settings.public_url,
-        )
+    receipt = await receipts.verify_receipt(
+        services.db,
+        receipt_no=receipt_no,
+        signature=signature,
+        signing=services.receipts,
     )
     if receipt is None:
         raise HTTPException(404, "this is not a genuine simkeep receipt")
@@ -120,14 +117,11 @@ async def verify(receipt_no: str, signature: str, services: ServicesDep) -> Veri
 
 
 async def _owned(order_no: str, subscriber_id: int, services: ServicesDep) -> Receipt:
-    receipt = await services.db.transaction(
-        lambda conn: receipts.receipt_for_order(
-            conn,
-            order_no=order_no,
-            subscriber_id=subscriber_id,
-            key=services.receipt_key,
-            public_url=services.settings.public_url,
-        )
+    receipt = await receipts.receipt_for_order(
+        services.db,
+        order_no=order_no,
+        subscriber_id=subscriber_id,
+        signing=services.receipts,
     )
     if receipt is None:
         raise HTTPException(404, "you have no credited order with this number")

@@ -19,6 +19,7 @@ from gettext import NullTranslations
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
+from simkeep.db import Database
 from simkeep.payments.model import Provider
 from simkeep.receipts.model import (
     ReceiptView,
@@ -36,6 +37,18 @@ PROVIDER_LABELS = {Provider.ALIPAY: "支付寶 Alipay", Provider.WECHATPAY: "微
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptSigning:
+    """How this server signs receipt links: its key, and where the links point."""
+
+    key: bytes
+    public_url: str
+
+    def verify_url(self, receipt_no: str) -> str:
+        path = verification_path(receipt_no, receipt_signature(self.key, receipt_no))
+        return f"{self.public_url.rstrip('/')}{path}"
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     view: ReceiptView
     verify_url: str  # absolute: printed as a QR code
@@ -44,21 +57,29 @@ class Receipt:
 
 
 async def receipt_for_order(
-    conn: AsyncConnection, *, order_no: str, subscriber_id: int, key: bytes, public_url: str
+    db: Database, *, order_no: str, subscriber_id: int, signing: ReceiptSigning
 ) -> Receipt | None:
     """The receipt of one of the subscriber's credited orders; None otherwise."""
-    order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
-    return await _receipt(conn, order, key, public_url)
+
+    async def read(conn: AsyncConnection) -> Receipt | None:
+        order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
+        return await _receipt(conn, order, signing)
+
+    return await db.transaction(read)
 
 
 async def verify_receipt(
-    conn: AsyncConnection, *, receipt_no: str, signature: str, key: bytes, public_url: str
+    db: Database, *, receipt_no: str, signature: str, signing: ReceiptSigning
 ) -> Receipt | None:
     """The receipt a signed link points to; None when the link is not genuine."""
-    if not signature_matches(key, receipt_no, signature):
+    if not signature_matches(signing.key, receipt_no, signature):
         return None
-    order = await topups.get_order_by_receipt(conn, receipt_no=receipt_no)
-    return await _receipt(conn, order, key, public_url)
+
+    async def read(conn: AsyncConnection) -> Receipt | None:
+        order = await topups.get_order_by_receipt(conn, receipt_no=receipt_no)
+        return await _receipt(conn, order, signing)
+
+    return await db.transaction(read)
 
 
 async def receipt_pdf(receipt: Receipt, *, language: str, translations: NullTranslations) -> bytes:
@@ -73,7 +94,7 @@ async def receipt_pdf(receipt: Receipt, *, language: str, translations: NullTran
 
 
 async def _receipt(
-    conn: AsyncConnection, order: Order | None, key: bytes, public_url: str
+    conn: AsyncConnection, order: Order | None, signing: ReceiptSigning
 ) -> Receipt | None:
     if order is None or order.receipt_no is None or order.credited_at is None:
         return None
@@ -93,6 +114,5 @@ async def _receipt(
         provider_trade_no=order.provider_trade_no or "",
         validity_until=order.validity_until,
     )
-    path = verification_path(order.receipt_no, receipt_signature(key, order.receipt_no))
     masked = parse_number(order.msisdn).masked()
-    return Receipt(view, f"{public_url.rstrip('/')}{path}", order.state, masked)
+    return Receipt(view, signing.verify_url(order.receipt_no), order.state, masked)

@@ -60,14 +60,11 @@ async def verify_page(
     receipt_no: str,
     signature: str,
 ) -> HTMLResponse:
-    receipt = await services.db.transaction(
-        lambda conn: receipts.verify_receipt(
-            conn,
-            receipt_no=receipt_no,
-            signature=signature,
-            key=services.receipt_key,
-            public_url=services.settings.public_url,
-        )
+    receipt = await receipts.verify_receipt(
+        services.db,
+        receipt_no=receipt_no,
+        signature=signature,
+        signing=services.receipts,
     )
     status = 200 if receipt is not None else 404
     context = {"receipt": receipt, "receipt_no": receipt_no[:40]}
@@ -75,14 +72,11 @@ async def verify_page(
 
 
 async def _owned(services: Services, subscriber_id: int, order_no: str) -> Receipt:
-    receipt = await services.db.transaction(
-        lambda conn: receipts.receipt_for_order(
-            conn,
-            order_no=order_no,
-            subscriber_id=subscriber_id,
-            key=services.receipt_key,
-            public_url=services.settings.public_url,
-        )
+    receipt = await receipts.receipt_for_order(
+        services.db,
+        order_no=order_no,
+        subscriber_id=subscriber_id,
+        signing=services.receipts,
     )
     if receipt is None:
         raise HTTPException(404)
