@@ -59,3 +59,15 @@ async def api(
         Api, database_url=database_url, db=db, clock=clock, tmp_path=tmp_path
     ) as world:
         yield world
+
+
+def cn100(number: str) -> dict[str, Any]:
+    """The body of a ¥100 top-up of ``number`` (typed twice), paid by WeChat Pay's QR."""
+    return {
+        "number": number,
+        "confirm_number": number,
+        "amount": {"minor": 10000, "currency": "CNY"},
+        "pay_currency": "CNY",
+        "provider": "wechatpay",
+        "channel": "qr",
+    }

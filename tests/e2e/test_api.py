@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.api_world import Api
+from tests.e2e.api_world import Api, cn100
 from tests.factories import last_code
 
 
@@ -91,12 +91,7 @@ async def test_wechat_native_order_carries_the_qr_to_scan(api: Api) -> None:
     created = await api.order(
         auth,
         "key-cn100-0001",
-        number=number,
-        confirm_number=number,
-        amount={"minor": 10000, "currency": "CNY"},
-        pay_currency="CNY",
-        provider="wechatpay",
-        channel="qr",
+        **cn100(number),
     )
     assert created.status_code == 201, created.text
     assert created.json()["payment"]["qr"].startswith("weixin://")
@@ -210,12 +205,7 @@ async def test_history_filters_and_pages(api: Api) -> None:
     await api.order(
         auth,
         "key-history-cn00",
-        number=cn,
-        confirm_number=cn,
-        amount={"minor": 10000, "currency": "CNY"},
-        pay_currency="CNY",
-        provider="wechatpay",
-        channel="qr",
+        **cn100(cn),
     )
     first = (await api.http.get("/api/v1/topups", params={"limit": 2}, headers=auth)).json()
     assert len(first["orders"]) == 2
@@ -246,12 +236,7 @@ async def test_receipt_of_a_credited_order_and_its_public_check(api: Api) -> Non
     created = await api.order(
         owner,
         "key-receipt-0001",
-        number=number,
-        confirm_number=number,
-        amount={"minor": 10000, "currency": "CNY"},
-        pay_currency="CNY",
-        provider="wechatpay",
-        channel="qr",
+        **cn100(number),
     )
     order_no = created.json()["order_no"]
     early = await api.http.get(f"/api/v1/topups/{order_no}/receipt", headers=owner)

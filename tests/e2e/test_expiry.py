@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.payments import service as payments
 from simkeep.payments.model import Provider, ProviderError, TradeStatus
 from simkeep.topups import tables as topup_tables
-from tests.e2e.api_world import Api
+from tests.e2e.api_world import Api, cn100
 
 PHONE = "+85261239000"
 
@@ -22,12 +22,7 @@ async def cn_order(api: Api, key: str) -> str:
     created = await api.order(
         auth,
         key,
-        number=number,
-        confirm_number=number,
-        amount={"minor": 10000, "currency": "CNY"},
-        pay_currency="CNY",
-        provider="wechatpay",
-        channel="qr",
+        **cn100(number),
     )
     assert created.status_code == 201, created.text
     return str(created.json()["order_no"])

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from urllib.parse import urlencode
 
 import httpx
@@ -39,7 +38,7 @@ from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.payments.signing import KeyPair
 from simkeep.sims import service as sims
-from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
+from simkeep.sims.model import Sim, SimState
 from simkeep.simulators.alipay import AlipayFault, AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
 from simkeep.simulators.wechatpay import WeChatPaySimulator
@@ -48,6 +47,7 @@ from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import ConfirmNumber, IdempotencyConflict, NumberNotEligible, OrderState
+from tests.factories import issue_sim, seed_books
 
 MERCHANT_KEYS = KeyPair.generate()
 HOST = "http://providers.test"
@@ -97,41 +97,15 @@ class World:
     recycled: Sim
 
 
-async def _issue(
-    conn: AsyncConnection, clock: FixedClock, n: int, plan: str, state: SimState
-) -> Sim:
-    return await sims.issue_sim(
-        conn,
-        iccid=luhn_complete(f"8985200{n:011d}"),
-        plan_code=plan,
-        hk_number=f"9{n + 200:03d}{n * 37 % 10000:04d}",
-        cn_number=f"139{n:04d}{n * 53 % 10000:04d}",
-        holder_name="陳大明",
-        id_type=IdType.HKID,
-        id_number="A123456(3)",
-        id_key=digest_key("test"),
-        now=clock.now(),
-        state=state,
-    )
-
-
 @pytest.fixture
 async def world(db: Database, clock: FixedClock) -> AsyncIterator[World]:
     async def setup(conn: AsyncConnection) -> tuple[Sim, Sim, Sim]:
-        await ledger.ensure_chart(conn, now=clock.now(), hot_slots=4)
-        await sims.ensure_plans(conn)
-        await topups.set_fx_rate(
-            conn,
-            base="HKD",
-            quote_currency="CNY",
-            rate=Decimal("0.92"),
-            source="test",
-            now=clock.now(),
-        )
+        now = clock.now()
+        await seed_books(conn, now=now)
         return (
-            await _issue(conn, clock, 1, "HK-VALID", SimState.GRACE),
-            await _issue(conn, clock, 2, "CN-KEEP", SimState.ACTIVE),
-            await _issue(conn, clock, 3, "HK-KEEP", SimState.RECYCLED),
+            await issue_sim(conn, n=1, plan="HK-VALID", now=now, state=SimState.GRACE),
+            await issue_sim(conn, n=2, plan="CN-KEEP", now=now),
+            await issue_sim(conn, n=3, plan="HK-KEEP", now=now, state=SimState.RECYCLED),
         )
 
     hk_sim, cn_sim, recycled = await db.transaction(setup)

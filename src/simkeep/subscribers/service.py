@@ -117,18 +117,7 @@ async def register(
 
     async def create(conn: AsyncConnection) -> Session:
         try:
-            subscriber_id = (
-                await conn.execute(
-                    t.subscribers.insert()
-                    .values(
-                        phone=e164,
-                        password_hash=password_hash,
-                        created_at=now,
-                        password_changed_at=now,
-                    )
-                    .returning(t.subscribers.c.id)
-                )
-            ).scalar_one()
+            subscriber_id = await _insert_subscriber(conn, e164, password_hash, now)
         except IntegrityError as error:
             raise AlreadyRegistered("this number is registered already: log in instead") from error
         return await _new_session(conn, subscriber_id, limits, now)
@@ -146,22 +135,24 @@ async def enroll(db: Database, *, phone: str, password: str, now: datetime) -> i
         existing = await _subscriber_id(conn, e164)
         if existing is not None:
             return existing
-        return int(
-            (
-                await conn.execute(
-                    t.subscribers.insert()
-                    .values(
-                        phone=e164,
-                        password_hash=password_hash,
-                        created_at=now,
-                        password_changed_at=now,
-                    )
-                    .returning(t.subscribers.c.id)
-                )
-            ).scalar_one()
-        )
+        return await _insert_subscriber(conn, e164, password_hash, now)
 
     return await db.transaction(create)
+
+
+async def _insert_subscriber(
+    conn: AsyncConnection, e164: str, password_hash: str, now: datetime
+) -> int:
+    values = {
+        "phone": e164,
+        "password_hash": password_hash,
+        "created_at": now,
+        "password_changed_at": now,
+    }
+    inserted = await conn.execute(
+        t.subscribers.insert().values(**values).returning(t.subscribers.c.id)
+    )
+    return int(inserted.scalar_one())
 
 
 async def login(
