@@ -1,0 +1,550 @@
+"""The top-up scenario: concurrent subscribers top up and get credited through the real app.
+
+Design overview
+---------------
+Per database, one fresh database holds the product's schema and the ceiling's TPC-B tables.
+Before anything is timed: the chart of accounts, the plans, an HKD→CNY rate and
+``SIMS_PER_CLIENT`` SIMs per client (alternately HKD and CNY plans, so half the top-ups
+convert currency) are seeded through the services; the keys are made in a temporary
+``keys_dir`` (so the server's workers find them and never race to make them); the product
+(``simkeep.app:asgi``, simulators on, worker loop off) and the ceiling
+(``bench.ceiling_app``) are started with the same uvicorn command line and worker count; one
+subscriber per client registers through the API (code read from the SMS outbox) and keeps
+its bearer token.
+
+One top-up is what a subscriber and the provider do: ``POST /api/v1/topups`` (bearer token,
+a fresh ``Idempotency-Key``, the number typed twice, Alipay QR: the server precreates the
+trade at the embedded Alipay simulator), then the provider's signed ``trade_status_sync``
+notification for that order to ``POST /api/v1/payments/alipay/notify``, which must answer
+``success``. The order number is chosen by the server, so the notification cannot be signed
+before the order exists: the client signs it as soon as the create answer arrives, with an
+Alipay simulator of its own built from the same ``keys_dir`` (same platform key, app id and
+seller id as the server's). That RSA signature is the provider's work and stands
+in for the payer's time, so it is cut out of the latency: create→credited is measured from
+the create request's start to the notify answer that credits the order, minus the signing.
+The client's CPU, signing included, is reported beside the server's.
+
+Alipay rather than WeChat Pay: the WeChat Pay simulator makes its platform key in memory at
+start-up (not in ``keys_dir``), so nothing outside the server process can sign for it, and
+each uvicorn worker would hold a different one.
+
+Top-ups and the ceiling are measured in interleaved blocks at each concurrency, after a
+warm-up, so a noisy neighbour slows both alike; py-spy then profiles the product under the
+highest concurrency in a separate run (so the sampling never touches the figures). Afterwards,
+with the servers stopped: every order is ``credited``, as many as notify answers said
+``success``, every notification in the inbox is ``credited``, and ``ledger.check_books``
+passes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bench import ceiling_app
+from bench.loadgen import Connection, Cores, Run, Step, Watch, closed_loop
+from bench.server import Profile, free_port, profile, serve
+from bench.targets import OUT, Target, drop, fresh
+from simkeep.clock import SystemClock
+from simkeep.db import Database
+from simkeep.ledger import service as ledger
+from simkeep.money import Money
+from simkeep.notifications.tables import outbox
+from simkeep.settings import load_settings
+from simkeep.sims import service as sims
+from simkeep.sims.model import IdType, luhn_complete
+from simkeep.simulators.alipay import AlipaySimulator, SimTrade
+from simkeep.simulators.embedded import EmbeddedProviders
+from simkeep.topups import service as topups
+from simkeep.topups import tables as topup_tables
+
+SIMS_PER_CLIENT = 32
+PASSWORD = "bench horse 4242"
+NOTIFY_PATH = "/api/v1/payments/alipay/notify"
+FORM = "Content-Type: application/x-www-form-urlencoded\r\n"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big a run is: concurrencies, interleaved rounds, seconds per block."""
+
+    clients: tuple[int, ...]
+    rounds: int
+    block_seconds: float
+    warmup_seconds: float
+    profile_seconds: float
+
+
+FULL = Plan(clients=(8, 32), rounds=3, block_seconds=4.0, warmup_seconds=2.0, profile_seconds=8.0)
+QUICK = Plan(clients=(4, 8), rounds=1, block_seconds=1.0, warmup_seconds=0.5, profile_seconds=1.5)
+# SQLite has one writer, and the embedded default serves from one process: one worker. On
+# PostgreSQL, one worker per core.
+WORKERS = {"postgresql": os.cpu_count() or 1, "sqlite": 1}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One database's results: per concurrency, the top-ups and the ceiling."""
+
+    name: str
+    workers: int
+    topups: dict[int, Run]
+    ceiling: dict[int, Run]
+    profile: Profile
+    profile_file: Path
+    credited: int
+    journals: int
+    sign_ms: tuple[float, ...]
+
+
+@dataclass
+class Payer:
+    """A registered subscriber, its bearer token and the numbers it tops up, in turn."""
+
+    token: str
+    numbers: list[tuple[str, str]]  # (E.164, home currency)
+    turn: int = 0
+
+    def next_number(self) -> tuple[str, str]:
+        self.turn += 1
+        return self.numbers[self.turn % len(self.numbers)]
+
+
+@dataclass
+class Tally:
+    credited: int = 0  # notify answers that said "success"
+    sign_ms: list[float] = field(default_factory=list)
+
+
+async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
+    """Seed, serve, load, profile and check one database (``sqlite`` or ``postgresql``)."""
+    clients = max(plan.clients)
+    target = await fresh(name, "topup")
+    keys_dir = Path(tempfile.mkdtemp(prefix="simkeep-bench-keys-"))
+    try:
+        numbers = await _seed(target, clients * SIMS_PER_CLIENT)
+        await ceiling_app.create_tables(target)
+        port, ceiling_port = free_port(), free_port()
+        env = {
+            "SIMKEEP_DATABASE_URL": target.url,
+            "SIMKEEP_RUN_JOBS": "false",
+            "SIMKEEP_SIMULATORS": "true",
+            "SIMKEEP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "SIMKEEP_KEYS_DIR": str(keys_dir),
+        }
+        alipay = await _provider(env)
+        tally = Tally()
+        async with (
+            serve(
+                "simkeep.app:asgi",
+                factory=True,
+                port=port,
+                workers=workers,
+                env=env,
+                label=f"topup-{name}",
+            ) as product,
+            serve(
+                "bench.ceiling_app:app",
+                port=ceiling_port,
+                workers=workers,
+                env=env,
+                label=f"ceiling-{name}",
+            ) as ceiling,
+        ):
+            tokens = await _sign_up(product.port, target, clients)
+            payers = [
+                Payer(token, numbers[i * SIMS_PER_CLIENT : (i + 1) * SIMS_PER_CLIENT])
+                for i, token in enumerate(tokens)
+            ]
+            database = make_url(target.url).database if name == "postgresql" else None
+            topup = Load(
+                product.port, Watch(product.pid, database), _topup_step(payers, alipay, tally)
+            )
+            tpcb = Load(ceiling.port, Watch(ceiling.pid, database), _ceiling_step)
+            topup_runs: dict[int, Run] = {}
+            ceiling_runs: dict[int, Run] = {}
+            for count in plan.clients:
+                topup_runs[count], ceiling_runs[count] = await _interleaved(
+                    topup, tpcb, clients=count, plan=plan
+                )
+            out = OUT / f"topup-{name}.pyspy.txt"
+            _, found = await profile(
+                product, lambda: topup.run(clients, plan.profile_seconds), rate=100, out=out
+            )
+        journals = await _check(target, tally.credited)
+    finally:
+        shutil.rmtree(keys_dir, ignore_errors=True)
+        await drop(target)
+    return Figures(
+        name,
+        workers,
+        topup_runs,
+        ceiling_runs,
+        found,
+        out,
+        tally.credited,
+        journals,
+        tuple(tally.sign_ms),
+    )
+
+
+async def _seed(target: Target, count: int) -> list[tuple[str, str]]:
+    """Plans, the HKD→CNY rate and ``count`` SIMs; the number to top up of each SIM."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    now = SystemClock().now()
+
+    async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
+        await sims.ensure_plans(conn)
+        await topups.set_fx_rate(
+            conn, base="HKD", quote_currency="CNY", rate=Decimal("0.92"), source="bench", now=now
+        )
+        numbers = []
+        for n in range(count):
+            sim = await sims.issue_sim(
+                conn,
+                iccid=luhn_complete(f"8985200{n:011d}"),
+                plan_code="HK-VALID" if n % 2 == 0 else "CN-VALID",
+                hk_number=f"9{200 + n // 10_000:03d}{n % 10_000:04d}",
+                cn_number=f"139{n:08d}",
+                holder_name="陳大明",
+                id_type=IdType.HKID,
+                id_number="A123456(3)",
+                id_key=b"bench-id-key",
+                now=now,
+            )
+            line = sim.hk_number if sim.home_currency == "HKD" else sim.cn_number
+            numbers.append((line.e164, sim.home_currency))
+        return numbers
+
+    try:
+        return await db.transaction(work)
+    finally:
+        await db.dispose()
+
+
+async def _provider(env: dict[str, str]) -> AlipaySimulator:
+    """Make the keys the server will load, and the client's own Alipay simulator on them."""
+    settings = load_settings(
+        database_url=env["SIMKEEP_DATABASE_URL"],
+        public_url=env["SIMKEEP_PUBLIC_URL"],
+        keys_dir=env["SIMKEEP_KEYS_DIR"],
+    )
+    providers = EmbeddedProviders.build(settings, SystemClock())
+    await providers.close()  # only its HTTP client; the simulator needs none to sign
+    return providers.alipay
+
+
+async def _sign_up(port: int, target: Target, count: int) -> list[str]:
+    """Register ``count`` subscribers through the API; their bearer tokens."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    connection = await Connection.open(port)
+    json_type = "Content-Type: application/json\r\n"
+    tokens = []
+    try:
+        for n in range(count):
+            phone = f"+8525{1_000_000 + n:07d}"
+            asked = json.dumps({"phone": phone, "purpose": "register"}).encode()
+            sent = await connection.request(
+                "POST", "/api/v1/auth/codes", body=asked, headers=json_type
+            )
+            assert sent.status == 202, sent.body
+            code = await _last_code(db, phone)
+            form = {"phone": phone, "code": code, "password": PASSWORD}
+            registered = await connection.request(
+                "POST", "/api/v1/auth/register", body=json.dumps(form).encode(), headers=json_type
+            )
+            assert registered.status == 201, registered.body
+            tokens.append(str(json.loads(registered.body)["token"]))
+    finally:
+        await connection.close()
+        await db.dispose()
+    return tokens
+
+
+async def _last_code(db: Database, phone: str) -> str:
+    async def read(conn: AsyncConnection) -> str | None:
+        query = select(outbox.c.body).where(outbox.c.recipient == phone)
+        return (await conn.execute(query.order_by(outbox.c.id.desc()).limit(1))).scalar()
+
+    body = await db.transaction(read)
+    found = re.search(r"\b(\d{6})\b", body or "")
+    assert found, f"no code was sent to {phone}"
+    return found.group(1)
+
+
+def _topup_step(payers: list[Payer], alipay: AlipaySimulator, tally: Tally) -> Step:
+    """One top-up: create the order, have it paid (signed notification), deliver it."""
+    serial = itertools.count()
+
+    async def step(connection: Connection, client: int) -> float:
+        payer = payers[client]
+        number, currency = payer.next_number()
+        key = next(serial)
+        body = {
+            "number": number,
+            "confirm_number": number,
+            "amount": {"minor": 10_000, "currency": currency},
+            "pay_currency": "CNY",
+            "provider": "alipay",
+            "channel": "qr",
+        }
+        headers = (
+            f"Authorization: Bearer {payer.token}\r\nIdempotency-Key: bench-{key:010d}\r\n"
+            "Content-Type: application/json\r\n"
+        )
+        began = time.perf_counter()
+        created = await connection.request(
+            "POST", "/api/v1/topups", body=json.dumps(body).encode(), headers=headers
+        )
+        if created.status != 201:
+            raise RuntimeError(f"create answered {created.status}: {created.body[:300]!r}")
+        signing = time.perf_counter()
+        notification = _paid(alipay, json.loads(created.body), key)
+        signed = time.perf_counter()
+        ack = await connection.request("POST", NOTIFY_PATH, body=notification, headers=FORM)
+        if (ack.status, ack.body) != (200, b"success"):
+            raise RuntimeError(f"notify answered {ack.status}: {ack.body[:300]!r}")
+        done = time.perf_counter()
+        tally.credited += 1
+        tally.sign_ms.append((signed - signing) * 1000)
+        return (done - began - (signed - signing)) * 1000
+
+    return step
+
+
+def _paid(alipay: AlipaySimulator, order: dict[str, object], key: int) -> bytes:
+    """The payer paid the order's trade: Alipay's signed notification, as a form body."""
+    pay = order["pay"]
+    assert isinstance(pay, dict)
+    out_trade_no = str(order["order_no"])
+    alipay.trades[out_trade_no] = SimTrade(
+        out_trade_no=out_trade_no,
+        trade_no=f"2026{key:024d}",
+        amount=Money(int(pay["minor"]), str(pay["currency"])),
+        subject="中港卡充值",
+        notify_url=NOTIFY_PATH,
+        return_url="",
+        created_at=datetime.fromisoformat(str(order["created_at"])),
+        opened=True,
+    )
+    alipay.pay(out_trade_no)
+    form = alipay.deliveries.pop().form
+    del alipay.trades[out_trade_no]
+    return urlencode(form).encode()
+
+
+async def _ceiling_step(connection: Connection, client: int) -> float:
+    began = time.perf_counter()
+    reply = await connection.request("POST", "/tpcb")
+    if reply.status != 200:
+        raise RuntimeError(f"the ceiling answered {reply.status}: {reply.body[:300]!r}")
+    return (time.perf_counter() - began) * 1000
+
+
+@dataclass(frozen=True)
+class Load:
+    """One server, and what each of its clients does there, back to back."""
+
+    port: int
+    watch: Watch
+    step: Step
+
+    async def run(self, clients: int, seconds: float) -> Run:
+        return await closed_loop(
+            port=self.port, watch=self.watch, clients=clients, seconds=seconds, step=self.step
+        )
+
+
+async def _interleaved(topup: Load, ceiling: Load, *, clients: int, plan: Plan) -> tuple[Run, Run]:
+    """Warm both up, then alternate blocks of top-ups and of the ceiling."""
+    for load in (topup, ceiling):
+        await load.run(clients, plan.warmup_seconds)
+    runs: dict[Load, list[Run]] = {topup: [], ceiling: []}
+    for round_no in range(plan.rounds):
+        for load in (topup, ceiling) if round_no % 2 == 0 else (ceiling, topup):
+            runs[load].append(await load.run(clients, plan.block_seconds))
+    return Run.combine(runs[topup]), Run.combine(runs[ceiling])
+
+
+async def _check(target: Target, credited: int) -> int:
+    """Every order credited, once per ``success``; every notification too; books sound."""
+    db = Database.from_settings(load_settings(database_url=target.url))
+    orders, inbox = topup_tables.orders, topup_tables.notifications
+
+    async def read(conn: AsyncConnection) -> tuple[dict[str, int], dict[str, int], int]:
+        states = await conn.execute(select(orders.c.state, func.count()).group_by(orders.c.state))
+        statuses = await conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status))
+        report = await ledger.check_books(conn)
+        if not report.ok:
+            raise RuntimeError(f"ledger check failed: {report.problems[:5]}")
+        return dict(states.tuples().all()), dict(statuses.tuples().all()), report.journals
+
+    try:
+        states, statuses, journals = await db.transaction(read)
+    finally:
+        await db.dispose()
+    if states != {"credited": credited} or statuses != {"credited": credited}:
+        raise RuntimeError(
+            f"{credited} notify answers said success, but orders are {states} "
+            f"and notifications {statuses}"
+        )
+    return journals
+
+
+# --- the report -------------------------------------------------------------------------------
+
+TARGET_RATIO, TARGET_P99_MS = 0.35, 250.0
+WRAPPERS = {  # on every request's stack or around every transaction: no news in them
+    "simkeep.api.metrics.MetricsMiddleware.__call__",
+    "simkeep.db.Database._once",
+    "simkeep.db._in_postgresql_transaction",
+    "simkeep.db._in_sqlite_transaction",
+}
+NOTES = {  # functions whose own time is mostly C code beneath them
+    "asyncpg.prepared_stmt.PreparedStatement.__do_execute": "asyncpg's compiled protocol: "
+    "encode, send (a syscall per statement), decode",
+    "asyncpg.connection.Connection.execute": "the same for BEGIN / COMMIT",
+    "asyncio.runners.Runner.run": "uvloop: sockets, HTTP parsing, callbacks",
+    "simkeep.db._in_sqlite_transaction": "SQLite BEGIN IMMEDIATE / COMMIT, with the fsync of "
+    "`synchronous=FULL`, on the event loop",
+    "simkeep.db._InLoopCursor.execute": "SQLite running a statement",
+    "simkeep.payments.signing.sign_sha256_rsa": "OpenSSL RSA-2048 signing",
+    "simkeep.payments.signing.verify_sha256_rsa": "OpenSSL RSA-2048 verification",
+}
+
+
+def report(results: list[Figures], plan: Plan) -> list[str]:
+    """The docs/benchmarks.md section: figures, targets, checks, and what bounds the rate."""
+    lines = [
+        "## Top-ups through the real app, concurrent clients",
+        "",
+        "Each client is a registered subscriber with its own bearer token and its own "
+        f"{SIMS_PER_CLIENT} SIMs (half HKD, topped up in CNY at a locked rate; half CNY). One "
+        "top-up: `POST /api/v1/topups` (new `Idempotency-Key`, number typed twice, Alipay QR: "
+        "the server precreates the trade at the embedded simulator), then Alipay's signed "
+        "`trade_status_sync` for that order to `POST /api/v1/payments/alipay/notify`, which "
+        "must answer `success` (full verification: RSA2 signature, app id, seller id, amount). "
+        "The server picks the order number, so the client signs each notification as soon as "
+        "the order exists, with the simulator's own key from the server's `keys_dir`; that "
+        "signature (the provider's work, standing in for the payer) is cut out of "
+        "*create→credited*, measured from the create request's start to the notify answer. "
+        "WeChat Pay is not used: its simulator keeps its platform key in memory only, so "
+        "nothing outside the server can sign for it.",
+        "",
+        "*Ceiling*: a bench-only ASGI endpoint (`bench/ceiling_app.py`) doing one pgbench "
+        "TPC-B transaction per request (three balance updates, one history insert) on the bare "
+        "driver, served by the same uvicorn command line (uvloop, httptools, same workers) and "
+        "driven by the same client. Both servers run side by side; at each concurrency they "
+        "are measured in alternating blocks after a warm-up. The client is one asyncio process "
+        "speaking raw HTTP/1.1 on keep-alive connections. *CPU* is cores in use during the "
+        "blocks, from `/proc`: the server's processes, the PostgreSQL backends serving the "
+        "benchmark database (SQLite runs inside the server), the client (signing included), "
+        "and the rest of the machine (PostgreSQL's background writers, and whatever else runs "
+        "on this shared machine).",
+        "",
+        "| database | workers | clients | credited top-ups/s | create→credited p50 ms | p99 ms "
+        "| ceiling req/s | top-ups / ceiling | CPU cores: server · database · client · rest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        for count, run in result.topups.items():
+            ceiling = result.ceiling[count]
+            lines.append(
+                f"| {result.name} | {result.workers} | {count} | {run.per_second:,.0f} "
+                f"| {run.percentile(0.5):.0f} | {run.percentile(0.99):.0f} "
+                f"| {ceiling.per_second:,.0f} | {run.per_second / ceiling.per_second:.2f} "
+                f"| {_cores(run.cpu)} |"
+            )
+    lines.append("")
+    clients = max(plan.clients)
+    for result in results:
+        lines += _verdict(result, clients)
+    for result in results:
+        lines += _profile_section(result, clients, plan)
+    return lines
+
+
+def _cores(cpu: Cores) -> str:
+    return f"{cpu.server:.2f} · {cpu.database:.2f} · {cpu.client:.2f} · {cpu.rest:.2f}"
+
+
+def met(result: Figures, clients: int) -> tuple[bool, bool]:
+    """(rate target met, latency target met) at ``clients``."""
+    run = result.topups[clients]
+    ratio = run.per_second / result.ceiling[clients].per_second
+    return ratio >= TARGET_RATIO, run.percentile(0.99) < TARGET_P99_MS
+
+
+def _verdict(result: Figures, clients: int) -> list[str]:
+    run = result.topups[clients]
+    ratio = run.per_second / result.ceiling[clients].per_second
+    rate_ok, p99_ok = met(result, clients)
+    word = {True: "met", False: "not met"}
+    targets = (
+        f"target ≥ {TARGET_RATIO:.2f} of the ceiling: **{word[rate_ok]}**; p99 "
+        f"{run.percentile(0.99):.0f} ms, target < {TARGET_P99_MS:.0f} ms: **{word[p99_ok]}**"
+        if result.name == "postgresql"
+        else f"p99 {run.percentile(0.99):.0f} ms (the targets are PostgreSQL's)"
+    )
+    sign_ms = sorted(result.sign_ms)
+    return [
+        f"**{result.name}, {clients} clients**: {run.per_second:,.0f} credited top-ups/s = "
+        f"{ratio:.2f} of the ceiling ({targets}). Checked afterwards: {result.credited:,} "
+        f"orders credited, as many as notify answers that said `success`, every notification "
+        f"in the inbox credited, `ledger.check_books` passed ({result.journals:,} journals). "
+        f"Signing, cut out of the latency: median {sign_ms[len(sign_ms) // 2]:.2f} ms.",
+        "",
+    ]
+
+
+def _profile_section(result: Figures, clients: int, plan: Plan) -> list[str]:
+    run, ceiling, found = result.topups[clients], result.ceiling[clients], result.profile
+    cpu = run.cpu
+    busy = cpu.server + cpu.database + cpu.client + cpu.rest
+    server_ms, tpcb_ms = run.cpu_ms(cpu.server), ceiling.cpu_ms(ceiling.cpu.server)
+    database = (
+        f"its PostgreSQL backends {run.cpu_ms(cpu.database):.1f} ms (ceiling: "
+        f"{ceiling.cpu_ms(ceiling.cpu.database):.2f} ms)"
+        if result.name == "postgresql"
+        else "SQLite runs inside the server"
+    )
+    own = [f"| {share:.1%} | `{name}` | {NOTES.get(name, '')} |" for name, share in found.own]
+    libraries = ", ".join(f"{name} {share:.0%}" for name, share in found.libraries[:8])
+    inclusive = ", ".join(
+        f"`{name}` {share:.0%}"
+        for name, share in [item for item in found.simkeep if item[0] not in WRAPPERS][:14]
+    )
+    return [
+        f"### What bounds {result.name} at {clients} clients",
+        "",
+        f"CPU per credited top-up: the server {server_ms:.1f} ms, {server_ms / tpcb_ms:.0f}× "
+        f"the {tpcb_ms:.2f} ms it spends on a ceiling request; {database}. {busy:.1f} of "
+        f"{os.cpu_count()} cores were busy, {cpu.server:.2f} of them the server's "
+        f"{result.workers} worker(s). Profile of the server over {plan.profile_seconds:.0f} s "
+        f"more of the same load (py-spy, {found.samples:,} busy samples at 100 Hz; raw stacks "
+        f"in `bench/out/{result.profile_file.name}`, for flamegraph.pl or speedscope), top "
+        "functions by own time (C code counts for the Python function that called it):",
+        "",
+        "| own time | function | what the C code under it does |",
+        "|---:|---|---|",
+        *own,
+        "",
+        f"Own time by library: {libraries}. Inclusive time of simkeep functions (a lower "
+        f"bound: statements run in SQLAlchemy's greenlets are not joined to their caller): "
+        f"{inclusive}.",
+        "",
+    ]
