@@ -10,7 +10,9 @@ Design overview
   ``BEGIN IMMEDIATE``, so the write lock is taken up front), ``fn(conn)``, then ``COMMIT`` or
   ``ROLLBACK``. SQLAlchemy runs in autocommit mode on top, so its statements join that
   transaction without adding round trips, and the ledger's hot path may use the driver
-  connection directly (docs/decisions/0003-one-round-trip-journals.md).
+  connection directly (docs/decisions/0003-one-round-trip-journals.md). ``Database.read``
+  runs a one-statement read with no transaction at all (no BEGIN/COMMIT round trips, no
+  SQLite write lock): a session lookup on every request is one.
 * SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on; one connection per
   process, shared by turns, since SQLite has one writer anyway.
 * PostgreSQL: up to ``db_pool_size`` connections, opened on demand and then kept (a checkout
@@ -194,7 +196,7 @@ class Database:
             attempt += 1
             try:
                 async with self._slots:
-                    return await self._once(fn)
+                    return await self._once(fn, transactional=True)
             except Exception as error:
                 if attempt >= self.retry_attempts or not is_retryable(error):
                     raise
@@ -202,11 +204,20 @@ class Database:
                 log.debug("db.retry", attempt=attempt, delay=round(delay, 4), error=str(error))
                 await asyncio.sleep(delay)
 
-    async def _once(self, fn: TransactionFn[T]) -> T:
+    async def read(self, fn: TransactionFn[T]) -> T:
+        """Run ``fn(conn)`` outside a transaction, each statement seeing the latest commit:
+        for a read of one statement (a session lookup), which then costs no BEGIN/COMMIT
+        round trips and, on SQLite, does not queue for the write lock."""
+        async with self._slots:
+            return await self._once(fn, transactional=False)
+
+    async def _once(self, fn: TransactionFn[T], *, transactional: bool) -> T:
         conn = self._idle.pop() if self._idle else await self._connect()
         driver = await driver_connection(conn)
         try:
-            if self.dialect == "postgresql":
+            if not transactional:
+                result = await fn(conn)
+            elif self.dialect == "postgresql":
                 result = await _in_postgresql_transaction(driver, conn, fn)
             else:
                 result = await _in_sqlite_transaction(driver, conn, fn)

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
     """Route structlog and the standard library through one renderer."""
@@ -25,3 +27,5 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    for chatty in QUIET_LIBRARIES:  # a line per provider call at INFO: noise, and slow
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -251,3 +251,21 @@ async def test_the_worker_loop_stops_when_cancelled_inside_a_statement(
         loop.cancel()
         await asyncio.wait({loop}, timeout=SETTLE)
         await db.dispose()
+
+
+async def test_a_read_sees_the_latest_commit_without_holding_a_transaction(db: Database) -> None:
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS t_read (v INTEGER)"))
+        await conn.execute(text("INSERT INTO t_read VALUES (7)"))
+
+    async def read(conn: AsyncConnection) -> tuple[int, bool]:
+        value = (await conn.execute(text("SELECT max(v) FROM t_read"))).scalar_one()
+        driver = await driver_connection(conn)
+        held = driver.in_transaction if db.dialect == "sqlite" else driver.is_in_transaction()
+        return int(value), bool(held)
+
+    await db.transaction(write)
+    assert await db.read(read) == (7, False)
+    await db.transaction(lambda conn: conn.execute(text("INSERT INTO t_read VALUES (9)")))
+    assert await db.read(read) == (9, False)
+    await db.transaction(lambda conn: conn.execute(text("DROP TABLE t_read")))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from functools import cache
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +25,7 @@ from simkeep.ledger.model import (
 MAX_PAGE = 500
 
 
+@cache  # statements are immutable; building one (and its cache key) each call is not free
 def _account_query() -> Select[tuple[object, ...]]:
     floor = (
         select(func.max(t.balances.c.min_balance))
@@ -58,6 +61,14 @@ async def get_account_by_code(conn: AsyncConnection, *, code: str) -> Account | 
     """One account by its business code."""
     row = (await conn.execute(_account_query().where(t.accounts.c.code == code))).first()
     return _account(row) if row else None
+
+
+async def account_ids(conn: AsyncConnection, *, codes: Sequence[str]) -> dict[str, int]:
+    """The ids of the accounts with these codes, in one query (unknown codes are left out)."""
+    rows = await conn.execute(
+        select(t.accounts.c.code, t.accounts.c.id).where(t.accounts.c.code.in_(codes))
+    )
+    return {row.code: row.id for row in rows}
 
 
 async def list_accounts(conn: AsyncConnection) -> list[Account]:

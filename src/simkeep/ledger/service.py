@@ -47,6 +47,7 @@ from simkeep.ledger.model import (
     reversal_of,
 )
 from simkeep.ledger.queries import (
+    account_ids,
     get_account,
     get_account_by_code,
     get_balance,
@@ -59,6 +60,7 @@ from simkeep.ledger.writer import translate, write
 
 __all__ = [
     "CheckReport",
+    "account_ids",
     "check_books",
     "ensure_chart",
     "expire_pending",

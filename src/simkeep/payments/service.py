@@ -49,7 +49,7 @@ from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import Order, OrderState, TopupError
-from simkeep.topups.service import AmountMismatch
+from simkeep.topups.service import AmountMismatch, UnknownOrder
 
 CLOSE_RETRY = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
@@ -141,19 +141,22 @@ async def _store(
 
 
 async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datetime) -> Outcome:
-    order = await topups.get_order(conn, order_no=notice.out_trade_no)
-    if order is None or order.provider is not notice.provider:
-        return Outcome("unknown_order", accepted=False)
     if notice.status is not TradeStatus.PAID:
+        order = await topups.get_order(conn, order_no=notice.out_trade_no)
+        if order is None or order.provider is not notice.provider:
+            return Outcome("unknown_order", accepted=False)
         return Outcome("ignored", accepted=True)  # never moves an order backwards
     try:
         result = await topups.credit_paid_order(
             conn,
-            order_no=order.order_no,
+            order_no=notice.out_trade_no,
             paid=notice.amount,
             provider_trade_no=notice.provider_trade_no,
             now=now,
+            provider=notice.provider,
         )
+    except UnknownOrder:
+        return Outcome("unknown_order", accepted=False)
     except AmountMismatch:
         return Outcome("amount_mismatch", accepted=False)
     return Outcome("credited" if result.credited_now else "duplicate", accepted=True)

@@ -19,6 +19,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -147,6 +148,7 @@ async def issue_sim(
     return sim
 
 
+@cache  # statements are immutable; building one (and its cache key) each call is not free
 def _sim_query() -> Select[tuple[object, ...]]:
     hk = t.lines.alias("hk")
     cn = t.lines.alias("cn")
@@ -184,8 +186,9 @@ async def get_sim(conn: AsyncConnection, *, sim_id: int) -> Sim | None:
 async def find_by_number(conn: AsyncConnection, *, number: str) -> Sim | None:
     """The SIM either of whose lines is ``number`` (any usual spelling); None if unknown."""
     e164 = parse_number(number).e164
-    sim_id = (await conn.execute(select(t.lines.c.sim_id).where(t.lines.c.e164 == e164))).scalar()
-    return None if sim_id is None else await get_sim(conn, sim_id=sim_id)
+    line = select(t.lines.c.sim_id).where(t.lines.c.e164 == e164).scalar_subquery()
+    row = (await conn.execute(_sim_query().where(t.sims.c.id == line))).first()
+    return _sim(row) if row else None
 
 
 async def count_sims(conn: AsyncConnection) -> int:

@@ -215,7 +215,7 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber
         ).first()
         return Subscriber(row.id, row.phone) if row else None
 
-    return await db.transaction(read)
+    return await db.read(read)
 
 
 async def logout(db: Database, *, token: str, now: datetime) -> None:

@@ -41,6 +41,7 @@ from simkeep.topups.queries import (
     by_idempotency_key,
     get_order,
     get_order_by_receipt,
+    order_from_row,
     order_history,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "HistoryFilter",
     "HistoryPage",
     "Order",
+    "UnknownOrder",
     "create_order",
     "credit_paid_order",
     "current_fx",
@@ -79,6 +81,10 @@ from simkeep.topups.model import (
     quote,
     request_hash,
 )
+
+
+class UnknownOrder(TopupError):
+    code = "unknown_order"
 
 
 class AmountMismatch(TopupError):
@@ -161,8 +167,9 @@ async def create_order(
         raise QuoteChanged(f"the price is now {priced.pay}, not {expected_pay}: check it again")
     order_no = _new_order_no(now)
     try:
-        await conn.execute(
-            t.orders.insert().values(
+        inserted = await conn.execute(
+            t.orders.insert()
+            .values(
                 order_no=order_no,
                 subscriber_id=subscriber_id,
                 idempotency_key=idempotency_key,
@@ -182,12 +189,11 @@ async def create_order(
                 expires_at=now + ORDER_TTL,
                 next_poll_at=now + timedelta(seconds=30),
             )
+            .returning(*t.orders.c)
         )
     except IntegrityError as error:  # the same key, raced by a concurrent request
         raise IdempotencyConflict("this Idempotency-Key is being used right now") from error
-    order = await get_order(conn, order_no=order_no)
-    assert order is not None
-    return order
+    return order_from_row(inserted.one())
 
 
 async def preview_number(
@@ -270,11 +276,12 @@ async def credit_paid_order(
     paid: Money,
     provider_trade_no: str,
     now: datetime,
+    provider: Provider | None = None,
 ) -> CreditResult:
-    """Money for this order was received: credit it, once."""
+    """Money for this order was received (through ``provider``, when given): credit it, once."""
     order = await get_order(conn, order_no=order_no, lock=True)
-    if order is None:
-        raise TopupError(f"no order {order_no}")
+    if order is None or (provider is not None and order.provider is not provider):
+        raise UnknownOrder(f"no order {order_no} of {provider or 'any provider'}")
     if paid != order.pay:
         raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
     moved = await conn.execute(
@@ -322,25 +329,27 @@ async def credit_paid_order(
 
 async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
     """Post the top-up's journal; returns the SIM's balance account."""
-    clearing = await _account_id(
-        conn, chart.provider_clearing_code(order.provider.value, order.pay.currency)
-    )
-    sim_balance = await _account_id(
-        conn, chart.sim_balance(order.sim_id, order.credit.currency).code
-    )
-    if order.pay.currency == order.credit.currency:
+    clearing_code = chart.provider_clearing_code(order.provider.value, order.pay.currency)
+    balance_code = chart.sim_balance(order.sim_id, order.credit.currency).code
+    fx_codes = [
+        chart.system_code(System.FX_POSITION, currency)
+        for currency in (order.pay.currency, order.credit.currency)
+    ]
+    cross = order.pay.currency != order.credit.currency
+    codes = [clearing_code, balance_code, *(fx_codes if cross else [])]
+    ids = await ledger.account_ids(conn, codes=codes)
+    if missing := [code for code in codes if code not in ids]:
+        raise TopupError(f"the books have no account {', '.join(missing)}")
+    clearing, sim_balance = ids[clearing_code], ids[balance_code]
+    if not cross:
         postings = rules.provider_topup(
             clearing=clearing, sim_balance=sim_balance, amount=order.credit
         )
     else:
         postings = rules.cross_currency_topup(
             clearing=clearing,
-            fx_paid=await _account_id(
-                conn, chart.system_code(System.FX_POSITION, order.pay.currency)
-            ),
-            fx_credited=await _account_id(
-                conn, chart.system_code(System.FX_POSITION, order.credit.currency)
-            ),
+            fx_paid=ids[fx_codes[0]],
+            fx_credited=ids[fx_codes[1]],
             sim_balance=sim_balance,
             paid=order.pay,
             credited=order.credit,
@@ -354,13 +363,6 @@ async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int
         metadata={"order_no": order.order_no},
     )
     return sim_balance
-
-
-async def _account_id(conn: AsyncConnection, code: str) -> int:
-    account = await ledger.get_account_by_code(conn, code=code)
-    if account is None:
-        raise TopupError(f"the books have no account {code}")
-    return account.id
 
 
 async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
