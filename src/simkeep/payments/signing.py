@@ -34,8 +34,17 @@ class KeyPair:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        return cls.from_private_pem(private_pem)
+
+    @classmethod
+    def from_private_pem(cls, private_pem: bytes) -> KeyPair:
+        """The pair whose private half is ``private_pem``; the public half is derived from it."""
+        public_pem = (
+            load_private_key(private_pem)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
         return cls(private_pem, public_pem)
 

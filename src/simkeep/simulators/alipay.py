@@ -2,9 +2,10 @@
 
 Design overview
 ---------------
-``AlipaySimulator`` holds the platform key pair (generated, or kept in a directory), the
-merchant app's public key, the trades and the pending notifications; time comes from an
-injected ``Clock``. ``gateway`` verifies the merchant's RSA2 request signature and answers
+``AlipaySimulator`` holds the platform key pair (generated, or kept in a directory by
+``simulators.keys`` so that every worker process signs alike), the merchant app's public
+key, the trades and the pending notifications; time comes from an injected ``Clock``.
+``gateway`` verifies the merchant's RSA2 request signature and answers
 ``precreate``/``query``/``close`` with ``{"<method>_response":{…},"sign":"…"}`` — the object
 first, signed over exactly the bytes sent — while ``page.pay``/``wap.pay`` create the trade
 and show the cashier. Like real Alipay, a precreated trade is unknown to ``query`` and
@@ -49,6 +50,7 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.keys import kept_key_pair
 
 RETRY_DELAYS = tuple(
     timedelta(minutes=minutes) for minutes in (4, 10, 10, 60, 120, 360, 900)
@@ -140,7 +142,7 @@ class AlipaySimulator:
         self.seller_id = seller_id
         self.clock = clock
         self.base_url = base_url.rstrip("/")
-        self.keys = _platform_keys(key_dir)
+        self.keys = KeyPair.generate() if key_dir is None else kept_key_pair(key_dir, "alipay")
         self.time_scale = time_scale
         self.faults: set[AlipayFault] = set()
         self.trades: dict[str, SimTrade] = {}
@@ -359,19 +361,6 @@ class AlipaySimulator:
 
     def _sign_fields(self, fields: Mapping[str, str]) -> str:
         return sign_params(self._private_key, fields, unsigned=NOTIFICATION_UNSIGNED)
-
-
-def _platform_keys(key_dir: Path | None) -> KeyPair:
-    if key_dir is None:
-        return KeyPair.generate()
-    private, public = key_dir / "alipay_private_key.pem", key_dir / "alipay_public_key.pem"
-    if private.exists() and public.exists():
-        return KeyPair(private.read_bytes(), public.read_bytes())
-    keys = KeyPair.generate()
-    key_dir.mkdir(parents=True, exist_ok=True)
-    private.write_bytes(keys.private_pem)
-    public.write_bytes(keys.public_pem)
-    return keys
 
 
 def _reused(trade: SimTrade, amount: Money, *, opened: bool) -> SimTrade:

@@ -2,14 +2,22 @@
 
 Design overview
 ---------------
-``EmbeddedProviders.build`` makes the merchant key pair (kept in ``keys_dir``), an Alipay
-and a WeChat Pay simulator that know it, and one ASGI app that serves both under
-``/_sim/alipay`` and ``/_sim/wechatpay`` for the payer's browser. Our adapters know the
-simulators by their public URLs (the payer is redirected to the same gateway URL the server
-calls, as with the real Alipay) but reach them in-process (no socket), exactly as they would
-reach the real gateways over HTTPS. The simulators deliver their notifications to our notify
-endpoints at ``public_url`` over real HTTP, as the providers do. ``tick`` sends whatever
-notification retries are due.
+``EmbeddedProviders.build`` takes the merchant key pair and both platform key pairs from
+``keys_dir`` (``simulators.keys``: made by the first process to start, read by the rest),
+builds an Alipay and a WeChat Pay simulator that know the merchant, and one ASGI app that
+serves both under ``/_sim/alipay`` and ``/_sim/wechatpay`` for the payer's browser. Our
+adapters know the simulators by their public URLs (the payer is redirected to the same
+gateway URL the server calls, as with the real Alipay) but reach them in-process (no
+socket), exactly as they would reach the real gateways over HTTPS. The simulators deliver
+their notifications to our notify endpoints at ``public_url`` over real HTTP, as the
+providers do. ``tick`` sends whatever notification retries are due.
+
+The embedded default runs as one worker process. Processes built on the same ``keys_dir``
+are the same merchant and the same providers (same keys, same WeChat Pay key id), so a
+signature made in one verifies in any other; but the simulators' trades and pending
+notifications live in each process's memory and are not shared, so with several workers a
+payer's cashier page, payment, query or close could reach a process that never saw the
+trade.
 """
 
 from __future__ import annotations
@@ -25,10 +33,10 @@ from simkeep.clock import Clock
 from simkeep.payments.model import PaymentProviderAdapter, Provider
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
-from simkeep.payments.signing import KeyPair
 from simkeep.settings import Settings
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
+from simkeep.simulators.keys import kept_key_pair
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 
@@ -48,7 +56,8 @@ class EmbeddedProviders:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> EmbeddedProviders:
-        keys = _merchant_keys(Path(settings.keys_dir))
+        keys_dir = Path(settings.keys_dir)
+        keys = kept_key_pair(keys_dir, "merchant")
         public = settings.public_url.rstrip("/")
         alipay = AlipaySimulator(
             app_id=ALIPAY_APP_ID,
@@ -56,7 +65,7 @@ class EmbeddedProviders:
             merchant_public_key_pem=keys.public_pem,
             clock=clock,
             base_url=f"{public}/_sim/alipay",
-            key_dir=Path(settings.keys_dir) / "alipay",
+            key_dir=keys_dir / "alipay",
         )
         wechatpay = WeChatPaySimulator(
             mchid=WECHAT_MCHID,
@@ -66,6 +75,7 @@ class EmbeddedProviders:
             apiv3_key=WECHAT_APIV3_KEY,
             clock=clock,
             public_base_url=f"{public}/_sim/wechatpay",
+            key_dir=keys_dir / "wechatpay",
         )
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(alipay_router(alipay), prefix="/alipay")
@@ -109,16 +119,3 @@ class EmbeddedProviders:
 
     async def close(self) -> None:
         await self.http.aclose()
-
-
-def _merchant_keys(directory: Path) -> KeyPair:
-    """The merchant's key pair for the simulators, made once and kept."""
-    private, public = directory / "merchant_private_key.pem", directory / "merchant_public_key.pem"
-    if private.exists() and public.exists():
-        return KeyPair(private.read_bytes(), public.read_bytes())
-    keys = KeyPair.generate()
-    directory.mkdir(parents=True, exist_ok=True)
-    private.write_bytes(keys.private_pem)
-    private.chmod(0o600)
-    public.write_bytes(keys.public_pem)
-    return keys

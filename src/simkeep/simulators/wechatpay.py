@@ -2,12 +2,14 @@
 
 Design overview
 ---------------
-``WeChatPaySimulator`` holds its own platform key pair and ``PUB_KEY_ID_…`` (public-key
-mode), knows one merchant (mchid, appid, public key, certificate serial, APIv3 key), keeps
-trades in memory and reads time from an injected ``Clock``. ``wechatpay_router`` exposes the
-v3 endpoints (Native and H5 orders, query, close); each request must carry a valid merchant
-``Authorization`` within ±300 s, else 401 ``SIGN_ERROR``, and every answer — errors and empty
-204 bodies included — is signed with the platform key.
+``WeChatPaySimulator`` holds its platform key pair (generated, or kept in a directory by
+``simulators.keys`` so that every worker process signs alike) and a ``PUB_KEY_ID_…`` derived
+from the public key (public-key mode), knows one merchant (mchid, appid, public key,
+certificate serial, APIv3 key), keeps trades in memory and reads time from an injected
+``Clock``. ``wechatpay_router`` exposes the v3 endpoints (Native and H5 orders, query,
+close); each request must carry a valid merchant ``Authorization`` within ±300 s, else 401
+``SIGN_ERROR``, and every answer — errors and empty 204 bodies included — is signed with the
+platform key.
 
 A paid trade gets one ``TRANSACTION.SUCCESS`` notification (AES-256-GCM ``resource`` under
 the APIv3 key). It is delivered through an injected async ``deliver`` callable on the real
@@ -21,11 +23,13 @@ SIGNTEST signature, tampered amount and stale timestamp. A cashier page and a te
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,6 +53,7 @@ from simkeep.payments.signing import (
     load_public_key,
     verify_sha256_rsa,
 )
+from simkeep.simulators.keys import kept_key_pair
 
 # Seconds before each attempt: at once, then 15s/15s/30s/3m/10m/20m/30m×3/60m/3h×3/6h×2.
 RETRY_SCHEDULE_SECONDS = (
@@ -138,13 +143,16 @@ class WeChatPaySimulator:
         apiv3_key: str,
         clock: Clock,
         public_base_url: str = "http://127.0.0.1:8000/_sim/wechatpay",
+        key_dir: Path | None = None,
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
     ) -> None:
         self.mchid = mchid
         self.appid = appid
-        self.platform_keys = KeyPair.generate()
-        self.public_key_id = PUBLIC_KEY_ID_PREFIX + secrets.token_hex(16).upper()
+        self.platform_keys = (
+            KeyPair.generate() if key_dir is None else kept_key_pair(key_dir, "wechatpay")
+        )
+        self.public_key_id = public_key_id(self.platform_keys.public_pem)
         self.apiv3_key = apiv3_key
         self.public_base_url = public_base_url.rstrip("/")
         self.faults = Faults()
@@ -345,6 +353,12 @@ class WeChatPaySimulator:
 
     def _unix(self) -> int:
         return int(self._clock.now().timestamp())
+
+
+def public_key_id(public_pem: bytes) -> str:
+    """``PUB_KEY_ID_`` and 32 digits of the key's SHA-256: every process names a key alike."""
+    digest = int.from_bytes(hashlib.sha256(public_pem).digest(), "big")
+    return f"{PUBLIC_KEY_ID_PREFIX}{digest % 10**32:032d}"
 
 
 def _event_id(body: bytes) -> str:
