@@ -24,9 +24,9 @@ in for the payer's time, so it is cut out of the latency: create→credited is m
 the create request's start to the notify answer that credits the order, minus the signing.
 The client's CPU, signing included, is reported beside the server's.
 
-Alipay rather than WeChat Pay: the WeChat Pay simulator makes its platform key in memory at
-start-up (not in ``keys_dir``), so nothing outside the server process can sign for it, and
-each uvicorn worker would hold a different one.
+One provider is measured, Alipay: its QR precreate is a server-to-provider call and its
+notification a signed form, the same amount of work as WeChat Pay's Native order and its
+signed, encrypted notification.
 
 Top-ups and the ceiling are measured in interleaved blocks at each concurrency, after a
 warm-up, so a noisy neighbour slows both alike; py-spy then profiles the product under the
@@ -442,8 +442,8 @@ def report(results: list[Figures], plan: Plan) -> list[str]:
         "the order exists, with the simulator's own key from the server's `keys_dir`; that "
         "signature (the provider's work, standing in for the payer) is cut out of "
         "*create→credited*, measured from the create request's start to the notify answer. "
-        "WeChat Pay is not used: its simulator keeps its platform key in memory only, so "
-        "nothing outside the server can sign for it.",
+        "One provider is measured, Alipay: its QR precreate and signed notification are the "
+        "same amount of work as WeChat Pay's Native order and notification.",
         "",
         "*Ceiling*: a bench-only ASGI endpoint (`bench/ceiling_app.py`) doing one pgbench "
         "TPC-B transaction per request (three balance updates, one history insert) on the bare "
