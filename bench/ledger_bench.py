@@ -128,7 +128,8 @@ class Loop(Protocol):
 
 
 class LedgerLoop:
-    """The product: ``ledger.service.post_journal`` inside ``db.transaction``."""
+    """The product: ``ledger.service.post_journal`` inside ``db.transaction``, as when a
+    journal goes with other changes."""
 
     def __init__(self, target: Target, clearing: int, sims: list[int], tag: str) -> None:
         self.db = Database.from_settings(load_settings(database_url=target.url))
@@ -155,6 +156,22 @@ class LedgerLoop:
 
     async def close(self) -> None:
         await self.db.dispose()
+
+
+class LedgerAloneLoop(LedgerLoop):
+    """The product: ``ledger.service.post_journal_alone``, a journal on its own (on
+    PostgreSQL one statement, its own transaction: one round trip)."""
+
+    async def block(self, start: int, count: int) -> None:
+        for i in range(start, start + count):
+            postings = rules.provider_topup(
+                clearing=self.clearing,
+                sim_balance=self.sims[i % len(self.sims)],
+                amount=self.amount,
+            )
+            await ledger.post_journal_alone(
+                self.db, client_id=f"{self.tag}:{i}", postings=postings, now=self.clock.now()
+            )
 
 
 class StackRawLoop:
@@ -270,6 +287,7 @@ async def pg_raw_transaction(pg: asyncpg.Connection, shared: int, sim: int, clie
 
 @dataclass(frozen=True)
 class PostRates:
+    alone: Rate
     ledger: Rate
     stack_raw: Rate
     driver_raw: Rate
@@ -277,22 +295,23 @@ class PostRates:
 
 async def post_rate(target: Target, n: int, block: int = 100) -> PostRates:
     """Single-process rates of the three loops, run in interleaved blocks of ``block``
-    journals (rotating which goes first) so that a noisy neighbour slows all three alike."""
+    journals (rotating which goes first) so that a noisy neighbour slows all of them alike."""
     clearing, sims = await open_sims(target)
     driver: type[SqliteDriverLoop | PgDriverLoop] = (
         SqliteDriverLoop if target.name == "sqlite" else PgDriverLoop
     )
     loops: list[Loop] = [
+        LedgerAloneLoop(target, clearing, sims, "alone"),
         LedgerLoop(target, clearing, sims, "ledger"),
         StackRawLoop(target, clearing, sims, "stack"),
         driver(target, clearing, sims, "driver"),
     ]
-    spent = [0.0, 0.0, 0.0]
+    spent = [0.0] * len(loops)
     try:
         for loop in loops:  # warm-up: connections, prepared statements, plans
             await loop.block(-block, block)
         for start in range(0, n, block):
-            order = [(start // block + k) % 3 for k in range(3)]
+            order = [(start // block + k) % len(loops) for k in range(len(loops))]
             for index in order:
                 began = time.perf_counter()
                 await loops[index].block(start, block)

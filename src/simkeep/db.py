@@ -12,7 +12,9 @@ Design overview
   transaction without adding round trips, and the ledger's hot path may use the driver
   connection directly (docs/decisions/0003-one-round-trip-journals.md). ``Database.read``
   runs a one-statement read with no transaction at all (no BEGIN/COMMIT round trips, no
-  SQLite write lock): a session lookup on every request is one.
+  SQLite write lock): a session lookup on every request is one. ``Database.one_statement``
+  does the same on PostgreSQL for a write made by one statement (a journal posted on its
+  own: docs/decisions/0003-one-round-trip-journals.md).
 * SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on; one connection per
   process, shared by turns, since SQLite has one writer anyway.
 * PostgreSQL: up to ``db_pool_size`` connections, opened on demand and then kept (a checkout
@@ -191,18 +193,30 @@ class Database:
 
     async def transaction(self, fn: TransactionFn[T]) -> T:
         """Run ``fn(conn)`` in one transaction; rerun it whole on a retryable conflict."""
+        return await self._retrying(fn, transactional=True)
+
+    async def _retrying(self, fn: TransactionFn[T], *, transactional: bool) -> T:
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self._slots:
-                    return await self._once(fn, transactional=True)
+                    return await self._once(fn, transactional=transactional)
             except Exception as error:
                 if attempt >= self.retry_attempts or not is_retryable(error):
                     raise
                 delay = min(0.2, 0.002 * 2**attempt) * random.random()  # noqa: S311
                 log.debug("db.retry", attempt=attempt, delay=round(delay, 4), error=str(error))
                 await asyncio.sleep(delay)
+
+    async def one_statement(self, fn: TransactionFn[T]) -> T:
+        """Run ``fn(conn)``, which writes with one statement at most, in one round trip where
+        the database allows: on PostgreSQL a statement outside a transaction block is a
+        transaction of its own (its deferred checks included), so no BEGIN/COMMIT is sent;
+        SQLite runs it as a transaction. Retried whole on a conflict, like ``transaction``."""
+        if self.dialect == "sqlite":
+            return await self.transaction(fn)
+        return await self._retrying(fn, transactional=False)
 
     async def read(self, fn: TransactionFn[T]) -> T:
         """Run ``fn(conn)`` outside a transaction, each statement seeing the latest commit:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import require_aware
+from simkeep.db import Database
 from simkeep.ledger import tables as t
 from simkeep.ledger.chart import CURRENCIES, system_accounts
 from simkeep.ledger.checks import CheckReport, check_books
@@ -74,6 +75,7 @@ __all__ = [
     "list_accounts",
     "open_account",
     "post_journal",
+    "post_journal_alone",
     "post_pending",
     "reverse_journal",
     "set_floor",
@@ -153,6 +155,29 @@ async def post_journal(
         metadata=dict(metadata or {}),
     )
     return await write(conn, request, now)
+
+
+async def post_journal_alone(
+    db: Database,
+    *,
+    client_id: str,
+    postings: Sequence[Posting],
+    now: datetime,
+    description: str = "",
+    metadata: Mapping[str, str] | None = None,
+) -> Journal:
+    """Post a journal that goes with no other change, in one round trip on PostgreSQL (the
+    write is one statement, its own transaction)."""
+    return await db.one_statement(
+        lambda conn: post_journal(
+            conn,
+            client_id=client_id,
+            postings=postings,
+            now=now,
+            description=description,
+            metadata=metadata,
+        )
+    )
 
 
 async def reverse_journal(
