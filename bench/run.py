@@ -14,7 +14,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ledger_bench, topup_bench
+from bench import history_bench, ledger_bench, topup_bench, topup_report
 from bench.targets import drop, fresh
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
@@ -116,7 +116,7 @@ async def main(quick: bool) -> list[str]:
     for name in TARGETS:
         target = await fresh(name, "reads")
         try:
-            costs = await ledger_bench.balance_read(target, sizes)
+            costs = await history_bench.balance_read(target, sizes)
         finally:
             await drop(target)
         for cost in costs:
@@ -151,12 +151,12 @@ async def main(quick: bool) -> list[str]:
                 f"{run.percentile(0.5):.0f} ms, p99 {run.percentile(0.99):.0f} ms; ceiling "
                 f"{ceiling.per_second:.0f} req/s ({run.per_second / ceiling.per_second:.2f})"
             )
-    rate_ok, p99_ok = topup_bench.met(results[0], max(plan.clients))
+    rate_ok, p99_ok = topup_report.met(results[0], max(plan.clients))
     print(
         f"postgresql top-up targets at {max(plan.clients)} clients: rate "
         f"{'met' if rate_ok else 'not met'}, p99 {'met' if p99_ok else 'not met'}"
     )
-    lines += topup_bench.report(results, plan)
+    lines += topup_report.report(results, plan)
     return lines
 
 
