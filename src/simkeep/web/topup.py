@@ -15,8 +15,9 @@ everything again through the services.
 3. *Review.* The exact amount to pay with the rate locked (``topups.model.quote``), the
    promotion line and the payment method. The form carries an idempotency key made when
    this page was rendered: a double submit or a reload gives the same order
-   (``payments.service.checkout``). The payer is then sent to the provider's cashier, or to
-   the order's status page, which shows the QR code to scan.
+   (``payments.service.checkout``). It also carries the amount shown: if the rate changed
+   since, the review comes back with the new amount instead of an order. The payer is then
+   sent to the provider's cashier, or to the order's status page, which shows the QR code.
 """
 
 from __future__ import annotations
