@@ -10,17 +10,20 @@ puts its candidate in a temporary file in the same directory and hard-links it t
 name, which fails when that name exists. The first writer wins, nobody sees a half-written
 file, and every caller then reads what is on disk. The private key is the truth; the public
 key is derived from it (and written next to it for tools outside the server), so the two
-cannot disagree.
+cannot disagree. ``public_key_id`` names a WeChat Pay platform key from the key itself, so
+every process gives it the same ``PUB_KEY_ID_…``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from simkeep.payments.providers.wechatpay_signing import PUBLIC_KEY_ID_PREFIX
 from simkeep.payments.signing import KeyPair
 
 PRIVATE_MODE, PUBLIC_MODE = 0o600, 0o644
@@ -51,3 +54,9 @@ def write_once(path: Path, content: Callable[[], bytes], *, mode: int) -> None:
             os.link(temporary, path)
     finally:
         os.unlink(temporary)
+
+
+def public_key_id(public_pem: bytes) -> str:
+    """``PUB_KEY_ID_`` and 32 digits of the key's SHA-256: every process names a key alike."""
+    digest = int.from_bytes(hashlib.sha256(public_pem).digest(), "big")
+    return f"{PUBLIC_KEY_ID_PREFIX}{digest % 10**32:032d}"

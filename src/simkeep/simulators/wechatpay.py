@@ -23,7 +23,6 @@ SIGNTEST signature, tampered amount and stale timestamp. A cashier page and a te
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,7 +36,6 @@ import httpx
 from simkeep.clock import Clock, in_shanghai
 from simkeep.payments.providers.wechatpay_signing import (
     MAX_SKEW,
-    PUBLIC_KEY_ID_PREFIX,
     SIGNTEST_PREFIX,
     json_bytes,
     new_nonce,
@@ -53,7 +51,7 @@ from simkeep.payments.signing import (
     load_public_key,
     verify_sha256_rsa,
 )
-from simkeep.simulators.keys import kept_key_pair
+from simkeep.simulators.keys import kept_key_pair, public_key_id
 
 # Seconds before each attempt: at once, then 15s/15s/30s/3m/10m/20m/30m×3/60m/3h×3/6h×2.
 RETRY_SCHEDULE_SECONDS = (
@@ -353,12 +351,6 @@ class WeChatPaySimulator:
 
     def _unix(self) -> int:
         return int(self._clock.now().timestamp())
-
-
-def public_key_id(public_pem: bytes) -> str:
-    """``PUB_KEY_ID_`` and 32 digits of the key's SHA-256: every process names a key alike."""
-    digest = int.from_bytes(hashlib.sha256(public_pem).digest(), "big")
-    return f"{PUBLIC_KEY_ID_PREFIX}{digest % 10**32:032d}"
 
 
 def _event_id(body: bytes) -> str:

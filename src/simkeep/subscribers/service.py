@@ -1,4 +1,5 @@
-"""Subscriber use cases: one-time codes, registration, login, logout, password changes.
+"""Subscriber use cases: registration, login, logout, password changes (one-time codes are
+in ``codes``, re-exported here).
 
 Design overview
 ---------------
@@ -14,19 +15,18 @@ a password change or reset ends every session of that subscriber.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
-from simkeep.notifications import service as notifications
 from simkeep.sims.model import parse_number
 from simkeep.subscribers import tables as t
+from simkeep.subscribers.codes import confirm_code, request_code, subscriber_id_of, use_code
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
@@ -34,18 +34,26 @@ from simkeep.subscribers.model import (
     CodePurpose,
     Limits,
     LockedOut,
-    TooManyRequests,
     check_password,
-    code_digest,
     hash_password,
-    new_code,
     new_token,
     token_digest,
     verify_password,
 )
 
-_HOUR = timedelta(hours=1)
-CODE_TEXT = "simkeep 驗證碼/验证码/code: {code}（{minutes} 分鐘內有效 / valid {minutes} min）"
+__all__ = [
+    "Session",
+    "Subscriber",
+    "authenticate",
+    "change_password",
+    "confirm_code",
+    "enroll",
+    "login",
+    "logout",
+    "register",
+    "request_code",
+    "reset_password",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,45 +69,6 @@ class Subscriber:
     phone: str
 
 
-async def request_code(
-    db: Database, *, phone: str, purpose: CodePurpose, key: bytes, limits: Limits, now: datetime
-) -> None:
-    """Send a one-time code by SMS (rate-limited per number)."""
-    e164 = parse_number(phone).e164
-    code = new_code()
-
-    async def issue(conn: AsyncConnection) -> None:
-        since = now - _HOUR
-        recent = (
-            await conn.execute(
-                select(func.count())
-                .select_from(t.codes)
-                .where(t.codes.c.phone == e164, t.codes.c.created_at > since)
-            )
-        ).scalar_one()
-        if recent >= limits.codes_per_hour:
-            raise TooManyRequests("too many codes for this number: try again in an hour")
-        registered = await _subscriber_id(conn, e164) is not None
-        if purpose is CodePurpose.REGISTER and registered:
-            raise AlreadyRegistered("this number is registered already: log in instead")
-        if purpose is CodePurpose.RESET_PASSWORD and not registered:
-            return  # say nothing more than for a registered number
-        await conn.execute(
-            t.codes.insert().values(
-                phone=e164,
-                purpose=purpose.value,
-                code_digest=code_digest(key, e164, purpose, code),
-                created_at=now,
-                expires_at=now + limits.code_ttl,
-            )
-        )
-        minutes = int(limits.code_ttl.total_seconds() // 60)
-        text = CODE_TEXT.format(code=code, minutes=minutes)
-        await notifications.queue_sms(conn, to=e164, text=text, now=now)
-
-    await db.transaction(issue)
-
-
 async def register(
     db: Database,
     *,
@@ -113,7 +82,7 @@ async def register(
     """Create an account for a number that proved itself with a code; log it in."""
     e164 = parse_number(phone).e164
     password_hash = await asyncio.to_thread(hash_password, password)
-    await _use_code(db, e164, CodePurpose.REGISTER, code, key, limits, now)
+    await use_code(db, e164, CodePurpose.REGISTER, code, key, limits, now)
 
     async def create(conn: AsyncConnection) -> Session:
         try:
@@ -132,7 +101,7 @@ async def enroll(db: Database, *, phone: str, password: str, now: datetime) -> i
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def create(conn: AsyncConnection) -> int:
-        existing = await _subscriber_id(conn, e164)
+        existing = await subscriber_id_of(conn, e164)
         if existing is not None:
             return existing
         return await _insert_subscriber(conn, e164, password_hash, now)
@@ -272,8 +241,8 @@ async def reset_password(
     """Set a new password with a code sent to the number; every session ends."""
     e164 = parse_number(phone).e164
     check_password(new_password)
-    await _use_code(db, e164, CodePurpose.RESET_PASSWORD, code, key, limits, now)
-    subscriber_id = await db.transaction(lambda conn: _subscriber_id(conn, e164))
+    await use_code(db, e164, CodePurpose.RESET_PASSWORD, code, key, limits, now)
+    subscriber_id = await db.transaction(lambda conn: subscriber_id_of(conn, e164))
     if subscriber_id is None:
         raise BadCode("that code is not valid")
     return await _set_password(db, subscriber_id, new_password, limits, now)
@@ -298,62 +267,6 @@ async def _set_password(
         return await _new_session(conn, subscriber_id, limits, now)
 
     return await db.transaction(store)
-
-
-async def confirm_code(
-    db: Database,
-    *,
-    phone: str,
-    purpose: CodePurpose,
-    code: str,
-    key: bytes,
-    limits: Limits,
-    now: datetime,
-) -> None:
-    """Accept a one-time code sent to ``phone`` for ``purpose``, once; ``BadCode`` otherwise."""
-    await _use_code(db, parse_number(phone).e164, purpose, code, key, limits, now)
-
-
-async def _use_code(
-    db: Database,
-    phone: str,
-    purpose: CodePurpose,
-    code: str,
-    key: bytes,
-    limits: Limits,
-    now: datetime,
-) -> None:
-    """Accept the newest live code once; a wrong guess is counted (and committed)."""
-
-    async def check(conn: AsyncConnection) -> bool:
-        row = (
-            await conn.execute(
-                select(t.codes.c.id, t.codes.c.code_digest, t.codes.c.attempts)
-                .where(
-                    t.codes.c.phone == phone,
-                    t.codes.c.purpose == purpose.value,
-                    t.codes.c.used_at.is_(None),
-                    t.codes.c.expires_at > now,
-                )
-                .order_by(t.codes.c.id.desc())
-                .limit(1)
-                .with_for_update()
-            )
-        ).first()
-        if row is None or row.attempts >= limits.code_attempts:
-            return False
-        if not hmac.compare_digest(row.code_digest, code_digest(key, phone, purpose, code.strip())):
-            await conn.execute(
-                update(t.codes)
-                .where(t.codes.c.id == row.id)
-                .values(attempts=t.codes.c.attempts + 1)
-            )
-            return False
-        await conn.execute(update(t.codes).where(t.codes.c.id == row.id).values(used_at=now))
-        return True
-
-    if not await db.transaction(check):
-        raise BadCode("that code is wrong or has expired: request a new one")
 
 
 async def _record_failure(conn: AsyncConnection, phone: str, limits: Limits, now: datetime) -> None:
@@ -383,12 +296,6 @@ async def _record_failure(conn: AsyncConnection, phone: str, limits: Limits, now
 def _dummy_hash() -> str:
     """A hash to verify against for unknown numbers, so they cost the same time."""
     return hash_password("not-a-real-password")
-
-
-async def _subscriber_id(conn: AsyncConnection, phone: str) -> int | None:
-    result = await conn.execute(select(t.subscribers.c.id).where(t.subscribers.c.phone == phone))
-    value = result.scalar()
-    return None if value is None else int(value)
 
 
 async def _new_session(
