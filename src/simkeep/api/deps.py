@@ -21,7 +21,6 @@ from simkeep.settings import Settings
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import Limits, auth_key
 from simkeep.subscribers.service import Subscriber
-from simkeep.web import i18n
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +45,7 @@ class Services:
         db: Database,
         clock: Clock,
         adapters: Mapping[Provider, PaymentProviderAdapter],
+        catalogs: Mapping[str, GNUTranslations],
     ) -> Services:
         return cls(
             settings=settings,
@@ -53,7 +53,7 @@ class Services:
             clock=clock,
             auth_key=auth_key(settings.secret_key),
             receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
-            catalogs=i18n.load_catalogs(),
+            catalogs=catalogs,
             limits=Limits(),
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),

@@ -57,9 +57,10 @@ class Pages:
             )
         self.default_locale = default_locale
         self.secure_cookies = secure_cookies
+        self.catalogs = i18n.load_catalogs()  # also for documents (receipt PDFs)
         self._templates = {
             code: Jinja2Templates(env=_environment(catalog, code))
-            for code, catalog in i18n.load_catalogs().items()
+            for code, catalog in self.catalogs.items()
         }
 
     def choose(self, request: Request) -> i18n.Choice:
