@@ -25,14 +25,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if not isinstance(instant, datetime):
-            raise TypeError(f"{value!r} is not a timestamp")
-        if instant.tzinfo is None:
-            return instant.replace(tzinfo=UTC)
-        return instant.astimezone(UTC)
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A timestamp as either database returns it (SQLite: UTC text), as an aware UTC instant."""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(instant, datetime):
+        raise TypeError(f"{value!r} is not a timestamp")
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
 
 
 def sqlite_timestamp(instant: datetime) -> str:

@@ -45,13 +45,21 @@ from simkeep.payments.model import (
     TradeStatus,
     VerifiedNotification,
 )
+from simkeep.statements import Statement
 from simkeep.topups import followup
 from simkeep.topups import service as topups
-from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.service import AmountMismatch, UnknownOrder
 
 CLOSE_RETRY = timedelta(minutes=1)
+_STORE = Statement(
+    """
+    INSERT INTO payment_notifications
+      (provider, notification_id, order_no, headers, body, status, error, received_at)
+    VALUES (:provider, :notification_id, :order_no, :headers, :body, :status, :error, :now)
+    RETURNING id
+    """
+)
 log = structlog.get_logger(__name__)
 
 
@@ -123,21 +131,19 @@ async def _store(
     error: str | None,
     now: datetime,
 ) -> int:
-    result = await conn.execute(
-        topup_tables.notifications.insert()
-        .values(
-            provider=provider.value,
-            notification_id=verified.notification_id if verified else None,
-            order_no=verified.out_trade_no if verified else None,
-            headers=json.dumps(dict(raw.headers), ensure_ascii=False),
-            body=raw.body,
-            status=status,
-            error=error,
-            received_at=now,
-        )
-        .returning(topup_tables.notifications.c.id)
+    row = await _STORE.row(
+        conn,
+        provider=provider.value,
+        notification_id=verified.notification_id if verified else None,
+        order_no=verified.out_trade_no if verified else None,
+        headers=json.dumps(dict(raw.headers), ensure_ascii=False),
+        body=raw.body,
+        status=status,
+        error=error,
+        now=now,
     )
-    return int(result.scalar_one())
+    assert row is not None
+    return int(row["id"])
 
 
 async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datetime) -> Outcome:
@@ -202,7 +208,7 @@ async def checkout(
             expected_pay=expected_pay,
         )
 
-    order = await db.transaction(create)
+    order = await db.one_statement(create)
     if order.state is not OrderState.CREATED:
         return order
     return await start_payment(
@@ -252,7 +258,7 @@ async def start_payment(
             conn, order_no=order.order_no, pay_url=start.redirect_url, pay_qr=start.qr_payload
         )
 
-    started = await db.transaction(record)
+    started = await db.one_statement(record)
     if started is None:
         raise OrderNotPayable(f"no order {order.order_no}")
     return started

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from functools import cache
 
@@ -47,6 +46,7 @@ from simkeep.sims.model import (
     mask_name,
     parse_number,
 )
+from simkeep.statements import Statement
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
 
@@ -209,37 +209,43 @@ async def id_matches(
     return hmac.compare_digest(row.id_digest, id_digest(id_key, id_type, id_number))
 
 
+_SIM_AFTER_TOPUP = Statement(
+    "UPDATE sims SET state = :state, validity_until = :validity_until WHERE id = :sim_id"
+)
+
+
 async def apply_topup(
-    conn: AsyncConnection, *, sim_id: int, validity_days: int, now: datetime
-) -> Sim:
-    """What a credited top-up does to the SIM: a validity plan's date moves on (capped at
-    730 days ahead), and a SIM in grace or suspended is active again at once."""
-    sim = await get_sim(conn, sim_id=sim_id)
-    if sim is None:
-        raise SimError(f"no SIM {sim_id}")
-    plan = await get_plan(conn, code=sim.plan_code)
-    updated = sim
-    if plan is not None and plan.retention is Retention.VALIDITY:
-        validity = extended_validity(sim.validity_until, validity_days, now)
-        updated = replace(updated, validity_until=validity)
-    if sim.state in (SimState.GRACE, SimState.SUSPENDED):
-        updated = replace(updated, state=SimState.ACTIVE)
+    conn: AsyncConnection,
+    *,
+    sim_id: int,
+    state: SimState,
+    validity_until: datetime | None,
+    retention: Retention,
+    validity_days: int,
+    now: datetime,
+) -> datetime | None:
+    """What a credited top-up does to the SIM (in ``state``, valid until ``validity_until``,
+    on a plan of ``retention``): a validity plan's date moves on (capped at 730 days ahead),
+    and a SIM in grace or suspended is active again at once. Returns the validity after."""
+    new_validity = validity_until
+    if retention is Retention.VALIDITY:
+        new_validity = extended_validity(validity_until, validity_days, now)
+    new_state = SimState.ACTIVE if state in (SimState.GRACE, SimState.SUSPENDED) else state
+    if new_state is not state:
         await conn.execute(
             t.events.insert().values(
                 sim_id=sim_id,
-                from_state=sim.state.value,
-                to_state=SimState.ACTIVE.value,
+                from_state=state.value,
+                to_state=new_state.value,
                 reason="top-up",
                 at=now,
             )
         )
-    if updated != sim:
-        await conn.execute(
-            t.sims.update()
-            .where(t.sims.c.id == sim_id)
-            .values(state=updated.state.value, validity_until=updated.validity_until)
+    if (new_state, new_validity) != (state, validity_until):
+        await _SIM_AFTER_TOPUP.execute(
+            conn, sim_id=sim_id, state=new_state.value, validity_until=new_validity
         )
-    return updated
+    return new_validity
 
 
 class NotLinkable(SimError):

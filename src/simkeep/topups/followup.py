@@ -18,9 +18,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.payments.model import Provider
+from simkeep.topups import statements
 from simkeep.topups import tables as t
 from simkeep.topups.model import Order, OrderState
-from simkeep.topups.queries import get_order, order_from_row
+from simkeep.topups.queries import get_order
 
 POLL_STOP_AFTER_EXPIRY = timedelta(minutes=10)
 CLOSE_STOP_AFTER_EXPIRY = timedelta(days=1)
@@ -37,15 +38,9 @@ async def record_payment_start(
     conn: AsyncConnection, *, order_no: str, pay_url: str | None, pay_qr: str | None
 ) -> Order | None:
     """The provider has the trade: the order waits for the payer, who pays here."""
-    moved = await conn.execute(
-        update(t.orders)
-        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.CREATED.value)
-        .values(state=OrderState.AWAITING_PAYMENT.value, pay_url=pay_url, pay_qr=pay_qr)
-        .returning(*t.orders.c)
-    )
-    row = moved.first()
-    if row is not None:
-        return order_from_row(row)
+    started = await statements.mark_started(conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr)
+    if started is not None:
+        return started
     return await get_order(conn, order_no=order_no)  # started by a racing request
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
 from simkeep.payments.model import Channel, Provider
+from simkeep.sqltypes import as_utc
+from simkeep.statements import Row as StatementRow
 from simkeep.topups import tables as t
 from simkeep.topups.model import Order, OrderState
 
@@ -103,8 +105,9 @@ async def by_idempotency_key(
     return (order_from_row(row), row.request_hash) if row else None
 
 
-def order_from_row(row: Row[tuple[object, ...]]) -> Order:
-    m = row._mapping
+def order_from_row(row: Row[tuple[object, ...]] | StatementRow) -> Order:
+    """An order from a row of ``topup_orders``, read by SQLAlchemy or by a ``Statement``."""
+    m = row._mapping if isinstance(row, Row) else row
     return Order(
         order_no=m["order_no"],
         subscriber_id=m["subscriber_id"],
@@ -117,13 +120,17 @@ def order_from_row(row: Row[tuple[object, ...]]) -> Order:
         provider=Provider(m["provider"]),
         channel=Channel(m["channel"]),
         state=OrderState(m["state"]),
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
+        created_at=as_utc(m["created_at"]),
+        expires_at=as_utc(m["expires_at"]),
         receipt_no=m["receipt_no"],
-        paid_at=m["paid_at"],
-        credited_at=m["credited_at"],
+        paid_at=_instant(m["paid_at"]),
+        credited_at=_instant(m["credited_at"]),
         provider_trade_no=m["provider_trade_no"],
-        validity_until=m["validity_until"],
+        validity_until=_instant(m["validity_until"]),
         pay_url=m["pay_url"],
         pay_qr=m["pay_qr"],
     )
+
+
+def _instant(value: datetime | str | None) -> datetime | None:
+    return None if value is None else as_utc(value)

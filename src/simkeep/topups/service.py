@@ -15,13 +15,11 @@ Design overview
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
@@ -32,7 +30,8 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.payments.model import Channel, Provider
 from simkeep.sims import service as sims
-from simkeep.sims.model import Sim, SimState, parse_number
+from simkeep.sims.model import Number, Region, Sim, SimState, parse_number
+from simkeep.topups import statements
 from simkeep.topups import tables as t
 from simkeep.topups.followup import record_payment_start
 from simkeep.topups.queries import (
@@ -41,7 +40,6 @@ from simkeep.topups.queries import (
     by_idempotency_key,
     get_order,
     get_order_by_receipt,
-    order_from_row,
     order_history,
 )
 
@@ -66,7 +64,6 @@ __all__ = [
 ]
 from simkeep.topups.model import (
     ORDER_TTL,
-    PAYABLE,
     ConfirmNumber,
     FxRate,
     IdempotencyConflict,
@@ -143,57 +140,80 @@ async def create_order(
     expected_pay: Money | None = None,
 ) -> Order:
     """Create (or find again, by idempotency key) an order to top up ``number``; with
-    ``expected_pay`` (what the payer was shown), refuse if the price has changed since."""
+    ``expected_pay`` (what the payer was shown), refuse if the price has changed since.
+
+    One read gathers what the checks need, one statement writes: the caller may run it
+    outside a transaction (``Database.one_statement``)."""
+    e164 = parse_number(number).e164
     fingerprint = request_hash(
         {
-            "number": parse_number(number).e164,
+            "number": e164,
             "credit": [credit.minor, credit.currency],
             "pay": pay_currency,
             "provider": provider.value,
             "channel": channel.value,
         }
     )
-    if idempotency_key is not None and subscriber_id is not None:
-        existing = await by_idempotency_key(conn, subscriber_id=subscriber_id, key=idempotency_key)
-        if existing is not None:
-            if existing[1] != fingerprint:
-                raise IdempotencyConflict("this Idempotency-Key was used for another order")
-            return existing[0]
-    sim = await _guarded_sim(conn, subscriber_id, number, confirm_number)
-    if credit.currency != sim.home_currency:
-        raise TopupError(f"this SIM is topped up in {sim.home_currency}")
-    priced = await _price(conn, credit, pay_currency)
+    facts = await statements.gather(
+        conn,
+        subscriber_id=subscriber_id,
+        idempotency_key=idempotency_key,
+        e164=e164,
+        credit_currency=credit.currency,
+        pay_currency=pay_currency,
+    )
+    if facts.earlier_order:
+        return await _replayed(conn, subscriber_id, idempotency_key, fingerprint)
+    if facts.sim_id is None:
+        raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
+    if facts.sim_state is SimState.RECYCLED:
+        raise NumberNotEligible("this number was recycled and cannot be topped up")
+    confirmed = confirm_number is not None and parse_number(confirm_number).e164 == e164
+    if subscriber_id is not None and not confirmed and not facts.topped_up_before:
+        raise ConfirmNumber("you have not topped up this number before: type it again")
+    if credit.currency != facts.home_currency:
+        raise TopupError(f"this SIM is topped up in {facts.home_currency}")
+    priced = quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
     if expected_pay is not None and priced.pay != expected_pay:
         raise QuoteChanged(f"the price is now {priced.pay}, not {expected_pay}: check it again")
-    order_no = _new_order_no(now)
-    try:
-        inserted = await conn.execute(
-            t.orders.insert()
-            .values(
-                order_no=order_no,
-                subscriber_id=subscriber_id,
-                idempotency_key=idempotency_key,
-                request_hash=fingerprint,
-                sim_id=sim.id,
-                msisdn=parse_number(number).e164,
-                credit_minor=priced.credit.minor,
-                credit_currency=priced.credit.currency,
-                pay_minor=priced.pay.minor,
-                pay_currency=priced.pay.currency,
-                fx_rate=str(priced.fx.rate) if priced.fx else None,
-                validity_days=priced.validity_days,
-                provider=provider.value,
-                channel=channel.value,
-                state=OrderState.CREATED.value,
-                created_at=now,
-                expires_at=now + ORDER_TTL,
-                next_poll_at=now + timedelta(seconds=30),
-            )
-            .returning(*t.orders.c)
-        )
-    except IntegrityError as error:  # the same key, raced by a concurrent request
-        raise IdempotencyConflict("this Idempotency-Key is being used right now") from error
-    return order_from_row(inserted.one())
+    order = await statements.insert(
+        conn,
+        prefix=f"T{in_hong_kong(now):%Y%m%d}",
+        subscriber_id=subscriber_id,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        sim_id=facts.sim_id,
+        msisdn=e164,
+        credit_minor=priced.credit.minor,
+        credit_currency=priced.credit.currency,
+        pay_minor=priced.pay.minor,
+        pay_currency=priced.pay.currency,
+        fx_rate=str(priced.fx.rate) if priced.fx else None,
+        validity_days=priced.validity_days,
+        provider=provider.value,
+        channel=channel.value,
+        state=OrderState.CREATED.value,
+        created_at=now,
+        expires_at=now + ORDER_TTL,
+        next_poll_at=now + timedelta(seconds=30),
+    )
+    if order is None:  # the same key, inserted by a concurrent request meanwhile
+        return await _replayed(conn, subscriber_id, idempotency_key, fingerprint)
+    return order
+
+
+async def _replayed(
+    conn: AsyncConnection, subscriber_id: int | None, key: str | None, fingerprint: str
+) -> Order:
+    """The order made before with this key, if it was made by the same request."""
+    existing = None
+    if subscriber_id is not None and key is not None:
+        existing = await by_idempotency_key(conn, subscriber_id=subscriber_id, key=key)
+    if existing is None:
+        raise IdempotencyConflict("this Idempotency-Key is being used right now")
+    if existing[1] != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was used for another order")
+    return existing[0]
 
 
 async def preview_number(
@@ -279,52 +299,59 @@ async def credit_paid_order(
     provider: Provider | None = None,
 ) -> CreditResult:
     """Money for this order was received (through ``provider``, when given): credit it, once."""
-    order = await get_order(conn, order_no=order_no, lock=True)
-    if order is None or (provider is not None and order.provider is not provider):
-        raise UnknownOrder(f"no order {order_no} of {provider or 'any provider'}")
-    if paid != order.pay:
-        raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
-    moved = await conn.execute(
-        update(t.orders)
-        .where(
-            t.orders.c.order_no == order_no,
-            t.orders.c.state.in_([state.value for state in PAYABLE]),
-        )
-        .values(state=OrderState.PAID.value, paid_at=now, provider_trade_no=provider_trade_no)
+    paid_order = await statements.mark_paid(
+        conn,
+        order_no=order_no,
+        provider=provider.value if provider else None,
+        paid_minor=paid.minor,
+        paid_currency=paid.currency,
+        trade_no=provider_trade_no,
+        now=now,
     )
-    if moved.rowcount == 0:
-        return CreditResult(order, credited_now=False)
+    if paid_order is None:
+        return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
+    order = paid_order.order
     sim_balance = await _post_topup(conn, order, now)
-    sim = await sims.apply_topup(
-        conn, sim_id=order.sim_id, validity_days=order.validity_days, now=now
+    validity_until = await sims.apply_topup(
+        conn,
+        sim_id=order.sim_id,
+        state=paid_order.sim_state,
+        validity_until=paid_order.sim_validity_until,
+        retention=paid_order.retention,
+        validity_days=order.validity_days,
+        now=now,
     )
-    receipt_no = f"R{now:%y%m%d}{secrets.randbelow(10**8):08d}"
-    await conn.execute(
-        update(t.orders)
-        .where(t.orders.c.order_no == order_no, t.orders.c.state == OrderState.PAID.value)
-        .values(
-            state=OrderState.CREDITED.value,
-            credited_at=now,
-            receipt_no=receipt_no,
-            validity_until=sim.validity_until,
-        )
+    receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
+    await statements.mark_credited(
+        conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
     )
     balance = await ledger.get_balance(conn, account_id=sim_balance)
+    hk_number = Number(paid_order.hk_number, Region.HK)
     text = (
-        f"simkeep: {sim.hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
+        f"simkeep: {hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
         f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
     )
     await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
     credited = replace(
         order,
         state=OrderState.CREDITED,
-        paid_at=now,
         credited_at=now,
-        provider_trade_no=provider_trade_no,
         receipt_no=receipt_no,
-        validity_until=sim.validity_until,
+        validity_until=validity_until,
     )
     return CreditResult(credited, credited_now=True)
+
+
+async def _not_payable(
+    conn: AsyncConnection, order_no: str, paid: Money, provider: Provider | None
+) -> Order:
+    """Why an order did not move to paid: unknown, another amount, or paid already."""
+    order = await get_order(conn, order_no=order_no, lock=True)
+    if order is None or (provider is not None and order.provider is not provider):
+        raise UnknownOrder(f"no order {order_no} of {provider or 'any provider'}")
+    if paid != order.pay:
+        raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
+    return order
 
 
 async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
@@ -377,8 +404,3 @@ async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
         .returning(t.orders.c.order_no)
     )
     return [row.order_no for row in rows]
-
-
-def _new_order_no(now: datetime) -> str:
-    """``T`` + Hong Kong date and time + random digits: fits Alipay and WeChat Pay."""
-    return f"T{in_hong_kong(now):%Y%m%d%H%M%S}{secrets.randbelow(10**8):08d}"

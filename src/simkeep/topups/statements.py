@@ -1,0 +1,233 @@
+"""The statements every online top-up runs, written out (``simkeep.statements``).
+
+Design overview
+---------------
+* ``gather``: one read with all that placing an order checks — an earlier order with the
+  same idempotency key, the SIM behind the number and its state, whether this subscriber
+  has topped the number up before, and the current FX rate.
+* ``insert``: the order in one statement. Its number is ``T`` + the Hong Kong date + its id
+  (PostgreSQL: the id sequence; SQLite, one writer: the next id), so it never collides;
+  ``ON CONFLICT`` on the idempotency key writes nothing and returns None when a concurrent
+  request with the same key got there first.
+* ``mark_started``, ``mark_paid``, ``mark_credited``: the order's moves in the state machine
+  (``topups.model``), each a conditional update that moves nothing if the order is not in
+  the state the move starts from. ``mark_paid`` also reads what crediting needs of the SIM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.sims.model import Retention, SimState
+from simkeep.sqltypes import as_utc
+from simkeep.statements import Statement
+from simkeep.topups.model import FxRate, Order
+from simkeep.topups.queries import order_from_row
+
+_GATHER = Statement(
+    """
+    SELECT
+      (SELECT 1 FROM topup_orders e
+        WHERE e.subscriber_id = :subscriber_id AND e.idempotency_key = :key) AS earlier,
+      s.id AS sim_id, s.state AS sim_state, s.home_currency,
+      EXISTS (SELECT 1 FROM topup_orders o
+        WHERE o.msisdn = :e164 AND o.subscriber_id = :subscriber_id
+          AND o.state = 'credited') AS topped_up,
+      (SELECT f.rate FROM fx_rates f WHERE f.base = :credit_currency AND f.quote = :pay_currency
+        ORDER BY f.id DESC LIMIT 1) AS fx_rate
+    FROM (SELECT 1 AS one) AS one
+    LEFT JOIN sim_lines l ON l.e164 = :e164
+    LEFT JOIN sims s ON s.id = l.sim_id
+    """
+)
+
+# PostgreSQL: the id from the sequence, and a type for each parameter of INSERT … SELECT.
+# SQLite, one writer: the next id.
+_INSERT = Statement(
+    """
+    WITH n AS (SELECT nextval(pg_get_serial_sequence('topup_orders', 'id')) AS id)
+    INSERT INTO topup_orders (
+      id, order_no, subscriber_id, idempotency_key, request_hash, sim_id, msisdn,
+      credit_minor, credit_currency, pay_minor, pay_currency, fx_rate, validity_days,
+      provider, channel, state, created_at, expires_at, next_poll_at)
+    SELECT n.id, :prefix::text || lpad(n.id::text, 10, '0'), :subscriber_id::bigint,
+      :idempotency_key::text, :request_hash::text, :sim_id::bigint, :msisdn::text,
+      :credit_minor::bigint, :credit_currency::text, :pay_minor::bigint, :pay_currency::text,
+      :fx_rate::text, :validity_days::integer, :provider::text, :channel::text,
+      'created', :created_at::timestamptz, :expires_at::timestamptz,
+      :next_poll_at::timestamptz
+    FROM n
+    ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
+    RETURNING *
+    """,
+    sqlite="""
+    INSERT INTO topup_orders (
+      id, order_no, subscriber_id, idempotency_key, request_hash, sim_id, msisdn,
+      credit_minor, credit_currency, pay_minor, pay_currency, fx_rate, validity_days,
+      provider, channel, state, created_at, expires_at, next_poll_at)
+    VALUES (
+      (SELECT ifnull(max(id), 0) + 1 FROM topup_orders),
+      :prefix || printf('%010d', (SELECT ifnull(max(id), 0) + 1 FROM topup_orders)),
+      :subscriber_id, :idempotency_key, :request_hash, :sim_id, :msisdn,
+      :credit_minor, :credit_currency, :pay_minor, :pay_currency, :fx_rate, :validity_days,
+      :provider, :channel, 'created', :created_at, :expires_at, :next_poll_at)
+    ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
+    RETURNING *
+    """,
+)
+
+_STARTED = Statement(
+    """
+    UPDATE topup_orders SET state = 'awaiting_payment', pay_url = :pay_url, pay_qr = :pay_qr
+    WHERE order_no = :order_no AND state = 'created'
+    RETURNING *
+    """
+)
+
+# Payable: created, awaiting_payment, expired (``model.PAYABLE``).
+_PAID = Statement(
+    """
+    UPDATE topup_orders SET state = 'paid', paid_at = :now, provider_trade_no = :trade_no
+    WHERE order_no = :order_no AND provider = coalesce(:provider, provider)
+      AND state IN ('created', 'awaiting_payment', 'expired')
+      AND pay_minor = :pay_minor AND pay_currency = :pay_currency
+    RETURNING *,
+      (SELECT s.state FROM sims s WHERE s.id = topup_orders.sim_id) AS sim_state,
+      (SELECT s.validity_until FROM sims s WHERE s.id = topup_orders.sim_id)
+        AS sim_validity_until,
+      (SELECT p.retention FROM sims s JOIN sim_plans p ON p.code = s.plan_code
+        WHERE s.id = topup_orders.sim_id) AS retention,
+      (SELECT l.e164 FROM sim_lines l
+        WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number
+    """
+)
+
+_CREDITED = Statement(
+    """
+    UPDATE topup_orders SET state = 'credited', credited_at = :now, receipt_no = :receipt_no,
+      validity_until = :validity_until
+    WHERE order_no = :order_no AND state = 'paid'
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What placing an order checks, read at once."""
+
+    earlier_order: bool
+    sim_id: int | None
+    sim_state: SimState | None
+    home_currency: str | None
+    topped_up_before: bool
+    fx: FxRate | None
+
+
+async def gather(
+    conn: AsyncConnection,
+    *,
+    subscriber_id: int | None,
+    idempotency_key: str | None,
+    e164: str,
+    credit_currency: str,
+    pay_currency: str,
+) -> Facts:
+    row = await _GATHER.row(
+        conn,
+        subscriber_id=subscriber_id,
+        key=idempotency_key,
+        e164=e164,
+        credit_currency=credit_currency,
+        pay_currency=pay_currency,
+    )
+    assert row is not None  # one row, always
+    rate = row["fx_rate"]
+    return Facts(
+        earlier_order=row["earlier"] is not None,
+        sim_id=row["sim_id"],
+        sim_state=SimState(row["sim_state"]) if row["sim_state"] else None,
+        home_currency=row["home_currency"],
+        topped_up_before=bool(row["topped_up"]),
+        fx=FxRate(credit_currency, pay_currency, Decimal(rate)) if rate else None,
+    )
+
+
+async def insert(conn: AsyncConnection, *, prefix: str, **columns: Any) -> Order | None:
+    """Insert an order numbered ``prefix`` + its id; None if its idempotency key is taken."""
+    row = await _INSERT.row(conn, prefix=prefix, **columns)
+    return order_from_row(row) if row is not None else None
+
+
+async def mark_started(
+    conn: AsyncConnection, *, order_no: str, pay_url: str | None, pay_qr: str | None
+) -> Order | None:
+    """created → awaiting_payment, with where to pay; None if the order was not created."""
+    row = await _STARTED.row(conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr)
+    return order_from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class PaidOrder:
+    """An order just moved to paid, and the SIM it credits as it was."""
+
+    order: Order
+    serial: int  # the order's id
+    sim_state: SimState
+    sim_validity_until: datetime | None
+    retention: Retention
+    hk_number: str
+
+
+async def mark_paid(
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    provider: str | None,
+    paid_minor: int,
+    paid_currency: str,
+    trade_no: str,
+    now: datetime,
+) -> PaidOrder | None:
+    """payable → paid, if the order is of ``provider`` (any, if None) and asks exactly the
+    amount paid; None if it moved nothing."""
+    row = await _PAID.row(
+        conn,
+        order_no=order_no,
+        provider=provider,
+        pay_minor=paid_minor,
+        pay_currency=paid_currency,
+        trade_no=trade_no,
+        now=now,
+    )
+    if row is None:
+        return None
+    validity = row["sim_validity_until"]
+    return PaidOrder(
+        order=order_from_row(row),
+        serial=row["id"],
+        sim_state=SimState(row["sim_state"]),
+        sim_validity_until=as_utc(validity) if validity is not None else None,
+        retention=Retention(row["retention"]),
+        hk_number=row["hk_number"],
+    )
+
+
+async def mark_credited(
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    receipt_no: str,
+    validity_until: datetime | None,
+    now: datetime,
+) -> None:
+    """paid → credited, with its receipt number."""
+    moved = await _CREDITED.execute(
+        conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
+    )
+    if moved != 1:
+        raise RuntimeError(f"order {order_no} was not paid when it was credited")
