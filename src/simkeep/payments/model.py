@@ -126,6 +126,11 @@ class PaymentProviderAdapter(Protocol):
     provider: Provider
     currencies: frozenset[str]  # what this provider charges in (Mainland wallets: CNY)
 
+    def signs_locally(self, channel: Channel) -> bool:
+        """True when starting a trade on ``channel`` asks the provider nothing (a signed
+        redirect): the trade can then be started before its order is written."""
+        ...
+
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """Create the trade at the provider (or sign the redirect) and say how to pay."""
         ...

@@ -3,9 +3,12 @@ expired trades.
 
 Design overview
 ---------------
-``start_payment`` asks the order's provider for a trade (a signed cashier link or a QR
-payload) outside any transaction, then records it on the order, which now awaits payment;
-a second start returns what was recorded, so a reload never opens a second trade.
+``checkout`` writes the order and opens its trade. A signed cashier link (Alipay page and
+WAP) asks the provider nothing, so it is made first and written with the order, which then
+awaits payment at once. Otherwise ``start_payment`` asks the provider for the trade (a QR
+payload, a WeChat Pay H5 link) outside any transaction, then records it on the order, which
+now awaits payment; a second start returns what was recorded, so a reload never opens a
+second trade.
 
 A notification is verified by its provider's adapter, then processed and stored raw with
 its outcome in one transaction (kept forever, forged or not; if processing fails, it is
@@ -39,6 +42,7 @@ from simkeep.payments.model import (
     NotificationRejected,
     PaymentProviderAdapter,
     PaymentRequest,
+    PaymentStart,
     Provider,
     ProviderError,
     RawNotification,
@@ -184,7 +188,9 @@ async def checkout(
     now: datetime,
     expected_pay: Money | None = None,
 ) -> Order:
-    """Create the order (or find it again by its idempotency key) and open its trade.
+    """Create the order (or find it again by its idempotency key) and open its trade: a
+    trade that asks the provider nothing (a signed redirect) is opened before the order is
+    written, and written with it; any other right after.
 
     A replay after a dropped connection returns the same order and the same way to pay. A
     currency the provider does not charge in, or a price other than ``expected_pay`` (what
@@ -192,6 +198,9 @@ async def checkout(
     if pay_currency not in adapter.currencies:
         accepted = ", ".join(sorted(adapter.currencies))
         raise CurrencyNotAccepted(f"{adapter.provider.value} charges in {accepted} only")
+
+    async def open_trade(order: Order) -> PaymentStart:
+        return await adapter.start(_payment_request(order, urls, payer_ip))
 
     async def create(conn: AsyncConnection) -> Order:
         return await topups.create_order(
@@ -206,20 +215,13 @@ async def checkout(
             channel=channel,
             now=now,
             expected_pay=expected_pay,
+            open_trade=open_trade if adapter.signs_locally(channel) else None,
         )
 
     order = await db.one_statement(create)
     if order.state is not OrderState.CREATED:
         return order
-    return await start_payment(
-        db,
-        adapter=adapter,
-        order=order,
-        subject=f"{TOPUP_SUBJECT} {order.msisdn} {order.credit}",
-        notify_url=urls.notify(adapter.provider),
-        return_url=urls.status(order.order_no),
-        payer_ip=payer_ip,
-    )
+    return await start_payment(db, adapter=adapter, order=order, urls=urls, payer_ip=payer_ip)
 
 
 async def start_payment(
@@ -227,9 +229,7 @@ async def start_payment(
     *,
     adapter: PaymentProviderAdapter,
     order: Order,
-    subject: str,
-    notify_url: str,
-    return_url: str | None,
+    urls: CheckoutUrls,
     payer_ip: str,
 ) -> Order:
     """Open the order's trade at its provider; the order then says where to pay.
@@ -240,18 +240,7 @@ async def start_payment(
         return order
     if order.state is not OrderState.CREATED:
         raise OrderNotPayable(f"order {order.order_no} is {order.state.value}")
-    start = await adapter.start(
-        PaymentRequest(
-            out_trade_no=order.order_no,
-            amount=order.pay,
-            subject=subject,
-            channel=order.channel,
-            notify_url=notify_url,
-            return_url=return_url,
-            expires_at=order.expires_at,
-            payer_ip=payer_ip,
-        )
-    )
+    start = await adapter.start(_payment_request(order, urls, payer_ip))
 
     async def record(conn: AsyncConnection) -> Order | None:
         return await followup.record_payment_start(
@@ -262,6 +251,19 @@ async def start_payment(
     if started is None:
         raise OrderNotPayable(f"no order {order.order_no}")
     return started
+
+
+def _payment_request(order: Order, urls: CheckoutUrls, payer_ip: str) -> PaymentRequest:
+    return PaymentRequest(
+        out_trade_no=order.order_no,
+        amount=order.pay,
+        subject=f"{TOPUP_SUBJECT} {order.msisdn} {order.credit}",
+        channel=order.channel,
+        notify_url=urls.notify(order.provider),
+        return_url=urls.status(order.order_no),
+        expires_at=order.expires_at,
+        payer_ip=payer_ip,
+    )
 
 
 async def poll_unpaid(

@@ -15,6 +15,7 @@ Design overview
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,7 +29,7 @@ from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.money import Money
 from simkeep.notifications import service as notifications
-from simkeep.payments.model import Channel, Provider
+from simkeep.payments.model import Channel, PaymentStart, Provider
 from simkeep.sims import service as sims
 from simkeep.sims.model import Number, Region, Sim, SimState, parse_number
 from simkeep.topups import statements
@@ -138,9 +139,12 @@ async def create_order(
     channel: Channel,
     now: datetime,
     expected_pay: Money | None = None,
+    open_trade: Callable[[Order], Awaitable[PaymentStart]] | None = None,
 ) -> Order:
     """Create (or find again, by idempotency key) an order to top up ``number``; with
     ``expected_pay`` (what the payer was shown), refuse if the price has changed since.
+    ``open_trade`` opens the order's trade before it is written (a signed redirect, which
+    asks the provider nothing): the order is then written awaiting payment, with its link.
 
     One read gathers what the checks need, one statement writes: the caller may run it
     outside a transaction (``Database.one_statement``)."""
@@ -176,28 +180,39 @@ async def create_order(
     priced = quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
     if expected_pay is not None and priced.pay != expected_pay:
         raise QuoteChanged(f"the price is now {priced.pay}, not {expected_pay}: check it again")
-    order = await statements.insert(
-        conn,
-        prefix=f"T{in_hong_kong(now):%Y%m%d}",
+    order = Order(
+        order_no=f"T{in_hong_kong(now):%Y%m%d}{facts.next_id:010d}",
         subscriber_id=subscriber_id,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
         sim_id=facts.sim_id,
         msisdn=e164,
-        credit_minor=priced.credit.minor,
-        credit_currency=priced.credit.currency,
-        pay_minor=priced.pay.minor,
-        pay_currency=priced.pay.currency,
-        fx_rate=str(priced.fx.rate) if priced.fx else None,
+        credit=priced.credit,
+        pay=priced.pay,
+        fx_rate=priced.fx.rate if priced.fx else None,
         validity_days=priced.validity_days,
-        provider=provider.value,
-        channel=channel.value,
-        state=OrderState.CREATED.value,
+        provider=provider,
+        channel=channel,
+        state=OrderState.CREATED,
         created_at=now,
         expires_at=now + ORDER_TTL,
+        receipt_no=None,
+    )
+    if open_trade is not None:
+        start = await open_trade(order)
+        order = replace(
+            order,
+            state=OrderState.AWAITING_PAYMENT,
+            pay_url=start.redirect_url,
+            pay_qr=start.qr_payload,
+        )
+    inserted = await statements.insert(
+        conn,
+        order,
+        serial=facts.next_id,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
         next_poll_at=now + timedelta(seconds=30),
     )
-    if order is None:  # the same key, inserted by a concurrent request meanwhile
+    if not inserted:  # the same key, inserted by a concurrent request meanwhile
         return await _replayed(conn, subscriber_id, idempotency_key, fingerprint)
     return order
 

@@ -5,10 +5,11 @@ Design overview
 * ``gather``: one read with all that placing an order checks — an earlier order with the
   same idempotency key, the SIM behind the number and its state, whether this subscriber
   has topped the number up before, and the current FX rate.
-* ``insert``: the order in one statement. Its number is ``T`` + the Hong Kong date + its id
-  (PostgreSQL: the id sequence; SQLite, one writer: the next id), so it never collides;
-  ``ON CONFLICT`` on the idempotency key writes nothing and returns None when a concurrent
-  request with the same key got there first.
+  It also draws the order's id (PostgreSQL: from the sequence; SQLite, one writer: the next
+  id), so the order number — ``T`` + the Hong Kong date + the id — is known, and never
+  collides, before anything is written.
+* ``insert``: the order in one statement; ``ON CONFLICT`` on the idempotency key writes
+  nothing when a concurrent request with the same key got there first.
 * ``mark_started``, ``mark_paid``, ``mark_credited``: the order's moves in the state machine
   (``topups.model``), each a conditional update that moves nothing if the order is not in
   the state the move starts from. ``mark_paid`` also reads what crediting needs of the SIM.
@@ -19,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,8 +29,7 @@ from simkeep.statements import Statement
 from simkeep.topups.model import FxRate, Order
 from simkeep.topups.queries import order_from_row
 
-_GATHER = Statement(
-    """
+_GATHER = """
     SELECT
       (SELECT 1 FROM topup_orders e
         WHERE e.subscriber_id = :subscriber_id AND e.idempotency_key = :key) AS earlier,
@@ -39,46 +38,31 @@ _GATHER = Statement(
         WHERE o.msisdn = :e164 AND o.subscriber_id = :subscriber_id
           AND o.state = 'credited') AS topped_up,
       (SELECT f.rate FROM fx_rates f WHERE f.base = :credit_currency AND f.quote = :pay_currency
-        ORDER BY f.id DESC LIMIT 1) AS fx_rate
+        ORDER BY f.id DESC LIMIT 1) AS fx_rate,
+      {next_id} AS next_id
     FROM (SELECT 1 AS one) AS one
     LEFT JOIN sim_lines l ON l.e164 = :e164
     LEFT JOIN sims s ON s.id = l.sim_id
-    """
+"""
+_GATHER_STATEMENT = Statement(
+    _GATHER.format(next_id="nextval(pg_get_serial_sequence('topup_orders', 'id'))"),
+    # one writer, and the caller's transaction holds the write lock until the insert
+    sqlite=_GATHER.format(next_id="(SELECT ifnull(max(id), 0) + 1 FROM topup_orders)"),
 )
 
-# PostgreSQL: the id from the sequence, and a type for each parameter of INSERT … SELECT.
-# SQLite, one writer: the next id.
 _INSERT = Statement(
     """
-    WITH n AS (SELECT nextval(pg_get_serial_sequence('topup_orders', 'id')) AS id)
     INSERT INTO topup_orders (
       id, order_no, subscriber_id, idempotency_key, request_hash, sim_id, msisdn,
       credit_minor, credit_currency, pay_minor, pay_currency, fx_rate, validity_days,
-      provider, channel, state, created_at, expires_at, next_poll_at)
-    SELECT n.id, :prefix::text || lpad(n.id::text, 10, '0'), :subscriber_id::bigint,
-      :idempotency_key::text, :request_hash::text, :sim_id::bigint, :msisdn::text,
-      :credit_minor::bigint, :credit_currency::text, :pay_minor::bigint, :pay_currency::text,
-      :fx_rate::text, :validity_days::integer, :provider::text, :channel::text,
-      'created', :created_at::timestamptz, :expires_at::timestamptz,
-      :next_poll_at::timestamptz
-    FROM n
-    ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
-    RETURNING *
-    """,
-    sqlite="""
-    INSERT INTO topup_orders (
-      id, order_no, subscriber_id, idempotency_key, request_hash, sim_id, msisdn,
-      credit_minor, credit_currency, pay_minor, pay_currency, fx_rate, validity_days,
-      provider, channel, state, created_at, expires_at, next_poll_at)
+      provider, channel, state, created_at, expires_at, next_poll_at, pay_url, pay_qr)
     VALUES (
-      (SELECT ifnull(max(id), 0) + 1 FROM topup_orders),
-      :prefix || printf('%010d', (SELECT ifnull(max(id), 0) + 1 FROM topup_orders)),
-      :subscriber_id, :idempotency_key, :request_hash, :sim_id, :msisdn,
+      :id, :order_no, :subscriber_id, :idempotency_key, :request_hash, :sim_id, :msisdn,
       :credit_minor, :credit_currency, :pay_minor, :pay_currency, :fx_rate, :validity_days,
-      :provider, :channel, 'created', :created_at, :expires_at, :next_poll_at)
+      :provider, :channel, :state, :created_at, :expires_at, :next_poll_at, :pay_url, :pay_qr)
     ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
-    RETURNING *
-    """,
+    RETURNING id
+    """
 )
 
 _STARTED = Statement(
@@ -126,6 +110,7 @@ class Facts:
     home_currency: str | None
     topped_up_before: bool
     fx: FxRate | None
+    next_id: int  # the id of the order, if one is placed
 
 
 async def gather(
@@ -137,7 +122,7 @@ async def gather(
     credit_currency: str,
     pay_currency: str,
 ) -> Facts:
-    row = await _GATHER.row(
+    row = await _GATHER_STATEMENT.row(
         conn,
         subscriber_id=subscriber_id,
         key=idempotency_key,
@@ -154,13 +139,45 @@ async def gather(
         home_currency=row["home_currency"],
         topped_up_before=bool(row["topped_up"]),
         fx=FxRate(credit_currency, pay_currency, Decimal(rate)) if rate else None,
+        next_id=row["next_id"],
     )
 
 
-async def insert(conn: AsyncConnection, *, prefix: str, **columns: Any) -> Order | None:
-    """Insert an order numbered ``prefix`` + its id; None if its idempotency key is taken."""
-    row = await _INSERT.row(conn, prefix=prefix, **columns)
-    return order_from_row(row) if row is not None else None
+async def insert(
+    conn: AsyncConnection,
+    order: Order,
+    *,
+    serial: int,
+    idempotency_key: str | None,
+    request_hash: str,
+    next_poll_at: datetime,
+) -> bool:
+    """Write ``order`` with id ``serial``; False if its idempotency key is taken."""
+    row = await _INSERT.row(
+        conn,
+        id=serial,
+        order_no=order.order_no,
+        subscriber_id=order.subscriber_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        sim_id=order.sim_id,
+        msisdn=order.msisdn,
+        credit_minor=order.credit.minor,
+        credit_currency=order.credit.currency,
+        pay_minor=order.pay.minor,
+        pay_currency=order.pay.currency,
+        fx_rate=str(order.fx_rate) if order.fx_rate is not None else None,
+        validity_days=order.validity_days,
+        provider=order.provider.value,
+        channel=order.channel.value,
+        state=order.state.value,
+        created_at=order.created_at,
+        expires_at=order.expires_at,
+        next_poll_at=next_poll_at,
+        pay_url=order.pay_url,
+        pay_qr=order.pay_qr,
+    )
+    return row is not None
 
 
 async def mark_started(

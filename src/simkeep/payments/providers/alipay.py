@@ -111,6 +111,10 @@ class AlipayAdapter:
         self._private_key = load_private_key(config.app_private_key_pem)
         self._alipay_key = load_public_key(config.alipay_public_key_pem)
 
+    def signs_locally(self, channel: Channel) -> bool:
+        """Page and WAP payment are a signed link to Alipay's cashier; QR asks Alipay."""
+        return channel in REDIRECT_METHODS
+
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """QR: precreate the trade and return its ``qr_code``; page/WAP: a signed URL."""
         biz = {

@@ -109,6 +109,10 @@ class WeChatPayAdapter:
         self._private_key = load_private_key(config.merchant_private_key_pem)
         self._platform_key = load_public_key(config.platform_public_key_pem)
 
+    def signs_locally(self, channel: Channel) -> bool:
+        """Native and H5 orders are both placed with WeChat Pay first."""
+        return False
+
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """Create a Native (QR) or H5 (WAP) order and return its ``code_url`` or ``h5_url``."""
         if request.amount.currency != CURRENCY:
