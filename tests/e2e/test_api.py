@@ -5,11 +5,13 @@ order and the history — and never see another subscriber's SIM or order."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from simkeep.clock import in_hong_kong
 from tests.e2e.api_world import Api, cn100
 from tests.factories import last_code
 
@@ -100,6 +102,28 @@ async def test_wechat_native_order_carries_the_qr_to_scan(api: Api) -> None:
     assert await api.poll() == 1
     order = (await api.http.get(f"/api/v1/topups/{order_no}", headers=auth)).json()
     assert order["state"] == "credited"
+
+
+async def test_order_and_receipt_numbers_follow_the_order_ids(api: Api) -> None:
+    """``T`` + Hong Kong date + id, and the receipt ``R`` + date + the same id; a signed
+    redirect is written with the order, which awaits payment from the start."""
+    auth = await api.signup("+85261234570")
+    day = in_hong_kong(api.clock.now())
+    numbers = []
+    for key in ("key-serial-0001", "key-serial-0002"):
+        created = await api.order(auth, key, **hk50(api, channel="wap"))
+        assert created.status_code == 201, created.text
+        assert created.json()["state"] == "awaiting_payment"
+        assert created.json()["payment"]["pay_url"].startswith("http")
+        numbers.append(created.json()["order_no"])
+    first, second = numbers
+    assert re.fullmatch(rf"T{day:%Y%m%d}\d{{10}}", first), first
+    assert int(second[-10:]) == int(first[-10:]) + 1
+
+    await api.http.post(f"/_sim/alipay/pay/{second}", params={"outcome": "success"})
+    assert await api.poll() == 1
+    credited = (await api.http.get(f"/api/v1/topups/{second}", headers=auth)).json()
+    assert credited["receipt_no"] == f"R{day:%y%m%d}{second[-10:]}"
 
 
 async def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
