@@ -163,7 +163,8 @@ def _bounds(result: Figures, clients: int) -> list[str]:
     per_request = ceiling.cpu_ms(ceiling.cpu.server + ceiling.cpu.database)
     return [
         f"Server and database together spend {per_topup:.1f} ms of CPU per top-up against "
-        f"{per_request:.2f} ms per ceiling request. A ceiling request is one HTTP request and one transaction of four statements with no checks. "
+        f"{per_request:.2f} ms per ceiling request. A ceiling request is one HTTP request and "
+        "one transaction of four statements with no checks. "
         "A top-up is two HTTP requests through the whole app (routing, validation, bearer "
         "session, metrics, JSON in and out) and thirteen statements, each prepared once per "
         "connection and sent on the driver: the session lookup, the order's one read and one "
