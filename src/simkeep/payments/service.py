@@ -52,8 +52,8 @@ from simkeep.payments.model import (
 from simkeep.statements import Statement
 from simkeep.topups import followup
 from simkeep.topups import service as topups
+from simkeep.topups.crediting import AmountMismatch, UnknownOrder
 from simkeep.topups.model import Order, OrderState, TopupError
-from simkeep.topups.service import AmountMismatch, UnknownOrder
 
 CLOSE_RETRY = timedelta(minutes=1)
 _STORE = Statement(

@@ -6,17 +6,15 @@ Design overview
   same request returns the same order, with another request raises ``IdempotencyConflict``.
   It applies the wrong-number guard (the number must be a live SIM; a number this subscriber
   never topped up must be typed twice) and locks the quote, FX rate included.
-* ``credit_paid_order`` is the only way an order gets money: in the caller's transaction it
-  moves the order to ``paid`` with a conditional update (so a second notification or a
-  racing poll finds nothing to move and credits nothing), posts the ledger journal (client id
-  ``topup:<order_no>``), applies the top-up to the SIM (validity, reactivation), issues the
-  receipt number, moves the order to ``credited`` and queues the SMS.
+* ``credit_paid_order`` (``topups.crediting``) is the only way an order gets money.
+* Placing an order is one read and one insert (``topups.statements``); its number is the
+  Hong Kong date and its id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,16 +22,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
-from simkeep.ledger import chart, rules
-from simkeep.ledger import service as ledger
-from simkeep.ledger.chart import System
 from simkeep.money import Money
-from simkeep.notifications import service as notifications
 from simkeep.payments.model import Channel, PaymentStart, Provider
 from simkeep.sims import service as sims
-from simkeep.sims.model import Number, Region, Sim, SimState, parse_number
+from simkeep.sims.model import Sim, SimState, parse_number
 from simkeep.topups import statements
 from simkeep.topups import tables as t
+from simkeep.topups.crediting import AmountMismatch, CreditResult, UnknownOrder, credit_paid_order
 from simkeep.topups.followup import record_payment_start
 from simkeep.topups.queries import (
     HistoryFilter,
@@ -79,20 +74,6 @@ from simkeep.topups.model import (
     quote,
     request_hash,
 )
-
-
-class UnknownOrder(TopupError):
-    code = "unknown_order"
-
-
-class AmountMismatch(TopupError):
-    code = "amount_mismatch"
-
-
-@dataclass(frozen=True, slots=True)
-class CreditResult:
-    order: Order
-    credited_now: bool  # False: it was credited before (a duplicate or a late poll)
 
 
 async def set_fx_rate(
@@ -273,22 +254,6 @@ async def _live_sim(conn: AsyncConnection, e164: str) -> Sim:
     return sim
 
 
-async def _guarded_sim(
-    conn: AsyncConnection, subscriber_id: int | None, number: str, confirm: str | None
-) -> Sim:
-    """The wrong-number guard: a live SIM, and a new number typed twice."""
-    e164 = parse_number(number).e164
-    sim = await _live_sim(conn, e164)
-    confirmed = confirm is not None and parse_number(confirm).e164 == e164
-    if (
-        subscriber_id is not None
-        and not confirmed
-        and not await _topped_up_before(conn, subscriber_id, e164)
-    ):
-        raise ConfirmNumber("you have not topped up this number before: type it again")
-    return sim
-
-
 async def _topped_up_before(conn: AsyncConnection, subscriber_id: int, e164: str) -> bool:
     found = (
         await conn.execute(
@@ -302,109 +267,6 @@ async def _topped_up_before(conn: AsyncConnection, subscriber_id: int, e164: str
         )
     ).first()
     return found is not None
-
-
-async def credit_paid_order(
-    conn: AsyncConnection,
-    *,
-    order_no: str,
-    paid: Money,
-    provider_trade_no: str,
-    now: datetime,
-    provider: Provider | None = None,
-) -> CreditResult:
-    """Money for this order was received (through ``provider``, when given): credit it, once."""
-    paid_order = await statements.mark_paid(
-        conn,
-        order_no=order_no,
-        provider=provider.value if provider else None,
-        paid_minor=paid.minor,
-        paid_currency=paid.currency,
-        trade_no=provider_trade_no,
-        now=now,
-    )
-    if paid_order is None:
-        return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
-    order = paid_order.order
-    sim_balance = await _post_topup(conn, order, now)
-    validity_until = await sims.apply_topup(
-        conn,
-        sim_id=order.sim_id,
-        state=paid_order.sim_state,
-        validity_until=paid_order.sim_validity_until,
-        retention=paid_order.retention,
-        validity_days=order.validity_days,
-        now=now,
-    )
-    receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
-    await statements.mark_credited(
-        conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
-    )
-    balance = await ledger.get_balance(conn, account_id=sim_balance)
-    hk_number = Number(paid_order.hk_number, Region.HK)
-    text = (
-        f"simkeep: {hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
-        f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
-    )
-    await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
-    credited = replace(
-        order,
-        state=OrderState.CREDITED,
-        credited_at=now,
-        receipt_no=receipt_no,
-        validity_until=validity_until,
-    )
-    return CreditResult(credited, credited_now=True)
-
-
-async def _not_payable(
-    conn: AsyncConnection, order_no: str, paid: Money, provider: Provider | None
-) -> Order:
-    """Why an order did not move to paid: unknown, another amount, or paid already."""
-    order = await get_order(conn, order_no=order_no, lock=True)
-    if order is None or (provider is not None and order.provider is not provider):
-        raise UnknownOrder(f"no order {order_no} of {provider or 'any provider'}")
-    if paid != order.pay:
-        raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
-    return order
-
-
-async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
-    """Post the top-up's journal; returns the SIM's balance account."""
-    clearing_code = chart.provider_clearing_code(order.provider.value, order.pay.currency)
-    balance_code = chart.sim_balance(order.sim_id, order.credit.currency).code
-    fx_codes = [
-        chart.system_code(System.FX_POSITION, currency)
-        for currency in (order.pay.currency, order.credit.currency)
-    ]
-    cross = order.pay.currency != order.credit.currency
-    codes = [clearing_code, balance_code, *(fx_codes if cross else [])]
-    ids = await ledger.account_ids(conn, codes=codes)
-    if missing := [code for code in codes if code not in ids]:
-        raise TopupError(f"the books have no account {', '.join(missing)}")
-    clearing, sim_balance = ids[clearing_code], ids[balance_code]
-    if not cross:
-        postings = rules.provider_topup(
-            clearing=clearing, sim_balance=sim_balance, amount=order.credit
-        )
-    else:
-        postings = rules.cross_currency_topup(
-            clearing=clearing,
-            fx_paid=ids[fx_codes[0]],
-            fx_credited=ids[fx_codes[1]],
-            sim_balance=sim_balance,
-            paid=order.pay,
-            credited=order.credit,
-        )
-    await ledger.post_journal(
-        conn,
-        client_id=f"topup:{order.order_no}",
-        postings=postings,
-        now=now,
-        description=f"Top-up {order.order_no} by {order.provider.value}",
-        metadata={"order_no": order.order_no},
-    )
-    return sim_balance
 
 
 async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:

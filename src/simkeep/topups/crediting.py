@@ -1,0 +1,149 @@
+"""Crediting a paid order, exactly once.
+
+Design overview
+---------------
+``credit_paid_order`` is the only way an order gets money. In the caller's transaction it
+moves the order to ``paid`` with a conditional update that also checks the provider and
+the amount (so a second notification or a racing poll finds nothing to move and credits
+nothing), posts the ledger journal (client id ``topup:<order_no>``), applies the top-up to
+the SIM (validity, reactivation), moves the order to ``credited`` with its receipt number
+(``R`` + the Hong Kong date + the order's id) and queues the SMS. An order that did not
+move is looked at again to say why: unknown, another amount, or credited already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.clock import in_hong_kong
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger.chart import System
+from simkeep.money import Money
+from simkeep.notifications import service as notifications
+from simkeep.payments.model import Provider
+from simkeep.sims import service as sims
+from simkeep.sims.model import Number, Region
+from simkeep.topups import statements
+from simkeep.topups.model import Order, OrderState, TopupError
+from simkeep.topups.queries import get_order
+
+
+class UnknownOrder(TopupError):
+    code = "unknown_order"
+
+
+class AmountMismatch(TopupError):
+    code = "amount_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    order: Order
+    credited_now: bool  # False: it was credited before (a duplicate or a late poll)
+
+
+async def credit_paid_order(
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    paid: Money,
+    provider_trade_no: str,
+    now: datetime,
+    provider: Provider | None = None,
+) -> CreditResult:
+    """Money for this order was received (through ``provider``, when given): credit it, once."""
+    paid_order = await statements.mark_paid(
+        conn,
+        order_no=order_no,
+        provider=provider.value if provider else None,
+        paid_minor=paid.minor,
+        paid_currency=paid.currency,
+        trade_no=provider_trade_no,
+        now=now,
+    )
+    if paid_order is None:
+        return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
+    order = paid_order.order
+    sim_balance = await _post_topup(conn, order, now)
+    validity_until = await sims.apply_topup(
+        conn,
+        sim_id=order.sim_id,
+        state=paid_order.sim_state,
+        validity_until=paid_order.sim_validity_until,
+        retention=paid_order.retention,
+        validity_days=order.validity_days,
+        now=now,
+    )
+    receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
+    await statements.mark_credited(
+        conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
+    )
+    balance = await ledger.get_balance(conn, account_id=sim_balance)
+    hk_number = Number(paid_order.hk_number, Region.HK)
+    text = (
+        f"simkeep: {hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
+        f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
+    )
+    await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
+    credited = replace(
+        order,
+        state=OrderState.CREDITED,
+        credited_at=now,
+        receipt_no=receipt_no,
+        validity_until=validity_until,
+    )
+    return CreditResult(credited, credited_now=True)
+
+
+async def _not_payable(
+    conn: AsyncConnection, order_no: str, paid: Money, provider: Provider | None
+) -> Order:
+    """Why an order did not move to paid: unknown, another amount, or paid already."""
+    order = await get_order(conn, order_no=order_no, lock=True)
+    if order is None or (provider is not None and order.provider is not provider):
+        raise UnknownOrder(f"no order {order_no} of {provider or 'any provider'}")
+    if paid != order.pay:
+        raise AmountMismatch(f"paid {paid}, the order asks {order.pay}")
+    return order
+
+
+async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
+    """Post the top-up's journal; returns the SIM's balance account."""
+    clearing_code = chart.provider_clearing_code(order.provider.value, order.pay.currency)
+    balance_code = chart.sim_balance(order.sim_id, order.credit.currency).code
+    fx_codes = [
+        chart.system_code(System.FX_POSITION, currency)
+        for currency in (order.pay.currency, order.credit.currency)
+    ]
+    cross = order.pay.currency != order.credit.currency
+    codes = [clearing_code, balance_code, *(fx_codes if cross else [])]
+    ids = await ledger.account_ids(conn, codes=codes)
+    if missing := [code for code in codes if code not in ids]:
+        raise TopupError(f"the books have no account {', '.join(missing)}")
+    clearing, sim_balance = ids[clearing_code], ids[balance_code]
+    if not cross:
+        postings = rules.provider_topup(
+            clearing=clearing, sim_balance=sim_balance, amount=order.credit
+        )
+    else:
+        postings = rules.cross_currency_topup(
+            clearing=clearing,
+            fx_paid=ids[fx_codes[0]],
+            fx_credited=ids[fx_codes[1]],
+            sim_balance=sim_balance,
+            paid=order.pay,
+            credited=order.credit,
+        )
+    await ledger.post_journal(
+        conn,
+        client_id=f"topup:{order.order_no}",
+        postings=postings,
+        now=now,
+        description=f"Top-up {order.order_no} by {order.provider.value}",
+        metadata={"order_no": order.order_no},
+    )
+    return sim_balance
