@@ -5,6 +5,7 @@ order and the history — and never see another subscriber's SIM or order."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -145,6 +146,18 @@ async def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
     missing = await api.http.post("/api/v1/topups", json=hk50(api), headers=auth)
     assert missing.status_code == 422
     assert "Idempotency-Key" in missing.json()["error"]["message"]
+    history = (await api.http.get("/api/v1/topups", headers=auth)).json()
+    assert len(history["orders"]) == 1
+
+
+async def test_concurrent_requests_with_one_key_make_one_order(api: Api) -> None:
+    auth = await api.signup("+85261234571")
+    answers = await asyncio.gather(
+        *(api.order(auth, "key-race-0001", **hk50(api, channel="wap")) for _ in range(8))
+    )
+    assert [answer.status_code for answer in answers] == [201] * 8
+    assert len({answer.json()["order_no"] for answer in answers}) == 1
+    assert len({answer.json()["payment"]["pay_url"] for answer in answers}) == 1
     history = (await api.http.get("/api/v1/topups", headers=auth)).json()
     assert len(history["orders"]) == 1
 

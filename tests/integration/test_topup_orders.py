@@ -1,0 +1,95 @@
+"""Placing an order: one read, then one insert, outside a transaction on PostgreSQL. A twin
+request with the same ``Idempotency-Key`` that slips in between gets the order that was
+written first — the same number and the same way to pay — and no second order exists.
+
+(SQLite has one writer and holds its lock from the read to the insert: no twin can slip in
+there, and the replay tests of the API cover it.)"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.clock import FixedClock
+from simkeep.db import Database
+from simkeep.money import Money
+from simkeep.payments.model import Channel, PaymentStart, Provider
+from simkeep.settings import load_settings
+from simkeep.sims.model import Sim
+from simkeep.topups import service as topups
+from simkeep.topups import tables as t
+from simkeep.topups.model import Order, OrderState
+from tests.conftest import empty_database
+from tests.factories import issue_sim, seed_books
+
+KEY = "twin-key-0001"
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    empty_database(postgres_url)
+    return postgres_url
+
+
+@pytest_asyncio.fixture
+async def pg(pg_url: str) -> AsyncIterator[Database]:
+    database = Database.from_settings(load_settings(database_url=pg_url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def place(
+    db: Database, sim: Sim, clock: FixedClock, before_insert: Callable[[], Awaitable[None]] | None
+) -> Order:
+    """Order HK$50 for ``sim`` by Alipay WAP; ``before_insert`` runs once the order's number
+    is drawn and before it is written."""
+
+    async def open_trade(order: Order) -> PaymentStart:
+        if before_insert is not None:
+            await before_insert()
+        return PaymentStart(redirect_url=f"https://cashier.example/{order.order_no}")
+
+    async def create(conn: AsyncConnection) -> Order:
+        return await topups.create_order(
+            conn,
+            subscriber_id=7,
+            idempotency_key=KEY,
+            number=sim.hk_number.e164,
+            confirm_number=sim.hk_number.e164,
+            credit=Money(5_000, "HKD"),
+            pay_currency="HKD",
+            provider=Provider.ALIPAY,
+            channel=Channel.WAP,
+            now=clock.now(),
+            open_trade=open_trade,
+        )
+
+    return await db.one_statement(create)
+
+
+async def test_a_twin_between_the_read_and_the_insert_gets_the_first_order(
+    pg: Database, clock: FixedClock
+) -> None:
+    await pg.transaction(lambda conn: seed_books(conn, now=clock.now()))
+    sim = await pg.transaction(lambda conn: issue_sim(conn, n=1, plan="HK-VALID", now=clock.now()))
+    twins: list[Order] = []
+
+    async def twin_slips_in() -> None:
+        twins.append(await place(pg, sim, clock, before_insert=None))
+
+    first = await place(pg, sim, clock, before_insert=twin_slips_in)
+
+    (twin,) = twins
+    assert first == twin
+    assert first.state is OrderState.AWAITING_PAYMENT
+    assert first.pay_url == f"https://cashier.example/{first.order_no}"
+    count = await pg.transaction(
+        lambda conn: conn.scalar(select(func.count()).select_from(t.orders))
+    )
+    assert count == 1
