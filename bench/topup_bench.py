@@ -63,6 +63,7 @@ from simkeep.db import Database
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
+from simkeep.payments import tables as payment_tables
 from simkeep.settings import load_settings
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, luhn_complete
@@ -453,7 +454,7 @@ async def _interleaved(topup: Load, ceiling: Load, *, clients: int, plan: Plan) 
 async def _check(target: Target, credited: int) -> int:
     """Every order credited, once per ``success``; every notification too; books sound."""
     db = Database.from_settings(load_settings(database_url=target.url))
-    orders, inbox = topup_tables.orders, topup_tables.notifications
+    orders, inbox = topup_tables.orders, payment_tables.inbox
 
     async def read(conn: AsyncConnection) -> tuple[dict[str, int], dict[str, int], int]:
         states = await conn.execute(select(orders.c.state, func.count()).group_by(orders.c.state))

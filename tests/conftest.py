@@ -28,12 +28,6 @@ from simkeep.settings import load_settings
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Apps built by tests run no background worker; tests run each job when they mean to.
 os.environ.setdefault("SIMKEEP_RUN_JOBS", "false")
-TABLES = (
-    "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, "
-    "ledger_accounts, sim_events, sim_lines, sims, sim_plans, subscriber_sessions, "
-    "subscribers, one_time_codes, login_throttle, outbox, sim_sms_messages, fx_rates, "
-    "topup_orders, payment_notifications, subscriber_sims"
-)
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 # CI must be repeatable: the same examples every run there; random exploration elsewhere.
@@ -102,12 +96,17 @@ def database_url(
 
 
 def empty_database(postgres_url: str) -> None:
-    """Empty every table of the session's PostgreSQL database (TRUNCATE fires no row trigger)."""
+    """Empty every table of the session's PostgreSQL database but the schema revision
+    (TRUNCATE fires no row trigger)."""
 
     async def truncate() -> None:
         conn = await asyncpg.connect(postgres_url)
         try:
-            await conn.execute(f"TRUNCATE {TABLES}")
+            tables = await conn.fetchval(
+                "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+            await conn.execute(f"TRUNCATE {tables}")
         finally:
             await conn.close()
 

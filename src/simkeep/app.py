@@ -34,20 +34,18 @@ from simkeep.api import payments as payments_api
 from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
-from simkeep.api.deps import Services
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
+from simkeep.errors import Refusal
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.payments.gateways import real_adapters
 from simkeep.payments.model import ProviderError
+from simkeep.services import Services
 from simkeep.settings import Environment, Settings, load_settings
-from simkeep.sims.model import SimError
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
-from simkeep.subscribers.model import AuthError
-from simkeep.topups.model import TopupError
 from simkeep.web import pages, subscriber_pages
 from simkeep.web.pages import Pages
 
@@ -154,9 +152,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             return errors.validation_error(exc)
         return await request_validation_exception_handler(request, exc)
 
-    @app.exception_handler(AuthError)
-    @app.exception_handler(SimError)
-    @app.exception_handler(TopupError)
+    @app.exception_handler(Refusal)
     async def refused(request: Request, exc: Exception) -> Response:
         code = getattr(exc, "code", "invalid_request")
         if errors.is_api_request(request):

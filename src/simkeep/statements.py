@@ -11,8 +11,12 @@ on the driver connection under ``conn`` — inside ``Database.transaction`` they
 the same transaction as any SQLAlchemy statement. asyncpg prepares each text once per
 connection. Parameters pass through as they are, except that an aware datetime becomes the
 UTC text SQLite keeps, and a list a JSON array (read it there with ``json_each``); read
-timestamps back with ``sqltypes.as_utc``. Rows allow both
-``row[0]`` and ``row["name"]``.
+timestamps back with ``sqltypes.as_utc``. Rows allow both ``row[0]`` and ``row["name"]``. A
+constraint's refusal comes as the driver's own error: catch ``INTEGRITY_ERRORS``.
+
+Where hand-written SQL is allowed at all: only in a package's ``statements.py``, for the hot
+paths and for set-based SQL that Core would only obscure; everything else is SQLAlchemy
+Core (docs/architecture.md, "Writing SQL").
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import driver_connection
 from simkeep.sqltypes import sqlite_timestamp
+
+# A constraint refused a write: raised by SQLAlchemy for Core statements, and by the driver
+# itself for a ``Statement``.
+INTEGRITY_ERRORS = (IntegrityError, sqlite3.IntegrityError, IntegrityConstraintViolationError)
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 

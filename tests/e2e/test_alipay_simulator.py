@@ -21,8 +21,8 @@ from fastapi import FastAPI
 
 from simkeep.clock import FixedClock
 from simkeep.money import Money
+from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
-    Channel,
     NotificationRejected,
     PaymentRequest,
     ProviderError,

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
-from simkeep.payments.model import Provider, ProviderError, TradeStatus
+from simkeep.payments.model import ProviderError, TradeStatus
 from simkeep.topups import tables as topup_tables
 from tests.e2e.api_world import Api, cn100
 

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.payments import tables as payment_tables
 from simkeep.sims import tables as sim_tables
-from simkeep.topups import tables as topup_tables
 from tests.e2e.api_world import Api
 
 HK, CN = "+85292501850", "+8613900502650"
@@ -72,7 +72,7 @@ async def test_a_notification_that_cannot_be_credited_is_kept_as_failed(api: Api
     assert answer.text != "success"  # not acknowledged: Alipay will deliver it again
 
     async def kept(conn: AsyncConnection) -> list[tuple[str, str | None]]:
-        inbox = topup_tables.notifications.c
+        inbox = payment_tables.inbox.c
         rows = await conn.execute(
             select(inbox.status, inbox.error).where(inbox.order_no == order_no)
         )

@@ -30,8 +30,9 @@ from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
-from simkeep.payments.model import Channel, Provider
+from simkeep.payments import tables as payment_tables
 from simkeep.payments.providers.wechatpay_signing import new_nonce, platform_headers
 from simkeep.payments.signing import KeyPair, load_private_key
 from simkeep.settings import load_settings
@@ -39,7 +40,6 @@ from simkeep.sims.model import Sim
 from simkeep.simulators.alipay import AlipayFault
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
-from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import Order, OrderState
 from tests.factories import issue_sim, seed_books
 
@@ -148,7 +148,7 @@ async def credited_once(live: Live, order: Order, sim: Sim) -> None:
 
 async def inbox(live: Live, provider: Provider) -> list[dict[str, Any]]:
     """The provider's rows in ``payment_notifications``, oldest first."""
-    n = topup_tables.notifications
+    n = payment_tables.inbox
 
     async def read(conn: AsyncConnection) -> list[dict[str, Any]]:
         rows = await conn.execute(

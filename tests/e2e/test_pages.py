@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
-from simkeep.payments.model import Channel, Provider
+from simkeep.payment_methods import Channel, Provider
 from simkeep.settings import Environment, load_settings
 from simkeep.sims.model import Sim
 from simkeep.subscribers import tables as subscriber_tables

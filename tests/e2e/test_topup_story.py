@@ -26,14 +26,10 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
-from simkeep.payments.model import (
-    Channel,
-    PaymentProviderAdapter,
-    PaymentRequest,
-    Provider,
-    RawNotification,
-)
+from simkeep.payments import tables as payment_tables
+from simkeep.payments.model import PaymentProviderAdapter, PaymentRequest, RawNotification
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.payments.signing import KeyPair
@@ -45,7 +41,6 @@ from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 from simkeep.topups import followup
 from simkeep.topups import service as topups
-from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import ConfirmNumber, IdempotencyConflict, NumberNotEligible, OrderState
 from tests.factories import issue_sim, seed_books
 
@@ -305,7 +300,7 @@ async def test_fifty_concurrent_deliveries_credit_once(world: World) -> None:
     assert await balance(world, chart.sim_balance(world.cn_sim.id, "CNY").code) == 10_000
 
     async def statuses(conn: AsyncConnection) -> list[str]:
-        rows = await conn.execute(select(topup_tables.notifications.c.status))
+        rows = await conn.execute(select(payment_tables.inbox.c.status))
         return sorted(rows.scalars())
 
     kept = await world.db.transaction(statuses)
@@ -324,7 +319,7 @@ async def test_tampered_notification_credits_nothing_and_is_kept(world: World) -
     assert await balance(world, chart.sim_balance(world.cn_sim.id, "CNY").code) == 0
 
     async def statuses(conn: AsyncConnection) -> list[str]:
-        return list((await conn.execute(select(topup_tables.notifications.c.status))).scalars())
+        return list((await conn.execute(select(payment_tables.inbox.c.status))).scalars())
 
     assert await world.db.transaction(statuses) == ["rejected"]
 

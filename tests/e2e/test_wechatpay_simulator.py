@@ -18,8 +18,8 @@ from wechatpayv3.async_ import WeChatPayType as AsyncPayType
 
 from simkeep.clock import FixedClock
 from simkeep.money import Money
+from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
-    Channel,
     NotificationRejected,
     PaymentRequest,
     ProviderError,

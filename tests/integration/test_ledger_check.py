@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 
 import asyncpg
@@ -73,9 +74,24 @@ def test_check_fails_on_a_tampered_balance(seeded: str) -> None:
     )
     code, output = simkeep(seeded, "ledger", "check")
     assert code == 1
-    assert "stored balance" in output
-    assert "trial balance in HKD is +1" in output or "trial balance in HKD is -1" in output
+    # the account by its code, every amount as money
+    assert re.search(r"account sim:\d+:balance:HKD slot 0: stored balance [\d.]+ HKD", output)
+    assert "trial balance in HKD is -0.01 HKD, not zero" in output
     assert "ledger check failed" in output
+
+
+@pytest.mark.parametrize("column", ["pending_out", "pending_in"])
+def test_check_fails_on_a_tampered_hold_amount(seeded: str, column: str) -> None:
+    corrupt(
+        seeded,
+        f"UPDATE ledger_balances SET {column} = {column} + 1 WHERE account_id = "
+        "(SELECT min(id) FROM ledger_accounts WHERE code LIKE 'sim:%:balance:HKD')",
+    )
+    code, output = simkeep(seeded, "ledger", "check")
+    assert code == 1
+    held = "held out 0.01 HKD" if column == "pending_out" else "held in 0.01 HKD"
+    assert held in output
+    assert "ledger check failed: 1 problem(s)" in output  # the trial balance is still zero
 
 
 def test_check_fails_on_an_unbalanced_journal(seeded: str) -> None:
@@ -84,11 +100,11 @@ def test_check_fails_on_an_unbalanced_journal(seeded: str) -> None:
         "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
         "SELECT j.id, p.account_id, p.currency, p.slot, 1 FROM ledger_journals j "
         "JOIN ledger_postings p ON p.journal_id = j.id "
-        "WHERE j.client_id = 'demo:topup:1' ORDER BY p.id LIMIT 1",
+        "WHERE j.id = (SELECT min(id) FROM ledger_journals) ORDER BY p.id LIMIT 1",
     )
     code, output = simkeep(seeded, "ledger", "check")
     assert code == 1
-    assert "does not balance" in output
+    assert re.search(r"journal \S+ does not balance: it is off by 0\.01 [A-Z]{3}", output)
     assert "has 3 postings, declared 2" in output
 
 

@@ -9,8 +9,9 @@ from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
+from simkeep.phone import InvalidNumber
 from simkeep.sims import service as sims
-from simkeep.sims.model import IdType, InvalidNumber, Sim, SimState, digest_key, luhn_complete
+from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
 
 KEY = digest_key("test-secret")
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.money import Money
-from simkeep.payments.model import Channel, PaymentStart, Provider
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.model import PaymentStart
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim
 from simkeep.topups import service as topups

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from simkeep.clock import FixedClock
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.gateways import real_adapters
-from simkeep.payments.model import Channel, PaymentRequest, Provider
+from simkeep.payments.model import PaymentRequest
 from simkeep.payments.signing import KeyPair
 from simkeep.settings import Settings, load_settings
 

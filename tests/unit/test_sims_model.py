@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from simkeep.phone import InvalidNumber, Region, parse_number
 from simkeep.sims.model import (
     IdType,
     InvalidIccid,
     InvalidIdDocument,
-    InvalidNumber,
-    Region,
     SimState,
     can_move,
     check_iccid,
@@ -18,7 +17,6 @@ from simkeep.sims.model import (
     luhn_complete,
     mask_id,
     mask_name,
-    parse_number,
 )
 
 

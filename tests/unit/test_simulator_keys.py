@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from simkeep.clock import FixedClock
-from simkeep.payments.model import Provider, RawNotification
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import RawNotification
 from simkeep.payments.providers.wechatpay_signing import PUBLIC_KEY_ID_PREFIX
 from simkeep.payments.signing import (
     KeyPair,

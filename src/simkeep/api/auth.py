@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from simkeep.api.deps import ServicesDep, SubscriberDep, bearer_credentials
+from simkeep.api.deps import SubscriberDep, bearer_credentials
 from simkeep.api.schemas import (
     ChangePasswordRequest,
     CodeRequest,
@@ -19,6 +19,7 @@ from simkeep.api.schemas import (
     ResetPasswordRequest,
     SessionOut,
 )
+from simkeep.services import ServicesDep
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose
 

@@ -18,12 +18,12 @@ import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.api.deps import DatabaseDep
 from simkeep.db import Database
 from simkeep.migrations import current_revision, head_revision
+from simkeep.services import ServicesDep
 
 CHECK_TIMEOUT_S = 5.0
 
@@ -57,7 +57,7 @@ async def check_health(db: Database) -> Health:
 
 
 async def _ping(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1"))
+    await conn.execute(select(literal(1)))
 
 
 router = APIRouter(tags=["operations"])
@@ -70,8 +70,8 @@ router = APIRouter(tags=["operations"])
     response_model_exclude_none=True,
     responses={503: {"model": Health, "description": "Not ready to serve"}},
 )
-async def healthz(db: DatabaseDep) -> Health | JSONResponse:
-    health = await check_health(db)
+async def healthz(services: ServicesDep) -> Health | JSONResponse:
+    health = await check_health(services.db)
     if health.status == "ok":
         return health
     return JSONResponse(health.model_dump(exclude_none=True), status_code=503)

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from simkeep.api.deps import ServicesDep, SubscriberDep
+from simkeep.api.deps import SubscriberDep
 from simkeep.api.schemas import Amount
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt
+from simkeep.services import ServicesDep
 from simkeep.topups.model import OrderState
 
 router = APIRouter(prefix="/api/v1", tags=["receipts"])

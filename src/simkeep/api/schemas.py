@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from simkeep.money import Money
-from simkeep.payments.model import Channel, Provider
+from simkeep.payment_methods import Channel, Provider
 from simkeep.sims.model import SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderState, Quote

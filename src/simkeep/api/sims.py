@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from simkeep.api.deps import ServicesDep, SubscriberDep
+from simkeep.api.deps import SubscriberDep
 from simkeep.api.schemas import LinkRequest, NumberOut, NumberRequest, SimOut
+from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
 from simkeep.topups import service as topups
 

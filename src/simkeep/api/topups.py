@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 
-from simkeep.api.deps import ServicesDep, SubscriberDep
+from simkeep.api.deps import SubscriberDep
 from simkeep.api.schemas import OrderOut, OrderPage, QuoteOut, TopupRequest
 from simkeep.payments import service as payments
-from simkeep.sims.model import parse_number
+from simkeep.phone import parse_number
+from simkeep.services import ServicesDep
 from simkeep.topups import service as topups
 from simkeep.topups.model import DENOMINATIONS, OrderState
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 
 from simkeep.db import Database
+from simkeep.errors import Refusal
 from simkeep.ledger.model import LedgerError
 from simkeep.logs import configure_logging
 from simkeep.settings import Settings, load_settings
-from simkeep.sims.model import SimError
 
 T = TypeVar("T")
 
@@ -36,6 +36,6 @@ def run_with_db(config: Settings, work: Callable[[Database], Awaitable[T]]) -> T
 
     try:
         return asyncio.run(main())
-    except (LedgerError, SimError) as error:
+    except (LedgerError, Refusal) as error:
         Console(stderr=True).print(f"[red]refused ({error.code}):[/red] {error}")
         raise typer.Exit(2) from error

@@ -43,7 +43,7 @@ def check_command() -> None:
         console.print("[green]ledger check passed[/green]")
         return
     for problem in report.problems:
-        console.print(f"[red]✗[/red] {problem}")
+        console.print(f"[red]✗[/red] {problem}", soft_wrap=True)
     console.print(f"[red]ledger check failed: {len(report.problems)} problem(s)[/red]")
     raise typer.Exit(1)
 

@@ -18,8 +18,9 @@ from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.notifications import service as notifications
 from simkeep.notifications.service import SmsGateway
+from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
-from simkeep.payments.model import PaymentProviderAdapter, Provider
+from simkeep.payments.model import PaymentProviderAdapter
 
 log = structlog.get_logger(__name__)
 

@@ -1,76 +1,19 @@
 """``simkeep ledger check``: proof, from the database alone, that the books are sound.
 
-Each check is one set-based query over the whole ledger, so it runs the same on SQLite and
-PostgreSQL and finds every problem, not only the first.
+Each check is one set-based query over the whole ledger (``ledger.statements``), so it runs
+the same on SQLite and PostgreSQL and finds every problem, not only the first. A problem
+names accounts by their code and journals by their client id, and every amount is money
+with its currency, as in the trial balance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_UNBALANCED = """
-SELECT journal_id, currency, sum(amount) FROM ledger_postings
-GROUP BY journal_id, currency HAVING sum(amount) <> 0 ORDER BY journal_id LIMIT 50
-"""
-
-_POSTING_COUNT = """
-SELECT j.id, j.posting_count, count(p.id) FROM ledger_journals j
-LEFT JOIN ledger_postings p ON p.journal_id = j.id
-GROUP BY j.id, j.posting_count HAVING count(p.id) <> j.posting_count OR count(p.id) < 2
-ORDER BY j.id LIMIT 50
-"""
-
-_STORED_VS_POSTINGS = """
-WITH expected AS (
-    SELECT p.account_id, p.slot,
-           sum(CASE WHEN j.kind <> 'pending' THEN p.amount * a.normal_sign ELSE 0 END) AS balance,
-           sum(CASE WHEN j.kind = 'pending' AND r.pending_id IS NULL
-                    THEN {greatest}(-p.amount * a.normal_sign, 0) ELSE 0 END) AS pending_out,
-           sum(CASE WHEN j.kind = 'pending' AND r.pending_id IS NULL
-                    THEN {greatest}(p.amount * a.normal_sign, 0) ELSE 0 END) AS pending_in
-    FROM ledger_postings p
-    JOIN ledger_journals j ON j.id = p.journal_id
-    JOIN ledger_accounts a ON a.id = p.account_id
-    LEFT JOIN ledger_pending_resolutions r ON r.pending_id = j.id
-    GROUP BY p.account_id, p.slot
-)
-SELECT coalesce(b.account_id, e.account_id), coalesce(b.slot, e.slot),
-       b.balance, coalesce(e.balance, 0), b.pending_out, coalesce(e.pending_out, 0),
-       b.pending_in, coalesce(e.pending_in, 0)
-FROM ledger_balances b FULL OUTER JOIN expected e
-     ON e.account_id = b.account_id AND e.slot = b.slot
-WHERE b.account_id IS NULL
-   OR b.balance <> coalesce(e.balance, 0)
-   OR b.pending_out <> coalesce(e.pending_out, 0)
-   OR b.pending_in <> coalesce(e.pending_in, 0)
-ORDER BY 1, 2 LIMIT 50
-"""
-
-_FLOORS = """
-SELECT account_id, slot, balance, pending_out, min_balance FROM ledger_balances
-WHERE min_balance IS NOT NULL AND balance - pending_out < min_balance
-ORDER BY account_id LIMIT 50
-"""
-
-_HOT_WITH_FLOOR = """
-SELECT a.id FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-WHERE a.hot_slots > 1 AND b.min_balance IS NOT NULL GROUP BY a.id LIMIT 50
-"""
-
-_TRIAL_BALANCE = """
-SELECT a.currency, sum(b.balance * a.normal_sign),
-       sum(CASE WHEN b.balance * a.normal_sign > 0 THEN b.balance * a.normal_sign ELSE 0 END)
-FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
-GROUP BY a.currency ORDER BY a.currency
-"""
-
-_COUNTS = """
-SELECT (SELECT count(*) FROM ledger_accounts), (SELECT count(*) FROM ledger_journals),
-       (SELECT count(*) FROM ledger_postings)
-"""
+from simkeep.ledger import statements as sql
+from simkeep.money import Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,30 +38,56 @@ class CheckReport:
 
 async def check_books(conn: AsyncConnection) -> CheckReport:
     """Run every invariant of the books and report what is wrong, if anything."""
-    greatest = "greatest" if conn.dialect.name == "postgresql" else "max"
     report = CheckReport()
-    report.accounts, report.journals, report.postings = (await conn.execute(text(_COUNTS))).one()
-    for journal_id, currency, total in await conn.execute(text(_UNBALANCED)):
-        report.problems.append(f"journal {journal_id} does not balance: {currency} {int(total):+d}")
-    for journal_id, declared, actual in await conn.execute(text(_POSTING_COUNT)):
+    counts = await sql.COUNTS.row(conn)
+    assert counts is not None
+    report.accounts, report.journals, report.postings = (int(counts[i]) for i in range(3))
+    for row in await sql.UNBALANCED.rows(conn):
+        off = Money(int(row[2]), row[1])
+        report.problems.append(f"journal {row[0]} does not balance: it is off by {off}")
+    for row in await sql.POSTING_COUNT.rows(conn):
         report.problems.append(
-            f"journal {journal_id} has {actual} postings, declared {declared} (need 2 or more)"
+            f"journal {row[0]} has {row[2]} postings, declared {row[1]} (need 2 or more)"
         )
-    for row in await conn.execute(text(_STORED_VS_POSTINGS.format(greatest=greatest))):
-        account, slot, stored, expected, out_s, out_e, in_s, in_e = row
+    for row in await sql.STORED_VS_POSTINGS.rows(conn):
+        report.problems.append(_stored_vs_postings(*(row[i] for i in range(9))))
+    for row in await sql.BELOW_FLOOR.rows(conn):
+        code, currency, slot = row[0], row[1], row[2]
+        balance, held, floor = (Money(int(row[i]), currency) for i in (3, 4, 5))
         report.problems.append(
-            f"account {account} slot {slot}: stored balance {stored} / pending {out_s}+{in_s}, "
-            f"postings say {expected} / pending {out_e}+{in_e}"
+            f"account {code} slot {slot} is below its floor: {balance} less {held} held < {floor}"
         )
-    for account, slot, balance, pending_out, floor in await conn.execute(text(_FLOORS)):
-        report.problems.append(
-            f"account {account} slot {slot} is below its floor: "
-            f"{balance} - {pending_out} held < {floor}"
-        )
-    for (account,) in await conn.execute(text(_HOT_WITH_FLOOR)):
-        report.problems.append(f"hot account {account} has a floor")
-    for currency, net, debits in await conn.execute(text(_TRIAL_BALANCE)):
-        report.trial_balances.append(TrialBalance(currency, int(debits), int(net)))
+    for row in await sql.HOT_WITH_FLOOR.rows(conn):
+        report.problems.append(f"hot account {row[0]} has a floor")
+    for row in await sql.TRIAL_BALANCE.rows(conn):
+        currency, net = row[0], int(row[1])
+        report.trial_balances.append(TrialBalance(currency, int(row[2]), net))
         if net != 0:
-            report.problems.append(f"trial balance in {currency} is {int(net):+d}, not zero")
+            report.problems.append(
+                f"trial balance in {currency} is {Money(net, currency)}, not zero"
+            )
     return report
+
+
+def _stored_vs_postings(
+    code: str,
+    currency: str | None,
+    slot: int,
+    stored: int | None,
+    expected: int,
+    stored_out: int | None,
+    expected_out: int,
+    stored_in: int | None,
+    expected_in: int,
+) -> str:
+    if currency is None or stored is None or stored_out is None or stored_in is None:
+        return f"account {code} slot {slot} has postings but no stored balance"
+
+    def money(minor: int) -> Money:
+        return Money(int(minor), currency)
+
+    return (
+        f"account {code} slot {slot}: stored balance {money(stored)}, held out "
+        f"{money(stored_out)}, held in {money(stored_in)}; the postings say "
+        f"{money(expected)}, {money(expected_out)}, {money(expected_in)}"
+    )

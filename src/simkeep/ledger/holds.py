@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import require_aware
+from simkeep.ledger import statements as sql
 from simkeep.ledger import tables as t
 from simkeep.ledger.model import (
     InvalidJournal,
@@ -37,6 +38,7 @@ from simkeep.ledger.model import (
 )
 from simkeep.ledger.queries import get_journal
 from simkeep.ledger.writer import write
+from simkeep.statements import INTEGRITY_ERRORS
 
 
 async def hold(
@@ -203,22 +205,7 @@ async def _record_resolution(
 
 async def _release(conn: AsyncConnection, pending_id: int) -> None:
     """Take a hold's amounts off the pending columns of the slots it used."""
-    greatest = "greatest" if conn.dialect.name == "postgresql" else "max"
     try:
-        await conn.execute(text(_RELEASE.format(greatest=greatest)), {"pending_id": pending_id})
-    except IntegrityError as error:
+        await sql.RELEASE_HOLD.execute(conn, pending_id=pending_id)
+    except INTEGRITY_ERRORS as error:
         raise PendingNotOpen(f"hold {pending_id} was resolved meanwhile") from error
-
-
-_RELEASE = """
-UPDATE ledger_balances SET pending_out = pending_out - d.out_amount,
-                           pending_in = pending_in - d.in_amount
-FROM (
-    SELECT p.account_id, p.slot,
-           sum({greatest}(-p.amount * a.normal_sign, 0)) AS out_amount,
-           sum({greatest}(p.amount * a.normal_sign, 0)) AS in_amount
-    FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id
-    WHERE p.journal_id = :pending_id GROUP BY p.account_id, p.slot
-) AS d
-WHERE ledger_balances.account_id = d.account_id AND ledger_balances.slot = d.slot
-"""

@@ -9,6 +9,7 @@ from functools import cache
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.ledger import statements as sql
 from simkeep.ledger import tables as t
 from simkeep.ledger.model import (
     Account,
@@ -21,7 +22,6 @@ from simkeep.ledger.model import (
     Posting,
     UnknownAccount,
 )
-from simkeep.statements import Statement
 
 MAX_PAGE = 500
 
@@ -64,16 +64,9 @@ async def get_account_by_code(conn: AsyncConnection, *, code: str) -> Account | 
     return _account(row) if row else None
 
 
-_ACCOUNT_IDS = Statement(
-    "SELECT code, id FROM ledger_accounts WHERE code = ANY(:codes)",
-    sqlite="SELECT code, id FROM ledger_accounts"
-    " WHERE code IN (SELECT value FROM json_each(:codes))",
-)
-
-
 async def account_ids(conn: AsyncConnection, *, codes: Sequence[str]) -> dict[str, int]:
     """The ids of the accounts with these codes, in one query (unknown codes are left out)."""
-    rows = await _ACCOUNT_IDS.rows(conn, codes=list(codes))
+    rows = await sql.ACCOUNT_IDS.rows(conn, codes=list(codes))
     return {row["code"]: row["id"] for row in rows}
 
 
@@ -83,20 +76,9 @@ async def list_accounts(conn: AsyncConnection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
-_BALANCE = Statement(
-    """
-    SELECT a.currency, sum(b.balance), sum(b.pending_out), sum(b.pending_in),
-           max(b.min_balance)
-    FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-    WHERE a.id = :account_id
-    GROUP BY a.currency
-    """
-)
-
-
 async def get_balance(conn: AsyncConnection, *, account_id: int) -> Balance:
     """The account's balance: a sum over its slot rows, never over its history."""
-    row = await _BALANCE.row(conn, account_id=account_id)
+    row = await sql.BALANCE.row(conn, account_id=account_id)
     if row is None:
         raise UnknownAccount(f"no account {account_id}")
     return Balance(

@@ -5,13 +5,15 @@ Design overview
 ``write_journal`` inserts the journal header (``ON CONFLICT (client_id) DO NOTHING``), its
 postings, and the balance changes they cause, inside the caller's transaction.
 
-* PostgreSQL: one call of the ``ledger_write_journal`` function (migration 0001), sent on
-  the asyncpg connection itself (inside the transaction ``Database`` opened). Its statement
+* PostgreSQL: one call of the ``ledger_write_journal`` function (migration 0001), a
+  ``Statement`` run on the asyncpg connection itself (inside the transaction ``Database``
+  opened). Its statement
   is planned once per connection, it updates balance rows in the order the
   postings arrive (the service sorts them by account, so locks are always taken in one
   order), and it draws the slot of a hot account at random.
-* SQLite: three statements on the driver connection (no thread hop, no SQL compilation);
-  one writer at a time, so hot accounts always use slot 0 there.
+* SQLite: three statements on the driver connection (no thread hop, no SQL compilation):
+  the header, every posting at once from a JSON array, the balances; one writer at a time,
+  so hot accounts always use slot 0 there.
 
 A journal whose ``client_id`` exists already writes nothing and returns ``None``; the
 service then compares content hashes. The database refuses what slips past the checks here:
@@ -21,19 +23,14 @@ floors (CHECK), unknown accounts, wrong currencies and unbalanced journals (trig
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
-from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import require_aware
-from simkeep.db import driver_connection
+from simkeep.ledger import statements as sql
 from simkeep.ledger import tables as t
 from simkeep.ledger.model import (
     AlreadyReversed,
@@ -48,41 +45,7 @@ from simkeep.ledger.model import (
     UnknownAccount,
 )
 from simkeep.ledger.queries import get_journal
-from simkeep.sqltypes import sqlite_timestamp
-
-_PG_WRITE = """
-SELECT journal_id, known_accounts
-FROM ledger_write_journal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-"""
-
-_SQLITE_INSERT_JOURNAL = """
-INSERT INTO ledger_journals (client_id, content_hash, kind, pending_id, reverses_id,
-                             posting_count, description, metadata, expires_at, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (client_id) DO NOTHING
-RETURNING id
-"""
-
-_SQLITE_INSERT_POSTINGS = """
-INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) VALUES {rows}
-"""
-
-_SQLITE_BALANCE_EFFECT = {
-    False: "balance = balance + d.delta",
-    True: "pending_out = pending_out + d.out_amount, pending_in = pending_in + d.in_amount",
-}
-
-_SQLITE_UPDATE_BALANCES = """
-UPDATE ledger_balances SET {effect}
-FROM (
-    SELECT p.account_id, sum(p.amount * a.normal_sign) AS delta,
-           sum(max(-p.amount * a.normal_sign, 0)) AS out_amount,
-           sum(max(p.amount * a.normal_sign, 0)) AS in_amount
-    FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id
-    WHERE p.journal_id = ? GROUP BY p.account_id
-) AS d
-WHERE ledger_balances.account_id = d.account_id AND ledger_balances.slot = 0
-"""
+from simkeep.statements import INTEGRITY_ERRORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,55 +74,49 @@ def _metadata(request: JournalRequest) -> str:
 async def _write_postgresql(
     conn: AsyncConnection, request: JournalRequest, content_hash: str, now: datetime
 ) -> WriteResult:
-    params = (
-        request.client_id,
-        content_hash,
-        request.kind.value,
-        request.pending_id,
-        request.reverses_id,
-        request.description,
-        _metadata(request),
-        request.expires_at,
-        now,
-        [p.account_id for p in request.postings],
-        [p.currency for p in request.postings],
-        [p.amount for p in request.postings],
-        request.kind is JournalKind.PENDING,
+    row = await sql.WRITE_JOURNAL.row(
+        conn,
+        client_id=request.client_id,
+        content_hash=content_hash,
+        kind=request.kind.value,
+        pending_id=request.pending_id,
+        reverses_id=request.reverses_id,
+        description=request.description,
+        metadata=_metadata(request),
+        expires_at=request.expires_at,
+        now=now,
+        accounts=[p.account_id for p in request.postings],
+        currencies=[p.currency for p in request.postings],
+        amounts=[p.amount for p in request.postings],
+        hold=request.kind is JournalKind.PENDING,
     )
-    driver = await driver_connection(conn)
-    row: Sequence[Any] = await driver.fetchrow(_PG_WRITE, *params)
+    assert row is not None  # the function returns one row, always
     return WriteResult(row[0], row[1])
 
 
 async def _write_sqlite(
     conn: AsyncConnection, request: JournalRequest, content_hash: str, now: datetime
 ) -> WriteResult:
-    pending = request.kind is JournalKind.PENDING
-    cursor = sqlite3.Cursor(await driver_connection(conn))
-    expires = sqlite_timestamp(request.expires_at) if request.expires_at else None
-    header = (
-        request.client_id,
-        content_hash,
-        request.kind.value,
-        request.pending_id,
-        request.reverses_id,
-        len(request.postings),
-        request.description,
-        _metadata(request),
-        expires,
-        sqlite_timestamp(now),
+    row = await sql.INSERT_JOURNAL.row(
+        conn,
+        client_id=request.client_id,
+        content_hash=content_hash,
+        kind=request.kind.value,
+        pending_id=request.pending_id,
+        reverses_id=request.reverses_id,
+        posting_count=len(request.postings),
+        description=request.description,
+        metadata=_metadata(request),
+        expires_at=request.expires_at,
+        now=now,
     )
-    row = cursor.execute(_SQLITE_INSERT_JOURNAL, header).fetchone()
     if row is None:
         return WriteResult(None, 0)
     journal_id = row[0]
-    values: list[object] = []
-    for posting in request.postings:
-        values += (journal_id, posting.account_id, posting.currency, posting.amount)
-    rows = ", ".join(["(?, ?, ?, 0, ?)"] * len(request.postings))
-    cursor.execute(_SQLITE_INSERT_POSTINGS.format(rows=rows), values)
-    effect = _SQLITE_BALANCE_EFFECT[pending]
-    updated = cursor.execute(_SQLITE_UPDATE_BALANCES.format(effect=effect), (journal_id,)).rowcount
+    postings = [[p.account_id, p.currency, p.amount] for p in request.postings]
+    await sql.INSERT_POSTINGS.execute(conn, journal_id=journal_id, postings=postings)
+    balances = sql.HOLD_BALANCES if request.kind is JournalKind.PENDING else sql.POST_BALANCES
+    updated = await balances.execute(conn, journal_id=journal_id)
     if updated != len({p.account_id for p in request.postings}):
         raise LedgerError(f"balance rows missing for journal {request.client_id}")
     return WriteResult(journal_id, len(request.postings))
@@ -177,7 +134,7 @@ async def write(conn: AsyncConnection, request: JournalRequest, now: datetime) -
     content_hash = request.content_hash()
     try:
         result = await write_journal(conn, request, content_hash, require_aware(now))
-    except (IntegrityError, sqlite3.IntegrityError, IntegrityConstraintViolationError) as error:
+    except INTEGRITY_ERRORS as error:
         raise translate(error) from error
     if result.journal_id is None:
         return await _replay(conn, request.client_id, content_hash)

@@ -20,13 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.notifications import statements as sql
 from simkeep.notifications.tables import outbox
-from simkeep.statements import Statement
 
-_QUEUE_SMS = Statement(
-    "INSERT INTO outbox (kind, recipient, body, created_at, due_at)"
-    " VALUES ('sms', :recipient, :body, :now, :now)"
-)
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -47,7 +43,7 @@ class Claimed:
 
 async def queue_sms(conn: AsyncConnection, *, to: str, text: str, now: datetime) -> None:
     """Queue an SMS in the caller's transaction."""
-    await _QUEUE_SMS.execute(conn, recipient=to, body=text, now=now)
+    await sql.QUEUE_SMS.execute(conn, recipient=to, body=text, now=now)
 
 
 async def deliver_due(db: Database, *, gateway: SmsGateway, now: datetime, limit: int = 50) -> int:

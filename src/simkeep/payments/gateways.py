@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 
 from simkeep.clock import Clock
-from simkeep.payments.model import PaymentProviderAdapter, Provider
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.settings import Settings

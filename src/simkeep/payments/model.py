@@ -18,21 +18,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
 
 OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_]{6,32}$"  # fits both Alipay and WeChat Pay
-
-
-class Provider(StrEnum):
-    ALIPAY = "alipay"
-    WECHATPAY = "wechatpay"
-
-
-class Channel(StrEnum):
-    """How the payer reaches the provider's cashier."""
-
-    QR = "qr"  # Alipay precreate, WeChat Native: show a QR code
-    PAGE = "page"  # Alipay page.pay: desktop redirect
-    WAP = "wap"  # Alipay wap.pay, WeChat H5: mobile redirect
 
 
 class TradeStatus(StrEnum):

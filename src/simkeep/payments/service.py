@@ -36,34 +36,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments import statements as sql
 from simkeep.payments.model import (
     Acknowledgement,
-    Channel,
     NotificationRejected,
     PaymentProviderAdapter,
     PaymentRequest,
     PaymentStart,
-    Provider,
     ProviderError,
     RawNotification,
     TradeStatus,
     VerifiedNotification,
 )
-from simkeep.statements import Statement
 from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups.crediting import AmountMismatch, UnknownOrder
 from simkeep.topups.model import Order, OrderState, TopupError
 
 CLOSE_RETRY = timedelta(minutes=1)
-_STORE = Statement(
-    """
-    INSERT INTO payment_notifications
-      (provider, notification_id, order_no, headers, body, status, error, received_at)
-    VALUES (:provider, :notification_id, :order_no, :headers, :body, :status, :error, :now)
-    RETURNING id
-    """
-)
 log = structlog.get_logger(__name__)
 
 
@@ -135,7 +126,7 @@ async def _store(
     error: str | None,
     now: datetime,
 ) -> int:
-    row = await _STORE.row(
+    row = await sql.STORE_NOTIFICATION.row(
         conn,
         provider=provider.value,
         notification_id=verified.notification_id if verified else None,

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from simkeep.db import Database
-from simkeep.payments.model import Provider
+from simkeep.payment_methods import Provider
+from simkeep.phone import parse_number
 from simkeep.receipts.model import (
     ReceiptView,
     receipt_signature,
@@ -29,7 +30,6 @@ from simkeep.receipts.model import (
 )
 from simkeep.receipts.pdf import render_pdf
 from simkeep.sims import service as sims
-from simkeep.sims.model import parse_number
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
 

@@ -1,10 +1,9 @@
-"""SIM rules without I/O: numbers, ICCIDs, real-name records, masking, states.
+"""SIM rules without I/O: ICCIDs, real-name records, masking, states, validity.
 
 Design overview
 ---------------
-* A SIM carries two lines: a Hong Kong number (+852, 8 digits) and a Mainland number (+86,
-  11 digits). Numbers are validated as mobile numbers with ``phonenumbers`` and stored in
-  E.164; either finds the SIM.
+* A SIM carries two lines: a Hong Kong number and a Mainland number (``simkeep.phone``),
+  stored in E.164; either finds the SIM.
 * An ICCID is 19–20 digits starting ``89`` whose last digit is a Luhn check digit.
 * A real-name record is kept only as a keyed digest (HMAC-SHA256 under a key derived from
   the secret key) plus a masked form for people (``A12****(3)``); the holder's name is kept
@@ -23,19 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import phonenumbers
-
+from simkeep.errors import Refusal
 from simkeep.money import Money, check_currency
+from simkeep.phone import Number
 
 
-class SimError(ValueError):
+class SimError(Refusal):
     """Bad input about a SIM; ``code`` is machine-readable."""
 
     code = "invalid_sim"
-
-
-class InvalidNumber(SimError):
-    code = "invalid_number"
 
 
 class InvalidIccid(SimError):
@@ -44,11 +39,6 @@ class InvalidIccid(SimError):
 
 class InvalidIdDocument(SimError):
     code = "invalid_id_document"
-
-
-class Region(StrEnum):
-    HK = "HK"
-    CN = "CN"
 
 
 class SimState(StrEnum):
@@ -77,9 +67,6 @@ TRANSITIONS: dict[SimState, frozenset[SimState]] = {
     SimState.RECYCLED: frozenset(),
 }
 
-_COUNTRY_CODE = {Region.HK: 852, Region.CN: 86}
-_MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-
 
 def can_move(current: SimState, target: SimState) -> bool:
     return target in TRANSITIONS[current]
@@ -93,52 +80,6 @@ def extended_validity(current: datetime | None, days: int, now: datetime) -> dat
     more than 730 days ahead."""
     start = max(current, now) if current else now
     return min(start + timedelta(days=days), now + MAX_VALIDITY_AHEAD)
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    e164: str
-    region: Region
-
-    def masked(self) -> str:
-        """``+852 9***4567`` style: enough to recognise, not to read out."""
-        local = self.e164.removeprefix(f"+{_COUNTRY_CODE[self.region]}")
-        return f"+{_COUNTRY_CODE[self.region]} {local[:1]}{'*' * (len(local) - 5)}{local[-4:]}"
-
-
-def parse_number(text: str, *, expect: Region | None = None) -> Number:
-    """A Hong Kong or Mainland mobile number, in any usual spelling, as E.164.
-
-    Without a country code, 8 digits are read as Hong Kong and 11 digits starting with 1 as
-    the Mainland.
-    """
-    digits = re.sub(r"[\s\-()]", "", text or "")
-    if not digits:
-        raise InvalidNumber("enter a phone number")
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not digits.startswith("+"):
-        guess = Region.HK if len(digits) == 8 else Region.CN if len(digits) == 11 else None
-        if guess is None:
-            raise InvalidNumber(
-                f"{text!r} is neither an 8-digit HK nor an 11-digit Mainland number"
-            )
-        digits = f"+{_COUNTRY_CODE[guess]}{digits}"
-    try:
-        parsed = phonenumbers.parse(digits, None)
-    except phonenumbers.NumberParseException as error:
-        raise InvalidNumber(f"{text!r} is not a phone number") from error
-    region_code = phonenumbers.region_code_for_number(parsed)
-    if region_code not in ("HK", "CN") or not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber(f"{text!r} is not a valid Hong Kong or Mainland number")
-    if phonenumbers.number_type(parsed) not in _MOBILE:
-        raise InvalidNumber(f"{text!r} is not a mobile number")
-    region = Region(region_code)
-    if expect is not None and region is not expect:
-        raise InvalidNumber(
-            f"{text!r} is not a {'Hong Kong' if expect is Region.HK else 'Mainland'} number"
-        )
-    return Number(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), region)
 
 
 def check_iccid(text: str) -> str:

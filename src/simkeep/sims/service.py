@@ -28,12 +28,12 @@ from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
+from simkeep.phone import Number, Region, parse_number
+from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
 from simkeep.sims.model import (
     IdType,
-    Number,
     Plan,
-    Region,
     Retention,
     Sim,
     SimAccount,
@@ -44,9 +44,7 @@ from simkeep.sims.model import (
     id_digest,
     mask_id,
     mask_name,
-    parse_number,
 )
-from simkeep.statements import Statement
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
 
@@ -209,11 +207,6 @@ async def id_matches(
     return hmac.compare_digest(row.id_digest, id_digest(id_key, id_type, id_number))
 
 
-_SIM_AFTER_TOPUP = Statement(
-    "UPDATE sims SET state = :state, validity_until = :validity_until WHERE id = :sim_id"
-)
-
-
 async def apply_topup(
     conn: AsyncConnection,
     *,
@@ -242,7 +235,7 @@ async def apply_topup(
             )
         )
     if (new_state, new_validity) != (state, validity_until):
-        await _SIM_AFTER_TOPUP.execute(
+        await sql.SIM_AFTER_TOPUP.execute(
             conn, sim_id=sim_id, state=new_state.value, validity_until=new_validity
         )
     return new_validity

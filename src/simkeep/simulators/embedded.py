@@ -30,7 +30,8 @@ import httpx
 from fastapi import FastAPI
 
 from simkeep.clock import Clock
-from simkeep.payments.model import PaymentProviderAdapter, Provider
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.settings import Settings

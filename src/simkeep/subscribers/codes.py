@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.notifications import service as notifications
-from simkeep.sims.model import parse_number
+from simkeep.phone import parse_number
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.model import (
     AlreadyRegistered,

@@ -22,10 +22,12 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from simkeep.errors import Refusal
+
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 
 
-class AuthError(ValueError):
+class AuthError(Refusal):
     """A refusal a person can act on; ``code`` is machine-readable."""
 
     code = "auth_error"

@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
-from simkeep.sims.model import parse_number
-from simkeep.statements import Statement
+from simkeep.phone import parse_number
+from simkeep.subscribers import statements as sql
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.codes import confirm_code, request_code, subscriber_id_of, use_code
 from simkeep.subscribers.model import (
@@ -168,19 +168,11 @@ async def login(
     return await db.transaction(succeed)
 
 
-_SESSION_SUBSCRIBER = Statement(
-    """
-    SELECT s.id, s.phone FROM subscribers s JOIN subscriber_sessions n ON n.subscriber_id = s.id
-    WHERE n.token_digest = :digest AND n.ended_at IS NULL AND n.expires_at > :now
-    """
-)
-
-
 async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber | None:
     """The subscriber a live session token belongs to, or None."""
 
     async def read(conn: AsyncConnection) -> Subscriber | None:
-        row = await _SESSION_SUBSCRIBER.row(conn, digest=token_digest(token), now=now)
+        row = await sql.SESSION_SUBSCRIBER.row(conn, digest=token_digest(token), now=now)
         return Subscriber(row["id"], row["phone"]) if row else None
 
     return await db.read(read)

@@ -24,9 +24,9 @@ from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.money import Money
 from simkeep.notifications import service as notifications
-from simkeep.payments.model import Provider
+from simkeep.payment_methods import Provider
+from simkeep.phone import Number, Region
 from simkeep.sims import service as sims
-from simkeep.sims.model import Number, Region
 from simkeep.topups import statements
 from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.queries import get_order

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.payments.model import Provider
+from simkeep.payment_methods import Provider
 from simkeep.topups import statements
 from simkeep.topups import tables as t
 from simkeep.topups.model import Order, OrderState

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from simkeep.errors import Refusal
 from simkeep.money import Money
-from simkeep.payments.model import Channel, Provider
+from simkeep.payment_methods import Channel, Provider
 
 
-class TopupError(ValueError):
+class TopupError(Refusal):
     """A refusal a person can act on; ``code`` is machine-readable."""
 
     code = "topup_error"

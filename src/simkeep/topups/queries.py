@@ -19,7 +19,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
-from simkeep.payments.model import Channel, Provider
+from simkeep.payment_methods import Channel, Provider
 from simkeep.sqltypes import as_utc
 from simkeep.statements import Row as StatementRow
 from simkeep.topups import tables as t

@@ -23,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
 from simkeep.money import Money
-from simkeep.payments.model import Channel, PaymentStart, Provider
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.model import PaymentStart
+from simkeep.phone import parse_number
 from simkeep.sims import service as sims
-from simkeep.sims.model import Sim, SimState, parse_number
+from simkeep.sims.model import Sim, SimState
 from simkeep.topups import statements
 from simkeep.topups import tables as t
 from simkeep.topups.crediting import AmountMismatch, CreditResult, UnknownOrder, credit_paid_order

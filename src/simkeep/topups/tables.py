@@ -8,7 +8,6 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -70,19 +69,4 @@ orders = Table(
     Index("ix_topup_orders_subscriber", "subscriber_id", "id"),
     Index("ix_topup_orders_close", "state", "close_due_at"),
     Index("ix_topup_orders_msisdn", "msisdn", "id"),
-)
-
-notifications = Table(
-    "payment_notifications",
-    metadata,
-    Column("id", id_column_type(), primary_key=True),
-    Column("provider", String(16), nullable=False),
-    Column("notification_id", String(128)),
-    Column("order_no", String(32)),
-    Column("headers", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("error", Text),
-    Column("received_at", UTCDateTime, nullable=False),
-    Index("ix_payment_notifications_order", "order_no"),
 )

@@ -17,10 +17,11 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from simkeep.api.deps import Services, ServicesDep
-from simkeep.sims.model import SimError, parse_number
+from simkeep.errors import Refusal
+from simkeep.phone import parse_number
+from simkeep.services import Services, ServicesDep
 from simkeep.subscribers import service as subscribers
-from simkeep.subscribers.model import AuthError, CodePurpose
+from simkeep.subscribers.model import CodePurpose
 from simkeep.subscribers.service import Session
 from simkeep.web.forms import FormState, read_form
 from simkeep.web.pages import Pages, PagesDep
@@ -52,7 +53,7 @@ PURPOSES: dict[Kind, CodePurpose] = {
 }
 
 
-def _fail(form: FormState, error: AuthError | SimError) -> FormState:
+def _fail(form: FormState, error: Refusal) -> FormState:
     return form.fail(FIELD_OF.get(error.code, "phone"), error)
 
 
@@ -92,7 +93,7 @@ async def login(
             limits=services.limits,
             now=services.clock.now(),
         )
-    except (AuthError, SimError) as error:
+    except Refusal as error:
         context = {"form": _fail(form, error)}
         return pages.render(request, "account/login.html", context, status_code=400, viewer=who)
     return _signed_in(services, session, form.text("next"))
@@ -134,7 +135,7 @@ async def register(
             limits=services.limits,
             now=services.clock.now(),
         )
-    except (AuthError, SimError) as error:
+    except Refusal as error:
         return _show(request, pages, who, "register", _fail(form, error), "code")
     return _signed_in(services, session, form.text("next"))
 
@@ -161,7 +162,7 @@ async def reset_password(
             limits=services.limits,
             now=services.clock.now(),
         )
-    except (AuthError, SimError) as error:
+    except Refusal as error:
         return _show(request, pages, who, "reset", _fail(form, error), "code")
     return _signed_in(services, session, "")
 
@@ -185,7 +186,7 @@ async def _send_code(
             limits=services.limits,
             now=services.clock.now(),
         )
-    except (AuthError, SimError) as error:
+    except Refusal as error:
         return _show(request, pages, who, kind, _fail(form, error), "phone")
     form.values["phone"] = phone
     return _show(request, pages, who, kind, form, "code")

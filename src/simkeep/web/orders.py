@@ -27,11 +27,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.api.deps import Services, ServicesDep
 from simkeep.clock import HONG_KONG
-from simkeep.payments.model import Channel
+from simkeep.payment_methods import Channel
+from simkeep.phone import InvalidNumber, parse_number
+from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
-from simkeep.sims.model import SimAccount, SimError, parse_number
+from simkeep.sims.model import SimAccount
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
 from simkeep.topups.queries import HistoryFilter
@@ -131,7 +132,7 @@ def _history_filter(form: FormState) -> HistoryFilter:
     if form.text("number"):
         try:
             options["msisdn"] = parse_number(form.text("number")).e164
-        except SimError as error:
+        except InvalidNumber as error:
             form.fail("number", error)
     options["since"] = _hong_kong_day(form, "from")
     until = _hong_kong_day(form, "to")

@@ -15,9 +15,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
-from simkeep.api.deps import Services, ServicesDep
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt
+from simkeep.services import Services, ServicesDep
 from simkeep.web.formats import qr_svg
 from simkeep.web.pages import PagesDep
 from simkeep.web.session import SignedInDep, ViewerDep

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simkeep.api.deps import ServicesDep
+from simkeep.services import ServicesDep
 from simkeep.settings import Environment, Settings
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.service import Session, Subscriber

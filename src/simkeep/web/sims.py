@@ -14,10 +14,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.api.deps import ServicesDep
+from simkeep.errors import Refusal
+from simkeep.phone import parse_number
+from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
-from simkeep.sims.model import SimAccount, SimError, parse_number
-from simkeep.subscribers.model import AuthError
+from simkeep.sims.model import SimAccount
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order
 from simkeep.topups.queries import HistoryFilter
@@ -66,7 +67,7 @@ async def link(
             limits=services.limits,
             now=now,
         )
-    except (AuthError, SimError) as error:
+    except Refusal as error:
         field = "code" if error.code == "bad_code" else "number"
         return _show_link(request, pages, me, form.fail(field, error), step or "number")
     return RedirectResponse(f"/my/sims/{sim.id}", status_code=303)

@@ -30,12 +30,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.api.deps import Services, ServicesDep
+from simkeep.errors import Refusal
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
-from simkeep.payments.model import Channel, Provider, ProviderError
+from simkeep.payments.model import ProviderError
 from simkeep.payments.service import OrderNotPayable
-from simkeep.sims.model import SimError, parse_number
+from simkeep.phone import InvalidNumber, parse_number
+from simkeep.services import Services, ServicesDep
 from simkeep.topups import service as topups
 from simkeep.topups.model import (
     DENOMINATIONS,
@@ -103,7 +105,7 @@ async def step(
         return await _after_number(request, pages, services, me, form)
     try:
         offer = await _offer(services, me, form.text("number"))
-    except (TopupError, SimError) as error:
+    except Refusal as error:
         return _page(request, pages, me, "number", form.fail("number", error))
     priced = _price(form, offer)
     if priced is None:
@@ -119,7 +121,7 @@ async def _after_number(
     """Step 1 done: show who the number belongs to, and the amounts."""
     try:
         offer = await _offer(services, me, form.text("number"))
-    except (TopupError, SimError) as error:
+    except Refusal as error:
         return _page(request, pages, me, "number", form.fail("number", error))
     form.values["number"] = offer.preview.e164
     return _page(request, pages, me, "amount", form, offer=offer)
@@ -164,7 +166,7 @@ def _check_confirmation(form: FormState, e164: str) -> None:
         return
     try:
         same = parse_number(typed).e164 == e164
-    except SimError:
+    except InvalidNumber:
         same = False
     if not same:
         form.fail("confirm", FieldError("number_mismatch"))

@@ -28,13 +28,12 @@ import httpx
 
 from simkeep.clock import Clock
 from simkeep.money import InvalidAmount, Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
     Acknowledgement,
-    Channel,
     NotificationRejected,
     PaymentRequest,
     PaymentStart,
-    Provider,
     ProviderError,
     ProviderTrade,
     RawNotification,

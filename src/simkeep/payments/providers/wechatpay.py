@@ -30,14 +30,13 @@ import httpx
 
 from simkeep.clock import Clock, in_shanghai
 from simkeep.money import InvalidAmount, Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
     OUT_TRADE_NO_PATTERN,
     Acknowledgement,
-    Channel,
     NotificationRejected,
     PaymentRequest,
     PaymentStart,
-    Provider,
     ProviderError,
     ProviderTrade,
     RawNotification,

@@ -1,0 +1,15 @@
+"""The payment statement every notification runs (``simkeep.statements``): keeping it in
+the inbox."""
+
+from __future__ import annotations
+
+from simkeep.statements import Statement
+
+STORE_NOTIFICATION = Statement(
+    """
+    INSERT INTO payment_notifications
+      (provider, notification_id, order_no, headers, body, status, error, received_at)
+    VALUES (:provider, :notification_id, :order_no, :headers, :body, :status, :error, :now)
+    RETURNING id
+    """
+)

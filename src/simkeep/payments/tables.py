@@ -1,0 +1,24 @@
+"""Payment tables: the notification inbox (migration 0004_topups)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, LargeBinary, MetaData, String, Table, Text
+
+from simkeep.sqltypes import UTCDateTime, id_column_type
+
+metadata = MetaData()
+
+inbox = Table(
+    "payment_notifications",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("provider", String(16), nullable=False),
+    Column("notification_id", String(128)),
+    Column("order_no", String(32)),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_payment_notifications_order", "order_no"),
+)

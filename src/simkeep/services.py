@@ -1,0 +1,81 @@
+"""What every entry point needs, made once at start-up by the composition root.
+
+Design overview
+---------------
+``Services`` holds the database, the clock, the settings and what is derived from them
+once (keys for codes and receipt links, the limits, the payment adapters, the URLs
+providers reach us at, the message catalogs for documents). ``create_app`` builds it in its
+lifespan and keeps it on ``app.state``; the API routers and the pages both take it through
+``ServicesDep``, so neither depends on the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from gettext import GNUTranslations
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from simkeep.clock import Clock
+from simkeep.db import Database
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.payments.service import CheckoutUrls
+from simkeep.receipts.service import ReceiptSigning
+from simkeep.settings import Settings
+from simkeep.subscribers.model import Limits, auth_key
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every entry point needs, made once at start-up."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    auth_key: bytes
+    receipts: ReceiptSigning
+    catalogs: Mapping[str, GNUTranslations]  # per language code, for documents (PDF)
+    limits: Limits
+    adapters: Mapping[Provider, PaymentProviderAdapter]
+    urls: CheckoutUrls
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        adapters: Mapping[Provider, PaymentProviderAdapter],
+        catalogs: Mapping[str, GNUTranslations],
+    ) -> Services:
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            auth_key=auth_key(settings.secret_key),
+            receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
+            catalogs=catalogs,
+            limits=Limits(),
+            adapters=adapters,
+            urls=CheckoutUrls(settings.public_url),
+        )
+
+    def adapter(self, provider: Provider) -> PaymentProviderAdapter:
+        adapter = self.adapters.get(provider)
+        if adapter is None:
+            raise HTTPException(404, f"{provider.value} is not available")
+        return adapter
+
+
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop that
+# costs more than the lookup itself on every request.
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
