@@ -40,7 +40,7 @@ from simkeep.sims.model import Sim
 from simkeep.simulators.alipay import AlipayFault
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import Order, OrderRequest, OrderState
 from tests.factories import issue_sim, seed_books
 
 HOST = "127.0.0.1"
@@ -110,13 +110,16 @@ async def checkout(live: Live, sim: Sim, credit: Money, provider: Provider) -> O
     return await payments.checkout(
         live.db,
         adapter=services.adapter(provider),
-        subscriber_id=SUBSCRIBER,
-        idempotency_key=f"notify-{provider.value}",
-        number=number,
-        confirm_number=number,
-        credit=credit,
-        pay_currency="CNY",
-        channel=Channel.QR,
+        request=OrderRequest.of(
+            subscriber_id=SUBSCRIBER,
+            idempotency_key=f"notify-{provider.value}",
+            number=number,
+            confirm_number=number,
+            credit=credit,
+            pay_currency="CNY",
+            provider=provider,
+            channel=Channel.QR,
+        ),
         urls=services.urls,
         payer_ip=HOST,
         now=live.clock.now(),

@@ -27,6 +27,7 @@ from simkeep.sims.model import Sim
 from simkeep.subscribers import tables as subscriber_tables
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
+from simkeep.topups.model import OrderRequest
 from simkeep.web.session import CSRF_COOKIE, SESSION_COOKIE, local_path, secure_cookies
 from tests.e2e.site_world import (
     PASSWORD,
@@ -438,14 +439,16 @@ async def place_orders(site: Site, owner: int, sim: Sim, count: int) -> None:
         async def create(conn: AsyncConnection, n: int = n) -> Any:
             return await topups.create_order(
                 conn,
-                subscriber_id=owner,
-                idempotency_key=f"history-{sim.id}-{n}",
-                number=sim.hk_number.e164,
-                confirm_number=sim.hk_number.e164,
-                credit=Money(5_000, sim.home_currency),
-                pay_currency=sim.home_currency,
-                provider=Provider.ALIPAY,
-                channel=Channel.QR,
+                request=OrderRequest.of(
+                    subscriber_id=owner,
+                    idempotency_key=f"history-{sim.id}-{n}",
+                    number=sim.hk_number.e164,
+                    confirm_number=sim.hk_number.e164,
+                    credit=Money(5_000, sim.home_currency),
+                    pay_currency=sim.home_currency,
+                    provider=Provider.ALIPAY,
+                    channel=Channel.QR,
+                ),
                 now=site.clock.now(),
             )
 

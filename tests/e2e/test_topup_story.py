@@ -41,7 +41,13 @@ from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 from simkeep.topups import followup
 from simkeep.topups import service as topups
-from simkeep.topups.model import ConfirmNumber, IdempotencyConflict, NumberNotEligible, OrderState
+from simkeep.topups.model import (
+    ConfirmNumber,
+    IdempotencyConflict,
+    NumberNotEligible,
+    OrderRequest,
+    OrderState,
+)
 from tests.factories import issue_sim, seed_books
 
 MERCHANT_KEYS = KeyPair.generate()
@@ -163,14 +169,16 @@ async def order_and_start(
     async def create(conn: AsyncConnection) -> topups.Order:
         return await topups.create_order(
             conn,
-            subscriber_id=SUBSCRIBER,
-            idempotency_key=key,
-            number=number,
-            confirm_number=number,
-            credit=credit,
-            pay_currency=pay_currency,
-            provider=provider,
-            channel=Channel.QR,
+            request=OrderRequest.of(
+                subscriber_id=SUBSCRIBER,
+                idempotency_key=key,
+                number=number,
+                confirm_number=number,
+                credit=credit,
+                pay_currency=pay_currency,
+                provider=provider,
+                channel=Channel.QR,
+            ),
             now=world.clock.now(),
         )
 
@@ -349,14 +357,16 @@ async def test_idempotency_key_replay_and_conflict(world: World) -> None:
         async def create(conn: AsyncConnection) -> topups.Order:
             return await topups.create_order(
                 conn,
-                subscriber_id=SUBSCRIBER,
-                idempotency_key="same",
-                number=world.cn_sim.hk_number.e164,
-                confirm_number=world.cn_sim.hk_number.e164,
-                credit=credit,
-                pay_currency="CNY",
-                provider=Provider.WECHATPAY,
-                channel=Channel.QR,
+                request=OrderRequest.of(
+                    subscriber_id=SUBSCRIBER,
+                    idempotency_key="same",
+                    number=world.cn_sim.hk_number.e164,
+                    confirm_number=world.cn_sim.hk_number.e164,
+                    credit=credit,
+                    pay_currency="CNY",
+                    provider=Provider.WECHATPAY,
+                    channel=Channel.QR,
+                ),
                 now=world.clock.now(),
             )
 
@@ -372,14 +382,16 @@ async def test_the_wrong_number_guard(world: World) -> None:
         async def run(conn: AsyncConnection) -> topups.Order:
             return await topups.create_order(
                 conn,
-                subscriber_id=SUBSCRIBER,
-                idempotency_key=None,
-                number=number,
-                confirm_number=confirm,
-                credit=Money(5_000, "HKD"),
-                pay_currency="HKD",
-                provider=Provider.ALIPAY,
-                channel=Channel.QR,
+                request=OrderRequest.of(
+                    subscriber_id=SUBSCRIBER,
+                    idempotency_key=None,
+                    number=number,
+                    confirm_number=confirm,
+                    credit=Money(5_000, "HKD"),
+                    pay_currency="HKD",
+                    provider=Provider.ALIPAY,
+                    channel=Channel.QR,
+                ),
                 now=world.clock.now(),
             )
 

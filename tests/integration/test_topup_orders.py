@@ -18,12 +18,11 @@ from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
-from simkeep.payments.model import PaymentStart
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim
 from simkeep.topups import service as topups
 from simkeep.topups import tables as t
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import Order, OrderRequest, OrderState
 from tests.conftest import empty_database
 from tests.factories import issue_sim, seed_books
 
@@ -51,25 +50,25 @@ async def place(
     """Order HK$50 for ``sim`` by Alipay WAP; ``before_insert`` runs once the order's number
     is drawn and before it is written."""
 
-    async def open_trade(order: Order) -> PaymentStart:
-        if before_insert is not None:
-            await before_insert()
-        return PaymentStart(redirect_url=f"https://cashier.example/{order.order_no}")
+    request = OrderRequest.of(
+        subscriber_id=7,
+        idempotency_key=KEY,
+        number=sim.hk_number.e164,
+        confirm_number=sim.hk_number.e164,
+        credit=Money(5_000, "HKD"),
+        pay_currency="HKD",
+        provider=Provider.ALIPAY,
+        channel=Channel.WAP,
+    )
 
     async def create(conn: AsyncConnection) -> Order:
-        return await topups.create_order(
-            conn,
-            subscriber_id=7,
-            idempotency_key=KEY,
-            number=sim.hk_number.e164,
-            confirm_number=sim.hk_number.e164,
-            credit=Money(5_000, "HKD"),
-            pay_currency="HKD",
-            provider=Provider.ALIPAY,
-            channel=Channel.WAP,
-            now=clock.now(),
-            open_trade=open_trade,
-        )
+        prepared = await topups.prepare_order(conn, request=request, now=clock.now())
+        assert isinstance(prepared, topups.Draft)
+        if before_insert is not None:
+            await before_insert()
+        url = f"https://cashier.example/{prepared.order.order_no}"
+        started = prepared.started(pay_url=url, pay_qr=None)
+        return await topups.place_order(conn, draft=started, now=clock.now())
 
     return await db.one_statement(create)
 

@@ -18,7 +18,7 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.sims.model import SimAccount
 from simkeep.subscribers.service import Session, Subscriber
-from simkeep.topups.model import NumberPreview, Order, OrderState, Quote
+from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
 
 Phone = Field(min_length=6, max_length=32, examples=["+852 9123 4567"])
 Password = Field(min_length=1, max_length=256)
@@ -184,6 +184,19 @@ class TopupRequest(BaseModel):
     expected_pay: Amount | None = Field(
         default=None, description="What the payer was shown (from /quote): refused if changed"
     )
+
+    def order_request(self, *, subscriber_id: int, idempotency_key: str) -> OrderRequest:
+        return OrderRequest.of(
+            subscriber_id=subscriber_id,
+            idempotency_key=idempotency_key,
+            number=self.number,
+            confirm_number=self.confirm_number,
+            credit=self.amount.money(),
+            pay_currency=self.pay_currency,
+            provider=self.provider,
+            channel=self.channel,
+            expected_pay=self.expected_pay.money() if self.expected_pay else None,
+        )
 
 
 class PaymentOut(BaseModel):

@@ -57,17 +57,10 @@ async def create_topup(
     order = await payments.checkout(
         services.db,
         adapter=services.adapter(body.provider),
-        subscriber_id=subscriber.id,
-        idempotency_key=idempotency_key,
-        number=body.number,
-        confirm_number=body.confirm_number,
-        credit=body.amount.money(),
-        pay_currency=body.pay_currency,
-        channel=body.channel,
+        request=body.order_request(subscriber_id=subscriber.id, idempotency_key=idempotency_key),
         urls=services.urls,
         payer_ip=request.client.host if request.client else "127.0.0.1",
         now=services.clock.now(),
-        expected_pay=body.expected_pay.money() if body.expected_pay else None,
     )
     return OrderOut.of(order)
 

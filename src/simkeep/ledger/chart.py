@@ -1,4 +1,4 @@
-"""The chart of accounts (SPEC section 7), one set per currency. See docs/ledger.md.
+"""The chart of accounts, one set per currency (docs/ledger.md).
 
 System accounts exist from start-up (``service.ensure_chart``); accounts that belong to a
 SIM or an agent are opened when their owner first needs one. Codes are stable business

@@ -3,8 +3,9 @@ expired trades.
 
 Design overview
 ---------------
-``checkout`` writes the order and opens its trade. A signed cashier link (Alipay page and
-WAP) asks the provider nothing, so it is made first and written with the order, which then
+``checkout`` prepares the order (``topups.service.prepare_order``: the guard, the price, the
+number), opens its trade and places it. A signed cashier link (Alipay page and WAP) asks the
+provider nothing, so it is made before the order is placed and written with it, which then
 awaits payment at once. Otherwise ``start_payment`` asks the provider for the trade (a QR
 payload, a WeChat Pay H5 link) outside any transaction, then records it on the order, which
 now awaits payment; a second start returns what was recorded, so a reload never opens a
@@ -36,14 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import Provider
 from simkeep.payments import statements as sql
 from simkeep.payments.model import (
     Acknowledgement,
     NotificationRejected,
     PaymentProviderAdapter,
     PaymentRequest,
-    PaymentStart,
     ProviderError,
     RawNotification,
     TradeStatus,
@@ -52,7 +52,7 @@ from simkeep.payments.model import (
 from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups.crediting import AmountMismatch, UnknownOrder
-from simkeep.topups.model import Order, OrderState, TopupError
+from simkeep.topups.model import Order, OrderRequest, OrderState, TopupError
 
 CLOSE_RETRY = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
@@ -167,49 +167,32 @@ async def checkout(
     db: Database,
     *,
     adapter: PaymentProviderAdapter,
-    subscriber_id: int,
-    idempotency_key: str,
-    number: str,
-    confirm_number: str | None,
-    credit: Money,
-    pay_currency: str,
-    channel: Channel,
+    request: OrderRequest,
     urls: CheckoutUrls,
     payer_ip: str,
     now: datetime,
-    expected_pay: Money | None = None,
 ) -> Order:
-    """Create the order (or find it again by its idempotency key) and open its trade: a
-    trade that asks the provider nothing (a signed redirect) is opened before the order is
-    written, and written with it; any other right after.
+    """Place the order (or find it again by its idempotency key) and open its trade: a
+    trade that asks the provider nothing (a signed redirect) is opened between preparing
+    the order and placing it, and written with it; any other right after.
 
     A replay after a dropped connection returns the same order and the same way to pay. A
-    currency the provider does not charge in, or a price other than ``expected_pay`` (what
-    the payer was shown), is refused before anything is written."""
-    if pay_currency not in adapter.currencies:
+    currency the provider does not charge in, or a price other than the one the payer was
+    shown, is refused before anything is written."""
+    if request.pay_currency not in adapter.currencies:
         accepted = ", ".join(sorted(adapter.currencies))
         raise CurrencyNotAccepted(f"{adapter.provider.value} charges in {accepted} only")
 
-    async def open_trade(order: Order) -> PaymentStart:
-        return await adapter.start(_payment_request(order, urls, payer_ip))
+    async def place(conn: AsyncConnection) -> Order:
+        prepared = await topups.prepare_order(conn, request=request, now=now)
+        if isinstance(prepared, Order):
+            return prepared
+        if adapter.signs_locally(request.channel):
+            start = await adapter.start(_payment_request(prepared.order, urls, payer_ip))
+            prepared = prepared.started(pay_url=start.redirect_url, pay_qr=start.qr_payload)
+        return await topups.place_order(conn, draft=prepared, now=now)
 
-    async def create(conn: AsyncConnection) -> Order:
-        return await topups.create_order(
-            conn,
-            subscriber_id=subscriber_id,
-            idempotency_key=idempotency_key,
-            number=number,
-            confirm_number=confirm_number,
-            credit=credit,
-            pay_currency=pay_currency,
-            provider=adapter.provider,
-            channel=channel,
-            now=now,
-            expected_pay=expected_pay,
-            open_trade=open_trade if adapter.signs_locally(channel) else None,
-        )
-
-    order = await db.one_statement(create)
+    order = await db.one_statement(place)
     if order.state is not OrderState.CREATED:
         return order
     return await start_payment(db, adapter=adapter, order=order, urls=urls, payer_ip=payer_ip)

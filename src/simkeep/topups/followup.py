@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.payment_methods import Provider
 from simkeep.topups import statements
 from simkeep.topups import tables as t
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import PAYABLE, Order, OrderState
 from simkeep.topups.queries import get_order
 
 POLL_STOP_AFTER_EXPIRY = timedelta(minutes=10)
@@ -51,13 +51,7 @@ async def due_polls(conn: AsyncConnection, *, now: datetime, limit: int) -> list
         t.orders.select()
         .with_only_columns(o.order_no, o.provider, o.polls)
         .where(
-            o.state.in_(
-                [
-                    OrderState.CREATED.value,
-                    OrderState.AWAITING_PAYMENT.value,
-                    OrderState.EXPIRED.value,
-                ]
-            ),
+            o.state.in_([state.value for state in PAYABLE]),
             o.next_poll_at <= now,
             o.expires_at > now - POLL_STOP_AFTER_EXPIRY,
         )

@@ -1,12 +1,17 @@
-"""Top-up rules without I/O: the order state machine, quotes, FX, validity.
+"""Top-up rules without I/O: the order state machine, the wrong-number guard, quotes, FX,
+validity (docs/topups.md).
 
 Design overview
 ---------------
-* States (SPEC section 2): ``created → awaiting_payment → paid → credited``, or ``expired``,
-  ``failed``, ``refunded``, ``partially_refunded``. ``TRANSITIONS`` lists every allowed move;
-  the service moves an order only with ``UPDATE … WHERE state = :expected``, so two racing
+* States: ``created → awaiting_payment → paid → credited``, or ``expired``, ``failed``,
+  ``refunded``, ``partially_refunded``. ``TRANSITIONS`` lists every allowed move, and the
+  statements that move an order take their ``WHERE state IN (…)`` lists from it
+  (``sources``): an order moves only with ``UPDATE … WHERE state IN (…)``, so two racing
   notifications credit once. ``paid`` never outlives its transaction: the same transaction
   credits.
+* ``OrderRequest`` is what a payer asks for, read the same way by the wizard and the API.
+  ``NumberFacts`` is what one read gathers about the number; ``check_number`` and
+  ``check_order`` are the wrong-number guard over those facts.
 * A quote fixes, before payment, what is credited (in the SIM's home currency) and what is
   paid (in the currency the payer chose), with the FX rate locked at that moment. Rates are
   decimals, amounts integers; conversion rounds half up to the minor unit.
@@ -25,6 +30,8 @@ from enum import StrEnum
 from simkeep.errors import Refusal
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.phone import parse_number
+from simkeep.sims.model import SimState
 
 
 class TopupError(Refusal):
@@ -69,8 +76,9 @@ class OrderState(StrEnum):
 
 
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    # A payment may arrive before its trade's start was recorded on the order.
     OrderState.CREATED: frozenset(
-        {OrderState.AWAITING_PAYMENT, OrderState.EXPIRED, OrderState.FAILED}
+        {OrderState.AWAITING_PAYMENT, OrderState.PAID, OrderState.EXPIRED, OrderState.FAILED}
     ),
     OrderState.AWAITING_PAYMENT: frozenset(
         {OrderState.PAID, OrderState.EXPIRED, OrderState.FAILED}
@@ -84,14 +92,23 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.REFUNDED: frozenset(),
 }
 
-PAYABLE = frozenset({OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.EXPIRED})
 DENOMINATIONS = (5_000, 10_000, 20_000, 30_000)  # 50, 100, 200, 300 in minor units
 VALIDITY_DAYS = {5_000: 90, 10_000: 180, 20_000: 365, 30_000: 365}
 ORDER_TTL = timedelta(minutes=15)
 
 
-def can_move(current: OrderState, target: OrderState) -> bool:
-    return target in TRANSITIONS[current]
+def sources(target: OrderState) -> frozenset[OrderState]:
+    """The states an order may move to ``target`` from."""
+    return frozenset(state for state, targets in TRANSITIONS.items() if target in targets)
+
+
+def sql_states(states: frozenset[OrderState]) -> str:
+    """``'created', 'expired'``: a state list for a statement's ``IN (…)``."""
+    return ", ".join(f"'{state.value}'" for state in sorted(states))
+
+
+PAYABLE = sources(OrderState.PAID)  # a payment that arrives in one of these is credited
+WAITING = frozenset({OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.PAID})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +177,12 @@ class Order:
     @property
     def waiting(self) -> bool:
         """The payer may still pay: a status page keeps watching."""
-        return self.state in (OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.PAID)
+        return self.state in WAITING
 
 
 @dataclass(frozen=True, slots=True)
 class NumberPreview:
-    """What the wrong-number guard shows before payment (SPEC section 3.3)."""
+    """What the wrong-number guard shows before payment."""
 
     e164: str
     holder_masked: str
@@ -173,3 +190,128 @@ class NumberPreview:
     state: str  # the SIM's state: active, grace, suspended
     home_currency: str
     must_confirm: bool  # never topped up by this subscriber: type the number twice
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A payer's request for a top-up, as the wizard and the API both read it: numbers in
+    E.164, the credit in the SIM's currency, and — when the payer was shown a price — that
+    price, which the order must still cost."""
+
+    subscriber_id: int | None
+    idempotency_key: str | None
+    number: str
+    confirm_number: str | None  # the number typed a second time, if it was
+    credit: Money
+    pay_currency: str
+    provider: Provider
+    channel: Channel
+    expected_pay: Money | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        subscriber_id: int | None,
+        idempotency_key: str | None,
+        number: str,
+        confirm_number: str | None,
+        credit: Money,
+        pay_currency: str,
+        provider: Provider,
+        channel: Channel,
+        expected_pay: Money | None = None,
+    ) -> OrderRequest:
+        """The request from what was typed (numbers in any usual spelling)."""
+        return cls(
+            subscriber_id=subscriber_id,
+            idempotency_key=idempotency_key,
+            number=parse_number(number).e164,
+            confirm_number=parse_number(confirm_number).e164 if confirm_number else None,
+            credit=credit,
+            pay_currency=pay_currency,
+            provider=provider,
+            channel=channel,
+            expected_pay=expected_pay,
+        )
+
+    def fingerprint(self) -> str:
+        """What tells a replay of this request from another request with the same key."""
+        return request_hash(
+            {
+                "number": self.number,
+                "credit": [self.credit.minor, self.credit.currency],
+                "pay": self.pay_currency,
+                "provider": self.provider.value,
+                "channel": self.channel.value,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFacts:
+    """What one read gathers about a number before it is topped up."""
+
+    e164: str
+    sim_id: int | None
+    sim_state: SimState | None
+    home_currency: str | None
+    holder_masked: str | None
+    plan_code: str | None
+    topped_up_before: bool  # by the subscriber asking; False for nobody
+    fx: FxRate | None  # the SIM's currency → the currency asked for, if the operator set it
+
+
+@dataclass(frozen=True, slots=True)
+class LiveNumber:
+    """A number that may be topped up: its SIM is known and not recycled."""
+
+    e164: str
+    sim_id: int
+    sim_state: SimState
+    home_currency: str
+    holder_masked: str
+    plan_code: str
+
+
+def check_number(facts: NumberFacts) -> LiveNumber:
+    """The wrong-number guard's first rule: an unknown or recycled number is refused."""
+    if (
+        facts.sim_id is None
+        or facts.sim_state is None
+        or facts.home_currency is None
+        or facts.holder_masked is None
+        or facts.plan_code is None
+    ):
+        raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
+    if facts.sim_state is SimState.RECYCLED:
+        raise NumberNotEligible("this number was recycled and cannot be topped up")
+    return LiveNumber(
+        facts.e164,
+        facts.sim_id,
+        facts.sim_state,
+        facts.home_currency,
+        facts.holder_masked,
+        facts.plan_code,
+    )
+
+
+def must_confirm(facts: NumberFacts, *, subscriber_id: int | None) -> bool:
+    """A number this subscriber has never topped up must be typed twice."""
+    return subscriber_id is not None and not facts.topped_up_before
+
+
+def check_order(facts: NumberFacts, request: OrderRequest) -> Quote:
+    """The whole guard for an order, then its price with the rate locked."""
+    live = check_number(facts)
+    confirmed = request.confirm_number == request.number
+    if must_confirm(facts, subscriber_id=request.subscriber_id) and not confirmed:
+        raise ConfirmNumber("you have not topped up this number before: type it again")
+    if request.credit.currency != live.home_currency:
+        raise TopupError(f"this SIM is topped up in {live.home_currency}")
+    priced = quote(credit=request.credit, pay_currency=request.pay_currency, fx=facts.fx)
+    if request.expected_pay is not None and priced.pay != request.expected_pay:
+        raise QuoteChanged(
+            f"the price is now {priced.pay}, not {request.expected_pay}: check it again"
+        )
+    return priced

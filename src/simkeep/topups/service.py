@@ -1,37 +1,55 @@
-"""Top-up use cases: quote, create an order, credit it exactly once, expire it.
+"""Top-up use cases: price a top-up, place an order, credit it exactly once, expire it
+(docs/topups.md).
 
 Design overview
 ---------------
-* ``create_order`` is idempotent per (subscriber, ``Idempotency-Key``): the same key with the
-  same request returns the same order, with another request raises ``IdempotencyConflict``.
-  It applies the wrong-number guard (the number must be a live SIM; a number this subscriber
-  never topped up must be typed twice) and locks the quote, FX rate included.
+* Placing an order takes two steps with the payment provider in between
+  (``payments.service.checkout``): ``prepare_order`` reads everything at once
+  (``topups.statements.gather``), applies the wrong-number guard and prices the order with
+  the rate locked (``model.check_order``), and numbers it — the Hong Kong date and its id;
+  ``place_order`` writes it in one statement. A trade that asks the provider nothing (a
+  signed redirect) is opened between the two, so the order is written awaiting payment.
+  ``create_order`` does both when the trade is opened afterwards.
+* Ordering is idempotent per (subscriber, ``Idempotency-Key``): the same key with the same
+  request returns the first order whatever has changed since (price, the SIM's state); with
+  another request it raises ``IdempotencyConflict``.
+* ``preview_number`` and ``quote_topup`` show what the guard and the price would say, from
+  the same facts and the same rules.
 * ``credit_paid_order`` (``topups.crediting``) is the only way an order gets money.
-* Placing an order is one read and one insert (``topups.statements``); its number is the
-  Hong Kong date and its id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
-from simkeep.payments.model import PaymentStart
 from simkeep.phone import parse_number
 from simkeep.sims import service as sims
-from simkeep.sims.model import Sim, SimState
 from simkeep.topups import statements
 from simkeep.topups import tables as t
 from simkeep.topups.crediting import AmountMismatch, CreditResult, UnknownOrder, credit_paid_order
 from simkeep.topups.followup import record_payment_start
+from simkeep.topups.model import (
+    ORDER_TTL,
+    IdempotencyConflict,
+    NumberPreview,
+    Order,
+    OrderRequest,
+    OrderState,
+    Quote,
+    TopupError,
+    check_number,
+    check_order,
+    must_confirm,
+    quote,
+    sources,
+)
 from simkeep.topups.queries import (
     HistoryFilter,
     HistoryPage,
@@ -40,13 +58,16 @@ from simkeep.topups.queries import (
     get_order_by_receipt,
     order_history,
 )
+from simkeep.topups.statements import current_fx
 
 __all__ = [
     "AmountMismatch",
     "CreditResult",
+    "Draft",
     "HistoryFilter",
     "HistoryPage",
     "Order",
+    "OrderRequest",
     "UnknownOrder",
     "create_order",
     "credit_paid_order",
@@ -55,27 +76,15 @@ __all__ = [
     "get_order",
     "get_order_by_receipt",
     "order_history",
+    "place_order",
+    "prepare_order",
     "preview_number",
     "quote_topup",
     "record_payment_start",
     "set_fx_rate",
 ]
-from simkeep.topups.model import (
-    ORDER_TTL,
-    ConfirmNumber,
-    FxRate,
-    IdempotencyConflict,
-    NumberNotEligible,
-    NumberPreview,
-    Order,
-    OrderState,
-    Quote,
-    QuoteChanged,
-    TopupError,
-    UnknownNumber,
-    quote,
-    request_hash,
-)
+
+FIRST_POLL = timedelta(seconds=30)  # a notification usually comes first
 
 
 async def set_fx_rate(
@@ -97,110 +106,90 @@ async def set_fx_rate(
     )
 
 
-async def current_fx(conn: AsyncConnection, *, base: str, quote_currency: str) -> FxRate | None:
-    rate = (
-        await conn.execute(
-            select(t.fx_rates.c.rate)
-            .where(t.fx_rates.c.base == base, t.fx_rates.c.quote == quote_currency)
-            .order_by(t.fx_rates.c.id.desc())
-            .limit(1)
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An order checked, priced and numbered, not yet written."""
+
+    order: Order
+    serial: int  # the order's id
+    idempotency_key: str | None
+    fingerprint: str
+
+    def started(self, *, pay_url: str | None, pay_qr: str | None) -> Draft:
+        """The same order with its trade opened already: it awaits payment from its insert."""
+        order = replace(
+            self.order, state=OrderState.AWAITING_PAYMENT, pay_url=pay_url, pay_qr=pay_qr
         )
-    ).scalar()
-    return None if rate is None else FxRate(base, quote_currency, Decimal(rate))
+        return replace(self, order=order)
 
 
-async def create_order(
-    conn: AsyncConnection,
-    *,
-    subscriber_id: int | None,
-    idempotency_key: str | None,
-    number: str,
-    confirm_number: str | None,
-    credit: Money,
-    pay_currency: str,
-    provider: Provider,
-    channel: Channel,
-    now: datetime,
-    expected_pay: Money | None = None,
-    open_trade: Callable[[Order], Awaitable[PaymentStart]] | None = None,
-) -> Order:
-    """Create (or find again, by idempotency key) an order to top up ``number``; with
-    ``expected_pay`` (what the payer was shown), refuse if the price has changed since.
-    ``open_trade`` opens the order's trade before it is written (a signed redirect, which
-    asks the provider nothing): the order is then written awaiting payment, with its link.
-
-    One read gathers what the checks need, one statement writes: the caller may run it
-    outside a transaction (``Database.one_statement``)."""
-    e164 = parse_number(number).e164
-    fingerprint = request_hash(
-        {
-            "number": e164,
-            "credit": [credit.minor, credit.currency],
-            "pay": pay_currency,
-            "provider": provider.value,
-            "channel": channel.value,
-        }
-    )
+async def prepare_order(
+    conn: AsyncConnection, *, request: OrderRequest, now: datetime
+) -> Order | Draft:
+    """The order made before with this request's idempotency key (a replay), or a draft of
+    a new one: guarded, priced with the rate locked, numbered. One read; nothing written."""
     facts = await statements.gather(
         conn,
-        subscriber_id=subscriber_id,
-        idempotency_key=idempotency_key,
-        e164=e164,
-        credit_currency=credit.currency,
-        pay_currency=pay_currency,
+        subscriber_id=request.subscriber_id,
+        idempotency_key=request.idempotency_key,
+        e164=request.number,
+        pay_currency=request.pay_currency,
     )
     if facts.earlier_order:
-        return await _replayed(conn, subscriber_id, idempotency_key, fingerprint)
-    if facts.sim_id is None:
-        raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
-    if facts.sim_state is SimState.RECYCLED:
-        raise NumberNotEligible("this number was recycled and cannot be topped up")
-    confirmed = confirm_number is not None and parse_number(confirm_number).e164 == e164
-    if subscriber_id is not None and not confirmed and not facts.topped_up_before:
-        raise ConfirmNumber("you have not topped up this number before: type it again")
-    if credit.currency != facts.home_currency:
-        raise TopupError(f"this SIM is topped up in {facts.home_currency}")
-    priced = quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
-    if expected_pay is not None and priced.pay != expected_pay:
-        raise QuoteChanged(f"the price is now {priced.pay}, not {expected_pay}: check it again")
+        return await _replayed(conn, request)
+    priced = check_order(facts.number, request)
+    assert facts.number.sim_id is not None  # check_order refuses an unknown number
     order = Order(
         order_no=f"T{in_hong_kong(now):%Y%m%d}{facts.next_id:010d}",
-        subscriber_id=subscriber_id,
-        sim_id=facts.sim_id,
-        msisdn=e164,
+        subscriber_id=request.subscriber_id,
+        sim_id=facts.number.sim_id,
+        msisdn=request.number,
         credit=priced.credit,
         pay=priced.pay,
         fx_rate=priced.fx.rate if priced.fx else None,
         validity_days=priced.validity_days,
-        provider=provider,
-        channel=channel,
+        provider=request.provider,
+        channel=request.channel,
         state=OrderState.CREATED,
         created_at=now,
         expires_at=now + ORDER_TTL,
         receipt_no=None,
     )
-    if open_trade is not None:
-        start = await open_trade(order)
-        order = replace(
-            order,
-            state=OrderState.AWAITING_PAYMENT,
-            pay_url=start.redirect_url,
-            pay_qr=start.qr_payload,
-        )
+    return Draft(order, facts.next_id, request.idempotency_key, request.fingerprint())
+
+
+async def place_order(conn: AsyncConnection, *, draft: Draft, now: datetime) -> Order:
+    """Write the draft in one statement; a concurrent request with the same key that got
+    there first wins, and its order is returned."""
     inserted = await statements.insert(
         conn,
-        order,
-        serial=facts.next_id,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        next_poll_at=now + timedelta(seconds=30),
+        draft.order,
+        serial=draft.serial,
+        idempotency_key=draft.idempotency_key,
+        request_hash=draft.fingerprint,
+        next_poll_at=now + FIRST_POLL,
     )
-    if not inserted:  # the same key, inserted by a concurrent request meanwhile
-        return await _replayed(conn, subscriber_id, idempotency_key, fingerprint)
-    return order
+    if not inserted:
+        subscriber_id = draft.order.subscriber_id
+        return await _replayed_key(conn, subscriber_id, draft.idempotency_key, draft.fingerprint)
+    return draft.order
 
 
-async def _replayed(
+async def create_order(conn: AsyncConnection, *, request: OrderRequest, now: datetime) -> Order:
+    """Prepare and place an order whose trade is opened afterwards (or a replay)."""
+    prepared = await prepare_order(conn, request=request, now=now)
+    if isinstance(prepared, Order):
+        return prepared
+    return await place_order(conn, draft=prepared, now=now)
+
+
+async def _replayed(conn: AsyncConnection, request: OrderRequest) -> Order:
+    return await _replayed_key(
+        conn, request.subscriber_id, request.idempotency_key, request.fingerprint()
+    )
+
+
+async def _replayed_key(
     conn: AsyncConnection, subscriber_id: int | None, key: str | None, fingerprint: str
 ) -> Order:
     """The order made before with this key, if it was made by the same request."""
@@ -219,16 +208,18 @@ async def preview_number(
 ) -> NumberPreview:
     """The wrong-number guard's view of ``number``; refuses unknown and recycled numbers."""
     e164 = parse_number(number).e164
-    sim = await _live_sim(conn, e164)
-    plan = await sims.get_plan(conn, code=sim.plan_code)
+    facts = await statements.look_up(
+        conn, subscriber_id=subscriber_id, e164=e164, pay_currency=None
+    )
+    live = check_number(facts)
+    plan = await sims.get_plan(conn, code=live.plan_code)
     return NumberPreview(
         e164=e164,
-        holder_masked=sim.holder_masked,
-        plan_name=plan.name if plan else sim.plan_code,
-        state=sim.state.value,
-        home_currency=sim.home_currency,
-        must_confirm=subscriber_id is not None
-        and not await _topped_up_before(conn, subscriber_id, e164),
+        holder_masked=live.holder_masked,
+        plan_name=plan.name if plan else live.plan_code,
+        state=live.sim_state.value,
+        home_currency=live.home_currency,
+        must_confirm=must_confirm(facts, subscriber_id=subscriber_id),
     )
 
 
@@ -236,39 +227,11 @@ async def quote_topup(
     conn: AsyncConnection, *, number: str, amount_minor: int, pay_currency: str
 ) -> Quote:
     """What topping ``number`` up by ``amount_minor`` of its home currency costs today."""
-    sim = await _live_sim(conn, parse_number(number).e164)
-    return await _price(conn, Money(amount_minor, sim.home_currency), pay_currency)
-
-
-async def _price(conn: AsyncConnection, credit: Money, pay_currency: str) -> Quote:
-    fx = None
-    if pay_currency != credit.currency:
-        fx = await current_fx(conn, base=credit.currency, quote_currency=pay_currency)
-    return quote(credit=credit, pay_currency=pay_currency, fx=fx)
-
-
-async def _live_sim(conn: AsyncConnection, e164: str) -> Sim:
-    sim = await sims.find_by_number(conn, number=e164)
-    if sim is None:
-        raise UnknownNumber("no China–Hong Kong SIM has this number: check it")
-    if sim.state is SimState.RECYCLED:
-        raise NumberNotEligible("this number was recycled and cannot be topped up")
-    return sim
-
-
-async def _topped_up_before(conn: AsyncConnection, subscriber_id: int, e164: str) -> bool:
-    found = (
-        await conn.execute(
-            select(t.orders.c.id)
-            .where(
-                t.orders.c.subscriber_id == subscriber_id,
-                t.orders.c.msisdn == e164,
-                t.orders.c.state == OrderState.CREDITED.value,
-            )
-            .limit(1)
-        )
-    ).first()
-    return found is not None
+    e164 = parse_number(number).e164
+    facts = await statements.look_up(conn, subscriber_id=None, e164=e164, pay_currency=pay_currency)
+    live = check_number(facts)
+    credit = Money(amount_minor, live.home_currency)
+    return quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
 
 
 async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
@@ -276,7 +239,7 @@ async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
     rows = await conn.execute(
         update(t.orders)
         .where(
-            t.orders.c.state.in_([OrderState.CREATED.value, OrderState.AWAITING_PAYMENT.value]),
+            t.orders.c.state.in_([state.value for state in sources(OrderState.EXPIRED)]),
             t.orders.c.expires_at <= now,
         )
         .values(state=OrderState.EXPIRED.value, close_due_at=now)

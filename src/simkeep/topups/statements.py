@@ -4,7 +4,9 @@ Design overview
 ---------------
 * ``gather``: one read with all that placing an order checks — an earlier order with the
   same idempotency key, the SIM behind the number and its state, whether this subscriber
-  has topped the number up before, and the current FX rate.
+  has topped the number up before, and the current FX rate. ``look_up`` reads the same
+  facts to show them (the guard's page), and ``current_fx`` the same rate alone: one text
+  for each rule.
   It also draws the order's id (PostgreSQL: from the sequence; SQLite, one writer: the next
   id), so the order number — ``T`` + the Hong Kong date + the id — is known, and never
   collides, before anything is written.
@@ -12,7 +14,8 @@ Design overview
   nothing when a concurrent request with the same key got there first.
 * ``mark_started``, ``mark_paid``, ``mark_credited``: the order's moves in the state machine
   (``topups.model``), each a conditional update that moves nothing if the order is not in
-  the state the move starts from. ``mark_paid`` also reads what crediting needs of the SIM.
+  the state the move starts from; their state lists come from ``model.TRANSITIONS``.
+  ``mark_paid`` also reads what crediting needs of the SIM.
 """
 
 from __future__ import annotations
@@ -25,30 +28,50 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.sims.model import Retention, SimState
 from simkeep.sqltypes import as_utc
-from simkeep.statements import Statement
-from simkeep.topups.model import FxRate, Order
+from simkeep.statements import Row, Statement
+from simkeep.topups.model import (
+    PAYABLE,
+    FxRate,
+    NumberFacts,
+    Order,
+    OrderState,
+    sources,
+    sql_states,
+)
 from simkeep.topups.queries import order_from_row
 
-_GATHER = """
+# One rule, one text: the statements below that need the current rate or "topped up
+# before" embed these.
+_FX_RATE = """
+    (SELECT f.rate FROM fx_rates f WHERE f.base = {base} AND f.quote = :pay_currency
+      ORDER BY f.id DESC LIMIT 1)
+"""
+_TOPPED_UP = f"""
+    EXISTS (SELECT 1 FROM topup_orders o
+      WHERE o.msisdn = :e164 AND o.subscriber_id = :subscriber_id
+        AND o.state = '{OrderState.CREDITED.value}')
+"""  # noqa: S608 - a state of the model, not input
+_GATHER = f"""
     SELECT
       (SELECT 1 FROM topup_orders e
         WHERE e.subscriber_id = :subscriber_id AND e.idempotency_key = :key) AS earlier,
-      s.id AS sim_id, s.state AS sim_state, s.home_currency,
-      EXISTS (SELECT 1 FROM topup_orders o
-        WHERE o.msisdn = :e164 AND o.subscriber_id = :subscriber_id
-          AND o.state = 'credited') AS topped_up,
-      (SELECT f.rate FROM fx_rates f WHERE f.base = :credit_currency AND f.quote = :pay_currency
-        ORDER BY f.id DESC LIMIT 1) AS fx_rate,
-      {next_id} AS next_id
+      s.id AS sim_id, s.state AS sim_state, s.home_currency, s.holder_masked, s.plan_code,
+      {_TOPPED_UP} AS topped_up,
+      {_FX_RATE.format(base="s.home_currency")} AS fx_rate,
+      {{next_id}} AS next_id
     FROM (SELECT 1 AS one) AS one
     LEFT JOIN sim_lines l ON l.e164 = :e164
     LEFT JOIN sims s ON s.id = l.sim_id
-"""
+"""  # noqa: S608 - fragments of this module, not input
 _GATHER_STATEMENT = Statement(
     _GATHER.format(next_id="nextval(pg_get_serial_sequence('topup_orders', 'id'))"),
     # one writer, and the caller's transaction holds the write lock until the insert
     sqlite=_GATHER.format(next_id="(SELECT ifnull(max(id), 0) + 1 FROM topup_orders)"),
 )
+_LOOK_UP = Statement(  # the same facts, to show them: no order id is drawn
+    _GATHER.format(next_id="NULL")
+)
+_CURRENT_FX = Statement(f"SELECT {_FX_RATE.format(base=':base')} AS rate")
 
 _INSERT = Statement(
     """
@@ -66,19 +89,21 @@ _INSERT = Statement(
 )
 
 _STARTED = Statement(
-    """
-    UPDATE topup_orders SET state = 'awaiting_payment', pay_url = :pay_url, pay_qr = :pay_qr
-    WHERE order_no = :order_no AND state = 'created'
+    f"""
+    UPDATE topup_orders SET state = '{OrderState.AWAITING_PAYMENT.value}',
+      pay_url = :pay_url, pay_qr = :pay_qr
+    WHERE order_no = :order_no
+      AND state IN ({sql_states(sources(OrderState.AWAITING_PAYMENT))})
     RETURNING *
-    """
+    """  # noqa: S608 - states of the model, not input
 )
 
-# Payable: created, awaiting_payment, expired (``model.PAYABLE``).
 _PAID = Statement(
-    """
-    UPDATE topup_orders SET state = 'paid', paid_at = :now, provider_trade_no = :trade_no
+    f"""
+    UPDATE topup_orders SET state = '{OrderState.PAID.value}', paid_at = :now,
+      provider_trade_no = :trade_no
     WHERE order_no = :order_no AND provider = coalesce(:provider, provider)
-      AND state IN ('created', 'awaiting_payment', 'expired')
+      AND state IN ({sql_states(PAYABLE)})
       AND pay_minor = :pay_minor AND pay_currency = :pay_currency
     RETURNING *,
       (SELECT s.state FROM sims s WHERE s.id = topup_orders.sim_id) AS sim_state,
@@ -88,15 +113,15 @@ _PAID = Statement(
         WHERE s.id = topup_orders.sim_id) AS retention,
       (SELECT l.e164 FROM sim_lines l
         WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number
-    """
+    """  # noqa: S608 - states of the model, not input
 )
 
 _CREDITED = Statement(
-    """
-    UPDATE topup_orders SET state = 'credited', credited_at = :now, receipt_no = :receipt_no,
-      validity_until = :validity_until
-    WHERE order_no = :order_no AND state = 'paid'
-    """
+    f"""
+    UPDATE topup_orders SET state = '{OrderState.CREDITED.value}', credited_at = :now,
+      receipt_no = :receipt_no, validity_until = :validity_until
+    WHERE order_no = :order_no AND state IN ({sql_states(sources(OrderState.CREDITED))})
+    """  # noqa: S608 - states of the model, not input
 )
 
 
@@ -104,12 +129,8 @@ _CREDITED = Statement(
 class Facts:
     """What placing an order checks, read at once."""
 
-    earlier_order: bool
-    sim_id: int | None
-    sim_state: SimState | None
-    home_currency: str | None
-    topped_up_before: bool
-    fx: FxRate | None
+    earlier_order: bool  # this subscriber used this idempotency key before
+    number: NumberFacts
     next_id: int  # the id of the order, if one is placed
 
 
@@ -119,27 +140,45 @@ async def gather(
     subscriber_id: int | None,
     idempotency_key: str | None,
     e164: str,
-    credit_currency: str,
     pay_currency: str,
 ) -> Facts:
+    """Everything placing an order checks, and the id it would get."""
     row = await _GATHER_STATEMENT.row(
-        conn,
-        subscriber_id=subscriber_id,
-        key=idempotency_key,
-        e164=e164,
-        credit_currency=credit_currency,
-        pay_currency=pay_currency,
+        conn, subscriber_id=subscriber_id, key=idempotency_key, e164=e164, pay_currency=pay_currency
     )
     assert row is not None  # one row, always
-    rate = row["fx_rate"]
-    return Facts(
-        earlier_order=row["earlier"] is not None,
+    return Facts(row["earlier"] is not None, _number_facts(row, e164, pay_currency), row["next_id"])
+
+
+async def look_up(
+    conn: AsyncConnection, *, subscriber_id: int | None, e164: str, pay_currency: str | None
+) -> NumberFacts:
+    """What the guard knows of a number (and the rate to ``pay_currency``), to show it."""
+    row = await _LOOK_UP.row(
+        conn, subscriber_id=subscriber_id, key=None, e164=e164, pay_currency=pay_currency
+    )
+    assert row is not None  # one row, always
+    return _number_facts(row, e164, pay_currency)
+
+
+async def current_fx(conn: AsyncConnection, *, base: str, quote_currency: str) -> FxRate | None:
+    """The operator's latest rate from ``base`` to ``quote_currency``, if any."""
+    row = await _CURRENT_FX.row(conn, base=base, pay_currency=quote_currency)
+    rate = row["rate"] if row is not None else None
+    return FxRate(base, quote_currency, Decimal(rate)) if rate else None
+
+
+def _number_facts(row: Row, e164: str, pay_currency: str | None) -> NumberFacts:
+    rate, home = row["fx_rate"], row["home_currency"]
+    return NumberFacts(
+        e164=e164,
         sim_id=row["sim_id"],
         sim_state=SimState(row["sim_state"]) if row["sim_state"] else None,
-        home_currency=row["home_currency"],
+        home_currency=home,
+        holder_masked=row["holder_masked"],
+        plan_code=row["plan_code"],
         topped_up_before=bool(row["topped_up"]),
-        fx=FxRate(credit_currency, pay_currency, Decimal(rate)) if rate else None,
-        next_id=row["next_id"],
+        fx=FxRate(home, pay_currency, Decimal(rate)) if rate and pay_currency else None,
     )
 
 

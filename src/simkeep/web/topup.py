@@ -44,6 +44,7 @@ from simkeep.topups.model import (
     FxRate,
     IdempotencyConflict,
     NumberPreview,
+    OrderRequest,
     Quote,
     QuoteChanged,
     TopupError,
@@ -194,17 +195,20 @@ async def _checkout(
         order = await payments.checkout(
             services.db,
             adapter=services.adapter(provider),
-            subscriber_id=me.id,
-            idempotency_key=form.text("key"),
-            number=offer.preview.e164,
-            confirm_number=form.text("confirm") or None,
-            credit=priced.credit,
-            pay_currency=priced.pay.currency,
-            channel=channel,
+            request=OrderRequest.of(
+                subscriber_id=me.id,
+                idempotency_key=form.text("key"),
+                number=offer.preview.e164,
+                confirm_number=form.text("confirm") or None,
+                credit=priced.credit,
+                pay_currency=priced.pay.currency,
+                provider=provider,
+                channel=channel,
+                expected_pay=_shown_pay(form, priced),
+            ),
             urls=services.urls,
             payer_ip=request.client.host if request.client else "127.0.0.1",
             now=services.clock.now(),
-            expected_pay=_shown_pay(form, priced),
         )
     except ProviderError:
         form.fail("order", FieldError("provider_unavailable"))
@@ -212,7 +216,7 @@ async def _checkout(
     except (IdempotencyConflict, OrderNotPayable, QuoteChanged) as error:
         form.fail("order", error)
         return _review(request, pages, services, me, form, offer, priced, new_key=True)
-    except TopupError as error:
+    except Refusal as error:
         return _page(request, pages, me, "amount", form.fail("order", error), offer=offer)
     if order.waiting and order.pay_url:
         return RedirectResponse(order.pay_url, status_code=303)  # the provider's cashier
