@@ -65,10 +65,22 @@ async def write_journal(
     return await _write_sqlite(conn, request, content_hash, now)
 
 
-def _metadata(request: JournalRequest) -> str:
-    if not request.metadata:
-        return "{}"
-    return json.dumps(dict(request.metadata), ensure_ascii=False, sort_keys=True)
+def _header(request: JournalRequest, content_hash: str, now: datetime) -> dict[str, object]:
+    """The journal's own columns, as both databases' statements take them."""
+    metadata = "{}"
+    if request.metadata:
+        metadata = json.dumps(dict(request.metadata), ensure_ascii=False, sort_keys=True)
+    return {
+        "client_id": request.client_id,
+        "content_hash": content_hash,
+        "kind": request.kind.value,
+        "pending_id": request.pending_id,
+        "reverses_id": request.reverses_id,
+        "description": request.description,
+        "metadata": metadata,
+        "expires_at": request.expires_at,
+        "now": now,
+    }
 
 
 async def _write_postgresql(
@@ -76,15 +88,7 @@ async def _write_postgresql(
 ) -> WriteResult:
     row = await sql.WRITE_JOURNAL.row(
         conn,
-        client_id=request.client_id,
-        content_hash=content_hash,
-        kind=request.kind.value,
-        pending_id=request.pending_id,
-        reverses_id=request.reverses_id,
-        description=request.description,
-        metadata=_metadata(request),
-        expires_at=request.expires_at,
-        now=now,
+        **_header(request, content_hash, now),
         accounts=[p.account_id for p in request.postings],
         currencies=[p.currency for p in request.postings],
         amounts=[p.amount for p in request.postings],
@@ -97,19 +101,8 @@ async def _write_postgresql(
 async def _write_sqlite(
     conn: AsyncConnection, request: JournalRequest, content_hash: str, now: datetime
 ) -> WriteResult:
-    row = await sql.INSERT_JOURNAL.row(
-        conn,
-        client_id=request.client_id,
-        content_hash=content_hash,
-        kind=request.kind.value,
-        pending_id=request.pending_id,
-        reverses_id=request.reverses_id,
-        posting_count=len(request.postings),
-        description=request.description,
-        metadata=_metadata(request),
-        expires_at=request.expires_at,
-        now=now,
-    )
+    header = _header(request, content_hash, now)
+    row = await sql.INSERT_JOURNAL.row(conn, **header, posting_count=len(request.postings))
     if row is None:
         return WriteResult(None, 0)
     journal_id = row[0]
