@@ -31,7 +31,7 @@ os.environ.setdefault("SIMKEEP_RUN_JOBS", "false")
 TABLES = (
     "ledger_pending_resolutions, ledger_postings, ledger_journals, ledger_balances, "
     "ledger_accounts, sim_events, sim_lines, sims, sim_plans, subscriber_sessions, "
-    "subscribers, one_time_codes, login_throttle, outbox, sim_sms_messages, fx_rates, "
+    "subscribers, one_time_codes, attempt_windows, outbox, sim_sms_messages, fx_rates, "
     "topup_orders, payment_notifications, subscriber_sims"
 )
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

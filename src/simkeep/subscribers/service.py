@@ -3,13 +3,17 @@ in ``codes``, re-exported here).
 
 Design overview
 ---------------
-These functions take the ``Database`` rather than a connection: a failed attempt must be
-*recorded* (a code's attempt count, a login failure, a lockout) and committed even though
-the call then refuses, and argon2 hashing (~50 ms) must not run inside a transaction that
-holds locks. Every counter lives in the database, so limits survive restarts and hold across
-processes. One-time codes go out through the outbox in the same transaction that creates
-them. A successful login or registration creates a new session (tokens are never reused);
-a password change or reset ends every session of that subscriber.
+These functions take the ``Database`` rather than a connection: an attempt must be counted
+and committed even though the call then refuses, and argon2 hashing (~50 ms) must not run
+inside a transaction that holds locks. A login takes one of the number's attempts for the
+window *before* the password is checked, by one conditional statement
+(``statements.take_attempt``); over the limit it refuses without checking, a failure adds
+nothing afterwards, and only a success resets the count — so no failure still in flight can
+lift a lock (docs/security.md). Every counter lives in the database, so limits survive
+restarts and hold across processes. One-time codes go out through the outbox in the same
+transaction that creates them. A successful login or registration creates a new session
+(tokens are never reused); a password change or reset ends every session of that
+subscriber.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.db import Database
 from simkeep.sims.model import parse_number
 from simkeep.statements import Statement
+from simkeep.subscribers import statements
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.codes import confirm_code, request_code, subscriber_id_of, use_code
 from simkeep.subscribers.model import (
@@ -33,6 +38,7 @@ from simkeep.subscribers.model import (
     BadCode,
     BadCredentials,
     CodePurpose,
+    Counter,
     Limits,
     LockedOut,
     check_password,
@@ -128,44 +134,38 @@ async def _insert_subscriber(
 async def login(
     db: Database, *, phone: str, password: str, limits: Limits, now: datetime
 ) -> Session:
-    """Check the password; count failures; lock the number after too many."""
+    """Check the password after taking one of the number's attempts; a success resets them."""
     e164 = parse_number(phone).e164
-
-    async def state(conn: AsyncConnection) -> tuple[int | None, str, datetime | None]:
-        row = (
-            await conn.execute(
-                select(t.subscribers.c.id, t.subscribers.c.password_hash).where(
-                    t.subscribers.c.phone == e164
-                )
-            )
-        ).first()
-        locked_until = (
-            await conn.execute(
-                select(t.login_throttle.c.locked_until).where(t.login_throttle.c.phone == e164)
-            )
-        ).scalar()
-        return (
-            (row.id, row.password_hash, locked_until)
-            if row
-            else (None, _dummy_hash(), locked_until)
+    window = await db.one_statement(
+        lambda conn: statements.take_attempt(
+            conn, counter=Counter.LOGIN, phone=e164, window=limits.lockout, now=now
         )
-
-    subscriber_id, password_hash, locked_until = await db.transaction(state)
-    if locked_until is not None and locked_until > now:
-        raise LockedOut(f"too many failed logins: try again after {locked_until:%H:%M} UTC")
-    if (
-        not await asyncio.to_thread(verify_password, password_hash, password)
-        or subscriber_id is None
-    ):
-        await db.transaction(lambda conn: _record_failure(conn, e164, limits, now))
-        raise BadCredentials("wrong number or password")
+    )
+    if window.attempts > limits.login_failures:
+        raise LockedOut(f"too many failed logins: try again after {window.ends_at:%H:%M} UTC")
+    account = await db.read(lambda conn: _account(conn, e164))
+    subscriber_id, password_hash = account or (None, _dummy_hash())
+    verified = await asyncio.to_thread(verify_password, password_hash, password)
+    if not verified or subscriber_id is None:
+        raise BadCredentials("wrong number or password")  # the attempt taken is the record
 
     async def succeed(conn: AsyncConnection) -> Session:
-        await conn.execute(t.login_throttle.delete().where(t.login_throttle.c.phone == e164))
-        assert subscriber_id is not None
+        await statements.clear_attempts(conn, counter=Counter.LOGIN, phone=e164)
         return await _new_session(conn, subscriber_id, limits, now)
 
     return await db.transaction(succeed)
+
+
+async def _account(conn: AsyncConnection, phone: str) -> tuple[int, str] | None:
+    """The subscriber id and password hash of a number, if registered."""
+    row = (
+        await conn.execute(
+            select(t.subscribers.c.id, t.subscribers.c.password_hash).where(
+                t.subscribers.c.phone == phone
+            )
+        )
+    ).first()
+    return None if row is None else (int(row.id), str(row.password_hash))
 
 
 _SESSION_SUBSCRIBER = Statement(
@@ -266,29 +266,6 @@ async def _set_password(
         return await _new_session(conn, subscriber_id, limits, now)
 
     return await db.transaction(store)
-
-
-async def _record_failure(conn: AsyncConnection, phone: str, limits: Limits, now: datetime) -> None:
-    row = (
-        await conn.execute(
-            select(t.login_throttle.c.failures)
-            .where(t.login_throttle.c.phone == phone)
-            .with_for_update()
-        )
-    ).first()
-    failures = (row.failures if row else 0) + 1
-    locked = now + limits.lockout if failures >= limits.login_failures else None
-    if row is None:
-        await conn.execute(
-            t.login_throttle.insert().values(
-                phone=phone, failures=failures, locked_until=locked, last_failure_at=now
-            )
-        )
-        return
-    values = {"failures": 0 if locked else failures, "locked_until": locked, "last_failure_at": now}
-    await conn.execute(
-        update(t.login_throttle).where(t.login_throttle.c.phone == phone).values(**values)
-    )
 
 
 @cache
