@@ -171,6 +171,43 @@ async def test_closing_an_unpaid_trade(world: World) -> None:
     assert error.value.sub_code == "ACQ.TRADE_STATUS_ERROR"
 
 
+@pytest.mark.parametrize("channel", [Channel.QR, Channel.WAP])
+async def test_an_unpaid_trade_is_closed_after_its_time_expire(
+    world: World, channel: Channel
+) -> None:
+    start = await world.adapter.start(order("TOPUP_000017", channel))
+    cashier = start.qr_payload or start.redirect_url
+    assert cashier is not None
+    assert (await world.http.get(cashier)).status_code == 200  # the payer opens it, waits
+    world.clock.advance(timedelta(minutes=15))  # time_expire, 00:45:00 Beijing time
+    assert (await world.adapter.query("TOPUP_000017")).status is TradeStatus.UNPAID
+
+    world.clock.advance(timedelta(seconds=1))
+
+    assert (await world.adapter.query("TOPUP_000017")).status is TradeStatus.CLOSED
+    query = sdk_request(world, "alipay.trade.query", {"out_trade_no": "TOPUP_000017"})
+    assert '"trade_status":"TRADE_CLOSED"' in await post_form(world, query)
+    again = await world.http.get(f"{BASE}/cashier/TOPUP_000017")
+    assert again.status_code == 409
+    assert "Trade closed" in again.text
+    submit = await world.http.post(
+        f"{BASE}/cashier/TOPUP_000017", data={"action": "pay", "password": "123456"}
+    )
+    assert submit.status_code == 409
+    assert (await pay(world, "TOPUP_000017")).status_code == 409
+    assert world.merchant.received == []
+
+
+async def test_a_trade_paid_before_its_time_expire_stays_paid(world: World) -> None:
+    await world.adapter.start(order("TOPUP_000018"))
+    world.clock.advance(timedelta(minutes=15))
+    assert (await pay(world, "TOPUP_000018")).json()["trade_status"] == "TRADE_SUCCESS"
+
+    world.clock.advance(timedelta(hours=1))
+
+    assert (await world.adapter.query("TOPUP_000018")).status is TradeStatus.PAID
+
+
 @pytest.mark.parametrize("fault", [AlipayFault.TAMPERED_AMOUNT, AlipayFault.BAD_SIGNATURE])
 async def test_forged_notifications_are_rejected_and_retried(
     world: World, fault: AlipayFault

@@ -1,19 +1,21 @@
 """The subscriber API through HTTP, on SQLite and PostgreSQL: register and log in with a
 code read from the SMS outbox, link a SIM, check a number, quote, order with an
 Idempotency-Key, pay at the simulator, get credited (by the poll of the provider), read the
-order and the history — and never see another subscriber's SIM or order."""
+order and the history — and never see another subscriber's SIM or order; fifty wrong
+passwords sent at once are checked five times."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from simkeep.clock import in_hong_kong
-from tests.e2e.api_world import Api, cn100
+from tests.e2e.api_world import PASSWORD, Api, cn100
 from tests.factories import last_code
 
 
@@ -232,6 +234,26 @@ async def test_tokens_log_in_and_out(api: Api) -> None:
     assert after.status_code == 401
     assert after.headers["www-authenticate"] == "Bearer"
     assert (await api.http.get("/api/v1/sims")).json()["error"]["code"] == "unauthorized"
+
+
+async def test_fifty_wrong_logins_at_once_get_five_checks_then_429(api: Api) -> None:
+    await api.signup("+85261234578")
+    attempts = [
+        api.http.post(
+            "/api/v1/auth/login", json={"phone": "+85261234578", "password": f"wrong {n:04d}"}
+        )
+        for n in range(50)
+    ]
+
+    answers = await asyncio.gather(*attempts)
+
+    codes = Counter((a.status_code, a.json()["error"]["code"]) for a in answers)
+    assert codes == {(401, "bad_credentials"): 5, (429, "locked_out"): 45}
+    right = await api.http.post(
+        "/api/v1/auth/login", json={"phone": "+85261234578", "password": PASSWORD}
+    )
+    assert right.status_code == 429  # not checked while the number is locked
+    assert "try again after" in right.json()["error"]["message"]
 
 
 async def test_history_filters_and_pages(api: Api) -> None:

@@ -9,7 +9,9 @@ key, the trades and the pending notifications; time comes from an injected ``Clo
 ``precreate``/``query``/``close`` with ``{"<method>_response":{…},"sign":"…"}`` — the object
 first, signed over exactly the bytes sent — while ``page.pay``/``wap.pay`` create the trade
 and show the cashier. Like real Alipay, a precreated trade is unknown to ``query`` and
-``close`` until the payer opens it (or pays it through the test hook).
+``close`` until the payer opens it (or pays it through the test hook), and a trade still
+unpaid after its ``time_expire`` (Beijing time, from the request) is closed: ``query`` says
+``TRADE_CLOSED`` and neither the cashier nor the test hook can pay it.
 
 Paying a trade queues a signed ``trade_status_sync`` notification for the trade's
 ``notify_url``. ``deliver_pending(now)`` sends what is due through an injected ``deliver``
@@ -43,6 +45,7 @@ from simkeep.payments.providers.alipay_signing import (
     biz_content,
     check_request,
     compact_json,
+    parse_beijing_time,
     response_key,
     sign_params,
     signed_response,
@@ -95,6 +98,7 @@ class SimTrade:
     return_url: str
     created_at: datetime
     opened: bool
+    time_expire: datetime | None = None
     status: str = "WAIT_BUYER_PAY"
     paid_at: datetime | None = None
 
@@ -286,7 +290,7 @@ class AlipaySimulator:
         self, params: Mapping[str, str], biz: dict[str, Any], *, opened: bool
     ) -> SimTrade:
         out_trade_no, amount = trade_identity(biz)
-        existing = self.trades.get(out_trade_no)
+        existing = self._lookup(out_trade_no)
         if existing is not None:
             return _reused(existing, amount, opened=opened)
         now = self.clock.now()
@@ -299,20 +303,32 @@ class AlipaySimulator:
             return_url=params.get("return_url", ""),
             created_at=now,
             opened=opened,
+            time_expire=_time_expire(biz),
         )
         self.trades[out_trade_no] = trade
-        return trade
+        return self._closed_if_expired(trade)
 
     def _known_trade(self, biz: dict[str, Any]) -> SimTrade:
-        trade = self.trades.get(str(biz.get("out_trade_no", "")))
+        trade = self._lookup(str(biz.get("out_trade_no", "")))
         if trade is None or not trade.opened:
             raise GatewayRefusal("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist")
         return trade
 
     def _trade(self, out_trade_no: str) -> SimTrade:
-        trade = self.trades.get(out_trade_no)
+        trade = self._lookup(out_trade_no)
         if trade is None:
             raise TradeNotFound(out_trade_no)
+        return trade
+
+    def _lookup(self, out_trade_no: str) -> SimTrade | None:
+        trade = self.trades.get(out_trade_no)
+        return None if trade is None else self._closed_if_expired(trade)
+
+    def _closed_if_expired(self, trade: SimTrade) -> SimTrade:
+        """Alipay closes a trade left unpaid past its ``time_expire``."""
+        expired = trade.time_expire is not None and self.clock.now() > trade.time_expire
+        if trade.status == "WAIT_BUYER_PAY" and expired:
+            trade.status = "TRADE_CLOSED"
         return trade
 
     def _waiting_trade(self, out_trade_no: str) -> SimTrade:
@@ -361,6 +377,17 @@ class AlipaySimulator:
 
     def _sign_fields(self, fields: Mapping[str, str]) -> str:
         return sign_params(self._private_key, fields, unsigned=NOTIFICATION_UNSIGNED)
+
+
+def _time_expire(biz: Mapping[str, Any]) -> datetime | None:
+    text = biz.get("time_expire")
+    if text is None:
+        return None
+    try:
+        return parse_beijing_time(str(text))
+    except ValueError as error:
+        message = "time_expire must be yyyy-MM-dd HH:mm:ss in Beijing time"
+        raise GatewayRefusal("40004", "ACQ.INVALID_PARAMETER", message) from error
 
 
 def _reused(trade: SimTrade, amount: Money, *, opened: bool) -> SimTrade:

@@ -83,6 +83,8 @@ def _or_http_error(action: Callable[[str], SimTrade], out_trade_no: str) -> SimT
 def _cashier_response(
     request: Request, trade: SimTrade, *, message: str = "", status_code: int = 200
 ) -> HTMLResponse:
+    if trade.status == "TRADE_CLOSED":  # expired or closed: Alipay shows no way to pay
+        return HTMLResponse(_result_page("Trade closed", trade), 409)
     action = str(request.url_for("alipay_cashier_submit", out_trade_no=trade.out_trade_no))
     return HTMLResponse(_cashier_page(trade, action=action, message=message), status_code)
 

@@ -3,11 +3,13 @@
 Design overview
 ---------------
 A code is six digits, kept only as a keyed digest, live for a few minutes, good once, and
-allowed a few wrong guesses (each one counted and committed even though the call refuses).
-Codes per number and hour are limited, and the limit lives in the database, so it holds
-across restarts and processes. The SMS goes out through the outbox in the transaction that
-creates the code. A reset asked for an unknown number says nothing more than for a known
-one.
+allowed a few attempts. Both limits are counted before the check they guard, each by one
+conditional statement that commits at once (``statements``): a request takes one of the
+number's codes for the hour before a code is made, and a submission takes one of the
+code's attempts before the digests are compared; the right code is then marked used by a
+conditional update, so two right submissions use it once. The SMS goes out through the
+outbox in the transaction that creates the code. A reset asked for an unknown number says
+nothing more than for a known one, and costs the number a request all the same.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.notifications import service as notifications
 from simkeep.phone import parse_number
+from simkeep.subscribers import statements as sql
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
     CodePurpose,
+    Counter,
     Limits,
     TooManyRequests,
     code_digest,
@@ -33,27 +37,27 @@ from simkeep.subscribers.model import (
 )
 
 _HOUR = timedelta(hours=1)
+_BAD_CODE = "that code is wrong or has expired: request a new one"
 CODE_TEXT = "simkeep 驗證碼/验证码/code: {code}（{minutes} 分鐘內有效 / valid {minutes} min）"
 
 
 async def request_code(
     db: Database, *, phone: str, purpose: CodePurpose, key: bytes, limits: Limits, now: datetime
 ) -> None:
-    """Send a one-time code by SMS (rate-limited per number)."""
+    """Send a one-time code by SMS (a few per number and hour)."""
     e164 = parse_number(phone).e164
+    window = await db.one_statement(
+        lambda conn: sql.take_attempt(
+            conn, counter=Counter.CODE_REQUEST, phone=e164, window=_HOUR, now=now
+        )
+    )
+    if window.attempts > limits.codes_per_hour:
+        raise TooManyRequests(
+            f"too many codes for this number: try again after {window.ends_at:%H:%M} UTC"
+        )
     code = new_code()
 
     async def issue(conn: AsyncConnection) -> None:
-        since = now - _HOUR
-        recent = (
-            await conn.execute(
-                select(func.count())
-                .select_from(t.codes)
-                .where(t.codes.c.phone == e164, t.codes.c.created_at > since)
-            )
-        ).scalar_one()
-        if recent >= limits.codes_per_hour:
-            raise TooManyRequests("too many codes for this number: try again in an hour")
         registered = await subscriber_id_of(conn, e164) is not None
         if purpose is CodePurpose.REGISTER and registered:
             raise AlreadyRegistered("this number is registered already: log in instead")
@@ -98,37 +102,20 @@ async def use_code(
     limits: Limits,
     now: datetime,
 ) -> None:
-    """Accept the newest live code once; a wrong guess is counted (and committed)."""
-
-    async def check(conn: AsyncConnection) -> bool:
-        row = (
-            await conn.execute(
-                select(t.codes.c.id, t.codes.c.code_digest, t.codes.c.attempts)
-                .where(
-                    t.codes.c.phone == phone,
-                    t.codes.c.purpose == purpose.value,
-                    t.codes.c.used_at.is_(None),
-                    t.codes.c.expires_at > now,
-                )
-                .order_by(t.codes.c.id.desc())
-                .limit(1)
-                .with_for_update()
-            )
-        ).first()
-        if row is None or row.attempts >= limits.code_attempts:
-            return False
-        if not hmac.compare_digest(row.code_digest, code_digest(key, phone, purpose, code.strip())):
-            await conn.execute(
-                update(t.codes)
-                .where(t.codes.c.id == row.id)
-                .values(attempts=t.codes.c.attempts + 1)
-            )
-            return False
-        await conn.execute(update(t.codes).where(t.codes.c.id == row.id).values(used_at=now))
-        return True
-
-    if not await db.transaction(check):
-        raise BadCode("that code is wrong or has expired: request a new one")
+    """Accept the newest live code once; every submission spends one of its attempts."""
+    live = await db.one_statement(
+        lambda conn: sql.take_code_attempt(
+            conn, phone=phone, purpose=purpose, limit=limits.code_attempts, now=now
+        )
+    )
+    if live is None or not hmac.compare_digest(
+        live.digest, code_digest(key, phone, purpose, code.strip())
+    ):
+        raise BadCode(_BAD_CODE)
+    code_id = live.id
+    used = await db.one_statement(lambda conn: sql.mark_code_used(conn, code_id=code_id, now=now))
+    if not used:  # a concurrent submission of the same code got there first
+        raise BadCode(_BAD_CODE)
 
 
 async def subscriber_id_of(conn: AsyncConnection, phone: str) -> int | None:

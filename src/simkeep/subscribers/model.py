@@ -6,8 +6,10 @@ Design overview
 * One-time codes are six digits from ``secrets``, stored only as an HMAC digest bound to the
   number and purpose, valid for a few minutes and for a few attempts.
 * Session tokens are 256 random bits; the database keeps only their SHA-256.
-* Limits (codes per hour, failed logins before a lockout, lockout length) are settings with
-  the defaults below, and their counters live in the database, so a restart resets nothing.
+* Limits (codes per hour, login attempts per window, the window's length, guesses per code)
+  have the defaults below; their counters live in the database, so a restart resets nothing,
+  and each attempt is counted before the check it limits (``statements``,
+  docs/security.md).
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ class CodePurpose(StrEnum):
     REGISTER = "register"
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a password
     LINK_SIM = "link_sim"
+
+
+class Counter(StrEnum):
+    """A number's attempts counted in windows: what is limited per number and window."""
+
+    LOGIN = "login"  # Limits.login_failures per Limits.lockout
+    CODE_REQUEST = "code_request"  # Limits.codes_per_hour per hour
 
 
 @dataclass(frozen=True, slots=True)

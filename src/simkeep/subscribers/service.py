@@ -3,13 +3,18 @@ in ``codes``, re-exported here).
 
 Design overview
 ---------------
-These functions take the ``Database`` rather than a connection: a failed attempt must be
-*recorded* (a code's attempt count, a login failure, a lockout) and committed even though
-the call then refuses, and argon2 hashing (~50 ms) must not run inside a transaction that
-holds locks. Every counter lives in the database, so limits survive restarts and hold across
-processes. One-time codes go out through the outbox in the same transaction that creates
-them. A successful login or registration creates a new session (tokens are never reused);
-a password change or reset ends every session of that subscriber.
+These functions take the ``Database`` rather than a connection: an attempt must be counted
+and committed even though the call then refuses, and argon2 hashing (~50 ms) must not run
+inside a transaction that holds locks. A login takes one of the number's attempts for the
+window *before* the password is checked, by one conditional statement
+(``sql.take_attempt``); over the limit it refuses without checking, a failure adds
+nothing afterwards, and only a success resets the count — so no failure still in flight can
+lift a lock (docs/security.md). Every counter lives in the database, so limits survive
+restarts and hold across processes. Changing the password checks the current one within
+the same attempts; a new password (changed, or reset with a code) also resets them.
+One-time codes go out through the outbox in the same transaction that creates them. A
+successful login or registration creates a new session (tokens are never reused); a
+password change or reset ends every session of that subscriber.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from simkeep.subscribers.model import (
     BadCode,
     BadCredentials,
     CodePurpose,
+    Counter,
     Limits,
     LockedOut,
     check_password,
@@ -128,44 +134,46 @@ async def _insert_subscriber(
 async def login(
     db: Database, *, phone: str, password: str, limits: Limits, now: datetime
 ) -> Session:
-    """Check the password; count failures; lock the number after too many."""
+    """Check the password after taking one of the number's attempts; a success resets them."""
     e164 = parse_number(phone).e164
-
-    async def state(conn: AsyncConnection) -> tuple[int | None, str, datetime | None]:
-        row = (
-            await conn.execute(
-                select(t.subscribers.c.id, t.subscribers.c.password_hash).where(
-                    t.subscribers.c.phone == e164
-                )
-            )
-        ).first()
-        locked_until = (
-            await conn.execute(
-                select(t.login_throttle.c.locked_until).where(t.login_throttle.c.phone == e164)
-            )
-        ).scalar()
-        return (
-            (row.id, row.password_hash, locked_until)
-            if row
-            else (None, _dummy_hash(), locked_until)
-        )
-
-    subscriber_id, password_hash, locked_until = await db.transaction(state)
-    if locked_until is not None and locked_until > now:
-        raise LockedOut(f"too many failed logins: try again after {locked_until:%H:%M} UTC")
-    if (
-        not await asyncio.to_thread(verify_password, password_hash, password)
-        or subscriber_id is None
-    ):
-        await db.transaction(lambda conn: _record_failure(conn, e164, limits, now))
-        raise BadCredentials("wrong number or password")
+    subscriber_id = await _check_password(db, phone=e164, password=password, limits=limits, now=now)
 
     async def succeed(conn: AsyncConnection) -> Session:
-        await conn.execute(t.login_throttle.delete().where(t.login_throttle.c.phone == e164))
-        assert subscriber_id is not None
+        await sql.clear_attempts(conn, counter=Counter.LOGIN, phone=e164)
         return await _new_session(conn, subscriber_id, limits, now)
 
     return await db.transaction(succeed)
+
+
+async def _check_password(
+    db: Database, *, phone: str, password: str, limits: Limits, now: datetime
+) -> int:
+    """The subscriber whose password this is, checked only within the number's attempts."""
+    window = await db.one_statement(
+        lambda conn: sql.take_attempt(
+            conn, counter=Counter.LOGIN, phone=phone, window=limits.lockout, now=now
+        )
+    )
+    if window.attempts > limits.login_failures:
+        raise LockedOut(f"too many failed logins: try again after {window.ends_at:%H:%M} UTC")
+    account = await db.read(lambda conn: _account(conn, phone))
+    subscriber_id, password_hash = account or (None, _dummy_hash())
+    verified = await asyncio.to_thread(verify_password, password_hash, password)
+    if not verified or subscriber_id is None:
+        raise BadCredentials("wrong number or password")  # the attempt taken is the record
+    return subscriber_id
+
+
+async def _account(conn: AsyncConnection, phone: str) -> tuple[int, str] | None:
+    """The subscriber id and password hash of a number, if registered."""
+    row = (
+        await conn.execute(
+            select(t.subscribers.c.id, t.subscribers.c.password_hash).where(
+                t.subscribers.c.phone == phone
+            )
+        )
+    ).first()
+    return None if row is None else (int(row.id), str(row.password_hash))
 
 
 async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber | None:
@@ -202,20 +210,19 @@ async def change_password(
     limits: Limits,
     now: datetime,
 ) -> Session:
-    """Replace the password; every session ends and a fresh one is returned."""
+    """Replace the password, the current one checked within the number's login attempts;
+    every session ends and a fresh one is returned."""
     check_password(new_password)
 
-    async def current(conn: AsyncConnection) -> str:
-        return str(
-            (
-                await conn.execute(
-                    select(t.subscribers.c.password_hash).where(t.subscribers.c.id == subscriber_id)
-                )
-            ).scalar_one()
-        )
+    async def phone_of(conn: AsyncConnection) -> str:
+        query = select(t.subscribers.c.phone).where(t.subscribers.c.id == subscriber_id)
+        return str((await conn.execute(query)).scalar_one())
 
-    if not await asyncio.to_thread(verify_password, await db.transaction(current), old_password):
-        raise BadCredentials("the current password is wrong")
+    phone = await db.read(phone_of)
+    try:
+        await _check_password(db, phone=phone, password=old_password, limits=limits, now=now)
+    except BadCredentials as error:
+        raise BadCredentials("the current password is wrong") from error
     return await _set_password(db, subscriber_id, new_password, limits, now)
 
 
@@ -245,11 +252,15 @@ async def _set_password(
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def store(conn: AsyncConnection) -> Session:
-        await conn.execute(
-            update(t.subscribers)
-            .where(t.subscribers.c.id == subscriber_id)
-            .values(password_hash=password_hash, password_changed_at=now)
-        )
+        phone = (
+            await conn.execute(
+                update(t.subscribers)
+                .where(t.subscribers.c.id == subscriber_id)
+                .values(password_hash=password_hash, password_changed_at=now)
+                .returning(t.subscribers.c.phone)
+            )
+        ).scalar_one()
+        await sql.clear_attempts(conn, counter=Counter.LOGIN, phone=phone)
         await conn.execute(
             update(t.sessions)
             .where(t.sessions.c.subscriber_id == subscriber_id, t.sessions.c.ended_at.is_(None))
@@ -258,29 +269,6 @@ async def _set_password(
         return await _new_session(conn, subscriber_id, limits, now)
 
     return await db.transaction(store)
-
-
-async def _record_failure(conn: AsyncConnection, phone: str, limits: Limits, now: datetime) -> None:
-    row = (
-        await conn.execute(
-            select(t.login_throttle.c.failures)
-            .where(t.login_throttle.c.phone == phone)
-            .with_for_update()
-        )
-    ).first()
-    failures = (row.failures if row else 0) + 1
-    locked = now + limits.lockout if failures >= limits.login_failures else None
-    if row is None:
-        await conn.execute(
-            t.login_throttle.insert().values(
-                phone=phone, failures=failures, locked_until=locked, last_failure_at=now
-            )
-        )
-        return
-    values = {"failures": 0 if locked else failures, "locked_until": locked, "last_failure_at": now}
-    await conn.execute(
-        update(t.login_throttle).where(t.login_throttle.c.phone == phone).values(**values)
-    )
 
 
 @cache

@@ -1,4 +1,4 @@
-"""Subscriber tables (migration 0003_subscribers)."""
+"""Subscriber tables (migrations 0003_subscribers, 0006_attempts)."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ codes = Table(
     Index("ix_one_time_codes_phone", "phone", "purpose", "created_at"),
 )
 
-login_throttle = Table(
-    "login_throttle",
+attempt_windows = Table(  # a number's attempts in the current window, per counter
+    "attempt_windows",
     metadata,
+    Column("counter", String(16), primary_key=True),  # model.Counter
     Column("phone", String(16), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("locked_until", UTCDateTime),
-    Column("last_failure_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("window_ends_at", UTCDateTime, nullable=False),
 )
