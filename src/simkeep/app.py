@@ -41,7 +41,7 @@ from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.payments.gateways import real_adapters
 from simkeep.payments.model import ProviderError
-from simkeep.settings import Environment, Settings, load_settings
+from simkeep.settings import Settings, load_settings
 from simkeep.sims.model import SimError
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
@@ -96,8 +96,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.pages = Pages(
-        default_locale=settings.default_locale,
-        secure_cookies=settings.environment is Environment.PRODUCTION,
+        default_locale=settings.default_locale, secure_cookies=settings.https_only
     )
     app.state.metrics = metrics.HttpMetrics()
     providers = EmbeddedProviders.build(settings, app.state.clock) if settings.simulators else None

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         return all(getattr(self, name) for name in PROVIDER_FIELDS[provider])
 
     @property
+    def https_only(self) -> bool:
+        """Whether browsers reach simkeep over HTTPS only: everywhere but on a developer's plain
+        HTTP. Cookies are then ``Secure`` and responses carry ``Strict-Transport-Security``."""
+        return self.environment is not Environment.DEVELOPMENT
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

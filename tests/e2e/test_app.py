@@ -40,7 +40,7 @@ async def serve(app: FastAPI, **client_options: bool) -> AsyncIterator[httpx.Asy
     transport = httpx.ASGITransport(app=app, **client_options)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://simkeep.test") as client,
+        httpx.AsyncClient(transport=transport, base_url="https://simkeep.test") as client,
     ):
         yield client
 
