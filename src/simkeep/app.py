@@ -11,7 +11,9 @@ the embedded default on the provider simulators (mounted under ``/_sim``, with t
 simulator at ``/_sim/sms``) — and the worker loop. The app serves the public pages, ``/static``,
 ``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
 under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
-language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
+language. Every request passes the edge (``simkeep.edge``): its body is capped, and a
+refusal speaks the caller's language, as errors do.
+``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
@@ -37,6 +40,7 @@ from simkeep.api import topups as topups_api
 from simkeep.api.deps import Services
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
+from simkeep.edge.bodies import BodyLimit, CapFor, route_path
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.payments.gateways import real_adapters
@@ -103,6 +107,9 @@ def create_app(
     app.state.providers = providers
     gateways = providers or real_adapters(settings, app.state.clock)
     app.state.payment_adapters = gateways.adapters
+    app.add_middleware(
+        BodyLimit, cap_for=_body_cap(settings), refuse=partial(_too_large, app.state.pages)
+    )
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
     _add_error_handlers(app)
 
@@ -134,6 +141,26 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick
     return asyncio.create_task(run_forever(jobs, clock=app.state.clock))
+
+
+def _body_cap(settings: Settings) -> CapFor:
+    def cap_for(path: str) -> int:
+        if payments_api.is_notify_path(path):
+            return settings.notify_body_limit_bytes
+        return settings.body_limit_bytes
+
+    return cap_for
+
+
+def _too_large(site: Pages, request: Request, cap: int) -> Response:
+    """A body over its cap, refused in the caller's language: the provider's failure reply
+    on a notify route, the API's error shape under ``/api/``, an error page elsewhere."""
+    refusal = payments_api.too_large(request, route_path(request.scope))
+    if refusal is not None:
+        return refusal
+    if errors.is_api_request(request):
+        return errors.error_response(413, f"The request body is over the {cap} bytes allowed.")
+    return site.error(request, StarletteHTTPException(413))
 
 
 def _add_error_handlers(app: FastAPI) -> None:

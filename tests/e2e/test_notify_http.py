@@ -224,3 +224,33 @@ async def test_wechat_pay_notifies_over_http_and_credits_once(live: Live) -> Non
     assert [row["status"] for row in kept] == ["credited", "duplicate", "rejected"]
     assert kept[2]["body"] == delivery.body
     assert kept[2]["error"].startswith("bad_signature")
+
+
+async def fifty_megabytes() -> AsyncIterator[bytes]:
+    for _ in range(50 * 1024):
+        yield b"x" * 1024
+
+
+async def test_a_huge_unsigned_notification_is_refused_at_the_cap_and_nothing_is_kept(
+    live: Live,
+) -> None:
+    urls = live.app.state.services.urls
+    streamed = await live.http.post(
+        urls.notify(Provider.WECHATPAY),
+        content=fifty_megabytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    declared = await live.http.post(
+        urls.notify(Provider.ALIPAY),
+        content=fifty_megabytes(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Length": str(50 * 1024 * 1024),
+        },
+    )
+
+    assert streamed.status_code == 413
+    assert streamed.json()["code"] == "FAIL"
+    assert (declared.status_code, declared.text) == (413, "fail")
+    assert await inbox(live, Provider.WECHATPAY) == []
+    assert await inbox(live, Provider.ALIPAY) == []

@@ -1,16 +1,23 @@
 """``/api/v1/payments/{provider}/notify``: where Alipay and WeChat Pay send their
 notifications. Thin: the raw request goes to ``payments.service.receive_notification``,
-whose answer (``success`` / 204, or a refusal) goes back as is."""
+whose answer (``success`` / 204, or a refusal) goes back as is. A body over the notify cap
+never gets here: the edge refuses it, in the provider's own failure format
+(``too_large``)."""
 
 from __future__ import annotations
+
+import re
+from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from simkeep.api.deps import DatabaseDep
 from simkeep.payments import service as payments
-from simkeep.payments.model import Provider, RawNotification
+from simkeep.payments.model import PaymentProviderAdapter, Provider, RawNotification
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+
+NOTIFY_PATH = re.compile(r"/api/v1/payments/(?P<provider>[^/]+)/notify")
 
 
 @router.post("/{provider}/notify", summary="A payment provider's signed notification")
@@ -27,3 +34,22 @@ async def notify(provider: Provider, request: Request, db: DatabaseDep) -> Respo
         db, adapter=adapter, raw=raw, now=request.app.state.clock.now()
     )
     return Response(ack.body, status_code=ack.status, media_type=ack.content_type)
+
+
+def is_notify_path(path: str) -> bool:
+    return NOTIFY_PATH.fullmatch(path) is not None
+
+
+def too_large(request: Request, path: str) -> Response | None:
+    """413 for a notification over the cap, in its provider's failure format (Alipay: the text
+    ``fail``; WeChat Pay: ``{"code": "FAIL", …}``); None unless ``path`` is a notify route of
+    a provider that is configured."""
+    match = NOTIFY_PATH.fullmatch(path)
+    if match is None or match["provider"] not in set(Provider):
+        return None
+    adapters: dict[Provider, PaymentProviderAdapter] = request.app.state.payment_adapters
+    adapter = adapters.get(Provider(match["provider"]))
+    if adapter is None:
+        return None
+    refusal = replace(adapter.acknowledge(False), status=413)
+    return Response(refusal.body, status_code=refusal.status, media_type=refusal.content_type)

@@ -1,0 +1,2 @@
+"""The HTTP edge: what every request passes through before any route (body caps). See
+docs/http-edge.md."""
