@@ -80,7 +80,9 @@ notifications = Table(
     Column("notification_id", String(128)),
     Column("order_no", String(32)),
     Column("headers", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the first bytes only, unless verified
+    Column("body_size", BigInteger, nullable=False),  # migration 0007
+    Column("body_sha256", String(64), nullable=False),
     Column("status", String(20), nullable=False),
     Column("error", Text),
     Column("received_at", UTCDateTime, nullable=False),
