@@ -477,3 +477,17 @@ async def test_history_filters_by_state_number_and_hong_kong_day(site: Site) -> 
     bad = await site.http.get("/topups", params={"from": "25/11/2026"})
     assert bad.status_code == 400
     assert marked(bad, "from")
+    calendar = await site.http.get("/topups", params={"from": "0001-01-01", "to": "9999-12-31"})
+    assert calendar.status_code == 200
+    assert calendar.text.count('class="order"') == 20
+
+
+@pytest.mark.parametrize("before", [str(2**63), "0", "-1", "²", "12a"])
+async def test_a_broken_page_link_is_refused_and_marked(site: Site, before: str) -> None:
+    await register(site, site.http, "+85261234567")
+
+    broken = await site.http.get("/topups", params={"before": before, "lang": "en"})
+
+    assert broken.status_code == 400
+    assert 'id="f-before-error"' in broken.text
+    assert "This link to older top-ups is broken" in broken.text

@@ -4,11 +4,14 @@ the subscriber has not linked is not found, whatever its id."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
 
 from simkeep.api.deps import ServicesDep, SubscriberDep
 from simkeep.api.schemas import LinkRequest, NumberOut, NumberRequest, SimOut
 from simkeep.sims import service as sims
+from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 
 router = APIRouter(prefix="/api/v1", tags=["sims"])
@@ -23,7 +26,9 @@ async def list_sims(subscriber: SubscriberDep, services: ServicesDep) -> list[Si
 
 
 @router.get("/sims/{sim_id}", summary="One of my SIMs: the balance query")
-async def get_sim(sim_id: int, subscriber: SubscriberDep, services: ServicesDep) -> SimOut:
+async def get_sim(
+    sim_id: Annotated[int, Path(ge=1, le=MAX_ID)], subscriber: SubscriberDep, services: ServicesDep
+) -> SimOut:
     held = await services.db.transaction(
         lambda conn: sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id)
     )

@@ -4,15 +4,16 @@ one order or the history. Orders of other subscribers are not found."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import AwareDatetime
 
 from simkeep.api.deps import ServicesDep, SubscriberDep
 from simkeep.api.schemas import OrderOut, OrderPage, QuoteOut, TopupRequest
 from simkeep.payments import service as payments
 from simkeep.sims.model import parse_number
+from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import DENOMINATIONS, OrderState
 
@@ -77,9 +78,11 @@ async def list_topups(
     services: ServicesDep,
     state: OrderState | None = None,
     number: Annotated[str | None, Query(max_length=32)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: Annotated[int | None, Query(description="`next_before` of the previous page")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="With its UTC offset")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="With its UTC offset")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="`next_before` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrderPage:
     where = topups.HistoryFilter(
