@@ -226,7 +226,7 @@ async def test_wechat_pay_notifies_over_http_and_credits_once(live: Live) -> Non
         content=delivery.body,
         headers={"Content-Type": "application/json", **forged},
     )
-    assert answer.status_code == 500
+    assert answer.status_code == 400
     assert answer.json()["code"] == "FAIL"
     await credited_once(live, order, live.cn_sim)
 
