@@ -29,6 +29,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
 from simkeep.api import auth as auth_api
@@ -56,6 +57,7 @@ from simkeep.web import pages, subscriber_pages
 from simkeep.web.pages import Pages
 
 OPENAPI_URL = "/api/v1/openapi.json"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def create_app(
@@ -96,6 +98,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operationIds: get_topup …
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -170,6 +173,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            headers = dict(exc.headers or {})
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+            exc = StarletteHTTPException(405, exc.detail, headers)
         if errors.is_api_request(request):
             return errors.http_error(exc)
         return site.error(request, exc)
@@ -200,6 +207,21 @@ def _add_error_handlers(app: FastAPI) -> None:
         if errors.is_api_request(request):
             return errors.internal_error()
         return site.error(request, StarletteHTTPException(500))
+
+
+def _allowed_methods(request: Request, starlettes: str) -> str:
+    """Every method the request's path takes: Starlette's 405 names only the methods of the
+    first route with that path, where a path may have one route per method (a mount's own
+    405 keeps its own answer)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed) or starlettes
 
 
 def asgi() -> FastAPI:

@@ -274,6 +274,7 @@ async def test_history_filters_and_pages(api: Api) -> None:
     [
         ({"since": "2026-01-01"}, "query.since"),
         ({"until": "2026-01-01T00:00:00"}, "query.until"),
+        ({"until": "0.5"}, "query.until"),  # not read as a Unix time
         ({"before": str(2**63)}, "query.before"),
         ({"before": "0"}, "query.before"),
     ],

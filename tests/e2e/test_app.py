@@ -196,6 +196,23 @@ async def test_api_errors_are_json_with_a_code_and_a_message(settings: Settings)
     assert "secret internals" not in broken.text
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/api/v1/topups", "GET, POST"),  # one route per method on one path
+        ("GET", "/api/v1/sims/link-codes", "POST"),  # not a SIM id: no GET route matches
+        ("PUT", "/topups", "GET"),
+    ],
+)
+async def test_a_method_not_allowed_names_every_method_the_path_takes(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+
+
 async def test_page_errors_are_pages_in_the_visitors_language(client: httpx.AsyncClient) -> None:
     response = await client.get("/no/such/page?x=1", headers={"Accept-Language": "zh-CN"})
 

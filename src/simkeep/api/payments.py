@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel
 
 from simkeep.api.deps import DatabaseDep
+from simkeep.api.errors import ErrorOut
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter, Provider, RawNotification
 
@@ -20,7 +23,35 @@ router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 NOTIFY_PATH = re.compile(r"/api/v1/payments/(?P<provider>[^/]+)/notify")
 
 
-@router.post("/{provider}/notify", summary="A payment provider's signed notification")
+class ProviderFailure(BaseModel):
+    """WeChat Pay's failure reply: the notification was not taken and is to be sent again."""
+
+    code: Literal["FAIL"]
+    message: str
+
+
+ALIPAY_WORDS: dict[str, Any] = {"text/plain": {"schema": {"type": "string"}}}
+NOTIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Alipay: `success` when taken, `fail` to have it sent again"}
+    | {"content": ALIPAY_WORDS},
+    204: {"description": "WeChat Pay: taken"},
+    400: {"description": "WeChat Pay: not taken, to be sent again", "model": ProviderFailure},
+    404: {"description": "This provider is not configured", "model": ErrorOut},
+    413: {
+        "description": "Over the notify cap: the provider's failure reply",
+        "model": ProviderFailure,
+        "content": ALIPAY_WORDS,
+    },
+    422: {"description": "No such provider", "model": ErrorOut},
+}
+
+
+@router.post(
+    "/{provider}/notify",
+    summary="A payment provider's signed notification",
+    response_class=Response,
+    responses=NOTIFY_RESPONSES,
+)
 async def notify(provider: Provider, request: Request, db: DatabaseDep) -> Response:
     adapter = request.app.state.payment_adapters.get(provider)
     if adapter is None:

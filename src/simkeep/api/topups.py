@@ -7,17 +7,21 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from pydantic import AwareDatetime
 
+from simkeep.api import errors
 from simkeep.api.deps import ServicesDep, SubscriberDep
-from simkeep.api.schemas import OrderOut, OrderPage, QuoteOut, TopupRequest
+from simkeep.api.schemas import Instant, OrderOut, OrderPage, QuoteOut, TopupRequest, link_to
 from simkeep.payments import service as payments
 from simkeep.sims.model import parse_number
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import DENOMINATIONS, OrderState
 
-router = APIRouter(prefix="/api/v1", tags=["topups"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["topups"],
+    responses=errors.documented(400, 401, 404, 409, 413, 422, 502),
+)
 
 IdempotencyKey = Annotated[
     str,
@@ -46,7 +50,12 @@ async def quote(
     return QuoteOut.of(priced)
 
 
-@router.post("/topups", status_code=201, summary="Top up a number: the order and how to pay")
+@router.post(
+    "/topups",
+    status_code=201,
+    summary="Top up a number: the order and how to pay",
+    responses={201: link_to("get_topup", order_no="$response.body#/order_no")},
+)
 async def create_topup(
     body: TopupRequest,
     idempotency_key: IdempotencyKey,
@@ -72,14 +81,18 @@ async def create_topup(
     return OrderOut.of(order)
 
 
-@router.get("/topups", summary="My orders, newest first, with filters")
+@router.get(
+    "/topups",
+    summary="My orders, newest first, with filters",
+    responses={200: link_to("get_topup", order_no="$response.body#/orders/0/order_no")},
+)
 async def list_topups(
     subscriber: SubscriberDep,
     services: ServicesDep,
     state: OrderState | None = None,
     number: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="With its UTC offset")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="With its UTC offset")] = None,
+    since: Annotated[Instant | None, Query(description="With its UTC offset")] = None,
+    until: Annotated[Instant | None, Query(description="With its UTC offset")] = None,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="`next_before` of the previous page")
     ] = None,
