@@ -11,8 +11,8 @@ the embedded default on the provider simulators (mounted under ``/_sim``, with t
 simulator at ``/_sim/sms``) — and the worker loop. The app serves the public pages, ``/static``,
 ``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
 under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
-language. Every request passes the edge (``simkeep.edge``): its body is capped, and a
-refusal speaks the caller's language, as errors do.
+language. Every request passes the edge (``simkeep.edge``): its body is capped (a refusal
+speaks the caller's language, as errors do) and its response gets the security headers.
 ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
 """
 
@@ -31,6 +31,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
@@ -42,6 +43,7 @@ from simkeep.api.deps import Services
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
 from simkeep.edge.bodies import BodyLimit, CapFor, route_path
+from simkeep.edge.headers import SecurityHeaders, security_headers
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.payments.gateways import real_adapters
@@ -58,6 +60,14 @@ from simkeep.web.pages import Pages
 
 OPENAPI_URL = "/api/v1/openapi.json"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class Simkeep(FastAPI):
+    """FastAPI with the security headers outside every middleware, Starlette's error
+    middleware included, so that even a 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), headers=self.state.headers)
 
 
 def create_app(
@@ -89,7 +99,7 @@ def create_app(
             if db is None:
                 await app.state.db.dispose()
 
-    app = FastAPI(
+    app = Simkeep(
         title="simkeep",
         summary="Prepaid top-ups for China–Hong Kong dual-number SIM cards.",
         version=version("simkeep"),
@@ -102,6 +112,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.headers = security_headers(settings)
     app.state.pages = Pages(
         default_locale=settings.default_locale, secure_cookies=settings.https_only
     )

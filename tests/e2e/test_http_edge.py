@@ -1,18 +1,25 @@
 """The HTTP edge, in process, on SQLite and PostgreSQL: request bodies are capped before any
 handler holds them, and the refusal speaks the caller's language (the provider's failure
-reply on a notify route, the API's error shape, a page in the visitor's language)."""
+reply on a notify route, the API's error shape, a page in the visitor's language); every
+response carries the security headers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.app import create_app
+from simkeep.edge.headers import script_hash
+from simkeep.settings import load_settings
 from simkeep.topups import tables as topup_tables
 from tests.e2e.api_world import Api
+from tests.e2e.test_app import serve
 
 KIB = 1024
 NOTIFY_CAP = 64 * KIB
@@ -148,3 +155,93 @@ async def test_a_simulator_body_over_the_cap_is_refused_too(api: Api) -> None:
     assert refused.status_code == 413
     assert "That was more than this site accepts" in refused.text
     assert upload.sent == 0
+
+
+# --- security headers ---------------------------------------------------------------------
+
+SITE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; manifest-src 'self'; "
+    "form-action 'self' http://127.0.0.1:9 https:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def assert_secured(response: httpx.Response, *, policy: str = SITE_POLICY) -> None:
+    headers = response.headers
+    assert headers["content-security-policy"] == policy, response.url
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"  # order numbers stay on this site
+    assert headers["strict-transport-security"] == "max-age=31536000"  # outside development
+
+
+async def test_pages_api_files_and_simulators_carry_the_security_headers(api: Api) -> None:
+    auth = await api.signup("+85261234567")
+    order = await api.order(
+        auth,
+        "key-headers-0001",
+        number=api.hk_sim.hk_number.e164,
+        confirm_number=api.hk_sim.hk_number.e164,
+        amount={"minor": 5000, "currency": "HKD"},
+        pay_currency="CNY",
+        provider="alipay",
+        channel="page",
+    )
+    cashier = httpx.URL(order.json()["payment"]["pay_url"])
+
+    answers = {
+        "page": await api.http.get("/"),
+        "page error": await api.http.get("/no/such/page"),
+        "api": await api.http.get("/api/v1/me", headers=auth),
+        "api error": await api.http.get("/api/v1/me"),
+        "static file": await api.http.get("/static/simkeep.css"),
+        "simulator cashier": await api.http.get(cashier.raw_path.decode(), follow_redirects=True),
+        "sms simulator": await api.http.get("/_sim/sms"),
+        "body refused": await api.http.post("/login", content=b"x" * (CAP + 1)),
+    }
+
+    for name, answer in answers.items():
+        assert answer.status_code < 500, (name, answer.status_code)
+        assert_secured(answer)
+    assert "Alipay cashier" in answers["simulator cashier"].text
+    assert "<style" not in answers["sms simulator"].text
+
+
+async def test_the_api_docs_allow_their_own_inline_script_by_its_hash(api: Api) -> None:
+    docs = await api.http.get("/api/docs")
+
+    (script,) = re.findall(r"<script>(.*?)</script>", docs.text, re.DOTALL)
+    assert_secured(
+        docs,
+        policy=SITE_POLICY.replace("script-src 'self'", f"script-src 'self' {script_hash(script)}")
+        .replace("img-src 'self'", "img-src 'self' data:")
+        .replace(" http://127.0.0.1:9", ""),
+    )
+
+
+async def test_a_server_error_carries_the_security_headers_too(tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+        environment="test",
+        public_url="http://127.0.0.1:9",
+    )
+    app = create_app(settings)
+
+    @app.get("/api/v1/_fails")
+    async def fails() -> None:
+        raise RuntimeError("broken")
+
+    async with serve(app, raise_app_exceptions=False) as client:
+        broken = await client.get("/api/v1/_fails")
+
+    assert broken.status_code == 500
+    assert_secured(broken)
+
+
+async def test_no_strict_transport_security_on_a_developers_plain_http(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    async with serve(create_app(settings)) as client:
+        home = await client.get("/")
+
+    assert "strict-transport-security" not in home.headers
+    assert home.headers["x-frame-options"] == "DENY"
