@@ -11,7 +11,9 @@ the embedded default on the provider simulators (mounted under ``/_sim``, with t
 simulator at ``/_sim/sms``) — and the worker loop. The app serves the public pages, ``/static``,
 ``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
 under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
-language. ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
+language. Every request passes the edge (``simkeep.edge``): its body is capped (a refusal
+speaks the caller's language, as errors do) and its response gets the security headers.
+``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
@@ -26,7 +29,9 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
@@ -36,13 +41,15 @@ from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
+from simkeep.edge.bodies import BodyLimit, CapFor, route_path
+from simkeep.edge.headers import SecurityHeaders, security_headers
 from simkeep.errors import Refusal
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
 from simkeep.payments.gateways import real_adapters
 from simkeep.payments.model import ProviderError
 from simkeep.services import Services
-from simkeep.settings import Environment, Settings, load_settings
+from simkeep.settings import Settings, load_settings
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
@@ -50,6 +57,15 @@ from simkeep.web import pages, subscriber_pages
 from simkeep.web.pages import Pages
 
 OPENAPI_URL = "/api/v1/openapi.json"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class Simkeep(FastAPI):
+    """FastAPI with the security headers outside every middleware, Starlette's error
+    middleware included, so that even a 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), headers=self.state.headers)
 
 
 def create_app(
@@ -81,7 +97,7 @@ def create_app(
             if db is None:
                 await app.state.db.dispose()
 
-    app = FastAPI(
+    app = Simkeep(
         title="simkeep",
         summary="Prepaid top-ups for China–Hong Kong dual-number SIM cards.",
         version=version("simkeep"),
@@ -90,18 +106,22 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operationIds: get_topup …
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.headers = security_headers(settings)
     app.state.pages = Pages(
-        default_locale=settings.default_locale,
-        secure_cookies=settings.environment is Environment.PRODUCTION,
+        default_locale=settings.default_locale, secure_cookies=settings.https_only
     )
     app.state.metrics = metrics.HttpMetrics()
     providers = EmbeddedProviders.build(settings, app.state.clock) if settings.simulators else None
     app.state.providers = providers
     gateways = providers or real_adapters(settings, app.state.clock)
     app.state.payment_adapters = gateways.adapters
+    app.add_middleware(
+        BodyLimit, cap_for=_body_cap(settings), refuse=partial(_too_large, app.state.pages)
+    )
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
     _add_error_handlers(app)
 
@@ -135,6 +155,26 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
     return asyncio.create_task(run_forever(jobs, clock=app.state.clock))
 
 
+def _body_cap(settings: Settings) -> CapFor:
+    def cap_for(path: str) -> int:
+        if payments_api.is_notify_path(path):
+            return settings.notify_body_limit_bytes
+        return settings.body_limit_bytes
+
+    return cap_for
+
+
+def _too_large(site: Pages, request: Request, cap: int) -> Response:
+    """A body over its cap, refused in the caller's language: the provider's failure reply
+    on a notify route, the API's error shape under ``/api/``, an error page elsewhere."""
+    refusal = payments_api.too_large(request, route_path(request.scope))
+    if refusal is not None:
+        return refusal
+    if errors.is_api_request(request):
+        return errors.error_response(413, f"The request body is over the {cap} bytes allowed.")
+    return site.error(request, StarletteHTTPException(413))
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     """JSON errors for the API, pages in the visitor's language for everything else (also for
     errors raised inside a mounted app, whose ``request.app`` is not this one)."""
@@ -142,6 +182,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            headers = dict(exc.headers or {})
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+            exc = StarletteHTTPException(405, exc.detail, headers)
         if errors.is_api_request(request):
             return errors.http_error(exc)
         return site.error(request, exc)
@@ -170,6 +214,21 @@ def _add_error_handlers(app: FastAPI) -> None:
         if errors.is_api_request(request):
             return errors.internal_error()
         return site.error(request, StarletteHTTPException(500))
+
+
+def _allowed_methods(request: Request, starlettes: str) -> str:
+    """Every method the request's path takes: Starlette's 405 names only the methods of the
+    first route with that path, where a path may have one route per method (a mount's own
+    405 keeps its own answer)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed) or starlettes
 
 
 def asgi() -> FastAPI:

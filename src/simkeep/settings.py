@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     simulators: bool = True  # the provider simulators and the SMS gateway, under /_sim
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
     keys_dir: str = "var/keys"
+    # Request bodies are cut at these sizes before any handler reads them (docs/http-edge.md).
+    # A provider's notification gets room for the largest the providers document (a few KiB);
+    # every other body simkeep takes is a form or a small JSON object well under 2 KiB.
+    notify_body_limit_bytes: int = Field(default=64 * 1024, ge=4 * 1024, le=1024 * 1024)
+    body_limit_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     # Real merchant credentials, used when the simulators are off (docs/payments.md). Key
     # files are PEM; a provider is on when all of its fields are set.
     alipay_app_id: str = ""
@@ -100,6 +105,12 @@ class Settings(BaseSettings):
     def provider_configured(self, provider: str) -> bool:
         """Whether real credentials for ``provider`` (alipay, wechatpay) are set."""
         return all(getattr(self, name) for name in PROVIDER_FIELDS[provider])
+
+    @property
+    def https_only(self) -> bool:
+        """Whether browsers reach simkeep over HTTPS only: everywhere but on a developer's plain
+        HTTP. Cookies are then ``Secure`` and responses carry ``Strict-Transport-Security``."""
+        return self.environment is not Environment.DEVELOPMENT
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+MAX_ID = 2**63 - 1  # the largest 64-bit id: anything above cannot name a row
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC instant on both databases (SQLite keeps the text in UTC)."""

@@ -34,7 +34,7 @@ class Site(World):
     def browser(self) -> httpx.AsyncClient:
         """Another browser on the same app: its own cookie jar."""
         transport = httpx.ASGITransport(app=self.app)
-        return httpx.AsyncClient(transport=transport, base_url="http://simkeep.test")
+        return httpx.AsyncClient(transport=transport, base_url="https://simkeep.test")
 
     async def with_session(self, token: str, path: str) -> httpx.Response:
         """``GET path`` from a browser that holds only this session token."""

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from simkeep.clock import in_hong_kong
 from tests.e2e.api_world import PASSWORD, Api, cn100
@@ -288,6 +289,40 @@ async def test_history_filters_and_pages(api: Api) -> None:
         await api.http.get("/api/v1/topups", params={"state": "credited"}, headers=auth)
     ).json()
     assert credited["orders"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"since": "2026-01-01"}, "query.since"),
+        ({"until": "2026-01-01T00:00:00"}, "query.until"),
+        ({"until": "0.5"}, "query.until"),  # not read as a Unix time
+        ({"before": str(2**63)}, "query.before"),
+        ({"before": "0"}, "query.before"),
+    ],
+)
+async def test_odd_history_filters_are_refused_naming_the_field(
+    api: Api, params: dict[str, str], field: str
+) -> None:
+    auth = await api.signup("+85261234575")
+
+    refused = await api.http.get("/api/v1/topups", params=params, headers=auth)
+
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert field in error["message"]
+
+
+async def test_history_from_the_first_to_the_last_day_of_the_calendar(api: Api) -> None:
+    auth = await api.signup("+85261234576")
+    assert (await api.order(auth, "key-calendar-0001", **hk50(api))).status_code == 201
+    ends = {"since": "0001-01-01T00:00:00+14:00", "until": "9999-12-31T23:59:59-12:00"}
+
+    everything = await api.http.get("/api/v1/topups", params=ends, headers=auth)
+
+    assert everything.status_code == 200, everything.text
+    assert len(everything.json()["orders"]) == 1
 
 
 async def test_receipt_of_a_credited_order_and_its_public_check(api: Api) -> None:

@@ -40,7 +40,7 @@ async def serve(app: FastAPI, **client_options: bool) -> AsyncIterator[httpx.Asy
     transport = httpx.ASGITransport(app=app, **client_options)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://simkeep.test") as client,
+        httpx.AsyncClient(transport=transport, base_url="https://simkeep.test") as client,
     ):
         yield client
 
@@ -194,6 +194,23 @@ async def test_api_errors_are_json_with_a_code_and_a_message(settings: Settings)
     assert broken.status_code == 500
     assert broken.json()["error"]["code"] == "internal_error"
     assert "secret internals" not in broken.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/api/v1/topups", "GET, POST"),  # one route per method on one path
+        ("GET", "/api/v1/sims/link-codes", "POST"),  # not a SIM id: no GET route matches
+        ("PUT", "/topups", "GET"),
+    ],
+)
+async def test_a_method_not_allowed_names_every_method_the_path_takes(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
 
 
 async def test_page_errors_are_pages_in_the_visitors_language(client: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ answer it expects, and a forged notification is refused and kept in the inbox.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
 from simkeep.payments import tables as payment_tables
+from simkeep.payments.model import REFUSED_PREFIX_BYTES
 from simkeep.payments.providers.wechatpay_signing import new_nonce, platform_headers
 from simkeep.payments.signing import KeyPair, load_private_key
 from simkeep.settings import load_settings
@@ -155,13 +157,21 @@ async def inbox(live: Live, provider: Provider) -> list[dict[str, Any]]:
 
     async def read(conn: AsyncConnection) -> list[dict[str, Any]]:
         rows = await conn.execute(
-            select(n.c.status, n.c.order_no, n.c.error, n.c.body)
+            select(n.c.status, n.c.order_no, n.c.error, n.c.body, n.c.body_size, n.c.body_sha256)
             .where(n.c.provider == provider.value)
             .order_by(n.c.id)
         )
         return [dict(row._mapping) for row in rows]
 
     return await live.db.transaction(read)
+
+
+def assert_bounded(row: dict[str, Any], sent: bytes) -> None:
+    """A refused notification is kept as its size, digest and first bytes only."""
+    assert len(sent) > REFUSED_PREFIX_BYTES, "the test needs a body longer than the prefix"
+    assert row["body"] == sent[:REFUSED_PREFIX_BYTES]
+    assert row["body_size"] == len(sent)
+    assert row["body_sha256"] == hashlib.sha256(sent).hexdigest()
 
 
 async def test_alipay_notifies_over_http_and_credits_once(live: Live) -> None:
@@ -188,7 +198,8 @@ async def test_alipay_notifies_over_http_and_credits_once(live: Live) -> None:
 
     kept = await inbox(live, Provider.ALIPAY)
     assert [row["status"] for row in kept] == ["credited", "duplicate", "rejected"]
-    assert kept[2]["body"] == tampered
+    assert len(kept[0]["body"]) == kept[0]["body_size"] > 0  # a verified one is kept whole
+    assert_bounded(kept[2], tampered)
     assert kept[2]["error"].startswith("bad_signature")
     assert kept[2]["order_no"] is None  # nothing in it is believed
 
@@ -219,11 +230,60 @@ async def test_wechat_pay_notifies_over_http_and_credits_once(live: Live) -> Non
         content=delivery.body,
         headers={"Content-Type": "application/json", **forged},
     )
-    assert answer.status_code == 500
+    assert answer.status_code == 400
     assert answer.json()["code"] == "FAIL"
     await credited_once(live, order, live.cn_sim)
 
     kept = await inbox(live, Provider.WECHATPAY)
     assert [row["status"] for row in kept] == ["credited", "duplicate", "rejected"]
-    assert kept[2]["body"] == delivery.body
+    assert kept[0]["body"] == delivery.body
+    assert_bounded(kept[2], delivery.body)
     assert kept[2]["error"].startswith("bad_signature")
+
+
+async def fifty_megabytes() -> AsyncIterator[bytes]:
+    for _ in range(50 * 1024):
+        yield b"x" * 1024
+
+
+async def test_a_huge_unsigned_notification_is_refused_at_the_cap_and_nothing_is_kept(
+    live: Live,
+) -> None:
+    urls = live.app.state.services.urls
+    streamed = await live.http.post(
+        urls.notify(Provider.WECHATPAY),
+        content=fifty_megabytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    declared = await live.http.post(
+        urls.notify(Provider.ALIPAY),
+        content=fifty_megabytes(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Length": str(50 * 1024 * 1024),
+        },
+    )
+
+    assert streamed.status_code == 413
+    assert streamed.json()["code"] == "FAIL"
+    assert (declared.status_code, declared.text) == (413, "fail")
+    assert await inbox(live, Provider.WECHATPAY) == []
+    assert await inbox(live, Provider.ALIPAY) == []
+
+
+async def test_a_refused_notification_under_the_cap_is_kept_as_a_bounded_record(
+    live: Live,
+) -> None:
+    unsigned = urlencode({"out_trade_no": "T" * 20, "padding": "x" * 60_000}).encode()
+
+    answer = await live.http.post(
+        live.app.state.services.urls.notify(Provider.ALIPAY),
+        content=unsigned,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert (answer.status_code, answer.text) == (200, "fail")
+    (kept,) = await inbox(live, Provider.ALIPAY)
+    assert kept["status"] == "rejected"
+    assert kept["error"].startswith("bad_signature")
+    assert_bounded(kept, unsigned)

@@ -28,7 +28,7 @@ from simkeep.subscribers import tables as subscriber_tables
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import OrderRequest
-from simkeep.web.session import CSRF_COOKIE, SESSION_COOKIE, local_path, secure_cookies
+from simkeep.web.session import CSRF_COOKIE, SESSION_COOKIE, local_path
 from tests.e2e.site_world import (
     PASSWORD,
     Site,
@@ -97,7 +97,7 @@ async def test_register_log_out_and_log_in_again(site: Site) -> None:
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
     assert "Path=/" in cookie
-    assert "Secure" not in cookie  # the test environment runs on plain HTTP
+    assert "Secure" in cookie  # outside development, as in production
     first_token = site.http.cookies[SESSION_COOKIE]
 
     home = await site.http.get("/my")
@@ -182,16 +182,16 @@ async def test_forms_without_the_right_csrf_token_change_nothing(site: Site) -> 
     assert linked.status_code == 403
 
 
-def test_session_cookies_are_secure_outside_development_and_tests() -> None:
+def test_cookies_are_secure_everywhere_but_in_development() -> None:
     production = load_settings(
         environment="production",
         secret_key="x" * 32,
         database_url="postgresql://db.internal/simkeep",
         simulators=False,
     )
-    assert secure_cookies(production)
-    assert not secure_cookies(load_settings(environment=Environment.TEST))
-    assert not secure_cookies(load_settings(environment=Environment.DEVELOPMENT))
+    assert production.https_only
+    assert load_settings(environment=Environment.TEST).https_only
+    assert not load_settings(environment=Environment.DEVELOPMENT).https_only
 
 
 @pytest.mark.parametrize(
@@ -480,3 +480,17 @@ async def test_history_filters_by_state_number_and_hong_kong_day(site: Site) -> 
     bad = await site.http.get("/topups", params={"from": "25/11/2026"})
     assert bad.status_code == 400
     assert marked(bad, "from")
+    calendar = await site.http.get("/topups", params={"from": "0001-01-01", "to": "9999-12-31"})
+    assert calendar.status_code == 200
+    assert calendar.text.count('class="order"') == 20
+
+
+@pytest.mark.parametrize("before", [str(2**63), "0", "-1", "²", "12a"])
+async def test_a_broken_page_link_is_refused_and_marked(site: Site, before: str) -> None:
+    await register(site, site.http, "+85261234567")
+
+    broken = await site.http.get("/topups", params={"before": before, "lang": "en"})
+
+    assert broken.status_code == 400
+    assert 'id="f-before-error"' in broken.text
+    assert "This link to older top-ups is broken" in broken.text

@@ -55,3 +55,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings()
     assert settings.port == 9001
     assert str(settings.sqlite_path()) == "var/x.db"
+
+
+def test_body_caps_are_read_once_and_kept_in_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMKEEP_BODY_LIMIT_BYTES", "8192")
+    settings = load_settings()
+    assert (settings.body_limit_bytes, settings.notify_body_limit_bytes) == (8192, 64 * 1024)
+
+    with pytest.raises(ValidationError, match="body_limit_bytes"):
+        load_settings(body_limit_bytes=100)  # smaller than any form simkeep shows
+    with pytest.raises(ValidationError, match="notify_body_limit_bytes"):
+        load_settings(notify_body_limit_bytes=64 * 1024 * 1024)  # what the cap is there to stop

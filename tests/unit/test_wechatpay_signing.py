@@ -228,7 +228,7 @@ def test_a_signed_body_that_is_not_json_is_malformed(
 def test_acknowledgements(adapter: WeChatPayAdapter) -> None:
     accepted, refused = adapter.acknowledge(True), adapter.acknowledge(False)
     assert (accepted.status, accepted.body) == (204, b"")
-    assert refused.status == 500
+    assert refused.status == 400
     assert json.loads(refused.body)["code"] == "FAIL"
 
 

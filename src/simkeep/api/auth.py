@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
+from simkeep.api import errors
 from simkeep.api.deps import SubscriberDep, bearer_credentials
 from simkeep.api.schemas import (
     ChangePasswordRequest,
@@ -23,10 +24,17 @@ from simkeep.services import ServicesDep
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(
+    prefix="/api/v1", tags=["auth"], responses=errors.documented(400, 401, 409, 413, 422, 429)
+)
 
 
-@router.post("/auth/codes", status_code=202, summary="Send a one-time code by SMS")
+@router.post(
+    "/auth/codes",
+    status_code=202,
+    response_class=Response,
+    summary="Send a one-time code by SMS",
+)
 async def send_code(body: CodeRequest, services: ServicesDep) -> Response:
     await subscribers.request_code(
         services.db,
@@ -65,7 +73,7 @@ async def login(body: LoginRequest, services: ServicesDep) -> SessionOut:
     return SessionOut.of(session)
 
 
-@router.post("/auth/logout", status_code=204, summary="End this session")
+@router.post("/auth/logout", status_code=204, response_class=Response, summary="End this session")
 async def logout(
     _: SubscriberDep,
     services: ServicesDep,

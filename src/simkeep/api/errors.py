@@ -7,15 +7,20 @@ change between Python versions); the message is for a person. The handlers below
 for paths under ``/api/``; the composition root sends other paths to the pages' handlers.
 A validation error names each bad field (``query.amount: Input should be …``); an
 unexpected exception gets a generic message, never the exception's text.
+
+``documented(…)`` describes the error answers a router's routes can give in the OpenAPI
+document, all with the one ``ErrorOut`` model: each router names its statuses once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 API_PREFIX = "/api/"
@@ -36,6 +41,36 @@ CODES = {
     502: "provider_unavailable",
     503: "unavailable",
 }
+
+
+# What each error status means to a client, as the OpenAPI document says it.
+MEANINGS = {
+    400: "The body could not be read (not UTF-8 JSON)",
+    401: "No bearer token, or one that is unknown or expired: log in again",
+    404: "Not found, or not yours",
+    409: "In conflict with what exists (an idempotency key used for another body, an order "
+    "that can no longer be paid, a price that changed)",
+    413: "The request body is over the size this endpoint takes",
+    422: "The request is invalid: a field's shape, or a rule of the service",
+    429: "Too many attempts: wait before trying again",
+    502: "The payment provider did not answer: send the same request again",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable", examples=["invalid_request"])
+    message: str = Field(description="For a person: what went wrong and what to do")
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers."""
+
+    error: ErrorDetail
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a router whose routes may answer with these error statuses."""
+    return {status: {"model": ErrorOut, "description": MEANINGS[status]} for status in statuses}
 
 
 def is_api_request(request: Request) -> bool:

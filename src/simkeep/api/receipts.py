@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
+from simkeep.api import errors
 from simkeep.api.deps import SubscriberDep
 from simkeep.api.schemas import Amount
 from simkeep.receipts import service as receipts
@@ -17,7 +18,9 @@ from simkeep.receipts.service import Receipt
 from simkeep.services import ServicesDep
 from simkeep.topups.model import OrderState
 
-router = APIRouter(prefix="/api/v1", tags=["receipts"])
+router = APIRouter(
+    prefix="/api/v1", tags=["receipts"], responses=errors.documented(401, 404, 413, 422)
+)
 
 Language = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
 

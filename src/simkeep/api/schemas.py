@@ -5,20 +5,35 @@ Design overview
 Amounts travel as ``{"minor": 10000, "currency": "HKD"}``: integers in minor units, never
 floats. Times are ISO 8601 in UTC. Numbers are E.164. Every response model is built from a
 domain object by a ``from_…`` class method, so routes stay one call and one conversion.
+Where one answer names what another operation reads (an order's number, a SIM's id), the
+document says so with an OpenAPI ``link``, which clients and schemathesis follow.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.sims.model import SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
+
+
+def link_to(operation_id: str, **parameters: str) -> dict[str, Any]:
+    """A response's OpenAPI link to ``operation_id``, its parameters taken from the answer."""
+    return {"links": {operation_id: {"operationId": operation_id, "parameters": parameters}}}
+
+
+def _iso_8601(value: object) -> object:
+    """Text read as ISO 8601 only: Pydantic would also take ``0.5`` as a Unix time."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]  # with its UTC offset
 
 Phone = Field(min_length=6, max_length=32, examples=["+852 9123 4567"])
 Password = Field(min_length=1, max_length=256)

@@ -4,20 +4,25 @@ one order or the history. Orders of other subscribers are not found."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 
+from simkeep.api import errors
 from simkeep.api.deps import SubscriberDep
-from simkeep.api.schemas import OrderOut, OrderPage, QuoteOut, TopupRequest
+from simkeep.api.schemas import Instant, OrderOut, OrderPage, QuoteOut, TopupRequest, link_to
 from simkeep.payments import service as payments
 from simkeep.phone import parse_number
 from simkeep.services import ServicesDep
+from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import DENOMINATIONS, OrderState
 
-router = APIRouter(prefix="/api/v1", tags=["topups"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["topups"],
+    responses=errors.documented(400, 401, 404, 409, 413, 422, 502),
+)
 
 IdempotencyKey = Annotated[
     str,
@@ -46,7 +51,12 @@ async def quote(
     return QuoteOut.of(priced)
 
 
-@router.post("/topups", status_code=201, summary="Top up a number: the order and how to pay")
+@router.post(
+    "/topups",
+    status_code=201,
+    summary="Top up a number: the order and how to pay",
+    responses={201: link_to("get_topup", order_no="$response.body#/order_no")},
+)
 async def create_topup(
     body: TopupRequest,
     idempotency_key: IdempotencyKey,
@@ -65,15 +75,21 @@ async def create_topup(
     return OrderOut.of(order)
 
 
-@router.get("/topups", summary="My orders, newest first, with filters")
+@router.get(
+    "/topups",
+    summary="My orders, newest first, with filters",
+    responses={200: link_to("get_topup", order_no="$response.body#/orders/0/order_no")},
+)
 async def list_topups(
     subscriber: SubscriberDep,
     services: ServicesDep,
     state: OrderState | None = None,
     number: Annotated[str | None, Query(max_length=32)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: Annotated[int | None, Query(description="`next_before` of the previous page")] = None,
+    since: Annotated[Instant | None, Query(description="With its UTC offset")] = None,
+    until: Annotated[Instant | None, Query(description="With its UTC offset")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="`next_before` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrderPage:
     where = topups.HistoryFilter(

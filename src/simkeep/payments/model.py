@@ -7,10 +7,16 @@ the provider what became of a trade, closes unpaid trades, and turns a raw notif
 a ``VerifiedNotification`` — or refuses it with ``NotificationRejected`` and a reason. Only a
 verified notification or a server-side query may ever lead to a credit, and only after the
 amount, currency and merchant match the stored order (done by the payments service).
+
+``InboxRecord`` is what the inbox keeps of a notification: a verified one whole (the edge
+has already capped its body), a refused one — forged, stale, unsigned: anyone can send
+those — only as a bounded record (its size, SHA-256 digest and first bytes, the reason cut
+short, and its headers each cut short), so a flood of forgeries cannot fill the database.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +27,9 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 
 OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_]{6,32}$"  # fits both Alipay and WeChat Pay
+REFUSED_PREFIX_BYTES = 256  # of a refused notification's body, enough to tell what it was
+REFUSED_HEADERS = 32  # headers kept of a refused notification, each one cut as short
+REASON_CHARS = 500
 
 
 class TradeStatus(StrEnum):
@@ -80,6 +89,33 @@ class RawNotification:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    """What the inbox keeps of one notification (``body`` is a prefix unless verified)."""
+
+    headers: dict[str, str]
+    body: bytes
+    body_size: int
+    body_sha256: str
+    error: str | None
+
+    @classmethod
+    def of(cls, raw: RawNotification, *, verified: bool, error: str | None) -> InboxRecord:
+        headers = dict(raw.headers)
+        body = raw.body
+        if not verified:
+            kept = list(headers.items())[:REFUSED_HEADERS]
+            headers = {n[:REFUSED_PREFIX_BYTES]: v[:REFUSED_PREFIX_BYTES] for n, v in kept}
+            body = body[:REFUSED_PREFIX_BYTES]
+        return cls(
+            headers=headers,
+            body=body,
+            body_size=len(raw.body),
+            body_sha256=hashlib.sha256(raw.body).hexdigest(),
+            error=error[:REASON_CHARS] if error is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

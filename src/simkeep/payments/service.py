@@ -12,13 +12,14 @@ now awaits payment; a second start returns what was recorded, so a reload never 
 second trade.
 
 A notification is verified by its provider's adapter, then processed and stored raw with
-its outcome in one transaction (kept forever, forged or not; if processing fails, it is
-stored as ``failed`` on its own and the provider's retry processes it again): only a
-verified ``PAID`` for a known order of the same provider, for exactly the amount and
-currency of the order, credits it — through ``topups.service.credit_paid_order``, which
-credits once however many deliveries race. A duplicate is acknowledged without a second
-credit; a ``CLOSED`` never moves an order backwards; anything else is kept for the operator
-and not acknowledged.
+its outcome in one transaction (kept forever; if processing fails, it is stored as
+``failed`` on its own and the provider's retry processes it again). A refused one is kept
+too, but only as a bounded record (``model.InboxRecord``: size, digest, first bytes,
+reason), since anyone can send one. Only a verified ``PAID`` for a known order of the same
+provider, for exactly the amount and currency of the order, credits it — through
+``topups.service.credit_paid_order``, which credits once however many deliveries race. A
+duplicate is acknowledged without a second credit; a ``CLOSED`` never moves an order
+backwards; anything else is kept for the operator and not acknowledged.
 
 Polling asks the provider about unpaid orders whose notification has not come, with
 back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. The
@@ -41,6 +42,7 @@ from simkeep.payment_methods import Provider
 from simkeep.payments import statements as sql
 from simkeep.payments.model import (
     Acknowledgement,
+    InboxRecord,
     NotificationRejected,
     PaymentProviderAdapter,
     PaymentRequest,
@@ -109,7 +111,7 @@ async def receive_notification(
     try:
         outcome = await db.transaction(process)
     except Exception as error:  # kept all the same, for the operator; the provider retries
-        failure = f"{type(error).__name__}: {error}"[:500]
+        failure = f"{type(error).__name__}: {error}"
         await db.transaction(
             lambda conn: _store(conn, adapter.provider, raw, verified, "failed", failure, now)
         )
@@ -126,15 +128,18 @@ async def _store(
     error: str | None,
     now: datetime,
 ) -> int:
+    record = InboxRecord.of(raw, verified=verified is not None, error=error)
     row = await sql.STORE_NOTIFICATION.row(
         conn,
         provider=provider.value,
         notification_id=verified.notification_id if verified else None,
         order_no=verified.out_trade_no if verified else None,
-        headers=json.dumps(dict(raw.headers), ensure_ascii=False),
-        body=raw.body,
+        headers=json.dumps(record.headers, ensure_ascii=False),
+        body=record.body,
+        body_size=record.body_size,
+        body_sha256=record.body_sha256,
         status=status,
-        error=error,
+        error=record.error,
         now=now,
     )
     assert row is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, String, Table, Text
 
 from simkeep.sqltypes import UTCDateTime, id_column_type
 
@@ -16,7 +16,9 @@ inbox = Table(
     Column("notification_id", String(128)),
     Column("order_no", String(32)),
     Column("headers", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the first bytes only, unless verified
+    Column("body_size", BigInteger, nullable=False),  # migration 0007
+    Column("body_sha256", String(64), nullable=False),
     Column("status", String(20), nullable=False),
     Column("error", Text),
     Column("received_at", UTCDateTime, nullable=False),

@@ -23,13 +23,12 @@ async def inbox(request: Request, to: str | None = None) -> HTMLResponse:
         f"<p>{html.escape(m.body)}</p></li>"
         for m in await gateway.messages(to=to)
     )
+    stylesheet = request.url_for("static", path="sms.css")  # no inline style: see the CSP
     page = (
         '<!doctype html><html lang="en"><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>SMS simulator</title>"
-        "<style>body{font-family:system-ui,'Noto Sans CJK TC',sans-serif;margin:1rem;"
-        "max-width:40rem}li{list-style:none;border-bottom:1px solid #ddd;padding:.5rem 0}"
-        "p{margin:.25rem 0;font-size:1.1rem}time{color:#666;margin-left:.5rem}</style>"
+        f'<link rel="stylesheet" href="{stylesheet.path}">'
         "<h1>SMS simulator</h1><p>Messages simkeep sent, newest first.</p>"
         f"<ul>{rows or '<li>No messages yet.</li>'}</ul></html>"
     )

@@ -4,7 +4,9 @@ Design overview
 ---------------
 Reads return ``model.Order``. History pages by keyset (``before`` an order id, newest
 first), so a page costs the same however long the history is; filters are the order's
-state, the number topped up and a date range (Hong Kong days are the caller's to convert).
+state, the number topped up and a date range (Hong Kong days are the caller's to convert;
+a bound on the calendar's first or last day, which UTC cannot hold from every offset, means
+"from the beginning" or "to the end").
 Ownership is part of every query that takes a subscriber: an order of another subscriber is
 simply not found.
 """
@@ -12,7 +14,7 @@ simply not found.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import MINYEAR, UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Row, select
@@ -77,9 +79,9 @@ async def order_history(
     if where.msisdn is not None:
         query = query.where(o.msisdn == where.msisdn)
     if where.since is not None:
-        query = query.where(o.created_at >= where.since)
+        query = query.where(o.created_at >= _in_utc(where.since))
     if where.until is not None:
-        query = query.where(o.created_at < where.until)
+        query = query.where(o.created_at < _in_utc(where.until))
     if where.before is not None:
         query = query.where(o.id < where.before)
     rows = (await conn.execute(query.order_by(o.id.desc()).limit(where.limit + 1))).all()
@@ -130,6 +132,16 @@ def order_from_row(row: Row[tuple[object, ...]] | StatementRow) -> Order:
         pay_url=m["pay_url"],
         pay_qr=m["pay_qr"],
     )
+
+
+def _in_utc(instant: datetime) -> datetime:
+    """``instant`` in UTC, or the end of the calendar it is beyond."""
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        if instant.year == MINYEAR:
+            return datetime.min.replace(tzinfo=UTC)
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _instant(value: datetime | str | None) -> datetime | None:

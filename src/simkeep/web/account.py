@@ -30,7 +30,6 @@ from simkeep.web.session import (
     ViewerDep,
     end_session,
     local_path,
-    secure_cookies,
     start_session,
 )
 
@@ -59,8 +58,7 @@ def _fail(form: FormState, error: Refusal) -> FormState:
 
 def _signed_in(services: Services, session: Session, next_path: str) -> Response:
     response = RedirectResponse(local_path(next_path), status_code=303)
-    secure = secure_cookies(services.settings)
-    start_session(response, session, now=services.clock.now(), secure=secure)
+    start_session(response, session, now=services.clock.now(), secure=services.settings.https_only)
     return response
 
 
@@ -105,7 +103,7 @@ async def logout(request: Request, services: ServicesDep, who: ViewerDep) -> Res
     if who.session_token is not None:
         await subscribers.logout(services.db, token=who.session_token, now=services.clock.now())
     response = RedirectResponse("/", status_code=303)
-    end_session(response, secure=secure_cookies(services.settings))
+    end_session(response, secure=services.settings.https_only)
     return response
 
 

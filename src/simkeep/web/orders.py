@@ -13,11 +13,13 @@ Design overview
   provider's notification, or the platform's own query of the provider, credits.
 * Only the subscriber who placed an order sees it; any other order number is a 404.
 * The history filters by state, number and Hong Kong days, newest first, and pages with
-  the cursor the service returns (``next_before``).
+  the cursor the service returns (``next_before``). A filter that cannot be read marks its
+  field (400); a cursor that is not an order id marks the link as broken.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -33,6 +35,7 @@ from simkeep.phone import InvalidNumber, parse_number
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import SimAccount
+from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
 from simkeep.topups.queries import HistoryFilter
@@ -43,6 +46,7 @@ from simkeep.web.session import SignedInDep
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 REFRESH_SECONDS = 5  # without scripts; the script asks every 2 s
+CURSOR = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit also takes "²"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,26 +138,38 @@ def _history_filter(form: FormState) -> HistoryFilter:
             options["msisdn"] = parse_number(form.text("number")).e164
         except InvalidNumber as error:
             form.fail("number", error)
-    options["since"] = _hong_kong_day(form, "from")
+    since = _hong_kong_day(form, "from")
     until = _hong_kong_day(form, "to")
-    options["until"] = until + timedelta(days=1) if until else None
+    options["since"] = _start_of(since) if since else None
+    options["until"] = _start_of(until + timedelta(days=1)) if until and until < date.max else None
     before = form.text("before")
-    if before.isdigit():
-        options["before"] = int(before)
+    if before:
+        options["before"] = _cursor(form, before)
     return HistoryFilter(**options)
 
 
-def _hong_kong_day(form: FormState, name: str) -> datetime | None:
-    """The start of a Hong Kong calendar day typed as YYYY-MM-DD."""
+def _hong_kong_day(form: FormState, name: str) -> date | None:
+    """A Hong Kong calendar day typed as YYYY-MM-DD."""
     text = form.text(name)
     if not text:
         return None
     try:
-        day = date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
         form.fail(name, FieldError("bad_date"))
         return None
+
+
+def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=HONG_KONG)
+
+
+def _cursor(form: FormState, text: str) -> int | None:
+    """The order id the "older" link carries; anything else marks the link as broken."""
+    if CURSOR.fullmatch(text) and 0 < int(text) <= MAX_ID:
+        return int(text)
+    form.fail("before", FieldError("bad_cursor"))
+    return None
 
 
 def _older_link(form: FormState, before: int) -> str:

@@ -4,8 +4,9 @@ Design overview
 ---------------
 * The session lives on the server (``subscribers.service``); the browser holds only its
   token, in the ``simkeep_session`` cookie: ``HttpOnly``, ``SameSite=Lax``, ``Secure``
-  outside development and tests, set at login and registration (each makes a new session,
-  so the token rotates) and deleted at logout, which also ends the session on the server.
+  when ``settings.https_only`` (everywhere but development), set at login and registration
+  (each makes a new session, so the token rotates) and deleted at logout, which also ends
+  the session on the server.
 * Every form carries a CSRF token. A subscriber's forms carry an HMAC of their session
   token; a visitor's forms (log in, register, reset the password) carry an HMAC of a
   random value kept in the ``simkeep_csrf`` cookie, made the first time a form needs it
@@ -30,7 +31,6 @@ from fastapi import Depends, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simkeep.services import ServicesDep
-from simkeep.settings import Environment, Settings
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.service import Session, Subscriber
 
@@ -110,11 +110,6 @@ def set_cookie(
     )
 
 
-def secure_cookies(settings: Settings) -> bool:
-    """Cookies go over HTTPS only, except on a developer's or a test's plain HTTP."""
-    return settings.environment not in (Environment.DEVELOPMENT, Environment.TEST)
-
-
 def start_session(response: Response, session: Session, *, now: datetime, secure: bool) -> None:
     """Hand the browser its new session token (a fresh one at every login)."""
     max_age = max(int((session.expires_at - now).total_seconds()), 0)
@@ -161,7 +156,7 @@ async def viewer(request: Request, services: ServicesDep) -> Viewer:
         session_token=token,
         csrf_cookie=request.cookies.get(CSRF_COOKIE),
         key=csrf_key(services.settings.secret_key),
-        secure=secure_cookies(services.settings),
+        secure=services.settings.https_only,
     )
 
 

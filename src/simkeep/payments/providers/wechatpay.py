@@ -164,11 +164,12 @@ class WeChatPayAdapter:
         return _verified(event, payment)
 
     def acknowledge(self, accepted: bool) -> Acknowledgement:
-        """204 with no body when accepted; 500 with ``{"code":"FAIL"}`` asks for a retry."""
+        """204 with no body when accepted; 400 with ``{"code":"FAIL"}`` asks for a retry (any
+        4xx or 5xx does; a 5xx would say that simkeep failed, where it refused)."""
         if accepted:
             return Acknowledgement(status=204, body=b"")
         body = json_bytes({"code": "FAIL", "message": "the notification was not accepted"})
-        return Acknowledgement(status=500, body=body, content_type="application/json")
+        return Acknowledgement(status=400, body=body, content_type="application/json")
 
     def _order(self, request: PaymentRequest) -> dict[str, Any]:
         order: dict[str, Any] = {
