@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.migrations import alembic_config, upgrade
-from simkeep.payments.model import REFUSED_PREFIX_BYTES
 from simkeep.payments import tables as t
+from simkeep.payments.model import REFUSED_PREFIX_BYTES
 
 BEFORE = "0006"  # the revision 0007 follows
 
