@@ -244,6 +244,28 @@ async def test_link_a_sim_and_see_its_balance(site: Site) -> None:
     assert "+86 139 0001 0053" in page.text  # both numbers of the SIM
 
 
+async def test_a_wrong_link_code_asks_for_the_code_again(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.hk_sim.hk_number.e164
+    sent = await post_form(
+        site.http, "/my/sims/link", {"step": "send", "number": f"{number[4:8]} {number[8:]}"}
+    )
+    wrong = await site.http.post(
+        "/my/sims/link",
+        data={"csrf": csrf_of(sent), "step": "link", "number": number, "code": "000000"},
+        headers={"Accept-Language": "en"},
+    )
+    assert wrong.status_code == 400
+    assert marked(wrong, "code")  # the code step, its field marked …
+    assert "That code is wrong or has expired" in wrong.text
+    assert f'<input type="hidden" name="number" value="{number}">' in wrong.text  # … same SIM
+    assert f"+852 {number[4:8]} {number[8:]}" in wrong.text  # where the code went
+    assert 'value="link"' in wrong.text
+    assert "Link this SIM" in wrong.text
+    mine = await site.http.get("/my", headers={"Accept-Language": "en"})
+    assert "You have not linked a SIM card yet" in mine.text
+
+
 async def test_another_subscribers_sim_and_order_are_not_found(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     await link(site, site.http, site.hk_sim.hk_number.e164)

@@ -69,7 +69,8 @@ async def link(
         )
     except Refusal as error:
         field = "code" if error.code == "bad_code" else "number"
-        return _show_link(request, pages, me, form.fail(field, error), step or "number")
+        shown = "code" if step == "link" else "number"  # a refused code: type it again
+        return _show_link(request, pages, me, form.fail(field, error), shown)
     return RedirectResponse(f"/my/sims/{sim.id}", status_code=303)
 
 
