@@ -73,14 +73,22 @@ async def post_form(
     return await http.post(action or page_url.split("?")[0], data={"csrf": csrf_of(page), **data})
 
 
+async def send_code(http: httpx.AsyncClient, page_url: str, data: dict[str, str]) -> httpx.Response:
+    """Submit a form that sends an SMS code; it answers 303, and this opens the code step."""
+    sent = await post_form(http, page_url, {"step": "send", **data})
+    assert sent.status_code == 303, sent.text
+    code_step = await http.get(sent.headers["location"])
+    assert code_step.status_code == 200, code_step.text
+    return code_step
+
+
 async def register(site: Site, http: httpx.AsyncClient, phone: str) -> httpx.Response:
-    sent = await post_form(http, "/register", {"step": "send", "phone": phone})
-    assert sent.status_code == 200, sent.text
+    code_step = await send_code(http, "/register", {"phone": phone})
     code = await last_code(site.db, phone)
     return await http.post(
         "/register",
         data={
-            "csrf": csrf_of(sent),
+            "csrf": csrf_of(code_step),
             "step": "create",
             "phone": phone,
             "code": code,
@@ -90,12 +98,11 @@ async def register(site: Site, http: httpx.AsyncClient, phone: str) -> httpx.Res
 
 
 async def link(site: Site, http: httpx.AsyncClient, number: str) -> httpx.Response:
-    sent = await post_form(http, "/my/sims/link", {"step": "send", "number": number})
-    assert sent.status_code == 200, sent.text
+    code_step = await send_code(http, "/my/sims/link", {"number": number})
     code = await last_code(site.db, number)
     return await http.post(
         "/my/sims/link",
-        data={"csrf": csrf_of(sent), "step": "link", "number": number, "code": code},
+        data={"csrf": csrf_of(code_step), "step": "link", "number": number, "code": code},
     )
 
 

@@ -38,6 +38,7 @@ from tests.e2e.site_world import (
     post_form,
     register,
     review_fields,
+    send_code,
 )
 from tests.factories import last_code
 
@@ -71,14 +72,20 @@ async def test_register_log_out_and_log_in_again(site: Site) -> None:
     sent = await site.http.post(
         "/register", data={"csrf": csrf_of(form), "step": "send", "phone": "6123 4567"}
     )
-    assert sent.status_code == 200
-    assert "+852 6123 4567" in sent.text  # where the code went, and the code step
-    assert 'name="code"' in sent.text
+    assert sent.status_code == 303  # a code was sent: off to the code step, a GET page
+    assert sent.headers["location"] == "/register?phone=%2B85261234567&step=code"
+    assert await count_sms(site) == 1
+    code_step = await site.http.get(sent.headers["location"])
+    assert code_step.status_code == 200
+    assert "+852 6123 4567" in code_step.text  # where the code went, and the code step
+    assert 'name="code"' in code_step.text
+    assert (await site.http.get(sent.headers["location"])).status_code == 200
+    assert await count_sms(site) == 1  # reading the code step again sends nothing
 
     wrong = await site.http.post(
         "/register",
         data={
-            "csrf": csrf_of(sent),
+            "csrf": csrf_of(code_step),
             "step": "create",
             "phone": "+85261234567",
             "code": "000000",
@@ -133,17 +140,43 @@ async def test_register_log_out_and_log_in_again(site: Site) -> None:
     assert site.http.cookies[SESSION_COOKIE] != first_token  # a new session at each login
 
 
+async def test_the_code_step_keeps_where_to_go_after_registering(site: Site) -> None:
+    sent = await post_form(
+        site.http,
+        "/register?next=/topups",
+        {"step": "send", "phone": "61234567", "next": "/topups"},
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/register?phone=%2B85261234567&next=%2Ftopups&step=code"
+    code_step = await site.http.get(sent.headers["location"])
+    assert '<input type="hidden" name="next" value="/topups">' in code_step.text
+    created = await site.http.post(
+        "/register",
+        data={
+            "csrf": csrf_of(code_step),
+            "step": "create",
+            "phone": "+85261234567",
+            "code": await last_code(site.db, "+85261234567"),
+            "password": PASSWORD,
+            "next": "/topups",
+        },
+    )
+    assert created.status_code == 303
+    assert created.headers["location"] == "/topups"
+
+
 async def test_a_password_reset_ends_the_old_session(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     old_token = site.http.cookies[SESSION_COOKIE]
     other = site.browser()
     async with other:
-        sent = await post_form(other, "/reset-password", {"step": "send", "phone": "61234567"})
+        code_step = await send_code(other, "/reset-password", {"phone": "61234567"})
+        assert str(code_step.url).endswith("/reset-password?phone=%2B85261234567&step=code")
         code = await last_code(site.db, "+85261234567")
         reset = await other.post(
             "/reset-password",
             data={
-                "csrf": csrf_of(sent),
+                "csrf": csrf_of(code_step),
                 "step": "create",
                 "phone": "+85261234567",
                 "code": code,
@@ -247,12 +280,13 @@ async def test_link_a_sim_and_see_its_balance(site: Site) -> None:
 async def test_a_wrong_link_code_asks_for_the_code_again(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     number = site.hk_sim.hk_number.e164
-    sent = await post_form(
-        site.http, "/my/sims/link", {"step": "send", "number": f"{number[4:8]} {number[8:]}"}
+    code_step = await send_code(
+        site.http, "/my/sims/link", {"number": f"{number[4:8]} {number[8:]}"}
     )
+    assert str(code_step.url).endswith(f"/my/sims/link?number=%2B852{number[4:]}&step=code")
     wrong = await site.http.post(
         "/my/sims/link",
-        data={"csrf": csrf_of(sent), "step": "link", "number": number, "code": "000000"},
+        data={"csrf": csrf_of(code_step), "step": "link", "number": number, "code": "000000"},
         headers={"Accept-Language": "en"},
     )
     assert wrong.status_code == 400
