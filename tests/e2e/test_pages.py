@@ -16,18 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
 from simkeep.payment_methods import Channel, Provider
+from simkeep.payments import service as payments
 from simkeep.settings import Environment, load_settings
 from simkeep.sims.model import Sim
 from simkeep.subscribers import tables as subscriber_tables
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
-from simkeep.topups.model import OrderRequest
+from simkeep.topups.model import OrderRequest, OrderState
 from simkeep.web.session import CSRF_COOKIE, SESSION_COOKIE, local_path, secure_cookies
 from tests.e2e.site_world import (
     PASSWORD,
@@ -536,3 +537,65 @@ async def test_history_filters_by_state_number_and_hong_kong_day(site: Site) -> 
     bad = await site.http.get("/topups", params={"from": "25/11/2026"})
     assert bad.status_code == 400
     assert marked(bad, "from")
+
+
+async def force_state(site: Site, order_no: str, state: OrderState) -> None:
+    """Put an order in a state no service moves it to yet (failed, refunds)."""
+
+    async def write(conn: AsyncConnection) -> None:
+        t = topup_tables.orders
+        await conn.execute(update(t).where(t.c.order_no == order_no).values(state=state.value))
+
+    await site.db.transaction(write)
+
+
+def history_rows(page: httpx.Response) -> dict[str, str]:
+    """Each listed order's number and the line under its amount."""
+    rows = re.findall(
+        r'<a class="order" href="/topups/(T\d+)">.*?<span class="order__meta">([^<]*)</span>',
+        page.text,
+        re.DOTALL,
+    )
+    return {order_no: " ".join(meta.split()) for order_no, meta in rows}
+
+
+async def test_history_says_what_was_paid_in_each_state(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    hk = site.hk_sim.hk_number.e164  # HK$100.00 paid as ¥92.00 at the operator's rate
+
+    expired = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    site.clock.advance(timedelta(minutes=16))
+    adapters = site.app.state.payment_adapters
+    await payments.expire_unpaid(site.db, adapters=adapters, now=site.clock.now())
+    credited = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    await site.http.post(f"/_sim/wechatpay/pay/{credited}")
+    assert await site.poll() == 1
+    waiting = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    forced = {}
+    for state in (
+        OrderState.PAID,
+        OrderState.FAILED,
+        OrderState.REFUNDED,
+        OrderState.PARTIALLY_REFUNDED,
+    ):
+        forced[state] = await order_by_wizard(site, site.http, hk, "alipay-qr")
+        await force_state(site, forced[state], state)
+    same_currency = await order_by_wizard(site, site.http, site.cn_sim.cn_number.e164, "alipay-qr")
+
+    rows = history_rows(await site.http.get("/topups", headers={"Accept-Language": "en"}))
+    assert rows[waiting].endswith("WeChat Pay · to pay CN¥92.00")
+    assert rows[credited].endswith("WeChat Pay · paid CN¥92.00")
+    assert rows[forced[OrderState.PAID]].endswith("Alipay · paid CN¥92.00")
+    assert rows[forced[OrderState.PARTIALLY_REFUNDED]].endswith("Alipay · paid CN¥92.00")
+    assert rows[forced[OrderState.REFUNDED]].endswith("Alipay · refunded CN¥92.00")
+    for unpaid in (expired, forced[OrderState.FAILED]):
+        assert "92.00" not in rows[unpaid]  # nothing was paid
+    assert rows[same_currency].endswith("Alipay")  # the amount above is what was paid
+
+    chinese = history_rows(await site.http.get("/topups", headers={"Accept-Language": "zh-HK"}))
+    assert chinese[waiting].endswith("待付款 CN¥92.00")
+    assert "已付" not in chinese[waiting]
+    assert chinese[credited].endswith("已付 CN¥92.00")
+    simplified = history_rows(await site.http.get("/topups", headers={"Accept-Language": "zh-CN"}))
+    assert simplified[waiting].endswith("待支付 ¥92.00")
+    assert simplified[forced[OrderState.REFUNDED]].endswith("已退款 ¥92.00")
