@@ -115,30 +115,32 @@ async def order_by_wizard(
     amount: str = "10000",
     pay_currency: str = "CNY",  # what Alipay and WeChat Pay charge in
 ) -> str:
-    """Go through the three steps; returns the order number."""
-    amounts = await post_form(http, "/topup", {"step": "number", "number": number})
+    """Go through the steps — two GET pages, then Pay — and return the order number."""
+    amounts = await http.get("/topup", params={"number": number})
     assert amounts.status_code == 200, amounts.text
-    review = await http.post(
-        "/topup",
-        data={
-            "csrf": csrf_of(amounts),
-            "step": "amount",
-            "number": number,
-            "confirm": number,
-            "amount": amount,
-            "pay_currency": pay_currency,
-        },
-    )
+    review = await http.get("/topup", params=review_query(number, amount, pay_currency))
     assert review.status_code == 200, review.text
     paid = await http.post("/topup", data=review_fields(review, method=method))
     assert paid.status_code == 303, paid.text
     return await newest_order_no(site)
 
 
+def review_query(number: str, amount: str = "10000", pay_currency: str = "CNY") -> dict[str, str]:
+    """The review step's query: what the amount step's form sends."""
+    return {
+        "number": number,
+        "confirm": number,
+        "amount": amount,
+        "pay_currency": pay_currency,
+        "step": "review",
+    }
+
+
 def review_fields(review: httpx.Response, **extra: str) -> dict[str, str]:
+    """What the review page's Pay form sends: its hidden fields (CSRF token, idempotency
+    key, the choices, the amount shown) and ``extra``."""
     hidden = r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">'
-    fields = dict(re.findall(hidden, review.text))
-    return {**fields, "step": "pay", **extra}
+    return {**dict(re.findall(hidden, review.text)), **extra}
 
 
 async def newest_order_no(site: Site) -> str:

@@ -39,6 +39,7 @@ from tests.e2e.site_world import (
     post_form,
     register,
     review_fields,
+    review_query,
     send_code,
 )
 from tests.factories import last_code
@@ -341,13 +342,9 @@ async def test_the_wizard_refuses_unknown_and_recycled_numbers(site: Site) -> No
         ("9123 0000", "No China–Hong Kong SIM has this number"),
         (site.recycled.hk_number.e164, "This number was recycled and cannot be topped up"),
         ("12345", "Enter a Hong Kong mobile number (8 digits)"),
+        ("", "Enter a Hong Kong mobile number (8 digits)"),
     ):
-        page = await site.http.get("/topup", headers=english)
-        refused = await site.http.post(
-            "/topup",
-            data={"csrf": csrf_of(page), "step": "number", "number": number},
-            headers=english,
-        )
+        refused = await site.http.get("/topup", params={"number": number}, headers=english)
         assert refused.status_code == 400, number
         assert message in refused.text, number
         assert marked(refused, "number")
@@ -369,20 +366,15 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert 'value="HKD"' not in amounts.text
     assert "1 HKD = 0.92 CNY" in amounts.text
 
-    base = {"csrf": csrf_of(amounts), "step": "amount", "number": number}
-    choice = {"amount": "5000", "pay_currency": "CNY"}
-    missing = await site.http.post("/topup", data={**base, **choice}, headers=english)
+    query = {**review_query(number, "5000"), "confirm": ""}
+    missing = await site.http.get("/topup", params=query, headers=english)
     assert missing.status_code == 400
     assert "type it again to confirm" in missing.text
-    other = await site.http.post(
-        "/topup", data={**base, **choice, "confirm": "9201 9999"}, headers=english
-    )
+    other = await site.http.get("/topup", params={**query, "confirm": "9201 9999"}, headers=english)
     assert other.status_code == 400
     assert "The two numbers are not the same" in other.text
 
-    review = await site.http.post(
-        "/topup", data={**base, **choice, "confirm": number[4:]}, headers=english
-    )
+    review = await site.http.get("/topup", params={**query, "confirm": number[4:]}, headers=english)
     assert review.status_code == 200
     assert "1 HKD = 0.92 CNY, locked for this order" in review.text
     assert "Pay CN¥46.00" in review.text
@@ -392,7 +384,7 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     first = await site.http.post("/topup", data=fields)
     assert first.status_code == 303
     assert first.headers["location"].startswith("http://127.0.0.1:9/_sim/alipay/gateway.do?")
-    again = await site.http.post("/topup", data=fields)  # a double submit, or a reload
+    again = await site.http.post("/topup", data=fields)  # a double submit
     assert again.headers["location"] == first.headers["location"]
     assert await count_orders(site) == 1
 
@@ -404,23 +396,126 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert fresh.group(1) != fields["key"]
 
 
+async def test_reading_steps_are_get_pages_and_paying_answers_with_a_redirect(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.cn_sim.cn_number.e164
+    sms_before = await count_sms(site)
+
+    start = await site.http.get("/topup")
+    amounts = await site.http.get("/topup", params={"number": number})
+    review = await site.http.get("/topup", params=review_query(number))
+    reload = await site.http.get("/topup", params=review_query(number))
+    for page in (start, amounts):
+        assert page.status_code == 200
+        assert '<form method="get" action="/topup"' in page.text
+        assert 'name="csrf"' not in page.text.split('<main class="wrap">')[1]  # nothing to forge
+    assert 'name="step" value="review"' in amounts.text
+    assert review.status_code == 200
+    assert '<form method="post" action="/topup"' in review.text
+    key = KEY.search(review.text)
+    again = KEY.search(reload.text)
+    assert key
+    assert again
+    assert key.group(1) != again.group(1)  # a fresh idempotency key for every review page
+    change = re.search(r'href="(/topup\?[^"]+)"[^>]*>[^<]*</a>\s*</form>', review.text)
+    assert change
+    assert change.group(1).replace("&amp;", "&") == (
+        f"/topup?number=%2B86{number[3:]}&confirm=%2B86{number[3:]}&amount=10000&pay_currency=CNY"
+    )
+    assert await count_orders(site) == 0  # reading changes nothing
+    assert await count_sms(site) == sms_before
+
+    paid = await site.http.post("/topup", data=review_fields(review, method="alipay-qr"))
+    assert paid.status_code == 303  # never a page: Back and reload find a GET page
+    assert re.fullmatch(r"/topups/T\d+", paid.headers["location"])
+    assert await count_orders(site) == 1
+    no_token = {k: v for k, v in review_fields(review, method="alipay-qr").items() if k != "csrf"}
+    assert (await site.http.post("/topup", data=no_token)).status_code == 403
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
+    " (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def offered_methods(review: httpx.Response) -> list[tuple[str, bool]]:
+    """The ways to pay the review page offers, in order, and whether each is pre-selected."""
+    radios = re.findall(
+        r'<input type="radio" name="method" value="([a-z0-9-]+)" required( checked)?', review.text
+    )
+    return [(name, bool(checked)) for name, checked in radios]
+
+
+async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    query = review_query(site.cn_sim.cn_number.e164)
+    english = {"Accept-Language": "en"}
+    phone = await site.http.get("/topup", params=query, headers={**english, "User-Agent": IPHONE})
+    assert offered_methods(phone) == [
+        ("alipay", True),  # the wallet opens on the phone itself
+        ("wechatpay-h5", False),
+        ("alipay-qr", False),  # a QR code is the fallback: another phone scans it
+        ("wechatpay-qr", False),
+    ]
+    assert "Pay in WeChat on this phone and come back here" in phone.text
+    assert "Show a QR code to scan with another phone" in phone.text
+
+    desktop = await site.http.get(
+        "/topup", params=query, headers={**english, "User-Agent": DESKTOP}
+    )
+    assert offered_methods(desktop) == [
+        ("alipay-qr", True),  # scanned with the phone in the payer's hand
+        ("wechatpay-qr", False),
+        ("alipay", False),
+        ("wechatpay-h5", False),
+    ]
+    assert "Scan a QR code with the app on your phone" in desktop.text
+    assert "In a phone's browser: pay in WeChat and come back here" in desktop.text
+
+
+async def test_wechat_pay_h5_on_a_phone_goes_to_the_cashier_and_back(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    await link(site, site.http, site.cn_sim.cn_number.e164)
+    phone = {"User-Agent": IPHONE}
+    review = await site.http.get(
+        "/topup", params=review_query(site.cn_sim.cn_number.e164), headers=phone
+    )
+    fields = review_fields(review, method="wechatpay-h5")
+    paid = await site.http.post("/topup", data=fields, headers=phone)
+    assert paid.status_code == 303
+    cashier = re.fullmatch(
+        r"http://127\.0\.0\.1:9(/_sim/wechatpay/cashier/(T\d+))\?redirect_url=(.+)",
+        paid.headers["location"],
+    )
+    assert cashier, paid.headers["location"]
+    path, order_no, back = cashier.groups()
+    assert back == f"http%3A%2F%2F127.0.0.1%3A9%2Ftopups%2F{order_no}"
+    again = await site.http.post("/topup", data=fields, headers=phone)  # a double tap
+    assert again.headers["location"] == paid.headers["location"]
+    assert await count_orders(site) == 1
+
+    at_cashier = await site.http.get(f"{path}?redirect_url={back}", headers=phone)
+    assert "¥100.00" in at_cashier.text
+    returned = await site.http.post(
+        f"{path}?redirect_url={back}", data={"action": "pay", "password": "123456"}
+    )
+    assert returned.status_code == 303
+    assert returned.headers["location"] == f"http://127.0.0.1:9/topups/{order_no}"
+    assert await site.poll() == 1  # no notification can arrive here: the poll credits
+    status = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "en"})
+    assert "Top-up credited" in status.text
+
+
 async def test_a_rate_changed_after_the_review_is_shown_before_paying(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     number = site.hk_sim.hk_number.e164
     english = {"Accept-Language": "en"}
-    amounts = await site.http.get(f"/topup?number={number[4:]}", headers=english)
-    review = await site.http.post(
-        "/topup",
-        data={
-            "csrf": csrf_of(amounts),
-            "step": "amount",
-            "number": number,
-            "confirm": number,
-            "amount": "5000",
-            "pay_currency": "CNY",
-        },
-        headers=english,
-    )
+    review = await site.http.get("/topup", params=review_query(number, "5000"), headers=english)
     assert "Pay CN¥46.00" in review.text
 
     async def new_rate(conn: AsyncConnection) -> None:
