@@ -551,6 +551,7 @@ async def test_a_qr_order_shows_its_code_until_credited(site: Site) -> None:
     assert status.status_code == 200
     assert re.search(r'<svg xmlns="http://www.w3.org/2000/svg" [^>]*class="qr"', status.text)
     assert f'href="/_sim/wechatpay/cashier/{order_no}"' in status.text
+    assert "<dt>Pay with</dt>" in status.text  # not paid yet
     assert '<meta http-equiv="refresh"' in status.text  # inside <noscript>
     assert "order-status.js" in status.text
     waiting = (await site.http.get(f"/topups/{order_no}/state")).json()
@@ -568,6 +569,8 @@ async def test_a_qr_order_shows_its_code_until_credited(site: Site) -> None:
     assert "New balance" in done["html"]
     assert "CN¥100.00" in done["html"]
     assert f"/topups/{order_no}/receipt" in done["html"]
+    paid_page = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "en"})
+    assert "<dt>Paid with</dt>" in paid_page.text
     final = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "zh-HK"})
     assert "增值成功" in final.text
     assert '<meta http-equiv="refresh"' not in final.text
@@ -647,11 +650,11 @@ async def force_state(site: Site, order_no: str, state: OrderState) -> None:
 def history_rows(page: httpx.Response) -> dict[str, str]:
     """Each listed order's number and the line under its amount."""
     rows = re.findall(
-        r'<a class="order" href="/topups/(T\d+)">.*?<span class="order__meta">([^<]*)</span>',
+        r'<a class="order" href="/topups/(T\d+)">.*?<span class="order__meta">(.*?)</a>',
         page.text,
         re.DOTALL,
     )
-    return {order_no: " ".join(meta.split()) for order_no, meta in rows}
+    return {order_no: " ".join(re.sub("<[^>]+>", "", meta).split()) for order_no, meta in rows}
 
 
 async def test_history_says_what_was_paid_in_each_state(site: Site) -> None:
