@@ -1,7 +1,9 @@
 """The subscriber's pages through HTTP, on SQLite and PostgreSQL: register, log in and out
-(cookie flags, session rotation), CSRF refusals, safe redirects, ownership (another
-subscriber's SIM or order is a 404), the top-up wizard's wrong-number guard, one order per
-idempotency key, the status page of a QR payment until credited, and the history's filters.
+(cookie flags, session rotation), code steps reached by a 303, CSRF refusals, safe
+redirects, ownership (another subscriber's SIM or order is a 404), a wrong link code, the
+top-up wizard's GET steps and its one POST, the wrong-number guard, one order per
+idempotency key, the ways to pay by device and WeChat Pay H5, the status page of a QR
+payment until credited, and the history's filters and wording per state.
 
 The app is the real one (embedded simulators, no worker loop); SMS codes are read from the
 outbox, and a payment is credited by the poll of the provider, as the worker would.
