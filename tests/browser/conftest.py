@@ -8,7 +8,8 @@ that the simulators' notifications reach its notify endpoints over HTTP. ``demo_
 the same with the demo data seeded by ``simkeep demo seed`` first. The browser is
 ``/usr/bin/chromium`` driven by Playwright (which cannot download its own build here).
 Every page is opened in a context that refuses any request leaving 127.0.0.1, and records
-it, so a test can prove a page needs nothing from outside. Screenshots go to
+it, so a test can prove a page needs nothing from outside; a phone's context also sends a
+phone browser's User-Agent, as the pages tell phones apart by it. Screenshots go to
 ``$SIMKEEP_SCREENSHOTS``, by default ``var/screenshots`` (ignored by git).
 """
 
@@ -50,6 +51,10 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 SHUTDOWN_TIMEOUT_S = 10.0
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/131.0.0.0 Mobile Safari/537.36"
+)
 
 
 @dataclass
@@ -210,6 +215,7 @@ def open_tab(
         device_scale_factor=3 if mobile else 1,
         is_mobile=mobile,
         has_touch=mobile,
+        user_agent=PHONE_USER_AGENT if mobile else None,
         locale=locale,  # also the Accept-Language header
     )
     try:

@@ -3,11 +3,12 @@
 Against the live server on the demo data (an HKD→CNY rate of 0.92 is set): a person whose
 phone asks for Traditional Chinese registers, reading the SMS code on the SMS simulator's
 page; links a CNY SIM and an HKD SIM, each with the code sent to it; switches to Simplified
-Chinese and tops up ¥100 with WeChat Pay — the status page shows the QR code, the simulated
-cashier (opened from the page, as a phone would scan it) takes the payment password, and
-the status page, left open, turns to "credited" by itself; then switches to English and
-tops up HK$50 with Alipay, paid in renminbi — redirected to the simulated cashier, back on
-the status page after paying. Both credits arrive the real way: the simulator's signed
+Chinese and tops up ¥100 with WeChat Pay's QR code (offered on a phone as the fallback) —
+the status page shows the QR code, the simulated cashier (opened from the page, as another
+phone would scan it) takes the payment password, and the status page, left open, turns to
+"credited" by itself; then switches to English and tops up HK$50 with Alipay, the phone's
+pre-selected way, paid in renminbi — redirected to the simulated cashier, back on the status
+page after paying. Both credits arrive the real way: the simulator's signed
 notification reaches the notify endpoint over HTTP, with the server's worker loop running
 (SMS delivery, polling, retries). Finally /my shows the new balances. Each step is saved as
 a screenshot (390×844) in ``$SIMKEEP_SCREENSHOTS`` or ``var/screenshots``, after checking
@@ -51,9 +52,10 @@ def person(browser: Browser, demo_server: str) -> Iterator[Tab]:
 
 
 class Story:
-    def __init__(self, page: Page, screenshots: Path) -> None:
+    def __init__(self, page: Page, screenshots: Path, *, prefix: str = "topup_story") -> None:
         self.page = page
         self.folder = screenshots
+        self.prefix = prefix
         self.shots = 0
 
     def shot(self, name: str, *, ours: bool = True) -> None:
@@ -61,7 +63,7 @@ class Story:
         if ours:
             assert_fits_the_screen(self.page, WIDTH)
         self.shots += 1
-        path = self.folder / f"topup_story_{self.shots:02d}_{name}.png"
+        path = self.folder / f"{self.prefix}_{self.shots:02d}_{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
 
     def sms_code(self, to: str) -> str:
@@ -73,7 +75,7 @@ class Story:
                 sms.goto(f"/_sim/sms?to={quote(to)}")
                 match = re.search(r"code: (\d{6})", sms.locator("ul").inner_text())
                 if match:
-                    sms.screenshot(path=str(self.folder / "topup_story_sms.png"))
+                    sms.screenshot(path=str(self.folder / f"{self.prefix}_sms.png"))
                     return match.group(1)
                 sms.wait_for_timeout(250)
         finally:
@@ -150,11 +152,11 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     story.language("zh-Hans-CN")
     story.topup_from_my(CNY_SIM, "10000")
     story.shot("topup_amount_zh-Hans")
-    page.click('button[value="amount"]')
+    page.click('button[value="review"]')
     expect(page.locator(".summary__total")).to_have_text("¥100.00")
-    page.locator('label:has(input[value="wechatpay-qr"])').click()
+    page.locator('label:has(input[value="wechatpay-qr"])').click()  # the QR code, as a fallback
     story.shot("topup_review_zh-Hans")
-    page.click('button[value="pay"]')
+    page.click("button.button--pay")
     expect(page.locator(".qr-box svg")).to_be_visible()
     expect(page.locator(".status__title")).to_contain_text("微信支付")
     story.shot("status_qr_zh-Hans")
@@ -178,12 +180,12 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     story.topup_from_my(HKD_SIM, "5000")
     expect(page.locator("form.form")).to_contain_text("1 HKD = 0.92 CNY")
     story.shot("topup_amount_en")
-    page.click('button[value="amount"]')
+    page.click('button[value="review"]')
     expect(page.locator(".summary__total")).to_have_text("CN¥46.00")
     expect(page.locator(".summary")).to_contain_text("locked for this order")
-    page.locator('label:has(input[value="alipay"])').click()
+    expect(page.locator('input[value="alipay"]')).to_be_checked()  # a phone: the cashier page
     story.shot("topup_review_en")
-    page.click('button[value="pay"]')
+    page.click("button.button--pay")
     expect(page.locator("h1")).to_have_text("Alipay cashier (simulator)")
     story.shot("alipay_cashier", ours=False)  # the simulator's page
     page.fill('input[name="password"]', "123456")

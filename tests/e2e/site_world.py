@@ -73,14 +73,22 @@ async def post_form(
     return await http.post(action or page_url.split("?")[0], data={"csrf": csrf_of(page), **data})
 
 
+async def send_code(http: httpx.AsyncClient, page_url: str, data: dict[str, str]) -> httpx.Response:
+    """Submit a form that sends an SMS code; it answers 303, and this opens the code step."""
+    sent = await post_form(http, page_url, {"step": "send", **data})
+    assert sent.status_code == 303, sent.text
+    code_step = await http.get(sent.headers["location"])
+    assert code_step.status_code == 200, code_step.text
+    return code_step
+
+
 async def register(site: Site, http: httpx.AsyncClient, phone: str) -> httpx.Response:
-    sent = await post_form(http, "/register", {"step": "send", "phone": phone})
-    assert sent.status_code == 200, sent.text
+    code_step = await send_code(http, "/register", {"phone": phone})
     code = await last_code(site.db, phone)
     return await http.post(
         "/register",
         data={
-            "csrf": csrf_of(sent),
+            "csrf": csrf_of(code_step),
             "step": "create",
             "phone": phone,
             "code": code,
@@ -90,12 +98,11 @@ async def register(site: Site, http: httpx.AsyncClient, phone: str) -> httpx.Res
 
 
 async def link(site: Site, http: httpx.AsyncClient, number: str) -> httpx.Response:
-    sent = await post_form(http, "/my/sims/link", {"step": "send", "number": number})
-    assert sent.status_code == 200, sent.text
+    code_step = await send_code(http, "/my/sims/link", {"number": number})
     code = await last_code(site.db, number)
     return await http.post(
         "/my/sims/link",
-        data={"csrf": csrf_of(sent), "step": "link", "number": number, "code": code},
+        data={"csrf": csrf_of(code_step), "step": "link", "number": number, "code": code},
     )
 
 
@@ -108,30 +115,32 @@ async def order_by_wizard(
     amount: str = "10000",
     pay_currency: str = "CNY",  # what Alipay and WeChat Pay charge in
 ) -> str:
-    """Go through the three steps; returns the order number."""
-    amounts = await post_form(http, "/topup", {"step": "number", "number": number})
+    """Go through the steps — two GET pages, then Pay — and return the order number."""
+    amounts = await http.get("/topup", params={"number": number})
     assert amounts.status_code == 200, amounts.text
-    review = await http.post(
-        "/topup",
-        data={
-            "csrf": csrf_of(amounts),
-            "step": "amount",
-            "number": number,
-            "confirm": number,
-            "amount": amount,
-            "pay_currency": pay_currency,
-        },
-    )
+    review = await http.get("/topup", params=review_query(number, amount, pay_currency))
     assert review.status_code == 200, review.text
     paid = await http.post("/topup", data=review_fields(review, method=method))
     assert paid.status_code == 303, paid.text
     return await newest_order_no(site)
 
 
+def review_query(number: str, amount: str = "10000", pay_currency: str = "CNY") -> dict[str, str]:
+    """The review step's query: what the amount step's form sends."""
+    return {
+        "number": number,
+        "confirm": number,
+        "amount": amount,
+        "pay_currency": pay_currency,
+        "step": "review",
+    }
+
+
 def review_fields(review: httpx.Response, **extra: str) -> dict[str, str]:
+    """What the review page's Pay form sends: its hidden fields (CSRF token, idempotency
+    key, the choices, the amount shown) and ``extra``."""
     hidden = r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">'
-    fields = dict(re.findall(hidden, review.text))
-    return {**fields, "step": "pay", **extra}
+    return {**dict(re.findall(hidden, review.text)), **extra}
 
 
 async def newest_order_no(site: Site) -> str:

@@ -1,7 +1,9 @@
 """The subscriber's pages through HTTP, on SQLite and PostgreSQL: register, log in and out
-(cookie flags, session rotation), CSRF refusals, safe redirects, ownership (another
-subscriber's SIM or order is a 404), the top-up wizard's wrong-number guard, one order per
-idempotency key, the status page of a QR payment until credited, and the history's filters.
+(cookie flags, session rotation), code steps reached by a 303, CSRF refusals, safe
+redirects, ownership (another subscriber's SIM or order is a 404), a wrong link code, the
+top-up wizard's GET steps and its one POST, the wrong-number guard, one order per
+idempotency key, the ways to pay by device and WeChat Pay H5, the status page of a QR
+payment until credited, and the history's filters and wording per state.
 
 The app is the real one (embedded simulators, no worker loop); SMS codes are read from the
 outbox, and a payment is credited by the poll of the provider, as the worker would.
@@ -16,18 +18,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
 from simkeep.payment_methods import Channel, Provider
+from simkeep.payments import service as payments
 from simkeep.settings import Environment, load_settings
 from simkeep.sims.model import Sim
 from simkeep.subscribers import tables as subscriber_tables
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
-from simkeep.topups.model import OrderRequest
+from simkeep.topups.model import OrderRequest, OrderState
 from simkeep.web.session import CSRF_COOKIE, SESSION_COOKIE, local_path
 from tests.e2e.site_world import (
     PASSWORD,
@@ -38,6 +41,8 @@ from tests.e2e.site_world import (
     post_form,
     register,
     review_fields,
+    review_query,
+    send_code,
 )
 from tests.factories import last_code
 
@@ -71,14 +76,20 @@ async def test_register_log_out_and_log_in_again(site: Site) -> None:
     sent = await site.http.post(
         "/register", data={"csrf": csrf_of(form), "step": "send", "phone": "6123 4567"}
     )
-    assert sent.status_code == 200
-    assert "+852 6123 4567" in sent.text  # where the code went, and the code step
-    assert 'name="code"' in sent.text
+    assert sent.status_code == 303  # a code was sent: off to the code step, a GET page
+    assert sent.headers["location"] == "/register?phone=%2B85261234567&step=code"
+    assert await count_sms(site) == 1
+    code_step = await site.http.get(sent.headers["location"])
+    assert code_step.status_code == 200
+    assert "+852 6123 4567" in code_step.text  # where the code went, and the code step
+    assert 'name="code"' in code_step.text
+    assert (await site.http.get(sent.headers["location"])).status_code == 200
+    assert await count_sms(site) == 1  # reading the code step again sends nothing
 
     wrong = await site.http.post(
         "/register",
         data={
-            "csrf": csrf_of(sent),
+            "csrf": csrf_of(code_step),
             "step": "create",
             "phone": "+85261234567",
             "code": "000000",
@@ -133,17 +144,43 @@ async def test_register_log_out_and_log_in_again(site: Site) -> None:
     assert site.http.cookies[SESSION_COOKIE] != first_token  # a new session at each login
 
 
+async def test_the_code_step_keeps_where_to_go_after_registering(site: Site) -> None:
+    sent = await post_form(
+        site.http,
+        "/register?next=/topups",
+        {"step": "send", "phone": "61234567", "next": "/topups"},
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/register?phone=%2B85261234567&next=%2Ftopups&step=code"
+    code_step = await site.http.get(sent.headers["location"])
+    assert '<input type="hidden" name="next" value="/topups">' in code_step.text
+    created = await site.http.post(
+        "/register",
+        data={
+            "csrf": csrf_of(code_step),
+            "step": "create",
+            "phone": "+85261234567",
+            "code": await last_code(site.db, "+85261234567"),
+            "password": PASSWORD,
+            "next": "/topups",
+        },
+    )
+    assert created.status_code == 303
+    assert created.headers["location"] == "/topups"
+
+
 async def test_a_password_reset_ends_the_old_session(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     old_token = site.http.cookies[SESSION_COOKIE]
     other = site.browser()
     async with other:
-        sent = await post_form(other, "/reset-password", {"step": "send", "phone": "61234567"})
+        code_step = await send_code(other, "/reset-password", {"phone": "61234567"})
+        assert str(code_step.url).endswith("/reset-password?phone=%2B85261234567&step=code")
         code = await last_code(site.db, "+85261234567")
         reset = await other.post(
             "/reset-password",
             data={
-                "csrf": csrf_of(sent),
+                "csrf": csrf_of(code_step),
                 "step": "create",
                 "phone": "+85261234567",
                 "code": code,
@@ -244,6 +281,29 @@ async def test_link_a_sim_and_see_its_balance(site: Site) -> None:
     assert "+86 139 0001 0053" in page.text  # both numbers of the SIM
 
 
+async def test_a_wrong_link_code_asks_for_the_code_again(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.hk_sim.hk_number.e164
+    code_step = await send_code(
+        site.http, "/my/sims/link", {"number": f"{number[4:8]} {number[8:]}"}
+    )
+    assert str(code_step.url).endswith(f"/my/sims/link?number=%2B852{number[4:]}&step=code")
+    wrong = await site.http.post(
+        "/my/sims/link",
+        data={"csrf": csrf_of(code_step), "step": "link", "number": number, "code": "000000"},
+        headers={"Accept-Language": "en"},
+    )
+    assert wrong.status_code == 400
+    assert marked(wrong, "code")  # the code step, its field marked …
+    assert "That code is wrong or has expired" in wrong.text
+    assert f'<input type="hidden" name="number" value="{number}">' in wrong.text  # … same SIM
+    assert f"+852 {number[4:8]} {number[8:]}" in wrong.text  # where the code went
+    assert 'value="link"' in wrong.text
+    assert "Link this SIM" in wrong.text
+    mine = await site.http.get("/my", headers={"Accept-Language": "en"})
+    assert "You have not linked a SIM card yet" in mine.text
+
+
 async def test_another_subscribers_sim_and_order_are_not_found(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     await link(site, site.http, site.hk_sim.hk_number.e164)
@@ -284,13 +344,9 @@ async def test_the_wizard_refuses_unknown_and_recycled_numbers(site: Site) -> No
         ("9123 0000", "No China–Hong Kong SIM has this number"),
         (site.recycled.hk_number.e164, "This number was recycled and cannot be topped up"),
         ("12345", "Enter a Hong Kong mobile number (8 digits)"),
+        ("", "Enter a Hong Kong mobile number (8 digits)"),
     ):
-        page = await site.http.get("/topup", headers=english)
-        refused = await site.http.post(
-            "/topup",
-            data={"csrf": csrf_of(page), "step": "number", "number": number},
-            headers=english,
-        )
+        refused = await site.http.get("/topup", params={"number": number}, headers=english)
         assert refused.status_code == 400, number
         assert message in refused.text, number
         assert marked(refused, "number")
@@ -312,20 +368,15 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert 'value="HKD"' not in amounts.text
     assert "1 HKD = 0.92 CNY" in amounts.text
 
-    base = {"csrf": csrf_of(amounts), "step": "amount", "number": number}
-    choice = {"amount": "5000", "pay_currency": "CNY"}
-    missing = await site.http.post("/topup", data={**base, **choice}, headers=english)
+    query = {**review_query(number, "5000"), "confirm": ""}
+    missing = await site.http.get("/topup", params=query, headers=english)
     assert missing.status_code == 400
     assert "type it again to confirm" in missing.text
-    other = await site.http.post(
-        "/topup", data={**base, **choice, "confirm": "9201 9999"}, headers=english
-    )
+    other = await site.http.get("/topup", params={**query, "confirm": "9201 9999"}, headers=english)
     assert other.status_code == 400
     assert "The two numbers are not the same" in other.text
 
-    review = await site.http.post(
-        "/topup", data={**base, **choice, "confirm": number[4:]}, headers=english
-    )
+    review = await site.http.get("/topup", params={**query, "confirm": number[4:]}, headers=english)
     assert review.status_code == 200
     assert "1 HKD = 0.92 CNY, locked for this order" in review.text
     assert "Pay CN¥46.00" in review.text
@@ -335,7 +386,7 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     first = await site.http.post("/topup", data=fields)
     assert first.status_code == 303
     assert first.headers["location"].startswith("http://127.0.0.1:9/_sim/alipay/gateway.do?")
-    again = await site.http.post("/topup", data=fields)  # a double submit, or a reload
+    again = await site.http.post("/topup", data=fields)  # a double submit
     assert again.headers["location"] == first.headers["location"]
     assert await count_orders(site) == 1
 
@@ -347,23 +398,126 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert fresh.group(1) != fields["key"]
 
 
+async def test_reading_steps_are_get_pages_and_paying_answers_with_a_redirect(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.cn_sim.cn_number.e164
+    sms_before = await count_sms(site)
+
+    start = await site.http.get("/topup")
+    amounts = await site.http.get("/topup", params={"number": number})
+    review = await site.http.get("/topup", params=review_query(number))
+    reload = await site.http.get("/topup", params=review_query(number))
+    for page in (start, amounts):
+        assert page.status_code == 200
+        assert '<form method="get" action="/topup"' in page.text
+        assert 'name="csrf"' not in page.text.split('<main class="wrap">')[1]  # nothing to forge
+    assert 'name="step" value="review"' in amounts.text
+    assert review.status_code == 200
+    assert '<form method="post" action="/topup"' in review.text
+    key = KEY.search(review.text)
+    again = KEY.search(reload.text)
+    assert key
+    assert again
+    assert key.group(1) != again.group(1)  # a fresh idempotency key for every review page
+    change = re.search(r'href="(/topup\?[^"]+)"[^>]*>[^<]*</a>\s*</form>', review.text)
+    assert change
+    assert change.group(1).replace("&amp;", "&") == (
+        f"/topup?number=%2B86{number[3:]}&confirm=%2B86{number[3:]}&amount=10000&pay_currency=CNY"
+    )
+    assert await count_orders(site) == 0  # reading changes nothing
+    assert await count_sms(site) == sms_before
+
+    paid = await site.http.post("/topup", data=review_fields(review, method="alipay-qr"))
+    assert paid.status_code == 303  # never a page: Back and reload find a GET page
+    assert re.fullmatch(r"/topups/T\d+", paid.headers["location"])
+    assert await count_orders(site) == 1
+    no_token = {k: v for k, v in review_fields(review, method="alipay-qr").items() if k != "csrf"}
+    assert (await site.http.post("/topup", data=no_token)).status_code == 403
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
+    " (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def offered_methods(review: httpx.Response) -> list[tuple[str, bool]]:
+    """The ways to pay the review page offers, in order, and whether each is pre-selected."""
+    radios = re.findall(
+        r'<input type="radio" name="method" value="([a-z0-9-]+)" required( checked)?', review.text
+    )
+    return [(name, bool(checked)) for name, checked in radios]
+
+
+async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    query = review_query(site.cn_sim.cn_number.e164)
+    english = {"Accept-Language": "en"}
+    phone = await site.http.get("/topup", params=query, headers={**english, "User-Agent": IPHONE})
+    assert offered_methods(phone) == [
+        ("alipay", True),  # the wallet opens on the phone itself
+        ("wechatpay-h5", False),
+        ("alipay-qr", False),  # a QR code is the fallback: another phone scans it
+        ("wechatpay-qr", False),
+    ]
+    assert "Pay in WeChat on this phone and come back here" in phone.text
+    assert "Show a QR code to scan with another phone" in phone.text
+
+    desktop = await site.http.get(
+        "/topup", params=query, headers={**english, "User-Agent": DESKTOP}
+    )
+    assert offered_methods(desktop) == [
+        ("alipay-qr", True),  # scanned with the phone in the payer's hand
+        ("wechatpay-qr", False),
+        ("alipay", False),
+        ("wechatpay-h5", False),
+    ]
+    assert "Scan a QR code with the app on your phone" in desktop.text
+    assert "In a phone's browser: pay in WeChat and come back here" in desktop.text
+
+
+async def test_wechat_pay_h5_on_a_phone_goes_to_the_cashier_and_back(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    await link(site, site.http, site.cn_sim.cn_number.e164)
+    phone = {"User-Agent": IPHONE}
+    review = await site.http.get(
+        "/topup", params=review_query(site.cn_sim.cn_number.e164), headers=phone
+    )
+    fields = review_fields(review, method="wechatpay-h5")
+    paid = await site.http.post("/topup", data=fields, headers=phone)
+    assert paid.status_code == 303
+    cashier = re.fullmatch(
+        r"http://127\.0\.0\.1:9(/_sim/wechatpay/cashier/(T\d+))\?redirect_url=(.+)",
+        paid.headers["location"],
+    )
+    assert cashier, paid.headers["location"]
+    path, order_no, back = cashier.groups()
+    assert back == f"http%3A%2F%2F127.0.0.1%3A9%2Ftopups%2F{order_no}"
+    again = await site.http.post("/topup", data=fields, headers=phone)  # a double tap
+    assert again.headers["location"] == paid.headers["location"]
+    assert await count_orders(site) == 1
+
+    at_cashier = await site.http.get(f"{path}?redirect_url={back}", headers=phone)
+    assert "¥100.00" in at_cashier.text
+    returned = await site.http.post(
+        f"{path}?redirect_url={back}", data={"action": "pay", "password": "123456"}
+    )
+    assert returned.status_code == 303
+    assert returned.headers["location"] == f"http://127.0.0.1:9/topups/{order_no}"
+    assert await site.poll() == 1  # no notification can arrive here: the poll credits
+    status = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "en"})
+    assert "Top-up credited" in status.text
+
+
 async def test_a_rate_changed_after_the_review_is_shown_before_paying(site: Site) -> None:
     await register(site, site.http, "+85261234567")
     number = site.hk_sim.hk_number.e164
     english = {"Accept-Language": "en"}
-    amounts = await site.http.get(f"/topup?number={number[4:]}", headers=english)
-    review = await site.http.post(
-        "/topup",
-        data={
-            "csrf": csrf_of(amounts),
-            "step": "amount",
-            "number": number,
-            "confirm": number,
-            "amount": "5000",
-            "pay_currency": "CNY",
-        },
-        headers=english,
-    )
+    review = await site.http.get("/topup", params=review_query(number, "5000"), headers=english)
     assert "Pay CN¥46.00" in review.text
 
     async def new_rate(conn: AsyncConnection) -> None:
@@ -399,6 +553,7 @@ async def test_a_qr_order_shows_its_code_until_credited(site: Site) -> None:
     assert status.status_code == 200
     assert re.search(r'<svg xmlns="http://www.w3.org/2000/svg" [^>]*class="qr"', status.text)
     assert f'href="/_sim/wechatpay/cashier/{order_no}"' in status.text
+    assert "<dt>Pay with</dt>" in status.text  # not paid yet
     assert '<meta http-equiv="refresh"' in status.text  # inside <noscript>
     assert "order-status.js" in status.text
     waiting = (await site.http.get(f"/topups/{order_no}/state")).json()
@@ -416,6 +571,8 @@ async def test_a_qr_order_shows_its_code_until_credited(site: Site) -> None:
     assert "New balance" in done["html"]
     assert "CN¥100.00" in done["html"]
     assert f"/topups/{order_no}/receipt" in done["html"]
+    paid_page = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "en"})
+    assert "<dt>Paid with</dt>" in paid_page.text
     final = await site.http.get(f"/topups/{order_no}", headers={"Accept-Language": "zh-HK"})
     assert "增值成功" in final.text
     assert '<meta http-equiv="refresh"' not in final.text
@@ -494,3 +651,65 @@ async def test_a_broken_page_link_is_refused_and_marked(site: Site, before: str)
     assert broken.status_code == 400
     assert 'id="f-before-error"' in broken.text
     assert "This link to older top-ups is broken" in broken.text
+
+
+async def force_state(site: Site, order_no: str, state: OrderState) -> None:
+    """Put an order in a state no service moves it to yet (failed, refunds)."""
+
+    async def write(conn: AsyncConnection) -> None:
+        t = topup_tables.orders
+        await conn.execute(update(t).where(t.c.order_no == order_no).values(state=state.value))
+
+    await site.db.transaction(write)
+
+
+def history_rows(page: httpx.Response) -> dict[str, str]:
+    """Each listed order's number and the line under its amount."""
+    rows = re.findall(
+        r'<a class="order" href="/topups/(T\d+)">.*?<span class="order__meta">(.*?)</a>',
+        page.text,
+        re.DOTALL,
+    )
+    return {order_no: " ".join(re.sub("<[^>]+>", "", meta).split()) for order_no, meta in rows}
+
+
+async def test_history_says_what_was_paid_in_each_state(site: Site) -> None:
+    await register(site, site.http, "+85261234567")
+    hk = site.hk_sim.hk_number.e164  # HK$100.00 paid as ¥92.00 at the operator's rate
+
+    expired = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    site.clock.advance(timedelta(minutes=16))
+    adapters = site.app.state.payment_adapters
+    await payments.expire_unpaid(site.db, adapters=adapters, now=site.clock.now())
+    credited = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    await site.http.post(f"/_sim/wechatpay/pay/{credited}")
+    assert await site.poll() == 1
+    waiting = await order_by_wizard(site, site.http, hk, "wechatpay-qr")
+    forced = {}
+    for state in (
+        OrderState.PAID,
+        OrderState.FAILED,
+        OrderState.REFUNDED,
+        OrderState.PARTIALLY_REFUNDED,
+    ):
+        forced[state] = await order_by_wizard(site, site.http, hk, "alipay-qr")
+        await force_state(site, forced[state], state)
+    same_currency = await order_by_wizard(site, site.http, site.cn_sim.cn_number.e164, "alipay-qr")
+
+    rows = history_rows(await site.http.get("/topups", headers={"Accept-Language": "en"}))
+    assert rows[waiting].endswith("WeChat Pay · to pay CN¥92.00")
+    assert rows[credited].endswith("WeChat Pay · paid CN¥92.00")
+    assert rows[forced[OrderState.PAID]].endswith("Alipay · paid CN¥92.00")
+    assert rows[forced[OrderState.PARTIALLY_REFUNDED]].endswith("Alipay · paid CN¥92.00")
+    assert rows[forced[OrderState.REFUNDED]].endswith("Alipay · refunded CN¥92.00")
+    for unpaid in (expired, forced[OrderState.FAILED]):
+        assert "92.00" not in rows[unpaid]  # nothing was paid
+    assert rows[same_currency].endswith("Alipay")  # the amount above is what was paid
+
+    chinese = history_rows(await site.http.get("/topups", headers={"Accept-Language": "zh-HK"}))
+    assert chinese[waiting].endswith("待付款 CN¥92.00")
+    assert "已付" not in chinese[waiting]
+    assert chinese[credited].endswith("已付 CN¥92.00")
+    simplified = history_rows(await site.http.get("/topups", headers={"Accept-Language": "zh-CN"}))
+    assert simplified[waiting].endswith("待支付 ¥92.00")
+    assert simplified[forced[OrderState.REFUNDED]].endswith("已退款 ¥92.00")

@@ -155,6 +155,28 @@ async def test_an_h5_order_leads_to_a_cashier_where_a_password_pays(world: World
     assert (await world.adapter.query("TOPUP_000001")).status is TradeStatus.PAID
 
 
+async def test_an_h5_payer_is_sent_back_to_the_merchants_page(world: World) -> None:
+    back = "https://merchant.test/topups/TOPUP_000001"
+    start = await world.adapter.start(replace(_request(channel=Channel.WAP), return_url=back))
+    assert start.redirect_url == (
+        f"{HOST}{PREFIX}/cashier/TOPUP_000001"
+        "?redirect_url=https%3A%2F%2Fmerchant.test%2Ftopups%2FTOPUP_000001"
+    )
+    assert (await world.client.get(start.redirect_url)).status_code == 200
+    paid = await world.client.post(start.redirect_url, data={"action": "pay", "password": "9"})
+    assert paid.status_code == 303
+    assert paid.headers["location"] == back
+    assert (await world.adapter.query("TOPUP_000001")).status is TradeStatus.PAID
+
+    # Only to the merchant's own site (WeChat Pay checks the registered H5 domain).
+    await world.adapter.start(_request("TOPUP_000002", channel=Channel.WAP))
+    foreign = f"{HOST}{PREFIX}/cashier/TOPUP_000002?redirect_url=https%3A%2F%2Fevil.example%2F"
+    assert (await world.client.get(foreign)).status_code == 400
+    refused = await world.client.post(foreign, data={"action": "pay", "password": "9"})
+    assert refused.status_code == 400
+    assert (await world.adapter.query("TOPUP_000002")).status is TradeStatus.UNPAID
+
+
 async def test_a_paid_trade_is_notified_and_the_adapter_verifies_it(world: World) -> None:
     await _paid(world)
     [raw] = world.merchant.received

@@ -17,7 +17,9 @@ retry schedule, scaled by ``time_scale``, until the merchant answers 200 or 204;
 is signed afresh. ``deliver_due(now=…)`` sends whatever is due, so tests move a
 ``FixedClock`` instead of sleeping. ``faults`` injects drop, duplicate, bad signature,
 SIGNTEST signature, tampered amount and stale timestamp. A cashier page and a test hook
-(``POST /pay/{out_trade_no}``) stand in for the payer.
+(``POST /pay/{out_trade_no}``) stand in for the payer; an H5 payer is sent back to the
+``redirect_url`` the merchant appended to the ``h5_url``, if it is on the merchant's own
+site (the host of the order's notify URL stands in for the registered H5 domain).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -210,6 +213,17 @@ class WeChatPaySimulator:
         if trade.state == "NOTPAY" and expired:
             trade.state = "CLOSED"
         return trade
+
+    def h5_return(self, out_trade_no: str, redirect_url: str) -> str | None:
+        """Where the H5 cashier sends the payer afterwards: ``redirect_url``, if any, when it
+        is on the merchant's site (else 400, as WeChat Pay refuses a foreign domain)."""
+        trade = self.find(out_trade_no)
+        if not redirect_url or trade.trade_type != TRADE_TYPES["h5"]:
+            return None
+        target, merchant = urlsplit(redirect_url), urlsplit(trade.notify_url)
+        if (target.scheme, target.netloc) != (merchant.scheme, merchant.netloc):
+            raise SimulatorError(400, "PARAM_ERROR", "redirect_url is not the merchant's domain")
+        return redirect_url
 
     def close_trade(self, out_trade_no: str) -> None:
         trade = self.find(out_trade_no)

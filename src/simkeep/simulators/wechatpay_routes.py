@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simkeep.payments.providers.wechatpay_signing import (
     json_bytes,
@@ -109,22 +109,33 @@ def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
         return JSONResponse({"out_trade_no": out_trade_no, "trade_state": trade.state})
 
     @router.get("/cashier/{out_trade_no}", response_class=HTMLResponse)
-    async def cashier(out_trade_no: str) -> HTMLResponse:
-        return _cashier_response(sim, out_trade_no, notice="")
-
-    @router.post("/cashier/{out_trade_no}", response_class=HTMLResponse)
-    async def cashier_submit(
-        out_trade_no: str, action: str = Form("pay"), password: str = Form("")
-    ) -> HTMLResponse:
-        if action == "cancel":
-            return _cashier_response(sim, out_trade_no, notice="已取消 Cancelled")
-        if not password:
-            return _cashier_response(sim, out_trade_no, notice="请输入支付密码", status=400)
+    async def cashier(out_trade_no: str, redirect_url: str = "") -> HTMLResponse:
         try:
-            await sim.pay(out_trade_no, success=True)
+            sim.h5_return(out_trade_no, redirect_url)
         except SimulatorError as error:
             return _cashier_response(sim, out_trade_no, notice=error.message, status=error.status)
-        return _cashier_response(sim, out_trade_no, notice="支付成功 Paid")
+        return _cashier_response(sim, out_trade_no, notice="")
+
+    # The form posts to the page's own URL, so an H5 payer's redirect_url comes along.
+    @router.post("/cashier/{out_trade_no}", response_class=HTMLResponse)
+    async def cashier_submit(
+        out_trade_no: str,
+        redirect_url: str = "",
+        action: str = Form("pay"),
+        password: str = Form(""),
+    ) -> Response:
+        if action != "cancel" and not password:
+            return _cashier_response(sim, out_trade_no, notice="请输入支付密码", status=400)
+        try:
+            back = sim.h5_return(out_trade_no, redirect_url)
+            if action != "cancel":
+                await sim.pay(out_trade_no, success=True)
+        except SimulatorError as error:
+            return _cashier_response(sim, out_trade_no, notice=error.message, status=error.status)
+        if back is not None:  # an H5 payer goes back to the merchant's page
+            return RedirectResponse(back, status_code=303)
+        notice = "已取消 Cancelled" if action == "cancel" else "支付成功 Paid"
+        return _cashier_response(sim, out_trade_no, notice=notice)
 
     return router
 

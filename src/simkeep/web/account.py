@@ -3,27 +3,29 @@
 Design overview
 ---------------
 Registering and resetting a password take two steps on one page: the phone number (a
-one-time code goes to it by SMS), then the code and the password. The step is a field of
-the form, so the page works without scripts and a reload repeats nothing it should not.
-Each step calls one ``subscribers.service`` function; a refusal shows the same step again
-with the field marked. A successful registration, login or reset starts a new session
-(``session.start_session``) and redirects to ``next`` if it is a local path, else ``/my``.
+one-time code goes to it by SMS), then the code and the password. Sending the code answers
+with a 303 to the code step, a GET page of its own (``/register?phone=…&step=code``), so
+Back and reload never send a second code. Each step calls one ``subscribers.service``
+function; a refusal shows the same step again with the field marked (4xx). A successful
+registration, login or reset starts a new session (``session.start_session``) and
+redirects to ``next`` if it is a local path, else ``/my``; logging out redirects home.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from simkeep.errors import Refusal
-from simkeep.phone import parse_number
+from simkeep.phone import InvalidNumber, parse_number
 from simkeep.services import Services, ServicesDep
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose
 from simkeep.subscribers.service import Session
-from simkeep.web.forms import FormState, read_form
+from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.session import (
     Viewer,
@@ -46,6 +48,7 @@ TEMPLATES: dict[Kind, str] = {
     "register": "account/register.html",
     "reset": "account/reset_password.html",
 }
+PATHS: dict[Kind, str] = {"register": "/register", "reset": "/reset-password"}
 PURPOSES: dict[Kind, CodePurpose] = {
     "register": CodePurpose.REGISTER,
     "reset": CodePurpose.RESET_PASSWORD,
@@ -68,6 +71,16 @@ def _show(
     status = 200 if form.ok else 400
     context = {"form": form, "step": step}
     return pages.render(request, TEMPLATES[kind], context, status_code=status, viewer=who)
+
+
+def _step(phone: str, step: str, next_path: str = "") -> tuple[FormState, str]:
+    """The step a GET asks for: the code step for a valid number, else the number step."""
+    form = FormState({"phone": phone, "next": next_path})
+    if step == "code":
+        with suppress(InvalidNumber):
+            form.values["phone"] = parse_number(phone).e164
+            return form, "code"
+    return form, "phone"
 
 
 @router.get("/login")
@@ -109,11 +122,16 @@ async def logout(request: Request, services: ServicesDep, who: ViewerDep) -> Res
 
 @router.get("/register")
 async def register_page(
-    request: Request, pages: PagesDep, who: ViewerDep, next: str = ""
+    request: Request,
+    pages: PagesDep,
+    who: ViewerDep,
+    next: str = "",
+    phone: str = "",
+    step: str = "",
 ) -> Response:
     if who.subscriber is not None:
         return RedirectResponse(local_path(next), status_code=303)
-    return _show(request, pages, who, "register", FormState({"next": next}), "phone")
+    return _show(request, pages, who, "register", *_step(phone, step, next))
 
 
 @router.post("/register")
@@ -139,8 +157,10 @@ async def register(
 
 
 @router.get("/reset-password")
-async def reset_page(request: Request, pages: PagesDep, who: ViewerDep) -> Response:
-    return _show(request, pages, who, "reset", FormState(), "phone")
+async def reset_page(
+    request: Request, pages: PagesDep, who: ViewerDep, phone: str = "", step: str = ""
+) -> Response:
+    return _show(request, pages, who, "reset", *_step(phone, step))
 
 
 @router.post("/reset-password")
@@ -173,7 +193,7 @@ async def _send_code(
     form: FormState,
     kind: Kind,
 ) -> Response:
-    """Step one: a code to the number typed; step two shows where it went."""
+    """Step one: a code to the number typed, then off to step two, which shows where it went."""
     try:
         phone = parse_number(form.text("phone")).e164
         await subscribers.request_code(
@@ -186,5 +206,4 @@ async def _send_code(
         )
     except Refusal as error:
         return _show(request, pages, who, kind, _fail(form, error), "phone")
-    form.values["phone"] = phone
-    return _show(request, pages, who, kind, form, "code")
+    return see_other(PATHS[kind], phone=phone, next=form.text("next"), step="code")

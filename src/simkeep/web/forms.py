@@ -1,21 +1,26 @@
-"""Forms: reading a POST behind its CSRF check, and handing a form back with its errors.
+"""Forms: reading a POST behind its CSRF check, handing a form back with its errors, and
+answering a POST that succeeded.
 
 Design overview
 ---------------
 ``read_form`` refuses (403, nothing read, nothing changed) a POST whose CSRF token is
 missing or is not the viewer's. ``FormState`` is what a template needs to show a form
 again: the values typed (the templates never write a password back) and one
-``FieldError`` per marked field. A
+``FieldError`` per marked field; a GET page reads its query string into one too. A
 ``FieldError`` keeps the service's machine code and message; the templates
 (``_macros.html``) print their own translation for the codes they know and the service's
-words otherwise.
+words otherwise. A POST that succeeded never renders a page: ``see_other`` answers it with
+a 303 to the page that follows, so Back and reload never offer to send it again
+(docs/pages.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
+from fastapi.responses import RedirectResponse
 
 from simkeep.web.session import CSRF_FIELD, Viewer
 
@@ -66,3 +71,10 @@ async def read_form(request: Request, viewer: Viewer) -> FormState:
             if isinstance(value, str) and name != CSRF_FIELD
         }
     )
+
+
+def see_other(path: str, **query: str) -> RedirectResponse:
+    """The answer to a POST that succeeded: 303 to ``path`` (a local path), with the
+    non-empty ``query`` values in its query string."""
+    kept = urlencode({name: value for name, value in query.items() if value})
+    return RedirectResponse(f"{path}?{kept}" if kept else path, status_code=303)

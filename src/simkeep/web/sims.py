@@ -5,24 +5,28 @@ Design overview
 Every page here needs a signed-in subscriber (``SignedInDep`` sends anyone else to log in)
 and shows only SIMs that subscriber linked: ``sims.service.held_sim`` answers ``None`` for
 any other SIM, which is a 404 here, the same as a SIM that does not exist. Linking takes two
-steps on one page, like registering: the number (a code goes to it by SMS), then the code.
+steps on one page, like registering: the number (a code goes to it by SMS, then a 303 to
+the code step, ``/my/sims/link?number=…&step=code``), then the code. A refused number shows
+the number step again, a refused code the code step, with the field marked.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.errors import Refusal
-from simkeep.phone import parse_number
+from simkeep.phone import InvalidNumber, parse_number
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import SimAccount
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order
 from simkeep.topups.queries import HistoryFilter
-from simkeep.web.forms import FormState, read_form
+from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.session import SignedIn, SignedInDep
 
@@ -39,8 +43,16 @@ async def home(
 
 
 @router.get("/my/sims/link")
-async def link_page(request: Request, pages: PagesDep, me: SignedInDep) -> HTMLResponse:
-    return _show_link(request, pages, me, FormState(), "number")
+async def link_page(
+    request: Request, pages: PagesDep, me: SignedInDep, number: str = "", step: str = ""
+) -> HTMLResponse:
+    """The number step, or — once a code was sent to a valid number — the code step."""
+    form = FormState({"number": number})
+    if step == "code":
+        with suppress(InvalidNumber):
+            form.values["number"] = parse_number(number).e164
+            return _show_link(request, pages, me, form, "code")
+    return _show_link(request, pages, me, form, "number")
 
 
 @router.post("/my/sims/link")
@@ -56,8 +68,7 @@ async def link(
             await sims.request_link_code(
                 services.db, number=number, key=services.auth_key, limits=services.limits, now=now
             )
-            form.values["number"] = number
-            return _show_link(request, pages, me, form, "code")
+            return see_other("/my/sims/link", number=number, step="code")
         sim = await sims.link_sim(
             services.db,
             subscriber_id=me.id,
@@ -69,8 +80,9 @@ async def link(
         )
     except Refusal as error:
         field = "code" if error.code == "bad_code" else "number"
-        return _show_link(request, pages, me, form.fail(field, error), step or "number")
-    return RedirectResponse(f"/my/sims/{sim.id}", status_code=303)
+        shown = "code" if step == "link" else "number"  # a refused code: type it again
+        return _show_link(request, pages, me, form.fail(field, error), shown)
+    return see_other(f"/my/sims/{sim.id}")
 
 
 @router.get("/my/sims/{sim_id}")

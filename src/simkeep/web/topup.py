@@ -2,22 +2,28 @@
 
 Design overview
 ---------------
-Three steps, each a page whose form carries what the earlier steps chose (hidden fields),
-so the wizard keeps no state on the server and works without scripts; every step checks
-everything again through the services.
+The steps that only read are GET pages whose choices travel in the query string, so the
+wizard keeps no state on the server, works without scripts, and Back, reload and
+bookmarks behave as on any page; they change nothing, so they carry no CSRF token. Every
+step checks everything again through the services.
 
-1. *Number.* ``topups.service.preview_number`` is the wrong-number guard: an unknown or
-   recycled number is refused with the service's reason; a live one shows the holder's
-   masked name, the plan and the line state.
-2. *Amount.* 50/100/200/300 in the SIM's home currency, paid in that currency or — when the
-   operator has set a rate — in the other one. A number this subscriber never topped up
-   must be typed a second time here.
-3. *Review.* The exact amount to pay with the rate locked (``topups.model.quote``), the
-   promotion line and the payment method. The form carries an idempotency key made when
-   this page was rendered: a double submit or a reload gives the same order
-   (``payments.service.checkout``). It also carries the amount shown: if the rate changed
-   since, the review comes back with the new amount instead of an order. The payer is then
-   sent to the provider's cashier, or to the order's status page, which shows the QR code.
+1. *Number* (``/topup``). ``topups.service.preview_number`` is the wrong-number guard: an
+   unknown or recycled number is refused with the service's reason; a live one shows the
+   holder's masked name, the plan and the line state.
+2. *Amount* (``/topup?number=…``). 50/100/200/300 in the SIM's home currency, paid in that
+   currency or — when the operator has set a rate — in the other one. A number this
+   subscriber never topped up must be typed a second time here.
+3. *Review* (``…&step=review``). The exact amount to pay with the rate locked
+   (``topups.model.quote``), the promotion line and the ways to pay, ordered and
+   pre-selected for the device (``devices.is_phone``: a phone opens the wallet on itself,
+   a desktop shows a QR code first). Its form carries an idempotency key made for this
+   page: a double submit gives the same order (``payments.service.checkout``). It also
+   carries the amount shown: if the rate changed since, the review comes back with the new
+   amount instead of an order.
+
+*Pay* is the one POST. It answers with a 303 to the provider's cashier or to the order's
+status page (which shows the QR code); a refusal shows the review (or the step at fault)
+again with the reason, 4xx.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -50,18 +57,31 @@ from simkeep.topups.model import (
     TopupError,
     quote,
 )
-from simkeep.web.forms import FieldError, FormState, read_form
+from simkeep.web.devices import is_phone
+from simkeep.web.forms import FieldError, FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.session import SignedIn, SignedInDep
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-# The ways to pay offered here: name on the form → provider and how the payer reaches it.
-METHODS: dict[str, tuple[Provider, Channel]] = {
-    "alipay": (Provider.ALIPAY, Channel.WAP),
-    "alipay-qr": (Provider.ALIPAY, Channel.QR),
-    "wechatpay-qr": (Provider.WECHATPAY, Channel.QR),
-}
+
+@dataclass(frozen=True, slots=True)
+class PayMethod:
+    """A way to pay offered here: its name on the form, who collects, how the payer gets
+    there (a redirect to a cashier that opens the wallet, or a QR code to scan)."""
+
+    name: str
+    provider: Provider
+    channel: Channel
+
+
+METHODS = (
+    PayMethod("alipay", Provider.ALIPAY, Channel.WAP),
+    PayMethod("wechatpay-h5", Provider.WECHATPAY, Channel.WAP),
+    PayMethod("alipay-qr", Provider.ALIPAY, Channel.QR),
+    PayMethod("wechatpay-qr", Provider.WECHATPAY, Channel.QR),
+)
+CHOICES = ("number", "confirm", "amount", "pay_currency")  # what the steps carry along
 OTHER_CURRENCY = {"HKD": "CNY", "CNY": "HKD"}
 KEY = re.compile(r"web-[A-Za-z0-9_-]{32}")
 
@@ -88,22 +108,30 @@ class Offer:
 
 
 @router.get("/topup")
-async def start(
-    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, number: str = ""
+async def wizard(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
 ) -> HTMLResponse:
-    form = FormState({"number": number})
-    if not number:
+    """The steps that only read, by what the query string holds so far."""
+    form = FormState(dict(request.query_params))
+    if "number" not in form.values:
         return _page(request, pages, me, "number", form)
-    return await _after_number(request, pages, services, me, form)
+    try:
+        offer = await _offer(services, me, form.text("number"))
+    except Refusal as error:
+        return _page(request, pages, me, "number", form.fail("number", error))
+    form.values["number"] = offer.preview.e164
+    priced = _price(form, offer) if form.text("step") == "review" else None
+    if priced is None:
+        return _page(request, pages, me, "amount", form, offer=offer)
+    return _review(request, pages, services, me, form, offer, priced, new_key=True)
 
 
 @router.post("/topup")
-async def step(
+async def pay(
     request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
 ) -> Response:
+    """Pay: the order (once per key), then a 303 to where the payer pays."""
     form = await read_form(request, me.viewer)
-    if form.text("step") not in ("amount", "pay"):
-        return await _after_number(request, pages, services, me, form)
     try:
         offer = await _offer(services, me, form.text("number"))
     except Refusal as error:
@@ -111,21 +139,7 @@ async def step(
     priced = _price(form, offer)
     if priced is None:
         return _page(request, pages, me, "amount", form, offer=offer)
-    if form.text("step") == "amount":
-        return _review(request, pages, services, me, form, offer, priced, new_key=True)
     return await _checkout(request, pages, services, me, form, offer, priced)
-
-
-async def _after_number(
-    request: Request, pages: Pages, services: Services, me: SignedIn, form: FormState
-) -> HTMLResponse:
-    """Step 1 done: show who the number belongs to, and the amounts."""
-    try:
-        offer = await _offer(services, me, form.text("number"))
-    except Refusal as error:
-        return _page(request, pages, me, "number", form.fail("number", error))
-    form.values["number"] = offer.preview.e164
-    return _page(request, pages, me, "amount", form, offer=offer)
 
 
 async def _offer(services: Services, me: SignedIn, number: str) -> Offer:
@@ -183,18 +197,18 @@ async def _checkout(
     priced: Quote,
 ) -> Response:
     """Step 3 done: create the order (once per key), then off to pay."""
-    method = METHODS.get(form.text("method"))
-    if method is None or form.text("method") not in _methods(services, priced):
+    methods = _methods(services, priced)
+    method = next((m for m in methods if m.name == form.text("method")), None)
+    if method is None:
         form.fail("method", FieldError("choose_method"))
     if not KEY.fullmatch(form.text("key")):
         form.fail("order", FieldError("form_expired"))
     if method is None or not form.ok:
         return _review(request, pages, services, me, form, offer, priced, new_key=False)
-    provider, channel = method
     try:
         order = await payments.checkout(
             services.db,
-            adapter=services.adapter(provider),
+            adapter=services.adapter(method.provider),
             request=OrderRequest.of(
                 subscriber_id=me.id,
                 idempotency_key=form.text("key"),
@@ -202,8 +216,8 @@ async def _checkout(
                 confirm_number=form.text("confirm") or None,
                 credit=priced.credit,
                 pay_currency=priced.pay.currency,
-                provider=provider,
-                channel=channel,
+                provider=method.provider,
+                channel=method.channel,
                 expected_pay=_shown_pay(form, priced),
             ),
             urls=services.urls,
@@ -220,7 +234,7 @@ async def _checkout(
         return _page(request, pages, me, "amount", form.fail("order", error), offer=offer)
     if order.waiting and order.pay_url:
         return RedirectResponse(order.pay_url, status_code=303)  # the provider's cashier
-    return RedirectResponse(f"/topups/{order.order_no}", status_code=303)
+    return see_other(f"/topups/{order.order_no}")
 
 
 def _review(
@@ -239,8 +253,15 @@ def _review(
     if new_key or not KEY.fullmatch(form.text("key")):
         form.values["key"] = f"web-{secrets.token_urlsafe(24)}"
     form.values["shown_pay"] = str(priced.pay.minor)
-    methods = _methods(services, priced)
-    return _page(request, pages, me, "review", form, offer=offer, priced=priced, methods=methods)
+    phone = is_phone(request.headers.get("user-agent"))
+    context = {
+        "offer": offer,
+        "priced": priced,
+        "methods": _by_device(_methods(services, priced), phone=phone),
+        "phone": phone,
+        "change": "/topup?" + urlencode({k: form.text(k) for k in CHOICES if form.text(k)}),
+    }
+    return _page(request, pages, me, "review", form, **context)
 
 
 def _shown_pay(form: FormState, priced: Quote) -> Money | None:
@@ -249,14 +270,20 @@ def _shown_pay(form: FormState, priced: Quote) -> Money | None:
     return Money(int(shown), priced.pay.currency) if shown.isdigit() else None
 
 
-def _methods(services: Services, priced: Quote) -> list[str]:
-    """The payment methods that are set up here and charge the currency to pay in."""
+def _methods(services: Services, priced: Quote) -> list[PayMethod]:
+    """The ways to pay that are set up here and charge the currency to pay in."""
     return [
-        name
-        for name, (provider, _) in METHODS.items()
-        if provider in services.adapters
-        and priced.pay.currency in services.adapters[provider].currencies
+        method
+        for method in METHODS
+        if method.provider in services.adapters
+        and priced.pay.currency in services.adapters[method.provider].currencies
     ]
+
+
+def _by_device(methods: list[PayMethod], *, phone: bool) -> list[PayMethod]:
+    """On a phone the ways that open the wallet on it first, elsewhere the QR codes."""
+    first = Channel.WAP if phone else Channel.QR
+    return sorted(methods, key=lambda method: method.channel is not first)
 
 
 def _page(

@@ -15,6 +15,11 @@ Notifications go through the same header check over the raw body bytes, then the
 ``resource`` is decrypted (AES-256-GCM, key = APIv3 key) and checked for our ``mchid`` and
 ``appid``. Amounts are integer fen in CNY. The signing helpers are public because the
 simulator speaks the same protocol from the platform side.
+
+An H5 order's ``h5_url`` gets the order's return URL appended as ``redirect_url``
+(URL-encoded), WeChat Pay's way of sending the payer back to the merchant's page once the
+payment is done or abandoned; WeChat Pay accepts it only on the merchant's registered H5
+domain.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -128,7 +134,7 @@ class WeChatPayAdapter:
             raise ProviderError(f"WeChat Pay answered without {answer_field}")
         if request.channel is Channel.QR:
             return PaymentStart(qr_payload=answer)
-        return PaymentStart(redirect_url=answer)
+        return PaymentStart(redirect_url=_returning_to(answer, request.return_url))
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask what became of a trade; one WeChat Pay does not know is UNPAID."""
@@ -242,6 +248,14 @@ class WeChatPayAdapter:
             )
         except SignatureError as error:
             raise NotificationRejected("undecryptable", str(error)) from error
+
+
+def _returning_to(h5_url: str, return_url: str | None) -> str:
+    """The H5 cashier's link, sending the payer back to ``return_url`` afterwards."""
+    if not return_url:
+        return h5_url
+    separator = "&" if "?" in h5_url else "?"
+    return f"{h5_url}{separator}{urlencode({'redirect_url': return_url})}"
 
 
 def _check_out_trade_no(out_trade_no: str) -> None:
