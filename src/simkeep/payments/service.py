@@ -21,8 +21,11 @@ credit; a ``CLOSED`` never moves an order backwards; anything else is kept for t
 and not acknowledged.
 
 Polling asks the provider about unpaid orders whose notification has not come, with
-back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. The
-return URL never credits anything.
+back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. An
+answer that credits the order, or that says it was paid another amount, is kept in the
+inbox too (source ``poll``, the answer as the body); an order paid another amount credits
+nothing and is polled no more — it is the operator's now — while the other orders due are
+polled as usual. The return URL never credits anything.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.payment_methods import Provider
 from simkeep.payments import statements as sql
+from simkeep.payments import tables
 from simkeep.payments.model import (
     Acknowledgement,
     NotificationRejected,
     PaymentProviderAdapter,
     PaymentRequest,
     ProviderError,
+    ProviderTrade,
     RawNotification,
     TradeStatus,
     VerifiedNotification,
@@ -258,8 +263,7 @@ async def poll_unpaid(
         except ProviderError:
             trade = None
         if trade is not None and trade.status is TradeStatus.PAID and trade.amount is not None:
-            credit = _credit(due.order_no, trade.amount, trade.provider_trade_no or "", now)
-            credited += (await db.transaction(credit)).credited_now
+            credited += await db.transaction(_credit_polled(due.provider, trade, trade.amount, now))
             continue
         wait = min(timedelta(seconds=15 * 2**due.attempts), timedelta(seconds=60))
         at = now + wait
@@ -301,12 +305,49 @@ async def expire_unpaid(
     return closed
 
 
-def _credit(
-    order_no: str, paid: Money, trade_no: str, now: datetime
-) -> Callable[[AsyncConnection], Awaitable[topups.CreditResult]]:
-    async def credit(conn: AsyncConnection) -> topups.CreditResult:
-        return await topups.credit_paid_order(
-            conn, order_no=order_no, paid=paid, provider_trade_no=trade_no, now=now
+def _credit_polled(
+    provider: Provider, trade: ProviderTrade, paid: Money, now: datetime
+) -> Callable[[AsyncConnection], Awaitable[int]]:
+    """Credit an order the provider says is paid; 1 if it was credited now. An answer for
+    another amount credits nothing, is kept, and ends the polling of that order."""
+
+    async def keep(conn: AsyncConnection, status: str, error: str | None) -> None:
+        answer = {
+            "out_trade_no": trade.out_trade_no,
+            "status": trade.status.value,
+            "amount": {"minor": paid.minor, "currency": paid.currency},
+            "provider_trade_no": trade.provider_trade_no,
+            "paid_at": trade.paid_at.isoformat() if trade.paid_at else None,
+        }
+        await conn.execute(
+            tables.inbox.insert().values(
+                provider=provider.value,
+                order_no=trade.out_trade_no,
+                headers="{}",
+                body=json.dumps(answer, ensure_ascii=False).encode(),
+                status=status,
+                error=error,
+                received_at=now,
+                source="poll",
+            )
         )
+
+    async def credit(conn: AsyncConnection) -> int:
+        try:
+            result = await topups.credit_paid_order(
+                conn,
+                order_no=trade.out_trade_no,
+                paid=paid,
+                provider_trade_no=trade.provider_trade_no or "",
+                now=now,
+                provider=provider,
+            )
+        except AmountMismatch as mismatch:
+            await keep(conn, "amount_mismatch", str(mismatch))
+            await followup.stop_polling(conn, order_no=trade.out_trade_no)
+            return 0
+        if result.credited_now:
+            await keep(conn, "credited", None)
+        return int(result.credited_now)
 
     return credit
