@@ -1,5 +1,6 @@
-"""Test data: the books and plans, an FX rate, SIMs in any state, subscribers with a session,
-and reading the one-time codes the outbox would send by SMS."""
+"""Test data: the books and plans, an FX rate, SIMs in any state (and moved to another, as
+the retention run will), subscribers with a session, and reading the one-time codes the
+outbox would send by SMS."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from simkeep.db import Database
 from simkeep.ledger import service as ledger
 from simkeep.notifications.tables import outbox
 from simkeep.sims import service as sims
+from simkeep.sims import tables as sim_tables
 from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
 from simkeep.topups import service as topups
 
@@ -45,6 +47,13 @@ async def issue_sim(
         id_key=digest_key("test"),
         now=now,
         state=state,
+    )
+
+
+async def set_sim_state(conn: AsyncConnection, *, sim_id: int, state: SimState) -> None:
+    """The SIM's state changes, as the retention run will change it (it has no service yet)."""
+    await conn.execute(
+        sim_tables.sims.update().where(sim_tables.sims.c.id == sim_id).values(state=state.value)
     )
 
 

@@ -2,12 +2,18 @@
 
 Nothing else in simkeep reads the environment. ``load_settings()`` is called by the entry
 points (CLI, ASGI factory, tests); domain code receives the object it needs.
+
+``public_url`` is where payers and providers reach this server (notify and return URLs,
+receipt links, the simulators' cashiers). Unset, it follows ``host`` and ``port`` — a
+server started on another port names that port — with a wildcard host (``0.0.0.0``, ``::``)
+read as this machine's loopback; behind a proxy or in production, set it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,7 +63,7 @@ class Settings(BaseSettings):
     db_retry_attempts: int = Field(default=10, ge=1, le=100)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     ledger_hot_slots: int = Field(default=8, ge=2, le=64)
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # unset: http://{host}:{port} (see above)
     simulators: bool = True  # the provider simulators and the SMS gateway, under /_sim
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
     keys_dir: str = "var/keys"
@@ -81,6 +87,15 @@ class Settings(BaseSettings):
     wechatpay_public_key_file: str = ""  # WeChat Pay's public key (public-key mode)
     wechatpay_public_key_id: str = ""  # PUB_KEY_ID_…
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_follows_the_port(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("public_url"):
+            return data
+        host = str(data.get("host") or cls.model_fields["host"].default)
+        port = data.get("port") or cls.model_fields["port"].default
+        return {**data, "public_url": f"http://{_reachable(host)}:{port}"}
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
@@ -122,6 +137,15 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(path) if path and path != ":memory:" else None
+
+
+def _reachable(host: str) -> str:
+    """The host part of a URL that reaches a server listening on ``host``."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 - read, not bound
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -153,7 +153,8 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app on the demo data (``simkeep demo seed``): SIMs, an FX rate, the books."""
+    """The real app on the demo data (``simkeep demo seed``): SIMs, an FX rate, and two demo
+    logins with the top-ups they paid at the simulators over the past weeks."""
     workdir = tmp_path_factory.mktemp("demo_server")
     database = workdir / "simkeep.db"
     shutil.copy(sqlite_template, database)

@@ -180,7 +180,15 @@ async def test_the_wrong_number_guard_refuses_before_payment(api: Api) -> None:
     unconfirmed = await api.order(auth, "key-guard-0003", **hk50(api, confirm_number=None))
     assert unconfirmed.status_code == 422
     assert unconfirmed.json()["error"]["code"] == "confirm_number"
+    another = api.cn_sim.hk_number.e164  # a valid number, a SIM's, but not the one to top up
+    mistyped = await api.order(auth, "key-guard-0004", **hk50(api, confirm_number=another))
+    assert mistyped.status_code == 422
+    assert mistyped.json()["error"]["code"] == "confirm_number"
     assert (await api.http.get("/api/v1/topups", headers=auth)).json()["orders"] == []
+
+    spelled = api.hk_sim.hk_number.e164.removeprefix("+852")  # the same number, typed locally
+    same = await api.order(auth, "key-guard-0005", **hk50(api, confirm_number=spelled))
+    assert same.status_code == 201, same.text
 
 
 async def test_no_one_reads_another_subscribers_sim_or_order(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -14,8 +15,11 @@ from simkeep.db import Database
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
+from simkeep.sqltypes import sqlite_timestamp
 
 REFUSED = (DBAPIError, sqlite3.DatabaseError)
+APPEND_ONLY = "append-only"
+ONLY_BY_THE_WRITER = "only by ledger_write_journal"  # PostgreSQL: no posting but the writer's
 
 
 @pytest.fixture
@@ -42,11 +46,15 @@ async def journal(db: Database, clock: FixedClock) -> tuple[int, int, int]:
     return await db.transaction(setup)
 
 
-async def refused(db: Database, sql: str, params: dict[str, object] | None = None) -> None:
+async def refused(
+    db: Database, sql: str, params: dict[str, object] | None = None, *, match: str
+) -> None:
+    """``sql`` is refused by the database, for the reason ``match`` finds in its message."""
+
     async def run(conn: AsyncConnection) -> None:
         await conn.execute(text(sql), params or {})
 
-    with pytest.raises(REFUSED):
+    with pytest.raises(REFUSED, match=match):
         await db.transaction(run)
 
 
@@ -58,17 +66,31 @@ async def test_journals_and_postings_are_append_only(
         db,
         "UPDATE ledger_postings SET amount = amount * 2 WHERE journal_id = :j",
         {"j": journal_id},
+        match=APPEND_ONLY,
     )
-    await refused(db, "DELETE FROM ledger_postings WHERE journal_id = :j", {"j": journal_id})
     await refused(
-        db, "UPDATE ledger_journals SET description = 'x' WHERE id = :j", {"j": journal_id}
+        db,
+        "DELETE FROM ledger_postings WHERE journal_id = :j",
+        {"j": journal_id},
+        match=APPEND_ONLY,
     )
-    await refused(db, "DELETE FROM ledger_journals WHERE id = :j", {"j": journal_id})
+    await refused(
+        db,
+        "UPDATE ledger_journals SET description = 'x' WHERE id = :j",
+        {"j": journal_id},
+        match=APPEND_ONLY,
+    )
+    await refused(
+        db, "DELETE FROM ledger_journals WHERE id = :j", {"j": journal_id}, match=APPEND_ONLY
+    )
 
 
 async def test_an_unbalanced_journal_is_refused(
     db: Database, journal: tuple[int, int, int], clock: FixedClock
 ) -> None:
+    """Raw inserts of a journal and its postings +5.00/−4.00: on SQLite the trigger that
+    checks a journal's balance when its last posting arrives refuses them; on PostgreSQL a
+    posting is refused at once unless the journal function writes it (next test)."""
     _, clearing, sim = journal
 
     async def unbalanced(conn: AsyncConnection) -> None:
@@ -78,7 +100,7 @@ async def test_an_unbalanced_journal_is_refused(
                 "description, metadata, created_at) "
                 "VALUES (900, 'raw', 'x', 'standard', 2, '', '{}', :now)"
             ),
-            {"now": clock.now().replace(tzinfo=None).isoformat(" ")},
+            {"now": clock.now() if db.dialect == "postgresql" else sqlite_timestamp(clock.now())},
         )
         await conn.execute(
             text(
@@ -88,13 +110,51 @@ async def test_an_unbalanced_journal_is_refused(
             {"a": clearing, "b": sim},
         )
 
-    with pytest.raises(REFUSED):
+    reason = "does not balance" if db.dialect == "sqlite" else ONLY_BY_THE_WRITER
+    with pytest.raises(REFUSED, match=reason):
         await db.transaction(unbalanced)
+    await nothing_left(db, journal)
 
-    async def absent(conn: AsyncConnection) -> None:
-        assert await ledger.get_journal_by_client_id(conn, client_id="raw") is None
 
-    await db.transaction(absent)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_unbalanced_call_of_the_journal_function_is_refused_at_commit(
+    db: Database, journal: tuple[int, int, int], clock: FixedClock
+) -> None:
+    """``ledger_write_journal`` called straight, +5.00/−4.00: it writes the journal, its
+    postings and the balances, and the deferred trigger refuses it all at commit."""
+    _, clearing, sim = journal
+
+    async def unbalanced(conn: AsyncConnection) -> None:
+        written = await conn.execute(
+            text(
+                "SELECT * FROM ledger_write_journal('raw', 'x', 'standard', NULL, NULL, '', '{}',"
+                " NULL, :now, CAST(:accounts AS bigint[]), CAST(:currencies AS text[]),"
+                " CAST(:amounts AS bigint[]), false)"
+            ),
+            {
+                "now": clock.now(),
+                "accounts": [clearing, sim],
+                "currencies": ["HKD", "HKD"],
+                "amounts": [500, -400],
+            },
+        )
+        assert written.one().journal_id is not None  # in, until the commit checks it
+
+    with pytest.raises(asyncpg.exceptions.CheckViolationError, match="does not balance"):
+        await db.transaction(unbalanced)
+    await nothing_left(db, journal)
+
+
+async def nothing_left(db: Database, journal: tuple[int, int, int]) -> None:
+    """No journal ``raw``, and both accounts hold what the first journal left: HK$10."""
+    _, clearing, sim = journal
+
+    async def read(conn: AsyncConnection) -> tuple[object, list[int]]:
+        raw = await ledger.get_journal_by_client_id(conn, client_id="raw")
+        balances = [await ledger.get_balance(conn, account_id=a) for a in (clearing, sim)]
+        return raw, [balance.posted for balance in balances]
+
+    assert await db.transaction(read) == (None, [1_000, 1_000])
 
 
 async def test_duplicate_client_ids_are_refused(
@@ -104,6 +164,7 @@ async def test_duplicate_client_ids_are_refused(
         db,
         "INSERT INTO ledger_journals (client_id, content_hash, kind, posting_count, description, "
         "metadata, created_at) VALUES ('j1', 'y', 'standard', 2, '', '{}', '2026-01-01 00:00:00')",
+        match="client_id",
     )
 
 
@@ -111,7 +172,12 @@ async def test_a_floor_is_refused_by_a_check_constraint(
     db: Database, journal: tuple[int, int, int]
 ) -> None:
     sim = journal[2]
-    await refused(db, "UPDATE ledger_balances SET balance = -1 WHERE account_id = :a", {"a": sim})
+    await refused(
+        db,
+        "UPDATE ledger_balances SET balance = -1 WHERE account_id = :a",
+        {"a": sim},
+        match="ck_ledger_balances_floor",
+    )
 
 
 async def test_a_posting_in_another_currency_is_refused(
@@ -123,6 +189,7 @@ async def test_a_posting_in_another_currency_is_refused(
         "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
         "VALUES (:j, :a, 'CNY', 0, 1)",
         {"j": journal_id, "a": clearing},
+        match=f"wrong currency|{ONLY_BY_THE_WRITER}",
     )
 
 
@@ -135,4 +202,5 @@ async def test_an_existing_journal_never_gains_a_posting(
         "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
         "VALUES (:j, :a, 'HKD', 0, 5), (:j, :b, 'HKD', 0, -5)",
         {"j": journal_id, "a": clearing, "b": sim},
+        match=f"more postings than declared|{ONLY_BY_THE_WRITER}",
     )

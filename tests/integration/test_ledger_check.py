@@ -1,10 +1,13 @@
-"""``simkeep ledger check`` passes on sound books and fails, readably, on corrupted ones."""
+"""``simkeep ledger check`` passes on sound books and fails, readably, on corrupted ones: the
+books of the demo data (``simkeep demo seed``: top-ups paid at the simulators, same-currency
+and cross-currency journals), corrupted underneath the ledger's guards."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -15,8 +18,13 @@ from simkeep.cli.main import app
 runner = CliRunner()
 
 
-def simkeep(database_url: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), env={"SIMKEEP_DATABASE_URL": database_url})
+def simkeep(database_url: str, *args: str, keys_dir: Path | None = None) -> tuple[int, str]:
+    """Run the command line on ``database_url``; the simulators' keys (the demo pays at the
+    simulators) are kept in ``keys_dir``."""
+    env = {"SIMKEEP_DATABASE_URL": database_url}
+    if keys_dir is not None:
+        env["SIMKEEP_KEYS_DIR"] = str(keys_dir)
+    result = runner.invoke(app, list(args), env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
@@ -44,9 +52,14 @@ def corrupt(database_url: str, *statements: str) -> None:
     asyncio.run(run())
 
 
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys")
+
+
 @pytest.fixture
-def seeded(database_url: str) -> str:
-    code, output = simkeep(database_url, "demo", "seed")
+def seeded(database_url: str, keys_dir: Path) -> str:
+    code, output = simkeep(database_url, "demo", "seed", keys_dir=keys_dir)
     assert code == 0, output
     return database_url
 
@@ -59,9 +72,9 @@ def test_check_passes_on_the_demo_books(seeded: str) -> None:
     assert "CNY" in output
 
 
-def test_seeding_twice_changes_nothing(seeded: str) -> None:
+def test_seeding_twice_changes_nothing(seeded: str, keys_dir: Path) -> None:
     _, first = simkeep(seeded, "ledger", "check")
-    code, _ = simkeep(seeded, "demo", "seed")
+    code, _ = simkeep(seeded, "demo", "seed", keys_dir=keys_dir)
     assert code == 0
     assert simkeep(seeded, "ledger", "check")[1] == first
 
@@ -104,8 +117,10 @@ def test_check_fails_on_an_unbalanced_journal(seeded: str) -> None:
     )
     code, output = simkeep(seeded, "ledger", "check")
     assert code == 1
-    assert re.search(r"journal \S+ does not balance: it is off by 0\.01 [A-Z]{3}", output)
-    assert "has 3 postings, declared 2" in output
+    assert re.search(r"journal topup:\S+ does not balance: it is off by 0\.01 [A-Z]{3}", output)
+    counted = re.search(r"has (\d+) postings, declared (\d+)", output)
+    assert counted, output
+    assert int(counted.group(1)) == int(counted.group(2)) + 1
 
 
 def test_check_fails_on_a_broken_floor(seeded: str) -> None:

@@ -3,11 +3,15 @@ request with the same ``Idempotency-Key`` that slips in between gets the order t
 written first — the same number and the same way to pay — and no second order exists.
 
 (SQLite has one writer and holds its lock from the read to the insert: no twin can slip in
-there, and the replay tests of the API cover it.)"""
+there, and the replay tests of the API cover it.)
+
+On both databases, a replay after the facts changed — a new rate, a suspended or recycled
+SIM — returns the first order unchanged."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 
 import pytest
 import pytest_asyncio
@@ -19,12 +23,12 @@ from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.settings import load_settings
-from simkeep.sims.model import Sim
+from simkeep.sims.model import Sim, SimState
 from simkeep.topups import service as topups
 from simkeep.topups import tables as t
 from simkeep.topups.model import Order, OrderRequest, OrderState
 from tests.conftest import empty_database
-from tests.factories import issue_sim, seed_books
+from tests.factories import issue_sim, seed_books, set_sim_state
 
 KEY = "twin-key-0001"
 
@@ -93,3 +97,47 @@ async def test_a_twin_between_the_read_and_the_insert_gets_the_first_order(
         lambda conn: conn.scalar(select(func.count()).select_from(t.orders))
     )
     assert count == 1
+
+
+async def test_a_replay_after_the_facts_changed_returns_the_first_order(
+    db: Database, clock: FixedClock
+) -> None:
+    sim = await db.transaction(lambda conn: _seeded_sim(conn, clock))
+    number = sim.hk_number.e164
+    request = OrderRequest.of(
+        subscriber_id=7,
+        idempotency_key="replay-facts-0001",
+        number=number,
+        confirm_number=number,
+        credit=Money(10_000, "HKD"),
+        pay_currency="CNY",
+        provider=Provider.WECHATPAY,
+        channel=Channel.QR,
+        expected_pay=Money(9_200, "CNY"),  # the price shown: HK$100 at 0.92
+    )
+
+    async def order(conn: AsyncConnection) -> Order:
+        return await topups.create_order(conn, request=request, now=clock.now())
+
+    first = await db.transaction(order)
+    changes: list[Callable[[AsyncConnection], Awaitable[None]]] = [
+        lambda conn: topups.set_fx_rate(
+            conn,
+            base="HKD",
+            quote_currency="CNY",
+            rate=Decimal("0.95"),
+            source="operator",
+            now=clock.now(),
+        ),
+        lambda conn: set_sim_state(conn, sim_id=sim.id, state=SimState.SUSPENDED),
+        lambda conn: set_sim_state(conn, sim_id=sim.id, state=SimState.RECYCLED),
+    ]
+    for change in changes:
+        await db.transaction(change)
+        assert await db.transaction(order) == first
+    assert first.pay == Money(9_200, "CNY")
+
+
+async def _seeded_sim(conn: AsyncConnection, clock: FixedClock) -> Sim:
+    await seed_books(conn, now=clock.now())
+    return await issue_sim(conn, n=1, plan="HK-VALID", now=clock.now())

@@ -66,3 +66,37 @@ def test_body_caps_are_read_once_and_kept_in_range(monkeypatch: pytest.MonkeyPat
         load_settings(body_limit_bytes=100)  # smaller than any form simkeep shows
     with pytest.raises(ValidationError, match="notify_body_limit_bytes"):
         load_settings(notify_body_limit_bytes=64 * 1024 * 1024)  # what the cap is there to stop
+
+
+@pytest.mark.parametrize(
+    ("environment", "public_url"),
+    [
+        ({"SIMKEEP_PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"SIMKEEP_HOST": "0.0.0.0", "SIMKEEP_PORT": "8124"}, "http://127.0.0.1:8124"),
+        ({"SIMKEEP_HOST": "192.168.1.20"}, "http://192.168.1.20:8000"),
+        ({"SIMKEEP_HOST": "::"}, "http://[::1]:8000"),
+        ({"SIMKEEP_HOST": "fd00::20", "SIMKEEP_PORT": "9"}, "http://[fd00::20]:9"),
+        (
+            {"SIMKEEP_PORT": "8123", "SIMKEEP_PUBLIC_URL": "https://topup.example.com"},
+            "https://topup.example.com",
+        ),
+    ],
+)
+def test_the_public_url_follows_host_and_port_unless_set(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], public_url: str
+) -> None:
+    for name in ("SIMKEEP_HOST", "SIMKEEP_PORT", "SIMKEEP_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().public_url == public_url
+
+
+def test_a_port_given_on_the_command_line_moves_the_public_url_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIMKEEP_PORT", "8123")
+    monkeypatch.delenv("SIMKEEP_PUBLIC_URL", raising=False)
+    assert load_settings(port=8200).public_url == "http://127.0.0.1:8200"
+    monkeypatch.setenv("SIMKEEP_PUBLIC_URL", "https://topup.example.com")
+    assert load_settings(port=8200).public_url == "https://topup.example.com"

@@ -18,8 +18,10 @@ from simkeep.settings import Settings, load_settings
 T = TypeVar("T")
 
 
-def settings() -> Settings:
-    loaded = load_settings()
+def settings(**overrides: object) -> Settings:
+    """The settings from the environment; a command's options (not None) win."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    loaded = load_settings(**given)
     configure_logging(json=loaded.log_json, level=loaded.log_level)
     return loaded
 

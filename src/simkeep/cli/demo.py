@@ -10,7 +10,6 @@ from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock
 from simkeep.db import Database
 from simkeep.demo.service import SeedSummary, seed_demo
-from simkeep.sims.model import digest_key
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
 console = Console()
@@ -18,20 +17,17 @@ console = Console()
 
 @app.command("seed")
 def seed_command() -> None:
-    """Create the demo books (idempotent: running it again changes nothing)."""
+    """Create the demo SIMs, logins and their top-ups (idempotent: running it again changes
+    nothing)."""
     config = settings()
 
     async def work(db: Database) -> SeedSummary:
-        return await seed_demo(
-            db,
-            SystemClock(),
-            hot_slots=config.ledger_hot_slots,
-            id_key=digest_key(config.secret_key),
-        )
+        return await seed_demo(db, settings=config, clock=SystemClock())
 
     summary = run_with_db(config, work)
     console.print(
-        f"demo ready: {summary.sims} SIMs, {summary.accounts} accounts, {summary.journals} journals"
+        f"demo ready: {summary.sims} SIMs, {summary.orders} top-up orders "
+        f"({summary.credited} paid and credited)"
     )
     logins = Table(title="Demo logins (log in at /login)")
     for column in ("phone", "password", "their SIMs (HK numbers)"):

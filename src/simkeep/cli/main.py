@@ -19,14 +19,11 @@ def serve_command(
     host: str | None = typer.Option(None, help="Default: SIMKEEP_HOST."),
     port: int | None = typer.Option(None, help="Default: SIMKEEP_PORT."),
 ) -> None:
-    """Serve the web pages, the API and the simulators."""
+    """Serve the web pages, the API and the simulators (at SIMKEEP_PUBLIC_URL, or else at
+    the host and port served)."""
     from simkeep.app import create_app
 
-    config = settings()
+    config = settings(host=host, port=port)
     uvicorn.run(
-        create_app(config),
-        host=host or config.host,
-        port=port or config.port,
-        log_config=None,
-        access_log=False,
+        create_app(config), host=config.host, port=config.port, log_config=None, access_log=False
     )

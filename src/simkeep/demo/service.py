@@ -1,31 +1,43 @@
-"""``simkeep demo seed``: the chart of accounts plus a small, realistic history, an FX rate,
-and demo subscribers with known passwords who hold some of the SIMs.
+"""``simkeep demo seed``: demo SIMs, an FX rate, and two demo subscribers with known
+passwords who hold some of the SIMs and have topped them up over the past weeks.
 
-Every journal has a fixed ``demo:`` client id, so seeding twice changes nothing. The
-journals follow the posting rules of docs/ledger.md: online top-ups through each provider,
-a cross-currency top-up through the FX position, outlet top-ups drawing an agent's float,
-a voucher sold and redeemed, a retention fee, usage, a promotion grant, a refund and a hold.
+Design overview
+---------------
+Everything is made by the services a real top-up goes through, so every figure a demo page
+shows has its history: SIMs issued with their accounts (``sims.issue_sim``), subscribers
+enrolled and their SIMs linked, and each top-up placed by ``payments.checkout`` against the
+provider simulators built in-process (``EmbeddedProviders.build``), paid at the simulator
+by its test hook, and credited when the simulator's signed notification is handed to
+``payments.receive_notification`` — journal, validity, receipt and SMS as for anyone. One
+order is left at the cashier and expires. A ``FixedClock`` starts weeks back and moves on
+from one top-up to the next, so the history has dates (and the providers sign and check
+their messages at those times). Each order has a fixed ``Idempotency-Key``: seeding again
+finds every order as it is and changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import Clock
+from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
-from simkeep.ledger import chart, rules
+from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
-from simkeep.ledger.chart import System
-from simkeep.ledger.model import AccountSpec, Posting
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments import service as payments
+from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
+from simkeep.settings import Settings
 from simkeep.sims import service as sims
-from simkeep.sims.model import IdType, SimState, luhn_complete
+from simkeep.sims.model import IdType, SimState, digest_key, luhn_complete
+from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
+from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
@@ -38,8 +50,29 @@ DEMO_STATES = {
     36: SimState.RECYCLED,
 }
 HOLDERS = ("陳大明", "李小華", "张伟", "王芳", "Chan Tai Man", "黃美玲", "刘洋", "Wong Siu Ming")
-DEMO_AGENTS = (1, 2)
 DEMO_FX = Decimal("0.9200")  # 1 HKD in CNY, as the operator would set it
+HISTORY_DAYS = 45  # the SIMs, the rate and the logins are this old
+PAY_AFTER = timedelta(minutes=2)  # from the order to the payment at the cashier
+
+
+class DemoRefused(Refusal):
+    code = "demo_refused"
+
+
+@dataclass(frozen=True)
+class DemoTopup:
+    """One top-up in a demo subscriber's history."""
+
+    days_ago: int
+    at: time  # Hong Kong time of day
+    sim: int  # the demo SIM topped up (see ``_demo_number``)
+    amount: int  # in whole units of the SIM's currency
+    provider: Provider
+    paid: bool = True  # False: left at the cashier, it expired
+
+    @property
+    def key(self) -> str:
+        return f"demo-{self.days_ago:02d}-{self.at:%H%M}-{self.sim}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +80,7 @@ class DemoSubscriber:
     phone: str
     password: str
     sims: tuple[int, ...]  # demo SIM numbers (see _demo_number) this person holds
+    topups: tuple[DemoTopup, ...] = ()
 
     @property
     def hk_numbers(self) -> list[str]:
@@ -54,80 +88,161 @@ class DemoSubscriber:
         return [_demo_number(n)[1] for n in self.sims]
 
 
+ALIPAY, WECHATPAY = Provider.ALIPAY, Provider.WECHATPAY
 DEMO_SUBSCRIBERS = (
-    DemoSubscriber("+85261000001", "demo-pass-852", (1, 2, 31)),
-    DemoSubscriber("+8613800000002", "demo-pass-86", (3, 5, 33)),
+    DemoSubscriber(
+        "+85261000001",
+        "demo-pass-852",
+        (1, 4, 31),  # 4 is on a validity plan: its top-ups buy days
+        (
+            DemoTopup(40, time(9, 12), 1, 100, ALIPAY),
+            DemoTopup(33, time(20, 41), 4, 50, WECHATPAY),
+            DemoTopup(26, time(12, 5), 1, 200, WECHATPAY),
+            DemoTopup(12, time(18, 30), 4, 100, ALIPAY, paid=False),
+            DemoTopup(12, time(18, 52), 4, 100, ALIPAY),
+            DemoTopup(3, time(8, 47), 1, 50, ALIPAY),
+        ),
+    ),
+    DemoSubscriber(
+        "+8613800000002",
+        "demo-pass-86",
+        (3, 5, 33),
+        (
+            DemoTopup(38, time(10, 3), 3, 100, WECHATPAY),
+            DemoTopup(21, time(15, 20), 5, 300, ALIPAY),
+            DemoTopup(14, time(22, 16), 3, 50, WECHATPAY),
+            DemoTopup(6, time(11, 38), 6, 100, WECHATPAY),  # a relative's HKD SIM
+        ),
+    ),
 )
 
 
 @dataclass(frozen=True)
 class SeedSummary:
     sims: int
-    accounts: int
-    journals: int
+    orders: int
+    credited: int
     subscribers: tuple[DemoSubscriber, ...] = ()
 
 
-class _Books:
-    """Account ids by code, opened on first use, inside one transaction."""
+async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSummary:
+    """Create (or find) the demo data; safe to run any number of times."""
+    if not settings.simulators:
+        raise DemoRefused("the demo pays at the simulators: set SIMKEEP_SIMULATORS=true")
+    now = clock.now()
+    demo = FixedClock(now - timedelta(days=HISTORY_DAYS))
+    id_key = digest_key(settings.secret_key)
 
-    def __init__(self, conn: AsyncConnection, now: datetime) -> None:
-        self.conn = conn
-        self.now = now
-        self.journals = 0
-        self.sim_ids: dict[int, int] = {}
-
-    async def system(self, purpose: System, currency: str) -> int:
-        return await self._id(chart.system_code(purpose, currency))
-
-    async def clearing(self, provider: str, currency: str) -> int:
-        return await self._id(chart.provider_clearing_code(provider, currency))
-
-    async def _id(self, code: str) -> int:
-        account = await ledger.get_account_by_code(self.conn, code=code)
-        assert account is not None, code
-        return account.id
-
-    async def open(self, spec: AccountSpec) -> int:
-        return (await ledger.open_account(self.conn, spec=spec, now=self.now)).id
-
-    async def post(self, client_id: str, postings: tuple[Posting, ...], description: str) -> None:
-        await ledger.post_journal(
-            self.conn,
-            client_id=f"demo:{client_id}",
-            postings=postings,
-            now=self.now,
-            description=description,
-        )
-        self.journals += 1
-
-
-async def seed_demo(db: Database, clock: Clock, *, hot_slots: int, id_key: bytes) -> SeedSummary:
-    """Create (or find) the demo books; safe to run any number of times."""
-
-    async def seed(conn: AsyncConnection) -> SeedSummary:
-        now = clock.now()
-        await ledger.ensure_chart(conn, now=now, hot_slots=hot_slots)
-        books = _Books(conn, now)
-        await _sims(books, id_key)
-        await _agents(books)
-        await _online_topups(books)
-        await _outlet_and_vouchers(books)
-        await _fees_usage_refund(books)
+    async def books(conn: AsyncConnection) -> int:
+        await ledger.ensure_chart(conn, now=demo.now(), hot_slots=settings.ledger_hot_slots)
         if await topups.current_fx(conn, base="HKD", quote_currency="CNY") is None:
             await topups.set_fx_rate(
-                conn, base="HKD", quote_currency="CNY", rate=DEMO_FX, source="demo", now=now
+                conn, base="HKD", quote_currency="CNY", rate=DEMO_FX, source="demo", now=demo.now()
             )
-        accounts = len(await ledger.list_accounts(conn))
-        return SeedSummary(sims=len(books.sim_ids), accounts=accounts, journals=books.journals)
+        return await _sims(conn, id_key, demo.now())
 
-    summary = await db.transaction(seed)
+    sim_count = await db.transaction(books)
+    holders: dict[str, int] = {}  # subscriber ids by phone
     for person in DEMO_SUBSCRIBERS:
-        await _subscriber(db, clock.now(), person)
-    return replace(summary, subscribers=DEMO_SUBSCRIBERS)
+        holders[person.phone] = await _subscriber(db, demo.now(), person)
+    orders = await _history(db, settings, demo, now, holders)
+    credited = sum(order.state is OrderState.CREDITED for order in orders)
+    return SeedSummary(sim_count, len(orders), credited, DEMO_SUBSCRIBERS)
 
 
-async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> None:
+async def _history(
+    db: Database, settings: Settings, demo: FixedClock, now: datetime, holders: dict[str, int]
+) -> list[Order]:
+    """Every demo top-up, oldest first, each at its own time."""
+    plan = sorted(
+        ((person, topup) for person in DEMO_SUBSCRIBERS for topup in person.topups),
+        key=lambda planned: (-planned[1].days_ago, planned[1].at),
+    )
+
+    async def receive(adapter: PaymentProviderAdapter, raw: RawNotification) -> Acknowledgement:
+        return await payments.receive_notification(db, adapter=adapter, raw=raw, now=demo.now())
+
+    providers = EmbeddedProviders.build(settings, demo, notify=receive)
+    orders = []
+    try:
+        for person, topup in plan:
+            demo.set(_instant(now, topup))
+            subscriber_id = holders[person.phone]
+            orders.append(await _top_up(db, providers, settings, demo, subscriber_id, topup))
+    finally:
+        await providers.close()
+    return orders
+
+
+def _instant(now: datetime, topup: DemoTopup) -> datetime:
+    day = in_hong_kong(now).date() - timedelta(days=topup.days_ago)
+    return datetime.combine(day, topup.at, tzinfo=HONG_KONG)
+
+
+async def _top_up(
+    db: Database,
+    providers: EmbeddedProviders,
+    settings: Settings,
+    clock: FixedClock,
+    subscriber_id: int,
+    topup: DemoTopup,
+) -> Order:
+    """Order, pay and credit one top-up as a payer would; an order placed by an earlier
+    seed is returned as it is."""
+    earlier = await db.transaction(
+        lambda conn: topups.by_idempotency_key(conn, subscriber_id=subscriber_id, key=topup.key)
+    )
+    if earlier is not None:
+        return earlier[0]
+    _, hk, cn = _demo_number(topup.sim)
+    currency = _currency(topup.sim)
+    number = hk if currency == "HKD" else cn  # the number of the SIM's home side
+    order = await payments.checkout(
+        db,
+        adapter=providers.adapters[topup.provider],
+        request=OrderRequest.of(
+            subscriber_id=subscriber_id,
+            idempotency_key=topup.key,
+            number=number,
+            confirm_number=number,
+            credit=Money(topup.amount * 100, currency),
+            pay_currency="CNY",  # what Alipay and WeChat Pay charge in
+            provider=topup.provider,
+            channel=Channel.QR,
+        ),
+        urls=payments.CheckoutUrls(settings.public_url),
+        payer_ip="127.0.0.1",
+        now=clock.now(),
+    )
+    if not topup.paid:
+        clock.advance(ORDER_TTL)
+        await payments.expire_unpaid(db, adapters=providers.adapters, now=clock.now())
+        return await _order(db, order.order_no)
+    clock.advance(PAY_AFTER)
+    return await _pay(db, providers, settings, clock.now(), order)
+
+
+async def _pay(
+    db: Database, providers: EmbeddedProviders, settings: Settings, now: datetime, order: Order
+) -> Order:
+    """The payer pays at the simulator; its notification credits the order."""
+    pay = f"{settings.public_url.rstrip('/')}/_sim/{order.provider.value}/pay/{order.order_no}"
+    paid = await providers.http.post(pay, params={"outcome": "success"})
+    paid.raise_for_status()
+    await providers.tick(now)  # Alipay notifies on its next round; WeChat Pay at once
+    credited = await _order(db, order.order_no)
+    if credited.state is not OrderState.CREDITED:
+        raise RuntimeError(f"demo order {order.order_no} is {credited.state.value}, not credited")
+    return credited
+
+
+async def _order(db: Database, order_no: str) -> Order:
+    order = await db.transaction(lambda conn: topups.get_order(conn, order_no=order_no))
+    assert order is not None
+    return order
+
+
+async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> int:
     subscriber_id = await subscribers.enroll(
         db, phone=person.phone, password=person.password, now=now
     )
@@ -139,6 +254,7 @@ async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> No
             await sims.assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
 
     await db.transaction(link)
+    return subscriber_id
 
 
 def _demo_number(n: int) -> tuple[str, str, str]:
@@ -150,137 +266,28 @@ def _demo_number(n: int) -> tuple[str, str, str]:
     )
 
 
-async def _sims(books: _Books, id_key: bytes) -> None:
-    await sims.ensure_plans(books.conn)
+def _currency(n: int) -> str:
+    return DEMO_SIMS.get(n, "CNY" if n % 3 == 0 else "HKD")
+
+
+async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
+    await sims.ensure_plans(conn)
     for n in range(1, SIM_COUNT + 1):
         iccid, hk, cn = _demo_number(n)
-        existing = await sims.find_by_number(books.conn, number=hk)
-        if existing is None:
-            currency = DEMO_SIMS.get(n, "CNY" if n % 3 == 0 else "HKD")
-            existing = await sims.issue_sim(
-                books.conn,
-                iccid=iccid,
-                plan_code=("HK" if currency == "HKD" else "CN")
-                + ("-VALID" if n % 4 == 0 else "-KEEP"),
-                hk_number=hk,
-                cn_number=cn,
-                holder_name=HOLDERS[n % len(HOLDERS)],
-                id_type=IdType.HKID if currency == "HKD" else IdType.HOME_RETURN_PERMIT,
-                id_number=f"A{n:06d}(3)" if currency == "HKD" else f"H{n:08d}",
-                id_key=id_key,
-                now=books.now,
-                state=DEMO_STATES.get(n, SimState.ACTIVE),
-            )
-        books.sim_ids[n] = existing.id
-
-
-async def _agents(books: _Books) -> None:
-    for agent in DEMO_AGENTS:
-        for currency in chart.CURRENCIES:
-            float_id = await books.open(chart.agent_float(agent, currency, credit_limit=50_000))
-            await books.open(chart.agent_commission(agent, currency))
-            postings = rules.float_deposit(
-                bank=await books.system(System.BANK, currency),
-                agent_float=float_id,
-                amount=Money(2_000_000, currency),
-            )
-            await books.post(f"float:{agent}:{currency}", postings, "Agent float deposit")
-
-
-async def _online_topups(books: _Books) -> None:
-    providers = ("alipay", "wechatpay", "unionpay", "fps")
-    for sim, currency in DEMO_SIMS.items():
-        balance = await books.open(chart.sim_balance(books.sim_ids[sim], currency))
-        await books.open(chart.sim_bonus(books.sim_ids[sim], currency))
-        provider = providers[sim % len(providers)]
-        postings = rules.provider_topup(
-            clearing=await books.clearing(provider, currency),
-            sim_balance=balance,
-            amount=Money(10_000 * (1 + sim % 3), currency),
+        if await sims.find_by_number(conn, number=hk) is not None:
+            continue
+        currency = _currency(n)
+        await sims.issue_sim(
+            conn,
+            iccid=iccid,
+            plan_code=("HK" if currency == "HKD" else "CN") + ("-VALID" if n % 4 == 0 else "-KEEP"),
+            hk_number=hk,
+            cn_number=cn,
+            holder_name=HOLDERS[n % len(HOLDERS)],
+            id_type=IdType.HKID if currency == "HKD" else IdType.HOME_RETURN_PERMIT,
+            id_number=f"A{n:06d}(3)" if currency == "HKD" else f"H{n:08d}",
+            id_key=id_key,
+            now=now,
+            state=DEMO_STATES.get(n, SimState.ACTIVE),
         )
-        await books.post(f"topup:{sim}", postings, f"Top-up by {provider}")
-    sim_hkd = await books.open(chart.sim_balance(books.sim_ids[1], "HKD"))
-    postings = rules.cross_currency_topup(
-        clearing=await books.clearing("wechatpay", "CNY"),
-        fx_paid=await books.system(System.FX_POSITION, "CNY"),
-        fx_credited=await books.system(System.FX_POSITION, "HKD"),
-        sim_balance=sim_hkd,
-        paid=Money(9_200, "CNY"),
-        credited=Money(10_000, "HKD"),
-    )
-    await books.post("topup:1:fx", postings, "HK$100 paid with ¥92.00 by WeChat Pay")
-
-
-async def _outlet_and_vouchers(books: _Books) -> None:
-    sim = await books.open(chart.sim_balance(books.sim_ids[2], "HKD"))
-    float_id = await books.open(chart.agent_float(1, "HKD", credit_limit=50_000))
-    payable = await books.open(chart.agent_commission(1, "HKD"))
-    expense = await books.system(System.COMMISSION_EXPENSE, "HKD")
-    postings = rules.outlet_topup(
-        agent_float=float_id,
-        sim_balance=sim,
-        commission_expense=expense,
-        commission_payable=payable,
-        amount=Money(20_000, "HKD"),
-        commission=Money(600, "HKD"),
-    )
-    await books.post("outlet:2", postings, "Cash top-up at outlet")
-    outstanding = await books.system(System.VOUCHERS_OUTSTANDING, "HKD")
-    sale = rules.voucher_sale(
-        agent_float=float_id,
-        vouchers_outstanding=outstanding,
-        commission_expense=expense,
-        commission_payable=payable,
-        face_value=Money(10_000, "HKD"),
-        commission=Money(300, "HKD"),
-    )
-    await books.post("voucher:sale:1", sale, "Voucher sold")
-    redemption = rules.voucher_redemption(
-        vouchers_outstanding=outstanding,
-        sim_balance=await books.open(chart.sim_balance(books.sim_ids[4], "HKD")),
-        face_value=Money(10_000, "HKD"),
-    )
-    await books.post("voucher:redeem:1", redemption, "Voucher redeemed")
-
-
-async def _fees_usage_refund(books: _Books) -> None:
-    sim = await books.open(chart.sim_balance(books.sim_ids[3], "CNY"))
-    bonus = await books.open(chart.sim_bonus(books.sim_ids[3], "CNY"))
-    grant = rules.promotion_grant(
-        promotion_expense=await books.system(System.PROMOTION_EXPENSE, "CNY"),
-        sim_bonus=bonus,
-        bonus=Money(1_000, "CNY"),
-    )
-    await books.post("promo:3", grant, "First top-up +10% bonus")
-    fee = rules.retention_fee(
-        sim_balance=sim,
-        revenue=await books.system(System.RETENTION_FEE_REVENUE, "CNY"),
-        fee=Money(800, "CNY"),
-    )
-    await books.post("fee:3:2026-11", fee, "Monthly number-keeping fee")
-    used = rules.usage(
-        sim_bonus=bonus,
-        sim_balance=sim,
-        revenue=await books.system(System.USAGE_REVENUE, "CNY"),
-        from_bonus=Money(500, "CNY"),
-        from_balance=Money(250, "CNY"),
-    )
-    await books.post("usage:3:1", used, "Calls and data")
-    refund = rules.refund_approved(
-        sim_balance=await books.open(chart.sim_balance(books.sim_ids[5], "CNY")),
-        refunds_payable=await books.system(System.REFUNDS_PAYABLE, "CNY"),
-        amount=Money(5_000, "CNY"),
-    )
-    await books.post("refund:5", refund, "Wrong-number refund approved")
-    hold = rules.transfer(
-        await books.open(chart.agent_float(2, "HKD", credit_limit=50_000)),
-        await books.open(chart.sim_balance(books.sim_ids[6], "HKD")),
-        Money(5_000, "HKD"),
-    )
-    await ledger.hold(
-        books.conn,
-        client_id="demo:hold:6",
-        postings=hold,
-        now=books.now,
-        description="Outlet top-up awaiting card terminal",
-    )
+    return SIM_COUNT

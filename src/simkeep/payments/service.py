@@ -22,8 +22,11 @@ duplicate is acknowledged without a second credit; a ``CLOSED`` never moves an o
 backwards; anything else is kept for the operator and not acknowledged.
 
 Polling asks the provider about unpaid orders whose notification has not come, with
-back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. The
-return URL never credits anything.
+back-off (15 s doubling to 60 s), so a lost notification is credited within minutes. An
+answer that credits the order, or that says it was paid another amount, is kept in the
+inbox too (source ``poll``, the answer as the body); an order paid another amount credits
+nothing and is polled no more — it is the operator's now — while the other orders due are
+polled as usual. The return URL never credits anything.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from simkeep.payments.model import (
     PaymentProviderAdapter,
     PaymentRequest,
     ProviderError,
+    ProviderTrade,
     RawNotification,
     TradeStatus,
     VerifiedNotification,
@@ -127,13 +131,37 @@ async def _store(
     status: str,
     error: str | None,
     now: datetime,
-) -> int:
-    record = InboxRecord.of(raw, verified=verified is not None, error=error)
-    row = await sql.STORE_NOTIFICATION.row(
+) -> None:
+    """Keep a notification: whole if it verified, else as a bounded record."""
+    await _keep(
         conn,
-        provider=provider.value,
+        provider=provider,
+        source="notification",
+        record=InboxRecord.of(raw, verified=verified is not None, error=error),
         notification_id=verified.notification_id if verified else None,
         order_no=verified.out_trade_no if verified else None,
+        status=status,
+        now=now,
+    )
+
+
+async def _keep(
+    conn: AsyncConnection,
+    *,
+    provider: Provider,
+    source: str,
+    record: InboxRecord,
+    notification_id: str | None,
+    order_no: str | None,
+    status: str,
+    now: datetime,
+) -> None:
+    await sql.STORE_NOTIFICATION.execute(
+        conn,
+        provider=provider.value,
+        source=source,
+        notification_id=notification_id,
+        order_no=order_no,
         headers=json.dumps(record.headers, ensure_ascii=False),
         body=record.body,
         body_size=record.body_size,
@@ -142,8 +170,6 @@ async def _store(
         error=record.error,
         now=now,
     )
-    assert row is not None
-    return int(row["id"])
 
 
 async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datetime) -> Outcome:
@@ -263,8 +289,7 @@ async def poll_unpaid(
         except ProviderError:
             trade = None
         if trade is not None and trade.status is TradeStatus.PAID and trade.amount is not None:
-            credit = _credit(due.order_no, trade.amount, trade.provider_trade_no or "", now)
-            credited += (await db.transaction(credit)).credited_now
+            credited += await db.transaction(_credit_polled(due.provider, trade, trade.amount, now))
             continue
         wait = min(timedelta(seconds=15 * 2**due.attempts), timedelta(seconds=60))
         at = now + wait
@@ -306,12 +331,48 @@ async def expire_unpaid(
     return closed
 
 
-def _credit(
-    order_no: str, paid: Money, trade_no: str, now: datetime
-) -> Callable[[AsyncConnection], Awaitable[topups.CreditResult]]:
-    async def credit(conn: AsyncConnection) -> topups.CreditResult:
-        return await topups.credit_paid_order(
-            conn, order_no=order_no, paid=paid, provider_trade_no=trade_no, now=now
+def _credit_polled(
+    provider: Provider, trade: ProviderTrade, paid: Money, now: datetime
+) -> Callable[[AsyncConnection], Awaitable[int]]:
+    """Credit an order the provider says is paid; 1 if it was credited now. An answer for
+    another amount credits nothing, is kept, and ends the polling of that order."""
+
+    async def keep(conn: AsyncConnection, status: str, error: str | None) -> None:
+        answer = {
+            "out_trade_no": trade.out_trade_no,
+            "status": trade.status.value,
+            "amount": {"minor": paid.minor, "currency": paid.currency},
+            "provider_trade_no": trade.provider_trade_no,
+            "paid_at": trade.paid_at.isoformat() if trade.paid_at else None,
+        }
+        body = json.dumps(answer, ensure_ascii=False).encode()
+        await _keep(
+            conn,
+            provider=provider,
+            source="poll",
+            record=InboxRecord.of(RawNotification({}, body), verified=True, error=error),
+            notification_id=None,
+            order_no=trade.out_trade_no,
+            status=status,
+            now=now,
         )
+
+    async def credit(conn: AsyncConnection) -> int:
+        try:
+            result = await topups.credit_paid_order(
+                conn,
+                order_no=trade.out_trade_no,
+                paid=paid,
+                provider_trade_no=trade.provider_trade_no or "",
+                now=now,
+                provider=provider,
+            )
+        except AmountMismatch as mismatch:
+            await keep(conn, "amount_mismatch", str(mismatch))
+            await followup.stop_polling(conn, order_no=trade.out_trade_no)
+            return 0
+        if result.credited_now:
+            await keep(conn, "credited", None)
+        return int(result.credited_now)
 
     return credit

@@ -8,10 +8,10 @@ from simkeep.statements import Statement
 STORE_NOTIFICATION = Statement(
     """
     INSERT INTO payment_notifications
-      (provider, notification_id, order_no, headers, body, body_size, body_sha256, status,
-       error, received_at)
-    VALUES (:provider, :notification_id, :order_no, :headers, :body, :body_size, :body_sha256,
-       :status, :error, :now)
+      (provider, source, notification_id, order_no, headers, body, body_size, body_sha256,
+       status, error, received_at)
+    VALUES (:provider, :source, :notification_id, :order_no, :headers, :body, :body_size,
+       :body_sha256, :status, :error, :now)
     RETURNING id
     """
 )

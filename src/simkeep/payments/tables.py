@@ -1,4 +1,4 @@
-"""Payment tables: the notification inbox (migration 0004_topups)."""
+"""Payment tables: the notification inbox (migrations 0004_topups, 0009_poll_answers)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,8 @@ inbox = Table(
     Column("status", String(20), nullable=False),
     Column("error", Text),
     Column("received_at", UTCDateTime, nullable=False),
+    # "notification", or "poll": the provider's answer to our query, kept when it moved
+    # money or was refused
+    Column("source", String(12), nullable=False, server_default="notification"),
     Index("ix_payment_notifications_order", "order_no"),
 )

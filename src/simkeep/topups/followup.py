@@ -3,7 +3,8 @@
 Design overview
 ---------------
 An order waiting for its payment is polled with back-off (``next_poll_at``, ``polls``) until
-a little after it expires, so a lost notification is still caught. An order that expired is
+a little after it expires, so a lost notification is still caught, unless the provider
+says it was paid another amount: then it is polled no more. An order that expired is
 due to be closed at its provider (``close_due_at``, set by ``service.expire_orders``); a close
 that failed is tried again later, and a trade paid in the meantime is credited by the poll.
 These functions only read and move the schedule; ``payments.service`` talks to providers.
@@ -66,6 +67,13 @@ async def reschedule_poll(conn: AsyncConnection, *, order_no: str, due: datetime
         update(t.orders)
         .where(t.orders.c.order_no == order_no)
         .values(next_poll_at=due, polls=t.orders.c.polls + 1)
+    )
+
+
+async def stop_polling(conn: AsyncConnection, *, order_no: str) -> None:
+    """The order is the operator's now (the provider says it was paid another amount)."""
+    await conn.execute(
+        update(t.orders).where(t.orders.c.order_no == order_no).values(next_poll_at=None)
     )
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "Order",
     "OrderRequest",
     "UnknownOrder",
+    "by_idempotency_key",
     "create_order",
     "credit_paid_order",
     "current_fx",

@@ -4,7 +4,7 @@ and a refused one keeps only the first bytes of its body (``payments.model.Inbox
 Refused notifications stored before this revision are cut down the same way.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 """
 
