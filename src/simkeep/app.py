@@ -67,7 +67,6 @@ def create_app(
             db=app.state.db,
             clock=app.state.clock,
             adapters=app.state.payment_adapters,
-            catalogs=app.state.pages.catalogs,
         )
         worker = _start_jobs(app, settings)
         try:

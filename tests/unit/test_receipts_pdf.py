@@ -14,10 +14,10 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
+from simkeep import i18n
 from simkeep.money import Money
 from simkeep.receipts.model import receipt_signature, verification_path
 from simkeep.receipts.pdf import PAGE_WIDTH, FontMissing, render_pdf
-from simkeep.web import i18n
 from tests.unit.test_receipts import KEY, RECEIPT_NO, receipt
 
 VERIFY_URL = "https://simkeep.example" + verification_path(
@@ -87,13 +87,13 @@ def render(language: str, **changes: object) -> bytes:
         receipt(**changes),
         language=language,
         verify_url=VERIFY_URL,
-        translations=i18n.load_catalog(language),
+        translations=i18n.translations(language),
     )
 
 
 @pytest.fixture(scope="module")
 def receipts() -> dict[str, bytes]:
-    return {language: render(language) for language in i18n.LANGUAGES}
+    return {language: render(language) for language in i18n.LOCALES}
 
 
 @pytest.mark.parametrize("language", list(EXPECTED))
@@ -205,7 +205,7 @@ def test_a_message_translated_differently_in_two_files_is_refused(tmp_path: Path
 
 
 def test_shipped_catalogs_hold_both_pages_and_receipts() -> None:
-    catalogs = i18n.load_catalogs()
+    catalogs = {code: i18n.translations(code) for code in i18n.LOCALES}
     assert catalogs["zh_Hant_HK"].gettext("Language") == "語言"
     assert catalogs["zh_Hant_HK"].pgettext("receipt", "Amount paid") == "付款金額"
     assert catalogs["zh_Hans_CN"].pgettext("receipt", "Amount paid") == "支付金额"

@@ -91,7 +91,7 @@ async def get_receipt_pdf(
     lang: Annotated[Language, Query()] = "zh_Hant_HK",
 ) -> Response:
     receipt = await _owned(order_no, subscriber.id, services)
-    pdf = await receipts.receipt_pdf(receipt, language=lang, translations=services.catalogs[lang])
+    pdf = await receipts.receipt_pdf(receipt, language=lang)
     disposition = f'attachment; filename="{receipt.view.receipt_no}.pdf"'
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 

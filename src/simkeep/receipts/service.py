@@ -14,12 +14,12 @@ Rendering a PDF reads a large font file, so it runs in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from gettext import NullTranslations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from simkeep.db import Database
+from simkeep.i18n import translations
 from simkeep.payment_methods import Provider
 from simkeep.phone import parse_number
 from simkeep.receipts.model import (
@@ -82,14 +82,14 @@ async def verify_receipt(
     return await db.transaction(read)
 
 
-async def receipt_pdf(receipt: Receipt, *, language: str, translations: NullTranslations) -> bytes:
+async def receipt_pdf(receipt: Receipt, *, language: str) -> bytes:
     """The receipt as a PDF in ``language``."""
     return await run_in_threadpool(
         render_pdf,
         receipt.view,
         language=language,
         verify_url=receipt.verify_url,
-        translations=translations,
+        translations=translations(language),
     )
 
 

@@ -3,8 +3,9 @@
 Design overview
 ---------------
 ``Pages`` is built once by the composition root: one Jinja2 environment per locale, each
-with that locale's gettext catalog and that locale's formatting filters (``money``,
-``hk_date``, ``hk_datetime``, ``rate``, ``phone``) installed, so rendering never swaps
+with that locale's gettext catalog (``simkeep.i18n.translations``, compiled here at
+start-up) and that locale's formatting filters (``money``, ``hk_date``, ``hk_datetime``,
+``rate``, ``phone``) installed, so rendering never swaps
 translations on a shared environment. ``Pages.render`` picks the language
 (``i18n.choose_language``), fills the layout's language switch (three links to the current
 path), remembers a ``?lang=`` choice in the ``lang`` cookie and marks the response as
@@ -31,6 +32,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simkeep.i18n import translations
 from simkeep.web import formats, i18n
 from simkeep.web.session import SeeOther, Viewer, ViewerDep
 
@@ -57,10 +59,9 @@ class Pages:
             )
         self.default_locale = default_locale
         self.secure_cookies = secure_cookies
-        self.catalogs = i18n.load_catalogs()  # also for documents (receipt PDFs)
         self._templates = {
-            code: Jinja2Templates(env=_environment(catalog, code))
-            for code, catalog in self.catalogs.items()
+            code: Jinja2Templates(env=_environment(translations(code), code))
+            for code in i18n.LANGUAGES
         }
 
     def choose(self, request: Request) -> i18n.Choice:
