@@ -40,7 +40,7 @@ async def test_a_subscriber_tops_up_and_sees_the_credit(api: Api) -> None:
     assert preview.json() | {"number": number} == {
         "number": number,
         "holder_masked": "陳*明",
-        "plan": "香港有效期卡",
+        "plan": {"code": "HK-VALID", "name": "香港有效期卡"},
         "state": "active",
         "home_currency": "HKD",
         "must_confirm": True,

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from simkeep.money import Money
+from simkeep.names import Names
 from simkeep.receipts.model import (
     ReceiptError,
     ReceiptView,
@@ -16,8 +17,16 @@ from simkeep.receipts.model import (
     signature_matches,
     verification_path,
 )
+from simkeep.sims.model import Plan, Retention
 
 KEY = b"receipt-test-key-0123456789abcdef"
+PLAN = Plan(
+    "CHK-365",
+    Names("中港通 365 保號計劃", "中港通 365 保号计划", "China–HK 365 number keeper"),
+    "HKD",
+    Retention.VALIDITY,
+    0,
+)
 RECEIPT_NO = "R26112500123456"
 
 
@@ -29,7 +38,7 @@ def receipt(**changes: object) -> ReceiptView:
         credited_at=datetime(2026, 11, 25, 6, 3, 7, tzinfo=UTC),
         msisdn="+85251234567",
         holder_masked="陳*明",
-        plan_name="中港通 365 保號計劃",
+        plan=PLAN,
         credit=Money(10_000, "HKD"),
         pay=Money(9_200, "CNY"),
         fx_rate=Decimal("0.9200"),

@@ -18,7 +18,7 @@ from simkeep import i18n
 from simkeep.money import Money
 from simkeep.receipts.model import receipt_signature, verification_path
 from simkeep.receipts.pdf import PAGE_WIDTH, FontMissing, render_pdf
-from tests.unit.test_receipts import KEY, RECEIPT_NO, receipt
+from tests.unit.test_receipts import KEY, PLAN, RECEIPT_NO, receipt
 
 VERIFY_URL = "https://simkeep.example" + verification_path(
     RECEIPT_NO, receipt_signature(KEY, RECEIPT_NO)
@@ -39,6 +39,7 @@ EXPECTED = {
         "掃描二維碼核實此收據",
         "HK$100.00",
         "CN¥92.00",
+        "中港通365保號計劃",
     ],
     "zh_Hans_CN": [
         "充值收据",
@@ -53,6 +54,7 @@ EXPECTED = {
         "扫码验证此收据",
         "HK$100.00",
         "¥92.00",
+        "中港通365保号计划",
     ],
     "en": [
         "Top-up receipt",
@@ -67,6 +69,7 @@ EXPECTED = {
         "Scan to verify this receipt",
         "HK$100.00",
         "CN¥92.00",
+        "China–HK365numberkeeper",
     ],
 }
 
@@ -108,7 +111,6 @@ def test_receipt_says_what_happened_in_its_language(
         "2026-11-2514:03:07",  # 06:03:07 UTC in Hong Kong time
         "+85251234567",
         "陳*明",
-        "中港通365保號計劃",
         "1HKD=0.9200CNY",
         "Alipay",
         "2026112522001412345678901234",
@@ -121,6 +123,16 @@ def test_labels_differ_per_language(receipts: dict[str, bytes]) -> None:
     assert "Amountpaid" not in page_text(receipts["zh_Hant_HK"])
     assert "付款金額" not in page_text(receipts["zh_Hans_CN"])
     assert "支付金额" not in page_text(receipts["en"])
+
+
+@pytest.mark.parametrize("language", list(EXPECTED))
+def test_the_plan_is_named_in_the_receipts_language_only(
+    receipts: dict[str, bytes], language: str
+) -> None:
+    text = page_text(receipts[language])
+    for other in EXPECTED:
+        name = squeeze(PLAN.name(other))
+        assert (name in text) is (other == language), f"{name} on the {language} receipt"
 
 
 def test_cjk_font_is_embedded(receipts: dict[str, bytes]) -> None:

@@ -3,8 +3,10 @@
 Design overview
 ---------------
 Amounts travel as ``{"minor": 10000, "currency": "HKD"}``: integers in minor units, never
-floats. Times are ISO 8601 in UTC. Numbers are E.164. Every response model is built from a
-domain object by a ``from_…`` class method, so routes stay one call and one conversion.
+floats. Times are ISO 8601 in UTC. Numbers are E.164. What a person reads by name (a plan)
+travels as ``{"code": …, "name": …}``: the code for programs, the name in the request's
+language (``Accept-Language``, ``api.deps.LanguageDep``). Every response model is built from
+a domain object by an ``of`` class method, so routes stay one call and one conversion.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
-from simkeep.sims.model import SimAccount
+from simkeep.sims.model import Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
 
@@ -104,12 +106,24 @@ class LinkRequest(BaseModel):
     code: str = Field(min_length=4, max_length=10)
 
 
+class PlanOut(BaseModel):
+    code: str = Field(examples=["HK-KEEP"])
+    name: str = Field(
+        description="In the request's language (Accept-Language)",
+        examples=["Hong Kong number keeper, HK$8 a month"],
+    )
+
+    @classmethod
+    def of(cls, plan: Plan, locale: str) -> PlanOut:
+        return cls(code=plan.code, name=plan.name(locale))
+
+
 class SimOut(BaseModel):
     id: int
     iccid: str
     hk_number: str
     cn_number: str
-    plan: str
+    plan: PlanOut
     state: str
     home_currency: str
     holder_masked: str
@@ -118,14 +132,14 @@ class SimOut(BaseModel):
     bonus: Balance
 
     @classmethod
-    def of(cls, held: SimAccount) -> SimOut:
+    def of(cls, held: SimAccount, locale: str) -> SimOut:
         sim = held.sim
         return cls(
             id=sim.id,
             iccid=sim.iccid,
             hk_number=sim.hk_number.e164,
             cn_number=sim.cn_number.e164,
-            plan=held.plan_name,
+            plan=PlanOut.of(held.plan, locale),
             state=sim.state.value,
             home_currency=sim.home_currency,
             holder_masked=sim.holder_masked,
@@ -140,17 +154,17 @@ class NumberOut(BaseModel):
 
     number: str
     holder_masked: str
-    plan: str
+    plan: PlanOut
     state: str
     home_currency: str
     must_confirm: bool = Field(description="Never topped up by you: send `confirm_number` too")
 
     @classmethod
-    def of(cls, preview: NumberPreview) -> NumberOut:
+    def of(cls, preview: NumberPreview, locale: str) -> NumberOut:
         return cls(
             number=preview.e164,
             holder_masked=preview.holder_masked,
-            plan=preview.plan_name,
+            plan=PlanOut.of(preview.plan, locale),
             state=preview.state,
             home_currency=preview.home_currency,
             must_confirm=preview.must_confirm,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from simkeep.api.deps import SubscriberDep
+from simkeep.api.deps import LanguageDep, SubscriberDep
 from simkeep.api.schemas import LinkRequest, NumberOut, NumberRequest, SimOut
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
@@ -16,21 +16,25 @@ router = APIRouter(prefix="/api/v1", tags=["sims"])
 
 
 @router.get("/sims", summary="My SIMs, with balance, validity and state")
-async def list_sims(subscriber: SubscriberDep, services: ServicesDep) -> list[SimOut]:
+async def list_sims(
+    subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
+) -> list[SimOut]:
     held = await services.db.transaction(
         lambda conn: sims.held_sims(conn, subscriber_id=subscriber.id)
     )
-    return [SimOut.of(sim) for sim in held]
+    return [SimOut.of(sim, language) for sim in held]
 
 
 @router.get("/sims/{sim_id}", summary="One of my SIMs: the balance query")
-async def get_sim(sim_id: int, subscriber: SubscriberDep, services: ServicesDep) -> SimOut:
+async def get_sim(
+    sim_id: int, subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
+) -> SimOut:
     held = await services.db.transaction(
         lambda conn: sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id)
     )
     if held is None:
         raise HTTPException(404, "you have no SIM with this id")
-    return SimOut.of(held)
+    return SimOut.of(held, language)
 
 
 @router.post("/sims/link-codes", status_code=202, summary="Send a code to a SIM's number")
@@ -46,7 +50,9 @@ async def send_link_code(body: NumberRequest, _: SubscriberDep, services: Servic
 
 
 @router.post("/sims/links", status_code=201, summary="Link a SIM with the code sent to it")
-async def link_sim(body: LinkRequest, subscriber: SubscriberDep, services: ServicesDep) -> SimOut:
+async def link_sim(
+    body: LinkRequest, subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
+) -> SimOut:
     sim = await sims.link_sim(
         services.db,
         subscriber_id=subscriber.id,
@@ -60,14 +66,14 @@ async def link_sim(body: LinkRequest, subscriber: SubscriberDep, services: Servi
         lambda conn: sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim.id)
     )
     assert held is not None
-    return SimOut.of(held)
+    return SimOut.of(held, language)
 
 
 @router.get("/numbers/{number}", summary="Check a number before topping it up")
 async def preview_number(
-    number: str, subscriber: SubscriberDep, services: ServicesDep
+    number: str, subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
 ) -> NumberOut:
     preview = await services.db.transaction(
         lambda conn: topups.preview_number(conn, subscriber_id=subscriber.id, number=number)
     )
-    return NumberOut.of(preview)
+    return NumberOut.of(preview, language)

@@ -3,7 +3,8 @@
 Design overview
 ---------------
 * ``ReceiptView`` is everything printed on a top-up receipt, already masked and resolved
-  (holder name masked, provider as a label); renderers (PDF, HTML) only lay it out. It
+  (holder name masked; the plan with its names in the three languages, of which each
+  renderer — PDF, HTML, API — shows the reader's); renderers only lay it out. It
   refuses what a receipt must never say: naive times, an exchange rate without a currency
   change (or the reverse), a receipt number that cannot sit in a URL path.
 * Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``.
@@ -28,6 +29,7 @@ import phonenumbers
 
 from simkeep.clock import require_aware
 from simkeep.money import Money
+from simkeep.sims.model import Plan
 
 SIGNATURE_BYTES = 16  # 128 bits: unguessable, and the link stays short
 _PURPOSE = b"simkeep/receipt-verification/v1\x00"
@@ -47,7 +49,7 @@ class ReceiptView:
     credited_at: datetime  # aware; shown in Hong Kong time
     msisdn: str  # E.164
     holder_masked: str  # e.g. 陳*明
-    plan_name: str
+    plan: Plan
     credit: Money  # what the SIM received
     pay: Money  # what the payer paid
     fx_rate: Decimal | None  # units of pay currency per unit of credit currency

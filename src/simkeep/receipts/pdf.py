@@ -11,8 +11,8 @@ Design overview
   shows on any viewer or printer and can be copied out. The font is read from its Debian
   path; if it is missing, ``FontMissing`` names the package to install.
 * Labels come from the caller's catalog (``msgctxt "receipt"``, in ``receipts.po``); this
-  module never loads catalogs. Amounts are formatted for the language by ``Money.format``;
-  times are Hong Kong time.
+  module never loads catalogs. The plan's name is the one of the receipt's language.
+  Amounts are formatted for the language by ``Money.format``; times are Hong Kong time.
 * The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
   vectors and stays sharp at any printer resolution (the HTML receipt page draws the same
   link with ``web.formats.qr_svg``).
@@ -128,7 +128,7 @@ def _sheet(
         [
             _Row(pgettext("receipt", "Number"), receipt.msisdn_display),
             _Row(pgettext("receipt", "Holder"), receipt.holder_masked),
-            _Row(pgettext("receipt", "Plan"), receipt.plan_name),
+            _Row(pgettext("receipt", "Plan"), receipt.plan.name(language)),
         ],
         paid,
     ]

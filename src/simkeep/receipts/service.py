@@ -99,14 +99,14 @@ async def _receipt(
     if order is None or order.receipt_no is None or order.credited_at is None:
         return None
     sim = await sims.get_sim(conn, sim_id=order.sim_id)
-    plan = await sims.get_plan(conn, code=sim.plan_code) if sim else None
+    assert sim is not None  # an order's sim_id references its SIM
     view = ReceiptView(
         receipt_no=order.receipt_no,
         order_no=order.order_no,
         credited_at=order.credited_at,
         msisdn=order.msisdn,
-        holder_masked=sim.holder_masked if sim else "",
-        plan_name=plan.name if plan else "",
+        holder_masked=sim.holder_masked,
+        plan=await sims.plan_of_sim(conn, sim_id=sim.id),
         credit=order.credit,
         pay=order.pay,
         fx_rate=order.fx_rate,

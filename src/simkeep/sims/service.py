@@ -28,6 +28,7 @@ from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
+from simkeep.names import Names
 from simkeep.phone import Number, Region, parse_number
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
@@ -48,11 +49,35 @@ from simkeep.sims.model import (
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
 
-DEFAULT_PLANS = (
-    Plan("HK-KEEP", "香港保號月租 HK$8", "HKD", Retention.MONTHLY_FEE, 800),
-    Plan("CN-KEEP", "内地保号月租 ¥8", "CNY", Retention.MONTHLY_FEE, 800),
-    Plan("HK-VALID", "香港有效期卡", "HKD", Retention.VALIDITY, 0),
-    Plan("CN-VALID", "内地有效期卡", "CNY", Retention.VALIDITY, 0),
+DEFAULT_PLANS = (  # the same names as migration 0008 gave plans created before it
+    Plan(
+        "HK-KEEP",
+        Names("香港保號月租 HK$8", "香港保号月租 HK$8", "Hong Kong number keeper, HK$8 a month"),
+        "HKD",
+        Retention.MONTHLY_FEE,
+        800,
+    ),
+    Plan(
+        "CN-KEEP",
+        Names("內地保號月租 ¥8", "内地保号月租 ¥8", "Mainland number keeper, ¥8 a month"),
+        "CNY",
+        Retention.MONTHLY_FEE,
+        800,
+    ),
+    Plan(
+        "HK-VALID",
+        Names("香港有效期卡", "香港有效期卡", "Hong Kong validity plan"),
+        "HKD",
+        Retention.VALIDITY,
+        0,
+    ),
+    Plan(
+        "CN-VALID",
+        Names("內地有效期卡", "内地有效期卡", "Mainland validity plan"),
+        "CNY",
+        Retention.VALIDITY,
+        0,
+    ),
 )
 
 
@@ -70,7 +95,7 @@ async def ensure_plans(conn: AsyncConnection, *, plans: Sequence[Plan] = DEFAULT
     rows = [
         {
             "code": p.code,
-            "name": p.name,
+            **p.names.values(),
             "currency": p.currency,
             "retention": p.retention.value,
             "monthly_fee": p.monthly_fee,
@@ -83,10 +108,32 @@ async def ensure_plans(conn: AsyncConnection, *, plans: Sequence[Plan] = DEFAULT
 
 
 async def get_plan(conn: AsyncConnection, *, code: str) -> Plan | None:
+    """One plan by code, with its names in the three languages."""
     row = (await conn.execute(select(t.plans).where(t.plans.c.code == code))).first()
-    if row is None:
-        return None
-    return Plan(row.code, row.name, row.currency, Retention(row.retention), row.monthly_fee)
+    return _plan(row) if row else None
+
+
+async def plan_of_sim(conn: AsyncConnection, *, sim_id: int) -> Plan:
+    """The plan of a SIM that exists."""
+    row = (
+        await conn.execute(
+            select(t.plans)
+            .join(t.sims, t.sims.c.plan_code == t.plans.c.code)
+            .where(t.sims.c.id == sim_id)
+        )
+    ).one()
+    return _plan(row)
+
+
+def _plan(row: Row[tuple[object, ...]]) -> Plan:
+    m = row._mapping
+    return Plan(
+        code=m["code"],
+        names=Names.of_row(m),
+        currency=m["currency"],
+        retention=Retention(m["retention"]),
+        monthly_fee=m["monthly_fee"],
+    )
 
 
 async def issue_sim(
@@ -326,6 +373,7 @@ async def held_sim(conn: AsyncConnection, *, subscriber_id: int, sim_id: int) ->
 
 async def _account_view(conn: AsyncConnection, sim: Sim) -> SimAccount:
     plan = await get_plan(conn, code=sim.plan_code)
+    assert plan is not None  # a SIM's plan_code references its plan
     amounts = []
     for spec in (
         chart.sim_balance(sim.id, sim.home_currency),
@@ -334,4 +382,4 @@ async def _account_view(conn: AsyncConnection, sim: Sim) -> SimAccount:
         account = await ledger.get_account_by_code(conn, code=spec.code)
         balance = None if account is None else await ledger.get_balance(conn, account_id=account.id)
         amounts.append(balance.money() if balance else Money(0, sim.home_currency))
-    return SimAccount(sim, plan.name if plan else sim.plan_code, amounts[0], amounts[1])
+    return SimAccount(sim, plan, amounts[0], amounts[1])

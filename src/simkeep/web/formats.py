@@ -4,7 +4,8 @@ Design overview
 ---------------
 ``filters(locale)`` returns the Jinja filters of one locale's environment, so a template
 writes ``{{ amount|money }}`` and gets ``HK$50.00`` or ``¥100.00`` as that locale writes
-them (babel). Times are stored in UTC and always shown in Hong Kong time. Phone numbers are
+them (babel), and ``{{ plan|name }}`` the name of a row of data (``simkeep.names``) in the
+locale's language. Times are stored in UTC and always shown in Hong Kong time. Phone numbers are
 shown in international format (``+852 9201 0037``), never broken across two lines.
 ``qr_svg`` draws a payment QR code as inline SVG with ``segno``, so the page needs no image
 request and no script.
@@ -26,6 +27,7 @@ from markupsafe import Markup
 
 from simkeep.clock import HONG_KONG, in_hong_kong
 from simkeep.money import Money
+from simkeep.names import Named
 
 
 def filters(locale: str) -> dict[str, Callable[..., Any]]:
@@ -45,8 +47,12 @@ def filters(locale: str) -> dict[str, Callable[..., Any]]:
     def rate(value: Decimal) -> str:
         return str(format_decimal(value, format="#,##0.00####", locale=locale))
 
+    def name(named: Named) -> str:
+        return named.names.pick(locale)
+
     return {
         "money": money,
+        "name": name,
         "hk_date": hk_date,
         "hk_datetime": hk_datetime,
         "rate": rate,
