@@ -89,6 +89,20 @@ async def test_a_plan_is_named_in_the_readers_language_everywhere(site: Site) ->
         )
 
 
+async def test_the_provider_is_named_in_the_readers_language(site: Site) -> None:
+    order_no = await credited_cn_order(site, "alipay-qr")
+    for locale in LOCALES:
+        for path in (f"/topups/{order_no}", f"/topups/{order_no}/receipt", "/topups"):
+            page = await site.http.get(f"{path}?lang={locale}")
+            shows_only(page.text, ALIPAY, locale)
+        pdf = await site.http.get(f"/topups/{order_no}/receipt.pdf?lang={locale}")
+        shows_only(pdf_text(pdf.content), ALIPAY, locale)
+        assert "支付寶Alipay" not in pdf_text(pdf.content)
+        review = await review_page(site, site.cn_sim.cn_number.e164, locale)
+        shows_only(review.text, ALIPAY, locale)
+        shows_only(review.text, WECHAT, locale)
+
+
 @pytest.mark.parametrize(
     ("header", "locale"), [("zh-HK", "zh_Hant_HK"), ("zh-CN", "zh_Hans_CN"), ("en", "en")]
 )
@@ -108,6 +122,7 @@ async def test_the_api_names_a_plan_in_the_requests_language(
         f"/api/v1/topups/{created.json()['order_no']}/receipt", headers=language
     )
     assert receipt.json()["plan"] == {"code": "CN-KEEP", "name": CN_KEEP.name(locale)}
+    assert receipt.json()["provider"] == {"code": "wechatpay", "name": WECHAT[locale]}
     pdf = await api.http.get(
         f"/api/v1/topups/{created.json()['order_no']}/receipt.pdf", headers=language
     )

@@ -10,6 +10,7 @@ import pytest
 
 from simkeep.money import Money
 from simkeep.names import Names
+from simkeep.payment_methods import Provider
 from simkeep.receipts.model import (
     ReceiptError,
     ReceiptView,
@@ -42,7 +43,7 @@ def receipt(**changes: object) -> ReceiptView:
         credit=Money(10_000, "HKD"),
         pay=Money(9_200, "CNY"),
         fx_rate=Decimal("0.9200"),
-        provider="Alipay",
+        provider=Provider.ALIPAY,
         provider_trade_no="2026112522001412345678901234",
         validity_until=datetime(2027, 11, 25, 15, 59, 59, tzinfo=UTC),
     )

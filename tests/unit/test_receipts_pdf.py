@@ -40,6 +40,7 @@ EXPECTED = {
         "HK$100.00",
         "CN¥92.00",
         "中港通365保號計劃",
+        "支付寶",
     ],
     "zh_Hans_CN": [
         "充值收据",
@@ -55,6 +56,7 @@ EXPECTED = {
         "HK$100.00",
         "¥92.00",
         "中港通365保号计划",
+        "支付宝",
     ],
     "en": [
         "Top-up receipt",
@@ -70,6 +72,7 @@ EXPECTED = {
         "HK$100.00",
         "CN¥92.00",
         "China–HK365numberkeeper",
+        "Alipay",
     ],
 }
 
@@ -112,7 +115,6 @@ def test_receipt_says_what_happened_in_its_language(
         "+85251234567",
         "陳*明",
         "1HKD=0.9200CNY",
-        "Alipay",
         "2026112522001412345678901234",
         "2027-11-25",  # 15:59:59 UTC is the next day in Hong Kong
     ]:
@@ -133,6 +135,12 @@ def test_the_plan_is_named_in_the_receipts_language_only(
     for other in EXPECTED:
         name = squeeze(PLAN.name(other))
         assert (name in text) is (other == language), f"{name} on the {language} receipt"
+
+
+def test_the_provider_is_named_in_the_receipts_language_only(receipts: dict[str, bytes]) -> None:
+    assert "Alipay" not in page_text(receipts["zh_Hant_HK"])
+    assert "支付寶" not in page_text(receipts["zh_Hans_CN"])
+    assert "支付宝" not in page_text(receipts["zh_Hant_HK"])
 
 
 def test_cjk_font_is_embedded(receipts: dict[str, bytes]) -> None:

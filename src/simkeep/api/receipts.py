@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from simkeep.api.deps import LanguageDep, SubscriberDep
-from simkeep.api.schemas import Amount, PlanOut
+from simkeep.api.schemas import Amount, PlanOut, ProviderOut
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt
 from simkeep.services import ServicesDep
@@ -33,7 +33,7 @@ class ReceiptOut(BaseModel):
     credit: Amount
     pay: Amount
     fx_rate: str | None
-    provider: str
+    provider: ProviderOut
     provider_trade_no: str
     validity_until: datetime | None
     verify_url: str
@@ -52,7 +52,7 @@ class ReceiptOut(BaseModel):
             credit=Amount.of(view.credit),
             pay=Amount.of(view.pay),
             fx_rate=_rate(view.fx_rate),
-            provider=view.provider,
+            provider=ProviderOut.of(view.provider, locale),
             provider_trade_no=view.provider_trade_no,
             validity_until=view.validity_until,
             verify_url=receipt.verify_url,

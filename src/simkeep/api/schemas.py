@@ -3,10 +3,11 @@
 Design overview
 ---------------
 Amounts travel as ``{"minor": 10000, "currency": "HKD"}``: integers in minor units, never
-floats. Times are ISO 8601 in UTC. Numbers are E.164. What a person reads by name (a plan)
-travels as ``{"code": …, "name": …}``: the code for programs, the name in the request's
-language (``Accept-Language``, ``api.deps.LanguageDep``). Every response model is built from
-a domain object by an ``of`` class method, so routes stay one call and one conversion.
+floats. Times are ISO 8601 in UTC. Numbers are E.164. What a person reads by name (a plan,
+a payment provider on a receipt) travels as ``{"code": …, "name": …}``: the code for
+programs, the name in the request's language (``Accept-Language``, ``api.deps.LanguageDep``).
+Every response model is built from a domain object by an ``of`` class method, so routes stay
+one call and one conversion.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from simkeep.i18n import translations
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import Channel, Provider, provider_name
 from simkeep.sims.model import Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
@@ -116,6 +118,17 @@ class PlanOut(BaseModel):
     @classmethod
     def of(cls, plan: Plan, locale: str) -> PlanOut:
         return cls(code=plan.code, name=plan.name(locale))
+
+
+class ProviderOut(BaseModel):
+    code: Provider
+    name: str = Field(
+        description="In the request's language (Accept-Language)", examples=["WeChat Pay"]
+    )
+
+    @classmethod
+    def of(cls, provider: Provider, locale: str) -> ProviderOut:
+        return cls(code=provider, name=provider_name(provider, translations(locale)))
 
 
 class SimOut(BaseModel):

@@ -3,8 +3,9 @@
 Design overview
 ---------------
 * ``ReceiptView`` is everything printed on a top-up receipt, already masked and resolved
-  (holder name masked; the plan with its names in the three languages, of which each
-  renderer — PDF, HTML, API — shows the reader's); renderers only lay it out. It
+  (holder name masked; the plan with its names in the three languages and the provider,
+  of which each renderer — PDF, HTML, API — shows the reader's name); renderers only lay
+  it out. It
   refuses what a receipt must never say: naive times, an exchange rate without a currency
   change (or the reverse), a receipt number that cannot sit in a URL path.
 * Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``.
@@ -29,6 +30,7 @@ import phonenumbers
 
 from simkeep.clock import require_aware
 from simkeep.money import Money
+from simkeep.payment_methods import Provider
 from simkeep.sims.model import Plan
 
 SIGNATURE_BYTES = 16  # 128 bits: unguessable, and the link stays short
@@ -53,7 +55,7 @@ class ReceiptView:
     credit: Money  # what the SIM received
     pay: Money  # what the payer paid
     fx_rate: Decimal | None  # units of pay currency per unit of credit currency
-    provider: str  # a label for people: "Alipay", "WeChat Pay" …
+    provider: Provider  # named for people by payment_methods.provider_name
     provider_trade_no: str
     validity_until: datetime | None  # the SIM's validity after this top-up
 

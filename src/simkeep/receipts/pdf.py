@@ -11,7 +11,8 @@ Design overview
   shows on any viewer or printer and can be copied out. The font is read from its Debian
   path; if it is missing, ``FontMissing`` names the package to install.
 * Labels come from the caller's catalog (``msgctxt "receipt"``, in ``receipts.po``); this
-  module never loads catalogs. The plan's name is the one of the receipt's language.
+  module never loads catalogs; the provider's name comes from it too, the plan's name is
+  the one of the receipt's language.
   Amounts are formatted for the language by ``Money.format``; times are Hong Kong time.
 * The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
   vectors and stays sharp at any printer resolution (the HTML receipt page draws the same
@@ -32,6 +33,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from simkeep.clock import in_hong_kong
+from simkeep.payment_methods import provider_name
 from simkeep.receipts.model import ReceiptView
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
@@ -113,7 +115,7 @@ def _sheet(
     if receipt.fx_display is not None:
         paid.append(_Row(pgettext("receipt", "Exchange rate"), receipt.fx_display))
     paid += [
-        _Row(pgettext("receipt", "Paid with"), receipt.provider),
+        _Row(pgettext("receipt", "Paid with"), provider_name(receipt.provider, translations)),
         _Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),
     ]
     sections = [

@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from simkeep.db import Database
 from simkeep.i18n import translations
-from simkeep.payment_methods import Provider
 from simkeep.phone import parse_number
 from simkeep.receipts.model import (
     ReceiptView,
@@ -32,8 +31,6 @@ from simkeep.receipts.pdf import render_pdf
 from simkeep.sims import service as sims
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
-
-PROVIDER_LABELS = {Provider.ALIPAY: "支付寶 Alipay", Provider.WECHATPAY: "微信支付 WeChat Pay"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +107,7 @@ async def _receipt(
         credit=order.credit,
         pay=order.pay,
         fx_rate=order.fx_rate,
-        provider=PROVIDER_LABELS.get(order.provider, order.provider.value),
+        provider=order.provider,
         provider_trade_no=order.provider_trade_no or "",
         validity_until=order.validity_until,
     )

@@ -5,7 +5,7 @@ Design overview
 ``Pages`` is built once by the composition root: one Jinja2 environment per locale, each
 with that locale's gettext catalog (``simkeep.i18n.translations``, compiled here at
 start-up) and that locale's formatting filters (``money``, ``hk_date``, ``hk_datetime``,
-``rate``, ``phone``, ``name``) installed, so rendering never swaps
+``rate``, ``phone``, ``name``, ``provider``) installed, so rendering never swaps
 translations on a shared environment. ``Pages.render`` picks the language
 (``i18n.choose_language``), fills the layout's language switch (three links to the current
 path), remembers a ``?lang=`` choice in the ``lang`` cookie and marks the response as
@@ -137,7 +137,7 @@ def _environment(catalog: GNUTranslations, locale: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(formats.filters(locale))
+    env.filters.update(formats.filters(locale, catalog))
     return env
 
 
