@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import io
 import re
+from decimal import Decimal
 from urllib.parse import quote
 
 import httpx
 import pytest
 from pypdf import PdfReader
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.sims.service import DEFAULT_PLANS
+from simkeep.topups import service as topups
 from tests.e2e.api_world import Api, cn100
 from tests.e2e.site_world import Site, csrf_of, link, order_by_wizard, register
 from tests.factories import last_code
@@ -101,6 +104,34 @@ async def test_the_provider_is_named_in_the_readers_language(site: Site) -> None
         review = await review_page(site, site.cn_sim.cn_number.e164, locale)
         shows_only(review.text, ALIPAY, locale)
         shows_only(review.text, WECHAT, locale)
+
+
+async def test_the_rate_reads_the_same_on_the_page_and_on_the_pdf(site: Site) -> None:
+    async def four_decimals(conn: AsyncConnection) -> None:
+        rate = Decimal("0.9200")  # as an operator who quotes four decimals sets it
+        await topups.set_fx_rate(
+            conn,
+            base="HKD",
+            quote_currency="CNY",
+            rate=rate,
+            source="operator",
+            now=site.clock.now(),
+        )
+
+    await site.db.transaction(four_decimals)
+    await register(site, site.http, "+85261234591")
+    number = site.hk_sim.hk_number.e164
+    await link(site, site.http, number)
+    order_no = await order_by_wizard(site, site.http, number, "wechatpay-qr")
+    await site.http.post(f"/_sim/wechatpay/pay/{order_no}")
+    assert await site.poll() == 1
+
+    page = await site.http.get(f"/topups/{order_no}/receipt?lang=en")
+    assert "1 HKD = 0.9200 CNY" in page.text
+    status = await site.http.get(f"/topups/{order_no}?lang=en")
+    assert "1 HKD = 0.9200 CNY" in status.text
+    pdf = await site.http.get(f"/topups/{order_no}/receipt.pdf?lang=en")
+    assert "1HKD=0.9200CNY" in pdf_text(pdf.content)
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,9 @@ def test_number_is_shown_grouped() -> None:
 
 
 def test_exchange_rate_line_reads_credit_to_pay_currency() -> None:
-    assert receipt().fx_display == "1 HKD = 0.9200 CNY"
+    assert receipt().fx_display("en") == "1 HKD = 0.9200 CNY"
     same_currency = receipt(pay=Money(10_000, "HKD"), fx_rate=None)
-    assert same_currency.fx_display is None
+    assert same_currency.fx_display("en") is None
 
 
 @pytest.mark.parametrize(

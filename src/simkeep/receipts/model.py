@@ -29,7 +29,7 @@ from decimal import Decimal
 import phonenumbers
 
 from simkeep.clock import require_aware
-from simkeep.money import Money
+from simkeep.money import Money, format_rate
 from simkeep.payment_methods import Provider
 from simkeep.sims.model import Plan
 
@@ -79,12 +79,11 @@ class ReceiptView:
         parsed = phonenumbers.parse(self.msisdn, None)
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
-    @property
-    def fx_display(self) -> str | None:
-        """``1 HKD = 0.9200 CNY`` when the payer paid in another currency."""
+    def fx_display(self, locale: str) -> str | None:
+        """``1 HKD = 0.9200 CNY`` when the payer paid in another currency (``format_rate``)."""
         if self.fx_rate is None:
             return None
-        return f"1 {self.credit.currency} = {self.fx_rate:f} {self.pay.currency}"
+        return f"1 {self.credit.currency} = {format_rate(self.fx_rate, locale)} {self.pay.currency}"
 
 
 def check_receipt_no(receipt_no: str) -> str:

@@ -112,8 +112,8 @@ def _sheet(
         _Row(pgettext("receipt", "Amount credited"), receipt.credit.format(language), 12),
         _Row(pgettext("receipt", "Amount paid"), receipt.pay.format(language)),
     ]
-    if receipt.fx_display is not None:
-        paid.append(_Row(pgettext("receipt", "Exchange rate"), receipt.fx_display))
+    if (fx := receipt.fx_display(language)) is not None:
+        paid.append(_Row(pgettext("receipt", "Exchange rate"), fx))
     paid += [
         _Row(pgettext("receipt", "Paid with"), provider_name(receipt.provider, translations)),
         _Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),

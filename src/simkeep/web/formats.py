@@ -24,11 +24,10 @@ from typing import Any
 import phonenumbers
 import segno
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal
 from markupsafe import Markup
 
 from simkeep.clock import HONG_KONG, in_hong_kong
-from simkeep.money import Money
+from simkeep.money import Money, format_rate
 from simkeep.names import Named
 from simkeep.payment_methods import Provider, provider_name
 
@@ -48,7 +47,7 @@ def filters(locale: str, translations: NullTranslations) -> dict[str, Callable[.
         return f"{hk_date(instant)} {clock}"
 
     def rate(value: Decimal) -> str:
-        return str(format_decimal(value, format="#,##0.00####", locale=locale))
+        return format_rate(value, locale)
 
     def name(named: Named) -> str:
         return named.names.pick(locale)
