@@ -8,10 +8,11 @@ Design overview
 * One catalog per locale serves every reader: pages, receipts (HTML and PDF) and SMS. Its
   strings are split over several ``.po`` files by area (``messages.po`` for pages,
   ``receipts.po`` for receipts, ``names.po`` for names such as the payment providers',
-  ``sms.po`` for text messages); all of them are merged into one catalog, and a message
-  translated differently in two files is refused. The ``.po`` files are the only source
-  (they ship beside the page templates, under ``web/locale``); they are compiled in
-  memory, once per process (``translations``), so no compiled ``.mo`` file is kept.
+  ``sms.po`` for text messages, context ``sms``, which ``sms`` fills in); all of them are
+  merged into one catalog, and a message translated differently in two files is refused.
+  The ``.po`` files are the only source (they ship beside the page templates, under
+  ``web/locale``); they are compiled in memory, once per process (``translations``), so
+  no compiled ``.mo`` file is kept.
 * Tags are matched by script before region: ``zh-Hant``/``zh-HK``/``zh-TW``/``zh-MO`` read
   Traditional, any other ``zh`` reads Simplified, any ``en`` reads English.
 
@@ -47,6 +48,11 @@ def check_locale(code: str) -> str:
 def translations(locale: str) -> GNUTranslations:
     """The shipped catalog of ``locale``, compiled on first use and kept for the process."""
     return load_catalog(check_locale(locale))
+
+
+def sms(locale: str, message: str, **values: object) -> str:
+    """The text message ``message`` (its English id in ``sms.po``) in ``locale``, filled in."""
+    return translations(locale).pgettext("sms", message) % values
 
 
 def load_catalog(code: str, directory: Path = LOCALE_DIR) -> GNUTranslations:

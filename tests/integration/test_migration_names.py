@@ -1,6 +1,7 @@
-"""Migration 0008 on a database that has plans and SIMs already, on SQLite and PostgreSQL: the
-default plans get their names in three languages, another plan keeps its one name in all
-three, and the SIMs still point at their plans."""
+"""Migration 0008 on a database that has plans, SIMs and subscribers already, on SQLite and
+PostgreSQL: the default plans get their names in three languages, another plan keeps its one
+name in all three, the SIMs still point at their plans, and subscribers read the default
+language until they choose one."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ async def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         await conn.close()
 
 
-async def test_plans_get_their_names_in_three_languages(
+async def test_plans_get_names_in_three_languages_and_subscribers_a_language(
     empty_db: Database,
 ) -> None:
     await upgrade(empty_db, BEFORE)
@@ -72,9 +73,20 @@ async def test_plans_get_their_names_in_three_languages(
                 " 'CNY', 'CN-KEEP', 'active', '陳*明', 'hkid', 'x', 'A12****(3)', :now)"
             ).bindparams(bindparam("now", START, type_=UTCDateTime())),
         )
+        await conn.execute(
+            text(
+                "INSERT INTO subscribers (phone, password_hash, created_at, password_changed_at)"
+                " VALUES ('+85261234567', 'x', :now, :now)"
+            ).bindparams(bindparam("now", START, type_=UTCDateTime())),
+        )
 
     await empty_db.transaction(before)
     await asyncio.wait_for(upgrade(empty_db), timeout=60)
+
+    async def language(conn: AsyncConnection) -> str:
+        return str((await conn.execute(text("SELECT language FROM subscribers"))).scalar_one())
+
+    assert await empty_db.transaction(language) == "zh_Hant_HK"
 
     async def after(conn: AsyncConnection) -> list[tuple[object, ...]]:
         rows = await conn.execute(

@@ -25,6 +25,7 @@ from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
 
 Phone = Field(min_length=6, max_length=32, examples=["+852 9123 4567"])
+Locale = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
 Password = Field(min_length=1, max_length=256)
 
 
@@ -58,6 +59,14 @@ class RegisterRequest(BaseModel):
     phone: str = Phone
     code: str = Field(min_length=4, max_length=10)
     password: str = Password
+    language: Locale | None = Field(
+        default=None,
+        description="The language the account reads (its SMS); Accept-Language otherwise",
+    )
+
+
+class LanguageRequest(BaseModel):
+    language: Locale
 
 
 class LoginRequest(BaseModel):
@@ -93,10 +102,11 @@ class SessionOut(BaseModel):
 class MeOut(BaseModel):
     id: int
     phone: str
+    language: Locale = Field(description="The language my SMS are written in")
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> MeOut:
-        return cls(id=subscriber.id, phone=subscriber.phone)
+        return cls(id=subscriber.id, phone=subscriber.phone, language=subscriber.language)
 
 
 class NumberRequest(BaseModel):

@@ -38,10 +38,13 @@ async def get_sim(
 
 
 @router.post("/sims/link-codes", status_code=202, summary="Send a code to a SIM's number")
-async def send_link_code(body: NumberRequest, _: SubscriberDep, services: ServicesDep) -> Response:
+async def send_link_code(
+    body: NumberRequest, _: SubscriberDep, services: ServicesDep, language: LanguageDep
+) -> Response:
     await sims.request_link_code(
         services.db,
         number=body.number,
+        language=language,
         key=services.auth_key,
         limits=services.limits,
         now=services.clock.now(),

@@ -46,6 +46,7 @@ DEMO_FX = Decimal("0.9200")  # 1 HKD in CNY, as the operator would set it
 class DemoSubscriber:
     phone: str
     password: str
+    language: str  # the locale this person reads (their SMS)
     sims: tuple[int, ...]  # demo SIM numbers (see _demo_number) this person holds
 
     @property
@@ -55,8 +56,8 @@ class DemoSubscriber:
 
 
 DEMO_SUBSCRIBERS = (
-    DemoSubscriber("+85261000001", "demo-pass-852", (1, 2, 31)),
-    DemoSubscriber("+8613800000002", "demo-pass-86", (3, 5, 33)),
+    DemoSubscriber("+85261000001", "demo-pass-852", "zh_Hant_HK", (1, 2, 31)),
+    DemoSubscriber("+8613800000002", "demo-pass-86", "zh_Hans_CN", (3, 5, 33)),
 )
 
 
@@ -129,7 +130,7 @@ async def seed_demo(db: Database, clock: Clock, *, hot_slots: int, id_key: bytes
 
 async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> None:
     subscriber_id = await subscribers.enroll(
-        db, phone=person.phone, password=person.password, now=now
+        db, phone=person.phone, password=person.password, language=person.language, now=now
     )
 
     async def link(conn: AsyncConnection) -> None:

@@ -293,16 +293,23 @@ class NotLinkable(SimError):
 
 
 async def request_link_code(
-    db: Database, *, number: str, key: bytes, limits: Limits, now: datetime
+    db: Database, *, number: str, language: str, key: bytes, limits: Limits, now: datetime
 ) -> None:
-    """Send a code by SMS to ``number``, a line of a live SIM, to prove it is in your hands."""
+    """Send a code by SMS to ``number``, a line of a live SIM, to prove it is in your hands
+    (``language``: the asker's, for a number that is nobody's login)."""
     sim = await db.transaction(lambda conn: find_by_number(conn, number=number))
     if sim is None:
         raise NotLinkable("no China–Hong Kong SIM has this number: check it")
     if sim.state is SimState.RECYCLED:
         raise NotLinkable("this number was recycled and can no longer be linked")
     await subscribers.request_code(
-        db, phone=number, purpose=CodePurpose.LINK_SIM, key=key, limits=limits, now=now
+        db,
+        phone=number,
+        purpose=CodePurpose.LINK_SIM,
+        language=language,
+        key=key,
+        limits=limits,
+        now=now,
     )
 
 

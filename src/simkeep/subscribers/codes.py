@@ -6,8 +6,9 @@ A code is six digits, kept only as a keyed digest, live for a few minutes, good 
 allowed a few wrong guesses (each one counted and committed even though the call refuses).
 Codes per number and hour are limited, and the limit lives in the database, so it holds
 across restarts and processes. The SMS goes out through the outbox in the transaction that
-creates the code. A reset asked for an unknown number says nothing more than for a known
-one.
+creates the code, in the language of the number's subscriber if it is registered, else in
+the language of the person who asked (``languages.reader_language``), and says what the code
+is for. A reset asked for an unknown number says nothing more than for a known one.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.i18n import sms
 from simkeep.notifications import service as notifications
 from simkeep.phone import parse_number
 from simkeep.subscribers import tables as t
+from simkeep.subscribers.languages import reader_language
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
@@ -33,13 +36,32 @@ from simkeep.subscribers.model import (
 )
 
 _HOUR = timedelta(hours=1)
-CODE_TEXT = "simkeep 驗證碼/验证码/code: {code}（{minutes} 分鐘內有效 / valid {minutes} min）"
+CODE_TEXTS = {  # the SMS of each purpose: message ids of sms.po
+    CodePurpose.REGISTER: (
+        "simkeep registration code: %(code)s (valid for %(minutes)s minutes). Do not share it."
+    ),
+    CodePurpose.RESET_PASSWORD: (
+        "simkeep code to reset your password: %(code)s (valid for %(minutes)s minutes)."
+        " Do not share it."
+    ),
+    CodePurpose.LINK_SIM: (
+        "simkeep code to link this SIM to an account: %(code)s (valid for %(minutes)s"
+        " minutes). Whoever has it can see this SIM's balance and top-ups."
+    ),
+}
 
 
 async def request_code(
-    db: Database, *, phone: str, purpose: CodePurpose, key: bytes, limits: Limits, now: datetime
+    db: Database,
+    *,
+    phone: str,
+    purpose: CodePurpose,
+    language: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
 ) -> None:
-    """Send a one-time code by SMS (rate-limited per number)."""
+    """Send a one-time code by SMS (rate-limited per number); ``language`` is the asker's."""
     e164 = parse_number(phone).e164
     code = new_code()
 
@@ -69,7 +91,8 @@ async def request_code(
             )
         )
         minutes = int(limits.code_ttl.total_seconds() // 60)
-        text = CODE_TEXT.format(code=code, minutes=minutes)
+        reader = await reader_language(conn, phone=e164, otherwise=language)
+        text = sms(reader, CODE_TEXTS[purpose], code=code, minutes=minutes)
         await notifications.queue_sms(conn, to=e164, text=text, now=now)
 
     await db.transaction(issue)

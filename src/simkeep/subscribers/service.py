@@ -1,5 +1,5 @@
 """Subscriber use cases: registration, login, logout, password changes (one-time codes are
-in ``codes``, re-exported here).
+in ``codes``, the language a subscriber reads in ``languages``, both re-exported here).
 
 Design overview
 ---------------
@@ -24,10 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.i18n import check_locale
 from simkeep.phone import parse_number
 from simkeep.subscribers import statements as sql
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.codes import confirm_code, request_code, subscriber_id_of, use_code
+from simkeep.subscribers.languages import reader_language, set_language
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
@@ -51,9 +53,11 @@ __all__ = [
     "enroll",
     "login",
     "logout",
+    "reader_language",
     "register",
     "request_code",
     "reset_password",
+    "set_language",
 ]
 
 
@@ -68,6 +72,7 @@ class Session:
 class Subscriber:
     id: int
     phone: str
+    language: str  # the locale they read; their SMS go out in it
 
 
 async def register(
@@ -76,18 +81,21 @@ async def register(
     phone: str,
     code: str,
     password: str,
+    language: str,
     key: bytes,
     limits: Limits,
     now: datetime,
 ) -> Session:
-    """Create an account for a number that proved itself with a code; log it in."""
+    """Create an account, reading ``language``, for a number that proved itself with a code;
+    log it in."""
     e164 = parse_number(phone).e164
+    check_locale(language)
     password_hash = await asyncio.to_thread(hash_password, password)
     await use_code(db, e164, CodePurpose.REGISTER, code, key, limits, now)
 
     async def create(conn: AsyncConnection) -> Session:
         try:
-            subscriber_id = await _insert_subscriber(conn, e164, password_hash, now)
+            subscriber_id = await _insert_subscriber(conn, e164, password_hash, language, now)
         except IntegrityError as error:
             raise AlreadyRegistered("this number is registered already: log in instead") from error
         return await _new_session(conn, subscriber_id, limits, now)
@@ -95,27 +103,29 @@ async def register(
     return await db.transaction(create)
 
 
-async def enroll(db: Database, *, phone: str, password: str, now: datetime) -> int:
+async def enroll(db: Database, *, phone: str, password: str, language: str, now: datetime) -> int:
     """Create an account without a code (demo data, operator enrolment); an existing account
     for the number is returned unchanged."""
     e164 = parse_number(phone).e164
+    check_locale(language)
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def create(conn: AsyncConnection) -> int:
         existing = await subscriber_id_of(conn, e164)
         if existing is not None:
             return existing
-        return await _insert_subscriber(conn, e164, password_hash, now)
+        return await _insert_subscriber(conn, e164, password_hash, language, now)
 
     return await db.transaction(create)
 
 
 async def _insert_subscriber(
-    conn: AsyncConnection, e164: str, password_hash: str, now: datetime
+    conn: AsyncConnection, e164: str, password_hash: str, language: str, now: datetime
 ) -> int:
     values = {
         "phone": e164,
         "password_hash": password_hash,
+        "language": language,
         "created_at": now,
         "password_changed_at": now,
     }
@@ -173,7 +183,7 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber
 
     async def read(conn: AsyncConnection) -> Subscriber | None:
         row = await sql.SESSION_SUBSCRIBER.row(conn, digest=token_digest(token), now=now)
-        return Subscriber(row["id"], row["phone"]) if row else None
+        return Subscriber(row["id"], row["phone"], row["language"]) if row else None
 
     return await db.read(read)
 

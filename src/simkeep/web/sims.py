@@ -54,7 +54,12 @@ async def link(
         if step != "link":
             number = parse_number(form.text("number")).e164
             await sims.request_link_code(
-                services.db, number=number, key=services.auth_key, limits=services.limits, now=now
+                services.db,
+                number=number,
+                language=pages.choose(request).language.code,
+                key=services.auth_key,
+                limits=services.limits,
+                now=now,
             )
             form.values["number"] = number
             return _show_link(request, pages, me, form, "code")
