@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from simkeep.i18n import translations
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider, provider_name
-from simkeep.sims.model import Plan, SimAccount
+from simkeep.sims.model import Holder, Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
 
@@ -169,6 +169,22 @@ class SimOut(BaseModel):
             validity_until=sim.validity_until,
             balance=Balance.of(held.balance),
             bonus=Balance.of(held.bonus),
+        )
+
+
+class HolderOut(BaseModel):
+    """An account that holds the SIM (it proved so with a code sent to the SIM)."""
+
+    phone_masked: str = Field(examples=["+852 6***4567"])
+    linked_at: datetime
+    me: bool = Field(description="This is my own account")
+
+    @classmethod
+    def of(cls, holder: Holder, *, me: int) -> HolderOut:
+        return cls(
+            phone_masked=holder.phone_masked,
+            linked_at=holder.linked_at,
+            me=holder.subscriber_id == me,
         )
 
 

@@ -1,15 +1,19 @@
 """``/api/v1/sims`` and ``/api/v1/numbers``: the subscriber's SIMs with their balances,
-linking a SIM by a code sent to it, and the wrong-number guard's view of any number. A SIM
-the subscriber has not linked is not found, whatever its id."""
+linking a SIM by a code sent to it (the SIM is texted that one more account holds it), the
+accounts that hold one of my SIMs, letting go of my link (``DELETE …/link``), and the
+wrong-number guard's view of any number. A SIM the subscriber has not linked is not found,
+whatever its id."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.api.deps import LanguageDep, SubscriberDep
-from simkeep.api.schemas import LinkRequest, NumberOut, NumberRequest, SimOut
+from simkeep.api.schemas import HolderOut, LinkRequest, NumberOut, NumberRequest, SimOut
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
+from simkeep.sims.model import Holder
 from simkeep.topups import service as topups
 
 router = APIRouter(prefix="/api/v1", tags=["sims"])
@@ -37,6 +41,31 @@ async def get_sim(
     return SimOut.of(held, language)
 
 
+@router.get("/sims/{sim_id}/holders", summary="The accounts that hold one of my SIMs")
+async def get_holders(
+    sim_id: int, subscriber: SubscriberDep, services: ServicesDep
+) -> list[HolderOut]:
+    async def read(conn: AsyncConnection) -> list[Holder] | None:
+        if await sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id) is None:
+            return None
+        return await sims.holders(conn, sim_id=sim_id)
+
+    held_by = await services.db.transaction(read)
+    if held_by is None:
+        raise HTTPException(404, "you have no SIM with this id")
+    return [HolderOut.of(holder, me=subscriber.id) for holder in held_by]
+
+
+@router.delete("/sims/{sim_id}/link", status_code=204, summary="Remove one of my SIMs from me")
+async def unlink_sim(sim_id: int, subscriber: SubscriberDep, services: ServicesDep) -> Response:
+    removed = await services.db.transaction(
+        lambda conn: sims.unlink_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id)
+    )
+    if not removed:
+        raise HTTPException(404, "you have no SIM with this id")
+    return Response(status_code=204)
+
+
 @router.post("/sims/link-codes", status_code=202, summary="Send a code to a SIM's number")
 async def send_link_code(
     body: NumberRequest, _: SubscriberDep, services: ServicesDep, language: LanguageDep
@@ -61,6 +90,7 @@ async def link_sim(
         subscriber_id=subscriber.id,
         number=body.number,
         code=body.code,
+        language=language,
         key=services.auth_key,
         limits=services.limits,
         now=services.clock.now(),

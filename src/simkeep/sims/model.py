@@ -205,3 +205,12 @@ class SimAccount:
     plan: Plan
     balance: Money
     bonus: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An account that holds a SIM, as the SIM's holders see it."""
+
+    subscriber_id: int
+    phone_masked: str  # +852 6***4567
+    linked_at: datetime

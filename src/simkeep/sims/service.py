@@ -10,7 +10,9 @@ say "unknown number" in their own words. ID checks compare keyed digests only.
 
 A subscriber links a SIM by reading a one-time code sent by SMS to one of its numbers
 (``request_link_code`` then ``link_sim``); only linked SIMs are shown with their balance, so
-no one reads another's SIM by changing an id.
+no one reads another's SIM by changing an id. Several accounts may hold one SIM; each new
+link is texted to the SIM, and who holds it is shown to its holders (``holdings``, whose
+``holders`` and ``unlink_sim`` are re-exported here).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from simkeep.names import Names
 from simkeep.phone import Number, Region, parse_number
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
+from simkeep.sims.holdings import holders, tell_the_sim, unlink_sim
 from simkeep.sims.model import (
     IdType,
     Plan,
@@ -48,6 +51,29 @@ from simkeep.sims.model import (
 )
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
+
+__all__ = [
+    "DEFAULT_PLANS",
+    "DuplicateSim",
+    "NotLinkable",
+    "UnknownPlan",
+    "apply_topup",
+    "assign_sim",
+    "count_sims",
+    "ensure_plans",
+    "find_by_number",
+    "get_plan",
+    "get_sim",
+    "held_sim",
+    "held_sims",
+    "holders",
+    "id_matches",
+    "issue_sim",
+    "link_sim",
+    "plan_of_sim",
+    "request_link_code",
+    "unlink_sim",
+]
 
 DEFAULT_PLANS = (  # the same names as migration 0008 gave plans created before it
     Plan(
@@ -319,20 +345,26 @@ async def link_sim(
     subscriber_id: int,
     number: str,
     code: str,
+    language: str,
     key: bytes,
     limits: Limits,
     now: datetime,
 ) -> Sim:
-    """Link the SIM of ``number`` to the subscriber who typed the code sent to it."""
+    """Link the SIM of ``number`` to the subscriber who typed the code sent to it, and text
+    the number that one more account holds it (``language``: the linker's)."""
+    e164 = parse_number(number).e164
     await subscribers.confirm_code(
-        db, phone=number, purpose=CodePurpose.LINK_SIM, code=code, key=key, limits=limits, now=now
+        db, phone=e164, purpose=CodePurpose.LINK_SIM, code=code, key=key, limits=limits, now=now
     )
 
     async def link(conn: AsyncConnection) -> Sim:
-        sim = await find_by_number(conn, number=number)
+        sim = await find_by_number(conn, number=e164)
         if sim is None or sim.state is SimState.RECYCLED:
             raise NotLinkable("this number can no longer be linked")
-        await assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
+        if await assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now):
+            await tell_the_sim(
+                conn, number=e164, subscriber_id=subscriber_id, language=language, now=now
+            )
         return sim
 
     return await db.transaction(link)
@@ -340,8 +372,9 @@ async def link_sim(
 
 async def assign_sim(
     conn: AsyncConnection, *, subscriber_id: int, sim_id: int, now: datetime
-) -> None:
-    """Record that the subscriber holds the SIM (once); proof is the caller's business."""
+) -> bool:
+    """Record that the subscriber holds the SIM (once); proof is the caller's business.
+    True if they did not hold it before."""
     linked = (
         await conn.execute(
             select(t.holdings.c.sim_id).where(
@@ -353,6 +386,7 @@ async def assign_sim(
         await conn.execute(
             t.holdings.insert().values(subscriber_id=subscriber_id, sim_id=sim_id, linked_at=now)
         )
+    return linked is None
 
 
 async def held_sims(conn: AsyncConnection, *, subscriber_id: int) -> list[SimAccount]:

@@ -15,6 +15,7 @@ a password change or reset ends every session of that subscriber.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -53,6 +54,7 @@ __all__ = [
     "enroll",
     "login",
     "logout",
+    "phones",
     "reader_language",
     "register",
     "request_code",
@@ -313,3 +315,15 @@ async def _new_session(
         )
     )
     return Session(subscriber_id, token, expires_at)
+
+
+async def phones(conn: AsyncConnection, *, subscriber_ids: Collection[int]) -> dict[int, str]:
+    """The login numbers (E.164) of these subscribers, by id."""
+    if not subscriber_ids:
+        return {}
+    rows = await conn.execute(
+        select(t.subscribers.c.id, t.subscribers.c.phone).where(
+            t.subscribers.c.id.in_(list(subscriber_ids))
+        )
+    )
+    return {row.id: row.phone for row in rows}

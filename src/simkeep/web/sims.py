@@ -6,6 +6,10 @@ Every page here needs a signed-in subscriber (``SignedInDep`` sends anyone else 
 and shows only SIMs that subscriber linked: ``sims.service.held_sim`` answers ``None`` for
 any other SIM, which is a 404 here, the same as a SIM that does not exist. Linking takes two
 steps on one page, like registering: the number (a code goes to it by SMS), then the code.
+
+A SIM's page shows every account that holds it (phones masked, since when), and lets the
+subscriber remove their own link (a POST with the CSRF token, then back to ``/my``; the SIM
+is a 404 for them from then on).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ async def link(
             subscriber_id=me.id,
             number=form.text("number"),
             code=form.text("code"),
+            language=pages.choose(request).language.code,
             key=services.auth_key,
             limits=services.limits,
             now=now,
@@ -82,15 +87,31 @@ async def link(
 async def sim_page(
     request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, sim_id: int
 ) -> HTMLResponse:
-    async def read(conn: AsyncConnection) -> tuple[SimAccount | None, list[Order]]:
+    async def read(conn: AsyncConnection) -> dict[str, object] | None:
         account = await sims.held_sim(conn, subscriber_id=me.id, sim_id=sim_id)
-        return account, (await _recent_topups(conn, me.id, account) if account else [])
+        if account is None:
+            return None
+        return {
+            "account": account,
+            "recent": await _recent_topups(conn, me.id, account),
+            "holders": await sims.holders(conn, sim_id=sim_id),
+        }
 
-    account, recent = await services.db.transaction(read)
-    if account is None:
+    context = await services.db.transaction(read)
+    if context is None:
         raise HTTPException(404)
-    context = {"account": account, "recent": recent}
     return pages.render(request, "my/sim.html", context, viewer=me.viewer)
+
+
+@router.post("/my/sims/{sim_id}/unlink")
+async def unlink(request: Request, services: ServicesDep, me: SignedInDep, sim_id: int) -> Response:
+    await read_form(request, me.viewer)
+    removed = await services.db.transaction(
+        lambda conn: sims.unlink_sim(conn, subscriber_id=me.id, sim_id=sim_id)
+    )
+    if not removed:
+        raise HTTPException(404)
+    return RedirectResponse("/my", status_code=303)
 
 
 async def _recent_topups(
