@@ -19,7 +19,7 @@ FIRST, SECOND, STRANGER = "+85261234611", "+85261234612", "+85261234613"
 def holders_on(page: str) -> list[str]:
     """The masked phones of the holders listed on a SIM page, in order."""
     section = page[page.index('id="holders-title"') :]
-    return re.findall(r'<dt><span class="tel">([^<]+)</span>', section)
+    return re.findall(r'<li><span class="tel">([^<]+)</span>', section)
 
 
 async def test_two_accounts_share_a_sim_and_one_lets_go(site: Site) -> None:
