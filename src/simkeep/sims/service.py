@@ -11,14 +11,13 @@ say "unknown number" in their own words. ID checks compare keyed digests only.
 A subscriber links a SIM by reading a one-time code sent by SMS to one of its numbers
 (``request_link_code`` then ``link_sim``); only linked SIMs are shown with their balance, so
 no one reads another's SIM by changing an id. Several accounts may hold one SIM; each new
-link is texted to the SIM, and who holds it is shown to its holders (``holdings``, whose
-``holders`` and ``unlink_sim`` are re-exported here).
+link is texted to the SIM, and who holds it is shown to its holders (``holdings``). Plans,
+with their names in three languages, are in ``plans``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
@@ -30,14 +29,12 @@ from simkeep.db import Database
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
-from simkeep.names import Names
 from simkeep.phone import Number, Region, parse_number
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
 from simkeep.sims.holdings import holders, tell_the_sim, unlink_sim
 from simkeep.sims.model import (
     IdType,
-    Plan,
     Retention,
     Sim,
     SimAccount,
@@ -49,6 +46,7 @@ from simkeep.sims.model import (
     mask_id,
     mask_name,
 )
+from simkeep.sims.plans import DEFAULT_PLANS, UnknownPlan, ensure_plans, get_plan, plan_of_sim
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
 
@@ -75,91 +73,9 @@ __all__ = [
     "unlink_sim",
 ]
 
-DEFAULT_PLANS = (  # the same names as migration 0008 gave plans created before it
-    Plan(
-        "HK-KEEP",
-        Names("香港保號月租 HK$8", "香港保号月租 HK$8", "Hong Kong number keeper, HK$8 a month"),
-        "HKD",
-        Retention.MONTHLY_FEE,
-        800,
-    ),
-    Plan(
-        "CN-KEEP",
-        Names("內地保號月租 ¥8", "内地保号月租 ¥8", "Mainland number keeper, ¥8 a month"),
-        "CNY",
-        Retention.MONTHLY_FEE,
-        800,
-    ),
-    Plan(
-        "HK-VALID",
-        Names("香港有效期卡", "香港有效期卡", "Hong Kong validity plan"),
-        "HKD",
-        Retention.VALIDITY,
-        0,
-    ),
-    Plan(
-        "CN-VALID",
-        Names("內地有效期卡", "内地有效期卡", "Mainland validity plan"),
-        "CNY",
-        Retention.VALIDITY,
-        0,
-    ),
-)
-
 
 class DuplicateSim(SimError):
     code = "duplicate_sim"
-
-
-class UnknownPlan(SimError):
-    code = "unknown_plan"
-
-
-async def ensure_plans(conn: AsyncConnection, *, plans: Sequence[Plan] = DEFAULT_PLANS) -> None:
-    """Create the default plans that do not exist yet."""
-    existing = set((await conn.execute(select(t.plans.c.code))).scalars())
-    rows = [
-        {
-            "code": p.code,
-            **p.names.values(),
-            "currency": p.currency,
-            "retention": p.retention.value,
-            "monthly_fee": p.monthly_fee,
-        }
-        for p in plans
-        if p.code not in existing
-    ]
-    if rows:
-        await conn.execute(t.plans.insert(), rows)
-
-
-async def get_plan(conn: AsyncConnection, *, code: str) -> Plan | None:
-    """One plan by code, with its names in the three languages."""
-    row = (await conn.execute(select(t.plans).where(t.plans.c.code == code))).first()
-    return _plan(row) if row else None
-
-
-async def plan_of_sim(conn: AsyncConnection, *, sim_id: int) -> Plan:
-    """The plan of a SIM that exists."""
-    row = (
-        await conn.execute(
-            select(t.plans)
-            .join(t.sims, t.sims.c.plan_code == t.plans.c.code)
-            .where(t.sims.c.id == sim_id)
-        )
-    ).one()
-    return _plan(row)
-
-
-def _plan(row: Row[tuple[object, ...]]) -> Plan:
-    m = row._mapping
-    return Plan(
-        code=m["code"],
-        names=Names.of_row(m),
-        currency=m["currency"],
-        retention=Retention(m["retention"]),
-        monthly_fee=m["monthly_fee"],
-    )
 
 
 async def issue_sim(
