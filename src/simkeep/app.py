@@ -25,7 +25,6 @@ from functools import partial
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -83,7 +82,6 @@ def create_app(
             db=app.state.db,
             clock=app.state.clock,
             adapters=app.state.payment_adapters,
-            catalogs=app.state.pages.catalogs,
         )
         worker = _start_jobs(app, settings)
         try:
@@ -194,7 +192,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if errors.is_api_request(request):
             return errors.validation_error(exc)
-        return await request_validation_exception_handler(request, exc)
+        # a page's address naming nothing that can exist (an id out of range) is not found
+        in_path = any(error["loc"][0] == "path" for error in exc.errors())
+        return site.error(request, StarletteHTTPException(404 if in_path else 400))
 
     @app.exception_handler(Refusal)
     async def refused(request: Request, exc: Exception) -> Response:

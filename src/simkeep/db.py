@@ -14,7 +14,8 @@ Design overview
   runs a one-statement read with no transaction at all (no BEGIN/COMMIT round trips, no
   SQLite write lock): a session lookup on every request is one. ``Database.one_statement``
   does the same on PostgreSQL for a write made by one statement (a journal posted on its
-  own: docs/decisions/0003-one-round-trip-journals.md).
+  own: docs/decisions/0003-one-round-trip-journals.md). ``Database.schema_change`` is the
+  transaction of a migration.
 * SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on; one connection per
   process, shared by turns, since SQLite has one writer anyway.
 * PostgreSQL: up to ``db_pool_size`` connections, opened on demand and then kept (a checkout
@@ -217,6 +218,33 @@ class Database:
         if self.dialect == "sqlite":
             return await self.transaction(fn)
         return await self._retrying(fn, transactional=False)
+
+    async def schema_change(self, fn: TransactionFn[T]) -> T:
+        """Run ``fn(conn)``, a migration, in one transaction. On SQLite, foreign keys are
+        checked once before the commit (``PRAGMA foreign_key_check``), not statement by
+        statement: SQLite changes a column by rebuilding its table, which breaks the
+        references to that table until the rebuilt one is in place (SQLite's own procedure,
+        https://sqlite.org/lang_altertable.html#otheralter)."""
+        if self.dialect == "postgresql":
+            return await self.transaction(fn)
+
+        async def checked_at_the_end(conn: AsyncConnection) -> T:
+            result = await fn(conn)
+            cursor = sqlite3.Cursor(await driver_connection(conn))
+            broken = cursor.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"the migration broke references: {broken[:5]}")
+            return result
+
+        async def unchecked(conn: AsyncConnection) -> T:
+            driver = await driver_connection(conn)
+            sqlite3.Cursor(driver).execute("PRAGMA foreign_keys=OFF")  # a no-op in a transaction
+            try:
+                return await _in_sqlite_transaction(driver, conn, checked_at_the_end)
+            finally:
+                sqlite3.Cursor(driver).execute("PRAGMA foreign_keys=ON")
+
+        return await self.read(unchecked)
 
     async def read(self, fn: TransactionFn[T]) -> T:
         """Run ``fn(conn)`` outside a transaction, each statement seeing the latest commit:

@@ -1,8 +1,13 @@
-"""Money: integer minor units plus an ISO 4217 currency.
+"""Money: integer minor units plus an ISO 4217 currency; exchange rates written for people.
 
 No floats anywhere: constructing Money from a float is refused, amounts in text are parsed
 as decimals and must fit the currency's minor unit exactly. Arithmetic between two
 currencies is refused; conversion is an explicit FX step elsewhere.
+
+An exchange rate is written by ``format_rate`` wherever a person reads it (pages, receipts,
+PDFs): with the decimals the operator set it with, and at least two — ``0.92`` stays
+``0.92``, ``0.9200`` stays ``0.9200`` (a rate quoted to four places reads as one, and the
+payer can redo the sum with the digits shown), ``1`` reads ``1.00``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    list_currencies,
+)
 
 SUPPORTED_CURRENCIES = frozenset({"HKD", "CNY"})
 
@@ -124,3 +134,10 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.to_decimal():f} {self.currency}"
+
+
+def format_rate(rate: Decimal, locale: str) -> str:
+    """An exchange rate for people: the operator's decimals, at least two (``0.9200``)."""
+    exponent = rate.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return str(format_decimal(rate, format=f"#,##0.{'0' * places}", locale=locale))

@@ -6,16 +6,32 @@ Design overview
 Orders record both (``topups``), the payment adapters act on them (``payments``), pages and
 the API offer them. They sit below those packages so that an order can name its way to pay
 without the order's package depending on the payments package, which depends on orders.
+
+A provider's name is the program's word, not data: it is a message of the catalogs
+(``names.po``, context ``provider``), and ``provider_name`` reads it in the reader's language
+for pages, receipts (HTML and PDF) and the API alike.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from gettext import NullTranslations
 
 
 class Provider(StrEnum):
     ALIPAY = "alipay"
     WECHATPAY = "wechatpay"
+
+
+PROVIDER_NAMES = {  # the catalogs' message ids (context "provider"), in English
+    Provider.ALIPAY: "Alipay",
+    Provider.WECHATPAY: "WeChat Pay",
+}
+
+
+def provider_name(provider: Provider, translations: NullTranslations) -> str:
+    """The provider's name in the language of ``translations`` (a locale's catalog)."""
+    return translations.pgettext("provider", PROVIDER_NAMES[provider])
 
 
 class Channel(StrEnum):

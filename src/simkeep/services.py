@@ -4,7 +4,7 @@ Design overview
 ---------------
 ``Services`` holds the database, the clock, the settings and what is derived from them
 once (keys for codes and receipt links, the limits, the payment adapters, the URLs
-providers reach us at, the message catalogs for documents). ``create_app`` builds it in its
+providers reach us at). ``create_app`` builds it in its
 lifespan and keeps it on ``app.state``; the API routers and the pages both take it through
 ``ServicesDep``, so neither depends on the other.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from gettext import GNUTranslations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -37,7 +36,6 @@ class Services:
     clock: Clock
     auth_key: bytes
     receipts: ReceiptSigning
-    catalogs: Mapping[str, GNUTranslations]  # per language code, for documents (PDF)
     limits: Limits
     adapters: Mapping[Provider, PaymentProviderAdapter]
     urls: CheckoutUrls
@@ -50,7 +48,6 @@ class Services:
         db: Database,
         clock: Clock,
         adapters: Mapping[Provider, PaymentProviderAdapter],
-        catalogs: Mapping[str, GNUTranslations],
     ) -> Services:
         return cls(
             settings=settings,
@@ -58,7 +55,6 @@ class Services:
             clock=clock,
             auth_key=auth_key(settings.secret_key),
             receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
-            catalogs=catalogs,
             limits=Limits(),
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),

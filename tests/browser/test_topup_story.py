@@ -1,6 +1,6 @@
 """A new subscriber's first top-ups, clicked through in headless Chromium on a phone.
 
-Against the live server on the demo data (an HKD→CNY rate of 0.92 is set): a person whose
+Against the live server on the demo data (an HKD→CNY rate of 0.9200 is set): a person whose
 phone asks for Traditional Chinese registers, reading the SMS code on the SMS simulator's
 page; links a CNY SIM and an HKD SIM, each with the code sent to it; switches to Simplified
 Chinese and tops up ¥100 with WeChat Pay's QR code (offered on a phone as the fallback) —
@@ -73,7 +73,9 @@ class Story:
         try:
             for _ in range(40):
                 sms.goto(f"/_sim/sms?to={quote(to)}")
-                match = re.search(r"code: (\d{6})", sms.locator("ul").inner_text())
+                bodies = sms.locator("ul li p")  # newest first
+                newest = bodies.first.inner_text() if bodies.count() else ""
+                match = re.search(r"(?<!\d)(\d{6})(?!\d)", newest)
                 if match:
                     sms.screenshot(path=str(self.folder / f"{self.prefix}_sms.png"))
                     return match.group(1)
@@ -178,7 +180,7 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     # HK$50 with Alipay, in English: paid in renminbi at the locked rate, via the cashier.
     story.language("en")
     story.topup_from_my(HKD_SIM, "5000")
-    expect(page.locator("form.form")).to_contain_text("1 HKD = 0.92 CNY")
+    expect(page.locator("form.form")).to_contain_text("1 HKD = 0.9200 CNY")
     story.shot("topup_amount_en")
     page.click('button[value="review"]')
     expect(page.locator(".summary__total")).to_have_text("CN¥46.00")
@@ -200,7 +202,7 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     page.click('a[href$="/receipt"]')
     expect(page.locator("h1")).to_have_text("Top-up receipt")
     expect(page.locator(".receipt")).to_contain_text("HK$50.00")
-    expect(page.locator(".receipt")).to_contain_text("1 HKD = 0.92 CNY")
+    expect(page.locator(".receipt")).to_contain_text("1 HKD = 0.9200 CNY")
     expect(page.locator(".receipt__qr svg")).to_be_visible()
     story.shot("receipt_en")
     page.click("a.receipt__link")

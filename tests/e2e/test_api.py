@@ -43,7 +43,7 @@ async def test_a_subscriber_tops_up_and_sees_the_credit(api: Api) -> None:
     assert preview.json() | {"number": number} == {
         "number": number,
         "holder_masked": "陳*明",
-        "plan": "香港有效期卡",
+        "plan": {"code": "HK-VALID", "name": "香港有效期卡"},
         "state": "active",
         "home_currency": "HKD",
         "must_confirm": True,
@@ -352,7 +352,7 @@ async def test_receipt_of_a_credited_order_and_its_public_check(api: Api) -> Non
     assert receipt["order_no"] == order_no
     assert receipt["credit"] == {"minor": 10000, "currency": "CNY"}
     assert receipt["holder_masked"] == "陳*明"
-    assert receipt["provider"] == "微信支付 WeChat Pay"
+    assert receipt["provider"] == {"code": "wechatpay", "name": "微信支付"}
     assert receipt["provider_trade_no"]
     verify_path = httpx.URL(receipt["verify_url"]).path
     assert verify_path.startswith(f"/r/{receipt['receipt_no']}/")

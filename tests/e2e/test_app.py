@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.app import create_app
 from simkeep.db import Database
+from simkeep.i18n import LOCALE_DIR
 from simkeep.migrations import head_revision
 from simkeep.settings import Settings, load_settings
 from simkeep.web import i18n
@@ -322,7 +323,7 @@ def test_every_template_string_is_translated_in_every_catalog() -> None:
 
     for code in i18n.LANGUAGES:
         translated: dict[str, set[tuple[str | None, str]]] = {}
-        for po_path in (i18n.LOCALE_DIR / code / "LC_MESSAGES").glob("*.po"):
+        for po_path in (LOCALE_DIR / code / "LC_MESSAGES").glob("*.po"):
             with po_path.open("rb") as po_file:
                 catalog = read_po(po_file, locale=code)
             translated[po_path.stem] = {

@@ -272,7 +272,7 @@ async def test_link_a_sim_and_see_its_balance(site: Site) -> None:
     assert linked.headers["location"] == f"/my/sims/{site.hk_sim.id}"
 
     home = await site.http.get("/my", headers={"Accept-Language": "en"})
-    assert "香港有效期卡" in home.text
+    assert "Hong Kong validity plan" in home.text
     assert "HK$0.00" in home.text
     assert "Grace period" in home.text
     assert f"/topup?number=%2B852{site.hk_sim.hk_number.e164[4:]}" in home.text
@@ -360,7 +360,7 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     amounts = await site.http.get(f"/topup?number={number[4:]}", headers=english)
     assert amounts.status_code == 200
     assert "陳*明" in amounts.text  # the guard: the holder, masked
-    assert "香港有效期卡" in amounts.text
+    assert "Hong Kong validity plan" in amounts.text
     assert "Grace period" in amounts.text
     assert 'name="confirm"' in amounts.text
     # HK$ credit, paid in renminbi at the operator's rate: no method here charges HKD.

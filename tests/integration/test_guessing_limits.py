@@ -42,6 +42,7 @@ PHONE = "+852 9123 4567"
 E164 = "+85291234567"
 PASSWORD = "correct horse"
 AT_ONCE = 50
+LANGUAGE = "zh_Hant_HK"
 
 
 async def outcome(call: Awaitable[object]) -> str:
@@ -80,7 +81,9 @@ async def test_fifty_wrong_passwords_at_once_get_five_checks_then_a_lock(
     db: Database, clock: FixedClock, registered: bool
 ) -> None:
     if registered:
-        await subscribers.enroll(db, phone=PHONE, password=PASSWORD, now=clock.now())
+        await subscribers.enroll(
+            db, phone=PHONE, password=PASSWORD, language=LANGUAGE, now=clock.now()
+        )
 
     outcomes = await all_at_once(wrong_logins(db, clock, AT_ONCE))
 
@@ -98,7 +101,7 @@ async def test_fifty_wrong_passwords_at_once_get_five_checks_then_a_lock(
 
 
 async def test_a_success_resets_the_count(db: Database, clock: FixedClock) -> None:
-    await subscribers.enroll(db, phone=PHONE, password=PASSWORD, now=clock.now())
+    await subscribers.enroll(db, phone=PHONE, password=PASSWORD, language=LANGUAGE, now=clock.now())
     for call in wrong_logins(db, clock, LIMITS.login_failures - 1):
         assert await outcome(call) == "bad_credentials"
     await login(db, clock, PASSWORD)
@@ -112,7 +115,9 @@ async def test_a_success_resets_the_count(db: Database, clock: FixedClock) -> No
 async def test_guessing_the_current_password_to_change_it_takes_the_same_attempts(
     db: Database, clock: FixedClock
 ) -> None:
-    subscriber_id = await subscribers.enroll(db, phone=PHONE, password=PASSWORD, now=clock.now())
+    subscriber_id = await subscribers.enroll(
+        db, phone=PHONE, password=PASSWORD, language=LANGUAGE, now=clock.now()
+    )
 
     def change(old: str) -> Awaitable[object]:
         return subscribers.change_password(
@@ -157,7 +162,7 @@ class HeldCheck:
 async def test_a_failure_checked_after_a_success_adds_nothing(
     db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await subscribers.enroll(db, phone=PHONE, password=PASSWORD, now=clock.now())
+    await subscribers.enroll(db, phone=PHONE, password=PASSWORD, language=LANGUAGE, now=clock.now())
     for call in wrong_logins(db, clock, LIMITS.login_failures - 2):
         assert await outcome(call) == "bad_credentials"
     held = HeldCheck("a late wrong password")
@@ -179,7 +184,13 @@ async def test_a_failure_checked_after_a_success_adds_nothing(
 
 async def register_code(db: Database, clock: FixedClock) -> str:
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language=LANGUAGE,
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     return await last_code(db, E164)
 
@@ -274,7 +285,13 @@ async def test_fifty_code_requests_at_once_queue_the_hourly_limit_of_sms(
 ) -> None:
     requests = [
         subscribers.request_code(
-            db, phone=PHONE, purpose=purpose, key=KEY, limits=LIMITS, now=clock.now()
+            db,
+            phone=PHONE,
+            purpose=purpose,
+            language=LANGUAGE,
+            key=KEY,
+            limits=LIMITS,
+            now=clock.now(),
         )
         for purpose in [CodePurpose.REGISTER, CodePurpose.LINK_SIM] * (AT_ONCE // 2)
     ]
@@ -302,9 +319,11 @@ async def sim_and_subscriber(db: Database, clock: FixedClock) -> tuple[Sim, int]
         return await issue_sim(conn, n=1, plan="HK-KEEP", now=clock.now())
 
     sim = await db.transaction(setup)
-    subscriber_id = await subscribers.enroll(db, phone=PHONE, password=PASSWORD, now=clock.now())
+    subscriber_id = await subscribers.enroll(
+        db, phone=PHONE, password=PASSWORD, language=LANGUAGE, now=clock.now()
+    )
     await sims.request_link_code(
-        db, number=sim.hk_number.e164, key=KEY, limits=LIMITS, now=clock.now()
+        db, number=sim.hk_number.e164, language=LANGUAGE, key=KEY, limits=LIMITS, now=clock.now()
     )
     return sim, subscriber_id
 
@@ -316,6 +335,7 @@ def link(
         db,
         subscriber_id=subscriber_id,
         number=sim.hk_number.e164,
+        language=LANGUAGE,
         code=code,
         key=KEY,
         limits=LIMITS,

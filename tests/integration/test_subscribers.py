@@ -45,11 +45,24 @@ async def code_for(db: Database, clock: FixedClock, phone: str = E164) -> str:
 
 async def sign_up(db: Database, clock: FixedClock, password: str = "correct horse") -> str:
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     code = await code_for(db, clock)
     session = await subscribers.register(
-        db, phone=PHONE, code=code, password=password, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        code=code,
+        password=password,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     return session.token
 
@@ -73,7 +86,13 @@ async def test_register_with_an_sms_code_then_log_in_and_out(
 
 async def test_a_wrong_or_used_code_registers_nothing(db: Database, clock: FixedClock) -> None:
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     code = await code_for(db, clock)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
@@ -83,6 +102,7 @@ async def test_a_wrong_or_used_code_registers_nothing(db: Database, clock: Fixed
             phone=PHONE,
             code=wrong,
             password="correct horse",
+            language="en",
             key=KEY,
             limits=LIMITS,
             now=clock.now(),
@@ -92,6 +112,7 @@ async def test_a_wrong_or_used_code_registers_nothing(db: Database, clock: Fixed
         phone=PHONE,
         code=code,
         password="correct horse",
+        language="en",
         key=KEY,
         limits=LIMITS,
         now=clock.now(),
@@ -102,6 +123,7 @@ async def test_a_wrong_or_used_code_registers_nothing(db: Database, clock: Fixed
             phone=PHONE,
             code=code,
             password="correct horse",
+            language="en",
             key=KEY,
             limits=LIMITS,
             now=clock.now(),
@@ -110,7 +132,13 @@ async def test_a_wrong_or_used_code_registers_nothing(db: Database, clock: Fixed
 
 async def test_codes_expire_and_allow_few_guesses(db: Database, clock: FixedClock) -> None:
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     code = await code_for(db, clock)
     for _ in range(LIMITS.code_attempts):
@@ -120,6 +148,7 @@ async def test_codes_expire_and_allow_few_guesses(db: Database, clock: FixedCloc
                 phone=PHONE,
                 code="000000" if code != "000000" else "111111",
                 password="correct horse",
+                language="en",
                 key=KEY,
                 limits=LIMITS,
                 now=clock.now(),
@@ -130,13 +159,20 @@ async def test_codes_expire_and_allow_few_guesses(db: Database, clock: FixedCloc
             phone=PHONE,
             code=code,
             password="correct horse",
+            language="en",
             key=KEY,
             limits=LIMITS,
             now=clock.now(),
         )
     clock.advance(timedelta(minutes=1))
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
     fresh = await code_for(db, clock)
     clock.advance(LIMITS.code_ttl + timedelta(seconds=1))
@@ -146,6 +182,7 @@ async def test_codes_expire_and_allow_few_guesses(db: Database, clock: FixedCloc
             phone=PHONE,
             code=fresh,
             password="correct horse",
+            language="en",
             key=KEY,
             limits=LIMITS,
             now=clock.now(),
@@ -155,15 +192,33 @@ async def test_codes_expire_and_allow_few_guesses(db: Database, clock: FixedCloc
 async def test_codes_per_hour_are_limited(db: Database, clock: FixedClock) -> None:
     for _ in range(LIMITS.codes_per_hour):
         await subscribers.request_code(
-            db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+            db,
+            phone=PHONE,
+            purpose=CodePurpose.REGISTER,
+            language="en",
+            key=KEY,
+            limits=LIMITS,
+            now=clock.now(),
         )
     with pytest.raises(TooManyRequests):
         await subscribers.request_code(
-            db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+            db,
+            phone=PHONE,
+            purpose=CodePurpose.REGISTER,
+            language="en",
+            key=KEY,
+            limits=LIMITS,
+            now=clock.now(),
         )
     clock.advance(timedelta(hours=1, seconds=1))
     await subscribers.request_code(
-        db, phone=PHONE, purpose=CodePurpose.REGISTER, key=KEY, limits=LIMITS, now=clock.now()
+        db,
+        phone=PHONE,
+        purpose=CodePurpose.REGISTER,
+        language="en",
+        key=KEY,
+        limits=LIMITS,
+        now=clock.now(),
     )
 
 
@@ -220,6 +275,7 @@ async def test_reset_password_by_sms(db: Database, clock: FixedClock) -> None:
         db,
         phone=PHONE,
         purpose=CodePurpose.RESET_PASSWORD,
+        language="en",
         key=KEY,
         limits=LIMITS,
         now=clock.now(),
@@ -244,6 +300,7 @@ async def test_unknown_numbers_get_no_reset_code(db: Database, clock: FixedClock
         db,
         phone="+86 138 1234 5678",
         purpose=CodePurpose.RESET_PASSWORD,
+        language="en",
         key=KEY,
         limits=LIMITS,
         now=clock.now(),

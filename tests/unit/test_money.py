@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from simkeep.money import CurrencyMismatch, InvalidAmount, Money
+from simkeep.money import CurrencyMismatch, InvalidAmount, Money, format_rate
 
 
 def test_parse_major_units_to_minor_units() -> None:
@@ -61,3 +63,21 @@ def test_formatting_per_locale() -> None:
     assert Money(9_200, "CNY").format("zh_Hans_CN") == "¥92.00"
     assert Money(9_200, "CNY").format("en") == "CN¥92.00"
     assert str(Money(-150, "HKD")) == "-1.50 HKD"
+
+
+@pytest.mark.parametrize(
+    ("rate", "text"),
+    [
+        ("0.92", "0.92"),
+        ("0.9200", "0.9200"),  # set to four places: shown to four places
+        ("0.91875", "0.91875"),
+        ("1", "1.00"),
+        ("1.2", "1.20"),
+        ("1087.5", "1,087.50"),
+    ],
+)
+@pytest.mark.parametrize("locale", ["zh_Hant_HK", "zh_Hans_CN", "en"])
+def test_a_rate_keeps_the_operators_decimals_and_at_least_two(
+    rate: str, text: str, locale: str
+) -> None:
+    assert format_rate(Decimal(rate), locale) == text

@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 
 from simkeep.money import Money
+from simkeep.names import Names
+from simkeep.payment_methods import Provider
 from simkeep.receipts.model import (
     ReceiptError,
     ReceiptView,
@@ -16,8 +18,16 @@ from simkeep.receipts.model import (
     signature_matches,
     verification_path,
 )
+from simkeep.sims.model import Plan, Retention
 
 KEY = b"receipt-test-key-0123456789abcdef"
+PLAN = Plan(
+    "CHK-365",
+    Names("中港通 365 保號計劃", "中港通 365 保号计划", "China–HK 365 number keeper"),
+    "HKD",
+    Retention.VALIDITY,
+    0,
+)
 RECEIPT_NO = "R26112500123456"
 
 
@@ -29,11 +39,11 @@ def receipt(**changes: object) -> ReceiptView:
         credited_at=datetime(2026, 11, 25, 6, 3, 7, tzinfo=UTC),
         msisdn="+85251234567",
         holder_masked="陳*明",
-        plan_name="中港通 365 保號計劃",
+        plan=PLAN,
         credit=Money(10_000, "HKD"),
         pay=Money(9_200, "CNY"),
         fx_rate=Decimal("0.9200"),
-        provider="Alipay",
+        provider=Provider.ALIPAY,
         provider_trade_no="2026112522001412345678901234",
         validity_until=datetime(2027, 11, 25, 15, 59, 59, tzinfo=UTC),
     )
@@ -108,9 +118,9 @@ def test_number_is_shown_grouped() -> None:
 
 
 def test_exchange_rate_line_reads_credit_to_pay_currency() -> None:
-    assert receipt().fx_display == "1 HKD = 0.9200 CNY"
+    assert receipt().fx_display("en") == "1 HKD = 0.9200 CNY"
     same_currency = receipt(pay=Money(10_000, "HKD"), fx_rate=None)
-    assert same_currency.fx_display is None
+    assert same_currency.fx_display("en") is None
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
+from simkeep import i18n
 from simkeep.money import Money
 from simkeep.receipts.model import receipt_signature, verification_path
 from simkeep.receipts.pdf import PAGE_WIDTH, FontMissing, render_pdf
-from simkeep.web import i18n
-from tests.unit.test_receipts import KEY, RECEIPT_NO, receipt
+from tests.unit.test_receipts import KEY, PLAN, RECEIPT_NO, receipt
 
 VERIFY_URL = "https://simkeep.example" + verification_path(
     RECEIPT_NO, receipt_signature(KEY, RECEIPT_NO)
@@ -39,6 +39,8 @@ EXPECTED = {
         "掃描二維碼核實此收據",
         "HK$100.00",
         "CN¥92.00",
+        "中港通365保號計劃",
+        "支付寶",
     ],
     "zh_Hans_CN": [
         "充值收据",
@@ -53,6 +55,8 @@ EXPECTED = {
         "扫码验证此收据",
         "HK$100.00",
         "¥92.00",
+        "中港通365保号计划",
+        "支付宝",
     ],
     "en": [
         "Top-up receipt",
@@ -67,6 +71,8 @@ EXPECTED = {
         "Scan to verify this receipt",
         "HK$100.00",
         "CN¥92.00",
+        "China–HK365numberkeeper",
+        "Alipay",
     ],
 }
 
@@ -87,13 +93,13 @@ def render(language: str, **changes: object) -> bytes:
         receipt(**changes),
         language=language,
         verify_url=VERIFY_URL,
-        translations=i18n.load_catalog(language),
+        translations=i18n.translations(language),
     )
 
 
 @pytest.fixture(scope="module")
 def receipts() -> dict[str, bytes]:
-    return {language: render(language) for language in i18n.LANGUAGES}
+    return {language: render(language) for language in i18n.LOCALES}
 
 
 @pytest.mark.parametrize("language", list(EXPECTED))
@@ -108,9 +114,7 @@ def test_receipt_says_what_happened_in_its_language(
         "2026-11-2514:03:07",  # 06:03:07 UTC in Hong Kong time
         "+85251234567",
         "陳*明",
-        "中港通365保號計劃",
         "1HKD=0.9200CNY",
-        "Alipay",
         "2026112522001412345678901234",
         "2027-11-25",  # 15:59:59 UTC is the next day in Hong Kong
     ]:
@@ -121,6 +125,22 @@ def test_labels_differ_per_language(receipts: dict[str, bytes]) -> None:
     assert "Amountpaid" not in page_text(receipts["zh_Hant_HK"])
     assert "付款金額" not in page_text(receipts["zh_Hans_CN"])
     assert "支付金额" not in page_text(receipts["en"])
+
+
+@pytest.mark.parametrize("language", list(EXPECTED))
+def test_the_plan_is_named_in_the_receipts_language_only(
+    receipts: dict[str, bytes], language: str
+) -> None:
+    text = page_text(receipts[language])
+    for other in EXPECTED:
+        name = squeeze(PLAN.name(other))
+        assert (name in text) is (other == language), f"{name} on the {language} receipt"
+
+
+def test_the_provider_is_named_in_the_receipts_language_only(receipts: dict[str, bytes]) -> None:
+    assert "Alipay" not in page_text(receipts["zh_Hant_HK"])
+    assert "支付寶" not in page_text(receipts["zh_Hans_CN"])
+    assert "支付宝" not in page_text(receipts["zh_Hant_HK"])
 
 
 def test_cjk_font_is_embedded(receipts: dict[str, bytes]) -> None:
@@ -205,7 +225,7 @@ def test_a_message_translated_differently_in_two_files_is_refused(tmp_path: Path
 
 
 def test_shipped_catalogs_hold_both_pages_and_receipts() -> None:
-    catalogs = i18n.load_catalogs()
+    catalogs = {code: i18n.translations(code) for code in i18n.LOCALES}
     assert catalogs["zh_Hant_HK"].gettext("Language") == "語言"
     assert catalogs["zh_Hant_HK"].pgettext("receipt", "Amount paid") == "付款金額"
     assert catalogs["zh_Hans_CN"].pgettext("receipt", "Amount paid") == "支付金额"

@@ -1,6 +1,11 @@
-"""``/api/v1/auth``: one-time codes, register, log in and out, passwords. Thin: each route
-calls one ``subscribers.service`` function; a session token comes back for the
-``Authorization: Bearer`` header."""
+"""``/api/v1/auth``: one-time codes, register, log in and out, passwords, and ``/api/v1/me``
+with the language the subscriber reads. Thin: each route calls one ``subscribers.service``
+function; a session token comes back for the ``Authorization: Bearer`` header.
+
+A code's SMS goes out in the language of the number's subscriber, or — for a number that is
+nobody's login yet — in the request's language (``Accept-Language``). A new account reads
+the ``language`` of the register body, else the request's language; ``PUT /me/language``
+changes it (the site changes it when the subscriber switches language there)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from simkeep.api import errors
-from simkeep.api.deps import SubscriberDep, bearer_credentials
+from simkeep.api.deps import LanguageDep, SubscriberDep, bearer_credentials
 from simkeep.api.schemas import (
     ChangePasswordRequest,
     CodeRequest,
+    LanguageRequest,
     LoginRequest,
     MeOut,
     RegisterRequest,
@@ -35,11 +41,12 @@ router = APIRouter(
     response_class=Response,
     summary="Send a one-time code by SMS",
 )
-async def send_code(body: CodeRequest, services: ServicesDep) -> Response:
+async def send_code(body: CodeRequest, services: ServicesDep, language: LanguageDep) -> Response:
     await subscribers.request_code(
         services.db,
         phone=body.phone,
         purpose=CodePurpose(body.purpose),
+        language=language,
         key=services.auth_key,
         limits=services.limits,
         now=services.clock.now(),
@@ -48,12 +55,15 @@ async def send_code(body: CodeRequest, services: ServicesDep) -> Response:
 
 
 @router.post("/auth/register", status_code=201, summary="Register with a code and a password")
-async def register(body: RegisterRequest, services: ServicesDep) -> SessionOut:
+async def register(
+    body: RegisterRequest, services: ServicesDep, language: LanguageDep
+) -> SessionOut:
     session = await subscribers.register(
         services.db,
         phone=body.phone,
         code=body.code,
         password=body.password,
+        language=body.language or language,
         key=services.auth_key,
         limits=services.limits,
         now=services.clock.now(),
@@ -116,3 +126,11 @@ async def change_password(
 @router.get("/me", summary="Who this token belongs to")
 async def me(subscriber: SubscriberDep) -> MeOut:
     return MeOut.of(subscriber)
+
+
+@router.put("/me/language", summary="The language my SMS are written in", status_code=204)
+async def set_language(
+    body: LanguageRequest, subscriber: SubscriberDep, services: ServicesDep
+) -> Response:
+    await subscribers.set_language(services.db, subscriber_id=subscriber.id, language=body.language)
+    return Response(status_code=204)

@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from simkeep.api import errors
-from simkeep.api.deps import SubscriberDep
-from simkeep.api.schemas import Amount
+from simkeep.api.deps import LanguageDep, SubscriberDep
+from simkeep.api.schemas import Amount, PlanOut, ProviderOut
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt
 from simkeep.services import ServicesDep
@@ -32,17 +32,17 @@ class ReceiptOut(BaseModel):
     credited_at: datetime
     number: str
     holder_masked: str
-    plan: str
+    plan: PlanOut
     credit: Amount
     pay: Amount
     fx_rate: str | None
-    provider: str
+    provider: ProviderOut
     provider_trade_no: str
     validity_until: datetime | None
     verify_url: str
 
     @classmethod
-    def of(cls, receipt: Receipt) -> ReceiptOut:
+    def of(cls, receipt: Receipt, locale: str) -> ReceiptOut:
         view = receipt.view
         return cls(
             receipt_no=view.receipt_no,
@@ -51,11 +51,11 @@ class ReceiptOut(BaseModel):
             credited_at=view.credited_at,
             number=view.msisdn,
             holder_masked=view.holder_masked,
-            plan=view.plan_name,
+            plan=PlanOut.of(view.plan, locale),
             credit=Amount.of(view.credit),
             pay=Amount.of(view.pay),
             fx_rate=_rate(view.fx_rate),
-            provider=view.provider,
+            provider=ProviderOut.of(view.provider, locale),
             provider_trade_no=view.provider_trade_no,
             validity_until=view.validity_until,
             verify_url=receipt.verify_url,
@@ -76,9 +76,9 @@ class VerifiedReceiptOut(BaseModel):
 
 @router.get("/topups/{order_no}/receipt", summary="The receipt of one of my credited orders")
 async def get_receipt(
-    order_no: str, subscriber: SubscriberDep, services: ServicesDep
+    order_no: str, subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
 ) -> ReceiptOut:
-    return ReceiptOut.of(await _owned(order_no, subscriber.id, services))
+    return ReceiptOut.of(await _owned(order_no, subscriber.id, services), language)
 
 
 @router.get(
@@ -91,10 +91,13 @@ async def get_receipt_pdf(
     order_no: str,
     subscriber: SubscriberDep,
     services: ServicesDep,
-    lang: Annotated[Language, Query()] = "zh_Hant_HK",
+    language: LanguageDep,
+    lang: Annotated[
+        Language | None, Query(description="The receipt's language; Accept-Language otherwise")
+    ] = None,
 ) -> Response:
     receipt = await _owned(order_no, subscriber.id, services)
-    pdf = await receipts.receipt_pdf(receipt, language=lang, translations=services.catalogs[lang])
+    pdf = await receipts.receipt_pdf(receipt, language=lang or language)
     disposition = f'attachment; filename="{receipt.view.receipt_no}.pdf"'
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 

@@ -3,10 +3,13 @@
 Design overview
 ---------------
 Amounts travel as ``{"minor": 10000, "currency": "HKD"}``: integers in minor units, never
-floats. Times are ISO 8601 in UTC. Numbers are E.164. Every response model is built from a
-domain object by a ``from_…`` class method, so routes stay one call and one conversion.
-Where one answer names what another operation reads (an order's number, a SIM's id), the
-document says so with an OpenAPI ``link``, which clients and schemathesis follow.
+floats. Times are ISO 8601 in UTC. Numbers are E.164. What a person reads by name (a plan,
+a payment provider on a receipt) travels as ``{"code": …, "name": …}``: the code for
+programs, the name in the request's language (``Accept-Language``, ``api.deps.LanguageDep``).
+Every response model is built from a domain object by an ``of`` class method, so routes stay
+one call and one conversion. Where one answer names what another operation reads (an
+order's number, a SIM's id), the document says so with an OpenAPI ``link``, which clients and
+schemathesis follow.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
+from simkeep.i18n import translations
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
-from simkeep.sims.model import SimAccount
+from simkeep.payment_methods import Channel, Provider, provider_name
+from simkeep.sims.model import Holder, Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
 
@@ -36,6 +40,7 @@ def _iso_8601(value: object) -> object:
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]  # with its UTC offset
 
 Phone = Field(min_length=6, max_length=32, examples=["+852 9123 4567"])
+Locale = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
 Password = Field(min_length=1, max_length=256)
 
 
@@ -69,6 +74,14 @@ class RegisterRequest(BaseModel):
     phone: str = Phone
     code: str = Field(min_length=4, max_length=10)
     password: str = Password
+    language: Locale | None = Field(
+        default=None,
+        description="The language the account reads (its SMS); Accept-Language otherwise",
+    )
+
+
+class LanguageRequest(BaseModel):
+    language: Locale
 
 
 class LoginRequest(BaseModel):
@@ -104,10 +117,11 @@ class SessionOut(BaseModel):
 class MeOut(BaseModel):
     id: int
     phone: str
+    language: Locale = Field(description="The language my SMS are written in")
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> MeOut:
-        return cls(id=subscriber.id, phone=subscriber.phone)
+        return cls(id=subscriber.id, phone=subscriber.phone, language=subscriber.language)
 
 
 class NumberRequest(BaseModel):
@@ -119,12 +133,35 @@ class LinkRequest(BaseModel):
     code: str = Field(min_length=4, max_length=10)
 
 
+class PlanOut(BaseModel):
+    code: str = Field(examples=["HK-KEEP"])
+    name: str = Field(
+        description="In the request's language (Accept-Language)",
+        examples=["Hong Kong number keeper, HK$8 a month"],
+    )
+
+    @classmethod
+    def of(cls, plan: Plan, locale: str) -> PlanOut:
+        return cls(code=plan.code, name=plan.name(locale))
+
+
+class ProviderOut(BaseModel):
+    code: Provider
+    name: str = Field(
+        description="In the request's language (Accept-Language)", examples=["WeChat Pay"]
+    )
+
+    @classmethod
+    def of(cls, provider: Provider, locale: str) -> ProviderOut:
+        return cls(code=provider, name=provider_name(provider, translations(locale)))
+
+
 class SimOut(BaseModel):
     id: int
     iccid: str
     hk_number: str
     cn_number: str
-    plan: str
+    plan: PlanOut
     state: str
     home_currency: str
     holder_masked: str
@@ -133,14 +170,14 @@ class SimOut(BaseModel):
     bonus: Balance
 
     @classmethod
-    def of(cls, held: SimAccount) -> SimOut:
+    def of(cls, held: SimAccount, locale: str) -> SimOut:
         sim = held.sim
         return cls(
             id=sim.id,
             iccid=sim.iccid,
             hk_number=sim.hk_number.e164,
             cn_number=sim.cn_number.e164,
-            plan=held.plan_name,
+            plan=PlanOut.of(held.plan, locale),
             state=sim.state.value,
             home_currency=sim.home_currency,
             holder_masked=sim.holder_masked,
@@ -150,22 +187,38 @@ class SimOut(BaseModel):
         )
 
 
+class HolderOut(BaseModel):
+    """An account that holds the SIM (it proved so with a code sent to the SIM)."""
+
+    phone_masked: str = Field(examples=["+852 6***4567"])
+    linked_at: datetime
+    me: bool = Field(description="This is my own account")
+
+    @classmethod
+    def of(cls, holder: Holder, *, me: int) -> HolderOut:
+        return cls(
+            phone_masked=holder.phone_masked,
+            linked_at=holder.linked_at,
+            me=holder.subscriber_id == me,
+        )
+
+
 class NumberOut(BaseModel):
     """What the wrong-number guard shows before payment."""
 
     number: str
     holder_masked: str
-    plan: str
+    plan: PlanOut
     state: str
     home_currency: str
     must_confirm: bool = Field(description="Never topped up by you: send `confirm_number` too")
 
     @classmethod
-    def of(cls, preview: NumberPreview) -> NumberOut:
+    def of(cls, preview: NumberPreview, locale: str) -> NumberOut:
         return cls(
             number=preview.e164,
             holder_masked=preview.holder_masked,
-            plan=preview.plan_name,
+            plan=PlanOut.of(preview.plan, locale),
             state=preview.state,
             home_currency=preview.home_currency,
             must_confirm=preview.must_confirm,

@@ -79,6 +79,7 @@ class DemoTopup:
 class DemoSubscriber:
     phone: str
     password: str
+    language: str  # the locale this person reads (their SMS)
     sims: tuple[int, ...]  # demo SIM numbers (see _demo_number) this person holds
     topups: tuple[DemoTopup, ...] = ()
 
@@ -93,6 +94,7 @@ DEMO_SUBSCRIBERS = (
     DemoSubscriber(
         "+85261000001",
         "demo-pass-852",
+        "zh_Hant_HK",
         (1, 4, 31),  # 4 is on a validity plan: its top-ups buy days
         (
             DemoTopup(40, time(9, 12), 1, 100, ALIPAY),
@@ -106,6 +108,7 @@ DEMO_SUBSCRIBERS = (
     DemoSubscriber(
         "+8613800000002",
         "demo-pass-86",
+        "zh_Hans_CN",
         (3, 5, 33),
         (
             DemoTopup(38, time(10, 3), 3, 100, WECHATPAY),
@@ -244,7 +247,7 @@ async def _order(db: Database, order_no: str) -> Order:
 
 async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> int:
     subscriber_id = await subscribers.enroll(
-        db, phone=person.phone, password=person.password, now=now
+        db, phone=person.phone, password=person.password, language=person.language, now=now
     )
 
     async def link(conn: AsyncConnection) -> None:

@@ -19,12 +19,12 @@ def alembic_config() -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` inside one transaction."""
+    """Bring the schema to ``revision`` inside one transaction (``Database.schema_change``)."""
 
     async def run(conn: AsyncConnection) -> None:
         await conn.run_sync(_upgrade, revision)
 
-    await db.transaction(run)
+    await db.schema_change(run)
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

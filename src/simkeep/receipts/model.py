@@ -3,7 +3,9 @@
 Design overview
 ---------------
 * ``ReceiptView`` is everything printed on a top-up receipt, already masked and resolved
-  (holder name masked, provider as a label); renderers (PDF, HTML) only lay it out. It
+  (holder name masked; the plan with its names in the three languages and the provider,
+  of which each renderer — PDF, HTML, API — shows the reader's name); renderers only lay
+  it out. It
   refuses what a receipt must never say: naive times, an exchange rate without a currency
   change (or the reverse), a receipt number that cannot sit in a URL path.
 * Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``.
@@ -27,7 +29,9 @@ from decimal import Decimal
 import phonenumbers
 
 from simkeep.clock import require_aware
-from simkeep.money import Money
+from simkeep.money import Money, format_rate
+from simkeep.payment_methods import Provider
+from simkeep.sims.model import Plan
 
 SIGNATURE_BYTES = 16  # 128 bits: unguessable, and the link stays short
 _PURPOSE = b"simkeep/receipt-verification/v1\x00"
@@ -47,11 +51,11 @@ class ReceiptView:
     credited_at: datetime  # aware; shown in Hong Kong time
     msisdn: str  # E.164
     holder_masked: str  # e.g. 陳*明
-    plan_name: str
+    plan: Plan
     credit: Money  # what the SIM received
     pay: Money  # what the payer paid
     fx_rate: Decimal | None  # units of pay currency per unit of credit currency
-    provider: str  # a label for people: "Alipay", "WeChat Pay" …
+    provider: Provider  # named for people by payment_methods.provider_name
     provider_trade_no: str
     validity_until: datetime | None  # the SIM's validity after this top-up
 
@@ -75,12 +79,11 @@ class ReceiptView:
         parsed = phonenumbers.parse(self.msisdn, None)
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
-    @property
-    def fx_display(self) -> str | None:
-        """``1 HKD = 0.9200 CNY`` when the payer paid in another currency."""
+    def fx_display(self, locale: str) -> str | None:
+        """``1 HKD = 0.9200 CNY`` when the payer paid in another currency (``format_rate``)."""
         if self.fx_rate is None:
             return None
-        return f"1 {self.credit.currency} = {self.fx_rate:f} {self.pay.currency}"
+        return f"1 {self.credit.currency} = {format_rate(self.fx_rate, locale)} {self.pay.currency}"
 
 
 def check_receipt_no(receipt_no: str) -> str:

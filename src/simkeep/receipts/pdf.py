@@ -11,8 +11,9 @@ Design overview
   shows on any viewer or printer and can be copied out. The font is read from its Debian
   path; if it is missing, ``FontMissing`` names the package to install.
 * Labels come from the caller's catalog (``msgctxt "receipt"``, in ``receipts.po``); this
-  module never loads catalogs. Amounts are formatted for the language by ``Money.format``;
-  times are Hong Kong time.
+  module never loads catalogs; the provider's name comes from it too, the plan's name is
+  the one of the receipt's language.
+  Amounts are formatted for the language by ``Money.format``; times are Hong Kong time.
 * The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
   vectors and stays sharp at any printer resolution (the HTML receipt page draws the same
   link with ``web.formats.qr_svg``).
@@ -32,6 +33,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from simkeep.clock import in_hong_kong
+from simkeep.payment_methods import provider_name
 from simkeep.receipts.model import ReceiptView
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
@@ -110,10 +112,10 @@ def _sheet(
         _Row(pgettext("receipt", "Amount credited"), receipt.credit.format(language), 12),
         _Row(pgettext("receipt", "Amount paid"), receipt.pay.format(language)),
     ]
-    if receipt.fx_display is not None:
-        paid.append(_Row(pgettext("receipt", "Exchange rate"), receipt.fx_display))
+    if (fx := receipt.fx_display(language)) is not None:
+        paid.append(_Row(pgettext("receipt", "Exchange rate"), fx))
     paid += [
-        _Row(pgettext("receipt", "Paid with"), receipt.provider),
+        _Row(pgettext("receipt", "Paid with"), provider_name(receipt.provider, translations)),
         _Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),
     ]
     sections = [
@@ -128,7 +130,7 @@ def _sheet(
         [
             _Row(pgettext("receipt", "Number"), receipt.msisdn_display),
             _Row(pgettext("receipt", "Holder"), receipt.holder_masked),
-            _Row(pgettext("receipt", "Plan"), receipt.plan_name),
+            _Row(pgettext("receipt", "Plan"), receipt.plan.name(language)),
         ],
         paid,
     ]

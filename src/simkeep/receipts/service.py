@@ -14,13 +14,12 @@ Rendering a PDF reads a large font file, so it runs in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from gettext import NullTranslations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from simkeep.db import Database
-from simkeep.payment_methods import Provider
+from simkeep.i18n import translations
 from simkeep.phone import parse_number
 from simkeep.receipts.model import (
     ReceiptView,
@@ -32,8 +31,6 @@ from simkeep.receipts.pdf import render_pdf
 from simkeep.sims import service as sims
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
-
-PROVIDER_LABELS = {Provider.ALIPAY: "支付寶 Alipay", Provider.WECHATPAY: "微信支付 WeChat Pay"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +79,14 @@ async def verify_receipt(
     return await db.transaction(read)
 
 
-async def receipt_pdf(receipt: Receipt, *, language: str, translations: NullTranslations) -> bytes:
+async def receipt_pdf(receipt: Receipt, *, language: str) -> bytes:
     """The receipt as a PDF in ``language``."""
     return await run_in_threadpool(
         render_pdf,
         receipt.view,
         language=language,
         verify_url=receipt.verify_url,
-        translations=translations,
+        translations=translations(language),
     )
 
 
@@ -99,18 +96,18 @@ async def _receipt(
     if order is None or order.receipt_no is None or order.credited_at is None:
         return None
     sim = await sims.get_sim(conn, sim_id=order.sim_id)
-    plan = await sims.get_plan(conn, code=sim.plan_code) if sim else None
+    assert sim is not None  # an order's sim_id references its SIM
     view = ReceiptView(
         receipt_no=order.receipt_no,
         order_no=order.order_no,
         credited_at=order.credited_at,
         msisdn=order.msisdn,
-        holder_masked=sim.holder_masked if sim else "",
-        plan_name=plan.name if plan else "",
+        holder_masked=sim.holder_masked,
+        plan=await sims.plan_of_sim(conn, sim_id=sim.id),
         credit=order.credit,
         pay=order.pay,
         fx_rate=order.fx_rate,
-        provider=PROVIDER_LABELS.get(order.provider, order.provider.value),
+        provider=order.provider,
         provider_trade_no=order.provider_trade_no or "",
         validity_until=order.validity_until,
     )

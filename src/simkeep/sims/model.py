@@ -10,6 +10,8 @@ Design overview
   masked (``陳*明``). Nothing can recover the ID number from what is stored.
 * Line states: ``active → grace → suspended → recycled``; a top-up that covers what is owed
   brings ``grace`` or ``suspended`` back to ``active``; ``recycled`` is terminal.
+* A plan is data with a name in each of the three languages (``simkeep.names``); whoever
+  shows it picks the reader's (``Plan.name``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from enum import StrEnum
 
 from simkeep.errors import Refusal
 from simkeep.money import Money, check_currency
+from simkeep.names import Names
 from simkeep.phone import Number
 
 
@@ -165,13 +168,17 @@ def mask_name(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Plan:
     code: str
-    name: str
+    names: Names
     currency: str
     retention: Retention
     monthly_fee: int  # minor units; 0 for validity plans
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
+
+    def name(self, locale: str) -> str:
+        """The plan's name as a reader of ``locale`` reads it."""
+        return self.names.pick(locale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +202,15 @@ class SimAccount:
     """A SIM as its holder sees it: the card, its plan and what is on it."""
 
     sim: Sim
-    plan_name: str
+    plan: Plan
     balance: Money
     bonus: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An account that holds a SIM, as the SIM's holders see it."""
+
+    subscriber_id: int
+    phone_masked: str  # +852 6***4567
+    linked_at: datetime

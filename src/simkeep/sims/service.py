@@ -10,13 +10,14 @@ say "unknown number" in their own words. ID checks compare keyed digests only.
 
 A subscriber links a SIM by reading a one-time code sent by SMS to one of its numbers
 (``request_link_code`` then ``link_sim``); only linked SIMs are shown with their balance, so
-no one reads another's SIM by changing an id.
+no one reads another's SIM by changing an id. Several accounts may hold one SIM; each new
+link is texted to the SIM, and who holds it is shown to its holders (``holdings``). Plans,
+with their names in three languages, are in ``plans``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
@@ -31,9 +32,9 @@ from simkeep.money import Money
 from simkeep.phone import Number, Region, parse_number
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
+from simkeep.sims.holdings import holders, tell_the_sim, unlink_sim
 from simkeep.sims.model import (
     IdType,
-    Plan,
     Retention,
     Sim,
     SimAccount,
@@ -45,48 +46,36 @@ from simkeep.sims.model import (
     mask_id,
     mask_name,
 )
+from simkeep.sims.plans import DEFAULT_PLANS, UnknownPlan, ensure_plans, get_plan, plan_of_sim
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.model import CodePurpose, Limits
 
-DEFAULT_PLANS = (
-    Plan("HK-KEEP", "香港保號月租 HK$8", "HKD", Retention.MONTHLY_FEE, 800),
-    Plan("CN-KEEP", "内地保号月租 ¥8", "CNY", Retention.MONTHLY_FEE, 800),
-    Plan("HK-VALID", "香港有效期卡", "HKD", Retention.VALIDITY, 0),
-    Plan("CN-VALID", "内地有效期卡", "CNY", Retention.VALIDITY, 0),
-)
+__all__ = [
+    "DEFAULT_PLANS",
+    "DuplicateSim",
+    "NotLinkable",
+    "UnknownPlan",
+    "apply_topup",
+    "assign_sim",
+    "count_sims",
+    "ensure_plans",
+    "find_by_number",
+    "get_plan",
+    "get_sim",
+    "held_sim",
+    "held_sims",
+    "holders",
+    "id_matches",
+    "issue_sim",
+    "link_sim",
+    "plan_of_sim",
+    "request_link_code",
+    "unlink_sim",
+]
 
 
 class DuplicateSim(SimError):
     code = "duplicate_sim"
-
-
-class UnknownPlan(SimError):
-    code = "unknown_plan"
-
-
-async def ensure_plans(conn: AsyncConnection, *, plans: Sequence[Plan] = DEFAULT_PLANS) -> None:
-    """Create the default plans that do not exist yet."""
-    existing = set((await conn.execute(select(t.plans.c.code))).scalars())
-    rows = [
-        {
-            "code": p.code,
-            "name": p.name,
-            "currency": p.currency,
-            "retention": p.retention.value,
-            "monthly_fee": p.monthly_fee,
-        }
-        for p in plans
-        if p.code not in existing
-    ]
-    if rows:
-        await conn.execute(t.plans.insert(), rows)
-
-
-async def get_plan(conn: AsyncConnection, *, code: str) -> Plan | None:
-    row = (await conn.execute(select(t.plans).where(t.plans.c.code == code))).first()
-    if row is None:
-        return None
-    return Plan(row.code, row.name, row.currency, Retention(row.retention), row.monthly_fee)
 
 
 async def issue_sim(
@@ -246,16 +235,23 @@ class NotLinkable(SimError):
 
 
 async def request_link_code(
-    db: Database, *, number: str, key: bytes, limits: Limits, now: datetime
+    db: Database, *, number: str, language: str, key: bytes, limits: Limits, now: datetime
 ) -> None:
-    """Send a code by SMS to ``number``, a line of a live SIM, to prove it is in your hands."""
+    """Send a code by SMS to ``number``, a line of a live SIM, to prove it is in your hands
+    (``language``: the asker's, for a number that is nobody's login)."""
     sim = await db.transaction(lambda conn: find_by_number(conn, number=number))
     if sim is None:
         raise NotLinkable("no China–Hong Kong SIM has this number: check it")
     if sim.state is SimState.RECYCLED:
         raise NotLinkable("this number was recycled and can no longer be linked")
     await subscribers.request_code(
-        db, phone=number, purpose=CodePurpose.LINK_SIM, key=key, limits=limits, now=now
+        db,
+        phone=number,
+        purpose=CodePurpose.LINK_SIM,
+        language=language,
+        key=key,
+        limits=limits,
+        now=now,
     )
 
 
@@ -265,20 +261,26 @@ async def link_sim(
     subscriber_id: int,
     number: str,
     code: str,
+    language: str,
     key: bytes,
     limits: Limits,
     now: datetime,
 ) -> Sim:
-    """Link the SIM of ``number`` to the subscriber who typed the code sent to it."""
+    """Link the SIM of ``number`` to the subscriber who typed the code sent to it, and text
+    the number that one more account holds it (``language``: the linker's)."""
+    e164 = parse_number(number).e164
     await subscribers.confirm_code(
-        db, phone=number, purpose=CodePurpose.LINK_SIM, code=code, key=key, limits=limits, now=now
+        db, phone=e164, purpose=CodePurpose.LINK_SIM, code=code, key=key, limits=limits, now=now
     )
 
     async def link(conn: AsyncConnection) -> Sim:
-        sim = await find_by_number(conn, number=number)
+        sim = await find_by_number(conn, number=e164)
         if sim is None or sim.state is SimState.RECYCLED:
             raise NotLinkable("this number can no longer be linked")
-        await assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
+        if await assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now):
+            await tell_the_sim(
+                conn, number=e164, subscriber_id=subscriber_id, language=language, now=now
+            )
         return sim
 
     return await db.transaction(link)
@@ -286,8 +288,9 @@ async def link_sim(
 
 async def assign_sim(
     conn: AsyncConnection, *, subscriber_id: int, sim_id: int, now: datetime
-) -> None:
-    """Record that the subscriber holds the SIM (once); proof is the caller's business."""
+) -> bool:
+    """Record that the subscriber holds the SIM (once); proof is the caller's business.
+    True if they did not hold it before."""
     linked = (
         await conn.execute(
             select(t.holdings.c.sim_id).where(
@@ -299,6 +302,7 @@ async def assign_sim(
         await conn.execute(
             t.holdings.insert().values(subscriber_id=subscriber_id, sim_id=sim_id, linked_at=now)
         )
+    return linked is None
 
 
 async def held_sims(conn: AsyncConnection, *, subscriber_id: int) -> list[SimAccount]:
@@ -326,6 +330,7 @@ async def held_sim(conn: AsyncConnection, *, subscriber_id: int, sim_id: int) ->
 
 async def _account_view(conn: AsyncConnection, sim: Sim) -> SimAccount:
     plan = await get_plan(conn, code=sim.plan_code)
+    assert plan is not None  # a SIM's plan_code references its plan
     amounts = []
     for spec in (
         chart.sim_balance(sim.id, sim.home_currency),
@@ -334,4 +339,4 @@ async def _account_view(conn: AsyncConnection, sim: Sim) -> SimAccount:
         account = await ledger.get_account_by_code(conn, code=spec.code)
         balance = None if account is None else await ledger.get_balance(conn, account_id=account.id)
         amounts.append(balance.money() if balance else Money(0, sim.home_currency))
-    return SimAccount(sim, plan.name if plan else sim.plan_code, amounts[0], amounts[1])
+    return SimAccount(sim, plan, amounts[0], amounts[1])

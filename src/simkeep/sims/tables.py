@@ -1,4 +1,4 @@
-"""SIM tables (migration 0002_sims)."""
+"""SIM tables (migration 0002_sims; plans' names in three languages: 0008_names)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from simkeep import names
 from simkeep.sqltypes import UTCDateTime, id_column_type
 
 metadata = MetaData()
@@ -23,7 +24,7 @@ plans = Table(
     "sim_plans",
     metadata,
     Column("code", String(32), primary_key=True),
-    Column("name", String(100), nullable=False),
+    *names.columns(),
     Column("currency", String(3), nullable=False),
     Column("retention", String(16), nullable=False),
     Column("monthly_fee", BigInteger, nullable=False),

@@ -8,8 +8,11 @@ conditional statement that commits at once (``statements``): a request takes one
 number's codes for the hour before a code is made, and a submission takes one of the
 code's attempts before the digests are compared; the right code is then marked used by a
 conditional update, so two right submissions use it once. The SMS goes out through the
-outbox in the transaction that creates the code. A reset asked for an unknown number says
-nothing more than for a known one, and costs the number a request all the same.
+outbox in the transaction that creates the code, in the language of the number's
+subscriber if it is registered, else in the language of the person who asked
+(``languages.reader_language``), and says what the code is for. A reset asked for an
+unknown number says nothing more than for a known one, and costs the number a request all
+the same.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.i18n import sms
 from simkeep.notifications import service as notifications
 from simkeep.phone import parse_number
 from simkeep.subscribers import statements as sql
 from simkeep.subscribers import tables as t
+from simkeep.subscribers.languages import reader_language
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
@@ -38,13 +43,32 @@ from simkeep.subscribers.model import (
 
 _HOUR = timedelta(hours=1)
 _BAD_CODE = "that code is wrong or has expired: request a new one"
-CODE_TEXT = "simkeep 驗證碼/验证码/code: {code}（{minutes} 分鐘內有效 / valid {minutes} min）"
+CODE_TEXTS = {  # the SMS of each purpose: message ids of sms.po
+    CodePurpose.REGISTER: (
+        "simkeep registration code: %(code)s (valid for %(minutes)s minutes). Do not share it."
+    ),
+    CodePurpose.RESET_PASSWORD: (
+        "simkeep code to reset your password: %(code)s (valid for %(minutes)s minutes)."
+        " Do not share it."
+    ),
+    CodePurpose.LINK_SIM: (
+        "simkeep code to link this SIM to an account: %(code)s (valid for %(minutes)s"
+        " minutes). Whoever has it can see this SIM's balance and top-ups."
+    ),
+}
 
 
 async def request_code(
-    db: Database, *, phone: str, purpose: CodePurpose, key: bytes, limits: Limits, now: datetime
+    db: Database,
+    *,
+    phone: str,
+    purpose: CodePurpose,
+    language: str,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
 ) -> None:
-    """Send a one-time code by SMS (a few per number and hour)."""
+    """Send a one-time code by SMS (a few per number and hour); ``language`` is the asker's."""
     e164 = parse_number(phone).e164
     window = await db.one_statement(
         lambda conn: sql.take_attempt(
@@ -73,7 +97,8 @@ async def request_code(
             )
         )
         minutes = int(limits.code_ttl.total_seconds() // 60)
-        text = CODE_TEXT.format(code=code, minutes=minutes)
+        reader = await reader_language(conn, phone=e164, otherwise=language)
+        text = sms(reader, CODE_TEXTS[purpose], code=code, minutes=minutes)
         await notifications.queue_sms(conn, to=e164, text=text, now=now)
 
     await db.transaction(issue)

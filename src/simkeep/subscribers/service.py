@@ -1,5 +1,5 @@
 """Subscriber use cases: registration, login, logout, password changes (one-time codes are
-in ``codes``, re-exported here).
+in ``codes``, the language a subscriber reads in ``languages``, both re-exported here).
 
 Design overview
 ---------------
@@ -20,6 +20,7 @@ password change or reset ends every session of that subscriber.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -29,10 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.i18n import check_locale
 from simkeep.phone import parse_number
 from simkeep.subscribers import statements as sql
 from simkeep.subscribers import tables as t
 from simkeep.subscribers.codes import confirm_code, request_code, subscriber_id_of, use_code
+from simkeep.subscribers.languages import reader_language, set_language
 from simkeep.subscribers.model import (
     AlreadyRegistered,
     BadCode,
@@ -57,9 +60,12 @@ __all__ = [
     "enroll",
     "login",
     "logout",
+    "phones",
+    "reader_language",
     "register",
     "request_code",
     "reset_password",
+    "set_language",
 ]
 
 
@@ -74,6 +80,7 @@ class Session:
 class Subscriber:
     id: int
     phone: str
+    language: str  # the locale they read; their SMS go out in it
 
 
 async def register(
@@ -82,18 +89,21 @@ async def register(
     phone: str,
     code: str,
     password: str,
+    language: str,
     key: bytes,
     limits: Limits,
     now: datetime,
 ) -> Session:
-    """Create an account for a number that proved itself with a code; log it in."""
+    """Create an account, reading ``language``, for a number that proved itself with a code;
+    log it in."""
     e164 = parse_number(phone).e164
+    check_locale(language)
     password_hash = await asyncio.to_thread(hash_password, password)
     await use_code(db, e164, CodePurpose.REGISTER, code, key, limits, now)
 
     async def create(conn: AsyncConnection) -> Session:
         try:
-            subscriber_id = await _insert_subscriber(conn, e164, password_hash, now)
+            subscriber_id = await _insert_subscriber(conn, e164, password_hash, language, now)
         except IntegrityError as error:
             raise AlreadyRegistered("this number is registered already: log in instead") from error
         return await _new_session(conn, subscriber_id, limits, now)
@@ -101,27 +111,29 @@ async def register(
     return await db.transaction(create)
 
 
-async def enroll(db: Database, *, phone: str, password: str, now: datetime) -> int:
+async def enroll(db: Database, *, phone: str, password: str, language: str, now: datetime) -> int:
     """Create an account without a code (demo data, operator enrolment); an existing account
     for the number is returned unchanged."""
     e164 = parse_number(phone).e164
+    check_locale(language)
     password_hash = await asyncio.to_thread(hash_password, password)
 
     async def create(conn: AsyncConnection) -> int:
         existing = await subscriber_id_of(conn, e164)
         if existing is not None:
             return existing
-        return await _insert_subscriber(conn, e164, password_hash, now)
+        return await _insert_subscriber(conn, e164, password_hash, language, now)
 
     return await db.transaction(create)
 
 
 async def _insert_subscriber(
-    conn: AsyncConnection, e164: str, password_hash: str, now: datetime
+    conn: AsyncConnection, e164: str, password_hash: str, language: str, now: datetime
 ) -> int:
     values = {
         "phone": e164,
         "password_hash": password_hash,
+        "language": language,
         "created_at": now,
         "password_changed_at": now,
     }
@@ -181,7 +193,7 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber
 
     async def read(conn: AsyncConnection) -> Subscriber | None:
         row = await sql.SESSION_SUBSCRIBER.row(conn, digest=token_digest(token), now=now)
-        return Subscriber(row["id"], row["phone"]) if row else None
+        return Subscriber(row["id"], row["phone"], row["language"]) if row else None
 
     return await db.read(read)
 
@@ -291,3 +303,15 @@ async def _new_session(
         )
     )
     return Session(subscriber_id, token, expires_at)
+
+
+async def phones(conn: AsyncConnection, *, subscriber_ids: Collection[int]) -> dict[int, str]:
+    """The login numbers (E.164) of these subscribers, by id."""
+    if not subscriber_ids:
+        return {}
+    rows = await conn.execute(
+        select(t.subscribers.c.id, t.subscribers.c.phone).where(
+            t.subscribers.c.id.in_(list(subscriber_ids))
+        )
+    )
+    return {row.id: row.phone for row in rows}

@@ -1,5 +1,6 @@
 """The subscriber statements, written out (``simkeep.statements``): those that limit
-guessing, and the session lookup.
+guessing, the session lookup, and the rule of which language an SMS to a number is written
+in.
 
 Design overview
 ---------------
@@ -21,6 +22,10 @@ written after a check can lower a count (docs/security.md, "Guessing limits").
   code.
 
 ``SESSION_SUBSCRIBER`` is the session lookup every signed-in request makes.
+``READER_LANGUAGE`` is the rule of an SMS's language, one text for every statement that
+needs it: the language of the subscriber whose phone the number is, if it is registered,
+else ``otherwise`` (the language of whoever caused the message). ``READER_LANGUAGE_OF`` asks
+it alone; the crediting of a top-up embeds it (``topups.statements``).
 """
 
 from __future__ import annotations
@@ -51,9 +56,17 @@ class LiveCode:
 
 SESSION_SUBSCRIBER = Statement(
     """
-    SELECT s.id, s.phone FROM subscribers s JOIN subscriber_sessions n ON n.subscriber_id = s.id
+    SELECT s.id, s.phone, s.language
+    FROM subscribers s JOIN subscriber_sessions n ON n.subscriber_id = s.id
     WHERE n.token_digest = :digest AND n.ended_at IS NULL AND n.expires_at > :now
     """
+)
+
+READER_LANGUAGE = """
+    coalesce((SELECT r.language FROM subscribers r WHERE r.phone = {phone}), {otherwise})
+"""
+READER_LANGUAGE_OF = Statement(
+    f"SELECT {READER_LANGUAGE.format(phone=':phone', otherwise=':otherwise')} AS language"
 )
 
 _TAKE_ATTEMPT = Statement(

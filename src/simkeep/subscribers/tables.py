@@ -1,9 +1,21 @@
-"""Subscriber tables (migrations 0003_subscribers, 0006_attempts)."""
+"""Subscriber tables (migrations 0003_subscribers, 0006_attempts; the language they read:
+0008_names)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
+from simkeep.i18n import DEFAULT_LOCALE, LOCALES
 from simkeep.sqltypes import UTCDateTime, id_column_type
 
 metadata = MetaData()
@@ -16,6 +28,11 @@ subscribers = Table(
     Column("password_hash", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("language", String(10), nullable=False, server_default=DEFAULT_LOCALE),
+    CheckConstraint(
+        f"language IN ({', '.join(repr(code) for code in LOCALES)})",
+        name="ck_subscribers_language",
+    ),
 )
 
 sessions = Table(

@@ -7,8 +7,10 @@ moves the order to ``paid`` with a conditional update that also checks the provi
 the amount (so a second notification or a racing poll finds nothing to move and credits
 nothing), posts the ledger journal (client id ``topup:<order_no>``), applies the top-up to
 the SIM (validity, reactivation), moves the order to ``credited`` with its receipt number
-(``R`` + the Hong Kong date + the order's id) and queues the SMS. An order that did not
-move is looked at again to say why: unknown, another amount, or credited already.
+(``R`` + the Hong Kong date + the order's id) and queues the SMS — in the language of the
+topped-up number's subscriber, else the payer's, with amounts written for that language. An
+order that did not move is looked at again to say why: unknown, another amount, or credited
+already.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
+from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
@@ -30,6 +33,10 @@ from simkeep.sims import service as sims
 from simkeep.topups import statements
 from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.queries import get_order
+
+CREDIT_TEXT = (  # the SMS of a credit: a message id of sms.po
+    "simkeep: %(number)s was topped up with %(amount)s. Balance %(balance)s. Receipt %(receipt_no)s"
+)
 
 
 class UnknownOrder(TopupError):
@@ -83,10 +90,14 @@ async def credit_paid_order(
         conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
     )
     balance = await ledger.get_balance(conn, account_id=sim_balance)
-    hk_number = Number(paid_order.hk_number, Region.HK)
-    text = (
-        f"simkeep: {hk_number.masked()} 已增值 {order.credit.format('zh_Hant_HK')}，"
-        f"餘額 {balance.money().format('zh_Hant_HK')}。收據 {receipt_no}"
+    reader = paid_order.sms_language or DEFAULT_LOCALE
+    text = sms(
+        reader,
+        CREDIT_TEXT,
+        number=Number(paid_order.hk_number, Region.HK).masked(),
+        amount=order.credit.format(reader),
+        balance=balance.money().format(reader),
+        receipt_no=receipt_no,
     )
     await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
     credited = replace(

@@ -31,7 +31,7 @@ from simkeep.errors import Refusal
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.phone import parse_number
-from simkeep.sims.model import SimState
+from simkeep.sims.model import Plan, SimState
 
 
 class TopupError(Refusal):
@@ -186,7 +186,7 @@ class NumberPreview:
 
     e164: str
     holder_masked: str
-    plan_name: str
+    plan: Plan
     state: str  # the SIM's state: active, grace, suspended
     home_currency: str
     must_confirm: bool  # never topped up by this subscriber: type the number twice

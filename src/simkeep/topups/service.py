@@ -213,11 +213,10 @@ async def preview_number(
         conn, subscriber_id=subscriber_id, e164=e164, pay_currency=None
     )
     live = check_number(facts)
-    plan = await sims.get_plan(conn, code=live.plan_code)
     return NumberPreview(
         e164=e164,
         holder_masked=live.holder_masked,
-        plan_name=plan.name if plan else live.plan_code,
+        plan=await sims.plan_of_sim(conn, sim_id=live.sim_id),
         state=live.sim_state.value,
         home_currency=live.home_currency,
         must_confirm=must_confirm(facts, subscriber_id=subscriber_id),

@@ -15,7 +15,9 @@ Design overview
 * ``mark_started``, ``mark_paid``, ``mark_credited``: the order's moves in the state machine
   (``topups.model``), each a conditional update that moves nothing if the order is not in
   the state the move starts from; their state lists come from ``model.TRANSITIONS``.
-  ``mark_paid`` also reads what crediting needs of the SIM.
+  ``mark_paid`` also reads what crediting needs of the SIM, and the language of the SMS
+  that tells of the credit (the rule ``subscribers.statements.READER_LANGUAGE``: the topped-up
+  number's subscriber's, else the payer's).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.sims.model import Retention, SimState
 from simkeep.sqltypes import as_utc
 from simkeep.statements import Row, Statement
+from simkeep.subscribers.statements import READER_LANGUAGE
 from simkeep.topups.model import (
     PAYABLE,
     FxRate,
@@ -98,6 +101,10 @@ _STARTED = Statement(
     """  # noqa: S608 - states of the model, not input
 )
 
+_SMS_LANGUAGE = READER_LANGUAGE.format(
+    phone="topup_orders.msisdn",
+    otherwise="(SELECT b.language FROM subscribers b WHERE b.id = topup_orders.subscriber_id)",
+)
 _PAID = Statement(
     f"""
     UPDATE topup_orders SET state = '{OrderState.PAID.value}', paid_at = :now,
@@ -112,8 +119,9 @@ _PAID = Statement(
       (SELECT p.retention FROM sims s JOIN sim_plans p ON p.code = s.plan_code
         WHERE s.id = topup_orders.sim_id) AS retention,
       (SELECT l.e164 FROM sim_lines l
-        WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number
-    """  # noqa: S608 - states of the model, not input
+        WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number,
+      {_SMS_LANGUAGE} AS sms_language
+    """  # noqa: S608 - states of the model and a fragment of ours, not input
 )
 
 _CREDITED = Statement(
@@ -237,6 +245,7 @@ class PaidOrder:
     sim_validity_until: datetime | None
     retention: Retention
     hk_number: str
+    sms_language: str | None  # None: neither the number nor the payer has an account
 
 
 async def mark_paid(
@@ -270,6 +279,7 @@ async def mark_paid(
         sim_validity_until=as_utc(validity) if validity is not None else None,
         retention=Retention(row["retention"]),
         hk_number=row["hk_number"],
+        sms_language=row["sms_language"],
     )
 
 

@@ -9,6 +9,9 @@ Back and reload never send a second code. Each step calls one ``subscribers.serv
 function; a refusal shows the same step again with the field marked (4xx). A successful
 registration, login or reset starts a new session (``session.start_session``) and
 redirects to ``next`` if it is a local path, else ``/my``; logging out redirects home.
+
+The page's language is the language a new account reads, and the language of a code's SMS
+to a number that is nobody's login (``subscribers.languages``).
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ async def register(
             phone=form.text("phone"),
             code=form.text("code"),
             password=form.secret("password"),
+            language=pages.choose(request).language.code,
             key=services.auth_key,
             limits=services.limits,
             now=services.clock.now(),
@@ -200,6 +204,7 @@ async def _send_code(
             services.db,
             phone=phone,
             purpose=PURPOSES[kind],
+            language=pages.choose(request).language.code,
             key=services.auth_key,
             limits=services.limits,
             now=services.clock.now(),

@@ -2,12 +2,14 @@
 
 Design overview
 ---------------
-``filters(locale)`` returns the Jinja filters of one locale's environment, so a template
-writes ``{{ amount|money }}`` and gets ``HK$50.00`` or ``¥100.00`` as that locale writes
-them (babel). Times are stored in UTC and always shown in Hong Kong time. Phone numbers are
-shown in international format (``+852 9201 0037``), never broken across two lines.
-``qr_svg`` draws a payment QR code as inline SVG with ``segno``, so the page needs no image
-request and no script.
+``filters(locale, translations)`` returns the Jinja filters of one locale's environment, so
+a template writes ``{{ amount|money }}`` and gets ``HK$50.00`` or ``¥100.00`` as that
+locale writes them (babel), ``{{ plan|name }}`` the name of a row of data
+(``simkeep.names``) and ``{{ order.provider|provider }}`` a payment provider's name (from
+the catalog, ``payment_methods.provider_name``) in the locale's language. Times are stored
+in UTC and always shown in Hong Kong time. Phone numbers are shown in international format
+(``+852 9201 0037``), never broken across two lines. ``qr_svg`` draws a payment QR code as
+inline SVG with ``segno``, so the page needs no image request and no script.
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from gettext import NullTranslations
 from typing import Any
 
 import phonenumbers
 import segno
 from babel.dates import format_skeleton
-from babel.numbers import format_decimal
 from markupsafe import Markup
 
 from simkeep.clock import HONG_KONG, in_hong_kong
-from simkeep.money import Money
+from simkeep.money import Money, format_rate
+from simkeep.names import Named
+from simkeep.payment_methods import Provider, provider_name
 
 
-def filters(locale: str) -> dict[str, Callable[..., Any]]:
-    """The formatting filters of one locale."""
+def filters(locale: str, translations: NullTranslations) -> dict[str, Callable[..., Any]]:
+    """The formatting filters of one locale, whose catalog is ``translations``."""
 
     def money(amount: Money) -> str:
         return amount.format(locale)
@@ -43,10 +47,18 @@ def filters(locale: str) -> dict[str, Callable[..., Any]]:
         return f"{hk_date(instant)} {clock}"
 
     def rate(value: Decimal) -> str:
-        return str(format_decimal(value, format="#,##0.00####", locale=locale))
+        return format_rate(value, locale)
+
+    def name(named: Named) -> str:
+        return named.names.pick(locale)
+
+    def provider(code: str) -> str:
+        return provider_name(Provider(code), translations)
 
     return {
         "money": money,
+        "name": name,
+        "provider": provider,
         "hk_date": hk_date,
         "hk_datetime": hk_datetime,
         "rate": rate,

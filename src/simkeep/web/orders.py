@@ -34,7 +34,7 @@ from simkeep.payment_methods import Channel
 from simkeep.phone import InvalidNumber, parse_number
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
-from simkeep.sims.model import SimAccount
+from simkeep.sims.model import Plan, SimAccount
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
@@ -54,6 +54,7 @@ class OrderView:
     """An order as its status page shows it."""
 
     order: Order
+    plan: Plan  # of the SIM topped up
     account: SimAccount | None  # the SIM topped up, if this subscriber holds it
     simulator_cashier: str | None  # the embedded simulator's cashier for a QR order
 
@@ -108,20 +109,22 @@ async def status_fragment(
 
 
 async def _order_view(services: Services, subscriber_id: int, order_no: str) -> OrderView:
-    async def read(conn: AsyncConnection) -> tuple[Order | None, SimAccount | None]:
+    async def read(conn: AsyncConnection) -> tuple[Order, Plan, SimAccount | None] | None:
         order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
         if order is None:
-            return None, None
+            return None
+        plan = await sims.plan_of_sim(conn, sim_id=order.sim_id)
         account = await sims.held_sim(conn, subscriber_id=subscriber_id, sim_id=order.sim_id)
-        return order, account
+        return order, plan, account
 
-    order, account = await services.db.transaction(read)
-    if order is None:
+    found = await services.db.transaction(read)
+    if found is None:
         raise HTTPException(404)
+    order, plan, account = found
     cashier = None
     if services.settings.simulators and order.channel is Channel.QR:
         cashier = f"/_sim/{order.provider.value}/cashier/{order.order_no}"
-    return OrderView(order, account, cashier)
+    return OrderView(order, plan, account, cashier)
 
 
 def _history_filter(form: FormState) -> HistoryFilter:

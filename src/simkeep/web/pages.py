@@ -3,8 +3,9 @@
 Design overview
 ---------------
 ``Pages`` is built once by the composition root: one Jinja2 environment per locale, each
-with that locale's gettext catalog and that locale's formatting filters (``money``,
-``hk_date``, ``hk_datetime``, ``rate``, ``phone``) installed, so rendering never swaps
+with that locale's gettext catalog (``simkeep.i18n.translations``, compiled here at
+start-up) and that locale's formatting filters (``money``, ``hk_date``, ``hk_datetime``,
+``rate``, ``phone``, ``name``, ``provider``) installed, so rendering never swaps
 translations on a shared environment. ``Pages.render`` picks the language
 (``i18n.choose_language``), fills the layout's language switch (three links to the current
 path), remembers a ``?lang=`` choice in the ``lang`` cookie and marks the response as
@@ -26,11 +27,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParameter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simkeep.i18n import translations
+from simkeep.sqltypes import MAX_ID
 from simkeep.web import formats, i18n
 from simkeep.web.session import SeeOther, Viewer, ViewerDep
 
@@ -57,10 +61,9 @@ class Pages:
             )
         self.default_locale = default_locale
         self.secure_cookies = secure_cookies
-        self.catalogs = i18n.load_catalogs()  # also for documents (receipt PDFs)
         self._templates = {
-            code: Jinja2Templates(env=_environment(catalog, code))
-            for code, catalog in self.catalogs.items()
+            code: Jinja2Templates(env=_environment(translations(code), code))
+            for code in i18n.LANGUAGES
         }
 
     def choose(self, request: Request) -> i18n.Choice:
@@ -136,7 +139,7 @@ def _environment(catalog: GNUTranslations, locale: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(formats.filters(locale))
+    env.filters.update(formats.filters(locale, catalog))
     return env
 
 
@@ -159,6 +162,8 @@ async def get_pages(request: Request) -> Pages:
 
 
 PagesDep = Annotated[Pages, Depends(get_pages)]
+# An id in a page's address: one that no row can have is a 404.
+RowId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 

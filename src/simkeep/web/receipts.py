@@ -43,9 +43,7 @@ async def receipt_pdf(
 ) -> Response:
     receipt = await _owned(services, me.id, order_no)
     language = pages.choose(request).language.code
-    pdf = await receipts.receipt_pdf(
-        receipt, language=language, translations=services.catalogs[language]
-    )
+    pdf = await receipts.receipt_pdf(receipt, language=language)
     disposition = f'inline; filename="{receipt.view.receipt_no}.pdf"'
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
     return Response(pdf, media_type="application/pdf", headers=headers)

@@ -15,6 +15,8 @@ Design overview
 * ``ViewerDep`` is anyone (reads the database only when a session cookie is present);
   ``SignedInDep`` is a signed-in subscriber, and sends anyone else to ``/login?next=…``.
 * ``local_path`` keeps redirects on this site: only a path starting with a single ``/``.
+* A signed-in subscriber who switches language (``?lang=``) reads that language from then
+  on, SMS included: the viewer stores it with the account (``subscribers.set_language``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -30,7 +32,8 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simkeep.services import ServicesDep
+from simkeep.i18n import locale_for_tag
+from simkeep.services import Services, ServicesDep
 from simkeep.subscribers import service as subscribers
 from simkeep.subscribers.service import Session, Subscriber
 
@@ -151,6 +154,9 @@ async def viewer(request: Request, services: ServicesDep) -> Viewer:
         subscriber = await subscribers.authenticate(
             services.db, token=token, now=services.clock.now()
         )
+    switched = request.query_params.get("lang")
+    if subscriber is not None and switched:
+        subscriber = await _remember_language(services, subscriber, switched)
     return Viewer(
         subscriber=subscriber,
         session_token=token,
@@ -158,6 +164,14 @@ async def viewer(request: Request, services: ServicesDep) -> Viewer:
         key=csrf_key(services.settings.secret_key),
         secure=services.settings.https_only,
     )
+
+
+async def _remember_language(services: Services, subscriber: Subscriber, query: str) -> Subscriber:
+    chosen = locale_for_tag(query)
+    if chosen is None or chosen == subscriber.language:
+        return subscriber
+    await subscribers.set_language(services.db, subscriber_id=subscriber.id, language=chosen)
+    return replace(subscriber, language=chosen)
 
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]

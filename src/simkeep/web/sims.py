@@ -8,6 +8,10 @@ any other SIM, which is a 404 here, the same as a SIM that does not exist. Linki
 steps on one page, like registering: the number (a code goes to it by SMS, then a 303 to
 the code step, ``/my/sims/link?number=…&step=code``), then the code. A refused number shows
 the number step again, a refused code the code step, with the field marked.
+
+A SIM's page shows every account that holds it (phones masked, since when), and lets the
+subscriber remove their own link (a POST with the CSRF token, then back to ``/my``; the SIM
+is a 404 for them from then on).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from simkeep.topups import service as topups
 from simkeep.topups.model import Order
 from simkeep.topups.queries import HistoryFilter
 from simkeep.web.forms import FormState, read_form, see_other
-from simkeep.web.pages import Pages, PagesDep
+from simkeep.web.pages import Pages, PagesDep, RowId
 from simkeep.web.session import SignedIn, SignedInDep
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -66,7 +70,12 @@ async def link(
         if step != "link":
             number = parse_number(form.text("number")).e164
             await sims.request_link_code(
-                services.db, number=number, key=services.auth_key, limits=services.limits, now=now
+                services.db,
+                number=number,
+                language=pages.choose(request).language.code,
+                key=services.auth_key,
+                limits=services.limits,
+                now=now,
             )
             return see_other("/my/sims/link", number=number, step="code")
         sim = await sims.link_sim(
@@ -74,6 +83,7 @@ async def link(
             subscriber_id=me.id,
             number=form.text("number"),
             code=form.text("code"),
+            language=pages.choose(request).language.code,
             key=services.auth_key,
             limits=services.limits,
             now=now,
@@ -85,19 +95,37 @@ async def link(
     return see_other(f"/my/sims/{sim.id}")
 
 
-@router.get("/my/sims/{sim_id}")
+@router.get("/my/sims/{sim_id:int}")
 async def sim_page(
-    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, sim_id: int
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, sim_id: RowId
 ) -> HTMLResponse:
-    async def read(conn: AsyncConnection) -> tuple[SimAccount | None, list[Order]]:
+    async def read(conn: AsyncConnection) -> dict[str, object] | None:
         account = await sims.held_sim(conn, subscriber_id=me.id, sim_id=sim_id)
-        return account, (await _recent_topups(conn, me.id, account) if account else [])
+        if account is None:
+            return None
+        return {
+            "account": account,
+            "recent": await _recent_topups(conn, me.id, account),
+            "holders": await sims.holders(conn, sim_id=sim_id),
+        }
 
-    account, recent = await services.db.transaction(read)
-    if account is None:
+    context = await services.db.transaction(read)
+    if context is None:
         raise HTTPException(404)
-    context = {"account": account, "recent": recent}
     return pages.render(request, "my/sim.html", context, viewer=me.viewer)
+
+
+@router.post("/my/sims/{sim_id:int}/unlink")
+async def unlink(
+    request: Request, services: ServicesDep, me: SignedInDep, sim_id: RowId
+) -> Response:
+    await read_form(request, me.viewer)
+    removed = await services.db.transaction(
+        lambda conn: sims.unlink_sim(conn, subscriber_id=me.id, sim_id=sim_id)
+    )
+    if not removed:
+        raise HTTPException(404)
+    return see_other("/my")
 
 
 async def _recent_topups(
