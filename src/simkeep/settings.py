@@ -6,7 +6,8 @@ points (CLI, ASGI factory, tests); domain code receives the object it needs.
 ``public_url`` is where payers and providers reach this server (notify and return URLs,
 receipt links, the simulators' cashiers). Unset, it follows ``host`` and ``port`` — a
 server started on another port names that port — with a wildcard host (``0.0.0.0``, ``::``)
-read as this machine's loopback; behind a proxy or in production, set it.
+read as this machine's loopback; behind a proxy, set it. Production refuses to start without
+an ``https://`` public URL: providers would otherwise send notifications nowhere.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class Settings(BaseSettings):
     def _public_url_follows_the_port(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("public_url"):
             return data
+        if str(data.get("environment", "")) == Environment.PRODUCTION.value:
+            return data  # production names its public address itself (checked below)
         host = str(data.get("host") or cls.model_fields["host"].default)
         port = data.get("port") or cls.model_fields["port"].default
         return {**data, "public_url": f"http://{_reachable(host)}:{port}"}
@@ -106,6 +109,10 @@ class Settings(BaseSettings):
                 raise ValueError("production runs on PostgreSQL: set SIMKEEP_DATABASE_URL")
             if self.simulators:
                 raise ValueError("the simulators are off in production: SIMKEEP_SIMULATORS=false")
+            if not self.public_url.startswith("https://"):
+                raise ValueError(
+                    "set SIMKEEP_PUBLIC_URL to the https:// address payers and providers reach"
+                )
         return self
 
     @model_validator(mode="after")

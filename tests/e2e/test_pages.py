@@ -225,6 +225,7 @@ def test_cookies_are_secure_everywhere_but_in_development() -> None:
         secret_key="x" * 32,
         database_url="postgresql://db.internal/simkeep",
         simulators=False,
+        public_url="https://topup.example.com",
     )
     assert production.https_only
     assert load_settings(environment=Environment.TEST).https_only

@@ -40,11 +40,27 @@ def test_production_needs_a_secret_and_postgresql() -> None:
         load_settings(
             environment="production", secret_key="x" * 40, database_url="postgresql://db/simkeep"
         )
+    with pytest.raises(ValidationError, match="SIMKEEP_PUBLIC_URL"):  # not derived from the port
+        load_settings(
+            environment="production",
+            secret_key="x" * 40,
+            database_url="postgresql://db/simkeep",
+            simulators=False,
+        )
+    with pytest.raises(ValidationError, match="https://"):
+        load_settings(
+            environment="production",
+            secret_key="x" * 40,
+            database_url="postgresql://db/simkeep",
+            simulators=False,
+            public_url="http://topup.example.com",
+        )
     settings = load_settings(
         environment="production",
         secret_key="x" * 40,
         database_url="postgresql://db/simkeep",
         simulators=False,
+        public_url="https://topup.example.com",
     )
     assert not settings.is_sqlite
 
