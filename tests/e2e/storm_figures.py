@@ -57,6 +57,16 @@ async def figures(
     return actual, expected
 
 
+def off(actual: Figures, expected: Figures) -> str:
+    """The figures that are not what they must be, one a line."""
+    wrong = [
+        f"  {name}: {actual[name]}, must be {want}"
+        for name, want in expected.items()
+        if actual[name] != want
+    ]
+    return "figures off:\n" + "\n".join(wrong)
+
+
 Part = dict[str, tuple[int, int]]  # figure: (what it is, what it must be)
 
 

@@ -37,7 +37,7 @@ from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.payments import service as payments
 from simkeep.payments.model import TradeStatus
-from tests.e2e.storm_figures import figures, orders_by_no
+from tests.e2e.storm_figures import figures, off, orders_by_no
 from tests.e2e.storm_notices import MAX_COPIES, Weather, bad_notices, genuine, storm_of
 from tests.e2e.storm_world import Placed, Storm, place_and_pay, plan_orders, running_storm
 
@@ -72,7 +72,7 @@ async def test_a_storm_of_notifications_credits_each_paid_order_once(storm: Stor
     actual, expected = await figures(
         storm, credited=paid, uncredited=unpaid, notices=notices, weather=weather
     )
-    assert actual == expected
+    assert actual == expected, off(actual, expected)
     assert actual["top-up journals"] == actual["credit SMS"] == PAID
     await unpaid_orders_are_expired_and_closed(storm, unpaid)
     await it_was_a_storm(storm, paid, weather)
@@ -90,7 +90,7 @@ async def test_a_storm_of_bad_notifications_alone_credits_nothing(storm: Storm) 
     actual, expected = await figures(
         storm, credited=[], uncredited=placed, notices=notices, weather=weather
     )
-    assert actual == expected
+    assert actual == expected, off(actual, expected)
     assert actual["top-up journals"] == actual["credit SMS"] == 0
     orders = await orders_by_no(storm, [order.order_no for order in placed])
     assert Counter(row["state"] for row in orders.values()) == {"awaiting_payment": len(placed)}
