@@ -8,14 +8,16 @@ another amount or currency, an unknown order, another provider's order — and A
 ``TRADE_CLOSED``, which is genuine but not a payment, so it is acknowledged and moves
 nothing.
 
-``storm_of`` delivers every notification as many times as it says, shuffled, with a bounded
-number in flight, while the poll and the expiry run on the same orders: the clock moves on
-after every so many answers, and each move lets the poll and the expiry run once more.
+``storm_of`` delivers every notification as many times as it says, shuffled (some copies
+together), with a bounded number in flight, while the poll and the expiry run on the same
+orders: the clock moves on after every so many answers, and each move lets the poll and the
+expiry run once more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import secrets
 from collections.abc import Awaitable, Callable
@@ -434,9 +436,7 @@ async def storm_of(
     """Deliver every notice ``copies`` times in a shuffled order, ``IN_FLIGHT`` at a time,
     while (``follow``) the poll and the expiry run on the same orders as the clock moves
     on."""
-    schedule = [notice for notice in notices for _ in range(notice.copies)]
-    rng.shuffle(schedule)
-    queue = iter(schedule)
+    queue = iter(schedule(notices, rng))
     weather = Weather()
     clockwork = Clockwork(storm)
     adapters = storm.app.state.payment_adapters
@@ -469,6 +469,19 @@ async def storm_of(
     return weather
 
 
+def schedule(notices: list[Notice], rng: random.Random) -> list[Notice]:
+    """Every copy of every notice, shuffled; a notice's copies come in one to three waves,
+    and the copies of a wave one after the other, so that couriers pick them up together —
+    as a provider's retry lands while its first attempt is still being answered."""
+    waves: list[list[Notice]] = []
+    for notice in notices:
+        splits = min(rng.randint(0, 2), notice.copies - 1)
+        bounds = [0, *sorted(rng.sample(range(1, notice.copies), splits)), notice.copies]
+        waves += [[notice] * (end - start) for start, end in itertools.pairwise(bounds)]
+    rng.shuffle(waves)
+    return [notice for wave in waves for notice in wave]
+
+
 async def deliver(storm: Storm, notice: Notice) -> Answer:
     """POST one delivery to the notify endpoint; an acknowledged payment is checked at once:
     by the time the provider reads our acknowledgement, the order must be credited and the
@@ -496,4 +509,4 @@ async def applied(storm: Storm, order_no: str) -> bool:
         state, rows = (await conn.execute(query)).one()
         return bool(state == "credited" and rows == 1)
 
-    return await storm.db.read(read)
+    return await storm.observer.read(read)

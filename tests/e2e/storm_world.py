@@ -108,6 +108,9 @@ class Storm:
     clock: FixedClock
     cards: list[Card]
     auth: list[dict[str, str]]
+    # Its own connections to the same database, to read what the app has committed without
+    # queueing behind the app's own transactions for a connection.
+    observer: Database
 
     @property
     def providers(self) -> EmbeddedProviders:
@@ -157,9 +160,13 @@ async def running_storm(
     providers.alipay.faults.add(AlipayFault.DROP)
     providers.wechatpay.faults.drop = True
     # A 500 is an answer the provider reads, not an exception in the test.
-    async with serve(app, raise_app_exceptions=False) as http:
-        auth = [await signup(http, db, f"+8526124{n:04d}") for n in range(SUBSCRIBERS)]
-        yield Storm(app, http, db, clock, cards, auth)
+    observer = Database.from_settings(load_settings(database_url=database_url))
+    try:
+        async with serve(app, raise_app_exceptions=False) as http:
+            auth = [await signup(http, db, f"+8526124{n:04d}") for n in range(SUBSCRIBERS)]
+            yield Storm(app, http, db, clock, cards, auth, observer)
+    finally:
+        await observer.dispose()
 
 
 def plan_orders(rng: random.Random, cards: list[Card], *, paid: int, unpaid: int) -> list[Ask]:
