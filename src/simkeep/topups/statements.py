@@ -17,9 +17,9 @@ Design overview
   the state the move starts from; their state lists come from ``model.TRANSITIONS``.
   ``mark_paid`` also reads what crediting needs of the SIM — on PostgreSQL under a lock on
   the SIM's row, so that two credits of the same SIM extend its validity one after the
-  other, not both from the date before either — and the language of the SMS that tells of the credit (the rule
-  ``subscribers.statements.READER_LANGUAGE``: the topped-up number's subscriber's, else the
-  payer's).
+  other, not both from the date before either — and the language of the SMS that tells of
+  the credit (the rule ``subscribers.statements.READER_LANGUAGE``: the topped-up number's
+  subscriber's, else the payer's).
 """
 
 from __future__ import annotations
