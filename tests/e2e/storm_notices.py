@@ -1,12 +1,8 @@
-"""The notifications of the webhook storm, and the storm itself.
+"""The genuine notifications of the webhook storm, and the storm itself.
 
 ``genuine`` is the notification a simulator sends for a paid trade: its own trade number,
 the amount paid, signed with its key (WeChat Pay signs each attempt afresh, at the time it
-is sent). ``BAD`` is the matrix of notifications that must credit nothing, each with what
-the inbox must keep of it: forged, tampered, stale, another merchant's, SIGNTEST probes,
-another amount or currency, an unknown order, another provider's order — and Alipay's
-``TRADE_CLOSED``, which is genuine but not a payment, so it is acknowledged and moves
-nothing.
+is sent). The ones that must credit nothing are in ``storm_bad``.
 
 ``storm_of`` delivers every notification as many times as it says, shuffled (some copies
 together), with a bounded number in flight, while the poll and the expiry run on the same
@@ -19,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,29 +24,22 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_shanghai
-from simkeep.money import Money
 from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments import tables as payment_tables
 from simkeep.payments.providers.alipay_signing import yuan
-from simkeep.payments.providers.wechatpay_signing import MAX_SKEW, SIGNTEST_PREFIX
-from simkeep.payments.signing import KeyPair, load_private_key
 from simkeep.topups import tables as topup_tables
 from tests.e2e.notices import alipay_fields, wechatpay_event, wechatpay_headers
 from tests.e2e.storm_world import Placed, Storm
 
 NOTIFY = {provider: f"/api/v1/payments/{provider.value}/notify" for provider in Provider}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-STRANGER = load_private_key(KeyPair.generate().private_pem)  # anyone's key but the provider's
 MAX_COPIES = 8
 IN_FLIGHT = 32
 TICK_EVERY = 100  # answers between two moves of the clock
 TICK = timedelta(seconds=40)
 POLL_LIMIT = 8  # orders polled per move of the clock
 CLOSE_LIMIT = 25  # trades closed per move of the clock
-# A WeChat Pay timestamp this far ahead stays outside the ±300 s window even if the clock
-# moves on (by a tick or two) between signing and checking.
-AHEAD = MAX_SKEW + 2 * TICK + timedelta(seconds=1)
 Headers = Callable[[datetime], dict[str, str]]
 
 
@@ -125,267 +113,17 @@ def genuine(storm: Storm, order: Placed, *, copies: int) -> Notice:
         transaction_id=paid.transaction_id,
         trade_type=paid.trade_type,
     )
-    headers = _signed(storm, event)
+    headers = signed(storm, event)
     return Notice("genuine", order.provider, order.order_no, event, headers, copies)
 
 
-def _signed(storm: Storm, body: bytes, *, skew: timedelta = timedelta(0)) -> Headers:
+def signed(storm: Storm, body: bytes, *, skew: timedelta = timedelta(0)) -> Headers:
+    """WeChat Pay's headers for ``body``, signed when sent (``skew`` off the clock)."""
+
     def headers(now: datetime) -> dict[str, str]:
         return wechatpay_headers(storm.providers, body, timestamp=int((now + skew).timestamp()))
 
     return headers
-
-
-# --- the notifications that must credit nothing ------------------------------------------
-
-Make = Callable[[Storm, Placed, Placed], tuple[str, bytes, Headers]]  # → order named, body, …
-
-
-def _alipay(
-    storm: Storm,
-    order: Placed,
-    *,
-    trade_status: str = "TRADE_SUCCESS",
-    app_id: str | None = None,
-    seller_id: str | None = None,
-) -> dict[str, str]:
-    return alipay_fields(
-        storm.providers,
-        out_trade_no=order.order_no,
-        total_amount=yuan(order.pay),
-        now=storm.clock.now(),
-        trade_status=trade_status,
-        app_id=app_id,
-        seller_id=seller_id,
-    )
-
-
-def alipay_forged(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    fields = alipay_fields(
-        storm.providers,
-        out_trade_no=order.order_no,
-        total_amount=yuan(order.pay),
-        now=storm.clock.now(),
-        key=STRANGER,
-    )
-    return (order.order_no, *form(fields))
-
-
-def alipay_tampered_amount(
-    storm: Storm, order: Placed, other: Placed
-) -> tuple[str, bytes, Headers]:
-    fields = _alipay(storm, order)
-    fields["total_amount"] = yuan(order.pay + Money(10_000, "CNY"))  # after signing
-    return (order.order_no, *form(fields))
-
-
-def alipay_tampered_order(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    """A genuine payment of ``order``, its order number changed to another's after signing."""
-    fields = _alipay(storm, order)
-    fields["out_trade_no"] = other.order_no
-    return (other.order_no, *form(fields))
-
-
-def alipay_foreign_app(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    return (order.order_no, *form(_alipay(storm, order, app_id="2021009999999999")))
-
-
-def alipay_foreign_seller(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    return (order.order_no, *form(_alipay(storm, order, seller_id="2088009999999999")))
-
-
-def alipay_unsigned(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    fields = _alipay(storm, order)
-    del fields["sign"]
-    return (order.order_no, *form(fields))
-
-
-def alipay_cent_short(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    fields = alipay_fields(
-        storm.providers,
-        out_trade_no=order.order_no,
-        total_amount=yuan(order.pay - Money(1, "CNY")),
-        now=storm.clock.now(),
-    )
-    return (order.order_no, *form(fields))
-
-
-def alipay_unknown_order(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    nobody = f"T26112599{secrets.randbelow(10**9):09d}"
-    fields = alipay_fields(
-        storm.providers, out_trade_no=nobody, total_amount=yuan(order.pay), now=storm.clock.now()
-    )
-    return (nobody, *form(fields))
-
-
-def alipay_exact(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    """A genuine Alipay payment of exactly the order's amount (aimed at another provider's
-    order, it is not that order's payment)."""
-    return (order.order_no, *form(_alipay(storm, order)))
-
-
-def alipay_closed(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    return (order.order_no, *form(_alipay(storm, order, trade_status="TRADE_CLOSED")))
-
-
-def _wechat(
-    storm: Storm,
-    order: Placed,
-    *,
-    out_trade_no: str | None = None,
-    total: int | None = None,
-    currency: str | None = None,
-    mchid: str | None = None,
-    appid: str | None = None,
-) -> bytes:
-    return wechatpay_event(
-        storm.providers,
-        out_trade_no=out_trade_no or order.order_no,
-        total=order.pay.minor if total is None else total,
-        currency=currency or order.pay.currency,
-        now=in_shanghai(storm.clock.now()),
-        mchid=mchid,
-        appid=appid,
-    )
-
-
-def wechat_forged(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order)
-
-    def headers(now: datetime) -> dict[str, str]:
-        return wechatpay_headers(
-            storm.providers, body, timestamp=int(now.timestamp()), key=STRANGER
-        )
-
-    return order.order_no, body, headers
-
-
-def wechat_tampered_amount(
-    storm: Storm, order: Placed, other: Placed
-) -> tuple[str, bytes, Headers]:
-    """Signed over a genuine payment of the order; the body sent says 100 yuan more."""
-    signed = _wechat(storm, order)
-    sent = _wechat(storm, order, total=order.pay.minor + 10_000)
-    return order.order_no, sent, _signed(storm, signed)
-
-
-def wechat_stale(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order)
-    return order.order_no, body, _signed(storm, body, skew=-(MAX_SKEW + timedelta(seconds=1)))
-
-
-def wechat_ahead(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order)
-    return order.order_no, body, _signed(storm, body, skew=AHEAD)
-
-
-def wechat_signtest(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order)
-    signed = _signed(storm, body)
-
-    def headers(now: datetime) -> dict[str, str]:
-        return {**signed(now), "Wechatpay-Signature": SIGNTEST_PREFIX + secrets.token_hex(16)}
-
-    return order.order_no, body, headers
-
-
-def wechat_foreign_mchid(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order, mchid="1900009999")
-    return order.order_no, body, _signed(storm, body)
-
-
-def wechat_foreign_appid(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order, appid="wx0000000000000000")
-    return order.order_no, body, _signed(storm, body)
-
-
-def wechat_in_hkd(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order, currency="HKD")
-    return order.order_no, body, _signed(storm, body)
-
-
-def wechat_fen_short(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    body = _wechat(storm, order, total=order.pay.minor - 1)
-    return order.order_no, body, _signed(storm, body)
-
-
-def wechat_unknown_order(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    nobody = f"T26112599{secrets.randbelow(10**9):09d}"
-    body = _wechat(storm, order, out_trade_no=nobody)
-    return nobody, body, _signed(storm, body)
-
-
-def wechat_exact(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
-    """A genuine WeChat Pay payment of exactly the order's amount."""
-    body = _wechat(storm, order)
-    return order.order_no, body, _signed(storm, body)
-
-
-@dataclass(frozen=True, slots=True)
-class Bad:
-    """A kind of notification that must credit nothing: from whom, aimed at whose orders,
-    how it is made, and what the inbox keeps of it."""
-
-    make: Make
-    sender: Provider
-    aimed_at: Provider  # the provider of the orders it names
-    status: str
-    reason: str | None = None
-    acknowledged: bool = False
-
-
-A, W = Provider.ALIPAY, Provider.WECHATPAY
-BAD = (
-    Bad(alipay_forged, A, A, "rejected", "bad_signature"),
-    Bad(alipay_tampered_amount, A, A, "rejected", "bad_signature"),
-    Bad(alipay_tampered_order, A, A, "rejected", "bad_signature"),
-    Bad(alipay_unsigned, A, A, "rejected", "bad_signature"),
-    Bad(alipay_foreign_app, A, A, "rejected", "wrong_merchant"),
-    Bad(alipay_foreign_seller, A, A, "rejected", "wrong_merchant"),
-    Bad(alipay_cent_short, A, A, "amount_mismatch"),
-    Bad(alipay_unknown_order, A, A, "unknown_order"),
-    Bad(alipay_exact, A, W, "unknown_order"),  # another provider's order
-    Bad(alipay_closed, A, A, "ignored", acknowledged=True),  # genuine, but not a payment
-    Bad(wechat_forged, W, W, "rejected", "bad_signature"),
-    Bad(wechat_tampered_amount, W, W, "rejected", "bad_signature"),
-    Bad(wechat_stale, W, W, "rejected", "stale"),
-    Bad(wechat_ahead, W, W, "rejected", "stale"),
-    Bad(wechat_signtest, W, W, "rejected", "bad_signature"),
-    Bad(wechat_foreign_mchid, W, W, "rejected", "wrong_merchant"),
-    Bad(wechat_foreign_appid, W, W, "rejected", "wrong_merchant"),
-    Bad(wechat_in_hkd, W, W, "amount_mismatch"),
-    Bad(wechat_fen_short, W, W, "amount_mismatch"),
-    Bad(wechat_unknown_order, W, W, "unknown_order"),
-    Bad(wechat_exact, W, A, "unknown_order"),  # another provider's order
-)
-BAD_PER_KIND = 6  # notifications of each kind: half aimed at unpaid orders, half at paid ones
-
-
-def bad_notices(
-    storm: Storm, rng: random.Random, *, paid: list[Placed], unpaid: list[Placed]
-) -> list[Notice]:
-    """``BAD_PER_KIND`` notifications of every bad kind, each to be sent 1–8 times."""
-    notices = []
-    for bad in BAD:
-        mine = [order for order in unpaid if order.provider is bad.aimed_at]
-        theirs = [order for order in paid if order.provider is bad.aimed_at]
-        half = BAD_PER_KIND // 2
-        for order in rng.sample(mine, half) + rng.sample(theirs, BAD_PER_KIND - half):
-            named, body, headers = bad.make(storm, order, rng.choice(unpaid))
-            notices.append(
-                Notice(
-                    kind=bad.make.__name__,
-                    provider=bad.sender,
-                    order_no=named,
-                    body=body,
-                    headers=headers,
-                    copies=rng.randint(1, MAX_COPIES),
-                    status=bad.status,
-                    reason=bad.reason,
-                    acknowledged=bad.acknowledged,
-                )
-            )
-    return notices
 
 
 # --- the storm ----------------------------------------------------------------------------

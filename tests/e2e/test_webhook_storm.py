@@ -4,7 +4,7 @@
 Pay QR and H5; HKD SIMs paid in yuan at the rate locked when ordered — the rate changes
 halfway — and CNY SIMs) and paid at the simulators; 40 more are placed and never paid.
 Then every paid order's genuine notification is delivered 1–8 times, and the bad ones
-(``storm_notices.BAD``) 1–8 times each, all shuffled together, 32 in flight, while the poll
+(``storm_bad.BAD``) 1–8 times each, all shuffled together, 32 in flight, while the poll
 and the expiry run on the same orders and the clock moves on until every order has expired:
 some notifications credit orders that have expired, some find the poll got there first, some
 race a close of their trade at the provider.
@@ -37,8 +37,9 @@ from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.payments import service as payments
 from simkeep.payments.model import TradeStatus
+from tests.e2e.storm_bad import bad_notices
 from tests.e2e.storm_figures import figures, off, orders_by_no
-from tests.e2e.storm_notices import MAX_COPIES, Weather, bad_notices, genuine, storm_of
+from tests.e2e.storm_notices import MAX_COPIES, Weather, genuine, storm_of
 from tests.e2e.storm_world import Placed, Storm, place_and_pay, plan_orders, running_storm
 
 SEED = 20261125
