@@ -32,7 +32,13 @@ async def seed_books(conn: AsyncConnection, *, now: datetime) -> None:
 
 
 async def issue_sim(
-    conn: AsyncConnection, *, n: int, plan: str, now: datetime, state: SimState = SimState.ACTIVE
+    conn: AsyncConnection,
+    *,
+    n: int,
+    plan: str,
+    now: datetime,
+    state: SimState = SimState.ACTIVE,
+    validity_until: datetime | None = None,
 ) -> Sim:
     """SIM number ``n``: its numbers follow from ``n``, so tests can make many."""
     return await sims.issue_sim(
@@ -47,6 +53,7 @@ async def issue_sim(
         id_key=digest_key("test"),
         now=now,
         state=state,
+        validity_until=validity_until,
     )
 
 

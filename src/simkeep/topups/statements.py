@@ -15,9 +15,11 @@ Design overview
 * ``mark_started``, ``mark_paid``, ``mark_credited``: the order's moves in the state machine
   (``topups.model``), each a conditional update that moves nothing if the order is not in
   the state the move starts from; their state lists come from ``model.TRANSITIONS``.
-  ``mark_paid`` also reads what crediting needs of the SIM, and the language of the SMS
-  that tells of the credit (the rule ``subscribers.statements.READER_LANGUAGE``: the topped-up
-  number's subscriber's, else the payer's).
+  ``mark_paid`` also reads what crediting needs of the SIM — on PostgreSQL under a lock on
+  the SIM's row, so that two credits of the same SIM extend its validity one after the
+  other, not both from the date before either — and the language of the SMS that tells of
+  the credit (the rule ``subscribers.statements.READER_LANGUAGE``: the topped-up number's
+  subscriber's, else the payer's).
 """
 
 from __future__ import annotations
@@ -105,23 +107,54 @@ _SMS_LANGUAGE = READER_LANGUAGE.format(
     phone="topup_orders.msisdn",
     otherwise="(SELECT b.language FROM subscribers b WHERE b.id = topup_orders.subscriber_id)",
 )
-_PAID = Statement(
-    f"""
+_PAID_SET = f"""
     UPDATE topup_orders SET state = '{OrderState.PAID.value}', paid_at = :now,
       provider_trade_no = :trade_no
-    WHERE order_no = :order_no AND provider = coalesce(:provider, provider)
-      AND state IN ({sql_states(PAYABLE)})
-      AND pay_minor = :pay_minor AND pay_currency = :pay_currency
+"""  # noqa: S608 - a state of the model, not input
+_PAID_WHERE = f"""
+    topup_orders.order_no = :order_no
+      AND topup_orders.provider = coalesce(:provider, topup_orders.provider)
+      AND topup_orders.state IN ({sql_states(PAYABLE)})
+      AND topup_orders.pay_minor = :pay_minor AND topup_orders.pay_currency = :pay_currency
+"""
+_PAID_EXTRAS = f"""
+      (SELECT l.e164 FROM sim_lines l
+        WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number,
+      {_SMS_LANGUAGE} AS sms_language
+"""  # noqa: S608 - a fragment of ours, not input
+# PostgreSQL: the SIM's row is locked before its state and validity are read, so a credit
+# of another order of the same SIM that is in flight is waited for and built on, not written
+# over (read without the lock, the later of two overlapping credits set the validity from
+# what it read before the earlier committed). Only the SIM of a payable order is locked: a
+# late duplicate waits for nothing.
+# SQLite: one writer, whose transaction holds the write lock, so nothing moves the SIM
+# meanwhile; and its RETURNING cannot name the tables of an UPDATE's FROM.
+_PAID = Statement(
+    f"""
+    WITH sim AS MATERIALIZED (
+      SELECT s.id, s.state, s.validity_until, s.plan_code FROM sims s
+      WHERE s.id = (SELECT o.sim_id FROM topup_orders o
+        WHERE o.order_no = :order_no AND o.state IN ({sql_states(PAYABLE)}))
+      FOR UPDATE
+    )
+    {_PAID_SET}
+    FROM sim
+    WHERE topup_orders.sim_id = sim.id AND {_PAID_WHERE}
+    RETURNING topup_orders.*, sim.state AS sim_state, sim.validity_until AS sim_validity_until,
+      (SELECT p.retention FROM sim_plans p WHERE p.code = sim.plan_code) AS retention,
+      {_PAID_EXTRAS}
+    """,  # noqa: S608 - states of the model and fragments of ours, not input
+    sqlite=f"""
+    {_PAID_SET}
+    WHERE {_PAID_WHERE}
     RETURNING *,
       (SELECT s.state FROM sims s WHERE s.id = topup_orders.sim_id) AS sim_state,
       (SELECT s.validity_until FROM sims s WHERE s.id = topup_orders.sim_id)
         AS sim_validity_until,
       (SELECT p.retention FROM sims s JOIN sim_plans p ON p.code = s.plan_code
         WHERE s.id = topup_orders.sim_id) AS retention,
-      (SELECT l.e164 FROM sim_lines l
-        WHERE l.sim_id = topup_orders.sim_id AND l.region = 'HK') AS hk_number,
-      {_SMS_LANGUAGE} AS sms_language
-    """  # noqa: S608 - states of the model and a fragment of ours, not input
+      {_PAID_EXTRAS}
+    """,  # noqa: S608 - states of the model and fragments of ours, not input
 )
 
 _CREDITED = Statement(
