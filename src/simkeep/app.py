@@ -7,12 +7,14 @@ Everything a request needs is made here and kept on ``app.state``: ``settings``,
 here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once),
 ``metrics`` (this app's Prometheus registry), ``services`` (what the routes need), the
 payment adapters — on the real gateways from the merchant credentials in settings, or in
-the embedded default on the provider simulators (mounted under ``/_sim``, with the SMS
-simulator at ``/_sim/sms``) — and the worker loop. The app serves the public pages, ``/static``,
-``/healthz``, ``/metrics``, the API under ``/api/v1`` and its docs at ``/api/docs``. Errors
-under ``/api/`` are JSON (``api.errors``); elsewhere they are pages in the visitor's
-language. Every request passes the edge (``simkeep.edge``): its body is capped (a refusal
-speaks the caller's language, as errors do) and its response gets the security headers.
+the embedded default on the provider simulators (mounted under ``/_sim``, or in their own
+process at ``SIMKEEP_SIMULATORS_URL``; the SMS simulator at ``/_sim/sms``) — and the worker
+loop, unless ``SIMKEEP_RUN_JOBS=false`` leaves the jobs to ``simkeep worker`` processes.
+The app serves the public pages, ``/static``, ``/healthz``, ``/metrics``, the API under
+``/api/v1`` and its docs at ``/api/docs``. Errors under ``/api/`` are JSON
+(``api.errors``); elsewhere they are pages in the visitor's language. Every request passes
+the edge (``simkeep.edge``): its body is capped (a refusal speaks the caller's language, as
+errors do) and its response gets the security headers.
 ``asgi()`` is the factory uvicorn calls (``simkeep.app:asgi``, ``factory=True``).
 """
 
@@ -45,9 +47,8 @@ from simkeep.edge.headers import SecurityHeaders, security_headers
 from simkeep.errors import Refusal
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.logs import configure_logging
-from simkeep.payments.gateways import real_adapters
 from simkeep.payments.model import ProviderError
-from simkeep.services import Services
+from simkeep.services import Services, outside_gateways
 from simkeep.settings import Settings, load_settings
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
@@ -113,9 +114,13 @@ def create_app(
         default_locale=settings.default_locale, secure_cookies=settings.https_only
     )
     app.state.metrics = metrics.HttpMetrics()
-    providers = EmbeddedProviders.build(settings, app.state.clock) if settings.simulators else None
+    providers = (
+        EmbeddedProviders.build(settings, app.state.clock)
+        if settings.simulators and not settings.simulators_url
+        else None
+    )
     app.state.providers = providers
-    gateways = providers or real_adapters(settings, app.state.clock)
+    gateways = providers or outside_gateways(settings, app.state.clock)
     app.state.payment_adapters = gateways.adapters
     app.add_middleware(
         BodyLimit, cap_for=_body_cap(settings), refuse=partial(_too_large, app.state.pages)
@@ -133,8 +138,9 @@ def create_app(
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
     app.include_router(receipts_api.router)
-    if providers is not None:
+    if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
+    if providers is not None:
         app.mount("/_sim", providers.app)  # unnamed: url_for finds its routes by their own names
     app.mount(docs.ASSETS_PATH, docs.swagger_assets(), name="api-docs-assets")
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -20,10 +21,12 @@ from fastapi import Depends, HTTPException, Request
 from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.payment_methods import Provider
+from simkeep.payments.gateways import Gateways, real_adapters
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.service import CheckoutUrls
 from simkeep.receipts.service import ReceiptSigning
 from simkeep.settings import Settings
+from simkeep.simulators.embedded import remote_simulators
 from simkeep.subscribers.model import Limits, auth_key
 
 
@@ -39,6 +42,7 @@ class Services:
     limits: Limits
     adapters: Mapping[Provider, PaymentProviderAdapter]
     urls: CheckoutUrls
+    order_ttl: timedelta  # how long a payer has to pay an order
 
     @classmethod
     def build(
@@ -58,6 +62,7 @@ class Services:
             limits=Limits(),
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),
+            order_ttl=timedelta(seconds=settings.order_ttl_seconds),
         )
 
     def adapter(self, provider: Provider) -> PaymentProviderAdapter:
@@ -75,3 +80,13 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def outside_gateways(settings: Settings, clock: Clock) -> Gateways:
+    """The payment adapters of a process that does not hold the simulators itself: to the
+    simulators' own process (``SIMKEEP_SIMULATORS_URL``), or else to the real gateways."""
+    if settings.simulators:
+        if not settings.simulators_url:
+            raise ValueError("the simulators run in the web process: set SIMKEEP_SIMULATORS_URL")
+        return remote_simulators(settings, clock)
+    return real_adapters(settings, clock)

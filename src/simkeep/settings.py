@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     ledger_hot_slots: int = Field(default=8, ge=2, le=64)
     public_url: str = ""  # unset: http://{host}:{port} (see above)
     simulators: bool = True  # the provider simulators and the SMS gateway, under /_sim
+    # The provider simulators served by a process of their own (``simkeep simulators
+    # serve``), e.g. http://127.0.0.1:9100; unset, they run inside the web process.
+    simulators_url: str = ""
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
+    order_ttl_seconds: int = Field(default=15 * 60, ge=10, le=24 * 3600)  # an order's time to pay
     keys_dir: str = "var/keys"
     # Request bodies are cut at these sizes before any handler reads them (docs/http-edge.md).
     # A provider's notification gets room for the largest the providers document (a few KiB);
@@ -113,6 +117,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "set SIMKEEP_PUBLIC_URL to the https:// address payers and providers reach"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _simulators_url_is_http(self) -> Settings:
+        if self.simulators_url and not self.simulators_url.startswith(("http://", "https://")):
+            raise ValueError("SIMKEEP_SIMULATORS_URL is an http:// or https:// address")
         return self
 
     @model_validator(mode="after")

@@ -166,9 +166,29 @@ async def test_closing_an_unpaid_trade(world: World) -> None:
 
     assert (await world.adapter.query("TOPUP_000002")).status is TradeStatus.CLOSED
     assert (await pay(world, "TOPUP_000002")).status_code == 409
+    await world.adapter.close("TOPUP_000002")  # closed already: Alipay refuses, the query tells
+
+
+async def test_a_paid_trade_cannot_be_closed(world: World) -> None:
+    await world.adapter.start(order("TOPUP_000003"))
+    assert (await pay(world, "TOPUP_000003")).status_code == 200
+
     with pytest.raises(AlipayError) as error:
-        await world.adapter.close("TOPUP_000002")
+        await world.adapter.close("TOPUP_000003")
+
     assert error.value.sub_code == "ACQ.TRADE_STATUS_ERROR"
+    assert (await world.adapter.query("TOPUP_000003")).status is TradeStatus.PAID
+
+
+async def test_a_trade_alipay_closed_at_its_time_expire_needs_no_close(world: World) -> None:
+    start = await world.adapter.start(order("TOPUP_000004"))
+    assert start.qr_payload is not None
+    assert (await world.http.get(start.qr_payload)).status_code == 200  # scanned, not paid
+    world.clock.advance(timedelta(minutes=16))
+
+    await world.adapter.close("TOPUP_000004")
+
+    assert (await world.adapter.query("TOPUP_000004")).status is TradeStatus.CLOSED
 
 
 @pytest.mark.parametrize("channel", [Channel.QR, Channel.WAP])

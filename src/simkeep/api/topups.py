@@ -71,6 +71,7 @@ async def create_topup(
         urls=services.urls,
         payer_ip=request.client.host if request.client else "127.0.0.1",
         now=services.clock.now(),
+        ttl=services.order_ttl,
     )
     return OrderOut.of(order)
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 import uvicorn
+from rich.console import Console
 
-from simkeep.cli import db, demo, ledger
+from simkeep.cli import db, demo, ledger, simulators
 from simkeep.cli.common import settings
 
 app = typer.Typer(help="simkeep: prepaid top-ups for China–Hong Kong dual-number SIM cards.")
 app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(demo.app, name="demo")
+app.add_typer(simulators.app, name="simulators")
 
 
 @app.command("serve")
@@ -27,3 +31,23 @@ def serve_command(
     uvicorn.run(
         create_app(config), host=config.host, port=config.port, log_config=None, access_log=False
     )
+
+
+@app.command("worker")
+def worker_command(
+    every: float = typer.Option(1.0, min=0.05, max=60.0, help="Seconds between job runs."),
+) -> None:
+    """Run the background jobs (SMS, polls, expiry and closing) in a process of their own,
+    beside web processes started with SIMKEEP_RUN_JOBS=false. The simulators must then run
+    in their own process too (SIMKEEP_SIMULATORS_URL)."""
+    from simkeep.clock import SystemClock
+    from simkeep.jobs.worker import run_worker
+
+    config = settings()
+    if config.simulators and not config.simulators_url:
+        Console(stderr=True).print(
+            "[red]refused:[/red] the simulators live in the web process; "
+            "serve them with `simkeep simulators serve` and set SIMKEEP_SIMULATORS_URL"
+        )
+        raise typer.Exit(2)
+    asyncio.run(run_worker(config, SystemClock(), every=every))

@@ -58,7 +58,7 @@ from simkeep.payments.model import (
 from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups.crediting import AmountMismatch, UnknownOrder
-from simkeep.topups.model import Order, OrderRequest, OrderState, TopupError
+from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState, TopupError
 
 CLOSE_RETRY = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
@@ -202,8 +202,10 @@ async def checkout(
     urls: CheckoutUrls,
     payer_ip: str,
     now: datetime,
+    ttl: timedelta = ORDER_TTL,
 ) -> Order:
-    """Place the order (or find it again by its idempotency key) and open its trade: a
+    """Place the order (or find it again by its idempotency key), to be paid within ``ttl``,
+    and open its trade: a
     trade that asks the provider nothing (a signed redirect) is opened between preparing
     the order and placing it, and written with it; any other right after.
 
@@ -215,7 +217,7 @@ async def checkout(
         raise CurrencyNotAccepted(f"{adapter.provider.value} charges in {accepted} only")
 
     async def place(conn: AsyncConnection) -> Order:
-        prepared = await topups.prepare_order(conn, request=request, now=now)
+        prepared = await topups.prepare_order(conn, request=request, now=now, ttl=ttl)
         if isinstance(prepared, Order):
             return prepared
         if adapter.signs_locally(request.channel):

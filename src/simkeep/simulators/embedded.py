@@ -1,25 +1,29 @@
-"""The embedded default's payment providers: both simulators, and our adapters wired to them.
+"""The payment providers of the embedded default and of the simulators' own process: both
+simulators, and our adapters wired to them.
 
 Design overview
 ---------------
-``EmbeddedProviders.build`` takes the merchant key pair and both platform key pairs from
-``keys_dir`` (``simulators.keys``: made by the first process to start, read by the rest),
-builds an Alipay and a WeChat Pay simulator that know the merchant, and one ASGI app that
-serves both under ``/_sim/alipay`` and ``/_sim/wechatpay`` for the payer's browser. Our
-adapters know the simulators by their public URLs (the payer is redirected to the same
-gateway URL the server calls, as with the real Alipay) but reach them in-process (no
-socket), exactly as they would reach the real gateways over HTTPS. The simulators deliver
-their notifications to our notify endpoints at ``public_url`` over real HTTP, as the
-providers do — or, given ``notify`` (the demo data, made with no server running), hand each
-one as it arrived to ``notify`` with the adapter that verifies it, and pass its answer
-back. ``tick`` sends whatever notification retries are due.
+``build_simulators`` makes an Alipay and a WeChat Pay simulator for the merchant whose key
+pair is kept in ``keys_dir``, with their own platform keys kept there too
+(``simulators.keys``: made by the first process to start, read by the rest);
+``simulators_app`` serves both under ``/alipay`` and ``/wechatpay``. ``simulator_adapters``
+builds our adapters for simulators at a base URL from those same kept keys, so any process
+on the same ``keys_dir`` is the same merchant and verifies the same providers.
 
-The embedded default runs as one worker process. Processes built on the same ``keys_dir``
-are the same merchant and the same providers (same keys, same WeChat Pay key id), so a
-signature made in one verifies in any other; but the simulators' trades and pending
-notifications live in each process's memory and are not shared, so with several workers a
-payer's cashier page, payment, query or close could reach a process that never saw the
-trade.
+``EmbeddedProviders.build`` (the embedded default: one process) mounts the simulators under
+``/_sim`` for the payer's browser, and our adapters know them by their public URLs (the
+payer is redirected to the same gateway URL the server calls, as with the real Alipay) but
+reach them in-process (no socket), exactly as they would reach the real gateways over
+HTTPS. The simulators deliver their notifications to our notify endpoints at
+``public_url`` over real HTTP, as the providers do — or, given ``notify`` (the demo data,
+made with no server running), hand each one as it arrived to ``notify`` with the adapter
+that verifies it, and pass its answer back. ``tick`` sends whatever notification retries
+are due. The simulators' trades live in that process's memory.
+
+With several processes (web apps and workers beside each other), the simulators run in a
+process of their own (``simulators.server``, ``simkeep simulators serve``) at
+``SIMKEEP_SIMULATORS_URL``, and ``remote_simulators`` gives every other process adapters
+that reach them there over HTTP.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from fastapi import FastAPI
 
 from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
+from simkeep.payments.gateways import TIMEOUT, Gateways
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
@@ -43,7 +48,7 @@ from simkeep.simulators import alipay as alipay_simulator
 from simkeep.simulators import wechatpay as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
-from simkeep.simulators.keys import kept_key_pair
+from simkeep.simulators.keys import kept_key_pair, public_key_id
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 
@@ -87,64 +92,21 @@ class EmbeddedProviders:
     def build(
         cls, settings: Settings, clock: Clock, *, notify: Notify | None = None
     ) -> EmbeddedProviders:
-        keys_dir = Path(settings.keys_dir)
-        keys = kept_key_pair(keys_dir, "merchant")
         public = settings.public_url.rstrip("/")
         adapters: dict[Provider, PaymentProviderAdapter] = {}  # filled below
         handed = _HandedOver(notify, adapters) if notify is not None else None
-        alipay = AlipaySimulator(
-            app_id=ALIPAY_APP_ID,
-            seller_id=ALIPAY_SELLER_ID,
-            merchant_public_key_pem=keys.public_pem,
-            clock=clock,
-            base_url=f"{public}/_sim/alipay",
-            key_dir=keys_dir / "alipay",
-            deliver=handed.alipay if handed else alipay_simulator.http_deliver,
+        alipay, wechatpay = build_simulators(
+            settings,
+            clock,
+            base_url=f"{public}/_sim",
+            deliver_alipay=handed.alipay if handed else alipay_simulator.http_deliver,
+            deliver_wechatpay=handed.wechatpay if handed else wechatpay_simulator.http_deliver,
         )
-        wechatpay = WeChatPaySimulator(
-            mchid=WECHAT_MCHID,
-            appid=WECHAT_APPID,
-            merchant_public_key_pem=keys.public_pem,
-            merchant_serial_no=WECHAT_SERIAL,
-            apiv3_key=WECHAT_APIV3_KEY,
-            clock=clock,
-            public_base_url=f"{public}/_sim/wechatpay",
-            key_dir=keys_dir / "wechatpay",
-            deliver=handed.wechatpay if handed else wechatpay_simulator.http_deliver,
-        )
-        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-        app.include_router(alipay_router(alipay), prefix="/alipay")
-        app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
+        app = simulators_app(alipay, wechatpay)
         in_process = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         in_process.mount("/_sim", app)
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process))
-        adapters |= {
-            Provider.ALIPAY: AlipayAdapter(
-                config=AlipayConfig(
-                    app_id=ALIPAY_APP_ID,
-                    seller_id=ALIPAY_SELLER_ID,
-                    app_private_key_pem=keys.private_pem,
-                    alipay_public_key_pem=alipay.public_key_pem,
-                    gateway_url=f"{public}/_sim/alipay/gateway.do",
-                ),
-                http=http,
-                clock=clock,
-            ),
-            Provider.WECHATPAY: WeChatPayAdapter(
-                config=WeChatPayConfig(
-                    mchid=WECHAT_MCHID,
-                    appid=WECHAT_APPID,
-                    merchant_private_key_pem=keys.private_pem,
-                    merchant_serial_no=WECHAT_SERIAL,
-                    apiv3_key=WECHAT_APIV3_KEY,
-                    platform_public_key_pem=wechatpay.platform_keys.public_pem,
-                    platform_public_key_id=wechatpay.public_key_id,
-                    base_url=f"{public}/_sim/wechatpay",
-                ),
-                client=http,
-                clock=clock,
-            ),
-        }
+        adapters |= simulator_adapters(settings, clock, base_url=f"{public}/_sim", http=http)
         return cls(app, alipay, wechatpay, adapters, http)
 
     async def tick(self, now: datetime) -> None:
@@ -154,3 +116,95 @@ class EmbeddedProviders:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def build_simulators(
+    settings: Settings,
+    clock: Clock,
+    *,
+    base_url: str,
+    deliver_alipay: alipay_simulator.Deliver = alipay_simulator.http_deliver,
+    deliver_wechatpay: wechatpay_simulator.Deliver = wechatpay_simulator.http_deliver,
+    time_scale: float = 1.0,
+) -> tuple[AlipaySimulator, WeChatPaySimulator]:
+    """Both simulators for the merchant kept in ``keys_dir``, served at ``base_url``
+    (``…/alipay``, ``…/wechatpay``), their keys kept there too."""
+    keys_dir = Path(settings.keys_dir)
+    merchant = kept_key_pair(keys_dir, "merchant")
+    alipay = AlipaySimulator(
+        app_id=ALIPAY_APP_ID,
+        seller_id=ALIPAY_SELLER_ID,
+        merchant_public_key_pem=merchant.public_pem,
+        clock=clock,
+        base_url=f"{base_url}/alipay",
+        key_dir=keys_dir / "alipay",
+        deliver=deliver_alipay,
+        time_scale=time_scale,
+    )
+    wechatpay = WeChatPaySimulator(
+        mchid=WECHAT_MCHID,
+        appid=WECHAT_APPID,
+        merchant_public_key_pem=merchant.public_pem,
+        merchant_serial_no=WECHAT_SERIAL,
+        apiv3_key=WECHAT_APIV3_KEY,
+        clock=clock,
+        public_base_url=f"{base_url}/wechatpay",
+        key_dir=keys_dir / "wechatpay",
+        deliver=deliver_wechatpay,
+        time_scale=time_scale,
+    )
+    return alipay, wechatpay
+
+
+def simulators_app(alipay: AlipaySimulator, wechatpay: WeChatPaySimulator) -> FastAPI:
+    """Both simulators over HTTP, under ``/alipay`` and ``/wechatpay``."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(alipay_router(alipay), prefix="/alipay")
+    app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
+    return app
+
+
+def simulator_adapters(
+    settings: Settings, clock: Clock, *, base_url: str, http: httpx.AsyncClient
+) -> dict[Provider, PaymentProviderAdapter]:
+    """Our adapters for the simulators at ``base_url``, reached through ``http``. The keys
+    are those the simulators keep in ``keys_dir``, so this works in any process."""
+    keys_dir = Path(settings.keys_dir)
+    merchant = kept_key_pair(keys_dir, "merchant")
+    alipay_public = kept_key_pair(keys_dir / "alipay", "alipay").public_pem
+    wechatpay_public = kept_key_pair(keys_dir / "wechatpay", "wechatpay").public_pem
+    return {
+        Provider.ALIPAY: AlipayAdapter(
+            config=AlipayConfig(
+                app_id=ALIPAY_APP_ID,
+                seller_id=ALIPAY_SELLER_ID,
+                app_private_key_pem=merchant.private_pem,
+                alipay_public_key_pem=alipay_public,
+                gateway_url=f"{base_url}/alipay/gateway.do",
+            ),
+            http=http,
+            clock=clock,
+        ),
+        Provider.WECHATPAY: WeChatPayAdapter(
+            config=WeChatPayConfig(
+                mchid=WECHAT_MCHID,
+                appid=WECHAT_APPID,
+                merchant_private_key_pem=merchant.private_pem,
+                merchant_serial_no=WECHAT_SERIAL,
+                apiv3_key=WECHAT_APIV3_KEY,
+                platform_public_key_pem=wechatpay_public,
+                platform_public_key_id=public_key_id(wechatpay_public),
+                base_url=f"{base_url}/wechatpay",
+            ),
+            client=http,
+            clock=clock,
+        ),
+    }
+
+
+def remote_simulators(settings: Settings, clock: Clock) -> Gateways:
+    """Adapters for the simulators served by another process at ``simulators_url``
+    (``simkeep simulators serve``), over real HTTP as to the real gateways."""
+    http = httpx.AsyncClient(timeout=TIMEOUT)
+    base_url = f"{settings.simulators_url.rstrip('/')}/_sim"
+    return Gateways(simulator_adapters(settings, clock, base_url=base_url, http=http), http)

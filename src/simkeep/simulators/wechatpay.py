@@ -112,6 +112,7 @@ class SimTrade:
 class Delivery:
     """One notification and its attempts; ``signed_body`` differs when the amount is tampered."""
 
+    out_trade_no: str
     url: str
     body: bytes
     signed_body: bytes
@@ -306,7 +307,11 @@ class WeChatPaySimulator:
         if self.faults.tampered_amount:
             body = self._event(trade, total=trade.total // 100 or 1, event_id=_event_id(signed))
         return Delivery(
-            url=trade.notify_url, body=body, signed_body=signed, next_at=self._clock.now()
+            out_trade_no=trade.out_trade_no,
+            url=trade.notify_url,
+            body=body,
+            signed_body=signed,
+            next_at=self._clock.now(),
         )
 
     def _event(self, trade: SimTrade, *, total: int, event_id: str | None = None) -> bytes:

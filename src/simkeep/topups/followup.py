@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.payment_methods import Provider
@@ -26,6 +26,7 @@ from simkeep.topups.queries import get_order
 
 POLL_STOP_AFTER_EXPIRY = timedelta(minutes=10)
 CLOSE_STOP_AFTER_EXPIRY = timedelta(days=1)
+CLAIM = timedelta(minutes=1)  # a claimed poll or close is left to others after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,12 @@ async def record_payment_start(
 
 
 async def due_polls(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
-    """Unpaid orders (expired ones for a while too) whose next poll is due."""
+    """Unpaid orders (expired ones for a while too) whose next poll is due, claimed: their
+    next poll moves ``CLAIM`` on in the same statement, so a worker polling at the same
+    moment takes other orders, and one that dies mid-poll leaves the order to the next."""
     o = t.orders.c
-    rows = await conn.execute(
-        t.orders.select()
-        .with_only_columns(o.order_no, o.provider, o.polls)
+    due = (
+        select(o.order_no)
         .where(
             o.state.in_([state.value for state in PAYABLE]),
             o.next_poll_at <= now,
@@ -58,6 +60,12 @@ async def due_polls(conn: AsyncConnection, *, now: datetime, limit: int) -> list
         )
         .order_by(o.next_poll_at)
         .limit(limit)
+    )
+    rows = await conn.execute(
+        update(t.orders)
+        .where(o.order_no.in_(due.scalar_subquery()), o.next_poll_at <= now)
+        .values(next_poll_at=now + CLAIM)
+        .returning(o.order_no, o.provider, o.polls)
     )
     return [Due(row.order_no, Provider(row.provider), row.polls) for row in rows]
 
@@ -78,11 +86,10 @@ async def stop_polling(conn: AsyncConnection, *, order_no: str) -> None:
 
 
 async def due_closes(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
-    """Expired orders whose trade is still open at the provider."""
+    """Expired orders whose trade is still open at the provider, claimed as polls are."""
     o = t.orders.c
-    rows = await conn.execute(
-        t.orders.select()
-        .with_only_columns(o.order_no, o.provider)
+    due = (
+        select(o.order_no)
         .where(
             o.state == OrderState.EXPIRED.value,
             o.closed_at.is_(None),
@@ -91,6 +98,12 @@ async def due_closes(conn: AsyncConnection, *, now: datetime, limit: int) -> lis
         )
         .order_by(o.close_due_at)
         .limit(limit)
+    )
+    rows = await conn.execute(
+        update(t.orders)
+        .where(o.order_no.in_(due.scalar_subquery()), o.close_due_at <= now)
+        .values(close_due_at=now + CLAIM)
+        .returning(o.order_no, o.provider)
     )
     return [Due(row.order_no, Provider(row.provider), 0) for row in rows]
 

@@ -125,10 +125,11 @@ class Draft:
 
 
 async def prepare_order(
-    conn: AsyncConnection, *, request: OrderRequest, now: datetime
+    conn: AsyncConnection, *, request: OrderRequest, now: datetime, ttl: timedelta = ORDER_TTL
 ) -> Order | Draft:
     """The order made before with this request's idempotency key (a replay), or a draft of
-    a new one: guarded, priced with the rate locked, numbered. One read; nothing written."""
+    a new one, to be paid within ``ttl``: guarded, priced with the rate locked, numbered.
+    One read; nothing written."""
     facts = await statements.gather(
         conn,
         subscriber_id=request.subscriber_id,
@@ -153,7 +154,7 @@ async def prepare_order(
         channel=request.channel,
         state=OrderState.CREATED,
         created_at=now,
-        expires_at=now + ORDER_TTL,
+        expires_at=now + ttl,
         receipt_no=None,
     )
     return Draft(order, facts.next_id, request.idempotency_key, request.fingerprint())

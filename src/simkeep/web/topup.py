@@ -223,6 +223,7 @@ async def _checkout(
             urls=services.urls,
             payer_ip=request.client.host if request.client else "127.0.0.1",
             now=services.clock.now(),
+            ttl=services.order_ttl,
         )
     except ProviderError:
         form.fail("order", FieldError("provider_unavailable"))

@@ -57,6 +57,7 @@ from simkeep.payments.signing import load_private_key, load_public_key, verify_s
 
 SUCCESS_CODE = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
+TRADE_STATUS_ERROR = "ACQ.TRADE_STATUS_ERROR"
 TRADE_STATUSES = {
     "WAIT_BUYER_PAY": TradeStatus.UNPAID,
     "TRADE_SUCCESS": TradeStatus.PAID,
@@ -153,12 +154,19 @@ class AlipayAdapter:
         )
 
     async def close(self, out_trade_no: str) -> None:
-        """``alipay.trade.close``; a trade Alipay never saw needs no closing."""
+        """``alipay.trade.close``; a trade Alipay never saw needs no closing, and one Alipay
+        closed itself at its ``time_expire`` (refused as ``ACQ.TRADE_STATUS_ERROR``, like a
+        paid one) is closed already — the query tells the two apart."""
         try:
             await self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
         except AlipayError as error:
-            if error.sub_code != TRADE_NOT_EXIST:
-                raise
+            if error.sub_code == TRADE_NOT_EXIST:
+                return
+            if error.sub_code == TRADE_STATUS_ERROR:
+                trade = await self.query(out_trade_no)
+                if trade.status is TradeStatus.CLOSED:
+                    return
+            raise
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """RSA2 over the decoded fields minus ``sign``/``sign_type``, then merchant and shape.

@@ -146,10 +146,13 @@ class WeChatPayAdapter:
         return _trade_from_query(out_trade_no, _expect(response, 200))
 
     async def close(self, out_trade_no: str) -> None:
-        """Close an unpaid trade (WeChat Pay answers 204)."""
+        """Close an unpaid trade (WeChat Pay answers 204); a trade WeChat Pay never made
+        (its start failed) needs no closing."""
         _check_out_trade_no(out_trade_no)
         path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close"
         response = await self._call("POST", path, {"mchid": self._config.mchid})
+        if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
+            return
         _expect(response, 204)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:

@@ -1,0 +1,32 @@
+"""A worker process: the background jobs without the web app (``simkeep worker``).
+
+Design overview
+---------------
+``run_worker`` opens the database, builds the payment adapters of a process without the
+simulators inside it (``services.outside_gateways``: the simulators' own process, or the real
+gateways) and runs ``loop.standard_jobs`` until it is stopped. Any number of workers may run
+beside the web processes: every job is safe to run twice, and a poll or a close is claimed
+by one worker (``topups.followup``). A worker killed at any point loses nothing: what it was
+doing is either committed or done again by the next run of the job.
+"""
+
+from __future__ import annotations
+
+from simkeep.clock import Clock
+from simkeep.db import Database
+from simkeep.jobs.loop import run_forever, standard_jobs
+from simkeep.services import outside_gateways
+from simkeep.settings import Settings
+from simkeep.simulators.sms import SimulatedSmsGateway
+
+
+async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) -> None:
+    """Run the standard jobs every ``every`` seconds until cancelled."""
+    db = Database.from_settings(settings)
+    gateways = outside_gateways(settings, clock)
+    try:
+        jobs = standard_jobs(db=db, sms=SimulatedSmsGateway(db, clock), adapters=gateways.adapters)
+        await run_forever(jobs, clock=clock, every=every)
+    finally:
+        await gateways.close()
+        await db.dispose()

@@ -1,0 +1,190 @@
+"""The provider simulators in a process of their own: ``simkeep simulators serve``.
+
+Design overview
+---------------
+``simulators_server`` serves both simulators (``embedded.build_simulators``: the merchant,
+Alipay and WeChat Pay keys kept in ``keys_dir``) under ``/_sim/alipay`` and
+``/_sim/wechatpay`` at ``simulators_url``. A web app and workers given the same ``keys_dir``
+and ``SIMKEEP_SIMULATORS_URL`` reach them over HTTP exactly as they reach the real gateways,
+and each paid trade's notification goes over HTTP to the notify URL its order gave (the web
+app's public URL), on the providers' retry ladders scaled by ``time_scale`` — a background
+task sends what is due every ``TICK``. So the providers outlive any crash of simkeep's own
+processes, as real ones do; the fault harness (``make chaos``) runs them this way.
+
+Echoes: a real provider sometimes delivers a notification twice, the copy late and out of
+order. ``echo_percent`` of the attempts are sent once more after a random 0.5–15 s (random
+with a fixed ``seed``), whatever the first copy's answer was.
+
+``GET /_sim/records`` gives the providers' own records — every trade with its state and
+amount, whether its notification was acknowledged, and the echoes sent — which the fault
+harness's checker holds simkeep's books against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from simkeep.clock import Clock
+from simkeep.settings import Settings
+from simkeep.simulators import alipay as alipay_simulator
+from simkeep.simulators import wechatpay as wechatpay_simulator
+from simkeep.simulators.alipay import AlipaySimulator
+from simkeep.simulators.embedded import build_simulators, simulators_app
+from simkeep.simulators.wechatpay import ACCEPTED, WeChatPaySimulator
+
+TICK = 0.2  # seconds between looks for due notifications
+ECHO_DELAY = (0.5, 15.0)  # seconds after the first copy
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Echoes:
+    """Second copies of some notification attempts, sent later and so out of order."""
+
+    percent: int
+    rng: random.Random
+    delay: tuple[float, float] = ECHO_DELAY
+    sent: int = 0
+    acknowledged: int = 0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def alipay(self, deliver: alipay_simulator.Deliver) -> alipay_simulator.Deliver:
+        async def echoing(url: str, form: Mapping[str, str]) -> str:
+            answer = await deliver(url, form)
+            self._maybe(lambda: deliver(url, form), lambda reply: reply == "success")
+            return answer
+
+        return echoing
+
+    def wechatpay(self, deliver: wechatpay_simulator.Deliver) -> wechatpay_simulator.Deliver:
+        async def echoing(url: str, headers: Mapping[str, str], body: bytes) -> int:
+            status = await deliver(url, headers, body)
+            self._maybe(lambda: deliver(url, headers, body), lambda reply: reply in ACCEPTED)
+            return status
+
+        return echoing
+
+    def _maybe(self, send: Callable[[], Awaitable[Any]], accepted: Callable[[Any], bool]) -> None:
+        if self.rng.randrange(100) >= self.percent:
+            return
+        delay = self.rng.uniform(*self.delay)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self.sent += 1
+            try:
+                reply = await send()
+            except Exception as error:  # an unreachable merchant is an unanswered copy
+                log.info("simulators.echo_failed", error=str(error))
+                return
+            self.acknowledged += int(accepted(reply))
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+def simulators_server(
+    settings: Settings, clock: Clock, *, time_scale: float, echo_percent: int, seed: int
+) -> FastAPI:
+    """The simulators' own app, served at ``settings.simulators_url``."""
+    echoes = Echoes(echo_percent, random.Random(seed))  # noqa: S311 - a test schedule
+    alipay, wechatpay = build_simulators(
+        settings,
+        clock,
+        base_url=f"{settings.simulators_url.rstrip('/')}/_sim",
+        deliver_alipay=echoes.alipay(alipay_simulator.http_deliver),
+        deliver_wechatpay=echoes.wechatpay(wechatpay_simulator.http_deliver),
+        time_scale=time_scale,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        notifier = asyncio.create_task(_notify_forever(alipay, wechatpay))
+        try:
+            yield
+        finally:
+            notifier.cancel()
+            echoes.cancel()
+            with suppress(asyncio.CancelledError):
+                await notifier
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.get("/_sim/records")
+    async def records() -> dict[str, Any]:
+        return provider_records(alipay, wechatpay, echoes)
+
+    app.mount("/_sim", simulators_app(alipay, wechatpay))
+    return app
+
+
+async def _notify_forever(alipay: AlipaySimulator, wechatpay: WeChatPaySimulator) -> None:
+    while True:
+        for send in (alipay.deliver_pending, wechatpay.deliver_due):
+            try:
+                await send()
+            except Exception:
+                log.exception("simulators.notify_failed")
+        await asyncio.sleep(TICK)
+
+
+def provider_records(
+    alipay: AlipaySimulator, wechatpay: WeChatPaySimulator, echoes: Echoes
+) -> dict[str, Any]:
+    """Every trade as its provider records it: state, amount, notification attempts and
+    whether one was acknowledged."""
+    alipay_deliveries = {
+        d.form["out_trade_no"]: d for d in alipay.deliveries if d.form.get("out_trade_no")
+    }
+    wechat_deliveries = {d.out_trade_no: d for d in wechatpay.deliveries}
+    return {
+        "alipay": [
+            {
+                "out_trade_no": trade.out_trade_no,
+                "paid": trade.status in ("TRADE_SUCCESS", "TRADE_FINISHED"),
+                "state": trade.status,
+                "amount_minor": trade.amount.minor,
+                "currency": trade.amount.currency,
+                **_alipay_notified(alipay_deliveries.get(trade.out_trade_no)),
+            }
+            for trade in alipay.trades.values()
+        ],
+        "wechatpay": [
+            {
+                "out_trade_no": trade.out_trade_no,
+                "paid": trade.state == "SUCCESS",
+                "state": trade.state,
+                "amount_minor": trade.total,
+                "currency": trade.currency,
+                **_wechatpay_notified(wechat_deliveries.get(trade.out_trade_no)),
+            }
+            for trade in wechatpay.trades.values()
+        ],
+        "echoes": {"sent": echoes.sent, "acknowledged": echoes.acknowledged},
+    }
+
+
+def _alipay_notified(delivery: alipay_simulator.Delivery | None) -> dict[str, Any]:
+    if delivery is None:
+        return {"attempts": 0, "acknowledged": False}
+    return {"attempts": len(delivery.answers), "acknowledged": delivery.acknowledged}
+
+
+def _wechatpay_notified(delivery: wechatpay_simulator.Delivery | None) -> dict[str, Any]:
+    if delivery is None:
+        return {"attempts": 0, "acknowledged": False}
+    acknowledged = any(status in ACCEPTED for status in delivery.statuses)
+    return {"attempts": len(delivery.statuses), "acknowledged": acknowledged}
