@@ -75,6 +75,7 @@ class PostgresCluster:
             *("--pgdata", str(self.data), "--username", SERVER_USER),
             *("--encoding", "UTF8", "--locale", "C"),
             *("--auth-local", "trust", "--auth-host", "trust"),
+            "--no-sync",  # the harness crashes the server, never the machine
         )
         settings = {
             "listen_addresses": "'127.0.0.1'",
