@@ -27,13 +27,13 @@ test: install-dev browser-deps postgres
 	$(BIN)/pytest
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench chaos
+	$(BIN)/ruff format --check src tests bench chaos
+	$(BIN)/mypy src chaos
 
 fmt: install-dev
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench chaos
+	$(BIN)/ruff format src tests bench chaos
 
 bench: install-dev postgres
 	$(BIN)/python -m bench.run
