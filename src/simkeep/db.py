@@ -19,11 +19,14 @@ Design overview
 * SQLite: WAL, ``synchronous=FULL``, ``busy_timeout``, foreign keys on; one connection per
   process, shared by turns, since SQLite has one writer anyway.
 * PostgreSQL: up to ``db_pool_size`` connections, opened on demand and then kept (a checkout
-  is a queue get); a connection that breaks is dropped. A transaction that fails with a
-  serialization failure or a deadlock is rolled back and the whole transaction function runs
-  again (with jittered back-off), so the function must have no side effects outside the
-  database. A cancelled transaction is not rolled back on its connection: the connection is
-  dropped (the server rolls back), and the cancellation reaches the caller unchanged.
+  is a queue get); a connection that breaks is dropped. One the server closed while it sat
+  idle (a restart, a cut network) is dropped before use, or when its ``BEGIN`` fails, and
+  the transaction runs on another: nothing of it had reached the server. A transaction that
+  fails with a serialization failure or a deadlock is rolled back and the whole transaction
+  function runs again (with jittered back-off), so the function must have no side effects
+  outside the database. A cancelled transaction is not rolled back on its connection: the
+  connection is dropped (the server rolls back), and the cancellation reaches the caller
+  unchanged.
 * Nothing connects at import; ``Database`` is built by the composition root.
 """
 
@@ -36,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import asyncpg
 import structlog
 from sqlalchemy import event, pool
 from sqlalchemy.dialects import registry
@@ -160,8 +164,15 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> AsyncEngine:
     return engine
 
 
+class StaleConnection(Exception):
+    """A pooled connection found broken before its transaction began (the server went
+    away while it sat idle): the transaction runs again on another connection."""
+
+
 def is_retryable(error: BaseException) -> bool:
     """A failure that a fresh run of the same transaction may not meet again."""
+    if isinstance(error, StaleConnection):
+        return True
     if isinstance(error, DBAPIError):
         error = error.orig or error
     sqlstate = getattr(error, "sqlstate", None)
@@ -254,7 +265,7 @@ class Database:
             return await self._once(fn, transactional=False)
 
     async def _once(self, fn: TransactionFn[T], *, transactional: bool) -> T:
-        conn = self._idle.pop() if self._idle else await self._connect()
+        conn = await self._checkout()
         driver = await driver_connection(conn)
         try:
             if not transactional:
@@ -267,7 +278,7 @@ class Database:
                 await conn.commit()
         except Exception:
             if conn.invalidated or conn.closed or _unusable(driver):
-                await self._discard(conn)
+                await self._discard(conn, terminate=True)
             else:
                 if conn.in_transaction():
                     await conn.rollback()
@@ -279,10 +290,21 @@ class Database:
         self._idle.append(conn)
         return result
 
+    async def _checkout(self) -> AsyncConnection:
+        """An idle connection that is still open (one the server closed while it was idle,
+        as a restart does, is dropped), or a new one."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not _unusable(await driver_connection(conn)):
+                return conn
+            await self._discard(conn, terminate=True)  # not back to SQLAlchemy's pool
+        return await self._connect()
+
     async def _discard(self, conn: AsyncConnection, *, terminate: bool = False) -> None:
-        """Forget a connection; ``terminate`` invalidates it first (for a connection left
-        mid-statement by a cancellation): the running statement is cancelled at the server
-        and the connection dropped, so the transaction's locks go with it."""
+        """Forget a connection; ``terminate`` invalidates it first, so that SQLAlchemy's pool
+        does not hand it out again: for a broken connection, and for one left mid-statement
+        by a cancellation (the running statement is cancelled at the server and the
+        connection dropped, so the transaction's locks go with it)."""
         self._open.discard(conn)
         _drivers.pop(id(conn), None)
         if terminate:
@@ -320,7 +342,10 @@ async def _in_postgresql_transaction(driver: Any, conn: AsyncConnection, fn: Tra
     block: when a statement is cancelled, SQLAlchemy closes the connection, and that block's
     exit would raise ``InterfaceError`` in place of the ``CancelledError`` — which a caller
     such as the worker loop takes for an ordinary failure, and carries on."""
-    await driver.execute("BEGIN")
+    try:
+        await driver.execute("BEGIN")
+    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as error:
+        raise StaleConnection(str(error)) from error  # nothing was sent: safe to run again
     try:
         result = await fn(conn)
     except Exception:

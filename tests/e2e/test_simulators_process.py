@@ -120,4 +120,3 @@ def test_the_simulators_need_their_url() -> None:
         cli, ["simulators", "serve", "--port", "9999"], env={"SIMKEEP_SIMULATORS_URL": ""}
     )
     assert result.exit_code == 2
-

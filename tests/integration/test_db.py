@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -269,3 +270,29 @@ async def test_a_read_sees_the_latest_commit_without_holding_a_transaction(db: D
     await db.transaction(lambda conn: conn.execute(text("INSERT INTO t_read VALUES (9)")))
     assert await db.read(read) == (9, False)
     await db.transaction(lambda conn: conn.execute(text("DROP TABLE t_read")))
+
+
+async def test_pooled_connections_the_server_closed_are_not_a_failure(postgres_url: str) -> None:
+    """A restart ends every connection in the pool while it sits idle: the next
+    transactions run on fresh connections instead of failing once per dead connection."""
+    db = Database.from_settings(load_settings(database_url=postgres_url, db_pool_size=3))
+    try:
+
+        async def backend(conn: AsyncConnection) -> int:
+            await asyncio.sleep(0.05)  # three at once: three connections in the pool
+            return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+        pids = await asyncio.gather(*(db.transaction(backend) for _ in range(3)))
+        assert len(set(pids)) == 3
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", pids)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)
+
+        after = [await db.transaction(backend) for _ in range(4)]
+
+        assert not set(after) & set(pids)
+    finally:
+        await db.dispose()

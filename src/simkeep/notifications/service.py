@@ -23,7 +23,7 @@ from simkeep.db import Database
 from simkeep.notifications import statements as sql
 from simkeep.notifications.tables import outbox
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=1)  # a worker that died mid-send leaves its claim this long
 MAX_BACKOFF = timedelta(hours=1)
 
 

@@ -1,0 +1,273 @@
+"""The checker: every cent accounted for, from the database, the providers' records and what
+the clients were told.
+
+Design overview
+---------------
+``check`` reads three sources once the run has drained: simkeep's database (orders, the
+ledger's balances and journals, the SMS outbox), the simulators' own records
+(``GET /_sim/records``: every trade, paid or not, and whether its notification was
+acknowledged), and the workload's ``Attempt`` records. It returns ``Figure``s, each with
+the value it must have; the run fails if any differs. A capability that moves money adds
+its figure here (a refund paid twice, a voucher redeemed twice, a fee charged twice).
+
+The money figures compare simkeep's books with the providers' records, per currency:
+what the SIMs hold (balance and bonus) against the face value of the orders whose trade the
+provider says was paid, and what the providers were paid against what the credited orders
+charged. ``ledger check`` (``ledger.check_books``: trial balance zero per currency, stored
+balances equal to their postings, every journal balanced) runs as it does on the command
+line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chaos.setup import IssuedCard
+from chaos.workload import Attempt, Outcome
+from simkeep.db import Database
+from simkeep.ledger import service as ledger
+from simkeep.ledger import tables as lt
+from simkeep.notifications.tables import outbox
+from simkeep.sims import tables as st
+from simkeep.sims.model import MAX_VALIDITY_AHEAD
+from simkeep.topups import tables as tt
+
+TERMINAL = ("credited", "expired", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    name: str
+    value: int
+    expected: int = 0
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.value == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What happened, for the report: counts, not proofs."""
+
+    operations: dict[str, dict[str, int]]
+    orders: dict[str, int]
+    trades_paid: int
+    trades: int
+    notifications_acknowledged: int
+    echoes: dict[str, int]
+    credited_by_currency: dict[str, int]
+    refusals: dict[str, int]  # "operation: why", the commonest first
+
+
+async def check(
+    db: Database,
+    records: dict[str, Any],
+    attempts: list[Attempt],
+    anomalies: list[str],
+    stock: list[IssuedCard],
+) -> tuple[list[Figure], Tally]:
+    trades = {
+        trade["out_trade_no"]: trade
+        for provider in ("alipay", "wechatpay")
+        for trade in records[provider]
+    }
+    paid = {no: t for no, t in trades.items() if t["paid"]}
+    state = await db.transaction(_read)
+    orders: dict[str, Any] = state["orders"]
+    credited = {no: o for no, o in orders.items() if o.state == "credited"}
+
+    held = Counter[str]()
+    for (_sim, currency), amount in state["sim_money"].items():
+        held[currency] += amount
+    owed = Counter[str]()
+    for no in paid:
+        if no in orders:
+            owed[orders[no].credit_currency] += orders[no].credit_minor
+    charged = Counter[str]()
+    for order in credited.values():
+        charged[order.pay_currency] += order.pay_minor
+    received = Counter[str]()
+    for trade in paid.values():
+        received[trade["currency"]] += trade["amount_minor"]
+
+    figures = [
+        *(
+            Figure(f"money created (+) or lost (−), {currency}", held[currency] - owed[currency])
+            for currency in sorted(set(held) | set(owed) | {"HKD", "CNY"})
+        ),
+        *(
+            Figure(
+                f"paid at the providers − charged by credited orders, {currency}",
+                received[currency] - charged[currency],
+            )
+            for currency in sorted(set(received) | set(charged) | {"CNY"})
+        ),
+        Figure(
+            "ledger check problems",
+            len(state["ledger_problems"]),
+            note="; ".join(state["ledger_problems"][:3]),
+        ),
+        Figure(
+            "paid trades not credited exactly once",
+            sum(1 for no in paid if state["credits"].get(no, 0) != 1),
+        ),
+        Figure("orders credited without a payment", sum(1 for no in credited if no not in paid)),
+        Figure(
+            "SIMs whose balance is not the sum of their credited orders",
+            _balance_mismatches(state["sim_money"], credited),
+        ),
+        Figure(
+            "validity SIMs whose validity is not their start plus their credited days",
+            _validity_mismatches(stock, state["validity"], credited),
+        ),
+        Figure(
+            "acknowledged orders missing",
+            sum(
+                1
+                for a in attempts
+                if a.op == "topup" and a.outcome is Outcome.OK and a.data["order_no"] not in orders
+            ),
+        ),
+        Figure(
+            "acknowledged notifications not applied",
+            sum(1 for no, t in trades.items() if t["acknowledged"] and no not in credited),
+        ),
+        Figure("orders per Idempotency-Key above one", state["duplicate_keys"]),
+        Figure("replays answered with another order", sum("answered" in a for a in anomalies)),
+        Figure("balances below their floor", state["below_floor"]),
+        Figure("balances read below zero by a client", sum("below zero" in a for a in anomalies)),
+        Figure("orders read credited, then not", sum("read credited" in a for a in anomalies)),
+        Figure(
+            "orders not in a terminal state",
+            sum(1 for o in orders.values() if o.state not in TERMINAL),
+        ),
+        Figure("expired orders whose trade was never closed", state["unclosed"]),
+        Figure("SMS not sent", state["unsent_sms"]),
+        Figure(
+            "credited orders without exactly one credit SMS",
+            sum(1 for o in credited.values() if state["receipt_sms"].get(o.receipt_no, 0) != 1),
+        ),
+        Figure(
+            "operations still unknown after recovery",
+            sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
+        ),
+    ]
+    operations: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for attempt in attempts:
+        settled = "unknown→" if attempt.settled_by else ""
+        operations[attempt.op][settled + attempt.outcome.value] += 1
+    tally = Tally(
+        operations={op: dict(counts) for op, counts in sorted(operations.items())},
+        orders=dict(Counter(o.state for o in orders.values())),
+        trades_paid=len(paid),
+        trades=len(trades),
+        notifications_acknowledged=sum(1 for t in trades.values() if t["acknowledged"]),
+        echoes=dict(records.get("echoes", {})),
+        credited_by_currency=dict(held),
+        refusals=dict(
+            Counter(
+                f"{a.op}: {a.detail}" for a in attempts if a.outcome is Outcome.REFUSED
+            ).most_common(8)
+        ),
+    )
+    return figures, tally
+
+
+async def _read(conn: AsyncConnection) -> dict[str, Any]:
+    o = tt.orders.c
+    orders = {row.order_no: row for row in await conn.execute(select(tt.orders))}
+    credits: Counter[str] = Counter(
+        row.client_id.removeprefix("topup:")
+        for row in await conn.execute(
+            select(lt.journals.c.client_id).where(lt.journals.c.client_id.like("topup:%"))
+        )
+    )
+    a, b = lt.accounts.c, lt.balances.c
+    money_rows = await conn.execute(
+        select(a.code, a.currency, func.sum(b.balance))
+        .join(lt.balances, b.account_id == a.id)
+        .where(a.code.like("sim:%"))
+        .group_by(a.code, a.currency)
+    )
+    sim_money: Counter[tuple[int, str]] = Counter()
+    below_floor = 0
+    for code, currency, balance in money_rows:
+        sim_id = int(code.split(":")[1])
+        sim_money[(sim_id, currency)] += int(balance)
+        below_floor += int(balance) < 0
+    keys = (
+        select(o.subscriber_id, o.idempotency_key)
+        .where(o.idempotency_key.is_not(None))
+        .group_by(o.subscriber_id, o.idempotency_key)
+        .having(func.count() > 1)
+    ).subquery()
+    duplicate_keys = (await conn.execute(select(func.count()).select_from(keys))).scalar_one()
+    unclosed = (
+        await conn.execute(
+            select(func.count()).where(o.state == "expired", o.close_due_at.is_not(None))
+        )
+    ).scalar_one()
+    unsent = (
+        await conn.execute(select(func.count()).where(outbox.c.sent_at.is_(None)))
+    ).scalar_one()
+    receipt_sms: Counter[str] = Counter()
+    receipts = {row.receipt_no for row in orders.values() if row.receipt_no}
+    for (body,) in await conn.execute(select(outbox.c.body)):
+        for receipt in receipts:
+            if receipt in body:
+                receipt_sms[receipt] += 1
+    validity = {
+        row.id: row.validity_until
+        for row in await conn.execute(select(st.sims.c.id, st.sims.c.validity_until))
+    }
+    report = await ledger.check_books(conn)
+    return {
+        "orders": orders,
+        "credits": credits,
+        "sim_money": sim_money,
+        "below_floor": below_floor,
+        "duplicate_keys": duplicate_keys,
+        "unclosed": unclosed,
+        "unsent_sms": unsent,
+        "receipt_sms": receipt_sms,
+        "validity": validity,
+        "ledger_problems": [str(problem) for problem in report.problems],
+    }
+
+
+def _balance_mismatches(sim_money: Counter[tuple[int, str]], credited: dict[str, Any]) -> int:
+    expected: Counter[tuple[int, str]] = Counter()
+    for order in credited.values():
+        expected[(order.sim_id, order.credit_currency)] += order.credit_minor
+    keys = {key for key, value in sim_money.items() if value} | set(expected)
+    return sum(1 for key in keys if sim_money[key] != expected[key])
+
+
+def _validity_mismatches(
+    stock: list[IssuedCard], validity: dict[int, datetime | None], credited: dict[str, Any]
+) -> int:
+    """Each credit moves the date on by its days, capped at 730 days after the credit; the
+    run's credits are minutes apart, so once the cap is met every later credit meets it
+    too, and the date is the last credit's time plus 730 days."""
+    days: Counter[int] = Counter()
+    last: dict[int, datetime] = {}
+    for order in credited.values():
+        days[order.sim_id] += order.validity_days
+        last[order.sim_id] = max(last.get(order.sim_id, order.credited_at), order.credited_at)
+    wrong = 0
+    for card in stock:
+        if card.validity_until is None:
+            continue
+        expected = card.validity_until + timedelta(days=days[card.sim_id])
+        if card.sim_id in last:
+            expected = min(expected, last[card.sim_id] + MAX_VALIDITY_AHEAD)
+        wrong += validity[card.sim_id] != expected
+    return wrong

@@ -1,0 +1,324 @@
+"""``make chaos``: a bank test of simkeep under crashes, database restarts and broken
+connections (``python -m chaos.run``).
+
+Design overview
+---------------
+``Harness`` starts everything in a temporary directory and stops only what it started:
+
+1. a PostgreSQL cluster of its own (``chaos.cluster``: ``initdb``, its own port) — or, with
+   ``CHAOS_DATABASE=sqlite``, a SQLite file — migrated by ``simkeep db upgrade`` and given
+   plans, an FX rate and SIMs (``chaos.setup``);
+2. the provider simulators in their own process (``simkeep simulators serve``: the
+   providers' real retry ladders, scaled down, plus echoed notifications out of order);
+3. one web app (``simkeep serve``, ``SIMKEEP_RUN_JOBS=false``) and two workers
+   (``simkeep worker``), which reach PostgreSQL through a faulty TCP proxy, while the
+   simulators reach the app's notify URL (its public URL) through another.
+
+Then the workload (``chaos.workload``) and the nemesis (``chaos.nemesis``) run together for
+``CHAOS_SECONDS``; the recovery phase heals every fault, settles every unknown operation
+with its own idempotency key, and waits for the workers to drain (every order expired or
+credited, every paid trade credited, every SMS sent); the checker (``chaos.checker``)
+prints its figures. The exit status is 1 if a figure is wrong. ``REPORT=1`` writes the run
+into ``docs/reliability.md``. The processes' logs are kept in ``var/chaos/`` after a run.
+
+Settings (environment): ``CHAOS_SECONDS`` (300), ``CHAOS_CLIENTS`` (16),
+``CHAOS_DATABASE`` (postgresql | sqlite), ``CHAOS_SEED`` (20261130), ``REPORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chaos import report
+from chaos.checker import Figure, Tally, check
+from chaos.cluster import PostgresCluster
+from chaos.nemesis import Nemesis
+from chaos.ports import free_port
+from chaos.processes import Process, Spec
+from chaos.proxy import FaultyProxy
+from chaos.setup import IssuedCard, prepare
+from chaos.workload import Card, Person, World, run_clients, settle_unknown
+from simkeep.db import Database
+from simkeep.notifications.tables import outbox
+from simkeep.settings import load_settings
+from simkeep.topups import tables as tt
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LOGS = ROOT / "var" / "chaos"
+ORDER_TTL_SECONDS = 20
+TIME_SCALE = 0.01  # the providers' retry ladders: Alipay's 4 min becomes 2.4 s
+ECHO_PERCENT = 20
+WORKERS = 2
+SETTLE_SECONDS = 180
+DRAIN_SECONDS = ORDER_TTL_SECONDS + 150  # past expiry, polling backs off to a minute
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    seconds: float
+    clients: int
+    database: str
+    seed: int
+    write_report: bool
+
+    @classmethod
+    def from_environment(cls) -> Config:
+        database = os.environ.get("CHAOS_DATABASE", "postgresql")
+        if database not in ("postgresql", "sqlite"):
+            raise SystemExit("CHAOS_DATABASE is postgresql or sqlite")
+        return cls(
+            seconds=float(os.environ.get("CHAOS_SECONDS", "300")),
+            clients=int(os.environ.get("CHAOS_CLIENTS", "16")),
+            database=database,
+            seed=int(os.environ.get("CHAOS_SEED", "20261130")),
+            write_report=os.environ.get("REPORT", "") == "1",
+        )
+
+
+@dataclass
+class Result:
+    figures: list[Figure]
+    tally: Tally
+    timeline: list[Any]
+    config: Config
+    started_at: datetime
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(figure.ok for figure in self.figures)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    database_url: str  # direct, not through the proxy: for the setup and the checker
+    app_url: str
+    simulators_url: str
+    nemesis: Nemesis
+
+
+class Harness:
+    """Everything one run starts, to be stopped again by ``close``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.workdir = Path(tempfile.mkdtemp(prefix="simkeep-chaos-"))
+        self.workdir.chmod(0o755)  # the cluster inside is run by the postgres user
+        self.cluster: PostgresCluster | None = None
+        self.proxies: list[FaultyProxy] = []
+        self.processes: list[Process] = []
+
+    def start(self) -> Started:
+        """Start the database, the simulators, the proxies, the app and the workers."""
+        LOGS.mkdir(parents=True, exist_ok=True)
+        for old in LOGS.glob("*.log"):
+            old.unlink()
+        app_port, notify_port, sim_port = free_port(), free_port(), free_port()
+        db_proxy = None
+        if self.config.database == "postgresql":
+            self.cluster = PostgresCluster(self.workdir / "pg", free_port())
+            self.cluster.create()
+            direct = self.cluster.url
+            db_proxy = FaultyProxy(
+                "app ↔ postgresql", listen_port=free_port(), target_port=self.cluster.port
+            )
+            served = self.cluster.url_at(db_proxy.listen_port)
+        else:
+            direct = served = f"sqlite:///{self.workdir / 'simkeep.db'}"
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        env = {
+            **os.environ,
+            "SIMKEEP_ENVIRONMENT": "development",
+            "SIMKEEP_SECRET_KEY": "chaos-" + "k" * 40,
+            "SIMKEEP_KEYS_DIR": str(self.workdir / "keys"),
+            "SIMKEEP_SIMULATORS": "true",
+            "SIMKEEP_SIMULATORS_URL": sim_url,
+            "SIMKEEP_PUBLIC_URL": f"http://127.0.0.1:{notify_port}",
+            "SIMKEEP_RUN_JOBS": "false",
+            "SIMKEEP_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
+            "SIMKEEP_LOG_LEVEL": "WARNING",
+            "SIMKEEP_DATABASE_URL": direct,
+        }
+        subprocess.run([str(BIN / "simkeep"), "db", "upgrade"], env=env, check=True)
+        served_env = {**env, "SIMKEEP_DATABASE_URL": served}
+        simulators = Process(
+            Spec(
+                "simulators",
+                [
+                    *(str(BIN / "simkeep"), "simulators", "serve", "--port", str(sim_port)),
+                    *("--time-scale", str(TIME_SCALE), "--echo-percent", str(ECHO_PERCENT)),
+                    *("--seed", str(self.config.seed)),
+                ],
+                env,
+                LOGS / "simulators.log",
+                ready_url=f"{sim_url}/_sim/records",
+            )
+        )
+        app = Process(
+            Spec(
+                "app",
+                [str(BIN / "simkeep"), "serve", "--port", str(app_port)],
+                served_env,
+                LOGS / "app.log",
+                ready_url=f"http://127.0.0.1:{app_port}/healthz",
+            )
+        )
+        workers = [
+            Process(
+                Spec(
+                    f"worker-{n}",
+                    [str(BIN / "simkeep"), "worker", "--every", "0.5"],
+                    served_env,
+                    LOGS / f"worker-{n}.log",
+                )
+            )
+            for n in range(1, WORKERS + 1)
+        ]
+        notify_proxy = FaultyProxy(
+            "simulators → app", listen_port=notify_port, target_port=app_port
+        )
+        self.proxies = [notify_proxy] + ([db_proxy] if db_proxy else [])
+        for proxy in self.proxies:
+            proxy.start()
+        self.processes = [simulators, app, *workers]
+        for process in self.processes:
+            process.start()
+        nemesis = Nemesis(
+            seed=self.config.seed,
+            app=app,
+            workers=workers,
+            notify_proxy=notify_proxy,
+            cluster=self.cluster,
+            db_proxy=db_proxy,
+        )
+        return Started(direct, f"http://127.0.0.1:{app_port}", sim_url, nemesis)
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        for proxy in self.proxies:
+            proxy.stop()
+        if self.cluster is not None:
+            self.cluster.remove()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def run(config: Config, harness: Harness) -> Result:
+    started_at = datetime.now(UTC)
+    started = harness.start()
+    app_url, sim_url, nemesis = started.app_url, started.simulators_url, started.nemesis
+    db = Database.from_settings(load_settings(database_url=started.database_url))
+    phases: dict[str, float] = {}
+    try:
+        stock = await prepare(
+            db, people=config.clients, secret_key="chaos-" + "k" * 40, now=datetime.now(UTC)
+        )
+        people = [_person(n, cards, config.seed) for n, cards in enumerate(stock)]
+        async with httpx.AsyncClient(timeout=15.0, headers={"Accept-Language": "en"}) as http:
+            world = World(app_url, sim_url, http)
+            clock = time.monotonic()
+            print(f"workload: {config.clients} clients for {config.seconds:.0f} s, with faults")
+            await asyncio.gather(
+                run_clients(people, world, seconds=config.seconds), nemesis.run(config.seconds)
+            )
+            phases["workload"] = time.monotonic() - clock
+            print(f"faults injected: {len(nemesis.timeline)}; recovering")
+            clock = time.monotonic()
+            await asyncio.to_thread(nemesis.heal_everything)
+            await settle_unknown(people, world, seconds=SETTLE_SECONDS)
+            phases["settle"] = time.monotonic() - clock
+            clock = time.monotonic()
+            records = await _drain(db, http, sim_url)
+            phases["drain"] = time.monotonic() - clock
+        flat = [card for cards in stock for card in cards]
+        figures, tally = await check(db, records, world.attempts, world.anomalies, flat)
+    finally:
+        await db.dispose()
+    return Result(figures, tally, nemesis.timeline, config, started_at, phases)
+
+
+def _person(index: int, cards: list[IssuedCard], seed: int) -> Person:
+    return Person(
+        index=index,
+        phone=f"+8529{index + 100:03d}{index * 71 % 10000:04d}",
+        cards=[Card(card.number, card.currency) for card in cards],
+        rng=random.Random(seed * 1000 + index),
+    )
+
+
+async def _drain(db: Database, http: httpx.AsyncClient, sim_url: str) -> dict[str, Any]:
+    """Wait until the workers are done: no order waiting for payment, every trade the
+    providers say was paid credited, every SMS sent, every expired trade closed."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
+        records = (await http.get(f"{sim_url}/_sim/records")).json()
+        left = await db.transaction(partial(_left, records=records))
+        if not left or time.monotonic() > deadline:
+            if left:
+                print(f"drain: gave up with {left}")
+            return dict(records)
+        await asyncio.sleep(2.0)
+
+
+async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, int]:
+    o = tt.orders.c
+    counted = await conn.execute(select(o.state, func.count().label("orders")).group_by(o.state))
+    states: dict[str, int] = {row.state: row.orders for row in counted}
+    credited = {
+        row.order_no for row in await conn.execute(select(o.order_no).where(o.state == "credited"))
+    }
+    paid = [
+        trade["out_trade_no"]
+        for provider in ("alipay", "wechatpay")
+        for trade in records[provider]
+        if trade["paid"]
+    ]
+    unsent = (
+        await conn.execute(select(func.count()).where(outbox.c.sent_at.is_(None)))
+    ).scalar_one()
+    unclosed = (
+        await conn.execute(
+            select(func.count()).where(o.state == "expired", o.close_due_at.is_not(None))
+        )
+    ).scalar_one()
+    left = {
+        "waiting orders": sum(states.get(s, 0) for s in ("created", "awaiting_payment", "paid")),
+        "paid trades not credited": sum(1 for no in paid if no not in credited),
+        "SMS not sent": unsent,
+        "trades not closed": unclosed,
+    }
+    return {name: count for name, count in left.items() if count}
+
+
+def main() -> None:
+    config = Config.from_environment()
+    harness = Harness(config)
+    try:
+        result = asyncio.run(run(config, harness))
+    finally:
+        harness.close()
+    report.print_result(result)
+    if config.write_report:
+        report.write(result, ROOT / "docs" / "reliability.md")
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

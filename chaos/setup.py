@@ -1,0 +1,71 @@
+"""The operator's side before the doors open: the plans, an FX rate and a stock of SIMs.
+
+The harness runs ``simkeep db upgrade`` (which opens the chart of accounts) and then this,
+through simkeep's own services on a direct connection, as an operator's issuing would.
+Each person of the workload gets cards of their own: a Hong Kong dollar and a yuan SIM on
+a plan that keeps the number by a monthly fee, and one of each on a plan whose validity
+each top-up extends (5 days left at the start, so every top-up's days show).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.db import Database
+from simkeep.sims import service as sims
+from simkeep.sims.model import IdType, digest_key, luhn_complete
+from simkeep.topups import service as topups
+
+HKD_CNY = Decimal("0.92")
+PLANS = (("HK-KEEP", "HKD"), ("CN-KEEP", "CNY"), ("HK-VALID", "HKD"), ("CN-VALID", "CNY"))
+VALIDITY_LEFT = timedelta(days=5)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCard:
+    sim_id: int
+    number: str  # the Hong Kong number, E.164
+    currency: str
+    plan: str
+    validity_until: datetime | None
+
+
+async def prepare(
+    db: Database, *, people: int, secret_key: str, now: datetime
+) -> list[list[IssuedCard]]:
+    """The plans, the FX rate, and ``len(PLANS)`` SIMs for each of ``people``."""
+    id_key = digest_key(secret_key)
+
+    async def issue(conn: AsyncConnection) -> list[list[IssuedCard]]:
+        await sims.ensure_plans(conn)
+        await topups.set_fx_rate(
+            conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="chaos", now=now
+        )
+        stock = []
+        for person in range(people):
+            cards = []
+            for slot, (plan, currency) in enumerate(PLANS):
+                n = person * len(PLANS) + slot + 1
+                validity = now + VALIDITY_LEFT if plan.endswith("VALID") else None
+                sim = await sims.issue_sim(
+                    conn,
+                    iccid=luhn_complete(f"8985201{n:011d}"),
+                    plan_code=plan,
+                    hk_number=f"9{n + 300:03d}{n * 37 % 10000:04d}",
+                    cn_number=f"137{n:04d}{n * 53 % 10000:04d}",
+                    holder_name="陳大文",
+                    id_type=IdType.HKID,
+                    id_number="A123456(3)",
+                    id_key=id_key,
+                    now=now,
+                    validity_until=validity,
+                )
+                cards.append(IssuedCard(sim.id, sim.hk_number.e164, currency, plan, validity))
+            stock.append(cards)
+        return stock
+
+    return await db.transaction(issue)

@@ -1,0 +1,518 @@
+"""The workload: people doing what they do with simkeep, over HTTP, each step recorded.
+
+Design overview
+---------------
+``run_clients`` runs ``clients`` concurrent people until a deadline. Each person has a
+phone and a few SIM cards of their own (issued by ``chaos.setup``) and, turn by turn, picks
+one of the **operation classes** in ``OPERATIONS`` by weight among those it can do now.
+Everything goes through the public surface: the ``/api/v1`` API (bearer tokens,
+``Idempotency-Key``), the simulated phone's SMS page (``/_sim/sms``) for one-time codes, and
+the providers' cashier pages, where the payer types a password and pays.
+
+Every call made is recorded as an ``Attempt`` with its outcome, as the client saw it:
+``ok`` (2xx/3xx), ``refused`` (4xx: the server said no and changed nothing), or ``unknown``
+(a timeout, a reset connection, a 5xx: it may or may not have happened). The checker holds
+the books against these records; the recovery phase settles every unknown one.
+
+An operation class — the interface a new capability implements to join the workload:
+
+* ``name`` and ``weight`` (how often a person picks it, among the classes ready);
+* ``ready(person)``: whether this person can do it now (has an account, a SIM, an order);
+* ``attempt(person, world)``: do it once and return the ``Attempt`` (or None when it chose
+  not to act); it must carry the idempotency key and arguments it used in ``data``;
+* ``settle(attempt, person, world)``: for an unknown attempt, once faults have stopped: ask
+  again with the *same* idempotency key and arguments (or look the result up) and return
+  the outcome — called until it is no longer unknown.
+
+A capability that moves money (refunds, outlet top-ups, vouchers, fees) adds its class here
+and the figure that proves it to ``chaos.checker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+PASSWORD = "chaos horse 42"
+PAY_PASSWORD = "123456"
+AMOUNTS = (5_000, 10_000)  # a top-up's credit, in the SIM's currency: HK$/¥50 or 100
+CODE = re.compile(r"(?:code|碼|码)[^0-9]{0,60}(\d{6})")
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class Attempt:
+    """One operation as its client saw it."""
+
+    op: str
+    who: int  # the person's index
+    outcome: Outcome
+    started: float
+    ended: float
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    settled_by: int = 0  # how many asks the recovery phase needed
+
+
+@dataclass
+class Card:
+    """A SIM card a person holds: the number they link and top up."""
+
+    number: str  # E.164
+    currency: str
+    sim_id: int | None = None  # known once linked
+
+
+@dataclass
+class Person:
+    """One client: a phone, their cards, their account once registered, their orders."""
+
+    index: int
+    phone: str
+    cards: list[Card]
+    rng: random.Random
+    token: str | None = None
+    orders: list[dict[str, Any]] = field(default_factory=list)  # the API's answers
+
+    @property
+    def linked(self) -> list[Card]:
+        return [card for card in self.cards if card.sim_id is not None]
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Accept-Language": "en"}
+
+
+@dataclass
+class World:
+    """What every operation reaches: the app, the simulators, the shared record."""
+
+    app_url: str
+    simulators_url: str
+    http: httpx.AsyncClient
+    attempts: list[Attempt] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)  # what a reader saw that must not be
+
+    def record(self, attempt: Attempt) -> Attempt:
+        self.attempts.append(attempt)
+        return attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    outcome: Outcome
+    status: int
+    body: Any
+    detail: str
+
+
+async def ask(world: World, method: str, url: str, **kwargs: Any) -> Answer:
+    """One HTTP call, classified: ok, refused or unknown."""
+    try:
+        response = await world.http.request(method, url, **kwargs)
+    except httpx.HTTPError as error:
+        return Answer(Outcome.UNKNOWN, 0, None, f"{type(error).__name__}")
+    body: Any = response.text
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+    if response.status_code >= 500:
+        return Answer(Outcome.UNKNOWN, response.status_code, body, f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        refusal = body.get("error", {}) if isinstance(body, dict) else {}
+        code = refusal.get("code") or str(refusal.get("message", ""))[:80]
+        detail = f"HTTP {response.status_code} {code}".strip()
+        return Answer(Outcome.REFUSED, response.status_code, body, detail)
+    return Answer(Outcome.OK, response.status_code, body, "")
+
+
+def _done(op: str, person: Person, started: float, answer: Answer, **data: Any) -> Attempt:
+    return Attempt(
+        op, person.index, answer.outcome, started, time.monotonic(), answer.detail, dict(data)
+    )
+
+
+def _no_code(op: str, person: Person, started: float) -> Attempt:
+    """The SMS never came: to the person, a refusal (they give up and try again later)."""
+    return Attempt(op, person.index, Outcome.REFUSED, started, time.monotonic(), "no code came")
+
+
+async def read_code(world: World, phone: str, *, since: int, wait: float = 20.0) -> str | None:
+    """The newest one-time code the simulated phone ``phone`` received, beyond the ``since``
+    codes it had: SMS go out through the outbox, so the code may take a worker's turn."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        codes = await _codes(world, phone)
+        if codes is not None and len(codes) > since:
+            return codes[0]
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def _codes(world: World, phone: str) -> list[str] | None:
+    answer = await ask(world, "GET", f"{world.app_url}/_sim/sms", params={"to": phone})
+    if answer.outcome is not Outcome.OK:
+        return None
+    return CODE.findall(str(answer.body))
+
+
+class Operation(Protocol):
+    name: ClassVar[str]
+    weight: ClassVar[int]
+
+    def ready(self, person: Person) -> bool: ...
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None: ...
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome: ...
+
+
+class Register:
+    """Sign up: a code by SMS to the phone, then the code and a password."""
+
+    name: ClassVar[str] = "register"
+    weight: ClassVar[int] = 100  # first of all, for whoever has no account
+
+    def ready(self, person: Person) -> bool:
+        return person.token is None
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        started = time.monotonic()
+        had = await _codes(world, person.phone)
+        if had is None:
+            return None  # the phone's page is unreachable: try again next turn
+        body = {"phone": person.phone, "purpose": "register"}
+        sent = await ask(world, "POST", f"{world.app_url}/api/v1/auth/codes", json=body)
+        if sent.outcome is not Outcome.OK:
+            return world.record(_done(self.name, person, started, sent, phone=person.phone))
+        code = await read_code(world, person.phone, since=len(had))
+        if code is None:
+            return world.record(
+                Attempt(
+                    self.name,
+                    person.index,
+                    Outcome.REFUSED,
+                    started,
+                    time.monotonic(),
+                    "no code came",
+                )
+            )
+        registration = {"phone": person.phone, "code": code, "password": PASSWORD}
+        answer = await ask(
+            world, "POST", f"{world.app_url}/api/v1/auth/register", json=registration
+        )
+        if answer.outcome is Outcome.OK:
+            person.token = answer.body["token"]
+        return world.record(_done(self.name, person, started, answer, phone=person.phone))
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Log in: the account exists (and was made) or it does not."""
+        login = {"phone": person.phone, "password": PASSWORD}
+        answer = await ask(world, "POST", f"{world.app_url}/api/v1/auth/login", json=login)
+        if answer.outcome is Outcome.OK:
+            person.token = answer.body["token"]
+        return answer.outcome
+
+
+class LinkSim:
+    """Link one of the person's cards to their account with the code sent to the card."""
+
+    name: ClassVar[str] = "link_sim"
+    weight: ClassVar[int] = 30
+
+    def ready(self, person: Person) -> bool:
+        return person.token is not None and len(person.linked) < len(person.cards)
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        card = next(card for card in person.cards if card.sim_id is None)
+        started = time.monotonic()
+        had = await _codes(world, card.number)
+        if had is None:
+            return None
+        sent = await ask(
+            world,
+            "POST",
+            f"{world.app_url}/api/v1/sims/link-codes",
+            json={"number": card.number},
+            headers=person.auth(),
+        )
+        if sent.outcome is not Outcome.OK:
+            return world.record(_done(self.name, person, started, sent, number=card.number))
+        code = await read_code(world, card.number, since=len(had))
+        if code is None:
+            return world.record(
+                Attempt(
+                    self.name,
+                    person.index,
+                    Outcome.REFUSED,
+                    started,
+                    time.monotonic(),
+                    "no code came",
+                )
+            )
+        answer = await ask(
+            world,
+            "POST",
+            f"{world.app_url}/api/v1/sims/links",
+            json={"number": card.number, "code": code},
+            headers=person.auth(),
+        )
+        if answer.outcome is Outcome.OK:
+            card.sim_id = int(answer.body["id"])
+        return world.record(_done(self.name, person, started, answer, number=card.number))
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Look the card up among the account's SIMs."""
+        answer = await ask(world, "GET", f"{world.app_url}/api/v1/sims", headers=person.auth())
+        if answer.outcome is not Outcome.OK:
+            return Outcome.UNKNOWN
+        for sim in _items(answer.body):
+            for card in person.cards:
+                if card.number in (sim.get("hk_number"), sim.get("cn_number")):
+                    card.sim_id = int(sim["id"])
+        number = attempt.data.get("number")
+        linked = any(card.number == number and card.sim_id for card in person.cards)
+        return Outcome.OK if linked else Outcome.REFUSED
+
+
+class TopUp:
+    """Order a top-up with an ``Idempotency-Key`` (Alipay or WeChat Pay, QR or WAP/H5), now
+    and then send the same request again as a client does after a lost answer, then pay at
+    the provider's cashier — or walk away and let it expire, or come back after it did."""
+
+    name: ClassVar[str] = "topup"
+    weight: ClassVar[int] = 40
+    methods: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("alipay", "qr"),
+        ("alipay", "wap"),
+        ("alipay", "page"),
+        ("wechatpay", "qr"),
+        ("wechatpay", "wap"),
+    )
+
+    def ready(self, person: Person) -> bool:
+        return person.token is not None and bool(person.linked)
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        card = person.rng.choice(person.linked)
+        provider, channel = person.rng.choice(self.methods)
+        body = {
+            "number": card.number,
+            "confirm_number": card.number,  # typed twice, as the wrong-number guard asks
+            "amount": {"minor": person.rng.choice(AMOUNTS), "currency": card.currency},
+            "pay_currency": "CNY",
+            "provider": provider,
+            "channel": channel,
+        }
+        key = str(uuid.uuid4())
+        started = time.monotonic()
+        answer = await self._create(person, world, key, body)
+        attempt = world.record(_done(self.name, person, started, answer, key=key, body=body))
+        if answer.outcome is not Outcome.OK:
+            return attempt
+        order = answer.body
+        attempt.data["order_no"] = order["order_no"]
+        person.orders.append(order)
+        if person.rng.random() < 0.1:  # the answer was lost: the client asks again
+            await self._replay(person, world, key, body, order["order_no"])
+        fate = person.rng.random()
+        if fate < 0.7:
+            await Pay().pay(person, world, order)
+        elif fate < 0.8:
+            person.orders[-1] = {**order, "pay_after": time.monotonic() + _ttl_seconds(order)}
+        return attempt
+
+    async def _create(self, person: Person, world: World, key: str, body: dict[str, Any]) -> Answer:
+        return await ask(
+            world,
+            "POST",
+            f"{world.app_url}/api/v1/topups",
+            json=body,
+            headers={**person.auth(), "Idempotency-Key": key},
+        )
+
+    async def _replay(
+        self, person: Person, world: World, key: str, body: dict[str, Any], order_no: str
+    ) -> None:
+        started = time.monotonic()
+        answer = await self._create(person, world, key, body)
+        replay = world.record(_done("topup_replay", person, started, answer, key=key, body=body))
+        if answer.outcome is Outcome.OK and answer.body["order_no"] != order_no:
+            world.anomalies.append(f"key {key} answered {order_no} and {answer.body['order_no']}")
+        replay.data["order_no"] = order_no
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Send the same request with the same key until it is answered."""
+        answer = await self._create(person, world, attempt.data["key"], attempt.data["body"])
+        if answer.outcome is Outcome.OK:
+            known = attempt.data.get("order_no")
+            if known is not None and known != answer.body["order_no"]:
+                world.anomalies.append(f"key {attempt.data['key']} answered two orders")
+            attempt.data["order_no"] = answer.body["order_no"]
+        return answer.outcome
+
+
+class Pay:
+    """Pay an order at its provider's cashier page: open it, type the password, pay. A
+    late payer comes back after the order expired and must be turned away."""
+
+    name: ClassVar[str] = "pay"
+    weight: ClassVar[int] = 10
+
+    def ready(self, person: Person) -> bool:
+        now = time.monotonic()
+        return any(order.get("pay_after", now + 1) <= now for order in person.orders)
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        now = time.monotonic()
+        order = next(o for o in person.orders if o.get("pay_after", now + 1) <= now)
+        order.pop("pay_after")
+        return await self.pay(person, world, order, late=True)
+
+    async def pay(
+        self, person: Person, world: World, order: dict[str, Any], *, late: bool = False
+    ) -> Attempt:
+        started = time.monotonic()
+        cashier = self.cashier(world, order)
+        data = {"order_no": order["order_no"], "provider": order["provider"], "late": late}
+        opened = await ask(world, "GET", cashier)
+        if opened.outcome is not Outcome.OK:
+            return world.record(_done(self.name, person, started, opened, **data))
+        form = {"action": "pay", "password": PAY_PASSWORD}
+        paid = await ask(world, "POST", self.submit_url(world, order, cashier), data=form)
+        return world.record(_done(self.name, person, started, paid, **data))
+
+    def cashier(self, world: World, order: dict[str, Any]) -> str:
+        """Where the payer lands: the link the order gave, or for a wallet's QR code the
+        cashier the scan opens."""
+        payment = order["payment"]
+        if payment.get("pay_url"):
+            return str(payment["pay_url"])
+        qr = str(payment.get("qr") or "")
+        if qr.startswith("http"):
+            return qr
+        return f"{world.simulators_url}/_sim/wechatpay/cashier/{order['order_no']}"
+
+    def submit_url(self, world: World, order: dict[str, Any], cashier: str) -> str:
+        if order["provider"] == "alipay":
+            return f"{world.simulators_url}/_sim/alipay/cashier/{order['order_no']}"
+        return cashier  # WeChat Pay's form posts to its own page (an H5 return URL kept)
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Ask the provider whether the trade was paid: the payer pays once, not again."""
+        answer = await ask(world, "GET", f"{world.simulators_url}/_sim/records")
+        if answer.outcome is not Outcome.OK:
+            return Outcome.UNKNOWN
+        trades = {t["out_trade_no"]: t for t in answer.body[attempt.data["provider"]]}
+        trade = trades.get(attempt.data["order_no"])
+        return Outcome.OK if trade is not None and trade["paid"] else Outcome.REFUSED
+
+
+class ReadAccount:
+    """Read balances and history, as a person checks their card: a balance is never below
+    zero, and an order once seen credited never reads otherwise again."""
+
+    name: ClassVar[str] = "read"
+    weight: ClassVar[int] = 25
+
+    def ready(self, person: Person) -> bool:
+        return person.token is not None
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        started = time.monotonic()
+        sims = await ask(world, "GET", f"{world.app_url}/api/v1/sims", headers=person.auth())
+        if sims.outcome is Outcome.OK:
+            for sim in _items(sims.body):
+                if int(sim["balance"]["minor"]) < 0:
+                    world.anomalies.append(f"SIM {sim['id']} read below zero: {sim['balance']}")
+        history = await ask(world, "GET", f"{world.app_url}/api/v1/topups", headers=person.auth())
+        if history.outcome is Outcome.OK:
+            self._monotonic(person, world, _items(history.body))
+        worst = max((sims, history), key=lambda a: list(Outcome).index(a.outcome))
+        return world.record(_done(self.name, person, started, worst))
+
+    def _monotonic(self, person: Person, world: World, rows: list[dict[str, Any]]) -> None:
+        seen = {order["order_no"]: order for order in person.orders}
+        for row in rows:
+            before = seen.get(row["order_no"])
+            if before is not None and before.get("state") == "credited" != row["state"]:
+                world.anomalies.append(
+                    f"order {row['order_no']} read credited, then {row['state']}"
+                )
+            if before is not None:
+                before["state"] = row["state"]
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        return Outcome.OK  # a read changes nothing: nothing to settle
+
+
+OPERATIONS: tuple[Operation, ...] = (Register(), LinkSim(), TopUp(), Pay(), ReadAccount())
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | {"topup_replay": TopUp()}
+
+
+async def person_loop(person: Person, world: World, *, until: float) -> None:
+    """One client's turns until the deadline."""
+    while time.monotonic() < until:
+        ready = [op for op in OPERATIONS if op.ready(person)]
+        if not ready:
+            await asyncio.sleep(0.5)
+            continue
+        op = person.rng.choices(ready, weights=[op.weight for op in ready])[0]
+        attempt = await op.attempt(person, world)
+        if attempt is None or attempt.outcome is Outcome.UNKNOWN:
+            await asyncio.sleep(person.rng.uniform(0.2, 1.0))  # a person waits a moment
+
+
+async def run_clients(people: list[Person], world: World, *, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    await asyncio.gather(*(person_loop(person, world, until=until) for person in people))
+
+
+async def settle_unknown(people: list[Person], world: World, *, seconds: float) -> list[Attempt]:
+    """The recovery phase: ask again about every unknown attempt until it has an answer;
+    returns those still unknown at the deadline."""
+    deadline = time.monotonic() + seconds
+    pending = [a for a in world.attempts if a.outcome is Outcome.UNKNOWN]
+    while pending and time.monotonic() < deadline:
+        still = []
+        for attempt in pending:
+            attempt.settled_by += 1
+            outcome = await BY_NAME[attempt.op].settle(attempt, people[attempt.who], world)
+            if outcome is Outcome.UNKNOWN:
+                still.append(attempt)
+            else:
+                attempt.outcome = outcome
+                attempt.detail += f" → settled {outcome.value}"
+        pending = still
+        if pending:
+            await asyncio.sleep(1.0)
+    return pending
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        return list(body["items"])
+    return list(body) if isinstance(body, list) else []
+
+
+def _ttl_seconds(order: dict[str, Any]) -> float:
+    """Seconds from the order's creation to a little after its expiry, from its own times."""
+    created = datetime.fromisoformat(order["created_at"])
+    expires = datetime.fromisoformat(order["expires_at"])
+    return (expires - created).total_seconds() + 2.0
