@@ -8,7 +8,7 @@ endif
 BIN := .venv/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint bench install install-dev run-deps browser-deps postgres fmt clean
+.PHONY: run test lint bench chaos install install-dev run-deps browser-deps postgres fmt clean
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -37,6 +37,11 @@ fmt: install-dev
 
 bench: install-dev postgres
 	$(BIN)/python -m bench.run
+
+# The bank test under faults (docs/reliability.md): CHAOS_SECONDS (300), CHAOS_CLIENTS (16),
+# CHAOS_DATABASE (postgresql | sqlite), CHAOS_SEED; REPORT=1 writes the run into the docs.
+chaos: install-dev
+	REPORT=$(REPORT) $(BIN)/python -m chaos.run
 
 # Debian packages, installed when missing (as root): the TrueType CJK font that receipt PDFs
 # embed (to run), and for the tests Chromium with CJK fonts (Playwright cannot download

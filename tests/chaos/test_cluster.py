@@ -6,9 +6,6 @@ PostgreSQL programs (or, as root, no ``postgres`` user to run them as), unless
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,33 +13,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from chaos.cluster import SERVER_USER, PostgresCluster, find_bin_dir
+from chaos.cluster import PostgresCluster, find_bin_dir
 from chaos.ports import free_port
-
-
-def unavailable() -> str | None:
-    """Why this machine cannot run a cluster of the harness's own, if it cannot."""
-    try:
-        find_bin_dir()
-    except FileNotFoundError as error:
-        return str(error)
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            return f"running as root, with no {SERVER_USER} user to run PostgreSQL as"
-        if shutil.which("runuser") is None:
-            return "running as root, without runuser to run PostgreSQL as another user"
-    return None
+from tests.chaos.conftest import require_own_cluster
 
 
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
-    reason = unavailable()
-    if reason is not None:
-        if os.environ.get("SIMKEEP_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_own_cluster()
     # Not pytest's tmp_path: it lies in a folder that only its owner may enter, and the
     # postgres user must reach the cluster's.
     cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="simkeep-chaos-")), free_port())

@@ -1,0 +1,57 @@
+"""The fault harness, short: a minute of the workload under the nemesis on each database,
+then recovery, drain and every figure of the checker — so a change that loses, creates or
+doubles money under crashes, restarts or cut connections fails ``make test``.
+
+On SQLite there is no database server to stop: the nemesis kills and pauses the app and the
+workers and cuts the simulators' notifications. On PostgreSQL it also stops the harness's
+own cluster (``immediate``) and cuts and slows the app's and workers' connections to it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.conftest import require_own_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+SECONDS = "60"
+CLIENTS = "6"
+
+pytestmark = pytest.mark.slow
+
+
+def run_harness(database: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CHAOS_DATABASE": database,
+        "CHAOS_SECONDS": SECONDS,
+        "CHAOS_CLIENTS": CLIENTS,
+        "REPORT": "",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
+    if database == "postgresql":
+        require_own_cluster()
+    finished = run_harness(database)
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output[-6000:]
+    assert "PASS: 0 figure(s) wrong" in output
+    assert "faults injected: " in output
+    faults = int(output.split("faults injected: ")[1].split(";")[0])
+    assert faults >= 6, output[-3000:]  # a fault every 2–10 s, on two schedules
