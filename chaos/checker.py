@@ -133,7 +133,9 @@ async def check(
             sum(
                 1
                 for a in attempts
-                if a.op == "topup" and a.outcome is Outcome.OK and a.data["order_no"] not in orders
+                if a.op in ("topup", "page_topup")
+                and a.outcome is Outcome.OK
+                and a.data.get("order_no") not in orders
             ),
         ),
         Figure(

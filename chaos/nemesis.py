@@ -65,10 +65,10 @@ class Nemesis:
             if rng.random() < 0.2:
                 worker = rng.choice(self.workers)
                 pause = rng.uniform(1.0, 5.0)
-                await self._do("pause", worker.spec.name, worker.pause)
+                event = await self._do("pause", worker.spec.name, worker.pause)
                 await asyncio.sleep(pause)
                 await asyncio.to_thread(worker.resume)
-                self._last_lasted(pause)
+                self._lasted(event, pause)
                 continue
             target = self.app if rng.random() < 0.5 else rng.choice(self.workers)
             await self._do("kill -9 and restart", target.spec.name, target.restart)
@@ -79,28 +79,28 @@ class Nemesis:
             if self.cluster is not None and rng.random() < 0.25:
                 cluster = self.cluster
                 down = rng.uniform(0.5, 3.0)
-                await self._do(
+                event = await self._do(
                     "stop -m immediate", "postgresql", partial(cluster.stop, "immediate")
                 )
                 await asyncio.sleep(down)
                 await asyncio.to_thread(cluster.start)
-                self._last_lasted(down)
+                self._lasted(event, down)
                 continue
             proxy = rng.choice(proxies)
             kind = rng.choice(("drop", "delay", "half-open"))
             lasted = rng.uniform(1.0, 6.0)
             if kind == "delay":
                 latency = rng.uniform(0.05, 0.3)
-                await self._do(
+                event = await self._do(
                     f"delay {latency * 1000:.0f} ms", proxy.name, partial(proxy.delay, latency)
                 )
             elif kind == "drop":
-                await self._do("drop connections", proxy.name, proxy.drop)
+                event = await self._do("drop connections", proxy.name, proxy.drop)
             else:
-                await self._do("half-open", proxy.name, proxy.half_open)
+                event = await self._do("half-open", proxy.name, proxy.half_open)
             await asyncio.sleep(lasted)
             await asyncio.to_thread(proxy.heal)
-            self._last_lasted(lasted)
+            self._lasted(event, lasted)
 
     async def _gap(self, rng: random.Random, until: float) -> bool:
         wait = rng.uniform(*GAP)
@@ -110,13 +110,16 @@ class Nemesis:
         await asyncio.sleep(wait)
         return True
 
-    async def _do(self, fault: str, target: str, action: Callable[[], object]) -> None:
+    async def _do(self, fault: str, target: str, action: Callable[[], object]) -> int:
+        """Inject a fault; returns its place in the timeline (both loops write to it)."""
         self.timeline.append(Event(round(time.monotonic() - self._started, 1), fault, target, 0.0))
+        index = len(self.timeline) - 1
         await asyncio.to_thread(action)
+        return index
 
-    def _last_lasted(self, seconds: float) -> None:
-        event = self.timeline[-1]
-        self.timeline[-1] = Event(event.at, event.fault, event.target, round(seconds, 1))
+    def _lasted(self, index: int, seconds: float) -> None:
+        event = self.timeline[index]
+        self.timeline[index] = Event(event.at, event.fault, event.target, round(seconds, 1))
 
     def heal_everything(self) -> None:
         """Recovery: every proxy forwarding, every worker running, every process and the

@@ -243,6 +243,9 @@ async def run(config: Config, harness: Harness) -> Result:
             clock = time.monotonic()
             await asyncio.to_thread(nemesis.heal_everything)
             await settle_unknown(people, world, seconds=SETTLE_SECONDS)
+            for person in people:
+                if person.browser is not None:
+                    await person.browser.aclose()
             phases["settle"] = time.monotonic() - clock
             clock = time.monotonic()
             records = await _drain(db, http, sim_url)
@@ -257,7 +260,7 @@ async def run(config: Config, harness: Harness) -> Result:
 def _person(index: int, cards: list[IssuedCard], seed: int) -> Person:
     return Person(
         index=index,
-        phone=f"+8529{index + 100:03d}{index * 71 % 10000:04d}",
+        phone=f"+86138{index * 7919:08d}",  # a Mainland phone: valid for any eight digits
         cards=[Card(card.number, card.currency) for card in cards],
         rng=random.Random(seed * 1000 + index),
     )

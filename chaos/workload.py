@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
+from urllib.parse import unquote
 
 import httpx
 
@@ -88,6 +89,8 @@ class Person:
     rng: random.Random
     token: str | None = None
     orders: list[dict[str, Any]] = field(default_factory=list)  # the API's answers
+    browser: httpx.AsyncClient | None = None  # the web pages' cookies are this person's own
+    signed_in: bool = False  # on the web pages
 
     @property
     def linked(self) -> list[Card]:
@@ -111,6 +114,14 @@ class World:
         self.attempts.append(attempt)
         return attempt
 
+    def browser(self, person: Person) -> httpx.AsyncClient:
+        """The person's browser: a client of their own, so that cookies are theirs."""
+        if person.browser is None:
+            person.browser = httpx.AsyncClient(
+                base_url=self.app_url, timeout=TIMEOUT, headers={"Accept-Language": "en"}
+            )
+        return person.browser
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -118,12 +129,16 @@ class Answer:
     status: int
     body: Any
     detail: str
+    location: str = ""  # where a 303 sends the browser
 
 
-async def ask(world: World, method: str, url: str, **kwargs: Any) -> Answer:
-    """One HTTP call, classified: ok, refused or unknown."""
+async def ask(
+    world: World, method: str, url: str, *, via: httpx.AsyncClient | None = None, **kwargs: Any
+) -> Answer:
+    """One HTTP call (through a person's browser ``via``, if given), classified: ok,
+    refused or unknown. A 303's target is the answer's ``location``."""
     try:
-        response = await world.http.request(method, url, **kwargs)
+        response = await (via or world.http).request(method, url, **kwargs)
     except httpx.HTTPError as error:
         return Answer(Outcome.UNKNOWN, 0, None, f"{type(error).__name__}")
     body: Any = response.text
@@ -139,7 +154,7 @@ async def ask(world: World, method: str, url: str, **kwargs: Any) -> Answer:
         code = refusal.get("code") or str(refusal.get("message", ""))[:80]
         detail = f"HTTP {response.status_code} {code}".strip()
         return Answer(Outcome.REFUSED, response.status_code, body, detail)
-    return Answer(Outcome.OK, response.status_code, body, "")
+    return Answer(Outcome.OK, response.status_code, body, "", response.headers.get("location", ""))
 
 
 def _done(op: str, person: Person, started: float, answer: Answer, **data: Any) -> Attempt:
@@ -424,6 +439,92 @@ class Pay:
         return Outcome.OK if trade is not None and trade["paid"] else Outcome.REFUSED
 
 
+HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
+ORDER_NO = re.compile(r"T\d{18}")
+METHOD = re.compile(r'<input type="radio" name="method" value="([a-z_]+)"')
+
+
+class PageTopUp:
+    """The same top-up through the web pages: log in with the form, the wizard's review
+    step (its form carries the order's key), then Pay — and, like a browser whose answer
+    was lost, sometimes Pay again with the same form; then off to the cashier it was sent
+    to, or to the order's page for a QR code."""
+
+    name: ClassVar[str] = "page_topup"
+    weight: ClassVar[int] = 15
+
+    def ready(self, person: Person) -> bool:
+        return person.token is not None and bool(person.linked)
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        browser = world.browser(person)
+        started = time.monotonic()
+        if not person.signed_in and not await self._log_in(person, world, browser):
+            return None
+        card = person.rng.choice(person.linked)
+        query = {
+            "number": card.number,
+            "confirm": card.number,
+            "amount": str(person.rng.choice(AMOUNTS)),
+            "pay_currency": "CNY",
+            "step": "review",
+        }
+        review = await ask(world, "GET", "/topup", via=browser, params=query)
+        if review.outcome is not Outcome.OK:
+            person.signed_in = review.outcome is not Outcome.REFUSED and person.signed_in
+            return None
+        form = dict(HIDDEN.findall(str(review.body)))
+        form["method"] = person.rng.choice(METHOD.findall(str(review.body)))
+        answer = await ask(world, "POST", "/topup", via=browser, data=form)
+        attempt = world.record(
+            _done(self.name, person, started, answer, key=form.get("key"), form=form)
+        )
+        if answer.outcome is not Outcome.OK:
+            return attempt
+        attempt.data["location"] = answer.location
+        attempt.data["order_no"] = order_no_in(answer.location)
+        if person.rng.random() < 0.1:
+            again = await ask(world, "POST", "/topup", via=browser, data=form)
+            world.record(_done("page_topup_replay", person, started, again, form=form))
+            if again.outcome is Outcome.OK and again.location != answer.location:
+                world.anomalies.append(f"page key {form.get('key')} answered two orders")
+        if answer.location.startswith(world.simulators_url) and person.rng.random() < 0.7:
+            await self._pay(person, world, answer.location)
+        return attempt
+
+    async def _log_in(self, person: Person, world: World, browser: httpx.AsyncClient) -> bool:
+        page = await ask(world, "GET", "/login", via=browser)
+        token = dict(HIDDEN.findall(str(page.body))).get("csrf")
+        if page.outcome is not Outcome.OK or token is None:
+            return False
+        form = {"phone": person.phone, "password": PASSWORD, "csrf": token, "next": "/my"}
+        answer = await ask(world, "POST", "/login", via=browser, data=form)
+        person.signed_in = answer.outcome is Outcome.OK
+        return person.signed_in
+
+    async def _pay(self, person: Person, world: World, cashier: str) -> None:
+        provider = "alipay" if "/alipay/" in cashier else "wechatpay"
+        order = {"order_no": order_no_in(cashier), "provider": provider}
+        await Pay().pay(person, world, {**order, "payment": {"pay_url": cashier}})
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Press Pay again with the same form (the same key); if the session is gone, log
+        in again and send the same form with the new session's CSRF token."""
+        browser = world.browser(person)
+        form = dict(attempt.data["form"])
+        answer = await ask(world, "POST", "/topup", via=browser, data=form)
+        if answer.status == 403:
+            person.signed_in = False
+            if not await self._log_in(person, world, browser):
+                return Outcome.UNKNOWN
+            page = await ask(world, "GET", "/my", via=browser)
+            form["csrf"] = dict(HIDDEN.findall(str(page.body))).get("csrf", "")
+            answer = await ask(world, "POST", "/topup", via=browser, data=form)
+        if answer.outcome is Outcome.OK:
+            attempt.data["order_no"] = order_no_in(answer.location)
+        return answer.outcome
+
+
 class ReadAccount:
     """Read balances and history, as a person checks their card: a balance is never below
     zero, and an order once seen credited never reads otherwise again."""
@@ -462,8 +563,16 @@ class ReadAccount:
         return Outcome.OK  # a read changes nothing: nothing to settle
 
 
-OPERATIONS: tuple[Operation, ...] = (Register(), LinkSim(), TopUp(), Pay(), ReadAccount())
-BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | {"topup_replay": TopUp()}
+OPERATIONS: tuple[Operation, ...] = (
+    Register(),
+    LinkSim(),
+    TopUp(),
+    PageTopUp(),
+    Pay(),
+    ReadAccount(),
+)
+REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
 
 
 async def person_loop(person: Person, world: World, *, until: float) -> None:
@@ -503,6 +612,13 @@ async def settle_unknown(people: list[Person], world: World, *, seconds: float) 
         if pending:
             await asyncio.sleep(1.0)
     return pending
+
+
+def order_no_in(url: str) -> str:
+    """The order number in a link simkeep gave out: the order's page, a cashier's address,
+    or an Alipay gateway link (in its URL-encoded ``biz_content``)."""
+    found = ORDER_NO.search(unquote(url))
+    return found.group(0) if found else ""
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
