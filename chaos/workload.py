@@ -218,16 +218,7 @@ class Register:
             return world.record(_done(self.name, person, started, sent, phone=person.phone))
         code = await read_code(world, person.phone, since=len(had))
         if code is None:
-            return world.record(
-                Attempt(
-                    self.name,
-                    person.index,
-                    Outcome.REFUSED,
-                    started,
-                    time.monotonic(),
-                    "no code came",
-                )
-            )
+            return world.record(_no_code(self.name, person, started))
         registration = {"phone": person.phone, "code": code, "password": PASSWORD}
         answer = await ask(
             world, "POST", f"{world.app_url}/api/v1/auth/register", json=registration
@@ -271,16 +262,7 @@ class LinkSim:
             return world.record(_done(self.name, person, started, sent, number=card.number))
         code = await read_code(world, card.number, since=len(had))
         if code is None:
-            return world.record(
-                Attempt(
-                    self.name,
-                    person.index,
-                    Outcome.REFUSED,
-                    started,
-                    time.monotonic(),
-                    "no code came",
-                )
-            )
+            return world.record(_no_code(self.name, person, started))
         answer = await ask(
             world,
             "POST",
