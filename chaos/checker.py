@@ -34,6 +34,7 @@ from simkeep.db import Database
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as lt
 from simkeep.notifications.tables import outbox
+from simkeep.retention.model import first_fee
 from simkeep.sims import tables as st
 from simkeep.sims.model import MAX_VALIDITY_AHEAD
 from simkeep.topups import tables as tt
@@ -65,6 +66,8 @@ class Tally:
     echoes: dict[str, int]
     credited_by_currency: dict[str, int]
     refusals: dict[str, int]  # "operation: why", the commonest first
+    sim_states: dict[str, int]  # after the retention runs
+    retention: dict[str, int]  # fee revenue, arrears and forfeited, minor units per currency
 
 
 async def check(
@@ -87,6 +90,7 @@ async def check(
     held = Counter[str]()
     for (_sim, currency), amount in state["sim_money"].items():
         held[currency] += amount
+    kept = held + state["fee_revenue"] + state["forfeited"]  # SIMs, plus what the run took
     owed = Counter[str]()
     for no in paid:
         if no in orders:
@@ -100,8 +104,8 @@ async def check(
 
     figures = [
         *(
-            Figure(f"money created (+) or lost (−), {currency}", held[currency] - owed[currency])
-            for currency in sorted(set(held) | set(owed) | {"HKD", "CNY"})
+            Figure(f"money created (+) or lost (−), {currency}", kept[currency] - owed[currency])
+            for currency in sorted(set(kept) | set(owed) | {"HKD", "CNY"})
         ),
         *(
             Figure(
@@ -122,7 +126,16 @@ async def check(
         Figure("orders credited without a payment", sum(1 for no in credited if no not in paid)),
         Figure(
             "SIMs whose balance is not the sum of their credited orders",
-            _balance_mismatches(state["sim_money"], credited),
+            _balance_mismatches(state["sim_money"], state["taken"], credited),
+        ),
+        *(
+            Figure(
+                f"monthly fees due − (charged + owed), {currency}",
+                state["fees_due"][currency]
+                - state["fee_revenue"][currency]
+                - state["arrears"][currency],
+            )
+            for currency in ("HKD", "CNY")
         ),
         Figure(
             "validity SIMs whose validity is not their start plus their credited days",
@@ -174,6 +187,12 @@ async def check(
         notifications_acknowledged=sum(1 for t in trades.values() if t["acknowledged"]),
         echoes=dict(records.get("echoes", {})),
         credited_by_currency=dict(held),
+        sim_states=dict(state["sim_states"]),
+        retention={
+            **{f"fees {c}": v for c, v in state["fee_revenue"].items()},
+            **{f"owed {c}": v for c, v in state["arrears"].items() if v},
+            **{f"forfeited {c}": v for c, v in state["forfeited"].items() if v},
+        },
         refusals=dict(
             Counter(
                 f"{a.op}: {a.detail}" for a in attempts if a.outcome is Outcome.REFUSED
@@ -226,12 +245,15 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         for receipt in receipts:
             if receipt in body:
                 receipt_sms[receipt] += 1
+    sim_states = Counter(state for (state,) in await conn.execute(select(st.sims.c.state)))
     validity = {
         row.id: row.validity_until
         for row in await conn.execute(select(st.sims.c.id, st.sims.c.validity_until))
     }
     report = await ledger.check_books(conn)
+    retention = await _retention(conn)
     return {
+        **retention,
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,
@@ -241,12 +263,19 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         "unsent_sms": unsent,
         "receipt_sms": receipt_sms,
         "validity": validity,
+        "sim_states": sim_states,
         "ledger_problems": [str(problem) for problem in report.problems],
     }
 
 
-def _balance_mismatches(sim_money: Counter[tuple[int, str]], credited: dict[str, Any]) -> int:
+def _balance_mismatches(
+    sim_money: Counter[tuple[int, str]], taken: Counter[tuple[int, str]], credited: dict[str, Any]
+) -> int:
+    """SIMs whose balance is not their credited orders less what the retention run took
+    (fees, arrears, forfeiture)."""
     expected: Counter[tuple[int, str]] = Counter()
+    for key, amount in taken.items():
+        expected[key] -= amount
     for order in credited.values():
         expected[(order.sim_id, order.credit_currency)] += order.credit_minor
     keys = {key for key, value in sim_money.items() if value} | set(expected)
@@ -273,3 +302,58 @@ def _validity_mismatches(
             expected = min(expected, last[card.sim_id] + MAX_VALIDITY_AHEAD)
         wrong += validity[card.sim_id] != expected
     return wrong
+
+
+async def _retention(conn: AsyncConnection) -> dict[str, Any]:
+    """What the retention run took and owes: the fee revenue and the forfeited balances per
+    currency, what it took from each SIM's balance, the fees due by each monthly-fee SIM's
+    billing dates passed (from its first fee to its next) and the arrears outstanding."""
+    a, b, j, p = lt.accounts.c, lt.balances.c, lt.journals.c, lt.postings.c
+    system: dict[str, Counter[str]] = {
+        "retention_fee_revenue": Counter(),
+        "forfeited_balance": Counter(),
+    }
+    rows = await conn.execute(
+        select(a.code, a.currency, func.sum(b.balance))
+        .join(lt.balances, b.account_id == a.id)
+        .where(a.code.like("retention_fee_revenue:%") | a.code.like("forfeited_balance:%"))
+        .group_by(a.code, a.currency)
+    )
+    for code, currency, balance in rows:
+        system[code.split(":")[0]][currency] += int(balance)
+    taken: Counter[tuple[int, str]] = Counter()
+    rows = await conn.execute(
+        select(a.code, a.currency, func.sum(p.amount))
+        .select_from(lt.postings.join(lt.journals, j.id == p.journal_id))
+        .join(lt.accounts, a.id == p.account_id)
+        .where(
+            a.code.like("sim:%:balance:%"),
+            j.client_id.like("fee:%")
+            | j.client_id.like("arrears:%")
+            | j.client_id.like("forfeit:%"),
+        )
+        .group_by(a.code, a.currency)
+    )
+    for code, currency, amount in rows:
+        taken[(int(code.split(":")[1]), currency)] += int(amount)
+    fees_due: Counter[str] = Counter()
+    arrears: Counter[str] = Counter()
+    s, plan = st.sims.c, st.plans.c
+    rows = await conn.execute(
+        select(
+            s.created_at, s.next_fee_on, s.arrears_minor, s.home_currency, plan.monthly_fee
+        ).join(st.plans, plan.code == s.plan_code)
+    )
+    for row in rows:
+        arrears[row.home_currency] += row.arrears_minor
+        if row.next_fee_on is not None and row.monthly_fee:
+            _, first = first_fee(row.created_at)
+            months = (row.next_fee_on.year - first.year) * 12 + row.next_fee_on.month - first.month
+            fees_due[row.home_currency] += months * row.monthly_fee
+    return {
+        "fee_revenue": system["retention_fee_revenue"],
+        "forfeited": system["forfeited_balance"],
+        "taken": taken,
+        "fees_due": fees_due,
+        "arrears": arrears,
+    }

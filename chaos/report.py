@@ -35,6 +35,7 @@ def print_result(result: Result) -> None:
             console.print(f"{figure.name}: {figure.note}")
     console.print(f"operations: {result.tally.operations}")
     console.print(f"refusals: {result.tally.refusals}")
+    console.print(f"SIMs: {result.tally.sim_states}; retention: {result.tally.retention}")
     console.print(f"orders: {result.tally.orders}; phases (s): {_rounded(result.phases)}")
     faults = Counter(f"{event.fault} ({event.target})" for event in result.timeline)
     console.print(f"faults: {dict(faults)}")
@@ -75,6 +76,10 @@ def render(result: Result) -> str:
         f"Trades at the providers: {tally.trades}, of which paid {tally.trades_paid}, "
         f"notification acknowledged {tally.notifications_acknowledged}; echoed copies sent "
         f"{tally.echoes.get('sent', 0)} (acknowledged {tally.echoes.get('acknowledged', 0)}).",
+        "",
+        f"SIMs after the retention runs: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(tally.sim_states.items()))}; the runs took "
+        f"{', '.join(f'{k}: {v}' for k, v in sorted(tally.retention.items()))} (minor units).",
         "",
         f"Faults injected ({len(result.timeline)}):",
         "",

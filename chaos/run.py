@@ -112,6 +112,7 @@ class Started:
     app_url: str
     simulators_url: str
     nemesis: Nemesis
+    env: dict[str, str]  # the app's and workers' settings: for the operator's commands
 
 
 class Harness:
@@ -208,7 +209,7 @@ class Harness:
             cluster=self.cluster,
             db_proxy=db_proxy,
         )
-        return Started(direct, f"http://127.0.0.1:{app_port}", sim_url, nemesis)
+        return Started(direct, f"http://127.0.0.1:{app_port}", sim_url, nemesis, served_env)
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -231,8 +232,10 @@ async def run(config: Config, harness: Harness) -> Result:
             db, people=config.clients, secret_key="chaos-" + "k" * 40, now=datetime.now(UTC)
         )
         people = [_person(n, cards, config.seed) for n, cards in enumerate(stock)]
+        operator = Person(len(people), "", [], random.Random(config.seed), role="operator")
         async with httpx.AsyncClient(timeout=15.0, headers={"Accept-Language": "en"}) as http:
-            world = World(app_url, sim_url, http)
+            world = World(app_url, sim_url, http, cli=(str(BIN / "simkeep"),), cli_env=started.env)
+            people.append(operator)
             clock = time.monotonic()
             print(f"workload: {config.clients} clients for {config.seconds:.0f} s, with faults")
             await asyncio.gather(

@@ -31,17 +31,21 @@ and the figure that proves it to ``chaos.checker``.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
 import httpx
+
+from simkeep.clock import HONG_KONG
 
 PASSWORD = "chaos horse 42"
 PAY_PASSWORD = "123456"
@@ -91,6 +95,7 @@ class Person:
     orders: list[dict[str, Any]] = field(default_factory=list)  # the API's answers
     browser: httpx.AsyncClient | None = None  # the web pages' cookies are this person's own
     signed_in: bool = False  # on the web pages
+    role: str = "subscriber"  # or "operator": the operator's staff and their jobs
 
     @property
     def linked(self) -> list[Card]:
@@ -109,6 +114,9 @@ class World:
     http: httpx.AsyncClient
     attempts: list[Attempt] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)  # what a reader saw that must not be
+    cli: tuple[str, ...] = ("simkeep",)  # the command line, for the operator's jobs
+    cli_env: dict[str, str] = field(default_factory=dict)
+    retention_day: date | None = None  # the day the operator's last retention run ran to
 
     def record(self, attempt: Attempt) -> Attempt:
         self.attempts.append(attempt)
@@ -190,6 +198,7 @@ async def _codes(world: World, phone: str) -> list[str] | None:
 class Operation(Protocol):
     name: ClassVar[str]
     weight: ClassVar[int]
+    role: ClassVar[str]
 
     def ready(self, person: Person) -> bool: ...
 
@@ -203,6 +212,7 @@ class Register:
 
     name: ClassVar[str] = "register"
     weight: ClassVar[int] = 100  # first of all, for whoever has no account
+    role: ClassVar[str] = "subscriber"
 
     def ready(self, person: Person) -> bool:
         return person.token is None
@@ -241,6 +251,7 @@ class LinkSim:
 
     name: ClassVar[str] = "link_sim"
     weight: ClassVar[int] = 30
+    role: ClassVar[str] = "subscriber"
 
     def ready(self, person: Person) -> bool:
         return person.token is not None and len(person.linked) < len(person.cards)
@@ -295,6 +306,7 @@ class TopUp:
 
     name: ClassVar[str] = "topup"
     weight: ClassVar[int] = 40
+    role: ClassVar[str] = "subscriber"
     methods: ClassVar[tuple[tuple[str, str], ...]] = (
         ("alipay", "qr"),
         ("alipay", "wap"),
@@ -371,6 +383,7 @@ class Pay:
 
     name: ClassVar[str] = "pay"
     weight: ClassVar[int] = 10
+    role: ClassVar[str] = "subscriber"
 
     def ready(self, person: Person) -> bool:
         now = time.monotonic()
@@ -434,6 +447,7 @@ class PageTopUp:
 
     name: ClassVar[str] = "page_topup"
     weight: ClassVar[int] = 15
+    role: ClassVar[str] = "subscriber"
 
     def ready(self, person: Person) -> bool:
         return person.token is not None and bool(person.linked)
@@ -513,6 +527,7 @@ class ReadAccount:
 
     name: ClassVar[str] = "read"
     weight: ClassVar[int] = 25
+    role: ClassVar[str] = "subscriber"
 
     def ready(self, person: Person) -> bool:
         return person.token is not None
@@ -545,6 +560,58 @@ class ReadAccount:
         return Outcome.OK  # a read changes nothing: nothing to settle
 
 
+class RetentionRun:
+    """The operator's daily retention run, as cron starts it: ``simkeep retention run
+    --date D`` as a process of its own, every 5–15 s, for days further and further ahead
+    (5–20 days at a time), so that within minutes fees fall due, validity ends, SIMs lapse,
+    are suspended and recycled while people top them up. Three runs in ten are killed
+    (SIGKILL) 0.1–1.5 s in; the next run resumes the day."""
+
+    name: ClassVar[str] = "retention_run"
+    weight: ClassVar[int] = 1
+    role: ClassVar[str] = "operator"
+
+    def ready(self, person: Person) -> bool:
+        return True
+
+    async def attempt(self, person: Person, world: World) -> Attempt | None:
+        await asyncio.sleep(person.rng.uniform(5.0, 15.0))
+        today = datetime.now(HONG_KONG).date()
+        day = max(world.retention_day or today, today) + timedelta(person.rng.randint(5, 20))
+        world.retention_day = day
+        kill_after = person.rng.uniform(0.1, 1.5) if person.rng.random() < 0.3 else None
+        started = time.monotonic()
+        outcome, detail = await self._run(world, day, kill_after)
+        attempt = Attempt(self.name, person.index, outcome, started, time.monotonic(), detail)
+        attempt.data["day"] = day.isoformat()
+        return world.record(attempt)
+
+    async def _run(self, world: World, day: date, kill_after: float | None) -> tuple[Outcome, str]:
+        process = await asyncio.create_subprocess_exec(
+            *world.cli,
+            *("retention", "run", "--date", day.isoformat()),
+            env=world.cli_env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            await asyncio.wait_for(process.wait(), timeout=kill_after or 300.0)
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
+            await process.wait()
+            return Outcome.UNKNOWN, "killed -9 mid-run"
+        if process.returncode == 0:
+            return Outcome.OK, ""
+        return Outcome.UNKNOWN, f"exit {process.returncode}"
+
+    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
+        """Run it again to the same day: it resumes where the killed run stopped."""
+        outcome, _ = await self._run(world, date.fromisoformat(attempt.data["day"]), None)
+        return outcome
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Register(),
     LinkSim(),
@@ -552,6 +619,7 @@ OPERATIONS: tuple[Operation, ...] = (
     PageTopUp(),
     Pay(),
     ReadAccount(),
+    RetentionRun(),
 )
 REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
@@ -560,7 +628,7 @@ BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
 async def person_loop(person: Person, world: World, *, until: float) -> None:
     """One client's turns until the deadline."""
     while time.monotonic() < until:
-        ready = [op for op in OPERATIONS if op.ready(person)]
+        ready = [op for op in OPERATIONS if op.role == person.role and op.ready(person)]
         if not ready:
             await asyncio.sleep(0.5)
             continue

@@ -14,7 +14,7 @@ schemathesis follow.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from simkeep.i18n import translations
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider, provider_name
+from simkeep.retention.model import lapses_on, line_of
 from simkeep.sims.model import Holder, Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
@@ -168,10 +169,17 @@ class SimOut(BaseModel):
     validity_until: datetime | None
     balance: Balance
     bonus: Balance
+    lapses_on: date | None = Field(
+        description="The Hong Kong day the SIM leaves `active` if nothing is done (a fee "
+        "its balance cannot cover, or its validity ended); null when it is not active, or "
+        "nothing would end it"
+    )
+    next_fee_on: date | None = Field(description="Monthly-fee plans: when the next fee is due")
+    arrears: Balance = Field(description="Fees owed; a top-up pays them first")
 
     @classmethod
     def of(cls, held: SimAccount, locale: str) -> SimOut:
-        sim = held.sim
+        sim, line = held.sim, line_of(held)
         return cls(
             id=sim.id,
             iccid=sim.iccid,
@@ -184,6 +192,9 @@ class SimOut(BaseModel):
             validity_until=sim.validity_until,
             balance=Balance.of(held.balance),
             bonus=Balance.of(held.bonus),
+            lapses_on=lapses_on(line),
+            next_fee_on=line.next_fee_on,
+            arrears=Balance.of(Money(sim.arrears_minor, sim.home_currency)),
         )
 
 

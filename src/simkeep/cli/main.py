@@ -8,7 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from simkeep.cli import db, demo, ledger, simulators
+from simkeep.cli import db, demo, ledger, retention, simulators
 from simkeep.cli.common import settings
 
 app = typer.Typer(help="simkeep: prepaid top-ups for China–Hong Kong dual-number SIM cards.")
@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(demo.app, name="demo")
 app.add_typer(simulators.app, name="simulators")
+app.add_typer(retention.app, name="retention")
 
 
 @app.command("serve")

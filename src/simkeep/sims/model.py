@@ -21,7 +21,7 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from simkeep.errors import Refusal
@@ -172,6 +172,8 @@ class Plan:
     currency: str
     retention: Retention
     monthly_fee: int  # minor units; 0 for validity plans
+    grace_days: int = 30  # receive-only, then suspended
+    suspension_days: int = 60  # barred, then recycled
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
@@ -195,6 +197,10 @@ class Sim:
     id_masked: str
     validity_until: datetime | None
     created_at: datetime
+    state_since: datetime | None = None  # None: since it was issued
+    billing_day: int | None = None  # monthly-fee plans (None until the first run or issue)
+    next_fee_on: date | None = None
+    arrears_minor: int = 0  # fees owed
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ async def ensure_plans(conn: AsyncConnection, *, plans: Sequence[Plan] = DEFAULT
             "currency": p.currency,
             "retention": p.retention.value,
             "monthly_fee": p.monthly_fee,
+            "grace_days": p.grace_days,
+            "suspension_days": p.suspension_days,
         }
         for p in plans
         if p.code not in existing
@@ -99,4 +101,6 @@ def _plan(row: Row[tuple[object, ...]]) -> Plan:
         currency=m["currency"],
         retention=Retention(m["retention"]),
         monthly_fee=m["monthly_fee"],
+        grace_days=m["grace_days"],
+        suspension_days=m["suspension_days"],
     )

@@ -30,6 +30,7 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.phone import Number, Region, parse_number
+from simkeep.retention.model import first_fee
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
 from simkeep.sims.holdings import holders, tell_the_sim, unlink_sim
@@ -98,7 +99,7 @@ async def issue_sim(
     if plan is None:
         raise UnknownPlan(f"no plan {plan_code!r}")
     hk, cn = parse_number(hk_number, expect=Region.HK), parse_number(cn_number, expect=Region.CN)
-    values = {
+    values: dict[str, object] = {
         "iccid": check_iccid(iccid),
         "home_currency": plan.currency,
         "plan_code": plan.code,
@@ -109,7 +110,10 @@ async def issue_sim(
         "id_masked": mask_id(id_type, id_number),
         "validity_until": validity_until,
         "created_at": now,
+        "state_since": now,
     }
+    if plan.retention is Retention.MONTHLY_FEE:
+        values["billing_day"], values["next_fee_on"] = first_fee(now)
     try:
         sim_id = (
             await conn.execute(t.sims.insert().values(values).returning(t.sims.c.id))
@@ -161,6 +165,10 @@ def _sim(row: Row[tuple[object, ...]]) -> Sim:
         id_masked=m["id_masked"],
         validity_until=m["validity_until"],
         created_at=m["created_at"],
+        state_since=m["state_since"],
+        billing_day=m["billing_day"],
+        next_fee_on=m["next_fee_on"],
+        arrears_minor=m["arrears_minor"],
     )
 
 
@@ -205,14 +213,17 @@ async def apply_topup(
     retention: Retention,
     validity_days: int,
     now: datetime,
+    reactivate: bool = True,
 ) -> datetime | None:
     """What a credited top-up does to the SIM (in ``state``, valid until ``validity_until``,
     on a plan of ``retention``): a validity plan's date moves on (capped at 730 days ahead),
-    and a SIM in grace or suspended is active again at once. Returns the validity after."""
+    and a SIM in grace or suspended is active again at once — when it owes nothing any more
+    (``reactivate``: its arrears were paid first). Returns the validity after."""
     new_validity = validity_until
     if retention is Retention.VALIDITY:
         new_validity = extended_validity(validity_until, validity_days, now)
-    new_state = SimState.ACTIVE if state in (SimState.GRACE, SimState.SUSPENDED) else state
+    lapsed = state in (SimState.GRACE, SimState.SUSPENDED)
+    new_state = SimState.ACTIVE if lapsed and reactivate else state
     if new_state is not state:
         await conn.execute(
             t.events.insert().values(
@@ -225,7 +236,11 @@ async def apply_topup(
         )
     if (new_state, new_validity) != (state, validity_until):
         await sql.SIM_AFTER_TOPUP.execute(
-            conn, sim_id=sim_id, state=new_state.value, validity_until=new_validity
+            conn,
+            sim_id=sim_id,
+            state=new_state.value,
+            validity_until=new_validity,
+            moved_at=now if new_state is not state else None,
         )
     return new_validity
 

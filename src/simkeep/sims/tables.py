@@ -1,4 +1,5 @@
-"""SIM tables (migration 0002_sims; plans' names in three languages: 0008_names)."""
+"""SIM tables (migration 0002_sims; plans' names in three languages: 0008_names; what the
+retention run keeps of each SIM and plan: 0010_retention)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -28,8 +32,11 @@ plans = Table(
     Column("currency", String(3), nullable=False),
     Column("retention", String(16), nullable=False),
     Column("monthly_fee", BigInteger, nullable=False),
+    Column("grace_days", Integer, nullable=False, server_default="30"),
+    Column("suspension_days", Integer, nullable=False, server_default="60"),
     CheckConstraint("retention IN ('monthly_fee', 'validity')", name="ck_sim_plans_retention"),
     CheckConstraint("monthly_fee >= 0", name="ck_sim_plans_fee"),
+    CheckConstraint("grace_days > 0 AND suspension_days > 0", name="ck_sim_plans_lengths"),
 )
 
 sims = Table(
@@ -46,7 +53,15 @@ sims = Table(
     Column("id_masked", String(32), nullable=False),
     Column("validity_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("state_since", UTCDateTime),  # when the current state began (0010_retention)
+    Column("billing_day", SmallInteger),  # monthly-fee plans: the day of the month billed
+    Column("next_fee_on", Date),  # monthly-fee plans: the Hong Kong date the next fee is due
+    Column("arrears_minor", BigInteger, nullable=False, server_default="0"),  # fees owed
     CheckConstraint("state IN ('active', 'grace', 'suspended', 'recycled')", name="ck_sims_state"),
+    CheckConstraint("arrears_minor >= 0", name="ck_sims_arrears"),
+    CheckConstraint(
+        "billing_day IS NULL OR billing_day BETWEEN 1 AND 31", name="ck_sims_billing_day"
+    ),
     Index("ix_sims_id_digest", "id_digest"),
 )
 

@@ -6,7 +6,8 @@ Design overview
 moves the order to ``paid`` with a conditional update that also checks the provider and
 the amount (so a second notification or a racing poll finds nothing to move and credits
 nothing), posts the ledger journal (client id ``topup:<order_no>``), applies the top-up to
-the SIM (validity, reactivation), moves the order to ``credited`` with its receipt number
+the SIM (validity; a SIM in grace or suspended pays the fees it owes first, and is active
+again when the balance covers them all), moves the order to ``credited`` with its receipt number
 (``R`` + the Hong Kong date + the order's id) and queues the SMS — in the language of the
 topped-up number's subscriber, else the payer's, with amounts written for that language. An
 order that did not move is looked at again to say why: unknown, another amount, or credited
@@ -29,7 +30,9 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.payment_methods import Provider
 from simkeep.phone import Number, Region
+from simkeep.retention import service as retention
 from simkeep.sims import service as sims
+from simkeep.sims.model import SimState
 from simkeep.topups import statements
 from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.queries import get_order
@@ -76,6 +79,9 @@ async def credit_paid_order(
         return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
     order = paid_order.order
     sim_balance = await _post_topup(conn, order, now)
+    settled = paid_order.sim_state is SimState.ACTIVE or await retention.settle_arrears(
+        conn, sim_id=order.sim_id, balance_account=sim_balance, reference=order_no, now=now
+    )
     validity_until = await sims.apply_topup(
         conn,
         sim_id=order.sim_id,
@@ -84,6 +90,7 @@ async def credit_paid_order(
         retention=paid_order.retention,
         validity_days=order.validity_days,
         now=now,
+        reactivate=settled,
     )
     receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
     await statements.mark_credited(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from gettext import NullTranslations
 from typing import Any
@@ -41,6 +41,12 @@ def filters(locale: str, translations: NullTranslations) -> dict[str, Callable[.
     def hk_date(instant: datetime) -> str:
         return str(format_skeleton("yMMMd", in_hong_kong(instant), tzinfo=HONG_KONG, locale=locale))
 
+    def day(value: date) -> str:
+        return str(format_skeleton("yMMMd", value, locale=locale))
+
+    def money_of(minor: int, currency: str) -> str:
+        return Money(minor, currency).format(locale)
+
     def hk_datetime(instant: datetime) -> str:
         local = in_hong_kong(instant)
         clock = format_skeleton("Hm", local, tzinfo=HONG_KONG, locale=locale)
@@ -60,6 +66,8 @@ def filters(locale: str, translations: NullTranslations) -> dict[str, Callable[.
         "name": name,
         "provider": provider,
         "hk_date": hk_date,
+        "day": day,
+        "money_of": money_of,
         "hk_datetime": hk_datetime,
         "rate": rate,
         "phone": phone,

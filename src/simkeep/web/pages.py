@@ -34,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simkeep.i18n import translations
+from simkeep.retention.model import kept_until
 from simkeep.sqltypes import MAX_ID
 from simkeep.web import formats, i18n
 from simkeep.web.session import SeeOther, Viewer, ViewerDep
@@ -140,6 +141,7 @@ def _environment(catalog: GNUTranslations, locale: str) -> Environment:
     )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(formats.filters(locale, catalog))
+    env.globals["kept_until"] = kept_until  # the last day a SIM keeps its number, as is
     return env
 
 

@@ -1,0 +1,358 @@
+"""The daily retention run: monthly fees, lapses and the states that follow, once per SIM and
+day.
+
+Design overview
+---------------
+``run_day(db, day=…)`` walks the SIMs in batches by id, one transaction each. A batch
+first **marks** its SIMs for the day — ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``
+into ``retention_marks`` — and only the SIMs marked now are worked on, in the same
+transaction. A run repeated, or killed and run again, finds the SIMs it did marked and does
+nothing to them twice; a batch that failed left no mark and is done again. The batch then
+reads everything the rules need of its SIMs in one query (plan, state, dates, arrears, the
+balance from the books), applies ``model.step`` to each, and writes the outcome set-wise: one
+``UPDATE`` for the SIMs, one ``INSERT`` of the state events, one delete of the links of SIMs
+recycled. Each fee charged and each balance forfeited is a journal of its own through the
+ledger (client ids ``fee:<sim>:<due date>`` and ``forfeit:<sim>``, so even without the
+mark a fee is charged once per SIM and billing date). The day's totals are kept in
+``retention_runs`` as each batch commits.
+
+``run_until(db, day=…)`` catches up: every day after the last one finished, in order, up to
+``day`` (the first run ever does ``day`` only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import String, bindparam, cast, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.clock import Clock
+from simkeep.db import Database
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger import tables as lt
+from simkeep.ledger.chart import System
+from simkeep.money import Money
+from simkeep.retention import tables as rt
+from simkeep.retention.model import Line, Step, billing, day_of, step
+from simkeep.sims import tables as st
+from simkeep.sims.model import Retention, SimState
+
+BATCH = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    sims: int = 0
+    fees_charged: int = 0
+    fees_owed: int = 0
+    moved: int = 0
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            self.sims + other.sims,
+            self.fees_charged + other.fees_charged,
+            self.fees_owed + other.fees_owed,
+            self.moved + other.moved,
+        )
+
+
+Progress = Callable[[int], None]  # told how many SIMs each batch looked at
+
+
+async def days_to_run(db: Database, *, day: date) -> list[date]:
+    """Every day after the last finished run up to ``day``, in order (``day`` alone the
+    first time)."""
+    last = await db.transaction(_last_finished)
+    first = day if last is None else last + timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((day - first).days + 1)]
+
+
+async def run_until(
+    db: Database, *, day: date, clock: Clock, progress: Progress | None = None
+) -> dict[date, Totals]:
+    """Run every day after the last finished one, in order, up to ``day``."""
+    done: dict[date, Totals] = {}
+    for current in await days_to_run(db, day=day):
+        done[current] = await run_day(db, day=current, clock=clock, progress=progress)
+    return done
+
+
+async def run_day(
+    db: Database, *, day: date, clock: Clock, batch: int = BATCH, progress: Progress | None = None
+) -> Totals:
+    """The run for one Hong Kong day; safe to repeat and to resume."""
+    await db.transaction(lambda conn: _open_run(conn, day, clock.now()))
+    totals, after = Totals(), 0
+    while True:
+        done = await db.transaction(
+            lambda conn: _batch(conn, day=day, after=after, size=batch, now=clock.now())  # noqa: B023 - awaited here
+        )
+        if done is None:
+            break
+        after, batch_totals = done
+        totals += batch_totals
+        if progress is not None:
+            progress(batch_totals.sims)
+    await db.transaction(lambda conn: _close_run(conn, day, clock.now()))
+    return totals
+
+
+async def sims_to_run(db: Database) -> int:
+    """How many SIMs a run looks at (for a progress bar)."""
+
+    async def count(conn: AsyncConnection) -> int:
+        query = select(func.count()).where(st.sims.c.state != SimState.RECYCLED.value)
+        return int((await conn.execute(query)).scalar_one())
+
+    return await db.transaction(count)
+
+
+async def _last_finished(conn: AsyncConnection) -> date | None:
+    runs = rt.runs.c
+    query = select(func.max(runs.day)).where(runs.finished_at.is_not(None))
+    last: date | None = (await conn.execute(query)).scalar()
+    return last
+
+
+async def _open_run(conn: AsyncConnection, day: date, now: datetime) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(insert(rt.runs).values(day=day, started_at=now).on_conflict_do_nothing())
+
+
+async def _close_run(conn: AsyncConnection, day: date, now: datetime) -> None:
+    await conn.execute(update(rt.runs).where(rt.runs.c.day == day).values(finished_at=now))
+
+
+async def _batch(
+    conn: AsyncConnection, *, day: date, after: int, size: int, now: datetime
+) -> tuple[int, Totals] | None:
+    """One batch of SIMs after id ``after``: (the last id, what was done), or None at the
+    end."""
+    s = st.sims.c
+    ids = select(s.id).where(s.id > after).order_by(s.id).limit(size).subquery()
+    last = (await conn.execute(select(func.max(ids.c.id)))).scalar()
+    if last is None:
+        return None
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    marked = set(
+        (
+            await conn.execute(
+                insert(rt.marks)
+                .from_select(
+                    ["sim_id", "day"],
+                    select(s.id, literal(day, rt.marks.c.day.type)).where(
+                        s.id > after, s.id <= last, s.state != SimState.RECYCLED.value
+                    ),
+                )
+                .on_conflict_do_nothing()
+                .returning(rt.marks.c.sim_id)
+            )
+        ).scalars()
+    )
+    if not marked:
+        return last, Totals()
+    lines, first_billed = await _lines(conn, marked)
+    steps = [step(line, day) for line in lines]
+    await _apply(conn, lines, steps, first_billed, now)
+    totals = Totals(
+        sims=len(marked),
+        fees_charged=sum(1 for s in steps if s.charge),
+        fees_owed=sum(1 for s in steps if s.owe),
+        moved=sum(1 for s in steps if s.move_to),
+    )
+    r = rt.runs.c
+    await conn.execute(
+        update(rt.runs)
+        .where(r.day == day)
+        .values(
+            sims=r.sims + totals.sims,
+            fees_charged=r.fees_charged + totals.fees_charged,
+            fees_owed=r.fees_owed + totals.fees_owed,
+            moved=r.moved + totals.moved,
+        )
+    )
+    return last, totals
+
+
+async def _lines(conn: AsyncConnection, sim_ids: set[int]) -> tuple[list[Line], set[int]]:
+    """Everything the rules need of these SIMs, in one query; and the monthly-fee SIMs that
+    had no billing day yet (issued before the run existed), given one from their issue."""
+    s, p, a, b = st.sims.c, st.plans.c, lt.accounts.c, lt.balances.c
+    balance_code = literal("sim:") + cast(s.id, String) + literal(":balance:") + s.home_currency
+    balance = (
+        select(func.coalesce(func.sum(b.balance), 0))
+        .select_from(lt.balances.join(lt.accounts, a.id == b.account_id))
+        .where(a.code == balance_code)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(
+            s.id,
+            s.state,
+            s.state_since,
+            s.created_at,
+            s.validity_until,
+            s.billing_day,
+            s.next_fee_on,
+            s.arrears_minor,
+            p.retention,
+            p.monthly_fee,
+            p.grace_days,
+            p.suspension_days,
+            balance.label("balance"),
+        )
+        .join(st.plans, p.code == s.plan_code)
+        .where(s.id.in_(sorted(sim_ids)))
+        .order_by(s.id)
+    )
+    lines, first_billed = [], set()
+    for row in rows:
+        retention = Retention(row.retention)
+        billing_day, next_fee_on = billing(
+            retention, row.billing_day, row.next_fee_on, row.created_at
+        )
+        if next_fee_on != row.next_fee_on:
+            first_billed.add(row.id)
+        lines.append(
+            Line(
+                sim_id=row.id,
+                state=SimState(row.state),
+                state_since=day_of(row.state_since or row.created_at),
+                retention=retention,
+                fee=row.monthly_fee,
+                grace_days=row.grace_days,
+                suspension_days=row.suspension_days,
+                balance=int(row.balance),
+                arrears=row.arrears_minor,
+                validity_until=row.validity_until,
+                billing_day=billing_day,
+                next_fee_on=next_fee_on,
+            )
+        )
+    return lines, first_billed
+
+
+async def _apply(
+    conn: AsyncConnection,
+    lines: Sequence[Line],
+    steps: Sequence[Step],
+    first_billed: set[int],
+    now: datetime,
+) -> None:
+    """Write the batch's steps: the journals, then the SIMs in one statement (with the
+    billing dates of ``first_billed``, given them this time), their events, and the links of
+    the SIMs recycled."""
+    currency = await _currencies(conn, [line.sim_id for line in lines])
+    for line, done in zip(lines, steps, strict=True):
+        if done.charge:
+            await _journal(
+                conn,
+                f"fee:{line.sim_id}:{done.fee_on}",
+                line.sim_id,
+                System.RETENTION_FEE_REVENUE,
+                Money(done.charge, currency[line.sim_id]),
+                now,
+            )
+        if done.forfeit > 0:
+            await _journal(
+                conn,
+                f"forfeit:{line.sim_id}",
+                line.sim_id,
+                System.FORFEITED_BALANCE,
+                Money(done.forfeit, currency[line.sim_id]),
+                now,
+            )
+    rows = [
+        {
+            "b_id": line.sim_id,
+            "b_state": (done.move_to or line.state).value,
+            "b_since": now if done.move_to else None,
+            "b_billing_day": line.billing_day,
+            "b_next_fee_on": done.next_fee_on or line.next_fee_on,
+            "b_owe": done.owe,
+        }
+        for line, done in zip(lines, steps, strict=True)
+        if done.changes or line.sim_id in first_billed
+    ]
+    s = st.sims.c
+    since = bindparam("b_since", type_=s.state_since.type)
+    if rows:
+        await conn.execute(
+            update(st.sims)
+            .where(s.id == bindparam("b_id"))
+            .values(
+                state=bindparam("b_state"),
+                state_since=func.coalesce(since, s.state_since),
+                billing_day=bindparam("b_billing_day"),
+                next_fee_on=bindparam("b_next_fee_on"),
+                arrears_minor=s.arrears_minor + bindparam("b_owe"),
+            )
+            .execution_options(synchronize_session=False),
+            rows,
+        )
+    moves = [
+        {
+            "sim_id": line.sim_id,
+            "from_state": line.state.value,
+            "to_state": done.move_to.value,
+            "reason": done.reason,
+            "at": now,
+        }
+        for line, done in zip(lines, steps, strict=True)
+        if done.move_to is not None
+    ]
+    if moves:
+        await conn.execute(st.events.insert(), moves)
+    recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
+    if recycled:
+        await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
+
+
+async def _currencies(conn: AsyncConnection, sim_ids: list[int]) -> dict[int, str]:
+    rows = await conn.execute(
+        select(st.sims.c.id, st.sims.c.home_currency).where(st.sims.c.id.in_(sim_ids))
+    )
+    return {row.id: row.home_currency for row in rows}
+
+
+async def _journal(
+    conn: AsyncConnection, client_id: str, sim_id: int, to: System, amount: Money, now: datetime
+) -> None:
+    """A fee (to revenue) or a forfeiture (to forfeited balances) from the SIM's balance."""
+    balance_code = chart.sim_balance(sim_id, amount.currency).code
+    target_code = chart.system_code(to, amount.currency)
+    ids = await ledger.account_ids(conn, codes=[balance_code, target_code])
+    balance, target = ids[balance_code], ids[target_code]
+    if to is System.FORFEITED_BALANCE:
+        postings = rules.forfeiture(sim_balance=balance, forfeited=target, remaining=amount)
+    else:
+        postings = rules.retention_fee(sim_balance=balance, revenue=target, fee=amount)
+    await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)
+
+
+async def settle_arrears(
+    conn: AsyncConnection, *, sim_id: int, balance_account: int, reference: str, now: datetime
+) -> bool:
+    """A top-up to a SIM in grace or suspended: the fees it owes are paid first, from the
+    balance the top-up raised, when the balance covers all of them (journal
+    ``arrears:<reference>``). Whether the SIM owes nothing now (and so is active again)."""
+    s = st.sims.c
+    row = (await conn.execute(select(s.arrears_minor, s.home_currency).where(s.id == sim_id))).one()
+    if row.arrears_minor == 0:
+        return True
+    held = await ledger.get_balance(conn, account_id=balance_account)
+    if held.available < row.arrears_minor:
+        return False
+    revenue_code = chart.system_code(System.RETENTION_FEE_REVENUE, row.home_currency)
+    revenue = (await ledger.account_ids(conn, codes=[revenue_code]))[revenue_code]
+    owed = Money(row.arrears_minor, row.home_currency)
+    postings = rules.retention_fee(sim_balance=balance_account, revenue=revenue, fee=owed)
+    await ledger.post_journal(conn, client_id=f"arrears:{reference}", postings=postings, now=now)
+    await conn.execute(update(st.sims).where(s.id == sim_id).values(arrears_minor=0))
+    return True

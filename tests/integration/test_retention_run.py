@@ -1,0 +1,279 @@
+"""The daily retention run over months of a SIM's life, on both databases: monthly fees
+charged on the billing day (the month's last day when it is shorter), a fee the balance
+cannot cover owed and the SIM in grace, then suspended, then recycled with its balance
+forfeited through the books and its links ended; a validity SIM in grace the day after its
+validity ends; and every run safe to repeat or to resume after it was killed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from simkeep.clock import FixedClock
+from simkeep.db import Database
+from simkeep.ledger import chart
+from simkeep.ledger import service as ledger
+from simkeep.ledger.chart import System
+from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
+from simkeep.retention import service as retention
+from simkeep.retention import tables as rt
+from simkeep.retention.model import Line, day_of, lapses_on
+from simkeep.sims import tables as st
+from simkeep.sims.model import Retention, Sim, SimState
+from simkeep.topups import service as topups
+from simkeep.topups.model import OrderRequest
+from tests.factories import issue_sim, seed_books
+
+ISSUED = datetime(2026, 1, 31, 2, 0, tzinfo=UTC)  # 10:00 on 31 January in Hong Kong
+
+
+async def funded(db: Database, clock: FixedClock, plan: str, credit: int, **kw: object) -> Sim:
+    """A SIM issued now and topped up with ``credit`` (minor units) through an order."""
+
+    async def setup(conn: AsyncConnection) -> Sim:
+        await seed_books(conn, now=clock.now())
+        sim = await issue_sim(conn, n=1, plan=plan, now=clock.now(), **kw)  # type: ignore[arg-type]
+        number = sim.hk_number.e164
+        request = OrderRequest.of(
+            subscriber_id=7,
+            idempotency_key="fund-0001",
+            number=number,
+            confirm_number=number,
+            credit=Money(credit, sim.home_currency),
+            pay_currency=sim.home_currency,
+            provider=Provider.ALIPAY,
+            channel=Channel.QR,
+        )
+        order = await topups.create_order(conn, request=request, now=clock.now())
+        await topups.credit_paid_order(
+            conn, order_no=order.order_no, paid=order.pay, provider_trade_no="t", now=clock.now()
+        )
+        return sim
+
+    return await db.transaction(setup)
+
+
+async def sim_row(db: Database, sim_id: int) -> dict[str, object]:
+    async def read(conn: AsyncConnection) -> dict[str, object]:
+        row = (await conn.execute(select(st.sims).where(st.sims.c.id == sim_id))).one()
+        return dict(row._mapping)
+
+    return await db.transaction(read)
+
+
+async def balance(db: Database, code: str) -> int:
+    async def read(conn: AsyncConnection) -> int:
+        account = await ledger.get_account_by_code(conn, code=code)
+        assert account is not None
+        return (await ledger.get_balance(conn, account_id=account.id)).posted
+
+    return await db.transaction(read)
+
+
+async def events(db: Database, sim_id: int) -> list[tuple[str | None, str, str]]:
+    async def read(conn: AsyncConnection) -> list[tuple[str | None, str, str]]:
+        e = st.events.c
+        rows = await conn.execute(
+            select(e.from_state, e.to_state, e.reason).where(e.sim_id == sim_id).order_by(e.id)
+        )
+        return [(r.from_state, r.to_state, r.reason) for r in rows]
+
+    return await db.transaction(read)
+
+
+async def run_to(db: Database, clock: FixedClock, day: date) -> None:
+    """Catch up day by day to ``day``, at ten past midnight in Hong Kong."""
+    clock.set(datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=7, minutes=50))
+    await retention.run_until(db, day=day, clock=clock)
+
+
+async def test_a_monthly_fee_sim_pays_then_lapses_then_is_recycled(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+    sim = await funded(db, clock, "HK-KEEP", 5_000)  # HK$50: six fees of HK$8, HK$2 left
+    code = chart.sim_balance(sim.id, "HKD").code
+    await retention.run_day(db, day=date(2026, 1, 31), clock=clock)  # the first run: that day
+
+    await run_to(db, clock, date(2026, 2, 27))
+    assert await balance(db, code) == 5_000
+    await run_to(db, clock, date(2026, 2, 28))  # billed on the 31st: February's last day
+    assert await balance(db, code) == 4_200
+    await run_to(db, clock, date(2026, 7, 31))
+    assert await balance(db, code) == 200
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["next_fee_on"], row["arrears_minor"]) == (
+        "active",
+        date(2026, 8, 31),
+        0,
+    )
+
+    await run_to(db, clock, date(2026, 8, 31))  # HK$2 does not cover HK$8: owed, in grace
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["arrears_minor"]) == ("grace", 800)
+    assert await balance(db, code) == 200
+
+    await run_to(db, clock, date(2026, 9, 29))
+    assert (await sim_row(db, sim.id))["state"] == "grace"
+    await run_to(db, clock, date(2026, 9, 30))  # 30 days in grace, and September's fee owed
+    assert (await sim_row(db, sim.id))["state"] == "suspended"
+    await run_to(db, clock, date(2026, 11, 28))
+    assert (await sim_row(db, sim.id))["state"] == "suspended"
+    await run_to(db, clock, date(2026, 11, 29))  # 60 days suspended
+    row = await sim_row(db, sim.id)
+    assert row["state"] == "recycled"
+    assert row["arrears_minor"] == 800 * 3  # August's, September's and October's fees
+    assert await balance(db, code) == 0
+    assert await balance(db, chart.system_code(System.FORFEITED_BALANCE, "HKD")) == 200
+    assert await balance(db, chart.system_code(System.RETENTION_FEE_REVENUE, "HKD")) == 4_800
+    assert [e[1] for e in await events(db, sim.id)] == [
+        "active",
+        "grace",
+        "suspended",
+        "recycled",
+    ]
+    report = await db.transaction(ledger.check_books)
+    assert report.ok, report.problems
+
+
+async def test_a_validity_sim_lapses_the_day_after_its_validity_ends(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+    ends = datetime(2026, 2, 10, 7, 0, tzinfo=UTC)  # 15:00 on 10 February in Hong Kong
+    sim = await funded(db, clock, "HK-VALID", 5_000, validity_until=ends)
+    valid_until = (await sim_row(db, sim.id))["validity_until"]
+    assert isinstance(valid_until, datetime)
+    await retention.run_day(db, day=date(2026, 1, 31), clock=clock)
+
+    await run_to(db, clock, day_of(valid_until))
+    assert (await sim_row(db, sim.id))["state"] == "active"
+    await run_to(db, clock, day_of(valid_until) + timedelta(days=1))
+
+    assert (await sim_row(db, sim.id))["state"] == "grace"
+    assert (await events(db, sim.id))[-1] == ("active", "grace", "validity ended")
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 5_000  # no fee
+
+
+async def test_a_run_repeated_or_resumed_does_nothing_twice(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+
+    async def setup(conn: AsyncConnection) -> list[Sim]:
+        await seed_books(conn, now=clock.now())
+        return [await issue_sim(conn, n=n, plan="CN-KEEP", now=clock.now()) for n in (1, 2, 3)]
+
+    sims = await db.transaction(setup)
+    day = date(2026, 2, 28)
+    clock.set(datetime(2026, 2, 27, 16, 10, tzinfo=UTC))
+    batches = 0
+
+    def killed_after_one_batch(seen: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 1:
+            raise KeyboardInterrupt  # the process dies between two batches
+
+    with pytest.raises(KeyboardInterrupt):
+        await retention.run_day(db, day=day, clock=clock, batch=1, progress=killed_after_one_batch)
+    resumed = await retention.run_day(db, day=day, clock=clock, batch=1)
+    again = await retention.run_day(db, day=day, clock=clock, batch=1)
+
+    assert resumed.sims == 2  # the first SIM was done before the kill
+    assert again.sims == 0
+    for sim in sims:  # no balance: each owes one fee, once
+        row = await sim_row(db, sim.id)
+        assert (row["state"], row["arrears_minor"]) == ("grace", 800)
+
+    async def marks(conn: AsyncConnection) -> int:
+        return int((await conn.execute(select(func.count()).select_from(rt.marks))).scalar_one())
+
+    assert await db.transaction(marks) == 3
+
+
+def test_lapses_on_counts_the_fees_the_balance_covers() -> None:
+    line = Line(
+        sim_id=1,
+        state=SimState.ACTIVE,
+        state_since=date(2026, 1, 31),
+        retention=Retention.MONTHLY_FEE,
+        fee=800,
+        grace_days=30,
+        suspension_days=60,
+        balance=2_000,
+        arrears=0,
+        validity_until=None,
+        billing_day=31,
+        next_fee_on=date(2026, 2, 28),
+    )
+    assert lapses_on(line) == date(2026, 4, 30)
+    assert lapses_on(replace(line, balance=0)) == date(2026, 2, 28)
+    assert lapses_on(replace(line, balance=800 * 11)) == date(2027, 1, 31)
+    assert lapses_on(replace(line, state=SimState.GRACE)) is None
+
+
+async def grace_with_arrears(db: Database, clock: FixedClock, arrears: int) -> Sim:
+    """A monthly-fee SIM with no balance that owes ``arrears`` and is in grace."""
+
+    async def setup(conn: AsyncConnection) -> Sim:
+        await seed_books(conn, now=clock.now())
+        sim = await issue_sim(conn, n=1, plan="HK-KEEP", now=clock.now())
+        await conn.execute(
+            update(st.sims)
+            .where(st.sims.c.id == sim.id)
+            .values(state="grace", arrears_minor=arrears, state_since=clock.now())
+        )
+        return sim
+
+    return await db.transaction(setup)
+
+
+async def top_up(db: Database, clock: FixedClock, sim: Sim, credit: int, key: str) -> None:
+    async def credit_it(conn: AsyncConnection) -> None:
+        number = sim.hk_number.e164
+        request = OrderRequest.of(
+            subscriber_id=7,
+            idempotency_key=key,
+            number=number,
+            confirm_number=number,
+            credit=Money(credit, "HKD"),
+            pay_currency="HKD",
+            provider=Provider.ALIPAY,
+            channel=Channel.QR,
+        )
+        order = await topups.create_order(conn, request=request, now=clock.now())
+        await topups.credit_paid_order(
+            conn, order_no=order.order_no, paid=order.pay, provider_trade_no="t", now=clock.now()
+        )
+
+    await db.transaction(credit_it)
+
+
+async def test_a_top_up_pays_the_arrears_first_and_reactivates(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+    sim = await grace_with_arrears(db, clock, 1_600)
+
+    await top_up(db, clock, sim, 5_000, "pay-0001")
+
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["arrears_minor"]) == ("active", 0)
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 3_400
+    assert await balance(db, chart.system_code(System.RETENTION_FEE_REVENUE, "HKD")) == 1_600
+    assert (await events(db, sim.id))[-1] == ("grace", "active", "top-up")
+
+
+async def test_a_top_up_that_does_not_cover_the_arrears_leaves_the_sim_lapsed(
+    db: Database,
+) -> None:
+    clock = FixedClock(ISSUED)
+    sim = await grace_with_arrears(db, clock, 9_000)
+
+    await top_up(db, clock, sim, 5_000, "pay-0001")
+
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["arrears_minor"]) == ("grace", 9_000)
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 5_000  # nothing taken
+    await top_up(db, clock, sim, 5_000, "pay-0002")  # now HK$100 covers HK$90
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["arrears_minor"]) == ("active", 0)
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 1_000
