@@ -19,6 +19,7 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.money import Money
+from simkeep.notifications.tables import outbox
 from simkeep.payment_methods import Channel, Provider
 from simkeep.retention import service as retention
 from simkeep.retention import tables as rt
@@ -137,6 +138,29 @@ async def test_a_monthly_fee_sim_pays_then_lapses_then_is_recycled(db: Database)
     ]
     report = await db.transaction(ledger.check_books)
     assert report.ok, report.problems
+    assert [text for text in await texts(db, sim) if "保號至" in text or "寬限" in text] == [
+        "simkeep：+852 9***0037 保號至 2026年8月30日，請於此前增值以保留號碼。",  # 14 days
+        "simkeep：+852 9***0037 保號至 2026年8月30日，請於此前增值以保留號碼。",  # 3 days
+        "simkeep：+852 9***0037 保號至 2026年8月30日，請於此前增值以保留號碼。",  # the day
+        "simkeep：+852 9***0037 已進入寬限期，至 2026年9月29日 只可接聽來電及接收短訊。"
+        "增值即可恢復使用。",
+    ]
+    assert sum("暫停服務" in text for text in await texts(db, sim)) == 1
+    assert sum("已被回收" in text for text in await texts(db, sim)) == 1
+
+
+async def texts(db: Database, sim: Sim) -> list[str]:
+    """The SMS queued to the SIM's Hong Kong number, oldest first."""
+
+    async def read(conn: AsyncConnection) -> list[str]:
+        rows = await conn.execute(
+            select(outbox.c.body)
+            .where(outbox.c.recipient == sim.hk_number.e164)
+            .order_by(outbox.c.id)
+        )
+        return list(rows.scalars())
+
+    return await db.transaction(read)
 
 
 async def test_a_validity_sim_lapses_the_day_after_its_validity_ends(db: Database) -> None:

@@ -9,11 +9,12 @@ import pytest
 from babel.messages.pofile import read_po
 
 from simkeep.i18n import LOCALE_DIR, LOCALES
+from simkeep.retention.service import TEXTS as RETENTION_TEXTS
 from simkeep.sims.holdings import LINKED_TEXT
 from simkeep.subscribers.codes import CODE_TEXTS
 from simkeep.topups.crediting import CREDIT_TEXT
 
-SENT = {*CODE_TEXTS.values(), CREDIT_TEXT, LINKED_TEXT}
+SENT = {*CODE_TEXTS.values(), CREDIT_TEXT, LINKED_TEXT, *RETENTION_TEXTS.values()}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

@@ -11,7 +11,7 @@ back-off. A crash between sending and marking sends the message again: at least 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,6 +44,18 @@ class Claimed:
 async def queue_sms(conn: AsyncConnection, *, to: str, text: str, now: datetime) -> None:
     """Queue an SMS in the caller's transaction."""
     await sql.QUEUE_SMS.execute(conn, recipient=to, body=text, now=now)
+
+
+async def queue_many(
+    conn: AsyncConnection, *, messages: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Queue many SMS (recipient, text) in the caller's transaction, in one statement."""
+    if messages:
+        rows = [
+            {"kind": "sms", "recipient": to, "body": text, "created_at": now, "due_at": now}
+            for to, text in messages
+        ]
+        await conn.execute(outbox.insert(), rows)
 
 
 async def deliver_due(db: Database, *, gateway: SmsGateway, now: datetime, limit: int = 50) -> int:

@@ -24,7 +24,7 @@ first fee its balance cannot cover (none for a free plan).
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from simkeep.clock import in_hong_kong
@@ -81,6 +81,19 @@ class Line:
     next_fee_on: date | None
 
 
+REMIND_DAYS = (14, 3, 0)  # days before the last day kept: an SMS each
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An SMS the run sends a SIM: a reminder of the last day it is kept (``kind``
+    ``reminder``), or its new state (``grace``, ``suspended``, ``recycled``) with the last
+    day of that state (None for ``recycled``)."""
+
+    kind: str
+    until: date | None
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """What the run does to one SIM on one day; ``None`` fields change nothing."""
@@ -93,6 +106,7 @@ class Step:
     move_to: SimState | None = None
     reason: str = ""
     forfeit: int = 0  # the balance forfeited on recycling
+    notice: Notice | None = None
 
     @property
     def changes(self) -> bool:
@@ -119,7 +133,26 @@ def step(line: Line, day: date) -> Step:
     if move_to is None:
         move_to, reason = _lapse(line, day)
     forfeit = line.balance if move_to is SimState.RECYCLED else 0
-    return Step(line.sim_id, charge, owe, fee_on, next_fee_on, move_to, reason, forfeit)
+    after = replace(
+        line, balance=line.balance - charge, next_fee_on=next_fee_on or line.next_fee_on
+    )
+    notice = _notice(after, move_to, day)
+    return Step(line.sim_id, charge, owe, fee_on, next_fee_on, move_to, reason, forfeit, notice)
+
+
+def _notice(after: Line, move_to: SimState | None, day: date) -> Notice | None:
+    """The SMS of the day: the new state, with its last day; or, for a SIM that stays
+    active, a reminder 14, 3 and 0 days before its last day kept."""
+    if move_to is SimState.GRACE:
+        return Notice("grace", day + timedelta(after.grace_days - 1))
+    if move_to is SimState.SUSPENDED:
+        return Notice("suspended", day + timedelta(after.suspension_days - 1))
+    if move_to is SimState.RECYCLED:
+        return Notice("recycled", None)
+    lapse = lapses_on(after)
+    if lapse is not None and (lapse - timedelta(days=1) - day).days in REMIND_DAYS:
+        return Notice("reminder", lapse - timedelta(days=1))
+    return None
 
 
 def _fee_due(line: Line, day: date) -> bool:

@@ -13,8 +13,10 @@ balance from the books), applies ``model.step`` to each, and writes the outcome 
 ``UPDATE`` for the SIMs, one ``INSERT`` of the state events, one delete of the links of SIMs
 recycled. Each fee charged and each balance forfeited is a journal of its own through the
 ledger (client ids ``fee:<sim>:<due date>`` and ``forfeit:<sim>``, so even without the
-mark a fee is charged once per SIM and billing date). The day's totals are kept in
-``retention_runs`` as each batch commits.
+mark a fee is charged once per SIM and billing date). The day's SMS — reminders 14, 3 and 0
+days before the last day kept, and each state change — go to the outbox in one insert, in
+the reader's language. The day's totals are kept in ``retention_runs`` as each batch
+commits.
 
 ``run_until(db, day=…)`` catches up: every day after the last one finished, in order, up to
 ``day`` (the first run ever does ``day`` only).
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from babel.dates import format_skeleton
 from sqlalchemy import String, bindparam, cast, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,17 +36,35 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import Clock
 from simkeep.db import Database
+from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as lt
 from simkeep.ledger.chart import System
 from simkeep.money import Money
+from simkeep.notifications import service as notifications
+from simkeep.phone import Number, Region
 from simkeep.retention import tables as rt
 from simkeep.retention.model import Line, Step, billing, day_of, step
 from simkeep.sims import tables as st
 from simkeep.sims.model import Retention, SimState
+from simkeep.subscribers import tables as subscriber_tables
 
 BATCH = 1_000
+TEXTS = {  # the SMS of each notice: message ids of sms.po
+    "reminder": (
+        "simkeep: %(number)s keeps its number until %(date)s. Top up before then to keep it."
+    ),
+    "grace": (
+        "simkeep: %(number)s is in grace and can only receive calls and SMS until %(date)s. "
+        "Top up to reactivate it."
+    ),
+    "suspended": (
+        "simkeep: %(number)s is suspended until %(date)s; after that the number is recycled. "
+        "Top up to reactivate it."
+    ),
+    "recycled": "simkeep: %(number)s has been recycled and its remaining balance forfeited.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +178,10 @@ async def _batch(
     )
     if not marked:
         return last, Totals()
-    lines, first_billed = await _lines(conn, marked)
+    lines, first_billed, readers = await _lines(conn, marked)
     steps = [step(line, day) for line in lines]
     await _apply(conn, lines, steps, first_billed, now)
+    await notifications.queue_many(conn, messages=_texts(steps, readers), now=now)
     totals = Totals(
         sims=len(marked),
         fees_charged=sum(1 for s in steps if s.charge),
@@ -180,10 +202,13 @@ async def _batch(
     return last, totals
 
 
-async def _lines(conn: AsyncConnection, sim_ids: set[int]) -> tuple[list[Line], set[int]]:
+async def _lines(
+    conn: AsyncConnection, sim_ids: set[int]
+) -> tuple[list[Line], set[int], dict[int, tuple[str, str]]]:
     """Everything the rules need of these SIMs, in one query; and the monthly-fee SIMs that
     had no billing day yet (issued before the run existed), given one from their issue."""
     s, p, a, b = st.sims.c, st.plans.c, lt.accounts.c, lt.balances.c
+    sub = subscriber_tables.subscribers.c
     balance_code = literal("sim:") + cast(s.id, String) + literal(":balance:") + s.home_currency
     balance = (
         select(func.coalesce(func.sum(b.balance), 0))
@@ -191,6 +216,17 @@ async def _lines(conn: AsyncConnection, sim_ids: set[int]) -> tuple[list[Line], 
         .where(a.code == balance_code)
         .scalar_subquery()
     )
+    hk = st.lines.alias("hk")
+    own = select(sub.language).where(sub.phone == hk.c.e164).scalar_subquery()
+    holder = (
+        select(sub.language)
+        .join(st.holdings, st.holdings.c.subscriber_id == sub.id)
+        .where(st.holdings.c.sim_id == s.id)
+        .order_by(st.holdings.c.linked_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    reader = func.coalesce(own, holder, DEFAULT_LOCALE)
     rows = await conn.execute(
         select(
             s.id,
@@ -206,13 +242,17 @@ async def _lines(conn: AsyncConnection, sim_ids: set[int]) -> tuple[list[Line], 
             p.grace_days,
             p.suspension_days,
             balance.label("balance"),
+            hk.c.e164.label("hk_number"),
+            reader.label("language"),
         )
         .join(st.plans, p.code == s.plan_code)
+        .join(hk, (hk.c.sim_id == s.id) & (hk.c.region == Region.HK.value))
         .where(s.id.in_(sorted(sim_ids)))
         .order_by(s.id)
     )
-    lines, first_billed = [], set()
+    lines, first_billed, readers = [], set(), {}
     for row in rows:
+        readers[row.id] = (row.hk_number, row.language)
         retention = Retention(row.retention)
         billing_day, next_fee_on = billing(
             retention, row.billing_day, row.next_fee_on, row.created_at
@@ -235,7 +275,7 @@ async def _lines(conn: AsyncConnection, sim_ids: set[int]) -> tuple[list[Line], 
                 next_fee_on=next_fee_on,
             )
         )
-    return lines, first_billed
+    return lines, first_billed, readers
 
 
 async def _apply(
@@ -356,3 +396,22 @@ async def settle_arrears(
     await ledger.post_journal(conn, client_id=f"arrears:{reference}", postings=postings, now=now)
     await conn.execute(update(st.sims).where(s.id == sim_id).values(arrears_minor=0))
     return True
+
+
+def _texts(steps: Sequence[Step], readers: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
+    """The notices of a batch as SMS to each SIM's Hong Kong number, in the language of its
+    number's own subscriber, else of the account that linked it first."""
+    messages = []
+    for done in steps:
+        if done.notice is None:
+            continue
+        number, language = readers[done.sim_id]
+        until = done.notice.until
+        text = sms(
+            language,
+            TEXTS[done.notice.kind],
+            number=Number(number, Region.HK).masked(),
+            date=format_skeleton("yMMMd", until, locale=language) if until else "",
+        )
+        messages.append((number, text))
+    return messages
