@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.clock import in_hong_kong
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
 from simkeep.payment_methods import Channel, Provider
@@ -714,3 +715,28 @@ async def test_history_says_what_was_paid_in_each_state(site: Site) -> None:
     simplified = history_rows(await site.http.get("/topups", headers={"Accept-Language": "zh-CN"}))
     assert simplified[waiting].endswith("待支付 ¥92.00")
     assert simplified[forced[OrderState.REFUNDED]].endswith("已退款 ¥92.00")
+
+
+async def test_the_review_tells_a_holder_how_long_the_top_up_keeps_the_number(
+    site: Site,
+) -> None:
+    await register(site, site.http, "+85261234567")
+    number = site.cn_sim.cn_number.e164  # CN-KEEP, ¥8 a month, nothing on it yet
+    english = {"Accept-Language": "en"}
+    stranger = await site.http.get("/topup", params=review_query(number), headers=english)
+    assert stranger.status_code == 200
+    assert "keeps your number until" not in stranger.text  # not theirs: nothing told
+
+    assert (await link(site, site.http, number)).status_code == 303
+    review = await site.http.get("/topup", params=review_query(number), headers=english)
+
+    # issued at the clock's start: the first fee a month on, and ¥100 pays twelve of ¥8
+    issued = in_hong_kong(site.cn_sim.created_at).date()
+    first = issued.replace(month=issued.month % 12 + 1, year=issued.year + issued.month // 12)
+    kept = first.replace(year=first.year + 1) - timedelta(days=1)
+    assert "This top-up keeps your number until" in review.text
+    assert f"{kept:%b} {kept.day}, {kept.year}" in review.text
+    chinese = await site.http.get(
+        "/topup", params=review_query(number), headers={"Accept-Language": "zh-HK"}
+    )
+    assert "增值後保號至" in chinese.text

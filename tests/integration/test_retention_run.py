@@ -27,6 +27,7 @@ from simkeep.retention.model import Line, day_of, lapses_on
 from simkeep.sims import tables as st
 from simkeep.sims.model import Retention, Sim, SimState
 from simkeep.topups import service as topups
+from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import OrderRequest
 from tests.factories import issue_sim, seed_books
 
@@ -97,6 +98,10 @@ async def test_a_monthly_fee_sim_pays_then_lapses_then_is_recycled(db: Database)
     clock = FixedClock(ISSUED)
     sim = await funded(db, clock, "HK-KEEP", 5_000)  # HK$50: six fees of HK$8, HK$2 left
     code = chart.sim_balance(sim.id, "HKD").code
+    receipt_validity = await db.transaction(
+        lambda conn: conn.scalar(select(topup_tables.orders.c.validity_until))
+    )
+    assert day_of(receipt_validity) == date(2026, 8, 30)  # the receipt: kept until then
     await retention.run_day(db, day=date(2026, 1, 31), clock=clock)  # the first run: that day
 
     await run_to(db, clock, date(2026, 2, 27))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from simkeep.clock import in_hong_kong
-from simkeep.sims.model import Retention, SimAccount, SimState
+from simkeep.sims.model import Retention, SimAccount, SimState, extended_validity
 
 
 def billing_date(year: int, month: int, billing_day: int) -> date:
@@ -220,4 +220,23 @@ def kept_until(account: SimAccount) -> date | None:
     """The last day the SIM keeps its number active if nothing is done (None: it is not
     active, or nothing would end it)."""
     lapse = lapses_on(line_of(account))
+    return None if lapse is None else lapse - timedelta(days=1)
+
+
+def kept_until_after(
+    account: SimAccount, *, credit: int, validity_days: int, now: datetime
+) -> date | None:
+    """The last day the SIM keeps its number after a top-up of ``credit`` (minor units):
+    the arrears paid first, a lapsed SIM active again if they are covered, a validity plan's
+    date moved on. None if it would still not be active, or nothing would end it."""
+    line = line_of(account)
+    balance, state = line.balance + credit, line.state
+    if state in (SimState.GRACE, SimState.SUSPENDED):
+        if balance < line.arrears:
+            return None
+        balance, state = balance - line.arrears, SimState.ACTIVE
+    validity = line.validity_until
+    if line.retention is Retention.VALIDITY:
+        validity = extended_validity(validity, validity_days, now)
+    lapse = lapses_on(replace(line, state=state, balance=balance, validity_until=validity))
     return None if lapse is None else lapse - timedelta(days=1)

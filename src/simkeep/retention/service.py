@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from babel.dates import format_skeleton
 from sqlalchemy import String, bindparam, cast, delete, func, literal, select, update
@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import Clock
+from simkeep.clock import HONG_KONG, Clock
 from simkeep.db import Database
 from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
@@ -45,9 +45,10 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.phone import Number, Region
 from simkeep.retention import tables as rt
-from simkeep.retention.model import Line, Step, billing, day_of, step
+from simkeep.retention.model import Line, Step, billing, day_of, lapses_on, line_of, step
+from simkeep.sims import service as sims
 from simkeep.sims import tables as st
-from simkeep.sims.model import Retention, SimState
+from simkeep.sims.model import Retention, SimAccount, SimState
 from simkeep.subscribers import tables as subscriber_tables
 
 BATCH = 1_000
@@ -415,3 +416,20 @@ def _texts(steps: Sequence[Step], readers: dict[int, tuple[str, str]]) -> list[t
         )
         messages.append((number, text))
     return messages
+
+
+async def kept_until_instant(
+    conn: AsyncConnection, *, sim_id: int, balance: int
+) -> datetime | None:
+    """The end of the last Hong Kong day a SIM keeps its number with ``balance`` (minor
+    units) — what a monthly-fee top-up's receipt states as its validity; None if it would
+    not be active."""
+    sim = await sims.get_sim(conn, sim_id=sim_id)
+    assert sim is not None
+    plan = await sims.get_plan(conn, code=sim.plan_code)
+    assert plan is not None
+    money = Money(balance, sim.home_currency)
+    lapse = lapses_on(line_of(SimAccount(sim, plan, money, Money(0, sim.home_currency))))
+    if lapse is None:
+        return None
+    return datetime.combine(lapse, time(0), HONG_KONG) - timedelta(microseconds=1)

@@ -7,7 +7,8 @@ moves the order to ``paid`` with a conditional update that also checks the provi
 the amount (so a second notification or a racing poll finds nothing to move and credits
 nothing), posts the ledger journal (client id ``topup:<order_no>``), applies the top-up to
 the SIM (validity; a SIM in grace or suspended pays the fees it owes first, and is active
-again when the balance covers them all), moves the order to ``credited`` with its receipt number
+again when the balance covers them all; on a monthly-fee plan the order's validity is the
+last day its fees keep the number), moves the order to ``credited`` with its receipt number
 (``R`` + the Hong Kong date + the order's id) and queues the SMS — in the language of the
 topped-up number's subscriber, else the payer's, with amounts written for that language. An
 order that did not move is looked at again to say why: unknown, another amount, or credited
@@ -32,7 +33,7 @@ from simkeep.payment_methods import Provider
 from simkeep.phone import Number, Region
 from simkeep.retention import service as retention
 from simkeep.sims import service as sims
-from simkeep.sims.model import SimState
+from simkeep.sims.model import Retention, SimState
 from simkeep.topups import statements
 from simkeep.topups.model import Order, OrderState, TopupError
 from simkeep.topups.queries import get_order
@@ -92,11 +93,15 @@ async def credit_paid_order(
         now=now,
         reactivate=settled,
     )
+    balance = await ledger.get_balance(conn, account_id=sim_balance)
+    if paid_order.retention is Retention.MONTHLY_FEE:  # kept by its fees: until they run out
+        validity_until = await retention.kept_until_instant(
+            conn, sim_id=order.sim_id, balance=balance.posted
+        )
     receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
     await statements.mark_credited(
         conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
     )
-    balance = await ledger.get_balance(conn, account_id=sim_balance)
     reader = paid_order.sms_language or DEFAULT_LOCALE
     text = sms(
         reader,

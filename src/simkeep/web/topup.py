@@ -44,7 +44,10 @@ from simkeep.payments import service as payments
 from simkeep.payments.model import ProviderError
 from simkeep.payments.service import OrderNotPayable
 from simkeep.phone import InvalidNumber, parse_number
+from simkeep.retention.model import kept_until_after
 from simkeep.services import Services, ServicesDep
+from simkeep.sims import service as sims
+from simkeep.sims.model import SimAccount
 from simkeep.topups import service as topups
 from simkeep.topups.model import (
     DENOMINATIONS,
@@ -93,6 +96,7 @@ class Offer:
     preview: NumberPreview
     fx: FxRate | None  # home currency → the other one, when the operator has set it
     chargeable: frozenset[str]  # what the payment methods available here charge in
+    held: SimAccount | None = None  # the SIM, when the payer holds it: its balance and dates
 
     @property
     def credits(self) -> list[Money]:
@@ -148,7 +152,12 @@ async def _offer(services: Services, me: SignedIn, number: str) -> Offer:
         home = preview.home_currency
         fx = await topups.current_fx(conn, base=home, quote_currency=OTHER_CURRENCY[home])
         charged = (adapter.currencies for adapter in services.adapters.values())
-        return Offer(preview, fx, frozenset().union(*charged))
+        held = [
+            account
+            for account in await sims.held_sims(conn, subscriber_id=me.id)
+            if preview.e164 in (account.sim.hk_number.e164, account.sim.cn_number.e164)
+        ]
+        return Offer(preview, fx, frozenset().union(*charged), held[0] if held else None)
 
     return await services.db.transaction(read)
 
@@ -255,9 +264,18 @@ def _review(
         form.values["key"] = f"web-{secrets.token_urlsafe(24)}"
     form.values["shown_pay"] = str(priced.pay.minor)
     phone = is_phone(request.headers.get("user-agent"))
+    kept = None
+    if offer.held is not None:  # only the SIM's holders see what its balance implies
+        kept = kept_until_after(
+            offer.held,
+            credit=priced.credit.minor,
+            validity_days=priced.validity_days,
+            now=services.clock.now(),
+        )
     context = {
         "offer": offer,
         "priced": priced,
+        "kept_after": kept,
         "methods": _by_device(_methods(services, priced), phone=phone),
         "phone": phone,
         "change": "/topup?" + urlencode({k: form.text(k) for k in CHOICES if form.text(k)}),
