@@ -152,7 +152,10 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
     if not settings.run_jobs:
         return None
     jobs = standard_jobs(
-        db=app.state.db, sms=app.state.sms_gateway, adapters=app.state.payment_adapters
+        db=app.state.db,
+        sms=app.state.sms_gateway,
+        adapters=app.state.payment_adapters,
+        retention_at=settings.retention_time,
     )
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick

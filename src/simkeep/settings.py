@@ -12,6 +12,7 @@ an ``https://`` public URL: providers would otherwise send notifications nowhere
 
 from __future__ import annotations
 
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     simulators_url: str = ""
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
     order_ttl_seconds: int = Field(default=15 * 60, ge=10, le=24 * 3600)  # an order's time to pay
+    # The daily retention run (docs/retention.md), at this Hong Kong time (HH:MM) by the job
+    # loop; empty: not by the job loop (run `simkeep retention run` from cron instead).
+    retention_run_at: str = Field(default="", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")
     keys_dir: str = "var/keys"
     # Request bodies are cut at these sizes before any handler reads them (docs/http-edge.md).
     # A provider's notification gets room for the largest the providers document (a few KiB);
@@ -143,6 +147,11 @@ class Settings(BaseSettings):
         """Whether browsers reach simkeep over HTTPS only: everywhere but on a developer's plain
         HTTP. Cookies are then ``Secure`` and responses carry ``Strict-Transport-Security``."""
         return self.environment is not Environment.DEVELOPMENT
+
+    @property
+    def retention_time(self) -> time | None:
+        """The Hong Kong time of the daily retention run, if the job loop runs it."""
+        return time.fromisoformat(self.retention_run_at) if self.retention_run_at else None
 
     @property
     def is_sqlite(self) -> bool:

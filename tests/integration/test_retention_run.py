@@ -7,7 +7,7 @@ validity ends; and every run safe to repeat or to resume after it was killed."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import FixedClock
 from simkeep.db import Database
+from simkeep.jobs.loop import standard_jobs
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
@@ -306,3 +307,23 @@ async def test_a_top_up_that_does_not_cover_the_arrears_leaves_the_sim_lapsed(
     row = await sim_row(db, sim.id)
     assert (row["state"], row["arrears_minor"]) == ("active", 0)
     assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 1_000
+
+
+async def test_the_job_loop_runs_each_day_once_from_its_set_time(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+    await db.transaction(lambda conn: seed_books(conn, now=clock.now()))
+    jobs = standard_jobs(db=db, sms=None, adapters={}, retention_at=time(0, 10))  # type: ignore[arg-type]
+    keep_numbers = jobs["retention_run"]
+
+    before = datetime(2026, 2, 27, 16, 5, tzinfo=UTC)  # 28 February, 00:05 in Hong Kong
+    assert await keep_numbers(before) == 1  # the first run ever: 27 February
+    assert await keep_numbers(before + timedelta(minutes=1)) == 0
+    assert await keep_numbers(before + timedelta(minutes=5)) == 1  # 00:10: 28 February
+    assert await keep_numbers(before + timedelta(hours=3)) == 0
+    assert await keep_numbers(before + timedelta(days=3, minutes=5)) == 3  # days missed
+
+    async def days(conn: AsyncConnection) -> list[date]:
+        return list((await conn.execute(select(rt.runs.c.day).order_by(rt.runs.c.day))).scalars())
+
+    assert await db.transaction(days) == [date(2026, 2, 27) + timedelta(n) for n in range(5)]
+    assert "retention_run" not in standard_jobs(db=db, sms=None, adapters={})  # type: ignore[arg-type]

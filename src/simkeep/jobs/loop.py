@@ -2,25 +2,27 @@
 loop goes on (every job is safe to run again).
 
 Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders and
-close their trades at the provider, and
-in the embedded default let the simulators send their due notification retries.
+close their trades at the provider, the daily retention run from its set Hong Kong time
+(when one is set: ``SIMKEEP_RETENTION_RUN_AT``), and in the embedded default let the
+simulators send their due notification retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import structlog
 
-from simkeep.clock import Clock
+from simkeep.clock import Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.notifications import service as notifications
 from simkeep.notifications.service import SmsGateway
 from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.retention import service as retention
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +34,7 @@ def standard_jobs(
     db: Database,
     sms: SmsGateway,
     adapters: Mapping[Provider, PaymentProviderAdapter],
+    retention_at: time | None = None,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, now=now)
@@ -42,7 +45,23 @@ def standard_jobs(
     async def expire(now: datetime) -> int:
         return await payments.expire_unpaid(db, adapters=adapters, now=now)
 
-    return {"deliver_sms": deliver_sms, "poll_unpaid": poll, "expire_orders": expire}
+    jobs: dict[str, Job] = {
+        "deliver_sms": deliver_sms,
+        "poll_unpaid": poll,
+        "expire_orders": expire,
+    }
+    if retention_at is not None:
+
+        async def keep_numbers(now: datetime) -> int:
+            """From the set time on, the day's run (and any day missed) once: a day done
+            is not run again."""
+            local = in_hong_kong(now)
+            day = local.date() if local.time() >= retention_at else local.date() - timedelta(1)
+            done = await retention.run_until(db, day=day, clock=FixedClock(now))
+            return len(done)
+
+        jobs["retention_run"] = keep_numbers
+    return jobs
 
 
 async def run_forever(jobs: Mapping[str, Job], *, clock: Clock, every: float = 1.0) -> None:

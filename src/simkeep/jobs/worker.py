@@ -25,7 +25,12 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
     db = Database.from_settings(settings)
     gateways = outside_gateways(settings, clock)
     try:
-        jobs = standard_jobs(db=db, sms=SimulatedSmsGateway(db, clock), adapters=gateways.adapters)
+        jobs = standard_jobs(
+            db=db,
+            sms=SimulatedSmsGateway(db, clock),
+            adapters=gateways.adapters,
+            retention_at=settings.retention_time,
+        )
         await run_forever(jobs, clock=clock, every=every)
     finally:
         await gateways.close()
