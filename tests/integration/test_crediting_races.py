@@ -14,13 +14,14 @@ from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import FixedClock
+from simkeep.clock import FixedClock, in_hong_kong
 from simkeep.db import Database, TransactionFn
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.retention import service as retention
 from simkeep.settings import load_settings
 from simkeep.sims import service as sims
 from simkeep.sims import tables as sim_tables
@@ -120,3 +121,47 @@ async def test_two_credits_of_one_sim_at_once_both_extend_its_validity(
     assert now.validity_until == valid_until + timedelta(days=90 + 180)
     assert now.state is SimState.ACTIVE
     assert woken == (1 if state is SimState.GRACE else 0)
+
+
+async def test_a_retention_run_meeting_a_top_up_in_flight_waits_and_sees_it(
+    pg: Database, clock: FixedClock
+) -> None:
+    """A SIM in grace long enough to be suspended today is paid for at the moment the run
+    reaches it: the run waits for the credit, sees the SIM active and leaves it so."""
+
+    async def setup(conn: AsyncConnection) -> Sim:
+        await seed_books(conn, now=clock.now())
+        sim = await issue_sim(conn, n=1, plan="HK-KEEP", now=clock.now())
+        await conn.execute(
+            update(sim_tables.sims)
+            .where(sim_tables.sims.c.id == sim.id)
+            .values(state="grace", arrears_minor=800, state_since=clock.now() - timedelta(days=40))
+        )
+        return sim
+
+    sim = await pg.transaction(setup)
+    paid = await order(pg, sim, 5_000, "race-0003", clock)
+    today = in_hong_kong(clock.now()).date()
+
+    async def credit_while_the_run_starts(conn: AsyncConnection) -> asyncio.Task[object]:
+        await topups.credit_paid_order(
+            conn, order_no=paid.order_no, paid=paid.pay, provider_trade_no="t", now=clock.now()
+        )
+        run = asyncio.create_task(retention.run_day(pg, day=today, clock=clock))
+        await someone_waits_for_a_lock(pg)  # the run reached the SIM; the credit commits now
+        return run
+
+    run = await pg.transaction(credit_while_the_run_starts)
+    await run
+
+    async def state(conn: AsyncConnection) -> tuple[str, int]:
+        row = (
+            await conn.execute(
+                select(sim_tables.sims.c.state, sim_tables.sims.c.arrears_minor).where(
+                    sim_tables.sims.c.id == sim.id
+                )
+            )
+        ).one()
+        return row.state, row.arrears_minor
+
+    assert await pg.transaction(state) == ("active", 0)

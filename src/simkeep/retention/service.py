@@ -7,8 +7,11 @@ Design overview
 first **marks** its SIMs for the day — ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``
 into ``retention_marks`` — and only the SIMs marked now are worked on, in the same
 transaction. A run repeated, or killed and run again, finds the SIMs it did marked and does
-nothing to them twice; a batch that failed left no mark and is done again. The batch then
-reads everything the rules need of its SIMs in one query (plan, state, dates, arrears, the
+nothing to them twice; a batch that failed left no mark and is done again. On PostgreSQL
+the batch then locks its SIMs' rows (in id order), so that a top-up crediting one of them
+at that moment is waited for and seen — a SIM reactivated by a payment is never moved on
+from what the run read before it — as crediting locks the SIM's row first too. It reads
+everything the rules need of its SIMs in one query (plan, state, dates, arrears, the
 balance from the books), applies ``model.step`` to each, and writes the outcome set-wise: one
 ``UPDATE`` for the SIMs, one ``INSERT`` of the state events, one delete of the links of SIMs
 recycled. Each fee charged and each balance forfeited is a journal of its own through the
@@ -179,15 +182,19 @@ async def _batch(
     )
     if not marked:
         return last, Totals()
+    if conn.dialect.name == "postgresql":  # a credit in flight is waited for, then read
+        await conn.execute(
+            select(s.id).where(s.id.in_(sorted(marked))).order_by(s.id).with_for_update()
+        )
     lines, first_billed, readers = await _lines(conn, marked)
     steps = [step(line, day) for line in lines]
     await _apply(conn, lines, steps, first_billed, now)
     await notifications.queue_many(conn, messages=_texts(steps, readers), now=now)
     totals = Totals(
         sims=len(marked),
-        fees_charged=sum(1 for s in steps if s.charge),
-        fees_owed=sum(1 for s in steps if s.owe),
-        moved=sum(1 for s in steps if s.move_to),
+        fees_charged=sum(1 for done in steps if done.charge),
+        fees_owed=sum(1 for done in steps if done.owe),
+        moved=sum(1 for done in steps if done.move_to),
     )
     r = rt.runs.c
     await conn.execute(
