@@ -18,10 +18,12 @@ install-dev:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
+# The embedded platform keeps numbers alive on its own: the daily retention run at 00:10 in
+# Hong Kong (docs/retention.md).
 run: install run-deps
 	$(BIN)/simkeep db upgrade
 	$(BIN)/simkeep demo seed
-	$(BIN)/simkeep serve
+	SIMKEEP_RETENTION_RUN_AT=$${SIMKEEP_RETENTION_RUN_AT:-00:10} $(BIN)/simkeep serve
 
 test: install-dev browser-deps postgres
 	$(BIN)/pytest

@@ -125,7 +125,7 @@ async def check(
         ),
         Figure("orders credited without a payment", sum(1 for no in credited if no not in paid)),
         Figure(
-            "SIMs whose balance is not the sum of their credited orders",
+            "SIMs whose balance is not their credited orders less what the run took",
             _balance_mismatches(state["sim_money"], state["taken"], credited),
         ),
         *(

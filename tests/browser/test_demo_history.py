@@ -1,8 +1,8 @@
 """A demo subscriber's pages on the demo data, in headless Chromium on a phone: after logging
 in with the printed demo login, each balance on /my is the sum of the credited top-ups of
-that number in /topups, whose history spans weeks (an expired order among them), and a
-top-up's receipt opens from its status page. Screenshots (390×844) go to
-``$SIMKEEP_SCREENSHOTS`` or ``var/screenshots``."""
+that number in /topups, whose history spans weeks (an expired order among them), less the
+fees the SIM's page lists; and a top-up's receipt opens from its status page. Screenshots
+(390×844) go to ``$SIMKEEP_SCREENSHOTS`` or ``var/screenshots``."""
 
 from __future__ import annotations
 
@@ -50,9 +50,17 @@ def test_a_demo_subscribers_balances_have_their_history(person: Tab, screenshots
     assert_fits_the_screen(page, WIDTH)
     page.screenshot(path=str(screenshots / "demo_my_en.png"), full_page=True)
     balances = {}  # by the SIM's two numbers, as the pages write them
+    details = {}  # the SIM's page, where its fees are listed
     for card in cards.all():
         numbers = re.findall(r"\+\d[\d ]+\d", card.locator(".sim-card__numbers").inner_text())
         balances[frozenset(numbers)] = _amount(card.locator(".figures__main").inner_text())
+        details[frozenset(numbers)] = card.locator("a.button--quiet").get_attribute("href")
+    fees: dict[frozenset[str], Decimal] = {}
+    for numbers, href in details.items():
+        page.goto(str(href))
+        amounts = page.locator(".history .history__amount").all_inner_texts()
+        fees[numbers] = sum((_amount(text) for text in amounts), Decimal(0))
+    assert any(fees.values())  # the daily runs charged fees over the history
 
     page.goto("/topups")
     orders = page.locator("a.order")
@@ -70,7 +78,7 @@ def test_a_demo_subscribers_balances_have_their_history(person: Tab, screenshots
             credited[number.strip()] += _amount(amount)
         days.update(DATE.findall(order.locator(".order__meta").inner_text()))
     for numbers, balance in balances.items():
-        assert sum(credited[number] for number in numbers) == balance, numbers
+        assert sum(credited[number] for number in numbers) - fees[numbers] == balance, numbers
     assert any(balance > 0 for balance in balances.values())
     assert states == {"Credited", "Expired"}
     assert len(days) >= 4  # over the past weeks, not one moment

@@ -23,6 +23,7 @@ from simkeep.money import Money
 from simkeep.payment_methods import Provider
 from simkeep.payments import tables as payment_tables
 from simkeep.receipts.service import ReceiptSigning, receipt_for_order
+from simkeep.retention import service as retention
 from simkeep.sims import service as sims
 from simkeep.sims.model import SimAccount
 from simkeep.subscribers import service as subscribers
@@ -92,8 +93,17 @@ async def test_every_demo_figure_has_its_history(
     for person in everyone:
         credited = [order for order in person.orders if order.state is OrderState.CREDITED]
         for account in person.sims:
+            zero = Money(0, account.sim.home_currency)
             topped_up = [order.credit for order in credited if order.sim_id == account.sim.id]
-            assert account.balance == sum(topped_up, Money(0, account.sim.home_currency))
+            kept = await db.transaction(
+                lambda conn: retention.history(
+                    conn,
+                    sim_id=account.sim.id,  # noqa: B023 - awaited here
+                    currency=account.sim.home_currency,  # noqa: B023
+                )
+            )
+            taken = [entry.amount for entry in kept if entry.amount is not None]
+            assert account.balance == sum(topped_up, zero) - sum(taken, zero)
             assert account.bonus.minor == 0
         for order in credited:
             receipt = await receipt_for_order(
@@ -113,16 +123,36 @@ async def test_every_demo_figure_has_its_history(
     assert any(order.pay.currency == order.credit.currency for order in orders)
     days = {in_hong_kong(order.created_at).date() for order in orders}
     assert max(days) - min(days) >= timedelta(weeks=4)
-    assert await books(db) == (
-        {f"topup:{order_no}" for order_no in credited_nos},
-        {(order_no, "credited", "notification") for order_no in credited_nos},
-    )
+    journals, inbox = await books(db)
+    topped = {client_id for client_id in journals if client_id.startswith("topup:")}
+    assert topped == {f"topup:{order_no}" for order_no in credited_nos}
+    assert {client_id.split(":")[0] for client_id in journals - topped} <= {
+        "fee",
+        "arrears",
+        "forfeit",
+    }
+    assert inbox == {(order_no, "credited", "notification") for order_no in credited_nos}
 
     before = await books(db), sorted(o.order_no for o in orders)
     await seed(database_url, tmp_path)
     again = [await seen(db, clock, p.phone, p.password) for p in DEMO_SUBSCRIBERS]
     assert again == everyone
     assert (await books(db), sorted(o.order_no for o in orders)) == before
+    fees = [
+        entry
+        for person in everyone
+        for account in person.sims
+        for entry in await db.transaction(
+            lambda conn: retention.history(
+                conn,
+                sim_id=account.sim.id,  # noqa: B023 - awaited here
+                currency=account.sim.home_currency,  # noqa: B023
+            )
+        )
+    ]
+    assert {entry.kind for entry in fees} >= {"fee", "state"}  # the daily runs' history
+    states = {account.sim.state.value for person in everyone for account in person.sims}
+    assert states == {"active", "grace", "suspended"}  # reached by the daily runs
 
 
 async def books(db: Database) -> tuple[set[str], set[tuple[str, str, str]]]:

@@ -182,7 +182,7 @@ async def test_a_validity_sim_lapses_the_day_after_its_validity_ends(db: Databas
     await run_to(db, clock, day_of(valid_until) + timedelta(days=1))
 
     assert (await sim_row(db, sim.id))["state"] == "grace"
-    assert (await events(db, sim.id))[-1] == ("active", "grace", "validity ended")
+    assert (await events(db, sim.id))[-1] == ("active", "grace", "validity_ended")
     assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 5_000  # no fee
 
 

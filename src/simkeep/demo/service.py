@@ -9,10 +9,13 @@ enrolled and their SIMs linked, and each top-up placed by ``payments.checkout`` 
 provider simulators built in-process (``EmbeddedProviders.build``), paid at the simulator
 by its test hook, and credited when the simulator's signed notification is handed to
 ``payments.receive_notification`` — journal, validity, receipt and SMS as for anyone. One
-order is left at the cashier and expires. A ``FixedClock`` starts weeks back and moves on
-from one top-up to the next, so the history has dates (and the providers sign and check
-their messages at those times). Each order has a fixed ``Idempotency-Key``: seeding again
-finds every order as it is and changes nothing.
+order is left at the cashier and expires. A ``FixedClock`` starts months back and moves on
+day by day: the daily retention run just after midnight (``retention.service.run_until``:
+fees, and the SIMs with nothing on them moved to grace, suspended and recycled, each at
+the day it happened), then that day's top-ups, so the history has dates (and the
+providers sign and check their messages at those times). Each order has a fixed
+``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
+is and changes nothing.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
+from simkeep.retention import service as retention
 from simkeep.settings import Settings
 from simkeep.sims import service as sims
-from simkeep.sims.model import IdType, SimState, digest_key, luhn_complete
+from simkeep.sims.model import IdType, digest_key, luhn_complete
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
@@ -41,14 +45,22 @@ from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
-DEMO_STATES = {
-    31: SimState.GRACE,
-    32: SimState.GRACE,
-    33: SimState.SUSPENDED,
-    34: SimState.SUSPENDED,
-    35: SimState.RECYCLED,
-    36: SimState.RECYCLED,
+# How many days ago each SIM was issued: the held ones with the history; the rest lately, so
+# that no fee has fallen due on their empty balance; and six long enough ago, with nothing
+# on them, that the daily runs have since moved them on: in grace (a fee unpaid, or the
+# validity ended, some ten days ago), suspended, and recycled.
+ISSUED_DAYS_AGO = dict.fromkeys((1, 3, 4, 5, 6), 45) | {
+    31: 40,
+    32: 40,
+    33: 80,
+    34: 80,
+    35: 130,
+    36: 130,
 }
+RECENT_DAYS_AGO = 20
+LAPSING_VALIDITY = timedelta(days=30)  # a lapsing SIM on a validity plan came with this
+STARTER_VALIDITY = timedelta(days=90)  # the others on a validity plan: this
+RUN_AT = time(0, 10)  # the daily retention run, Hong Kong time
 HOLDERS = ("陳大明", "李小華", "张伟", "王芳", "Chan Tai Man", "黃美玲", "刘洋", "Wong Siu Ming")
 DEMO_FX = Decimal("0.9200")  # 1 HKD in CNY, as the operator would set it
 HISTORY_DAYS = 45  # the SIMs, the rate and the logins are this old
@@ -136,13 +148,15 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     demo = FixedClock(now - timedelta(days=HISTORY_DAYS))
     id_key = digest_key(settings.secret_key)
 
+    opened = now - timedelta(days=max(ISSUED_DAYS_AGO.values()) + 1)
+
     async def books(conn: AsyncConnection) -> int:
-        await ledger.ensure_chart(conn, now=demo.now(), hot_slots=settings.ledger_hot_slots)
+        await ledger.ensure_chart(conn, now=opened, hot_slots=settings.ledger_hot_slots)
         if await topups.current_fx(conn, base="HKD", quote_currency="CNY") is None:
             await topups.set_fx_rate(
                 conn, base="HKD", quote_currency="CNY", rate=DEMO_FX, source="demo", now=demo.now()
             )
-        return await _sims(conn, id_key, demo.now())
+        return await _sims(conn, id_key, now)
 
     sim_count = await db.transaction(books)
     holders: dict[str, int] = {}  # subscriber ids by phone
@@ -167,11 +181,21 @@ async def _history(
 
     providers = EmbeddedProviders.build(settings, demo, notify=receive)
     orders = []
+    today = in_hong_kong(now).date()
+    day = today - timedelta(days=max(ISSUED_DAYS_AGO.values()))
     try:
-        for person, topup in plan:
-            demo.set(_instant(now, topup))
-            subscriber_id = holders[person.phone]
-            orders.append(await _top_up(db, providers, settings, demo, subscriber_id, topup))
+        while day <= today:  # each day: the retention run just after midnight, then top-ups
+            demo.set(datetime.combine(day, RUN_AT, tzinfo=HONG_KONG))
+            if demo.now() <= now:
+                await retention.run_until(db, day=day, clock=demo)
+            for person, topup in plan:
+                if _instant(now, topup).date() == day:
+                    demo.set(_instant(now, topup))
+                    subscriber_id = holders[person.phone]
+                    orders.append(
+                        await _top_up(db, providers, settings, demo, subscriber_id, topup)
+                    )
+            day += timedelta(days=1)
     finally:
         await providers.close()
     return orders
@@ -254,7 +278,8 @@ async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> in
         for n in person.sims:
             sim = await sims.find_by_number(conn, number=_demo_number(n)[1])
             assert sim is not None
-            await sims.assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=now)
+            linked = max(now, sim.created_at + timedelta(hours=1))  # once it was issued
+            await sims.assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=linked)
 
     await db.transaction(link)
     return subscriber_id
@@ -280,17 +305,29 @@ async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
         if await sims.find_by_number(conn, number=hk) is not None:
             continue
         currency = _currency(n)
+        validity = n % 4 == 0
+        issued = _issued_at(n, now)
+        lasts = LAPSING_VALIDITY if n in LAPSING else STARTER_VALIDITY
         await sims.issue_sim(
             conn,
             iccid=iccid,
-            plan_code=("HK" if currency == "HKD" else "CN") + ("-VALID" if n % 4 == 0 else "-KEEP"),
+            plan_code=("HK" if currency == "HKD" else "CN") + ("-VALID" if validity else "-KEEP"),
             hk_number=hk,
             cn_number=cn,
             holder_name=HOLDERS[n % len(HOLDERS)],
             id_type=IdType.HKID if currency == "HKD" else IdType.HOME_RETURN_PERMIT,
             id_number=f"A{n:06d}(3)" if currency == "HKD" else f"H{n:08d}",
             id_key=id_key,
-            now=now,
-            state=DEMO_STATES.get(n, SimState.ACTIVE),
+            now=issued,
+            validity_until=issued + lasts if validity else None,
         )
     return SIM_COUNT
+
+
+LAPSING = frozenset({31, 32, 33, 34, 35, 36})
+
+
+def _issued_at(n: int, now: datetime) -> datetime:
+    """When demo SIM ``n`` was issued: at ten in the morning, so many days before ``now``."""
+    day = in_hong_kong(now).date() - timedelta(days=ISSUED_DAYS_AGO.get(n, RECENT_DAYS_AGO))
+    return datetime.combine(day, time(10, 0), tzinfo=HONG_KONG)

@@ -14,7 +14,9 @@ Days are Hong Kong calendar days (``date``); the run for a day looks at each SIM
   the next day it moves to ``grace``.
 * ``grace`` lasts the plan's ``grace_days``, ``suspended`` its ``suspension_days``, counted in
   days from the day the state began; then ``suspended``, then ``recycled``.
-* At most one move per SIM and day, so every move has its own day and reason.
+* At most one move per SIM and day, so every move has its own day and reason: a code
+  (``fee_unpaid``, ``validity_ended``, ``grace_over``, ``suspension_over``) that the pages
+  put in the reader's words.
 
 ``lapses_on`` is the first day a SIM would no longer be active if nothing were done: for a
 validity plan the day after its validity ends; for a monthly fee the billing date of the
@@ -129,7 +131,7 @@ def step(line: Line, day: date) -> Step:
         else:
             owe = line.fee
             if line.state is SimState.ACTIVE:
-                move_to, reason = SimState.GRACE, "monthly fee not covered by the balance"
+                move_to, reason = SimState.GRACE, "fee_unpaid"
     if move_to is None:
         move_to, reason = _lapse(line, day)
     forfeit = line.balance if move_to is SimState.RECYCLED else 0
@@ -170,12 +172,12 @@ def _lapse(line: Line, day: date) -> tuple[SimState | None, str]:
     over."""
     ended = line.validity_until is not None and day_of(line.validity_until) < day
     if line.state is SimState.ACTIVE and line.retention is Retention.VALIDITY and ended:
-        return SimState.GRACE, "validity ended"
+        return SimState.GRACE, "validity_ended"
     if line.state is SimState.GRACE and line.state_since + timedelta(line.grace_days) <= day:
-        return SimState.SUSPENDED, f"{line.grace_days} days in grace"
+        return SimState.SUSPENDED, "grace_over"
     suspended_for = timedelta(line.suspension_days)
     if line.state is SimState.SUSPENDED and line.state_since + suspended_for <= day:
-        return SimState.RECYCLED, f"{line.suspension_days} days suspended"
+        return SimState.RECYCLED, "suspension_over"
     return None, ""
 
 

@@ -440,3 +440,45 @@ async def kept_until_instant(
     if lapse is None:
         return None
     return datetime.combine(lapse, time(0), HONG_KONG) - timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A line of a SIM's retention history: a fee charged, owed fees paid, a balance
+    forfeited (``amount``), or a change of state (``to_state`` and its ``reason``)."""
+
+    at: datetime
+    kind: str  # fee, arrears, forfeit, state
+    amount: Money | None = None
+    to_state: str | None = None
+    reason: str = ""
+
+
+async def history(conn: AsyncConnection, *, sim_id: int, currency: str) -> list[Entry]:
+    """What keeping the number did to a SIM, newest first: the money the run and top-ups
+    took for it, from the books, and its state changes."""
+    p, j = lt.postings.c, lt.journals.c
+    balance_code = chart.sim_balance(sim_id, currency).code
+    ids = await ledger.account_ids(conn, codes=[balance_code])
+    entries = []
+    if balance_code in ids:
+        rows = await conn.execute(
+            select(j.created_at, j.client_id, p.amount)
+            .select_from(lt.postings.join(lt.journals, j.id == p.journal_id))
+            .where(
+                p.account_id == ids[balance_code],
+                j.client_id.like("fee:%")
+                | j.client_id.like("arrears:%")
+                | j.client_id.like("forfeit:%"),
+            )
+        )
+        entries = [
+            Entry(row.created_at, row.client_id.split(":")[0], Money(row.amount, currency))
+            for row in rows
+        ]
+    e = st.events.c
+    rows = await conn.execute(
+        select(e.at, e.to_state, e.reason).where(e.sim_id == sim_id, e.from_state.is_not(None))
+    )
+    entries += [Entry(row.at, "state", None, row.to_state, row.reason) for row in rows]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)
