@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from simkeep.clock import in_hong_kong
+from simkeep.clock import HONG_KONG, in_hong_kong
+from simkeep.retention import service as retention
 from tests.e2e.api_world import PASSWORD, Api, cn100
 from tests.factories import last_code
 
@@ -426,3 +427,31 @@ async def test_a_changed_price_or_a_currency_the_provider_does_not_take_is_refus
     fresh = await api.order(auth, "key-quote-0002", **hk50(api, expected_pay=current))
     assert fresh.status_code == 201, fresh.text
     assert fresh.json()["pay"] == current
+
+
+async def test_a_sims_keeping_history_and_what_it_owes(api: Api) -> None:
+    auth = await api.signup("+85261234581")
+    number = api.cn_sim.hk_number.e164  # CN-KEEP, ¥8 a month, nothing on it
+    await api.http.post("/api/v1/sims/link-codes", json={"number": number}, headers=auth)
+    code = await last_code(api.db, number)
+    linked = await api.http.post(
+        "/api/v1/sims/links", json={"number": number, "code": code}, headers=auth
+    )
+    sim = linked.json()
+    assert sim["lapses_on"] == sim["next_fee_on"]  # nothing on it: it lapses at its first fee
+    due = date.fromisoformat(sim["next_fee_on"])
+    api.clock.set(datetime.combine(due, time(0, 10), tzinfo=HONG_KONG))
+
+    await retention.run_until(api.db, day=due, clock=api.clock)
+
+    after = (await api.http.get(f"/api/v1/sims/{sim['id']}", headers=auth)).json()
+    assert (after["state"], after["lapses_on"]) == ("grace", None)
+    assert after["arrears"] == {"minor": 800, "currency": "CNY"}
+    keeping = await api.http.get(f"/api/v1/sims/{sim['id']}/keeping", headers=auth)
+    assert keeping.status_code == 200
+    assert [(e["kind"], e["state"], e["reason"]) for e in keeping.json()] == [
+        ("state", "grace", "fee_unpaid")
+    ]
+    stranger = await api.signup("+85261234582")
+    other = await api.http.get(f"/api/v1/sims/{sim['id']}/keeping", headers=stranger)
+    assert other.status_code == 404

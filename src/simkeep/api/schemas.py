@@ -23,6 +23,7 @@ from simkeep.i18n import translations
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider, provider_name
 from simkeep.retention.model import lapses_on, line_of
+from simkeep.retention.service import Entry
 from simkeep.sims.model import Holder, Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote
@@ -195,6 +196,32 @@ class SimOut(BaseModel):
             lapses_on=lapses_on(line),
             next_fee_on=line.next_fee_on,
             arrears=Balance.of(Money(sim.arrears_minor, sim.home_currency)),
+        )
+
+
+class KeepingOut(BaseModel):
+    """A line of a SIM's retention history: money taken to keep the number, or a change of
+    the line's state."""
+
+    at: datetime
+    kind: Literal["fee", "arrears", "forfeit", "state"] = Field(
+        description="fee: a monthly fee charged; arrears: fees owed, paid from a top-up; "
+        "forfeit: the balance forfeited on recycling; state: the line's state changed"
+    )
+    amount: Balance | None = Field(description="What was taken from the balance")
+    state: str | None = Field(description="The state the line moved to")
+    reason: str | None = Field(
+        description="Why it moved: fee_unpaid, validity_ended, grace_over, suspension_over, top-up"
+    )
+
+    @classmethod
+    def of(cls, entry: Entry) -> KeepingOut:
+        return cls(
+            at=entry.at,
+            kind=entry.kind,
+            amount=Balance.of(entry.amount) if entry.amount is not None else None,
+            state=entry.to_state,
+            reason=entry.reason or None,
         )
 
 

@@ -15,12 +15,15 @@ from simkeep.api import errors
 from simkeep.api.deps import LanguageDep, SubscriberDep
 from simkeep.api.schemas import (
     HolderOut,
+    KeepingOut,
     LinkRequest,
     NumberOut,
     NumberRequest,
     SimOut,
     link_to,
 )
+from simkeep.retention import service as retention
+from simkeep.retention.service import Entry
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Holder
@@ -75,6 +78,25 @@ async def get_holders(
     if held_by is None:
         raise HTTPException(404, "you have no SIM with this id")
     return [HolderOut.of(holder, me=subscriber.id) for holder in held_by]
+
+
+@router.get(
+    "/sims/{sim_id:int}/keeping",
+    summary="What keeping one of my SIMs' number took, and its state changes, newest first",
+)
+async def get_keeping(
+    sim_id: SimId, subscriber: SubscriberDep, services: ServicesDep
+) -> list[KeepingOut]:
+    async def read(conn: AsyncConnection) -> list[Entry] | None:
+        held = await sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id)
+        if held is None:
+            return None
+        return await retention.history(conn, sim_id=sim_id, currency=held.sim.home_currency)
+
+    entries = await services.db.transaction(read)
+    if entries is None:
+        raise HTTPException(404, "you have no SIM with this id")
+    return [KeepingOut.of(entry) for entry in entries]
 
 
 @router.delete(
