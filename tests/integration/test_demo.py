@@ -23,7 +23,7 @@ from simkeep.money import Money
 from simkeep.payment_methods import Provider
 from simkeep.payments import tables as payment_tables
 from simkeep.receipts.service import ReceiptSigning, receipt_for_order
-from simkeep.retention import service as retention
+from simkeep.retention import accounts as retention
 from simkeep.sims import service as sims
 from simkeep.sims.model import SimAccount
 from simkeep.subscribers import service as subscribers

@@ -22,8 +22,8 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from simkeep.i18n import translations
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider, provider_name
+from simkeep.retention.accounts import Entry
 from simkeep.retention.model import lapses_on, line_of
-from simkeep.retention.service import Entry
 from simkeep.sims.model import Holder, Plan, SimAccount
 from simkeep.subscribers.service import Session, Subscriber
 from simkeep.topups.model import NumberPreview, Order, OrderRequest, OrderState, Quote

@@ -22,8 +22,8 @@ from simkeep.api.schemas import (
     SimOut,
     link_to,
 )
-from simkeep.retention import service as retention
-from simkeep.retention.service import Entry
+from simkeep.retention import accounts as retention
+from simkeep.retention.accounts import Entry
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Holder

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from babel.dates import format_skeleton
 from sqlalchemy import String, bindparam, cast, delete, func, literal, select, update
@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import HONG_KONG, Clock
+from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
@@ -48,10 +48,9 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.phone import Number, Region
 from simkeep.retention import tables as rt
-from simkeep.retention.model import Line, Step, billing, day_of, lapses_on, line_of, step
-from simkeep.sims import service as sims
+from simkeep.retention.model import Line, Step, billing, day_of, step
 from simkeep.sims import tables as st
-from simkeep.sims.model import Retention, SimAccount, SimState
+from simkeep.sims.model import Retention, SimState
 from simkeep.subscribers import tables as subscriber_tables
 
 BATCH = 1_000
@@ -188,7 +187,8 @@ async def _batch(
         )
     lines, first_billed, readers = await _lines(conn, marked)
     steps = [step(line, day) for line in lines]
-    await _apply(conn, lines, steps, first_billed, now)
+    currency = {sim_id: reader[2] for sim_id, reader in readers.items()}
+    await _apply(conn, lines, steps, first_billed, currency, now)
     await notifications.queue_many(conn, messages=_texts(steps, readers), now=now)
     totals = Totals(
         sims=len(marked),
@@ -212,7 +212,7 @@ async def _batch(
 
 async def _lines(
     conn: AsyncConnection, sim_ids: set[int]
-) -> tuple[list[Line], set[int], dict[int, tuple[str, str]]]:
+) -> tuple[list[Line], set[int], dict[int, tuple[str, str, str]]]:
     """Everything the rules need of these SIMs, in one query; and the monthly-fee SIMs that
     had no billing day yet (issued before the run existed), given one from their issue."""
     s, p, a, b = st.sims.c, st.plans.c, lt.accounts.c, lt.balances.c
@@ -245,6 +245,7 @@ async def _lines(
             s.billing_day,
             s.next_fee_on,
             s.arrears_minor,
+            s.home_currency,
             p.retention,
             p.monthly_fee,
             p.grace_days,
@@ -260,7 +261,7 @@ async def _lines(
     )
     lines, first_billed, readers = [], set(), {}
     for row in rows:
-        readers[row.id] = (row.hk_number, row.language)
+        readers[row.id] = (row.hk_number, row.language, row.home_currency)
         retention = Retention(row.retention)
         billing_day, next_fee_on = billing(
             retention, row.billing_day, row.next_fee_on, row.created_at
@@ -291,12 +292,12 @@ async def _apply(
     lines: Sequence[Line],
     steps: Sequence[Step],
     first_billed: set[int],
+    currency: dict[int, str],
     now: datetime,
 ) -> None:
     """Write the batch's steps: the journals, then the SIMs in one statement (with the
     billing dates of ``first_billed``, given them this time), their events, and the links of
     the SIMs recycled."""
-    currency = await _currencies(conn, [line.sim_id for line in lines])
     for line, done in zip(lines, steps, strict=True):
         if done.charge:
             await _journal(
@@ -362,13 +363,6 @@ async def _apply(
         await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
 
 
-async def _currencies(conn: AsyncConnection, sim_ids: list[int]) -> dict[int, str]:
-    rows = await conn.execute(
-        select(st.sims.c.id, st.sims.c.home_currency).where(st.sims.c.id.in_(sim_ids))
-    )
-    return {row.id: row.home_currency for row in rows}
-
-
 async def _journal(
     conn: AsyncConnection, client_id: str, sim_id: int, to: System, amount: Money, now: datetime
 ) -> None:
@@ -384,36 +378,16 @@ async def _journal(
     await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)
 
 
-async def settle_arrears(
-    conn: AsyncConnection, *, sim_id: int, balance_account: int, reference: str, now: datetime
-) -> bool:
-    """A top-up to a SIM in grace or suspended: the fees it owes are paid first, from the
-    balance the top-up raised, when the balance covers all of them (journal
-    ``arrears:<reference>``). Whether the SIM owes nothing now (and so is active again)."""
-    s = st.sims.c
-    row = (await conn.execute(select(s.arrears_minor, s.home_currency).where(s.id == sim_id))).one()
-    if row.arrears_minor == 0:
-        return True
-    held = await ledger.get_balance(conn, account_id=balance_account)
-    if held.available < row.arrears_minor:
-        return False
-    revenue_code = chart.system_code(System.RETENTION_FEE_REVENUE, row.home_currency)
-    revenue = (await ledger.account_ids(conn, codes=[revenue_code]))[revenue_code]
-    owed = Money(row.arrears_minor, row.home_currency)
-    postings = rules.retention_fee(sim_balance=balance_account, revenue=revenue, fee=owed)
-    await ledger.post_journal(conn, client_id=f"arrears:{reference}", postings=postings, now=now)
-    await conn.execute(update(st.sims).where(s.id == sim_id).values(arrears_minor=0))
-    return True
-
-
-def _texts(steps: Sequence[Step], readers: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
+def _texts(
+    steps: Sequence[Step], readers: dict[int, tuple[str, str, str]]
+) -> list[tuple[str, str]]:
     """The notices of a batch as SMS to each SIM's Hong Kong number, in the language of its
     number's own subscriber, else of the account that linked it first."""
     messages = []
     for done in steps:
         if done.notice is None:
             continue
-        number, language = readers[done.sim_id]
+        number, language, _ = readers[done.sim_id]
         until = done.notice.until
         text = sms(
             language,
@@ -423,62 +397,3 @@ def _texts(steps: Sequence[Step], readers: dict[int, tuple[str, str]]) -> list[t
         )
         messages.append((number, text))
     return messages
-
-
-async def kept_until_instant(
-    conn: AsyncConnection, *, sim_id: int, balance: int
-) -> datetime | None:
-    """The end of the last Hong Kong day a SIM keeps its number with ``balance`` (minor
-    units) — what a monthly-fee top-up's receipt states as its validity; None if it would
-    not be active."""
-    sim = await sims.get_sim(conn, sim_id=sim_id)
-    assert sim is not None
-    plan = await sims.get_plan(conn, code=sim.plan_code)
-    assert plan is not None
-    money = Money(balance, sim.home_currency)
-    lapse = lapses_on(line_of(SimAccount(sim, plan, money, Money(0, sim.home_currency))))
-    if lapse is None:
-        return None
-    return datetime.combine(lapse, time(0), HONG_KONG) - timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A line of a SIM's retention history: a fee charged, owed fees paid, a balance
-    forfeited (``amount``), or a change of state (``to_state`` and its ``reason``)."""
-
-    at: datetime
-    kind: str  # fee, arrears, forfeit, state
-    amount: Money | None = None
-    to_state: str | None = None
-    reason: str = ""
-
-
-async def history(conn: AsyncConnection, *, sim_id: int, currency: str) -> list[Entry]:
-    """What keeping the number did to a SIM, newest first: the money the run and top-ups
-    took for it, from the books, and its state changes."""
-    p, j = lt.postings.c, lt.journals.c
-    balance_code = chart.sim_balance(sim_id, currency).code
-    ids = await ledger.account_ids(conn, codes=[balance_code])
-    entries = []
-    if balance_code in ids:
-        rows = await conn.execute(
-            select(j.created_at, j.client_id, p.amount)
-            .select_from(lt.postings.join(lt.journals, j.id == p.journal_id))
-            .where(
-                p.account_id == ids[balance_code],
-                j.client_id.like("fee:%")
-                | j.client_id.like("arrears:%")
-                | j.client_id.like("forfeit:%"),
-            )
-        )
-        entries = [
-            Entry(row.created_at, row.client_id.split(":")[0], Money(row.amount, currency))
-            for row in rows
-        ]
-    e = st.events.c
-    rows = await conn.execute(
-        select(e.at, e.to_state, e.reason).where(e.sim_id == sim_id, e.from_state.is_not(None))
-    )
-    entries += [Entry(row.at, "state", None, row.to_state, row.reason) for row in rows]
-    return sorted(entries, key=lambda entry: entry.at, reverse=True)

@@ -31,7 +31,7 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.payment_methods import Provider
 from simkeep.phone import Number, Region
-from simkeep.retention import service as retention
+from simkeep.retention import accounts as retention
 from simkeep.sims import service as sims
 from simkeep.sims.model import Retention, SimState
 from simkeep.topups import statements

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.errors import Refusal
 from simkeep.phone import InvalidNumber, parse_number
-from simkeep.retention import service as retention
+from simkeep.retention import accounts as retention_accounts
 from simkeep.services import ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import SimAccount
@@ -107,7 +107,7 @@ async def sim_page(
         return {
             "account": account,
             "recent": await _recent_topups(conn, me.id, account),
-            "keeping": await retention.history(
+            "keeping": await retention_accounts.history(
                 conn, sim_id=sim_id, currency=account.sim.home_currency
             ),
             "holders": await sims.holders(conn, sim_id=sim_id),
