@@ -17,12 +17,19 @@ a 303 to the page that follows, so Back and reload never offer to send it again
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from simkeep.web.session import CSRF_FIELD, Viewer
+from simkeep.web.session import CSRF_FIELD
+
+
+class CsrfHolder(Protocol):
+    """Whoever a form is for: a subscriber's ``Viewer``, or a member of staff's."""
+
+    def check(self, token: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,7 @@ class FormState:
         return not self.errors
 
 
-async def read_form(request: Request, viewer: Viewer) -> FormState:
+async def read_form(request: Request, viewer: CsrfHolder) -> FormState:
     """The submitted text fields; 403 unless the CSRF token is the viewer's."""
     data = await request.form()
     token = data.get(CSRF_FIELD)

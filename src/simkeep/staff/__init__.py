@@ -1,0 +1,1 @@
+"""Staff: accounts with a second factor, their sessions, roles and the audit log."""

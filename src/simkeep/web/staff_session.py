@@ -1,0 +1,233 @@
+"""Who is looking at a staff page, and what they may do: the API for every staff page.
+
+Design overview
+---------------
+* A staff session lives on the server (``staff.service``); the browser holds its token in
+  the ``simkeep_staff`` cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` when
+  ``settings.https_only``, path ``/staff``), a cookie apart from the subscribers'
+  ``simkeep_session``: a staff session opens no subscriber page, a subscriber's no staff
+  page. It is set at login and at enrolment (each a new session) and deleted at logout.
+* CSRF as on the subscriber side (``web.session``): a signed-in member's forms carry an
+  HMAC of their session token; the login form an HMAC of a random value in the
+  ``simkeep_staff_csrf`` cookie. ``web.forms.read_form`` checks either.
+* Adding a staff page: make the router with ``staff_router()`` and take ``StaffDep``::
+
+      router = staff_router()
+
+      @router.get("/staff/things")
+      async def things(request: Request, pages: PagesDep, staff: StaffDep) -> Response:
+          return staff_page(pages, request, "staff/things.html", staff, {...})
+
+      @router.post("/staff/things")
+      async def add_thing(request: Request, services: ServicesDep, staff: StaffDep) -> Response:
+          form = await read_form(request, staff.viewer)
+          ...  # the change and audit.record(conn, actor=staff.actor, …) in one transaction
+          return see_other("/staff/things")
+
+  ``StaffDep`` is a signed-in member of staff who passed the second factor and may read
+  staff pages (anyone else is sent to ``/staff/login``, or to ``/staff/enrol`` to finish
+  enrolling). ``staff_router()`` puts ``staff_guard`` on every route: a request by any
+  method but GET and HEAD needs ``Permission.CHANGE`` (the operator role), else 403 before
+  the route runs — one dependency for every state-changing staff route, present or future.
+  ``OperatorDep`` asks for the same permission on a single route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+
+from simkeep.services import ServicesDep
+from simkeep.staff import service as staff_service
+from simkeep.staff.audit import MAX_ORIGIN, Actor
+from simkeep.staff.model import Permission, may
+from simkeep.staff.service import StaffMember, StaffSession
+from simkeep.web.pages import Pages
+from simkeep.web.session import SeeOther, csrf_key
+
+STAFF_COOKIE = "simkeep_staff"
+STAFF_CSRF_COOKIE = "simkeep_staff_csrf"
+STAFF_PATH = "/staff"
+STAFF_HOME = "/staff"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class StaffViewer:
+    """The person behind a staff request: a member of staff (with their token) or nobody."""
+
+    def __init__(
+        self,
+        *,
+        member: StaffMember | None,
+        token: str | None,
+        csrf_cookie: str | None,
+        key: bytes,
+        secure: bool,
+    ) -> None:
+        self.member = member
+        self.token = token if member else None
+        self.secure = secure
+        self._csrf_cookie = csrf_cookie
+        self._new_cookie: str | None = None
+        self._key = key
+
+    @property
+    def csrf(self) -> str:
+        """The token this viewer's forms carry."""
+        if self.token is not None:
+            return _mac(self._key, "staff-session", self.token)
+        if self._csrf_cookie is None:
+            self._csrf_cookie = self._new_cookie = secrets.token_urlsafe(24)
+        return _mac(self._key, "staff-visitor", self._csrf_cookie)
+
+    def check(self, token: str) -> bool:
+        """Whether a submitted form's token is this viewer's (never for a cookie made now)."""
+        if self.token is None and self._csrf_cookie is None:
+            return False
+        return bool(token) and hmac.compare_digest(token, self.csrf)
+
+    def finish(self, response: Response) -> None:
+        """Keep staff pages out of caches; hand over a new CSRF cookie."""
+        response.headers["Cache-Control"] = "no-store"
+        if self._new_cookie is not None:
+            _set_cookie(response, STAFF_CSRF_COOKIE, self._new_cookie, secure=self.secure)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInStaff:
+    """A signed-in member of staff, the viewer pages are rendered for, and the actor the
+    audit log records for their changes."""
+
+    member: StaffMember
+    viewer: StaffViewer
+    actor: Actor
+
+    @property
+    def role(self) -> str:
+        return self.member.role
+
+    def may(self, permission: Permission) -> bool:
+        return may(self.member.role, permission)
+
+
+def _mac(key: bytes, kind: str, value: str) -> str:
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _set_cookie(
+    response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=STAFF_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+
+
+def start_staff_session(
+    response: Response, session: StaffSession, *, now: datetime, secure: bool
+) -> None:
+    """Hand the browser its new staff session token (a fresh one at every login)."""
+    max_age = max(int((session.expires_at - now).total_seconds()), 0)
+    _set_cookie(response, STAFF_COOKIE, session.token, secure=secure, max_age=max_age)
+
+
+def end_staff_session(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(
+        STAFF_COOKIE, path=STAFF_PATH, httponly=True, samesite="strict", secure=secure
+    )
+
+
+def origin_of(request: Request) -> str:
+    """Where a request came from, for the audit log."""
+    return (request.client.host if request.client else "unknown")[:MAX_ORIGIN]
+
+
+async def staff_viewer(request: Request, services: ServicesDep) -> StaffViewer:
+    token = request.cookies.get(STAFF_COOKIE)
+    member = None
+    if token and len(token) <= 128:
+        member = await staff_service.authenticate(
+            services.db, token=token, now=services.clock.now()
+        )
+    return StaffViewer(
+        member=member,
+        token=token,
+        csrf_cookie=request.cookies.get(STAFF_CSRF_COOKIE),
+        key=csrf_key(services.settings.secret_key),
+        secure=services.settings.https_only,
+    )
+
+
+StaffViewerDep = Annotated[StaffViewer, Depends(staff_viewer)]
+
+
+async def signed_in_staff(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
+    """A member of staff past the second factor who may read staff pages."""
+    member = viewer.member
+    if member is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SeeOther(f"/staff/login?next={quote(here, safe='/')}")
+    if not member.second_factor:
+        raise SeeOther("/staff/enrol")
+    if not may(member.role, Permission.READ):
+        raise HTTPException(403, "this role may not read staff pages")
+    return SignedInStaff(member, viewer, Actor(member.id, origin_of(request)))
+
+
+StaffDep = Annotated[SignedInStaff, Depends(signed_in_staff)]
+
+
+async def staff_guard(request: Request, staff: StaffDep) -> None:
+    """Every staff route: a signed-in member; a change needs ``Permission.CHANGE``."""
+    if request.method not in SAFE_METHODS and not staff.may(Permission.CHANGE):
+        raise HTTPException(403, "this role reads and changes nothing")
+
+
+async def operator(staff: StaffDep) -> SignedInStaff:
+    if not staff.may(Permission.CHANGE):
+        raise HTTPException(403, "this role reads and changes nothing")
+    return staff
+
+
+OperatorDep = Annotated[SignedInStaff, Depends(operator)]
+
+
+def staff_router() -> APIRouter:
+    """A router for staff pages: every route behind ``staff_guard``."""
+    return APIRouter(
+        include_in_schema=False,
+        default_response_class=HTMLResponse,
+        dependencies=[Depends(staff_guard)],
+    )
+
+
+def staff_page(
+    pages: Pages,
+    request: Request,
+    template: str,
+    staff: SignedInStaff | StaffViewer,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A staff page in the request's language, in the staff layout (``staff/base.html``)."""
+    viewer = staff.viewer if isinstance(staff, SignedInStaff) else staff
+    member = viewer.member if viewer.member and viewer.member.second_factor else None
+    full = {"me": viewer, "staff": member, **(context or {})}
+    response = pages.render(request, template, full, status_code=status_code)
+    viewer.finish(response)
+    return response
