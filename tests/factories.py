@@ -18,14 +18,16 @@ from simkeep.sims import service as sims
 from simkeep.sims import tables as sim_tables
 from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
 from simkeep.topups import service as topups
+from simkeep.usage import rates
 
 HKD_CNY = Decimal("0.92")
 
 
 async def seed_books(conn: AsyncConnection, *, now: datetime) -> None:
-    """The chart of accounts, the plans and an HKD→CNY rate."""
+    """The chart of accounts, the plans with their usage rates and an HKD→CNY rate."""
     await ledger.ensure_chart(conn, now=now, hot_slots=4)
     await sims.ensure_plans(conn)
+    await rates.ensure_rates(conn)
     await topups.set_fx_rate(
         conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="test", now=now
     )
