@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
+from simkeep.api import network as network_api
 from simkeep.api import payments as payments_api
 from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
@@ -138,6 +139,7 @@ def create_app(
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
     app.include_router(receipts_api.router)
+    app.include_router(network_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
     if providers is not None:
@@ -166,6 +168,8 @@ def _body_cap(settings: Settings) -> CapFor:
     def cap_for(path: str) -> int:
         if payments_api.is_notify_path(path):
             return settings.notify_body_limit_bytes
+        if path == network_api.USAGE_PATH:
+            return network_api.USAGE_BODY_LIMIT
         return settings.body_limit_bytes
 
     return cap_for
