@@ -9,7 +9,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from simkeep.i18n import LOCALE_DIR, LOCALES
-from simkeep.retention.service import TEXTS as RETENTION_TEXTS
+from simkeep.retention.notices import TEXTS as RETENTION_TEXTS
 from simkeep.sims.holdings import LINKED_TEXT
 from simkeep.subscribers.codes import CODE_TEXTS
 from simkeep.topups.crediting import CREDIT_TEXT

@@ -14,6 +14,7 @@ from simkeep.clock import SystemClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.retention import service as retention
 from simkeep.retention.service import Totals
+from simkeep.sims import pool
 
 app = typer.Typer(help="Keeping numbers alive: the daily retention run.", no_args_is_help=True)
 console = Console()
@@ -66,3 +67,21 @@ def run_command(
             str(totals.moved),
         )
     console.print(table if done else f"nothing to run: {until} is done already")
+
+
+@app.command("pool")
+def pool_command() -> None:
+    """The numbers of recycled SIMs: how many wait in quarantine, how many may be issued
+    again, and when the next one may."""
+    config = settings()
+    today = in_hong_kong(SystemClock().now()).date()
+
+    async def work(db: Database) -> pool.PoolSummary:
+        return await db.transaction(lambda conn: pool.summary(conn, today=today))
+
+    summary = run_with_db(config, work)
+    table = Table(title=f"Number pool ({pool.QUARANTINE_DAYS} days' quarantine)")
+    for column in ("in quarantine", "free to issue", "next free on"):
+        table.add_column(column)
+    table.add_row(str(summary.waiting), str(summary.free), str(summary.next_free_on or "—"))
+    console.print(table)

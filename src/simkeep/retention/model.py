@@ -135,8 +135,10 @@ def step(line: Line, day: date) -> Step:
     if move_to is None:
         move_to, reason = _lapse(line, day)
     forfeit = line.balance if move_to is SimState.RECYCLED else 0
-    after = replace(
-        line, balance=line.balance - charge, next_fee_on=next_fee_on or line.next_fee_on
+    after = (
+        replace(line, balance=line.balance - charge, next_fee_on=next_fee_on or line.next_fee_on)
+        if charge or next_fee_on
+        else line
     )
     notice = _notice(after, move_to, day)
     return Step(line.sim_id, charge, owe, fee_on, next_fee_on, move_to, reason, forfeit, notice)

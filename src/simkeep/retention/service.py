@@ -4,22 +4,22 @@ day.
 Design overview
 ---------------
 ``run_day(db, day=…)`` walks the SIMs in batches by id, one transaction each. A batch
-first **marks** its SIMs for the day — ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``
-into ``retention_marks`` — and only the SIMs marked now are worked on, in the same
-transaction. A run repeated, or killed and run again, finds the SIMs it did marked and does
-nothing to them twice; a batch that failed left no mark and is done again. On PostgreSQL
-the batch then locks its SIMs' rows (in id order), so that a top-up crediting one of them
-at that moment is waited for and seen — a SIM reactivated by a payment is never moved on
-from what the run read before it — as crediting locks the SIM's row first too. It reads
-everything the rules need of its SIMs in one query (plan, state, dates, arrears, the
-balance from the books), applies ``model.step`` to each, and writes the outcome set-wise: one
-``UPDATE`` for the SIMs, one ``INSERT`` of the state events, one delete of the links of SIMs
-recycled. Each fee charged and each balance forfeited is a journal of its own through the
-ledger (client ids ``fee:<sim>:<due date>`` and ``forfeit:<sim>``, so even without the
-mark a fee is charged once per SIM and billing date). The day's SMS — reminders 14, 3 and 0
-days before the last day kept, and each state change — go to the outbox in one insert, in
-the reader's language. The day's totals are kept in ``retention_runs`` as each batch
-commits.
+first **marks** its SIMs for the day — one ``UPDATE sims SET run_on = :day … WHERE run_on <
+:day RETURNING id`` — and only the SIMs marked now are worked on, in the same transaction.
+A run repeated, or killed and run again, finds the SIMs it did marked and does nothing to
+them twice; a batch that failed left no mark and is done again; a day before a SIM's last
+run is never run on it. On PostgreSQL the mark also locks the batch's SIMs, so that a top-up
+crediting one of them at that moment is waited for and seen — a SIM reactivated by a
+payment is never moved on from what the run read before it — as crediting locks the SIM's
+row first too. It reads everything the rules need of its SIMs in one query over the batch's
+range of ids (plan, state, dates, arrears, the balance from the books), applies
+``model.step`` to each, and writes the outcome set-wise: one ``UPDATE`` for the SIMs, one
+``INSERT`` of the state events, one delete of the links of SIMs recycled, one insert of
+their numbers into the pool (``simkeep.sims.pool``). Each fee charged and each balance
+forfeited is a journal of its own through the ledger (client ids ``fee:<sim>:<due date>``
+and ``forfeit:<sim>``, so even without the mark a fee is charged once per SIM and billing
+date). The day's SMS (``notices``) go to the outbox in one insert. The day's totals are
+kept in ``retention_runs`` as each batch commits.
 
 ``run_until(db, day=…)`` catches up: every day after the last one finished, in order, up to
 ``day`` (the first run ever does ``day`` only).
@@ -31,43 +31,37 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from babel.dates import format_skeleton
-from sqlalchemy import String, bindparam, cast, delete, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import Clock
 from simkeep.db import Database
-from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as lt
 from simkeep.ledger.chart import System
 from simkeep.money import Money
-from simkeep.notifications import service as notifications
-from simkeep.phone import Number, Region
+from simkeep.retention import notices
 from simkeep.retention import tables as rt
 from simkeep.retention.model import Line, Step, billing, day_of, step
+from simkeep.sims import pool
 from simkeep.sims import tables as st
 from simkeep.sims.model import Retention, SimState
-from simkeep.subscribers import tables as subscriber_tables
 
-BATCH = 1_000
-TEXTS = {  # the SMS of each notice: message ids of sms.po
-    "reminder": (
-        "simkeep: %(number)s keeps its number until %(date)s. Top up before then to keep it."
-    ),
-    "grace": (
-        "simkeep: %(number)s is in grace and can only receive calls and SMS until %(date)s. "
-        "Top up to reactivate it."
-    ),
-    "suspended": (
-        "simkeep: %(number)s is suspended until %(date)s; after that the number is recycled. "
-        "Top up to reactivate it."
-    ),
-    "recycled": "simkeep: %(number)s has been recycled and its remaining balance forfeited.",
-}
+BATCH = 4_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,33 +157,31 @@ async def _batch(
     last = (await conn.execute(select(func.max(ids.c.id)))).scalar()
     if last is None:
         return None
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    marked = set(
+    in_batch = (s.id > after) & (s.id <= last)
+    marked = set(  # on PostgreSQL this also locks them: a credit in flight is waited for
         (
             await conn.execute(
-                insert(rt.marks)
-                .from_select(
-                    ["sim_id", "day"],
-                    select(s.id, literal(day, rt.marks.c.day.type)).where(
-                        s.id > after, s.id <= last, s.state != SimState.RECYCLED.value
-                    ),
+                update(st.sims)
+                .where(
+                    in_batch,
+                    s.state != SimState.RECYCLED.value,
+                    or_(s.run_on.is_(None), s.run_on < day),
                 )
-                .on_conflict_do_nothing()
-                .returning(rt.marks.c.sim_id)
+                .values(run_on=day)
+                .returning(s.id)
             )
         ).scalars()
     )
     if not marked:
         return last, Totals()
-    if conn.dialect.name == "postgresql":  # a credit in flight is waited for, then read
-        await conn.execute(
-            select(s.id).where(s.id.in_(sorted(marked))).order_by(s.id).with_for_update()
-        )
-    lines, first_billed, readers = await _lines(conn, marked)
+    lines, first_billed, currency = await _lines(conn, in_batch, marked)
     steps = [step(line, day) for line in lines]
-    currency = {sim_id: reader[2] for sim_id, reader in readers.items()}
+    await notices.queue(conn, steps, now=now)  # before the links of SIMs recycled end
     await _apply(conn, lines, steps, first_billed, currency, now)
-    await notifications.queue_many(conn, messages=_texts(steps, readers), now=now)
+    recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
+    if recycled:  # every link ends; the numbers go to the pool
+        await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
+        await pool.release(conn, sim_ids=recycled, day=day)
     totals = Totals(
         sims=len(marked),
         fees_charged=sum(1 for done in steps if done.charge),
@@ -211,12 +203,12 @@ async def _batch(
 
 
 async def _lines(
-    conn: AsyncConnection, sim_ids: set[int]
-) -> tuple[list[Line], set[int], dict[int, tuple[str, str, str]]]:
-    """Everything the rules need of these SIMs, in one query; and the monthly-fee SIMs that
-    had no billing day yet (issued before the run existed), given one from their issue."""
+    conn: AsyncConnection, in_batch: ColumnElement[bool], sim_ids: set[int]
+) -> tuple[list[Line], set[int], dict[int, str]]:
+    """Everything the rules need of the SIMs ``sim_ids`` of the batch, in one query over the
+    batch's range of ids; the monthly-fee SIMs that had no billing day yet (issued before
+    the run existed), given one from their issue; and each SIM's currency."""
     s, p, a, b = st.sims.c, st.plans.c, lt.accounts.c, lt.balances.c
-    sub = subscriber_tables.subscribers.c
     balance_code = literal("sim:") + cast(s.id, String) + literal(":balance:") + s.home_currency
     balance = (
         select(func.coalesce(func.sum(b.balance), 0))
@@ -224,17 +216,6 @@ async def _lines(
         .where(a.code == balance_code)
         .scalar_subquery()
     )
-    hk = st.lines.alias("hk")
-    own = select(sub.language).where(sub.phone == hk.c.e164).scalar_subquery()
-    holder = (
-        select(sub.language)
-        .join(st.holdings, st.holdings.c.subscriber_id == sub.id)
-        .where(st.holdings.c.sim_id == s.id)
-        .order_by(st.holdings.c.linked_at)
-        .limit(1)
-        .scalar_subquery()
-    )
-    reader = func.coalesce(own, holder, DEFAULT_LOCALE)
     rows = await conn.execute(
         select(
             s.id,
@@ -251,17 +232,16 @@ async def _lines(
             p.grace_days,
             p.suspension_days,
             balance.label("balance"),
-            hk.c.e164.label("hk_number"),
-            reader.label("language"),
         )
         .join(st.plans, p.code == s.plan_code)
-        .join(hk, (hk.c.sim_id == s.id) & (hk.c.region == Region.HK.value))
-        .where(s.id.in_(sorted(sim_ids)))
+        .where(in_batch)
         .order_by(s.id)
     )
-    lines, first_billed, readers = [], set(), {}
+    lines, first_billed, currency = [], set(), {}
     for row in rows:
-        readers[row.id] = (row.hk_number, row.language, row.home_currency)
+        if row.id not in sim_ids:
+            continue
+        currency[row.id] = row.home_currency
         retention = Retention(row.retention)
         billing_day, next_fee_on = billing(
             retention, row.billing_day, row.next_fee_on, row.created_at
@@ -284,7 +264,7 @@ async def _lines(
                 next_fee_on=next_fee_on,
             )
         )
-    return lines, first_billed, readers
+    return lines, first_billed, currency
 
 
 async def _apply(
@@ -296,8 +276,7 @@ async def _apply(
     now: datetime,
 ) -> None:
     """Write the batch's steps: the journals, then the SIMs in one statement (with the
-    billing dates of ``first_billed``, given them this time), their events, and the links of
-    the SIMs recycled."""
+    billing dates of ``first_billed``, given them this time) and their events."""
     for line, done in zip(lines, steps, strict=True):
         if done.charge:
             await _journal(
@@ -358,9 +337,6 @@ async def _apply(
     ]
     if moves:
         await conn.execute(st.events.insert(), moves)
-    recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
-    if recycled:
-        await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
 
 
 async def _journal(
@@ -376,24 +352,3 @@ async def _journal(
     else:
         postings = rules.retention_fee(sim_balance=balance, revenue=target, fee=amount)
     await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)
-
-
-def _texts(
-    steps: Sequence[Step], readers: dict[int, tuple[str, str, str]]
-) -> list[tuple[str, str]]:
-    """The notices of a batch as SMS to each SIM's Hong Kong number, in the language of its
-    number's own subscriber, else of the account that linked it first."""
-    messages = []
-    for done in steps:
-        if done.notice is None:
-            continue
-        number, language, _ = readers[done.sim_id]
-        until = done.notice.until
-        text = sms(
-            language,
-            TEXTS[done.notice.kind],
-            number=Number(number, Region.HK).masked(),
-            date=format_skeleton("yMMMd", until, locale=language) if until else "",
-        )
-        messages.append((number, text))
-    return messages

@@ -1,20 +1,13 @@
-"""The retention run's tables (migration 0010_retention): a mark per SIM and day worked on,
-and each day's totals."""
+"""The retention run's table (migration 0010_retention): each day's totals. (What SIM the run
+worked on for a day is ``sims.run_on``, since 0016_number_pool.)"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, Integer, MetaData, Table
+from sqlalchemy import Column, Date, Integer, MetaData, Table
 
 from simkeep.sqltypes import UTCDateTime
 
 metadata = MetaData()
-
-marks = Table(
-    "retention_marks",
-    metadata,
-    Column("sim_id", BigInteger, primary_key=True),  # sims.id (a foreign key in the schema)
-    Column("day", Date, primary_key=True),
-)
 
 runs = Table(
     "retention_runs",

@@ -21,7 +21,7 @@ import hmac
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import FromClause, Row, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +31,7 @@ from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.phone import Number, Region, parse_number
 from simkeep.retention.model import first_fee
+from simkeep.sims import pool
 from simkeep.sims import statements as sql
 from simkeep.sims import tables as t
 from simkeep.sims.holdings import holders, tell_the_sim, unlink_sim
@@ -118,13 +119,14 @@ async def issue_sim(
         sim_id = (
             await conn.execute(t.sims.insert().values(values).returning(t.sims.c.id))
         ).scalar_one()
-        await conn.execute(
-            t.lines.insert(),
-            [
-                {"e164": hk.e164, "sim_id": sim_id, "region": Region.HK.value},
-                {"e164": cn.e164, "sim_id": sim_id, "region": Region.CN.value},
-            ],
-        )
+        reused = await pool.claim(conn, numbers=[hk, cn], sim_id=sim_id, now=now)
+        new_lines = [
+            {"e164": number.e164, "sim_id": sim_id, "region": number.region.value}
+            for number in (hk, cn)
+            if number.e164 not in reused
+        ]
+        if new_lines:
+            await conn.execute(t.lines.insert(), new_lines)
     except IntegrityError as error:
         raise DuplicateSim("that ICCID or number already belongs to a SIM") from error
     await conn.execute(
@@ -141,13 +143,23 @@ async def issue_sim(
 
 @cache  # statements are immutable; building one (and its cache key) each call is not free
 def _sim_query() -> Select[tuple[object, ...]]:
-    hk = t.lines.alias("hk")
-    cn = t.lines.alias("cn")
-    return (
-        select(t.sims, hk.c.e164.label("hk_e164"), cn.c.e164.label("cn_e164"))
-        .join(hk, (hk.c.sim_id == t.sims.c.id) & (hk.c.region == Region.HK.value))
-        .join(cn, (cn.c.sim_id == t.sims.c.id) & (cn.c.region == Region.CN.value))
-    )
+    """A SIM with its two numbers: its lines, or, for a recycled SIM whose number was issued
+    again, the pool's record of it."""
+    joined: FromClause = t.sims
+    numbers = []
+    for region in Region:
+        line = t.lines.alias(f"{region.value.lower()}_line")
+        was = t.pool.alias(f"{region.value.lower()}_was")
+        joined = joined.outerjoin(
+            line, (line.c.sim_id == t.sims.c.id) & (line.c.region == region.value)
+        ).outerjoin(
+            was,
+            (was.c.sim_id == t.sims.c.id)
+            & (was.c.region == region.value)
+            & was.c.reissued_at.is_not(None),
+        )
+        numbers.append(func.coalesce(line.c.e164, was.c.e164).label(f"{region.value.lower()}_e164"))
+    return select(t.sims, *numbers).select_from(joined)
 
 
 def _sim(row: Row[tuple[object, ...]]) -> Sim:

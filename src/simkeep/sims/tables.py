@@ -1,5 +1,5 @@
 """SIM tables (migration 0002_sims; plans' names in three languages: 0008_names; what the
-retention run keeps of each SIM and plan: 0010_retention)."""
+retention run keeps of each SIM and plan: 0010_retention; the number pool: 0016_number_pool)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from simkeep import names
@@ -57,6 +58,7 @@ sims = Table(
     Column("billing_day", SmallInteger),  # monthly-fee plans: the day of the month billed
     Column("next_fee_on", Date),  # monthly-fee plans: the Hong Kong date the next fee is due
     Column("arrears_minor", BigInteger, nullable=False, server_default="0"),  # fees owed
+    Column("run_on", Date),  # the last day the retention run worked on it (0016_number_pool)
     CheckConstraint("state IN ('active', 'grace', 'suspended', 'recycled')", name="ck_sims_state"),
     CheckConstraint("arrears_minor >= 0", name="ck_sims_arrears"),
     CheckConstraint(
@@ -94,4 +96,24 @@ holdings = Table(  # the SIMs a subscriber proved they hold (migration 0005_chec
     Column("sim_id", BigInteger, ForeignKey("sims.id"), primary_key=True),
     Column("linked_at", UTCDateTime, nullable=False),
     Index("ix_subscriber_sims_sim", "sim_id"),
+)
+
+pool = Table(  # the numbers of recycled SIMs, in quarantine until reused (0016_number_pool)
+    "number_pool",
+    metadata,
+    Column("id", id_column_type(), primary_key=True),
+    Column("e164", String(16), nullable=False),
+    Column("region", String(2), nullable=False),
+    Column("sim_id", BigInteger, ForeignKey("sims.id"), nullable=False),  # recycled from
+    Column("released_on", Date, nullable=False),  # the Hong Kong day it was recycled
+    Column("reissued_to", BigInteger, ForeignKey("sims.id")),
+    Column("reissued_at", UTCDateTime),
+    UniqueConstraint("sim_id", "region", name="uq_number_pool_sim_region"),
+    Index(
+        "uq_number_pool_waiting",
+        "e164",
+        unique=True,
+        sqlite_where=text("reissued_at IS NULL"),
+        postgresql_where=text("reissued_at IS NULL"),
+    ),
 )
