@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
+from simkeep.api import keepalive as keepalive_api
 from simkeep.api import network as network_api
 from simkeep.api import payments as payments_api
 from simkeep.api import receipts as receipts_api
@@ -47,6 +48,7 @@ from simkeep.edge.bodies import BodyLimit, CapFor, route_path
 from simkeep.edge.headers import SecurityHeaders, security_headers
 from simkeep.errors import Refusal
 from simkeep.jobs.loop import run_forever, standard_jobs
+from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.logs import configure_logging
 from simkeep.payments.model import ProviderError
 from simkeep.services import Services, outside_gateways
@@ -139,6 +141,7 @@ def create_app(
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
     app.include_router(receipts_api.router)
+    app.include_router(keepalive_api.router)
     app.include_router(network_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
@@ -158,6 +161,7 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
         sms=app.state.sms_gateway,
         adapters=app.state.payment_adapters,
         retention_at=settings.retention_time,
+        keepalive_urls=KeepAliveUrls(settings.public_url),
     )
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick

@@ -40,3 +40,4 @@ class Channel(StrEnum):
     QR = "qr"  # Alipay precreate, WeChat Native: show a QR code
     PAGE = "page"  # Alipay page.pay: desktop redirect
     WAP = "wap"  # Alipay wap.pay, WeChat H5: mobile redirect
+    AUTO = "auto"  # charged through the subscriber's payment agreement (auto keep-alive)

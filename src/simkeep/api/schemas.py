@@ -286,7 +286,7 @@ class TopupRequest(BaseModel):
     amount: Amount = Field(description="What the SIM receives, in its home currency")
     pay_currency: Literal["HKD", "CNY"]
     provider: Provider
-    channel: Channel = Channel.QR
+    channel: Literal[Channel.QR, Channel.PAGE, Channel.WAP] = Channel.QR  # not AUTO: ours
     expected_pay: Amount | None = Field(
         default=None, description="What the payer was shown (from /quote): refused if changed"
     )

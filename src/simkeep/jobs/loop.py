@@ -3,7 +3,8 @@ loop goes on (every job is safe to run again).
 
 Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders and
 close their trades at the provider, the daily retention run from its set Hong Kong time
-(when one is set: ``SIMKEEP_RETENTION_RUN_AT``), and in the embedded default let the
+(when one is set: ``SIMKEEP_RETENTION_RUN_AT``), auto keep-alive's notices, charges and
+retries, and in the embedded default let the
 simulators send their due notification retries.
 """
 
@@ -17,6 +18,9 @@ import structlog
 
 from simkeep.clock import Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.keepalive import charging
+from simkeep.keepalive import service as keepalive
+from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.notifications import service as notifications
 from simkeep.notifications.service import SmsGateway
 from simkeep.payment_methods import Provider
@@ -35,6 +39,7 @@ def standard_jobs(
     sms: SmsGateway,
     adapters: Mapping[Provider, PaymentProviderAdapter],
     retention_at: time | None = None,
+    keepalive_urls: KeepAliveUrls | None = None,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, now=now)
@@ -61,6 +66,13 @@ def standard_jobs(
             return len(done)
 
         jobs["retention_run"] = keep_numbers
+    if keepalive_urls is not None:
+        agreements = keepalive.agreement_adapters(adapters)
+
+        async def keep_alive(now: datetime) -> int:
+            return await charging.run_due(db, adapters=agreements, urls=keepalive_urls, now=now)
+
+        jobs["keep_alive"] = keep_alive
     return jobs
 
 

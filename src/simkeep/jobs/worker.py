@@ -15,6 +15,7 @@ from __future__ import annotations
 from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
+from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.services import outside_gateways
 from simkeep.settings import Settings
 from simkeep.simulators.sms import SimulatedSmsGateway
@@ -30,6 +31,7 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
             sms=SimulatedSmsGateway(db, clock),
             adapters=gateways.adapters,
             retention_at=settings.retention_time,
+            keepalive_urls=KeepAliveUrls(settings.public_url),
         )
         await run_forever(jobs, clock=clock, every=every)
     finally:

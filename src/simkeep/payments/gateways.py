@@ -19,8 +19,10 @@ import httpx
 from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
 from simkeep.payments.model import PaymentProviderAdapter
-from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
-from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
+from simkeep.payments.providers.alipay import AlipayConfig
+from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
+from simkeep.payments.providers.wechatpay import WeChatPayConfig
+from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
 from simkeep.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -40,7 +42,7 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
     http = httpx.AsyncClient(timeout=TIMEOUT)
     adapters: dict[Provider, PaymentProviderAdapter] = {}
     if settings.provider_configured("alipay"):
-        adapters[Provider.ALIPAY] = AlipayAdapter(
+        adapters[Provider.ALIPAY] = AlipayAgreementAdapter(
             config=AlipayConfig(
                 app_id=settings.alipay_app_id,
                 seller_id=settings.alipay_seller_id,
@@ -52,7 +54,7 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
             clock=clock,
         )
     if settings.provider_configured("wechatpay"):
-        adapters[Provider.WECHATPAY] = WeChatPayAdapter(
+        adapters[Provider.WECHATPAY] = WeChatPapayAdapter(
             config=WeChatPayConfig(
                 mchid=settings.wechatpay_mchid,
                 appid=settings.wechatpay_appid,

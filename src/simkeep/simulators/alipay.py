@@ -64,6 +64,7 @@ TAMPER_BY = Money.parse("100.00", "CNY")
 
 Deliver = Callable[[str, Mapping[str, str]], Awaitable[str]]
 Handler = Callable[[Mapping[str, str], dict[str, Any]], dict[str, str]]
+Redirect = Callable[[Mapping[str, str], dict[str, Any]], str]  # a page method: where to go
 
 
 async def http_deliver(url: str, form: Mapping[str, str]) -> str:
@@ -125,6 +126,7 @@ class GatewayAnswer:
 
     json_text: str | None = None
     cashier_trade: SimTrade | None = None
+    redirect_url: str | None = None
 
 
 class AlipaySimulator:
@@ -159,6 +161,13 @@ class AlipaySimulator:
             "alipay.trade.query": self._query,
             "alipay.trade.close": self._close,
         }
+        self._redirects: dict[str, Redirect] = {}
+
+    def extend(self, handlers: Mapping[str, Handler], redirects: Mapping[str, Redirect]) -> None:
+        """More gateway methods: answered ones, and page ones that send the payer on
+        (agreements: ``simulators.alipay_agreements``)."""
+        self._handlers.update(handlers)
+        self._redirects.update(redirects)
 
     @property
     def public_key_pem(self) -> bytes:
@@ -168,7 +177,7 @@ class AlipaySimulator:
     def gateway(self, params: Mapping[str, str]) -> GatewayAnswer:
         """Answer one ``gateway.do`` request (query and form already merged)."""
         method = params.get("method", "")
-        known = method in self._handlers or method in CASHIER_METHODS
+        known = method in self._handlers or method in CASHIER_METHODS or method in self._redirects
         key = response_key(method) if known else "error_response"
         try:
             check_request(
@@ -181,6 +190,8 @@ class AlipaySimulator:
             biz = biz_content(params)
             if method in CASHIER_METHODS:
                 return GatewayAnswer(cashier_trade=self._create_trade(params, biz, opened=True))
+            if method in self._redirects:
+                return GatewayAnswer(redirect_url=self._redirects[method](params, biz))
             answer = {"code": "10000", "msg": "Success", **self._handlers[method](params, biz)}
         except GatewayRefusal as refusal:
             answer = refusal.body

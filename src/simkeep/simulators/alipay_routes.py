@@ -29,6 +29,8 @@ def alipay_router(sim: AlipaySimulator) -> APIRouter:
         answer = sim.gateway(await _merged_params(request))
         if answer.cashier_trade is not None:
             return _cashier_response(request, answer.cashier_trade)
+        if answer.redirect_url is not None:
+            return RedirectResponse(answer.redirect_url, status_code=303)
         return Response(answer.json_text, media_type="application/json;charset=utf-8")
 
     @router.get("/cashier/{out_trade_no}", response_class=HTMLResponse)

@@ -41,15 +41,19 @@ from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
 from simkeep.payments.gateways import TIMEOUT, Gateways
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
-from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
-from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
+from simkeep.payments.providers.alipay import AlipayConfig
+from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
+from simkeep.payments.providers.wechatpay import WeChatPayConfig
+from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
 from simkeep.settings import Settings
 from simkeep.simulators import alipay as alipay_simulator
 from simkeep.simulators import wechatpay as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
+from simkeep.simulators.alipay_agreements import AlipayAgreements, alipay_agreements_router
 from simkeep.simulators.alipay_routes import alipay_router
 from simkeep.simulators.keys import kept_key_pair, public_key_id
 from simkeep.simulators.wechatpay import WeChatPaySimulator
+from simkeep.simulators.wechatpay_papay import WeChatPapay, wechatpay_papay_router
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 
 ALIPAY_APP_ID, ALIPAY_SELLER_ID = "2021000000000001", "2088000000000001"
@@ -157,10 +161,13 @@ def build_simulators(
 
 
 def simulators_app(alipay: AlipaySimulator, wechatpay: WeChatPaySimulator) -> FastAPI:
-    """Both simulators over HTTP, under ``/alipay`` and ``/wechatpay``."""
+    """Both simulators over HTTP, under ``/alipay`` and ``/wechatpay``, each with its
+    payment agreements (Alipay 商家扣款, WeChat Pay 委托代扣)."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(alipay_router(alipay), prefix="/alipay")
+    app.include_router(alipay_agreements_router(AlipayAgreements(alipay)), prefix="/alipay")
     app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
+    app.include_router(wechatpay_papay_router(WeChatPapay(wechatpay)), prefix="/wechatpay")
     return app
 
 
@@ -174,7 +181,7 @@ def simulator_adapters(
     alipay_public = kept_key_pair(keys_dir / "alipay", "alipay").public_pem
     wechatpay_public = kept_key_pair(keys_dir / "wechatpay", "wechatpay").public_pem
     return {
-        Provider.ALIPAY: AlipayAdapter(
+        Provider.ALIPAY: AlipayAgreementAdapter(
             config=AlipayConfig(
                 app_id=ALIPAY_APP_ID,
                 seller_id=ALIPAY_SELLER_ID,
@@ -185,7 +192,7 @@ def simulator_adapters(
             http=http,
             clock=clock,
         ),
-        Provider.WECHATPAY: WeChatPayAdapter(
+        Provider.WECHATPAY: WeChatPapayAdapter(
             config=WeChatPayConfig(
                 mchid=WECHAT_MCHID,
                 appid=WECHAT_APPID,

@@ -192,7 +192,7 @@ class AlipayAdapter:
         return Acknowledgement(status=200, body=b"success" if accepted else b"fail")
 
     def _signed_params(
-        self, method: str, biz: Mapping[str, str], *, extra: Mapping[str, str]
+        self, method: str, biz: Mapping[str, Any], *, extra: Mapping[str, str]
     ) -> dict[str, str]:
         params = {
             "app_id": self._config.app_id,
@@ -209,7 +209,7 @@ class AlipayAdapter:
         return params
 
     async def _call(
-        self, method: str, biz: Mapping[str, str], *, extra: Mapping[str, str] | None = None
+        self, method: str, biz: Mapping[str, Any], *, extra: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         params = self._signed_params(method, biz, extra=extra or {})
         try:
