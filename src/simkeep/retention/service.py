@@ -277,25 +277,16 @@ async def _apply(
 ) -> None:
     """Write the batch's steps: the journals, then the SIMs in one statement (with the
     billing dates of ``first_billed``, given them this time) and their events."""
-    for line, done in zip(lines, steps, strict=True):
-        if done.charge:
-            await _journal(
-                conn,
-                f"fee:{line.sim_id}:{done.fee_on}",
-                line.sim_id,
-                System.RETENTION_FEE_REVENUE,
-                Money(done.charge, currency[line.sim_id]),
-                now,
-            )
-        if done.forfeit > 0:
-            await _journal(
-                conn,
-                f"forfeit:{line.sim_id}",
-                line.sim_id,
-                System.FORFEITED_BALANCE,
-                Money(done.forfeit, currency[line.sim_id]),
-                now,
-            )
+    journals = [
+        (f"fee:{done.sim_id}:{done.fee_on}", done.sim_id, System.RETENTION_FEE_REVENUE, done.charge)
+        for done in steps
+        if done.charge
+    ] + [
+        (f"forfeit:{done.sim_id}", done.sim_id, System.FORFEITED_BALANCE, done.forfeit)
+        for done in steps
+        if done.forfeit > 0
+    ]
+    await _journals(conn, journals, currency, now)
     rows = [
         {
             "b_id": line.sim_id,
@@ -339,16 +330,29 @@ async def _apply(
         await conn.execute(st.events.insert(), moves)
 
 
-async def _journal(
-    conn: AsyncConnection, client_id: str, sim_id: int, to: System, amount: Money, now: datetime
+async def _journals(
+    conn: AsyncConnection,
+    journals: Sequence[tuple[str, int, System, int]],
+    currency: dict[int, str],
+    now: datetime,
 ) -> None:
-    """A fee (to revenue) or a forfeiture (to forfeited balances) from the SIM's balance."""
-    balance_code = chart.sim_balance(sim_id, amount.currency).code
-    target_code = chart.system_code(to, amount.currency)
-    ids = await ledger.account_ids(conn, codes=[balance_code, target_code])
-    balance, target = ids[balance_code], ids[target_code]
-    if to is System.FORFEITED_BALANCE:
-        postings = rules.forfeiture(sim_balance=balance, forfeited=target, remaining=amount)
-    else:
-        postings = rules.retention_fee(sim_balance=balance, revenue=target, fee=amount)
-    await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)
+    """Each fee (to revenue) or forfeiture (to forfeited balances) from its SIM's balance, a
+    journal of its own; the accounts of all of them found in one query."""
+    if not journals:
+        return
+    codes = {
+        client_id: (
+            chart.sim_balance(sim_id, currency[sim_id]).code,
+            chart.system_code(to, currency[sim_id]),
+        )
+        for client_id, sim_id, to, _ in journals
+    }
+    ids = await ledger.account_ids(conn, codes=sorted({c for pair in codes.values() for c in pair}))
+    for client_id, sim_id, to, minor in journals:
+        balance, target = (ids[code] for code in codes[client_id])
+        amount = Money(minor, currency[sim_id])
+        if to is System.FORFEITED_BALANCE:
+            postings = rules.forfeiture(sim_balance=balance, forfeited=target, remaining=amount)
+        else:
+            postings = rules.retention_fee(sim_balance=balance, revenue=target, fee=amount)
+        await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)
