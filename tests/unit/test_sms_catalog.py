@@ -9,12 +9,14 @@ import pytest
 from babel.messages.pofile import read_po
 
 from simkeep.i18n import LOCALE_DIR, LOCALES
+from simkeep.keepalive import charging as keepalive
 from simkeep.retention.notices import TEXTS as RETENTION_TEXTS
 from simkeep.sims.holdings import LINKED_TEXT
 from simkeep.subscribers.codes import CODE_TEXTS
 from simkeep.topups.crediting import CREDIT_TEXT
 
 SENT = {*CODE_TEXTS.values(), CREDIT_TEXT, LINKED_TEXT, *RETENTION_TEXTS.values()}
+SENT |= {keepalive.NOTICE, keepalive.DECLINED, keepalive.GAVE_UP}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
