@@ -56,7 +56,7 @@ from simkeep.settings import Settings, load_settings
 from simkeep.simulators import sms_routes
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
-from simkeep.web import pages, subscriber_pages
+from simkeep.web import pages, staff_pages, subscriber_pages
 from simkeep.web.pages import Pages
 
 OPENAPI_URL = "/api/v1/openapi.json"
@@ -133,6 +133,7 @@ def create_app(
 
     app.include_router(pages.router)
     app.include_router(subscriber_pages.router)
+    app.include_router(staff_pages.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)

@@ -6,15 +6,20 @@ A plan is data: its code, currency, retention model and fee, and a name per loca
 (``simkeep.names``: one column each in ``sim_plans``), of which every reader is shown their
 own (``Plan.name``). The default plans are created by ``ensure_plans`` (demo data, tests,
 a new installation); migration 0008 gave the same names to the plans made before it.
+Staff edit a plan's names and terms (``edited_plan`` checks them, ``update_plan`` stores
+them and returns the plan as it was, for the audit log); its code, currency and retention
+model stay as made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.i18n import LOCALES
 from simkeep.names import Names
 from simkeep.sims import tables as t
 from simkeep.sims.model import Plan, Retention, SimError
@@ -104,3 +109,73 @@ def _plan(row: Row[tuple[object, ...]]) -> Plan:
         grace_days=m["grace_days"],
         suspension_days=m["suspension_days"],
     )
+
+
+class InvalidPlanTerms(SimError):
+    """A plan edit that cannot be; ``field`` names what to correct, ``code`` says why
+    (``invalid_name``, ``invalid_fee``, ``fee_on_validity_plan``, ``invalid_days``)."""
+
+    code = "invalid_plan"
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+MAX_MONTHLY_FEE = 1_000_000  # minor units: HK$ / ¥ 10,000
+MAX_STATE_DAYS = 365
+MAX_NAME = 100
+
+
+def edited_plan(
+    plan: Plan, *, names: Names, monthly_fee: int, grace_days: int, suspension_days: int
+) -> Plan:
+    """``plan`` with new names and terms, checked: a fee from 0 (only 0 on a validity plan)
+    to ``MAX_MONTHLY_FEE``; grace and suspension from 1 to ``MAX_STATE_DAYS`` days."""
+    if any(len(names.pick(locale)) > MAX_NAME for locale in LOCALES):
+        raise InvalidPlanTerms("names", "invalid_name", f"a name has at most {MAX_NAME} characters")
+    if not 0 <= monthly_fee <= MAX_MONTHLY_FEE:
+        raise InvalidPlanTerms("monthly_fee", "invalid_fee", "a monthly fee is from 0 to 10,000")
+    if plan.retention is Retention.VALIDITY and monthly_fee != 0:
+        raise InvalidPlanTerms(
+            "monthly_fee", "fee_on_validity_plan", "a validity plan charges no monthly fee"
+        )
+    for field, days in (("grace_days", grace_days), ("suspension_days", suspension_days)):
+        if not 1 <= days <= MAX_STATE_DAYS:
+            raise InvalidPlanTerms(
+                field, "invalid_days", f"a number of days is from 1 to {MAX_STATE_DAYS}"
+            )
+    return replace(
+        plan,
+        names=names,
+        monthly_fee=monthly_fee,
+        grace_days=grace_days,
+        suspension_days=suspension_days,
+    )
+
+
+async def all_plans(conn: AsyncConnection) -> list[Plan]:
+    """Every plan, by code."""
+    rows = await conn.execute(select(t.plans).order_by(t.plans.c.code))
+    return [_plan(row) for row in rows]
+
+
+async def update_plan(conn: AsyncConnection, *, plan: Plan) -> Plan:
+    """Store a plan's names and terms (checked by ``edited_plan``); the plan as it was."""
+    before = (
+        await conn.execute(select(t.plans).where(t.plans.c.code == plan.code).with_for_update())
+    ).first()
+    if before is None:
+        raise UnknownPlan(f"no plan {plan.code!r}")
+    await conn.execute(
+        update(t.plans)
+        .where(t.plans.c.code == plan.code)
+        .values(
+            **plan.names.values(),
+            monthly_fee=plan.monthly_fee,
+            grace_days=plan.grace_days,
+            suspension_days=plan.suspension_days,
+        )
+    )
+    return _plan(before)
