@@ -39,6 +39,7 @@ from simkeep.api import docs, errors, health, metrics
 from simkeep.api import keepalive as keepalive_api
 from simkeep.api import network as network_api
 from simkeep.api import payments as payments_api
+from simkeep.api import promotions as promotions_api
 from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
     app.include_router(receipts_api.router)
+    app.include_router(promotions_api.router)
     app.include_router(keepalive_api.router)
     app.include_router(network_api.router)
     if settings.simulators:

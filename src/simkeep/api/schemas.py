@@ -22,6 +22,8 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from simkeep.i18n import translations
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider, provider_name
+from simkeep.promotions.model import Applied, BenefitKind, Grant
+from simkeep.promotions.wording import benefit_text
 from simkeep.retention.accounts import Entry
 from simkeep.retention.model import lapses_on, line_of
 from simkeep.sims.model import Holder, Plan, SimAccount
@@ -263,20 +265,64 @@ class NumberOut(BaseModel):
         )
 
 
+class BenefitOut(BaseModel):
+    """One thing a promotion gives a top-up."""
+
+    kind: BenefitKind = Field(
+        description="money and percent: bonus money (amount in minor units of the credit's "
+        "currency); data: MB; voice: minutes; sms: messages; validity: extra days"
+    )
+    amount: int
+    zone: Literal["hk", "mainland"] | None = Field(description="Only in this zone; null: any")
+    expires_days: int | None = Field(description="Usable this many days after the grant")
+    text: str = Field(description="In the request's language", examples=["1,024 MB of data"])
+
+    @classmethod
+    def of(cls, grant: Grant, locale: str, currency: str) -> BenefitOut:
+        return cls(
+            kind=grant.kind,
+            amount=grant.amount,
+            zone=grant.zone,
+            expires_days=grant.expires_days,
+            text=benefit_text(grant, locale=locale, currency=currency),
+        )
+
+
+class AppliedOut(BaseModel):
+    """A promotion that applies to a top-up, and what it gives that top-up."""
+
+    promotion_id: int
+    name: str = Field(description="In the request's language (Accept-Language)")
+    benefits: list[BenefitOut]
+
+    @classmethod
+    def of(cls, applied: Applied, locale: str, currency: str) -> AppliedOut:
+        return cls(
+            promotion_id=applied.promotion_id,
+            name=applied.names.pick(locale),
+            benefits=[BenefitOut.of(grant, locale, currency) for grant in applied.grants],
+        )
+
+
 class QuoteOut(BaseModel):
     credit: Amount
     pay: Amount
     fx_rate: str | None = Field(description="Credit currency → pay currency, as a decimal")
     validity_days: int
-    promotion: None = Field(default=None, description="The promotion that applies, if any")
+    promotions: list[AppliedOut] = Field(
+        description="The promotions that apply (to this provider, when given), best first; "
+        "the order placed reserves them"
+    )
 
     @classmethod
-    def of(cls, quote: Quote) -> QuoteOut:
+    def of(cls, quote: Quote, locale: str) -> QuoteOut:
+        currency = quote.credit.currency
         return cls(
             credit=Amount.of(quote.credit),
             pay=Amount.of(quote.pay),
             fx_rate=str(quote.fx.rate) if quote.fx else None,
             validity_days=quote.validity_days,
+            promotions=[AppliedOut.of(a, locale, currency) for a in quote.promotions],
         )
 
 
@@ -326,6 +372,10 @@ class OrderOut(BaseModel):
     receipt_no: str | None
     validity_until: datetime | None
     payment: PaymentOut
+    promotions: list[AppliedOut] | None = Field(
+        default=None,
+        description="What the order holds (granted once credited); in one order's answer only",
+    )
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:

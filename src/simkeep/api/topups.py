@@ -9,14 +9,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 
 from simkeep.api import errors
-from simkeep.api.deps import SubscriberDep
-from simkeep.api.schemas import Instant, OrderOut, OrderPage, QuoteOut, TopupRequest, link_to
+from simkeep.api.deps import LanguageDep, SubscriberDep
+from simkeep.api.schemas import (
+    AppliedOut,
+    Instant,
+    OrderOut,
+    OrderPage,
+    QuoteOut,
+    TopupRequest,
+    link_to,
+)
+from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
 from simkeep.phone import parse_number
-from simkeep.services import ServicesDep
+from simkeep.promotions import service as promotions
+from simkeep.services import Services, ServicesDep
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
-from simkeep.topups.model import DENOMINATIONS, OrderState
+from simkeep.topups.model import DENOMINATIONS, Order, OrderState
 
 router = APIRouter(
     prefix="/api/v1",
@@ -35,20 +45,35 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.get("/quote", summary="What a top-up costs, with the FX rate locked at order time")
+@router.get(
+    "/quote",
+    summary="What a top-up costs, with the FX rate locked at order time, and the promotions "
+    "that apply",
+)
 async def quote(
     services: ServicesDep,
     _: SubscriberDep,
+    locale: LanguageDep,
     number: Annotated[str, Query(max_length=32)],
     amount_minor: Annotated[int, Query(description=f"One of {DENOMINATIONS}")],
     pay_currency: Literal["HKD", "CNY"],
+    provider: Annotated[
+        Provider | None, Query(description="The provider to pay with: its promotions too")
+    ] = None,
+    channel: Annotated[Channel | None, Query(description="How the payer reaches it")] = None,
 ) -> QuoteOut:
     priced = await services.db.transaction(
         lambda conn: topups.quote_topup(
-            conn, number=number, amount_minor=amount_minor, pay_currency=pay_currency
+            conn,
+            number=number,
+            amount_minor=amount_minor,
+            pay_currency=pay_currency,
+            now=services.clock.now(),
+            provider=provider,
+            channel=channel or (Channel.QR if provider else None),
         )
     )
-    return QuoteOut.of(priced)
+    return QuoteOut.of(priced, locale)
 
 
 @router.post(
@@ -63,6 +88,7 @@ async def create_topup(
     subscriber: SubscriberDep,
     services: ServicesDep,
     request: Request,
+    locale: LanguageDep,
 ) -> OrderOut:
     order = await payments.checkout(
         services.db,
@@ -73,7 +99,7 @@ async def create_topup(
         now=services.clock.now(),
         ttl=services.order_ttl,
     )
-    return OrderOut.of(order)
+    return await _with_promotions(services, order, locale)
 
 
 @router.get(
@@ -110,10 +136,23 @@ async def list_topups(
 
 
 @router.get("/topups/{order_no}", summary="One of my orders: poll it until it is credited")
-async def get_topup(order_no: str, subscriber: SubscriberDep, services: ServicesDep) -> OrderOut:
+async def get_topup(
+    order_no: str, subscriber: SubscriberDep, services: ServicesDep, locale: LanguageDep
+) -> OrderOut:
     order = await services.db.transaction(
         lambda conn: topups.get_order(conn, order_no=order_no, subscriber_id=subscriber.id)
     )
     if order is None:
         raise HTTPException(404, "you have no order with this number")
-    return OrderOut.of(order)
+    return await _with_promotions(services, order, locale)
+
+
+async def _with_promotions(services: Services, order: Order, locale: str) -> OrderOut:
+    """One order, with the promotions it holds (or was granted)."""
+    held = await services.db.transaction(
+        lambda conn: promotions.held_by_order(conn, order_no=order.order_no)
+    )
+    currency = order.credit.currency
+    answer = OrderOut.of(order)
+    answer.promotions = [AppliedOut.of(applied, locale, currency) for applied in held]
+    return answer

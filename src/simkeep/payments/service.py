@@ -225,7 +225,8 @@ async def checkout(
             prepared = prepared.started(pay_url=start.redirect_url, pay_qr=start.qr_payload)
         return await topups.place_order(conn, draft=prepared, now=now)
 
-    order = await db.one_statement(place)
+    # One transaction: a promotion that applies is reserved with the order, or neither is.
+    order = await db.transaction(place)
     if order.state is not OrderState.CREATED:
         return order
     return await start_payment(db, adapter=adapter, order=order, urls=urls, payer_ip=payer_ip)

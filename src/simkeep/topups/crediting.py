@@ -12,7 +12,9 @@ last day its fees keep the number), moves the order to ``credited`` with its rec
 (``R`` + the Hong Kong date + the order's id) and queues the SMS — in the language of the
 topped-up number's subscriber, else the payer's, with amounts written for that language. An
 order that did not move is looked at again to say why: unknown, another amount, or credited
-already.
+already. The promotions the order holds are granted in the same transaction
+(``promotions.granting.grant_order``: buckets, bonus money, extra validity days added to the
+top-up's) and told in the same SMS.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from simkeep.money import Money
 from simkeep.notifications import service as notifications
 from simkeep.payment_methods import Provider
 from simkeep.phone import Number, Region
+from simkeep.promotions import granting, wording
 from simkeep.retention import accounts as retention
 from simkeep.sims import service as sims
 from simkeep.sims.model import Retention, SimState
@@ -80,6 +83,9 @@ async def credit_paid_order(
         return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
     order = paid_order.order
     sim_balance = await _post_topup(conn, order, now)
+    granted = await granting.grant_order(
+        conn, order_no=order_no, sim_id=order.sim_id, currency=order.credit.currency, now=now
+    )
     settled = paid_order.sim_state is SimState.ACTIVE or await retention.settle_arrears(
         conn, sim_id=order.sim_id, balance_account=sim_balance, reference=order_no, now=now
     )
@@ -89,7 +95,7 @@ async def credit_paid_order(
         state=paid_order.sim_state,
         validity_until=paid_order.sim_validity_until,
         retention=paid_order.retention,
-        validity_days=order.validity_days,
+        validity_days=order.validity_days + granted.validity_days,
         now=now,
         reactivate=settled,
     )
@@ -110,7 +116,7 @@ async def credit_paid_order(
         amount=order.credit.format(reader),
         balance=balance.money().format(reader),
         receipt_no=receipt_no,
-    )
+    ) + wording.sms_text(granted.promotions, locale=reader, currency=order.credit.currency)
     await notifications.queue_sms(conn, to=order.msisdn, text=text, now=now)
     credited = replace(
         order,

@@ -31,6 +31,7 @@ from simkeep.errors import Refusal
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.phone import parse_number
+from simkeep.promotions.model import Applied, SalesChannel
 from simkeep.sims.model import Plan, SimState
 
 
@@ -132,6 +133,7 @@ class Quote:
     pay: Money  # what the payer pays
     fx: FxRate | None  # locked rate when the two currencies differ
     validity_days: int
+    promotions: tuple[Applied, ...] = ()  # what applies, best first (promotions.service)
 
 
 def quote(*, credit: Money, pay_currency: str, fx: FxRate | None) -> Quote:
@@ -207,6 +209,7 @@ class OrderRequest:
     provider: Provider
     channel: Channel
     expected_pay: Money | None = None
+    via: SalesChannel = SalesChannel.API  # how the order came in (a promotion's condition)
 
     @classmethod
     def of(
@@ -221,6 +224,7 @@ class OrderRequest:
         provider: Provider,
         channel: Channel,
         expected_pay: Money | None = None,
+        via: SalesChannel = SalesChannel.API,
     ) -> OrderRequest:
         """The request from what was typed (numbers in any usual spelling)."""
         return cls(
@@ -233,6 +237,7 @@ class OrderRequest:
             provider=provider,
             channel=channel,
             expected_pay=expected_pay,
+            via=via,
         )
 
     def fingerprint(self) -> str:

@@ -107,6 +107,18 @@ async def by_idempotency_key(
     return (order_from_row(row), row.request_hash) if row else None
 
 
+async def credited_before(conn: AsyncConnection, *, sim_id: int) -> bool:
+    """Whether any order ever credited the SIM (refunded since or not)."""
+    o = t.orders.c
+    credited = (OrderState.CREDITED, OrderState.REFUNDED, OrderState.PARTIALLY_REFUNDED)
+    found = await conn.scalar(
+        select(o.id)
+        .where(o.sim_id == sim_id, o.state.in_([state.value for state in credited]))
+        .limit(1)
+    )
+    return found is not None
+
+
 def order_from_row(row: Row[tuple[object, ...]] | StatementRow) -> Order:
     """An order from a row of ``topup_orders``, read by SQLAlchemy or by a ``Statement``."""
     m = row._mapping if isinstance(row, Row) else row

@@ -15,6 +15,10 @@ Design overview
   another request it raises ``IdempotencyConflict``.
 * ``preview_number`` and ``quote_topup`` show what the guard and the price would say, from
   the same facts and the same rules.
+* Promotions: the draft carries those that apply (``promotions.service.offer``, the same
+  decision the quote and the wizard show); placing the order reserves their budget and the
+  SIM's cap in its transaction, and ``expire_orders`` gives back what orders that expired
+  unpaid held (docs/promotions.md).
 * ``credit_paid_order`` (``topups.crediting``) is the only way an order gets money.
 """
 
@@ -29,7 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import in_hong_kong
 from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
 from simkeep.phone import parse_number
+from simkeep.promotions import service as promotions
+from simkeep.promotions.model import Applied, SalesChannel
 from simkeep.sims import service as sims
 from simkeep.topups import statements
 from simkeep.topups import tables as t
@@ -80,6 +87,7 @@ __all__ = [
     "place_order",
     "prepare_order",
     "preview_number",
+    "promotions_for",
     "quote_topup",
     "record_payment_start",
     "set_fx_rate",
@@ -115,6 +123,7 @@ class Draft:
     serial: int  # the order's id
     idempotency_key: str | None
     fingerprint: str
+    promotions: tuple[Applied, ...] = ()  # what applies, to be reserved with the order
 
     def started(self, *, pay_url: str | None, pay_qr: str | None) -> Draft:
         """The same order with its trade opened already: it awaits payment from its insert."""
@@ -157,7 +166,17 @@ async def prepare_order(
         expires_at=now + ttl,
         receipt_no=None,
     )
-    return Draft(order, facts.next_id, request.idempotency_key, request.fingerprint())
+    offered = await promotions.offer(
+        conn,
+        sim_id=order.sim_id,
+        credit=order.credit,
+        sales_channel=request.via,
+        provider=request.provider,
+        pay_channel=request.channel,
+        now=now,
+    )
+    fingerprint = request.fingerprint()
+    return Draft(order, facts.next_id, request.idempotency_key, fingerprint, tuple(offered))
 
 
 async def place_order(conn: AsyncConnection, *, draft: Draft, now: datetime) -> Order:
@@ -174,6 +193,11 @@ async def place_order(conn: AsyncConnection, *, draft: Draft, now: datetime) -> 
     if not inserted:
         subscriber_id = draft.order.subscriber_id
         return await _replayed_key(conn, subscriber_id, draft.idempotency_key, draft.fingerprint)
+    if draft.promotions:
+        order = draft.order
+        await promotions.reserve(
+            conn, order_no=order.order_no, sim_id=order.sim_id, offered=draft.promotions, now=now
+        )
     return draft.order
 
 
@@ -225,18 +249,63 @@ async def preview_number(
 
 
 async def quote_topup(
-    conn: AsyncConnection, *, number: str, amount_minor: int, pay_currency: str
+    conn: AsyncConnection,
+    *,
+    number: str,
+    amount_minor: int,
+    pay_currency: str,
+    now: datetime,
+    provider: Provider | None = None,
+    channel: Channel | None = None,
 ) -> Quote:
-    """What topping ``number`` up by ``amount_minor`` of its home currency costs today."""
+    """What topping ``number`` up by ``amount_minor`` of its home currency costs today, and
+    the promotions that apply to it through the API (paid with ``provider``, when known)."""
     e164 = parse_number(number).e164
     facts = await statements.look_up(conn, subscriber_id=None, e164=e164, pay_currency=pay_currency)
     live = check_number(facts)
     credit = Money(amount_minor, live.home_currency)
-    return quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
+    priced = quote(credit=credit, pay_currency=pay_currency, fx=facts.fx)
+    offered = await promotions.offer(
+        conn,
+        sim_id=live.sim_id,
+        credit=credit,
+        sales_channel=SalesChannel.API,
+        provider=provider,
+        pay_channel=channel,
+        now=now,
+    )
+    return replace(priced, promotions=tuple(offered))
+
+
+async def promotions_for(
+    conn: AsyncConnection,
+    *,
+    number: str,
+    credit: Money,
+    via: SalesChannel,
+    provider: Provider,
+    channel: Channel,
+    now: datetime,
+) -> list[Applied]:
+    """The promotions that apply to topping ``number`` up by ``credit`` this way, now."""
+    facts = await statements.look_up(
+        conn, subscriber_id=None, e164=parse_number(number).e164, pay_currency=None
+    )
+    live = check_number(facts)
+    return await promotions.offer(
+        conn,
+        sim_id=live.sim_id,
+        credit=credit,
+        sales_channel=via,
+        provider=provider,
+        pay_channel=channel,
+        now=now,
+    )
 
 
 async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
-    """Orders nobody paid in time; their provider trades are to be closed by the caller."""
+    """Orders nobody paid in time, their promotions given back; their provider trades are to
+    be closed by the caller."""
     rows = await conn.execute(
         update(t.orders)
         .where(
@@ -246,4 +315,6 @@ async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
         .values(state=OrderState.EXPIRED.value, close_due_at=now)
         .returning(t.orders.c.order_no)
     )
-    return [row.order_no for row in rows]
+    expired = [row.order_no for row in rows]
+    await promotions.release(conn, order_nos=expired, now=now)
+    return expired

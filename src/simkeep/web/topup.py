@@ -14,7 +14,9 @@ step checks everything again through the services.
    currency or — when the operator has set a rate — in the other one. A number this
    subscriber never topped up must be typed a second time here.
 3. *Review* (``…&step=review``). The exact amount to pay with the rate locked
-   (``topups.model.quote``), the promotion line and the ways to pay, ordered and
+   (``topups.model.quote``), the promotions that apply (``topups.service.promotions_for``,
+   per way to pay when a promotion asks for one: what placing the order will reserve) and
+   the ways to pay, ordered and
    pre-selected for the device (``devices.is_phone``: a phone opens the wallet on itself,
    a desktop shows a QR code first). Its form carries an idempotency key made for this
    page: a double submit gives the same order (``payments.service.checkout``). It also
@@ -44,6 +46,8 @@ from simkeep.payments import service as payments
 from simkeep.payments.model import ProviderError
 from simkeep.payments.service import OrderNotPayable
 from simkeep.phone import InvalidNumber, parse_number
+from simkeep.promotions.model import Applied, SalesChannel
+from simkeep.promotions.wording import benefits_text
 from simkeep.retention.model import kept_until_after
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
@@ -127,7 +131,7 @@ async def wizard(
     priced = _price(form, offer) if form.text("step") == "review" else None
     if priced is None:
         return _page(request, pages, me, "amount", form, offer=offer)
-    return _review(request, pages, services, me, form, offer, priced, new_key=True)
+    return await _review(request, pages, services, me, form, offer, priced, new_key=True)
 
 
 @router.post("/topup")
@@ -213,7 +217,7 @@ async def _checkout(
     if not KEY.fullmatch(form.text("key")):
         form.fail("order", FieldError("form_expired"))
     if method is None or not form.ok:
-        return _review(request, pages, services, me, form, offer, priced, new_key=False)
+        return await _review(request, pages, services, me, form, offer, priced, new_key=False)
     try:
         order = await payments.checkout(
             services.db,
@@ -228,6 +232,7 @@ async def _checkout(
                 provider=method.provider,
                 channel=method.channel,
                 expected_pay=_shown_pay(form, priced),
+                via=SalesChannel.WEB,
             ),
             urls=services.urls,
             payer_ip=request.client.host if request.client else "127.0.0.1",
@@ -236,10 +241,10 @@ async def _checkout(
         )
     except ProviderError:
         form.fail("order", FieldError("provider_unavailable"))
-        return _review(request, pages, services, me, form, offer, priced, new_key=False)
+        return await _review(request, pages, services, me, form, offer, priced, new_key=False)
     except (IdempotencyConflict, OrderNotPayable, QuoteChanged) as error:
         form.fail("order", error)
-        return _review(request, pages, services, me, form, offer, priced, new_key=True)
+        return await _review(request, pages, services, me, form, offer, priced, new_key=True)
     except Refusal as error:
         return _page(request, pages, me, "amount", form.fail("order", error), offer=offer)
     if order.waiting and order.pay_url:
@@ -247,7 +252,7 @@ async def _checkout(
     return see_other(f"/topups/{order.order_no}")
 
 
-def _review(
+async def _review(
     request: Request,
     pages: Pages,
     services: Services,
@@ -272,15 +277,65 @@ def _review(
             validity_days=priced.validity_days,
             now=services.clock.now(),
         )
+    methods = _by_device(_methods(services, priced), phone=phone)
+    locale = pages.choose(request).language.code
+    common, by_method = await _promotions(services, offer, priced, methods, locale)
     context = {
         "offer": offer,
         "priced": priced,
         "kept_after": kept,
-        "methods": _by_device(_methods(services, priced), phone=phone),
+        "promotions": common,
+        "method_promotions": by_method,
+        "methods": methods,
         "phone": phone,
         "change": "/topup?" + urlencode({k: form.text(k) for k in CHOICES if form.text(k)}),
     }
     return _page(request, pages, me, "review", form, **context)
+
+
+Shown = list[tuple[str, str]]  # a promotion's name and what it gives, in the reader's words
+
+
+async def _promotions(
+    services: Services, offer: Offer, priced: Quote, methods: list[PayMethod], locale: str
+) -> tuple[Shown, dict[str, Shown]]:
+    """The promotions that apply whichever way is paid, and those of each way alone."""
+
+    async def read(conn: AsyncConnection) -> dict[str, list[Applied]]:
+        return {
+            method.name: await topups.promotions_for(
+                conn,
+                number=offer.preview.e164,
+                credit=priced.credit,
+                via=SalesChannel.WEB,
+                provider=method.provider,
+                channel=method.channel,
+                now=services.clock.now(),
+            )
+            for method in methods
+        }
+
+    per_method = await services.db.transaction(read) if methods else {}
+    everywhere = (
+        set.intersection(*({a.promotion_id for a in found} for found in per_method.values()))
+        if per_method
+        else set()
+    )
+
+    def shown(found: list[Applied]) -> Shown:
+        currency = priced.credit.currency
+        return [
+            (a.names.pick(locale), benefits_text(a, locale=locale, currency=currency))
+            for a in found
+        ]
+
+    first = next(iter(per_method.values()), [])
+    common = shown([a for a in first if a.promotion_id in everywhere])
+    alone = {
+        name: shown([a for a in found if a.promotion_id not in everywhere])
+        for name, found in per_method.items()
+    }
+    return common, alone
 
 
 def _shown_pay(form: FormState, priced: Quote) -> Money | None:
