@@ -35,3 +35,9 @@ def seed_command() -> None:
     for person in summary.subscribers:
         logins.add_row(person.phone, person.password, ", ".join(person.hk_numbers))
     console.print(logins)
+    staff = Table(title="Demo staff (log in at /staff/login with a code from the TOTP secret)")
+    for column in ("username", "password", "role", "TOTP secret"):
+        staff.add_column(column)
+    for member in summary.staff:
+        staff.add_row(member.username, member.password, member.role, member.totp_secret)
+    console.print(staff)

@@ -15,7 +15,9 @@ fees, and the SIMs with nothing on them moved to grace, suspended and recycled, 
 the day it happened), then that day's top-ups, so the history has dates (and the
 providers sign and check their messages at those times). Each order has a fixed
 ``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
-is and changes nothing.
+is and changes nothing. Two members of staff — an operator and an auditor — are added
+through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
+logins, so that a tester can compute their codes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from simkeep.settings import Settings
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, digest_key, luhn_complete
 from simkeep.simulators.embedded import EmbeddedProviders
+from simkeep.staff import service as staff
+from simkeep.staff.audit import CLI
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
 from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState
@@ -133,11 +137,31 @@ DEMO_SUBSCRIBERS = (
 
 
 @dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    name: str
+    role: str
+    password: str
+    totp_secret: str  # base32; a tester computes codes with it (e.g. oathtool --totp -b)
+
+
+DEMO_STAFF = (
+    DemoStaff(
+        "operator", "Demo Operator", "operator", "demo-staff-op", "DEMOOPERATORTOTPSECRET2345672345"
+    ),
+    DemoStaff(
+        "auditor", "Demo Auditor", "auditor", "demo-staff-au", "DEMOAUDITORTOTPSECRET23456723456"
+    ),
+)
+
+
+@dataclass(frozen=True)
 class SeedSummary:
     sims: int
     orders: int
     credited: int
     subscribers: tuple[DemoSubscriber, ...] = ()
+    staff: tuple[DemoStaff, ...] = ()
 
 
 async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSummary:
@@ -164,7 +188,18 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
         holders[person.phone] = await _subscriber(db, demo.now(), person)
     orders = await _history(db, settings, demo, now, holders)
     credited = sum(order.state is OrderState.CREDITED for order in orders)
-    return SeedSummary(sim_count, len(orders), credited, DEMO_SUBSCRIBERS)
+    for member in DEMO_STAFF:
+        await staff.ensure_staff(
+            db,
+            username=member.username,
+            display_name=member.name,
+            role=member.role,
+            password=member.password,
+            totp_secret=member.totp_secret,
+            actor=CLI,
+            now=now,
+        )
+    return SeedSummary(sim_count, len(orders), credited, DEMO_SUBSCRIBERS, DEMO_STAFF)
 
 
 async def _history(

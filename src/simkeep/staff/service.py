@@ -109,8 +109,11 @@ async def add_staff(
     actor: Actor,
     now: datetime,
     totp_secret: str | None = None,
+    enrolled: bool = False,
 ) -> NewStaff:
-    """Create a member of staff with a new TOTP secret (or the one given: the demo's)."""
+    """Create a member of staff with a new TOTP secret (or the one given: the demo's), to be
+    confirmed at their first login — or ``enrolled`` already, the secret being in their
+    authenticator (the demo's, printed for testers)."""
     name = check_username(username)
     secret = check_totp_secret(totp_secret or new_totp_secret())
     values = {
@@ -118,6 +121,7 @@ async def add_staff(
         "display_name": check_display_name(display_name),
         "role": check_role(role).value,
         "totp_secret": secret,
+        "totp_confirmed_at": now if enrolled else None,
         "created_at": now,
     }
     password_hash = await asyncio.to_thread(hash_password, password)
@@ -146,6 +150,42 @@ async def add_staff(
 
     staff_id = await db.transaction(create)
     return NewStaff(staff_id, name, secret, provisioning_uri(secret, name))
+
+
+async def ensure_staff(
+    db: Database,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    totp_secret: str,
+    actor: Actor,
+    now: datetime,
+) -> int:
+    """The member with ``username``; added, enrolled with ``totp_secret``, if there is none
+    (demo data: seeding again changes nothing)."""
+
+    async def existing(conn: AsyncConnection) -> int | None:
+        query = select(t.members.c.id).where(t.members.c.username == check_username(username))
+        found = (await conn.execute(query)).scalar()
+        return None if found is None else int(found)
+
+    found = await db.read(existing)
+    if found is not None:
+        return found
+    new = await add_staff(
+        db,
+        username=username,
+        display_name=display_name,
+        role=role,
+        password=password,
+        actor=actor,
+        now=now,
+        totp_secret=totp_secret,
+        enrolled=True,
+    )
+    return new.id
 
 
 async def list_staff(db: Database) -> list[StaffAccount]:

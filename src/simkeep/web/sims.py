@@ -32,6 +32,7 @@ from simkeep.topups import service as topups
 from simkeep.topups.model import Order
 from simkeep.topups.queries import HistoryFilter
 from simkeep.web.forms import FormState, read_form, see_other
+from simkeep.web.keepalive import keep_alive_or_none
 from simkeep.web.pages import Pages, PagesDep, RowId
 from simkeep.web.session import SignedIn, SignedInDep
 
@@ -111,6 +112,7 @@ async def sim_page(
                 conn, sim_id=sim_id, currency=account.sim.home_currency
             ),
             "holders": await sims.holders(conn, sim_id=sim_id),
+            "keepalive": await keep_alive_or_none(conn, subscriber_id=me.id, sim_id=sim_id),
         }
 
     context = await services.db.transaction(read)
