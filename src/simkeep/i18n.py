@@ -8,7 +8,8 @@ Design overview
 * One catalog per locale serves every reader: pages, receipts (HTML and PDF) and SMS. Its
   strings are split over several ``.po`` files by area (``messages.po`` for pages,
   ``receipts.po`` for receipts, ``names.po`` for names such as the payment providers',
-  ``sms.po`` for text messages, context ``sms``, which ``sms`` fills in); all of them are
+  ``sms.po`` for text messages, context ``sms``, which ``sms`` fills in; ``email.po`` for
+  what only emails say, context ``email``, which ``email`` fills in); all of them are
   merged into one catalog, and a message translated differently in two files is refused.
   The ``.po`` files are the only source (they ship beside the page templates, under
   ``web/locale``); they are compiled in memory, once per process (``translations``), so
@@ -53,6 +54,12 @@ def translations(locale: str) -> GNUTranslations:
 def sms(locale: str, message: str, **values: object) -> str:
     """The text message ``message`` (its English id in ``sms.po``) in ``locale``, filled in."""
     return translations(locale).pgettext("sms", message) % values
+
+
+def email(locale: str, message: str, **values: object) -> str:
+    """An email's subject or text ``message`` (its English id in ``email.po``) in ``locale``,
+    filled in."""
+    return translations(locale).pgettext("email", message) % values
 
 
 def load_catalog(code: str, directory: Path = LOCALE_DIR) -> GNUTranslations:

@@ -20,12 +20,15 @@ from fastapi import Depends, HTTPException, Request
 
 from simkeep.clock import Clock
 from simkeep.db import Database
+from simkeep.notifications.service import EmailGateway
+from simkeep.notifications.smtp import SmtpGateway, SmtpServer
 from simkeep.payment_methods import Provider
 from simkeep.payments.gateways import Gateways, real_adapters
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.service import CheckoutUrls
 from simkeep.receipts.service import ReceiptSigning
 from simkeep.settings import Settings
+from simkeep.simulators.email import SimulatedMailbox
 from simkeep.simulators.embedded import remote_simulators
 from simkeep.subscribers.model import Limits, auth_key
 
@@ -90,3 +93,11 @@ def outside_gateways(settings: Settings, clock: Clock) -> Gateways:
             raise ValueError("the simulators run in the web process: set SIMKEEP_SIMULATORS_URL")
         return remote_simulators(settings, clock)
     return real_adapters(settings, clock)
+
+
+def mail_gateway(settings: Settings, db: Database, clock: Clock) -> EmailGateway | None:
+    """Where emails go: the mail server at ``SIMKEEP_SMTP_URL``, else the simulated mailbox
+    while the simulators are on, else nowhere (they wait in the outbox)."""
+    if settings.smtp_url:
+        return SmtpGateway(SmtpServer.parse(settings.smtp_url), sender=settings.mail_from)
+    return SimulatedMailbox(db, clock) if settings.simulators else None

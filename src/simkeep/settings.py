@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # loop; empty: not by the job loop (run `simkeep retention run` from cron instead).
     retention_run_at: str = Field(default="", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")
     keys_dir: str = "var/keys"
+    # Email (reminders to a verified address, docs/retention.md): through this mail server,
+    # smtp://user:password@host:587 (STARTTLS) or smtps://…:465; unset, into the simulated
+    # mailbox at /_sim/email while the simulators are on, else nowhere (emails wait queued).
+    smtp_url: str = ""
+    mail_from: str = ""  # the From of every email, e.g. "simkeep <noreply@example.hk>"
     # Request bodies are cut at these sizes before any handler reads them (docs/http-edge.md).
     # A provider's notification gets room for the largest the providers document (a few KiB);
     # every other body simkeep takes is a form or a small JSON object well under 2 KiB.
@@ -127,6 +132,14 @@ class Settings(BaseSettings):
     def _simulators_url_is_http(self) -> Settings:
         if self.simulators_url and not self.simulators_url.startswith(("http://", "https://")):
             raise ValueError("SIMKEEP_SIMULATORS_URL is an http:// or https:// address")
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_url_is_smtp(self) -> Settings:
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise ValueError("SIMKEEP_SMTP_URL is an smtp:// or smtps:// address")
+        if self.smtp_url and not self.mail_from:
+            raise ValueError("set SIMKEEP_MAIL_FROM, the address simkeep's emails come from")
         return self
 
     @model_validator(mode="after")

@@ -2,11 +2,13 @@
 
 Design overview
 ---------------
-``queue_sms`` inserts a row in the caller's transaction, so a message exists if and only if
-its cause committed. ``deliver_due`` claims due rows (pushing their due time out by a lease,
-so that two workers do not send the same row at once), sends each through the gateway
-outside any transaction, then marks it sent — or records the error and retries with
-back-off. A crash between sending and marking sends the message again: at least once.
+``queue_sms`` and ``queue_email`` insert a row (of kind ``sms`` or ``email``) in the
+caller's transaction, so a message exists if and only if its cause committed. ``deliver_due``
+claims due rows of the kinds it has a gateway for (pushing their due time out by a lease, so
+that two workers do not send the same row at once), sends each through the gateway of its
+kind (``SmsGateway``, ``EmailGateway``) outside any transaction, then marks it sent — or
+records the error and retries with back-off. A crash between sending and marking sends the
+message again: at least once.
 """
 
 from __future__ import annotations
@@ -33,10 +35,25 @@ class SmsGateway(Protocol):
         ...
 
 
+class EmailGateway(Protocol):
+    async def send(self, *, to: str, subject: str, text: str) -> None:
+        """Hand one plain-text email to the mail server; raise on failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
+    kind: str
     recipient: str
+    subject: str | None
     body: str
     attempts: int
 
@@ -58,12 +75,51 @@ async def queue_many(
         await conn.execute(outbox.insert(), rows)
 
 
-async def deliver_due(db: Database, *, gateway: SmsGateway, now: datetime, limit: int = 50) -> int:
-    """Send the SMS that are due; returns how many were sent."""
+async def queue_email(
+    conn: AsyncConnection, *, to: str, subject: str, text: str, now: datetime
+) -> None:
+    """Queue a plain-text email in the caller's transaction."""
+    await queue_emails(conn, messages=[Email(to, subject, text)], now=now)
+
+
+async def queue_emails(conn: AsyncConnection, *, messages: Sequence[Email], now: datetime) -> None:
+    """Queue many emails in the caller's transaction, in one statement."""
+    if messages:
+        rows = [
+            {
+                "kind": "email",
+                "recipient": email.to,
+                "subject": email.subject,
+                "body": email.text,
+                "created_at": now,
+                "due_at": now,
+            }
+            for email in messages
+        ]
+        await conn.execute(outbox.insert(), rows)
+
+
+async def deliver_due(
+    db: Database,
+    *,
+    gateway: SmsGateway,
+    email: EmailGateway | None = None,
+    now: datetime,
+    limit: int = 50,
+) -> int:
+    """Send the SMS, and the emails when there is an email gateway, that are due; returns
+    how many were sent."""
+    kinds = ["sms"] if email is None else ["sms", "email"]
     sent = 0
-    for message in await db.transaction(lambda conn: _claim(conn, now, limit)):
+    for message in await db.transaction(lambda conn: _claim(conn, kinds, now, limit)):
         try:
-            await gateway.send(to=message.recipient, text=message.body)
+            if message.kind == "email":
+                assert email is not None  # claimed only with a gateway
+                await email.send(
+                    to=message.recipient, subject=message.subject or "", text=message.body
+                )
+            else:
+                await gateway.send(to=message.recipient, text=message.body)
         except Exception as error:
             backoff = min(MAX_BACKOFF, timedelta(seconds=15 * 2 ** min(message.attempts, 8)))
             failure = f"{type(error).__name__}: {error}"[:500]
@@ -74,11 +130,14 @@ async def deliver_due(db: Database, *, gateway: SmsGateway, now: datetime, limit
     return sent
 
 
-async def _claim(conn: AsyncConnection, now: datetime, limit: int) -> list[Claimed]:
+async def _claim(
+    conn: AsyncConnection, kinds: list[str], now: datetime, limit: int
+) -> list[Claimed]:
+    o = outbox.c
     rows = (
         await conn.execute(
-            select(outbox.c.id, outbox.c.recipient, outbox.c.body, outbox.c.attempts)
-            .where(outbox.c.sent_at.is_(None), outbox.c.due_at <= now, outbox.c.kind == "sms")
+            select(o.id, o.kind, o.recipient, o.subject, o.body, o.attempts)
+            .where(o.sent_at.is_(None), o.due_at <= now, o.kind.in_(kinds))
             .order_by(outbox.c.due_at, outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -90,7 +149,10 @@ async def _claim(conn: AsyncConnection, now: datetime, limit: int) -> list[Claim
             .where(outbox.c.id.in_([row.id for row in rows]))
             .values(due_at=now + LEASE, attempts=outbox.c.attempts + 1)
         )
-    return [Claimed(row.id, row.recipient, row.body, row.attempts + 1) for row in rows]
+    return [
+        Claimed(row.id, row.kind, row.recipient, row.subject, row.body, row.attempts + 1)
+        for row in rows
+    ]
 
 
 def _marker(message_id: int, **values: object) -> Callable[[AsyncConnection], Awaitable[None]]:

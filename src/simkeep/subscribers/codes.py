@@ -1,4 +1,5 @@
-"""One-time codes sent by SMS: to register, to reset a password, to prove a SIM is in hand.
+"""One-time codes sent by SMS: to register, to reset a password, to prove a SIM is in hand
+(and by email, to verify an address: ``emails``, with the same pieces).
 
 Design overview
 ---------------
@@ -70,16 +71,7 @@ async def request_code(
 ) -> None:
     """Send a one-time code by SMS (a few per number and hour); ``language`` is the asker's."""
     e164 = parse_number(phone).e164
-    window = await db.one_statement(
-        lambda conn: sql.take_attempt(
-            conn, counter=Counter.CODE_REQUEST, phone=e164, window=_HOUR, now=now
-        )
-    )
-    if window.attempts > limits.codes_per_hour:
-        raise TooManyRequests(
-            f"too many codes for this number: try again after {window.ends_at:%H:%M} UTC"
-        )
-    code = new_code()
+    await take_code_request(db, counter=Counter.CODE_REQUEST, phone=e164, limits=limits, now=now)
 
     async def issue(conn: AsyncConnection) -> None:
         registered = await subscriber_id_of(conn, e164) is not None
@@ -87,21 +79,52 @@ async def request_code(
             raise AlreadyRegistered("this number is registered already: log in instead")
         if purpose is CodePurpose.RESET_PASSWORD and not registered:
             return  # say nothing more than for a registered number
-        await conn.execute(
-            t.codes.insert().values(
-                phone=e164,
-                purpose=purpose.value,
-                code_digest=code_digest(key, e164, purpose, code),
-                created_at=now,
-                expires_at=now + limits.code_ttl,
-            )
-        )
+        code = await insert_code(conn, phone=e164, purpose=purpose, key=key, limits=limits, now=now)
         minutes = int(limits.code_ttl.total_seconds() // 60)
         reader = await reader_language(conn, phone=e164, otherwise=language)
         text = sms(reader, CODE_TEXTS[purpose], code=code, minutes=minutes)
         await notifications.queue_sms(conn, to=e164, text=text, now=now)
 
     await db.transaction(issue)
+
+
+async def take_code_request(
+    db: Database, *, counter: Counter, phone: str, limits: Limits, now: datetime
+) -> None:
+    """Count one code request on the number's ``counter`` before any code is made;
+    ``TooManyRequests`` over ``limits.codes_per_hour``."""
+    window = await db.one_statement(
+        lambda conn: sql.take_attempt(conn, counter=counter, phone=phone, window=_HOUR, now=now)
+    )
+    if window.attempts > limits.codes_per_hour:
+        raise TooManyRequests(
+            f"too many codes for this number: try again after {window.ends_at:%H:%M} UTC"
+        )
+
+
+async def insert_code(
+    conn: AsyncConnection,
+    *,
+    phone: str,
+    purpose: CodePurpose,
+    key: bytes,
+    limits: Limits,
+    now: datetime,
+    address: str = "",
+) -> str:
+    """A new code for the number and purpose (bound to ``address`` when it goes by email),
+    kept as its digest; returns the code to send."""
+    code = new_code()
+    await conn.execute(
+        t.codes.insert().values(
+            phone=phone,
+            purpose=purpose.value,
+            code_digest=code_digest(key, phone, purpose, code, address),
+            created_at=now,
+            expires_at=now + limits.code_ttl,
+        )
+    )
+    return code
 
 
 async def confirm_code(
@@ -126,15 +149,17 @@ async def use_code(
     key: bytes,
     limits: Limits,
     now: datetime,
+    address: str = "",
 ) -> None:
-    """Accept the newest live code once; every submission spends one of its attempts."""
+    """Accept the newest live code once (one sent to ``address``, if given); every
+    submission spends one of its attempts."""
     live = await db.one_statement(
         lambda conn: sql.take_code_attempt(
             conn, phone=phone, purpose=purpose, limit=limits.code_attempts, now=now
         )
     )
     if live is None or not hmac.compare_digest(
-        live.digest, code_digest(key, phone, purpose, code.strip())
+        live.digest, code_digest(key, phone, purpose, code.strip(), address)
     ):
         raise BadCode(_BAD_CODE)
     code_id = live.id

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,10 +60,15 @@ class AlreadyRegistered(AuthError):
     code = "already_registered"
 
 
+class InvalidEmail(AuthError):
+    code = "invalid_email"
+
+
 class CodePurpose(StrEnum):
     REGISTER = "register"
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a password
     LINK_SIM = "link_sim"
+    VERIFY_EMAIL = "verify_email"  # sent by email to the address, kept under the login number
 
 
 class Counter(StrEnum):
@@ -70,6 +76,7 @@ class Counter(StrEnum):
 
     LOGIN = "login"  # Limits.login_failures per Limits.lockout
     CODE_REQUEST = "code_request"  # Limits.codes_per_hour per hour
+    EMAIL_CODE = "email_code"  # Limits.codes_per_hour per hour, emailed for the number's account
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +114,41 @@ def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def code_digest(key: bytes, phone: str, purpose: CodePurpose, code: str) -> str:
-    message = f"{purpose.value}:{phone}:{code}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+def code_digest(key: bytes, phone: str, purpose: CodePurpose, code: str, address: str = "") -> str:
+    """The digest kept of a code: bound to the number, the purpose and — for a code sent
+    by email — the address it was sent to, which it alone can verify."""
+    message = (
+        f"{purpose.value}:{phone}:{address}:{code}"
+        if address
+        else f"{purpose.value}:{phone}:{code}"
+    )
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+MAX_EMAIL = 254  # RFC 5321's limit on a path, the address in it
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_email(address: str) -> str:
+    """A plausible email address (``name@example.hk``: a dot-atom before the ``@``, a domain
+    of at least two labels after it, in ASCII), its domain lower-cased; ``InvalidEmail``
+    otherwise."""
+    text = address.strip() if isinstance(address, str) else ""
+    if len(text) > MAX_EMAIL:
+        raise InvalidEmail(f"an email address has at most {MAX_EMAIL} characters")
+    local, at, domain = text.rpartition("@")
+    labels = domain.split(".")
+    if (
+        not at
+        or len(local) > 64
+        or not _LOCAL.fullmatch(local)
+        or len(labels) < 2
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise InvalidEmail("enter an email address such as name@example.hk")
+    return f"{local}@{domain.lower()}"
 
 
 def new_token() -> str:

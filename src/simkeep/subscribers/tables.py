@@ -1,5 +1,5 @@
 """Subscriber tables (migrations 0003_subscribers, 0006_attempts; the language they read:
-0008_names)."""
+0008_names; their email address: 0017_email)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
 
 from simkeep.i18n import DEFAULT_LOCALE, LOCALES
 from simkeep.sqltypes import UTCDateTime, id_column_type
+from simkeep.subscribers.model import MAX_EMAIL
 
 metadata = MetaData()
 
@@ -29,6 +30,9 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("password_changed_at", UTCDateTime, nullable=False),
     Column("language", String(10), nullable=False, server_default=DEFAULT_LOCALE),
+    Column("email", String(MAX_EMAIL)),  # verified: reminders go to it (subscribers.emails)
+    Column("email_verified_at", UTCDateTime),
+    Column("pending_email", String(MAX_EMAIL)),  # waiting for the code sent to it
     CheckConstraint(
         f"language IN ({', '.join(repr(code) for code in LOCALES)})",
         name="ck_subscribers_language",
