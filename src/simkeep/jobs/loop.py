@@ -4,7 +4,7 @@ loop goes on (every job is safe to run again).
 Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders and
 close their trades at the provider, the daily retention run from its set Hong Kong time
 (when one is set: ``SIMKEEP_RETENTION_RUN_AT``), auto keep-alive's notices, charges and
-retries, and in the embedded default let the
+retries, the expiry of promotions' benefit buckets, and in the embedded default let the
 simulators send their due notification retries.
 """
 
@@ -26,6 +26,7 @@ from simkeep.notifications.service import SmsGateway
 from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.promotions import granting
 from simkeep.retention import service as retention
 
 log = structlog.get_logger(__name__)
@@ -50,10 +51,14 @@ def standard_jobs(
     async def expire(now: datetime) -> int:
         return await payments.expire_unpaid(db, adapters=adapters, now=now)
 
+    async def expire_buckets(now: datetime) -> int:
+        return await granting.expire_buckets(db, now=now)
+
     jobs: dict[str, Job] = {
         "deliver_sms": deliver_sms,
         "poll_unpaid": poll,
         "expire_orders": expire,
+        "expire_buckets": expire_buckets,
     }
     if retention_at is not None:
 
