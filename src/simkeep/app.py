@@ -8,7 +8,8 @@ here is disposed at shutdown), ``pages`` (templates and catalogs, compiled once)
 ``metrics`` (this app's Prometheus registry), ``services`` (what the routes need), the
 payment adapters — on the real gateways from the merchant credentials in settings, or in
 the embedded default on the provider simulators (mounted under ``/_sim``, or in their own
-process at ``SIMKEEP_SIMULATORS_URL``; the SMS simulator at ``/_sim/sms``) — and the worker
+process at ``SIMKEEP_SIMULATORS_URL``; the SMS simulator at ``/_sim/sms``, the mailbox at
+``/_sim/email``) — the mail gateway (``services.mail_gateway``) — and the worker
 loop, unless ``SIMKEEP_RUN_JOBS=false`` leaves the jobs to ``simkeep worker`` processes.
 The app serves the public pages, ``/static``, ``/healthz``, ``/metrics``, the API under
 ``/api/v1`` and its docs at ``/api/docs``. Errors under ``/api/`` are JSON
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp
 
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
+from simkeep.api import email as email_api
 from simkeep.api import keepalive as keepalive_api
 from simkeep.api import network as network_api
 from simkeep.api import payments as payments_api
@@ -52,9 +54,10 @@ from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.logs import configure_logging
 from simkeep.payments.model import ProviderError
-from simkeep.services import Services, outside_gateways
+from simkeep.services import Services, mail_gateway, outside_gateways
 from simkeep.settings import Settings, load_settings
-from simkeep.simulators import sms_routes
+from simkeep.simulators import email_routes, sms_routes
+from simkeep.simulators.email import SimulatedMailbox
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
 from simkeep.web import pages, staff_pages, subscriber_pages
@@ -82,6 +85,7 @@ def create_app(
         configure_logging(json=settings.log_json, level=settings.log_level)
         app.state.db = db or Database.from_settings(settings)
         app.state.sms_gateway = SimulatedSmsGateway(app.state.db, app.state.clock)
+        app.state.mailbox = SimulatedMailbox(app.state.db, app.state.clock)
         app.state.services = Services.build(
             settings=settings,
             db=app.state.db,
@@ -140,14 +144,16 @@ def create_app(
     app.include_router(docs.router)
     app.include_router(payments_api.router)
     app.include_router(auth_api.router)
+    app.include_router(email_api.router)
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
     app.include_router(receipts_api.router)
-    app.include_router(promotions_api.router)
     app.include_router(keepalive_api.router)
+    app.include_router(promotions_api.router)
     app.include_router(network_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
+        app.include_router(email_routes.router)
     if providers is not None:
         app.mount("/_sim", providers.app)  # unnamed: url_for finds its routes by their own names
     app.mount(docs.ASSETS_PATH, docs.swagger_assets(), name="api-docs-assets")
@@ -162,6 +168,7 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
     jobs = standard_jobs(
         db=app.state.db,
         sms=app.state.sms_gateway,
+        email=mail_gateway(settings, app.state.db, app.state.clock),
         adapters=app.state.payment_adapters,
         retention_at=settings.retention_time,
         keepalive_urls=KeepAliveUrls(settings.public_url),

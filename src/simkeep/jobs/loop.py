@@ -1,11 +1,11 @@
 """The worker loop: every second, run each job once; a job that fails is logged and the
 loop goes on (every job is safe to run again).
 
-Jobs: deliver the SMS outbox, poll providers about unpaid orders, expire unpaid orders and
-close their trades at the provider, the daily retention run from its set Hong Kong time
-(when one is set: ``SIMKEEP_RETENTION_RUN_AT``), auto keep-alive's notices, charges and
-retries, the expiry of promotions' benefit buckets, and in the embedded default let the
-simulators send their due notification retries.
+Jobs: deliver the outbox (SMS, and email when there is a mail gateway), poll providers
+about unpaid orders, expire unpaid orders and close their trades at the provider, the daily
+retention run from its set Hong Kong time (when one is set: ``SIMKEEP_RETENTION_RUN_AT``),
+auto keep-alive's notices, charges and retries, the expiry of promotions' benefit buckets,
+and in the embedded default let the simulators send their due notification retries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from simkeep.keepalive import charging
 from simkeep.keepalive import service as keepalive
 from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.notifications import service as notifications
-from simkeep.notifications.service import SmsGateway
+from simkeep.notifications.service import EmailGateway, SmsGateway
 from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
@@ -38,12 +38,13 @@ def standard_jobs(
     *,
     db: Database,
     sms: SmsGateway,
+    email: EmailGateway | None = None,
     adapters: Mapping[Provider, PaymentProviderAdapter],
     retention_at: time | None = None,
     keepalive_urls: KeepAliveUrls | None = None,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
-        return await notifications.deliver_due(db, gateway=sms, now=now)
+        return await notifications.deliver_due(db, gateway=sms, email=email, now=now)
 
     async def poll(now: datetime) -> int:
         return await payments.poll_unpaid(db, adapters=adapters, now=now)

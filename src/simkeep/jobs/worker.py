@@ -16,7 +16,7 @@ from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.keepalive.service import KeepAliveUrls
-from simkeep.services import outside_gateways
+from simkeep.services import mail_gateway, outside_gateways
 from simkeep.settings import Settings
 from simkeep.simulators.sms import SimulatedSmsGateway
 
@@ -29,6 +29,7 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
         jobs = standard_jobs(
             db=db,
             sms=SimulatedSmsGateway(db, clock),
+            email=mail_gateway(settings, db, clock),
             adapters=gateways.adapters,
             retention_at=settings.retention_time,
             keepalive_urls=KeepAliveUrls(settings.public_url),
