@@ -241,3 +241,96 @@ async def test_bad_input_is_refused(api: Api) -> None:
     assert saved.status_code == 200
     second = await api.http.put(url, json={"provider": "wechatpay", "mode": "enough"}, headers=auth)
     assert second.status_code == 409, second.text
+
+
+async def test_a_charge_declined_until_the_deadline_is_given_up_and_reported(api: Api) -> None:
+    auth = await _link(api, api.hk_sim, OWNER)
+    ref = await _sign(api, api.hk_sim, auth, "alipay", mode="enough")
+    assert (
+        await api.http.post(f"/_sim/alipay/agreements/{ref}/funds", params={"enough": "false"})
+    ).status_code == 200
+    await _lapsing_in(api, api.hk_sim, 7)
+    await _run(api)
+    await _to_charge_day(api, 7)
+    tries = []
+    for _ in range(10):  # 10:00, 11:00, 17:00, then daily at 17:00 while the SIM is kept
+        await _run(api)
+        [(state, count, _)] = await _attempts(api)
+        tries.append((state, count))
+        if state == "failed":
+            break
+        api.clock.advance(timedelta(hours=24))
+        api.clock.set(min(api.clock.now(), _next_due(await _attempt_next(api))))
+    assert tries[-1] == ("failed", 5), tries
+    number = api.hk_sim.hk_number.masked()
+    texts = [text for text in await _texts_to(api, OWNER) if number in text]
+    assert len(texts) == 3, texts  # the notice, the first decline, giving up
+    assert "未能扣款" in texts[-1]
+    shown = (await api.http.get(f"/api/v1/sims/{api.hk_sim.id}/keep-alive", headers=auth)).json()
+    assert shown["latest"]["state"] == "failed"
+    assert shown["latest"]["last_error"] == "ACQ.BUYER_BALANCE_NOT_ENOUGH"
+    assert await _orders(api) == [("created", "auto")] * 5  # none of them paid
+
+
+async def _attempt_next(api: Api) -> datetime:
+    return await api.db.transaction(lambda conn: _scalar(conn, select(kt.attempts.c.next_at)))  # type: ignore[return-value]
+
+
+def _next_due(at: datetime | None) -> datetime:
+    assert at is not None
+    return at
+
+
+async def test_the_payer_ending_it_at_the_provider_ends_the_rule(api: Api) -> None:
+    auth = await _link(api, api.hk_sim, OWNER)
+    ref = await _sign(api, api.hk_sim, auth, "wechatpay", mode="enough")
+    ended = await api.http.post(f"/_sim/wechatpay/papay/contracts/{ref}/terminate")
+    assert ended.json()["contract_state"] == "TERMINATED"
+    wechatpay = api.app.state.providers.wechatpay
+    delivery = wechatpay.deliveries[-1]
+    answer = await api.http.post(
+        "/api/v1/keep-alive/wechatpay/notify",
+        content=delivery.body,
+        headers=wechatpay._notification_headers(delivery),
+    )
+    assert answer.status_code == 204
+    shown = await api.http.get(f"/api/v1/sims/{api.hk_sim.id}/keep-alive", headers=auth)
+    assert shown.status_code == 404
+    forged = await api.http.post(
+        "/api/v1/keep-alive/wechatpay/notify", content=delivery.body, headers={}
+    )
+    assert forged.status_code == 400  # unsigned: refused, nothing believed
+
+
+async def test_fifty_concurrent_saves_keep_one_agreement(api: Api) -> None:
+    auth = await _link(api, api.hk_sim, OWNER)
+    url = f"/api/v1/sims/{api.hk_sim.id}/keep-alive"
+    bodies = [
+        {"provider": "alipay" if n % 2 else "wechatpay", "mode": "fixed", "amount": 5000}
+        for n in range(50)
+    ]
+    answers = await asyncio.gather(*(api.http.put(url, json=b, headers=auth) for b in bodies))
+    assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
+
+    async def live(conn: AsyncConnection) -> int:
+        rows = await conn.execute(select(kt.rules.c.id).where(kt.rules.c.state != "ended"))
+        return len(rows.all())
+
+    assert await api.db.transaction(live) == 1
+    winner = (await api.http.get(url, headers=auth)).json()["provider"]
+    outcomes = {
+        (b["provider"] == winner, a.status_code) for a, b in zip(answers, bodies, strict=True)
+    }
+    assert (False, 200) not in outcomes, outcomes  # the other provider is always refused
+    assert (True, 200) in outcomes  # (a save racing the first insert may be refused too)
+
+
+async def test_fifty_concurrent_runs_notify_and_charge_once(api: Api) -> None:
+    auth = await _link(api, api.hk_sim, OWNER)
+    await _sign(api, api.hk_sim, auth, "alipay", mode="fixed", amount=10000)
+    await _lapsing_in(api, api.hk_sim, 7)
+    await asyncio.gather(*(_run(api) for _ in range(50)))
+    assert len([t for t in await _texts_to(api, OWNER) if "HK$100.00" in t]) == 1
+    await _to_charge_day(api, 7)
+    assert sum(await asyncio.gather(*(_run(api) for _ in range(50)))) == 1
+    assert await _orders(api) == [("awaiting_payment", "auto")]
