@@ -1,8 +1,10 @@
 """``simkeep demo seed`` prints demo logins that work, and every figure the demo subscribers
 see has its history: each balance is the sum of the credited top-ups of that SIM in their
 history, each credited top-up has its receipt, its journal and the notification that
-credited it, and the books hold no other journal. The history spans weeks, both providers,
-payments in the other currency and an order that expired. Seeding again changes nothing."""
+credited it, and the books hold no other journal but the retention run's and the demo
+promotions' (each SIM's bonus money is what its money buckets hold). The history spans weeks,
+both providers, payments in the other currency and an order that expired. Seeding again
+changes nothing."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.buckets import tables as bucket_tables
 from simkeep.clock import FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.demo.service import DEMO_SUBSCRIBERS
@@ -104,13 +107,14 @@ async def test_every_demo_figure_has_its_history(
             )
             taken = [entry.amount for entry in kept if entry.amount is not None]
             assert account.balance == sum(topped_up, zero) - sum(taken, zero)
-            assert account.bonus.minor == 0
+            assert account.bonus.minor == await bonus_in_buckets(db, account.sim.id)
         for order in credited:
             receipt = await receipt_for_order(
                 db, order_no=order.order_no, subscriber_id=person.subscriber_id, signing=SIGNING
             )
             assert receipt is not None, order.order_no
     assert any(account.balance.minor > 0 for person in everyone for account in person.sims)
+    assert any(account.bonus.minor > 0 for person in everyone for account in person.sims)
 
     orders = [order for person in everyone for order in person.orders]
     credited_nos = {order.order_no for order in orders if order.state is OrderState.CREDITED}
@@ -130,6 +134,8 @@ async def test_every_demo_figure_has_its_history(
         "fee",
         "arrears",
         "forfeit",
+        "promotion",  # bonus money granted by the demo promotions
+        "bucket-expiry",  # and expired unused
     }
     assert inbox == {(order_no, "credited", "notification") for order_no in credited_nos}
 
@@ -153,6 +159,15 @@ async def test_every_demo_figure_has_its_history(
     assert {entry.kind for entry in fees} >= {"fee", "state"}  # the daily runs' history
     states = {account.sim.state.value for person in everyone for account in person.sims}
     assert states == {"active", "grace", "suspended"}  # reached by the daily runs
+
+
+async def bonus_in_buckets(db: Database, sim_id: int) -> int:
+    """The bonus money a SIM's money buckets hold."""
+    c = bucket_tables.buckets.c
+    held = select(func.coalesce(func.sum(c.remaining), 0)).where(
+        c.sim_id == sim_id, c.kind == "money"
+    )
+    return int(await db.transaction(lambda conn: conn.scalar(held)) or 0)
 
 
 async def books(db: Database) -> tuple[set[str], set[tuple[str, str, str]]]:

@@ -8,6 +8,7 @@ Worked example: the SIM's first top-up, HK$200 by WeChat Pay while "first top-up
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -292,3 +293,14 @@ async def test_a_paused_promotion_is_not_offered_and_resumes(
         lambda conn: promotions.on_offer(conn, now=clock.now(), sim_id=sim.id)
     )
     assert [p.code for p in offered] == ["WECHAT20", "FIRST10"]
+
+
+async def test_racing_credits_of_one_order_grant_once(db: Database, clock: FixedClock) -> None:
+    sim = await setup(db, clock)
+    await demo_two(db, clock)
+    placed = await order(db, sim, clock, "key-00000001")
+    credited = await asyncio.gather(*(credit(db, placed, clock) for _ in range(5)))
+    assert sorted(credited) == [False, False, False, False, True]
+    assert await buckets(db, sim) == [("money", 2_000, 2_000), ("voice", 20, 20)]
+    assert await bonus(db, sim) == Money(2_000, "HKD")
+    await books_ok(db)

@@ -50,4 +50,5 @@ buckets = Table(
     ),
     UniqueConstraint("source_ref", "kind", "zone", name="uq_sim_buckets_source"),
     Index("ix_sim_buckets_sim", "sim_id", "expires_at"),
+    Index("ix_sim_buckets_expiry", "expires_at"),  # migration 0014: the expiry job
 )

@@ -13,7 +13,10 @@ order is left at the cashier and expires. A ``FixedClock`` starts months back an
 day by day: the daily retention run just after midnight (``retention.service.run_until``:
 fees, and the SIMs with nothing on them moved to grace, suspended and recycled, each at
 the day it happened), then that day's top-ups, so the history has dates (and the
-providers sign and check their messages at those times). Each order has a fixed
+providers sign and check their messages at those times). The three promotions of the
+specification (``demo.promotions``) run from the start, so the top-ups they apply to are
+granted what they give, and the benefits that expired over those weeks were expired by the
+same job as every day (``promotions.granting.expire_buckets``). Each order has a fixed
 ``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
 is and changes nothing. Two members of staff — an operator and an auditor — are added
 through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
@@ -30,12 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.demo.promotions import ensure_demo_promotions
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
+from simkeep.promotions import granting
 from simkeep.retention import service as retention
 from simkeep.settings import Settings
 from simkeep.sims import service as sims
@@ -180,6 +185,7 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
             await topups.set_fx_rate(
                 conn, base="HKD", quote_currency="CNY", rate=DEMO_FX, source="demo", now=demo.now()
             )
+        await ensure_demo_promotions(conn, created=opened, now=now)
         return await _sims(conn, id_key, now)
 
     sim_count = await db.transaction(books)
@@ -223,6 +229,7 @@ async def _history(
             demo.set(datetime.combine(day, RUN_AT, tzinfo=HONG_KONG))
             if demo.now() <= now:
                 await retention.run_until(db, day=day, clock=demo)
+                await granting.expire_buckets(db, now=demo.now())
             for person, topup in plan:
                 if _instant(now, topup).date() == day:
                     demo.set(_instant(now, topup))

@@ -2,7 +2,8 @@
 (``simkeep.promotions.tables``): the promotions with their conditions and limits, the
 benefits each gives, the grants taken per SIM, and each order's promised benefits with the
 state of the promise (reserved, released, granted). The database refuses a budget exceeded.
-An index of orders by SIM answers "the SIM's first top-up".
+An index of orders by SIM answers "the SIM's first top-up"; one of buckets by expiry serves
+the job that expires them.
 
 Revision ID: 0014
 Revises: 0013
@@ -91,9 +92,11 @@ def upgrade() -> None:
         "ix_order_promotions_promotion", "order_promotions", ["promotion_id", "state"]
     )
     op.create_index("ix_topup_orders_sim", "topup_orders", ["sim_id", "state"])
+    op.create_index("ix_sim_buckets_expiry", "sim_buckets", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sim_buckets_expiry", table_name="sim_buckets")
     op.drop_index("ix_topup_orders_sim", table_name="topup_orders")
     op.drop_index("ix_order_promotions_promotion", table_name="order_promotions")
     for table in ("order_promotions", "promotion_sim_uses", "promotion_benefits", "promotions"):
