@@ -20,7 +20,8 @@ same job as every day (``promotions.granting.expire_buckets``). Each order has a
 ``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
 is and changes nothing. Two members of staff — an operator and an auditor — are added
 through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
-logins, so that a tester can compute their codes.
+logins, so that a tester can compute their codes. Demo SIM 4 has auto keep-alive, signed
+with Alipay at its simulator (``demo.keepalive``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.promotions import ensure_demo_promotions
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
@@ -193,6 +195,15 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     for person in DEMO_SUBSCRIBERS:
         holders[person.phone] = await _subscriber(db, demo.now(), person)
     orders = await _history(db, settings, demo, now, holders)
+    kept = await db.transaction(lambda conn: sims.find_by_number(conn, number=_demo_number(4)[1]))
+    assert kept is not None
+    await ensure_demo_keep_alive(  # demo SIM 4 tops itself up before it lapses
+        db,
+        settings=settings,
+        clock=clock,
+        subscriber_id=holders[DEMO_SUBSCRIBERS[0].phone],
+        sim_id=kept.id,
+    )
     credited = sum(order.state is OrderState.CREDITED for order in orders)
     for member in DEMO_STAFF:
         await staff.ensure_staff(
