@@ -69,6 +69,7 @@ def _sim(n: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]], i
         "billing_day": None,
         "next_fee_on": None,
         "arrears_minor": 0,
+        "balance_account_id": n,  # the balance accounts take the SIMs' ids (see _load)
     }
     balance = 0 if n % 10 == 0 else 5_000
     if plan.monthly_fee:

@@ -159,3 +159,30 @@ def test_float_deposit_and_commission_payout() -> None:
 def test_negative_amounts_are_refused() -> None:
     with pytest.raises(InvalidJournal):
         rules.provider_topup(clearing=1, sim_balance=2, amount=hkd(-100))
+
+
+def test_many_fees_are_booked_in_few_journals_with_the_revenue_summed() -> None:
+    sims = range(1000, 1250)  # 250 SIMs' balances, each billed HK$8 or ¥8
+    events = [
+        rules.retention_fee(sim_balance=sim, revenue=REVENUE, fee=hkd(800) if sim % 2 else cny(800))
+        if sim % 3
+        else rules.retention_fee(sim_balance=sim, revenue=FORFEIT, fee=cny(800))
+        for sim in sims
+    ]
+    journals = rules.batched(events, pooled={REVENUE, FORFEIT})
+
+    assert [first for first, _ in journals] == [0, 97, 194]  # 97 SIMs + 3 pooled postings
+    seen = []
+    for _, postings in journals:
+        assert len(check_postings(postings)) <= 100  # each a valid, balanced journal
+        seen += [p.account_id for p in postings if p.account_id not in {REVENUE, FORFEIT}]
+        assert len([p for p in postings if p.account_id in {REVENUE, FORFEIT}]) <= 3
+    assert seen == list(sims)  # every SIM once, in order, none split
+    booked = sum(-p.amount for _, ps in journals for p in ps if p.account_id == REVENUE)
+    assert booked == 800 * len([s for s in sims if s % 3])
+
+
+def test_a_batch_never_splits_an_event() -> None:
+    events = [(Posting(SIM, 5, "HKD"), Posting(BONUS, 5, "HKD"), Posting(REVENUE, -10, "HKD"))] * 3
+    journals = rules.batched(events, pooled={REVENUE}, limit=5)
+    assert [(first, len(postings)) for first, postings in journals] == [(0, 5), (2, 3)]

@@ -199,12 +199,15 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+MAX_POSTINGS = 100  # in one journal
+
+
 def check_postings(postings: Sequence[Posting]) -> tuple[Posting, ...]:
     """Two or more non-zero postings that sum to zero in every currency."""
     if len(postings) < 2:
         raise InvalidJournal("a journal needs at least two postings")
-    if len(postings) > 100:
-        raise InvalidJournal("a journal has at most 100 postings")
+    if len(postings) > MAX_POSTINGS:
+        raise InvalidJournal(f"a journal has at most {MAX_POSTINGS} postings")
     totals: dict[str, int] = defaultdict(int)
     for posting in postings:
         if isinstance(posting.amount, bool) or not isinstance(posting.amount, int):

@@ -7,7 +7,10 @@ rules here means every top-up, fee or refund is booked the same way wherever it 
 
 from __future__ import annotations
 
-from simkeep.ledger.model import InvalidJournal, Posting
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+
+from simkeep.ledger.model import MAX_POSTINGS, InvalidJournal, Posting
 from simkeep.money import Money
 
 Postings = tuple[Posting, ...]
@@ -156,3 +159,35 @@ def provider_settlement(
 def commission_payout(*, commission_payable: int, bank: int, amount: Money) -> Postings:
     """The operator pays an agent the commission it earned."""
     return transfer(commission_payable, bank, amount)
+
+
+def batched(
+    events: Sequence[Postings], *, pooled: Collection[int], limit: int = MAX_POSTINGS
+) -> list[tuple[int, Postings]]:
+    """Many events of one kind (a fee per SIM, usage per SIM) booked in as few journals as
+    the posting limit allows: each event's own postings as they are, and within a journal the
+    postings on a ``pooled`` account (the revenue many events credit) summed into one per
+    account and currency. An event is never split between journals. Returns each journal's
+    postings with the index of its first event (to name it)."""
+    journals: list[tuple[int, Postings]] = []
+    own: list[Posting] = []
+    shared: dict[tuple[int, str], int] = defaultdict(int)
+    first = 0
+    for index, postings in enumerate(events):
+        mine = [posting for posting in postings if posting.account_id not in pooled]
+        keys = {(p.account_id, p.currency) for p in postings if p.account_id in pooled}
+        if own and len(own) + len(mine) + len(shared.keys() | keys) > limit:
+            journals.append((first, _pooled(own, shared)))
+            own, shared, first = [], defaultdict(int), index
+        own += mine
+        for posting in postings:
+            if posting.account_id in pooled:
+                shared[(posting.account_id, posting.currency)] += posting.amount
+    if own or shared:
+        journals.append((first, _pooled(own, shared)))
+    return journals
+
+
+def _pooled(own: list[Posting], shared: dict[tuple[int, str], int]) -> Postings:
+    summed = [Posting(account, amount, currency) for (account, currency), amount in shared.items()]
+    return (*own, *(posting for posting in summed if posting.amount))

@@ -15,11 +15,12 @@ row first too. It reads everything the rules need of its SIMs in one query over 
 range of ids (plan, state, dates, arrears, the balance from the books), applies
 ``model.step`` to each, and writes the outcome set-wise: one ``UPDATE`` for the SIMs, one
 ``INSERT`` of the state events, one delete of the links of SIMs recycled, one insert of
-their numbers into the pool (``simkeep.sims.pool``). Each fee charged and each balance
-forfeited is a journal of its own through the ledger (client ids ``fee:<sim>:<due date>``
-and ``forfeit:<sim>``, so even without the mark a fee is charged once per SIM and billing
-date). The day's SMS (``notices``) go to the outbox in one insert. The day's totals are
-kept in ``retention_runs`` as each batch commits.
+their numbers into the pool (``simkeep.sims.pool``). The fees charged and the balances
+forfeited go through the ledger by their posting rules, a batch's in as few journals as the
+posting limit allows (client ids ``fee:<day>:<first SIM>``, ``forfeit:<day>:<first SIM>``):
+thousands of SIMs billed on one day cost tens of journals, not thousands. The day's SMS
+(``notices``) go to the outbox in one insert. The day's totals are kept in
+``retention_runs`` as each batch commits.
 
 ``run_until(db, day=…)`` catches up: every day after the last one finished, in order, up to
 ``day`` (the first run ever does ``day`` only).
@@ -33,12 +34,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     bindparam,
-    cast,
     delete,
     func,
-    literal,
     or_,
     select,
     update,
@@ -62,6 +60,8 @@ from simkeep.sims import tables as st
 from simkeep.sims.model import Retention, SimState
 
 BATCH = 4_000
+STATES = {state.value: state for state in SimState}
+RETENTIONS = {model.value: model for model in Retention}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +177,7 @@ async def _batch(
     lines, first_billed, currency = await _lines(conn, in_batch, marked)
     steps = [step(line, day) for line in lines]
     await notices.queue(conn, steps, now=now)  # before the links of SIMs recycled end
-    await _apply(conn, lines, steps, first_billed, currency, now)
+    await _apply(conn, day, lines, steps, first_billed, currency, now)
     recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
     if recycled:  # every link ends; the numbers go to the pool
         await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
@@ -208,12 +208,10 @@ async def _lines(
     """Everything the rules need of the SIMs ``sim_ids`` of the batch, in one query over the
     batch's range of ids; the monthly-fee SIMs that had no billing day yet (issued before
     the run existed), given one from their issue; and each SIM's currency."""
-    s, p, a, b = st.sims.c, st.plans.c, lt.accounts.c, lt.balances.c
-    balance_code = literal("sim:") + cast(s.id, String) + literal(":balance:") + s.home_currency
+    s, p, b = st.sims.c, st.plans.c, lt.balances.c
     balance = (
         select(func.coalesce(func.sum(b.balance), 0))
-        .select_from(lt.balances.join(lt.accounts, a.id == b.account_id))
-        .where(a.code == balance_code)
+        .where(b.account_id == s.balance_account_id)
         .scalar_subquery()
     )
     rows = await conn.execute(
@@ -238,28 +236,41 @@ async def _lines(
         .order_by(s.id)
     )
     lines, first_billed, currency = [], set(), {}
-    for row in rows:
-        if row.id not in sim_ids:
+    for (
+        sim_id,
+        state,
+        state_since,
+        created_at,
+        validity_until,
+        stored_day,
+        stored_next,
+        arrears,
+        home_currency,
+        model,
+        fee,
+        grace_days,
+        suspension_days,
+        balance,
+    ) in rows:  # positionally: a million rows a run
+        if sim_id not in sim_ids:
             continue
-        currency[row.id] = row.home_currency
-        retention = Retention(row.retention)
-        billing_day, next_fee_on = billing(
-            retention, row.billing_day, row.next_fee_on, row.created_at
-        )
-        if next_fee_on != row.next_fee_on:
-            first_billed.add(row.id)
+        currency[sim_id] = home_currency
+        retention = RETENTIONS[model]
+        billing_day, next_fee_on = billing(retention, stored_day, stored_next, created_at)
+        if next_fee_on != stored_next:
+            first_billed.add(sim_id)
         lines.append(
             Line(
-                sim_id=row.id,
-                state=SimState(row.state),
-                state_since=day_of(row.state_since or row.created_at),
+                sim_id=sim_id,
+                state=STATES[state],
+                state_since=day_of(state_since or created_at),
                 retention=retention,
-                fee=row.monthly_fee,
-                grace_days=row.grace_days,
-                suspension_days=row.suspension_days,
-                balance=int(row.balance),
-                arrears=row.arrears_minor,
-                validity_until=row.validity_until,
+                fee=fee,
+                grace_days=grace_days,
+                suspension_days=suspension_days,
+                balance=int(balance),
+                arrears=arrears,
+                validity_until=validity_until,
                 billing_day=billing_day,
                 next_fee_on=next_fee_on,
             )
@@ -269,6 +280,7 @@ async def _lines(
 
 async def _apply(
     conn: AsyncConnection,
+    day: date,
     lines: Sequence[Line],
     steps: Sequence[Step],
     first_billed: set[int],
@@ -277,16 +289,10 @@ async def _apply(
 ) -> None:
     """Write the batch's steps: the journals, then the SIMs in one statement (with the
     billing dates of ``first_billed``, given them this time) and their events."""
-    journals = [
-        (f"fee:{done.sim_id}:{done.fee_on}", done.sim_id, System.RETENTION_FEE_REVENUE, done.charge)
-        for done in steps
-        if done.charge
-    ] + [
-        (f"forfeit:{done.sim_id}", done.sim_id, System.FORFEITED_BALANCE, done.forfeit)
-        for done in steps
-        if done.forfeit > 0
-    ]
-    await _journals(conn, journals, currency, now)
+    fees = [(done.sim_id, done.charge) for done in steps if done.charge]
+    forfeits = [(done.sim_id, done.forfeit) for done in steps if done.forfeit > 0]
+    await _journals(conn, "fee", day, System.RETENTION_FEE_REVENUE, fees, currency, now)
+    await _journals(conn, "forfeit", day, System.FORFEITED_BALANCE, forfeits, currency, now)
     rows = [
         {
             "b_id": line.sim_id,
@@ -332,27 +338,31 @@ async def _apply(
 
 async def _journals(
     conn: AsyncConnection,
-    journals: Sequence[tuple[str, int, System, int]],
+    kind: str,
+    day: date,
+    to: System,
+    amounts: Sequence[tuple[int, int]],
     currency: dict[int, str],
     now: datetime,
 ) -> None:
-    """Each fee (to revenue) or forfeiture (to forfeited balances) from its SIM's balance, a
-    journal of its own; the accounts of all of them found in one query."""
-    if not journals:
+    """The batch's fees (to revenue) or forfeitures (to forfeited balances), each from its
+    SIM's balance by its posting rule, in as few journals as the posting limit allows
+    (``rules.batched``): client id ``<kind>:<day>:<first SIM>``. A SIM is marked once a day,
+    so no SIM is in two of them for a day; the accounts are found in one query."""
+    if not amounts:
         return
-    codes = {
-        client_id: (
-            chart.sim_balance(sim_id, currency[sim_id]).code,
-            chart.system_code(to, currency[sim_id]),
-        )
-        for client_id, sim_id, to, _ in journals
-    }
-    ids = await ledger.account_ids(conn, codes=sorted({c for pair in codes.values() for c in pair}))
-    for client_id, sim_id, to, minor in journals:
-        balance, target = (ids[code] for code in codes[client_id])
+    codes = {sim_id: chart.sim_balance(sim_id, currency[sim_id]).code for sim_id, _ in amounts}
+    targets = {c: chart.system_code(to, c) for c in {currency[sim_id] for sim_id, _ in amounts}}
+    ids = await ledger.account_ids(conn, codes=sorted({*codes.values(), *targets.values()}))
+    events = []
+    for sim_id, minor in amounts:
+        balance, target = ids[codes[sim_id]], ids[targets[currency[sim_id]]]
         amount = Money(minor, currency[sim_id])
         if to is System.FORFEITED_BALANCE:
-            postings = rules.forfeiture(sim_balance=balance, forfeited=target, remaining=amount)
+            events.append(rules.forfeiture(sim_balance=balance, forfeited=target, remaining=amount))
         else:
-            postings = rules.retention_fee(sim_balance=balance, revenue=target, fee=amount)
+            events.append(rules.retention_fee(sim_balance=balance, revenue=target, fee=amount))
+    pooled = {ids[code] for code in targets.values()}
+    for first, postings in rules.batched(events, pooled=pooled):
+        client_id = f"{kind}:{day}:{amounts[first][0]}"
         await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)

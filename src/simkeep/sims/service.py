@@ -134,8 +134,13 @@ async def issue_sim(
             sim_id=sim_id, from_state=None, to_state=state.value, reason="issued", at=now
         )
     )
-    for spec in (chart.sim_balance(sim_id, plan.currency), chart.sim_bonus(sim_id, plan.currency)):
-        await ledger.open_account(conn, spec=spec, now=now)
+    balance = await ledger.open_account(
+        conn, spec=chart.sim_balance(sim_id, plan.currency), now=now
+    )
+    await ledger.open_account(conn, spec=chart.sim_bonus(sim_id, plan.currency), now=now)
+    await conn.execute(
+        t.sims.update().where(t.sims.c.id == sim_id).values(balance_account_id=balance.id)
+    )
     sim = await get_sim(conn, sim_id=sim_id)
     assert sim is not None
     return sim

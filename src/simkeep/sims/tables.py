@@ -59,6 +59,7 @@ sims = Table(
     Column("next_fee_on", Date),  # monthly-fee plans: the Hong Kong date the next fee is due
     Column("arrears_minor", BigInteger, nullable=False, server_default="0"),  # fees owed
     Column("run_on", Date),  # the last day the retention run worked on it (0016_number_pool)
+    Column("balance_account_id", BigInteger),  # its balance in the books (0016_number_pool)
     CheckConstraint("state IN ('active', 'grace', 'suspended', 'recycled')", name="ck_sims_state"),
     CheckConstraint("arrears_minor >= 0", name="ck_sims_arrears"),
     CheckConstraint(
