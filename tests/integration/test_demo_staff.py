@@ -1,8 +1,10 @@
 """``simkeep demo seed`` prints two staff logins — an operator and an auditor — whose
-password and TOTP secret work at the staff login, and seeding again adds no one."""
+password and TOTP secret work at the staff login, and seeding again adds no one;
+``simkeep staff add`` prints a new member's secret once, ``simkeep staff list`` lists them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from simkeep.staff import audit
 from simkeep.staff import service as staff
 from simkeep.staff.model import StaffLimits, code_at, time_step
 from tests.integration.test_demo import seed
+from tests.integration.test_ledger_check import simkeep
 
 
 async def test_printed_staff_logins_work_with_their_secrets(
@@ -40,3 +43,60 @@ async def test_printed_staff_logins_work_with_their_secrets(
     assert len(await staff.list_staff(db)) == len(DEMO_STAFF)
     added = await db.read(lambda conn: audit.entries(conn, action="staff.add"))
     assert sorted(entry.after["username"] for entry in added) == ["auditor", "operator"]
+
+
+async def test_staff_add_prints_the_secret_once_and_staff_list_shows_the_member(
+    database_url: str, db: Database, clock: FixedClock
+) -> None:
+    code, output = await asyncio.to_thread(
+        simkeep,
+        database_url,
+        "staff",
+        "add",
+        "--username",
+        "mei",
+        "--name",
+        "Mei Lin",
+        "--role",
+        "auditor",
+        "--generate-password",
+    )
+    assert code == 0, output
+    password = re.search(r"Password: (\S+)", output)
+    uri = re.search(r"TOTP URI: (otpauth://\S+)", output)
+    secret = re.search(r"TOTP secret: ([A-Z2-7]+)", output)
+    assert password, output
+    assert uri, output
+    assert secret, output
+    assert f"secret={secret.group(1)}" in uri.group(1)
+    enrolling = await staff.login(
+        db,
+        username="mei",
+        password=password.group(1),
+        code="",
+        limits=StaffLimits(),
+        now=clock.now(),
+    )
+    assert not enrolling.second_factor  # the secret is confirmed at the first login
+
+    code, listed = await asyncio.to_thread(simkeep, database_url, "staff", "list")
+    assert code == 0
+    assert "mei" in listed
+    assert "auditor" in listed
+    assert secret.group(1) not in listed
+
+    code, refused = await asyncio.to_thread(
+        simkeep,
+        database_url,
+        "staff",
+        "add",
+        "--username",
+        "mei",
+        "--name",
+        "M",
+        "--role",
+        "root",
+        "--generate-password",
+    )
+    assert code == 2
+    assert "refused" in refused

@@ -130,4 +130,5 @@ async def test_numbers_are_masked_and_pages_follow_each_other(
         date(2026, 12, 9),
     ]
     assert all("*" in line.hk_number and "*" in line.cn_number for line in first + second)
-    assert first[0].cn_number.startswith("+86 1") and first[0].hk_number.startswith("+852 9")
+    assert first[0].cn_number.startswith("+86 1")
+    assert first[0].hk_number.startswith("+852 9")
