@@ -254,6 +254,10 @@ async def test_a_plan_edit_is_saved_and_audited_with_before_and_after(staffed: S
 
         assert saved.status_code == 303
         assert saved.headers["location"] == "/staff/plans/HK-KEEP?saved=1"
+        log = await http.get("/staff/audit", params={"action": "plan.update"})
+        assert "香港保號 HK$9" in log.text  # the after, as people read it
+        assert "香港保號月租 HK$8" in log.text  # the before
+        assert "staff.add" not in log.text.split("</select>")[-1]  # filtered by action
     row = await plan_row(site, "HK-KEEP")
     assert (row["monthly_fee"], row["grace_days"], row["suspension_days"]) == (900, 20, 45)
     assert row["name_en"] == "Hong Kong keeper, HK$9"
