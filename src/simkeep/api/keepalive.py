@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from simkeep.api import errors
 from simkeep.api.deps import SubscriberDep
+from simkeep.api.payments import NOTIFY_RESPONSES
 from simkeep.api.schemas import Amount
 from simkeep.keepalive import service as keepalive
 from simkeep.keepalive.model import AgreementExists, AttemptState, Mode, RuleState
@@ -26,7 +27,9 @@ from simkeep.services import Services, ServicesDep
 from simkeep.sqltypes import MAX_ID
 
 SimId = Annotated[int, Path(ge=1, le=MAX_ID)]
-router = APIRouter(tags=["keep-alive"], responses=errors.documented(400, 401, 404, 409, 422))
+router = APIRouter(tags=["keep-alive"])
+ERRORS = errors.documented(400, 401, 404, 409, 422, 502)
+NOTIFY = {k: v for k, v in NOTIFY_RESPONSES.items() if k != 413} | errors.documented(413)
 NOT_HELD = "you have no SIM with this id, or it has no keep-alive"
 
 
@@ -95,7 +98,9 @@ async def _read(services: Services, subscriber_id: int, sim_id: int) -> KeepAliv
         raise HTTPException(404, NOT_HELD) from error
 
 
-@router.get("/api/v1/sims/{sim_id:int}/keep-alive", summary="A SIM's auto keep-alive")
+@router.get(
+    "/api/v1/sims/{sim_id:int}/keep-alive", summary="A SIM's auto keep-alive", responses=ERRORS
+)
 async def get_keep_alive(
     sim_id: SimId, subscriber: SubscriberDep, services: ServicesDep
 ) -> KeepAliveOut:
@@ -105,6 +110,7 @@ async def get_keep_alive(
 @router.put(
     "/api/v1/sims/{sim_id:int}/keep-alive",
     summary="Save a payment agreement and a keep-alive rule for a SIM",
+    responses=ERRORS,
 )
 async def put_keep_alive(
     sim_id: SimId, body: KeepAliveRequest, subscriber: SubscriberDep, services: ServicesDep
@@ -132,6 +138,7 @@ async def put_keep_alive(
     status_code=204,
     response_class=Response,
     summary="Cancel a SIM's auto keep-alive (the agreement ends at the provider)",
+    responses=ERRORS,
 )
 async def delete_keep_alive(
     sim_id: SimId, subscriber: SubscriberDep, services: ServicesDep
@@ -153,6 +160,7 @@ async def delete_keep_alive(
     "/api/v1/keep-alive/{provider}/notify",
     summary="A provider's signed agreement notification",
     response_class=Response,
+    responses=NOTIFY,
 )
 async def notify(provider: Provider, request: Request, services: ServicesDep) -> Response:
     adapter = _agreements(services, provider)
