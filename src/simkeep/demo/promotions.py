@@ -21,7 +21,7 @@ from simkeep.clock import in_hong_kong
 from simkeep.names import Names
 from simkeep.payment_methods import Provider
 from simkeep.promotions import service as promotions
-from simkeep.promotions.model import Benefit, BenefitKind, Conditions, window
+from simkeep.promotions.model import Benefit, BenefitKind, Conditions, NewPromotion, window
 
 
 async def ensure_demo_promotions(conn: AsyncConnection, *, created: datetime, now: datetime) -> int:
@@ -31,50 +31,51 @@ async def ensure_demo_promotions(conn: AsyncConnection, *, created: datetime, no
     first_day = today.replace(day=1)
     last_day = (first_day + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     made = 0
-    for code, values in _definitions(first_day, last_day).items():
-        if code in existing:
+    for new in _definitions(first_day, last_day):
+        if new.code in existing:
             continue
-        await promotions.create_promotion(conn, code=code, now=created, **values)  # type: ignore[arg-type]
+        await promotions.create_from(conn, new=new, now=created)
         made += 1
     return made
 
 
-def _definitions(first_day: date, last_day: date) -> dict[str, dict[str, object]]:
+def _definitions(first_day: date, last_day: date) -> list[NewPromotion]:
     starts_at, ends_at = window(first_day, last_day)
-    return {
-        "GB100": {
-            "names": Names(
-                "增值滿 100 送 1 GB", "充值满 100 送 1 GB", "Top up 100 or more, get 1 GB"
-            ),
-            "priority": 20,
-            "stackable": False,
-            "conditions": Conditions(currency="HKD", min_credit_minor=10_000),
-            "benefits": [Benefit(BenefitKind.DATA, 1_024, None, 30)],
-            "budget": 1_000,
-            "per_sim_cap": None,
-        },
-        "FIRST10": {
-            "names": Names("首次增值送 10%", "首次充值送 10%", "First top-up +10%"),
-            "priority": 30,
-            "stackable": False,
-            "conditions": Conditions(first_topup=True),
-            "benefits": [Benefit(BenefitKind.PERCENT, 10, None, 90)],
-            "budget": 500,
-            "per_sim_cap": 1,
-        },
-        "WECHAT20": {
-            "names": Names(
+    return [
+        NewPromotion(
+            code="GB100",
+            names=Names("增值滿 100 送 1 GB", "充值满 100 送 1 GB", "Top up 100 or more, get 1 GB"),
+            priority=20,
+            stackable=False,
+            conditions=Conditions(currency="HKD", min_credit_minor=10_000),
+            benefits=(Benefit(BenefitKind.DATA, 1_024, None, 30),),
+            budget=1_000,
+            per_sim_cap=None,
+        ),
+        NewPromotion(
+            code="FIRST10",
+            names=Names("首次增值送 10%", "首次充值送 10%", "First top-up +10%"),
+            priority=30,
+            stackable=False,
+            conditions=Conditions(first_topup=True),
+            benefits=(Benefit(BenefitKind.PERCENT, 10, None, 90),),
+            budget=500,
+            per_sim_cap=1,
+        ),
+        NewPromotion(
+            code="WECHAT20",
+            names=Names(
                 "本月用微信支付：送 20 分鐘",
                 "本月用微信支付：送 20 分钟",
                 "WeChat Pay this month: +20 minutes",
             ),
-            "priority": 10,
-            "stackable": True,
-            "conditions": Conditions(
+            priority=10,
+            stackable=True,
+            conditions=Conditions(
                 provider=Provider.WECHATPAY, starts_at=starts_at, ends_at=ends_at
             ),
-            "benefits": [Benefit(BenefitKind.VOICE, 20, None, 30)],
-            "budget": 2_000,
-            "per_sim_cap": 5,
-        },
-    }
+            benefits=(Benefit(BenefitKind.VOICE, 20, None, 30),),
+            budget=2_000,
+            per_sim_cap=5,
+        ),
+    ]

@@ -135,6 +135,20 @@ class Promotion:
 
 
 @dataclass(frozen=True, slots=True)
+class NewPromotion:
+    """A promotion as the operator asks for it (checked by ``check_promotion``)."""
+
+    code: str
+    names: Names
+    priority: int
+    stackable: bool
+    conditions: Conditions
+    benefits: tuple[Benefit, ...]
+    budget: int | None
+    per_sim_cap: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Prospect:
     """A top-up about to be ordered, as far as promotions care."""
 

@@ -46,6 +46,7 @@ from simkeep.promotions.model import (
     BenefitKind,
     Conditions,
     Grant,
+    NewPromotion,
     Promotion,
     PromotionError,
     PromotionState,
@@ -132,6 +133,22 @@ async def create_promotion(
     created = await get_promotion(conn, promotion_id=promotion_id)
     assert created is not None
     return created
+
+
+async def create_from(conn: AsyncConnection, *, new: NewPromotion, now: datetime) -> Promotion:
+    """``create_promotion`` of what the operator asked for."""
+    return await create_promotion(
+        conn,
+        code=new.code,
+        names=new.names,
+        priority=new.priority,
+        stackable=new.stackable,
+        conditions=new.conditions,
+        benefits=new.benefits,
+        budget=new.budget,
+        per_sim_cap=new.per_sim_cap,
+        now=now,
+    )
 
 
 async def set_state(

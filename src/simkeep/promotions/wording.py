@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from babel.numbers import format_decimal
 
 from simkeep.i18n import translations
-from simkeep.promotions.model import Applied, BenefitKind, Grant
+from simkeep.promotions.model import Applied, Benefit, BenefitKind, Grant, Promotion
 
 KIND_TEXT = {  # message ids (context "promotion"), in English
     BenefitKind.MONEY: "%(amount)s bonus money for %(days)s days",
@@ -27,6 +27,7 @@ KIND_TEXT = {  # message ids (context "promotion"), in English
     BenefitKind.VALIDITY: "%(count)s more days of validity",
 }
 ZONE_TEXT = {"hk": "%(benefit)s (in Hong Kong)", "mainland": "%(benefit)s (in the Mainland)"}
+PERCENT_TEXT = "%(count)s%% of the top-up as bonus money for %(days)s days"
 SMS_TEXT = "Promotion %(name)s: %(benefits)s."
 SEPARATOR = ", "
 
@@ -42,9 +43,27 @@ def benefit_text(grant: Grant, *, locale: str, currency: str) -> str:
         "count": format_decimal(grant.amount, locale=locale),
         "days": grant.expires_days,
     }
-    if grant.zone in ZONE_TEXT:
-        text = _t(locale, ZONE_TEXT[grant.zone]) % {"benefit": text}
-    return text
+    return _t(locale, ZONE_TEXT[grant.zone]) % {"benefit": text} if grant.zone else text
+
+
+def offer_text(promotion: Promotion, *, locale: str) -> str:
+    """What a promotion gives any top-up, as its list reads: ``10% of the top-up …``."""
+    currency = promotion.conditions.currency or "HKD"
+    return _t(locale, SEPARATOR).join(
+        _percent_text(benefit, locale)
+        if benefit.kind is BenefitKind.PERCENT
+        else benefit_text(
+            Grant(benefit.kind, benefit.amount, benefit.zone, benefit.expires_days),
+            locale=locale,
+            currency=currency,
+        )
+        for benefit in promotion.benefits
+    )
+
+
+def _percent_text(benefit: Benefit, locale: str) -> str:
+    values = {"count": benefit.amount, "days": benefit.expires_days}
+    return _t(locale, PERCENT_TEXT) % values
 
 
 def benefits_text(applied: Applied, *, locale: str, currency: str) -> str:

@@ -1,13 +1,14 @@
 """The staff pages in one router for the composition root: getting in and out
-(``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``) and
-the plans (``staff_plans``). Staff pages are built on ``staff_session``."""
+(``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``), the
+plans (``staff_plans``) and the promotions (``staff_promotions``). Staff pages are built on
+``staff_session``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simkeep.web import staff_console, staff_login, staff_plans
+from simkeep.web import staff_console, staff_login, staff_plans, staff_promotions
 
 router = APIRouter(include_in_schema=False)
-for _area in (staff_login, staff_console, staff_plans):
+for _area in (staff_login, staff_console, staff_plans, staff_promotions):
     router.include_router(_area.router)
