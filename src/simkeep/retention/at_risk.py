@@ -159,13 +159,12 @@ def _joined() -> Any:
 
 
 def _balance() -> Any:
-    """A SIM's money balance from the books (its balance account's slot rows)."""
-    s, a, b = st.sims.c, lt.accounts.c, lt.balances.c
-    code = literal("sim:") + cast(s.id, String) + literal(":balance:") + s.home_currency
+    """A SIM's money balance from the books (its balance account's slot rows), read as the
+    daily run reads it."""
+    b = lt.balances.c
     return (
         select(func.coalesce(func.sum(b.balance), 0))
-        .select_from(lt.balances.join(lt.accounts, a.id == b.account_id))
-        .where(a.code == code)
+        .where(b.account_id == st.sims.c.balance_account_id)
         .scalar_subquery()
     )
 
