@@ -5,13 +5,22 @@ not found, and cancelling from the page (ended at the provider)."""
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.keepalive import charging
+from simkeep.keepalive import service as keepalive
+from simkeep.keepalive.model import charge_at
+from simkeep.keepalive.service import KeepAliveUrls
+from simkeep.retention.model import lapses_on, line_of
+from simkeep.sims import service as sims
 from tests.e2e.site_world import Site, csrf_of, link, post_form, register
 
 OWNER, OTHER = "+85261234567", "+85261234568"
+PUBLIC = "http://127.0.0.1:9"
 SHOWN = {
     "en": ("Auto keep-alive", "On, with WeChat Pay:", "enough to stay active"),
     "zh_Hant_HK": ("自動保號", "已開啟，經微信支付：", "足夠保持號碼有效的金額"),
@@ -86,3 +95,34 @@ async def test_another_subscribers_sim_is_not_found(site: Site) -> None:
             page, data={"csrf": csrf_of(mine), "provider": "alipay", "choice": "enough"}
         )
         assert refused.status_code == 404
+
+
+async def test_a_declined_top_up_is_shown_on_the_sim_page(site: Site) -> None:
+    page = await _signed_up(site)
+    saved = await post_form(site.http, page, {"provider": "alipay", "choice": "5000"})
+    signing = await site.http.get(_local(saved.headers["location"]))  # Alipay's gateway …
+    signing = await site.http.get(_local(signing.headers["location"]))  # … its signing page
+    ref = str(signing.url.path).split("/")[-2]
+    signed = await site.http.post(str(signing.url.path), data={"password": "123456"})
+    await site.http.get(_local(signed.headers["location"]))  # back: Alipay is asked
+    await site.http.post(f"/_sim/alipay/agreements/{ref}/funds", params={"enough": "false"})
+
+    # the CNY SIM on its monthly fee, with nothing on it, lapses on its first billing day
+    async def lapse_day(conn: AsyncConnection) -> date:
+        [holder] = await sims.holders(conn, sim_id=site.cn_sim.id)
+        account = await sims.held_sim(
+            conn, subscriber_id=holder.subscriber_id, sim_id=site.cn_sim.id
+        )
+        assert account is not None
+        lapse = lapses_on(line_of(account))
+        assert lapse is not None
+        return lapse
+
+    lapse = await site.db.transaction(lapse_day)
+    site.clock.set(charge_at(lapse))
+    adapters = keepalive.agreement_adapters(site.app.state.payment_adapters)
+    await charging.run_due(
+        site.db, adapters=adapters, urls=KeepAliveUrls(PUBLIC), now=site.clock.now()
+    )
+    shown = await site.http.get(f"/my/sims/{site.cn_sim.id}?lang=en")
+    assert "The top-up of CN¥50.00 was declined; it is tried again on" in shown.text
