@@ -334,3 +334,21 @@ async def test_fifty_concurrent_runs_notify_and_charge_once(api: Api) -> None:
     await _to_charge_day(api, 7)
     assert sum(await asyncio.gather(*(_run(api) for _ in range(50)))) == 1
     assert await _orders(api) == [("awaiting_payment", "auto")]
+
+
+async def test_the_payer_unsigning_in_alipay_ends_the_rule(api: Api) -> None:
+    auth = await _link(api, api.hk_sim, OWNER)
+    ref = await _sign(api, api.hk_sim, auth, "alipay", mode="enough")
+    ended = await api.http.post(f"/_sim/alipay/agreements/{ref}/unsign")
+    assert ended.json()["status"] == "STOP"
+    form = dict(api.app.state.providers.alipay.deliveries[-1].form)
+    assert form["notify_type"] == "dut_user_unsign"
+    tampered = {**form, "external_agreement_no": "SK20260101FFFFFFFFFFFF"}
+    refused = await api.http.post("/api/v1/keep-alive/alipay/notify", data=tampered)
+    assert refused.text == "fail"  # signed over other content: nothing believed
+    still = await api.http.get(f"/api/v1/sims/{api.hk_sim.id}/keep-alive", headers=auth)
+    assert still.json()["state"] == "active"
+    answer = await api.http.post("/api/v1/keep-alive/alipay/notify", data=form)
+    assert answer.text == "success"
+    shown = await api.http.get(f"/api/v1/sims/{api.hk_sim.id}/keep-alive", headers=auth)
+    assert shown.status_code == 404
