@@ -55,6 +55,13 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    field: str  # dotted for a nested value: names.name_en
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     id: int
     at: datetime
@@ -65,6 +72,25 @@ class Entry:
     target: Target
     before: Any
     after: Any
+
+    def changes(self) -> list[Change]:
+        """The fields whose value differs between before and after, by name."""
+        before, after = flat(self.before), flat(self.after)
+        return [
+            Change(field, before.get(field), after.get(field))
+            for field in sorted(before.keys() | after.keys())
+            if before.get(field) != after.get(field)
+        ]
+
+
+def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A snapshot's values by dotted field name (``{"names": {"en": …}}`` → ``names.en``)."""
+    if not isinstance(value, dict):
+        return {} if value is None and not prefix else {prefix: value}
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        fields.update(flat(item, f"{prefix}.{key}" if prefix else str(key)))
+    return fields
 
 
 def as_json(value: Mapping[str, Any] | None) -> Any:

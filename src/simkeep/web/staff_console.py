@@ -23,6 +23,7 @@ from simkeep.sims.model import SimState
 from simkeep.sqltypes import MAX_ID
 from simkeep.staff import console
 from simkeep.staff import service as staff_service
+from simkeep.staff.audit import flat
 from simkeep.web.pages import PagesDep
 from simkeep.web.staff_session import StaffDep, staff_page, staff_router
 
@@ -83,5 +84,6 @@ async def audit_log(
         "members": await staff_service.list_staff(services.db),
         "chosen_member": member,
         "chosen_action": action,
+        "flat": flat,  # a before or after by dotted field name
     }
     return staff_page(pages, request, "staff/audit.html", staff, context)
