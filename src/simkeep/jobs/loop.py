@@ -74,9 +74,14 @@ def standard_jobs(
         jobs["retention_run"] = keep_numbers
     if keepalive_urls is not None:
         agreements = keepalive.agreement_adapters(adapters)
+        scanned: list[datetime] = []  # when the rules were last looked over for notices
 
         async def keep_alive(now: datetime) -> int:
-            return await charging.run_due(db, adapters=agreements, urls=keepalive_urls, now=now)
+            scan = not scanned or now - scanned[-1] >= charging.SCAN_EVERY
+            if scan:
+                scanned[:] = [now]
+            urls = keepalive_urls
+            return await charging.run_due(db, adapters=agreements, urls=urls, now=now, scan=scan)
 
         jobs["keep_alive"] = keep_alive
     return jobs

@@ -5,8 +5,9 @@ Design overview
 ---------------
 ``run_due`` is the job body (``jobs.loop``). Each run:
 
-1. **Notices.** For each active rule whose SIM (still held by the rule's subscriber, still
-   active) lapses within ``NOTICE_DAYS``, the attempt for that period — the lapse day — is
+1. **Notices** (the worker looks the rules over every ``SCAN_EVERY``). For each active rule
+   whose SIM (still held by the rule's subscriber, still active) lapses within
+   ``NOTICE_DAYS``, the attempt for that period — the lapse day — is
    claimed by one ``INSERT … ON CONFLICT DO NOTHING``: only the inserting run texts the
    notice ("we will top up … on … unless you cancel"), in the same transaction, so two
    workers or a repeat never notify or charge a period twice.
@@ -65,6 +66,7 @@ from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderRequest, OrderState
 
+SCAN_EVERY = timedelta(minutes=1)  # every active rule's SIM is read: not every second
 CLAIM = timedelta(minutes=10)  # a charge claimed by a worker that died is retaken after this
 DEFAULT_LANGUAGE = "zh_Hant_HK"
 NOTICE = (
@@ -87,9 +89,12 @@ async def run_due(
     adapters: Mapping[Provider, AgreementAdapter],
     urls: KeepAliveUrls,
     now: datetime,
+    scan: bool = True,
 ) -> int:
-    """Notice, charge and follow up what is due; returns how many charges were made."""
-    await db.transaction(lambda conn: _notice_all(conn, now))
+    """Notice (when ``scan``: the rules are looked over every ``SCAN_EVERY`` by the worker),
+    charge and follow up what is due; returns how many charges were made."""
+    if scan:
+        await db.transaction(lambda conn: _notice_all(conn, now))
     await db.transaction(lambda conn: _follow_pending(conn, now))
     charged = 0
     for attempt_id in await db.transaction(lambda conn: _due(conn, now)):
