@@ -23,8 +23,10 @@ Design overview
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,7 +41,7 @@ MAX_RECORDS = 500  # records in one batch
 MAX_BATCH_BYTES = 256 * 1024  # a batch's body: 500 records of ~500 bytes
 MAX_AGE = timedelta(days=90)  # a record older than this is refused
 MAX_AHEAD = timedelta(minutes=10)  # clocks differ; a record further in the future is refused
-SIMS_PER_JOURNAL = 49  # two postings each and one for revenue: a journal takes 100 at most
+MAX_POSTINGS = 100  # in one journal (``ledger.model.check_postings``)
 
 RECORD_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 E164 = re.compile(r"^\+(852[0-9]{8}|861[0-9]{10})$")
@@ -223,26 +225,70 @@ class Wallet:
         return taken
 
 
-def usage_postings(
-    spends: list[tuple[int, int, Money, Money]], *, revenue: int
-) -> tuple[Posting, ...]:
-    """One journal's postings for several SIMs' usage — ``(bonus account, balance account,
-    from bonus, from balance)`` each, booked by ``rules.usage`` — with their revenue in one
-    posting."""
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What one SIM's usage in a batch took from its bonus and balance accounts."""
+
+    sim_id: int
+    bonus_account: int
+    balance_account: int
+    from_bonus: Money
+    from_balance: Money
+
+    @property
+    def currency(self) -> str:
+        return self.from_balance.currency
+
+    @property
+    def postings(self) -> int:
+        return (self.from_bonus.minor > 0) + (self.from_balance.minor > 0)
+
+
+def journals(spends: list[Spend]) -> list[list[Spend]]:
+    """The spends packed into as few journals as ``MAX_POSTINGS`` allows, counting one
+    revenue posting per currency in each."""
+    packed: list[list[Spend]] = []
+    current: list[Spend] = []
+    count, currencies = 0, set[str]()
+    for spend in spends:
+        needed = spend.postings + (spend.currency not in currencies)
+        if current and count + needed > MAX_POSTINGS:
+            packed.append(current)
+            current, count, currencies = [], 0, set()
+            needed = spend.postings + 1
+        current.append(spend)
+        count += needed
+        currencies.add(spend.currency)
+    if current:
+        packed.append(current)
+    return packed
+
+
+def usage_postings(spends: list[Spend], *, revenue: Mapping[str, int]) -> tuple[Posting, ...]:
+    """One journal's postings for several SIMs' usage, each booked by ``rules.usage``, with
+    the revenue of each currency (``revenue``: its account) in one posting."""
     postings: list[Posting] = []
-    earned = 0
-    currency = ""
-    for bonus_account, balance_account, from_bonus, from_balance in spends:
+    earned: dict[str, int] = defaultdict(int)
+    for spend in spends:
+        account = revenue[spend.currency]
         for posting in rules.usage(
-            sim_bonus=bonus_account,
-            sim_balance=balance_account,
-            revenue=revenue,
-            from_bonus=from_bonus,
-            from_balance=from_balance,
+            sim_bonus=spend.bonus_account,
+            sim_balance=spend.balance_account,
+            revenue=account,
+            from_bonus=spend.from_bonus,
+            from_balance=spend.from_balance,
         ):
-            if posting.account_id == revenue:
-                earned += posting.amount
-                currency = posting.currency
+            if posting.account_id == account:
+                earned[posting.currency] += posting.amount
             else:
                 postings.append(posting)
-    return (*postings, Posting(revenue, earned, currency))
+    revenues = [Posting(revenue[c], amount, c) for c, amount in sorted(earned.items())]
+    return (*postings, *revenues)
+
+
+def journal_id(client_id: int, record_id: str) -> str:
+    """The client id of the journal that books a batch's money, from its first record: a
+    record is charged once, so the name is never used for another journal (and a batch run
+    again after a conflict names its journal the same)."""
+    digest = hashlib.sha256(record_id.encode()).hexdigest()[:40]
+    return f"usage:{client_id}:{digest}"

@@ -6,12 +6,14 @@ Design overview
 * ``SIMS``: the SIMs behind the batch's numbers, with state, plan and currency — on
   PostgreSQL locking their rows in id order, as crediting and the retention run do, so a
   top-up, a fee or another batch for one of them waits for this one, and this one for it.
-* ``insert_records``: every new record at once (PostgreSQL: ``unnest`` of one array per
-  column; SQLite: a JSON array read with ``json_each``), ``ON CONFLICT DO NOTHING
-  RETURNING`` — only the records that come back are new; the others were charged before.
-* ``BUCKETS``, ``BALANCES``: what the SIMs can pay with, locked on PostgreSQL (buckets that
-  an expiry or a grant changes, balance rows a refund or a fee changes).
-* ``spend_buckets``, ``settle_records``: the outcome written back in one statement each.
+* ``FACTS``: in one read, once the SIMs are locked, the rates of their plans, their buckets
+  that may pay and their bonus and balance accounts (both locked on PostgreSQL: buckets an
+  expiry changes, balance rows a fee or a refund changes), the usage revenue accounts, and
+  which of the batch's record ids were charged before. ``EARLIER`` reads those records
+  whole, only when there are some.
+* ``insert_records``: the new records with what each cost, at once (PostgreSQL: ``unnest``
+  of one array per column; SQLite: a JSON array read with ``json_each``), ``ON CONFLICT DO
+  NOTHING``; ``spend_buckets``: what the batch took from each bucket, in one statement.
 """
 
 from __future__ import annotations
@@ -23,62 +25,66 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.sqltypes import sqlite_timestamp
-from simkeep.statements import Row, Statement
+from simkeep.statements import Statement
+
+
+def _listed(name: str, sql_type: str, *, postgresql: bool) -> str:
+    """A list parameter as a one-column table ``l(value)``, joined to a table by ``{join}``:
+    SQLite's ``CROSS JOIN`` keeps the list the outer loop (an index lookup per element),
+    where its planner would otherwise scan a whole client's records."""
+    if postgresql:
+        return f"unnest(:{name}::{sql_type}[]) AS l(value)"
+    return f"json_each(:{name}) AS l"
+
+
+_CROSS = "CROSS JOIN"  # SQLite: the left table is the outer loop
 
 CLIENT_OF_TOKEN = Statement("SELECT id, name FROM network_clients WHERE token_digest = :digest")
 
+_SIMS = """
+    SELECT n.e164 AS number, s.id AS sim_id, s.state, s.plan_code, s.home_currency
+    FROM {numbers} {join} sim_lines n ON n.e164 = l.value JOIN sims s ON s.id = n.sim_id
+    ORDER BY s.id {lock}
+"""
 SIMS = Statement(
-    """
-    SELECT l.e164 AS number, s.id AS sim_id, s.state, s.plan_code, s.home_currency
-    FROM sim_lines l JOIN sims s ON s.id = l.sim_id
-    WHERE l.e164 = ANY(:numbers) ORDER BY s.id FOR UPDATE OF s
-    """,
-    sqlite="""
-    SELECT l.e164 AS number, s.id AS sim_id, s.state, s.plan_code, s.home_currency
-    FROM sim_lines l JOIN sims s ON s.id = l.sim_id
-    WHERE l.e164 IN (SELECT value FROM json_each(:numbers)) ORDER BY s.id
-    """,
-)
-
-RATES = Statement(
-    "SELECT plan_code, zone, kind, rate_minor FROM plan_rates WHERE plan_code = ANY(:plans)",
-    sqlite="SELECT plan_code, zone, kind, rate_minor FROM plan_rates"
-    " WHERE plan_code IN (SELECT value FROM json_each(:plans))",
+    _SIMS.format(
+        numbers=_listed("numbers", "text", postgresql=True), join="JOIN", lock="FOR UPDATE OF s"
+    ),
+    sqlite=_SIMS.format(numbers=_listed("numbers", "", postgresql=False), join=_CROSS, lock=""),
 )
 
 _COLUMNS = """
     client_id, record_id, sim_id, number, kind, zone, quantity, occurred_at, received_at,
     currency, rate_minor, bucket_units, amount_minor, bonus_minor, balance_minor,
-    unpaid_minor, barred
+    unpaid_minor, barred, journal_id
 """
 _INSERT_PG = Statement(
     f"""
     INSERT INTO usage_records ({_COLUMNS})
     SELECT :client_id, r.record_id, r.sim_id, r.number, r.kind, r.zone, r.quantity,
-           r.occurred_at, :now, r.currency, r.rate, 0, r.quantity * r.rate, 0, 0,
-           r.quantity * r.rate, r.barred
+           r.occurred_at, :now, r.currency, r.rate, r.units, r.amount, r.bonus, r.balance,
+           r.unpaid, r.barred, r.journal
     FROM unnest(:record_ids::text[], :sim_ids::bigint[], :numbers::text[], :kinds::text[],
                 :zones::text[], :quantities::bigint[], :occurred::timestamptz[],
-                :currencies::text[], :rates::bigint[], :barred::boolean[])
+                :currencies::text[], :rates::bigint[], :units::bigint[], :amounts::bigint[],
+                :bonus::bigint[], :balance::bigint[], :unpaid::bigint[], :barred::boolean[],
+                :journals::bigint[])
          AS r(record_id, sim_id, number, kind, zone, quantity, occurred_at, currency, rate,
-              barred)
+              units, amount, bonus, balance, unpaid, barred, journal)
     ON CONFLICT (client_id, record_id) DO NOTHING
-    RETURNING id, record_id
     """  # noqa: S608 - column names, not input
 )
 _INSERT_SQLITE = Statement(
     f"""
     INSERT INTO usage_records ({_COLUMNS})
     SELECT :client_id, r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3,
-           r.value ->> 4, r.value ->> 5, r.value ->> 6, :now, r.value ->> 7, r.value ->> 8, 0,
-           (r.value ->> 5) * (r.value ->> 8), 0, 0, (r.value ->> 5) * (r.value ->> 8),
-           r.value ->> 9
+           r.value ->> 4, r.value ->> 5, r.value ->> 6, :now, r.value ->> 7, r.value ->> 8,
+           r.value ->> 9, r.value ->> 10, r.value ->> 11, r.value ->> 12, r.value ->> 13,
+           r.value ->> 14, r.value ->> 15
     FROM json_each(:rows) AS r WHERE true
     ON CONFLICT (client_id, record_id) DO NOTHING
-    RETURNING id, record_id
     """  # noqa: S608 - column names, not input
 )
-
 _ARRAYS = (
     "record_ids",
     "sim_ids",
@@ -89,69 +95,98 @@ _ARRAYS = (
     "occurred",
     "currencies",
     "rates",
+    "units",
+    "amounts",
+    "bonus",
+    "balance",
+    "unpaid",
     "barred",
+    "journals",
 )
-# (record id, SIM id, number, kind, zone, quantity, occurred at, currency, rate, barred)
-NewRecord = tuple[str, int, str, str, str, int, datetime, str, int, bool]
+# (record id, SIM id, number, kind, zone, quantity, occurred at, currency, rate, units from
+# buckets, amount, from bonus, from balance, unpaid, barred, journal id)
+NewRecord = tuple[
+    str, int, str, str, str, int, datetime, str, int, int, int, int, int, int, bool, int | None
+]
 
 
 async def insert_records(
     conn: AsyncConnection, *, client_id: int, records: Sequence[NewRecord], now: datetime
-) -> dict[str, int]:
-    """Insert the records not seen before; their record ids → row ids."""
-    rows: Sequence[Row]
+) -> int:
+    """Insert the records, each with what it cost; how many were new."""
     if conn.dialect.name == "postgresql":
         columns = list(zip(*records, strict=True))
         arrays: dict[str, Any] = {
             name: list(column) for name, column in zip(_ARRAYS, columns, strict=True)
         }
-        rows = await _INSERT_PG.rows(conn, client_id=client_id, now=now, **arrays)
-    else:
-        listed = [[*r[:6], sqlite_timestamp(r[6]), *r[7:]] for r in records]
-        rows = await _INSERT_SQLITE.rows(conn, client_id=client_id, now=now, rows=listed)
-    return {row["record_id"]: row["id"] for row in rows}
+        return await _INSERT_PG.execute(conn, client_id=client_id, now=now, **arrays)
+    listed = [[*r[:6], sqlite_timestamp(r[6]), *r[7:]] for r in records]
+    return await _INSERT_SQLITE.execute(conn, client_id=client_id, now=now, rows=listed)
 
 
+_EARLIER = """
+    SELECT u.record_id, u.number, u.kind, u.zone, u.quantity, u.occurred_at, u.currency,
+           u.rate_minor, u.bucket_units, u.amount_minor, u.bonus_minor, u.balance_minor,
+           u.unpaid_minor, u.barred
+    FROM {record_ids} {join} usage_records u ON u.client_id = :client_id AND u.record_id = l.value
+"""
 EARLIER = Statement(
-    """
-    SELECT record_id, number, kind, zone, quantity, occurred_at, currency, rate_minor,
-           bucket_units, amount_minor, bonus_minor, balance_minor, unpaid_minor, barred
-    FROM usage_records WHERE client_id = :client_id AND record_id = ANY(:record_ids)
-    """,
-    sqlite="""
-    SELECT record_id, number, kind, zone, quantity, occurred_at, currency, rate_minor,
-           bucket_units, amount_minor, bonus_minor, balance_minor, unpaid_minor, barred
-    FROM usage_records WHERE client_id = :client_id
-      AND record_id IN (SELECT value FROM json_each(:record_ids))
-    """,
+    _EARLIER.format(record_ids=_listed("record_ids", "text", postgresql=True), join="JOIN"),
+    sqlite=_EARLIER.format(record_ids=_listed("record_ids", "", postgresql=False), join=_CROSS),
 )
 
-BUCKETS = Statement(
-    """
-    SELECT id, sim_id, kind, zone, remaining, expires_at FROM sim_buckets
-    WHERE sim_id = ANY(:sim_ids) AND remaining > 0 AND expired_at IS NULL
-      AND expires_at > :since
-    ORDER BY sim_id, expires_at, id FOR UPDATE
-    """,
-    sqlite="""
-    SELECT id, sim_id, kind, zone, remaining, expires_at FROM sim_buckets
-    WHERE sim_id IN (SELECT value FROM json_each(:sim_ids)) AND remaining > 0
-      AND expired_at IS NULL AND expires_at > :since
-    ORDER BY sim_id, expires_at, id
-    """,
-)
+# Each list joins as a table (``unnest`` / ``json_each``), so that every read is an index
+# lookup per element whatever the planner's statistics say of a growing table.
+_FACTS = """
+    WITH buckets AS (
+        SELECT k.id, k.sim_id, k.kind, k.zone, k.remaining, k.expires_at
+        FROM {sim_ids} {join} sim_buckets k ON k.sim_id = l.value
+        WHERE k.remaining > 0 AND k.expired_at IS NULL AND k.expires_at > :since
+        ORDER BY k.sim_id, k.expires_at, k.id {lock}
+    ), balances AS (
+        SELECT a.code, a.id, b.balance - b.pending_out AS available
+        FROM {codes} {join} ledger_accounts a ON a.code = l.value
+        JOIN ledger_balances b ON b.account_id = a.id
+        ORDER BY a.id {lock_b}
+    )
+    SELECT 'bucket' AS fact, kind AS name, id, remaining AS amount, sim_id, zone, expires_at
+    FROM buckets
+    UNION ALL
+    SELECT 'account', code, id, available, NULL, NULL, NULL FROM balances
+    UNION ALL
+    SELECT 'account', a.code, a.id, 0, NULL, NULL, NULL
+    FROM {revenue} {join} ledger_accounts a ON a.code = l.value
+    UNION ALL
+    SELECT 'rate', r.plan_code || ' ' || r.zone || ' ' || r.kind, NULL, r.rate_minor, NULL,
+           NULL, NULL
+    FROM {plans} {join} plan_rates r ON r.plan_code = l.value
+    UNION ALL
+    SELECT 'earlier', u.record_id, NULL, NULL, NULL, NULL, NULL
+    FROM {record_ids} {join} usage_records u ON u.client_id = :client_id AND u.record_id = l.value
+"""
 
-BALANCES = Statement(  # SIM accounts: one balance row each
-    """
-    SELECT a.code, a.id, b.balance - b.pending_out AS available
-    FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-    WHERE a.code = ANY(:codes) ORDER BY a.id FOR UPDATE OF b
-    """,
-    sqlite="""
-    SELECT a.code, a.id, b.balance - b.pending_out AS available
-    FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
-    WHERE a.code IN (SELECT value FROM json_each(:codes))
-    """,
+
+FACTS = Statement(  # buckets locked first, then balance rows, as an expiry or a grant does
+    _FACTS.format(
+        sim_ids=_listed("sim_ids", "bigint", postgresql=True),
+        codes=_listed("codes", "text", postgresql=True),
+        revenue=_listed("revenue", "text", postgresql=True),
+        plans=_listed("plans", "text", postgresql=True),
+        record_ids=_listed("record_ids", "text", postgresql=True),
+        join="JOIN",
+        lock="FOR UPDATE OF k",
+        lock_b="FOR UPDATE OF b",
+    ),
+    sqlite=_FACTS.format(
+        sim_ids=_listed("sim_ids", "", postgresql=False),
+        codes=_listed("codes", "", postgresql=False),
+        revenue=_listed("revenue", "", postgresql=False),
+        plans=_listed("plans", "", postgresql=False),
+        record_ids=_listed("record_ids", "", postgresql=False),
+        join=_CROSS,
+        lock="",
+        lock_b="",
+    ),
 )
 
 _SPEND_PG = Statement(
@@ -175,40 +210,3 @@ async def spend_buckets(conn: AsyncConnection, *, spent: dict[int, int]) -> None
         await _SPEND_PG.execute(conn, ids=list(spent), spent=list(spent.values()))
     else:
         await _SPEND_SQLITE.execute(conn, rows=[[k, v] for k, v in spent.items()])
-
-
-_SETTLE_PG = Statement(
-    """
-    UPDATE usage_records r SET bucket_units = u.units, amount_minor = u.amount,
-           bonus_minor = u.bonus, balance_minor = u.balance, unpaid_minor = u.unpaid,
-           journal_id = u.journal
-    FROM unnest(:ids::bigint[], :units::bigint[], :amounts::bigint[], :bonus::bigint[],
-                :balance::bigint[], :unpaid::bigint[], :journals::bigint[])
-         AS u(id, units, amount, bonus, balance, unpaid, journal)
-    WHERE r.id = u.id
-    """
-)
-_SETTLE_SQLITE = Statement(
-    """
-    UPDATE usage_records SET bucket_units = u.units, amount_minor = u.amount,
-           bonus_minor = u.bonus, balance_minor = u.balance, unpaid_minor = u.unpaid,
-           journal_id = u.journal
-    FROM (SELECT value ->> 0 AS id, value ->> 1 AS units, value ->> 2 AS amount,
-                 value ->> 3 AS bonus, value ->> 4 AS balance, value ->> 5 AS unpaid,
-                 value ->> 6 AS journal FROM json_each(:rows)) AS u
-    WHERE usage_records.id = u.id
-    """
-)
-
-# (row id, bucket units, amount, from bonus, from balance, unpaid, journal id)
-Settled = tuple[int, int, int, int, int, int, int | None]
-
-
-async def settle_records(conn: AsyncConnection, *, settled: Sequence[Settled]) -> None:
-    """Write what each new record cost and who paid it."""
-    if conn.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*settled, strict=True)]
-        names = ("ids", "units", "amounts", "bonus", "balance", "unpaid", "journals")
-        await _SETTLE_PG.execute(conn, **dict(zip(names, columns, strict=True)))
-    else:
-        await _SETTLE_SQLITE.execute(conn, rows=[list(row) for row in settled])

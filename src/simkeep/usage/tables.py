@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    ForeignKey,
     Index,
     MetaData,
     String,
@@ -53,7 +52,7 @@ records = Table(
     "usage_records",
     metadata,
     Column("id", id_column_type(), primary_key=True),
-    Column("client_id", BigInteger, ForeignKey("network_clients.id"), nullable=False),
+    Column("client_id", BigInteger, nullable=False),  # network_clients.id (never removed)
     Column("record_id", String(64), nullable=False),
     Column("sim_id", BigInteger, nullable=False),  # sims.id (a foreign key in the schema)
     Column("number", String(16), nullable=False),
@@ -70,7 +69,7 @@ records = Table(
     Column("balance_minor", BigInteger, nullable=False),
     Column("unpaid_minor", BigInteger, nullable=False),
     Column("barred", Boolean, nullable=False),
-    Column("journal_id", BigInteger),  # ledger_journals.id (a foreign key in the schema)
+    Column("journal_id", BigInteger),  # ledger_journals.id (append-only)
     UniqueConstraint("client_id", "record_id", name="uq_usage_records_client_record"),
     CheckConstraint("kind IN ('voice', 'data', 'sms')", name="ck_usage_records_kind"),
     CheckConstraint("zone IN ('hk', 'mainland')", name="ck_usage_records_zone"),

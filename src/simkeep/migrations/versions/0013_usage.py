@@ -8,7 +8,10 @@ systems, each with the SHA-256 digest of its bearer token. ``usage_records`` kee
 record a client reported and what it cost: unique per client and record id (the
 idempotency of ``POST /api/v1/network/usage``), the units benefit buckets paid, the price of
 the rest, and how much of that bonus money, the balance, and nobody (unpaid) paid. CHECKs
-hold the arithmetic: nothing below zero, the parts summing to the price.
+hold the arithmetic: nothing below zero, the parts summing to the price. A record's SIM is
+a foreign key; its client and its journal are not: both tables only ever grow (clients are
+never removed, journals are append-only by the ledger's triggers), and a check of each per
+row was a third of a batch's insert on PostgreSQL.
 
 Revision ID: 0013
 Revises: 0012
@@ -74,7 +77,7 @@ def upgrade() -> None:
     op.create_table(
         "usage_records",
         sa.Column("id", ID, primary_key=True),
-        sa.Column("client_id", sa.BigInteger, sa.ForeignKey("network_clients.id"), nullable=False),
+        sa.Column("client_id", sa.BigInteger, nullable=False),
         sa.Column("record_id", sa.String(64), nullable=False),
         sa.Column("sim_id", sa.BigInteger, sa.ForeignKey("sims.id"), nullable=False),
         sa.Column("number", sa.String(16), nullable=False),
@@ -91,7 +94,7 @@ def upgrade() -> None:
         sa.Column("balance_minor", sa.BigInteger, nullable=False),
         sa.Column("unpaid_minor", sa.BigInteger, nullable=False),
         sa.Column("barred", sa.Boolean, nullable=False),
-        sa.Column("journal_id", sa.BigInteger, sa.ForeignKey("ledger_journals.id")),
+        sa.Column("journal_id", sa.BigInteger),
         sa.UniqueConstraint("client_id", "record_id", name="uq_usage_records_client_record"),
         sa.CheckConstraint("kind IN ('voice', 'data', 'sms')", name="ck_usage_records_kind"),
         sa.CheckConstraint("zone IN ('hk', 'mainland')", name="ck_usage_records_zone"),
