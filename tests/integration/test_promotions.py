@@ -27,10 +27,12 @@ from simkeep.promotions import granting
 from simkeep.promotions import service as promotions
 from simkeep.promotions import tables as pt
 from simkeep.promotions.model import Benefit, BenefitKind, Conditions, Promotion, PromotionState
+from simkeep.receipts.service import ReceiptSigning, receipt_for_order, receipt_pdf
 from simkeep.sims import service as sims
 from simkeep.sims.model import Sim
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderRequest
+from tests.e2e.test_languages import pdf_text
 from tests.factories import issue_sim, seed_books
 
 SUBSCRIBER = 7
@@ -304,3 +306,23 @@ async def test_racing_credits_of_one_order_grant_once(db: Database, clock: Fixed
     assert await buckets(db, sim) == [("money", 2_000, 2_000), ("voice", 20, 20)]
     assert await bonus(db, sim) == Money(2_000, "HKD")
     await books_ok(db)
+
+
+async def test_the_receipt_tells_what_the_top_up_was_granted(
+    db: Database, clock: FixedClock
+) -> None:
+    sim = await setup(db, clock)
+    await demo_two(db, clock)
+    placed = await order(db, sim, clock, "key-00000001")
+    await credit(db, placed, clock)
+    signing = ReceiptSigning(b"test-key", "https://simkeep.test")
+    receipt = await receipt_for_order(
+        db, order_no=placed.order_no, subscriber_id=SUBSCRIBER, signing=signing
+    )
+    assert receipt is not None
+    assert receipt.view.promotion_lines("en") == [
+        "FIRST10 en: HK$20.00 bonus money for 90 days",
+        "WECHAT20 en: 20 voice minutes for 30 days",
+    ]
+    pdf = await receipt_pdf(receipt, language="zh_Hans_CN")
+    assert "WECHAT20简：20分钟通话，30天内有效" in pdf_text(pdf)

@@ -29,6 +29,7 @@ KIND_TEXT = {  # message ids (context "promotion"), in English
 ZONE_TEXT = {"hk": "%(benefit)s (in Hong Kong)", "mainland": "%(benefit)s (in the Mainland)"}
 PERCENT_TEXT = "%(count)s%% of the top-up as bonus money for %(days)s days"
 SMS_TEXT = "Promotion %(name)s: %(benefits)s."
+LINE_TEXT = "%(name)s: %(benefits)s"
 SEPARATOR = ", "
 
 
@@ -72,6 +73,12 @@ def benefits_text(applied: Applied, *, locale: str, currency: str) -> str:
     return separator.join(
         benefit_text(grant, locale=locale, currency=currency) for grant in applied.grants
     )
+
+
+def promotion_line(applied: Applied, *, locale: str, currency: str) -> str:
+    """A promotion and what it gave, in one line: ``First top-up +10%: HK$20.00 …``."""
+    benefits = benefits_text(applied, locale=locale, currency=currency)
+    return _t(locale, LINE_TEXT) % {"name": applied.names.pick(locale), "benefits": benefits}
 
 
 def sms_text(promotions: Sequence[Applied], *, locale: str, currency: str) -> str:

@@ -4,7 +4,8 @@ Design overview
 ---------------
 * ``ReceiptView`` is everything printed on a top-up receipt, already masked and resolved
   (holder name masked; the plan with its names in the three languages and the provider,
-  of which each renderer — PDF, HTML, API — shows the reader's name); renderers only lay
+  of which each renderer — PDF, HTML, API — shows the reader's name; the promotions the
+  top-up was granted, in the reader's words by ``promotion_lines``); renderers only lay
   it out. It
   refuses what a receipt must never say: naive times, an exchange rate without a currency
   change (or the reverse), a receipt number that cannot sit in a URL path.
@@ -31,6 +32,8 @@ import phonenumbers
 from simkeep.clock import require_aware
 from simkeep.money import Money, format_rate
 from simkeep.payment_methods import Provider
+from simkeep.promotions.model import Applied
+from simkeep.promotions.wording import promotion_line
 from simkeep.sims.model import Plan
 
 SIGNATURE_BYTES = 16  # 128 bits: unguessable, and the link stays short
@@ -58,6 +61,7 @@ class ReceiptView:
     provider: Provider  # named for people by payment_methods.provider_name
     provider_trade_no: str
     validity_until: datetime | None  # the SIM's validity after this top-up
+    promotions: tuple[Applied, ...] = ()  # granted with this top-up
 
     def __post_init__(self) -> None:
         check_receipt_no(self.receipt_no)
@@ -78,6 +82,11 @@ class ReceiptView:
         """``+852 5123 4567``, ``+86 138 0013 8000``: grouped the way people read it."""
         parsed = phonenumbers.parse(self.msisdn, None)
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+    def promotion_lines(self, locale: str) -> list[str]:
+        """Each promotion granted, ``name: what it gave``, in ``locale``."""
+        currency = self.credit.currency
+        return [promotion_line(a, locale=locale, currency=currency) for a in self.promotions]
 
     def fx_display(self, locale: str) -> str | None:
         """``1 HKD = 0.9200 CNY`` when the payer paid in another currency (``format_rate``)."""

@@ -134,6 +134,9 @@ def _sheet(
         ],
         paid,
     ]
+    if receipt.promotions:
+        label = pgettext("receipt", "Promotion")
+        sections.append([_Row(label, line) for line in receipt.promotion_lines(language)])
     if receipt.validity_until is not None:
         valid_until = f"{in_hong_kong(receipt.validity_until):%Y-%m-%d}"
         sections.append([_Row(pgettext("receipt", "Valid until"), valid_until, 12)])

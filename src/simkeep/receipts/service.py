@@ -5,7 +5,8 @@ Design overview
 ---------------
 A receipt exists once an order is credited: its number was issued in the crediting
 transaction, and everything printed on it comes from the order (amounts, locked rate,
-provider trade number, the validity it gave) and the SIM (masked holder, plan). The owner
+provider trade number, the validity it gave), the promotions it was granted, and the SIM
+(masked holder, plan). The owner
 reads it by order number; anyone holding the printed QR code reads a masked summary through
 ``/r/{receipt_no}/{signature}``, where a wrong signature and an unknown receipt look alike.
 Rendering a PDF reads a large font file, so it runs in a worker thread.
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from simkeep.db import Database
 from simkeep.i18n import translations
 from simkeep.phone import parse_number
+from simkeep.promotions import service as promotions
 from simkeep.receipts.model import (
     ReceiptView,
     receipt_signature,
@@ -110,6 +112,7 @@ async def _receipt(
         provider=order.provider,
         provider_trade_no=order.provider_trade_no or "",
         validity_until=order.validity_until,
+        promotions=tuple(await promotions.held_by_order(conn, order_no=order.order_no)),
     )
     masked = parse_number(order.msisdn).masked()
     return Receipt(view, signing.verify_url(order.receipt_no), order.state, masked)
