@@ -53,6 +53,7 @@ from simkeep.staff.audit import CLI
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
 from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState
+from simkeep.usage import rates
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
@@ -353,6 +354,7 @@ def _currency(n: int) -> str:
 
 async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
     await sims.ensure_plans(conn)
+    await rates.ensure_rates(conn)
     for n in range(1, SIM_COUNT + 1):
         iccid, hk, cn = _demo_number(n)
         if await sims.find_by_number(conn, number=hk) is not None:
