@@ -14,7 +14,14 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import history_bench, ledger_bench, retention_bench, topup_bench, topup_report
+from bench import (
+    history_bench,
+    ledger_bench,
+    retention_bench,
+    topup_bench,
+    topup_report,
+    usage_bench,
+)
 from bench.targets import drop, fresh
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
@@ -159,6 +166,7 @@ async def main(quick: bool) -> list[str]:
     )
     lines += topup_report.report(results, plan)
     lines += await _retention_run(quick)
+    lines += await usage_bench.report(quick)
     return lines
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.ledger_bench import analyze
-from bench.targets import Target
+from bench.targets import Target, drop, fresh
 from simkeep.buckets import tables as bt
 from simkeep.clock import SystemClock
 from simkeep.db import Database
@@ -201,3 +201,42 @@ async def _check(db: Database, expected: int) -> None:
     stored, books_ok = await db.transaction(read)
     if stored != expected or not books_ok:
         raise AssertionError(f"{stored} records stored of {expected}; books ok: {books_ok}")
+
+
+RUNS = {"postgresql": (1, 4), "sqlite": (1,)}  # batches in flight at once
+
+
+async def report(quick: bool) -> list[str]:
+    """The section of docs/benchmarks.md: records charged per second, each database."""
+    records = 2_000 if quick else 30_000
+    lines = [
+        "",
+        "## Usage charging, batches of 100",
+        "",
+        f"`usage.service.charge_batch`, the use case `POST /api/v1/network/usage` calls, timed "
+        f"in one process on {records:,} new records in batches of 100 over {SIMS:,} SIMs "
+        "(each with a balance, a voice bucket, and every fourth bonus money; kinds and zones "
+        "mixed), after a warm-up; *in flight* is how many batches run at once. Each batch: "
+        "records checked, SIMs locked, rates, buckets and accounts read, paid, booked in "
+        "journals, stored (docs/usage.md). Afterwards every record is stored once and the "
+        "books balance. Target on PostgreSQL: at least 5,000 records/s.",
+        "",
+        "| database | in flight | records/s | batch p50 ms | batch p99 ms | target |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in RUNS.items():
+        for concurrency in runs:
+            target = await fresh(name, "usage")
+            try:
+                rate = await measure(target, records=records, concurrency=concurrency)
+            finally:
+                await drop(target)
+            print(f"{name} usage, {concurrency} in flight: {rate.per_second:.0f} records/s")
+            goal = "—"
+            if name == "postgresql":
+                goal = "≥ 5,000 " + ("(met)" if rate.per_second >= 5_000 else "(not met)")
+            lines.append(
+                f"| {name} | {concurrency} | {rate.per_second:,.0f} | "
+                f"{rate.percentile(0.5):.1f} | {rate.percentile(0.99):.1f} | {goal} |"
+            )
+    return lines
