@@ -16,6 +16,11 @@ provider says was paid, and what the providers were paid against what the credit
 charged. ``ledger check`` (``ledger.check_books``: trial balance zero per currency, stored
 balances equal to their postings, every journal balanced) runs as it does on the command
 line.
+
+Promotions: the budget and the per-SIM cap are never exceeded, the counters equal the
+orders that hold or were granted a grant, and the bonus money the books hold is what the
+money buckets hold. Bonus money is the promotions' expense: the money figure counts the
+SIMs' bonus accounts less that expense.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chaos.promotion_figures import promotion_figures, read_promotions
 from chaos.setup import IssuedCard
 from chaos.workload import Attempt, Outcome
 from simkeep.db import Database
@@ -91,6 +97,8 @@ async def check(
     for (_sim, currency), amount in state["sim_money"].items():
         held[currency] += amount
     kept = held + state["fee_revenue"] + state["forfeited"]  # SIMs, plus what the run took
+    kept.update(state["promotions"]["bonus_in_books"])  # the SIMs' bonus money, which …
+    kept.subtract(state["promotion_expense"])  # … the promotions gave
     owed = Counter[str]()
     for no in paid:
         if no in orders:
@@ -170,6 +178,7 @@ async def check(
             "credited orders without exactly one credit SMS",
             sum(1 for o in credited.values() if state["receipt_sms"].get(o.receipt_no, 0) != 1),
         ),
+        *(Figure(name, value) for name, value in promotion_figures(state["promotions"])),
         Figure(
             "operations still unknown after recovery",
             sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
@@ -215,15 +224,23 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
     money_rows = await conn.execute(
         select(a.code, a.currency, func.sum(b.balance))
         .join(lt.balances, b.account_id == a.id)
-        .where(a.code.like("sim:%"))
+        .where(a.code.like("sim:%") | a.code.like("promotion_expense:%"))
         .group_by(a.code, a.currency)
     )
     sim_money: Counter[tuple[int, str]] = Counter()
+    sim_bonus: Counter[str] = Counter()
+    promotion_expense: Counter[str] = Counter()
     below_floor = 0
     for code, currency, balance in money_rows:
+        if code.startswith("promotion_expense:"):
+            promotion_expense[currency] += int(balance)
+            continue
+        below_floor += int(balance) < 0
+        if ":bonus:" in code:
+            sim_bonus[currency] += int(balance)
+            continue
         sim_id = int(code.split(":")[1])
         sim_money[(sim_id, currency)] += int(balance)
-        below_floor += int(balance) < 0
     keys = (
         select(o.subscriber_id, o.idempotency_key)
         .where(o.idempotency_key.is_not(None))
@@ -254,6 +271,8 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
     retention = await _retention(conn)
     return {
         **retention,
+        "promotion_expense": promotion_expense,
+        "promotions": {**await read_promotions(conn), "bonus_in_books": sim_bonus},
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,

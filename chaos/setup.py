@@ -4,7 +4,9 @@ The harness runs ``simkeep db upgrade`` (which opens the chart of accounts) and 
 through simkeep's own services on a direct connection, as an operator's issuing would.
 Each person of the workload gets cards of their own: a Hong Kong dollar and a yuan SIM on
 a plan that keeps the number by a monthly fee, and one of each on a plan whose validity
-each top-up extends (5 days left at the start, so every top-up's days show).
+each top-up extends (5 days left at the start, so every top-up's days show). One promotion
+runs with a budget smaller than the run's top-ups and a cap of two per SIM, so that the run
+meets both (``PROMOTION``: 5 % of the credit as bonus money and 100 MB of data).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
+from simkeep.names import Names
+from simkeep.promotions import service as promotions
+from simkeep.promotions.model import Benefit, BenefitKind, Conditions, NewPromotion
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, digest_key, luhn_complete
 from simkeep.topups import service as topups
@@ -23,6 +28,19 @@ from simkeep.topups import service as topups
 HKD_CNY = Decimal("0.92")
 PLANS = (("HK-KEEP", "HKD"), ("CN-KEEP", "CNY"), ("HK-VALID", "HKD"), ("CN-VALID", "CNY"))
 VALIDITY_LEFT = timedelta(days=5)
+PROMOTION = NewPromotion(
+    code="CHAOS",
+    names=Names("混沌優惠", "混沌优惠", "Chaos promotion"),
+    priority=10,
+    stackable=False,
+    conditions=Conditions(),
+    benefits=(
+        Benefit(BenefitKind.PERCENT, 5, None, 30),
+        Benefit(BenefitKind.DATA, 100, None, 30),
+    ),
+    budget=25,
+    per_sim_cap=2,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +63,7 @@ async def prepare(
         await topups.set_fx_rate(
             conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="chaos", now=now
         )
+        await promotions.create_from(conn, new=PROMOTION, now=now)
         stock = []
         for person in range(people):
             cards = []
