@@ -1,7 +1,7 @@
 """Promotions through the API, on SQLite and PostgreSQL: the quote shows what applies (a
 provider's own when it is named), the order placed says what it holds, and
-``/api/v1/promotions`` lists what is on offer — for one number only to a signed-in
-subscriber, and only what that SIM may still get."""
+``/api/v1/promotions`` lists what is on offer — and ``/api/v1/numbers/{number}/promotions``,
+to a signed-in subscriber, only what that number's SIM may still get."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def test_quote_order_and_offer(api: Api) -> None:
     number = api.cn_sim.hk_number.e164
     anyone = await api.http.get("/api/v1/promotions", headers={"Accept-Language": "en"})
     assert [p["code"] for p in anyone.json()["promotions"]] == ["WECHAT20", "FIRST10"]
-    refused = await api.http.get("/api/v1/promotions", params={"number": number})
+    refused = await api.http.get(f"/api/v1/numbers/{number}/promotions")
     assert refused.status_code == 401
 
     auth = await api.signup("+85261110000")
@@ -68,9 +68,7 @@ async def test_quote_order_and_offer(api: Api) -> None:
     mine = await api.http.get(f"/api/v1/topups/{placed.json()['order_no']}", headers=english)
     assert [p["name"] for p in mine.json()["promotions"]] == held
 
-    offered = await api.http.get("/api/v1/promotions", params={"number": number}, headers=auth)
+    offered = await api.http.get(f"/api/v1/numbers/{number}/promotions", headers=auth)
     assert [p["code"] for p in offered.json()["promotions"]] == ["WECHAT20"]  # cap held
-    unknown = await api.http.get(
-        "/api/v1/promotions", params={"number": "+85251234567"}, headers=auth
-    )
+    unknown = await api.http.get("/api/v1/numbers/+85251234567/promotions", headers=auth)
     assert unknown.status_code == 404

@@ -1,19 +1,18 @@
-"""``GET /api/v1/promotions``: what is on offer now, to anyone; with ``number`` (a signed-in
-subscriber's bearer token required), only what that number's SIM may still get — of its
-currency and plan, a first top-up's only before its first, under its cap."""
+"""``GET /api/v1/promotions``: what is on offer now, to anyone; and, to a signed-in subscriber,
+``GET /api/v1/numbers/{number}/promotions``: only what that number's SIM may still get — of
+its currency and plan, a first top-up's only before its first, under its cap."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.api import errors
-from simkeep.api.deps import LanguageDep, bearer_credentials, bearer_subscriber
+from simkeep.api.deps import LanguageDep, SubscriberDep
 from simkeep.api.schemas import Amount
 from simkeep.money import Money
 from simkeep.payment_methods import Provider
@@ -69,23 +68,29 @@ class PromotionList(BaseModel):
     promotions: list[PromotionOut]
 
 
-@router.get("/promotions", summary="Promotions on offer now (for one number's SIM, if given)")
-async def list_promotions(
+@router.get("/promotions", summary="Promotions on offer now, to anyone")
+async def list_promotions(services: ServicesDep, locale: LanguageDep) -> PromotionList:
+    offered = await services.db.transaction(
+        lambda conn: promotions.on_offer(conn, now=services.clock.now(), sim_id=None)
+    )
+    return PromotionList(promotions=[PromotionOut.of(p, locale) for p in offered])
+
+
+@router.get(
+    "/numbers/{number}/promotions",
+    summary="The promotions on offer that this number's SIM may still get",
+)
+async def promotions_for_number(
     services: ServicesDep,
+    _: SubscriberDep,
     locale: LanguageDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)],
-    number: Annotated[str | None, Query(max_length=32)] = None,
+    number: Annotated[str, Path(max_length=32)],
 ) -> PromotionList:
-    sim_id = None
-    if number is not None:
-        await bearer_subscriber(services, credentials)  # 401 without a signed-in subscriber
-        sim = await services.db.transaction(lambda conn: sims.find_by_number(conn, number=number))
+    async def read(conn: AsyncConnection) -> list[Promotion]:
+        sim = await sims.find_by_number(conn, number=number)
         if sim is None:
             raise HTTPException(404, "no China–Hong Kong SIM has this number: check it")
-        sim_id = sim.id
-
-    async def read(conn: AsyncConnection) -> list[Promotion]:
-        return await promotions.on_offer(conn, now=services.clock.now(), sim_id=sim_id)
+        return await promotions.on_offer(conn, now=services.clock.now(), sim_id=sim.id)
 
     offered = await services.db.transaction(read)
     return PromotionList(promotions=[PromotionOut.of(p, locale) for p in offered])
