@@ -365,3 +365,45 @@ async def test_rates_are_data(db: Database, clock: FixedClock) -> None:
         except UnknownRate:
             continue
         raise AssertionError(f"rate {bad} taken")
+
+
+async def test_fifty_batches_on_one_short_sim_never_take_it_below_zero(
+    db: Database, clock: FixedClock
+) -> None:
+    client, sims = await setup(db, clock)
+    sim, now = sims["active"], clock.now()
+    await fund(db, sim, 1_000, now)  # HK$10: forty minutes at HK$0.25
+    batches = [[call(f"s-{n}-{i}", sim, 1, now) for i in range(2)] for n in range(50)]
+
+    results = await asyncio.gather(
+        *(usage.charge_batch(db, client_id=client, records=b, now=now) for b in batches)
+    )
+    paid = [o.charge for outcomes in results for o in outcomes if o.charge is not None]
+    assert sum(c.balance for c in paid) == 1_000
+    assert sum(c.unpaid for c in paid) == 100 * 25 - 1_000
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 0
+    await books_ok(db)
+
+
+async def test_buckets_pay_earliest_expiry_first_for_usage_before_they_expired(
+    db: Database, clock: FixedClock
+) -> None:
+    client, sims = await setup(db, clock)
+    sim, now = sims["active"], clock.now()
+    await fund(db, sim, 1_000, now)
+    later = await grant(db, sim, "voice", 5, "hk", now + timedelta(days=30))
+    sooner = await grant(db, sim, "voice", 3, None, now + timedelta(days=5))
+    ended = await grant(db, sim, "sms", 10, None, now - timedelta(hours=1))
+    records = [
+        call("e-1", sim, 4, now),  # 3 from the bucket that expires sooner, then 1
+        call("e-2", sim, 2, now, kind="sms"),  # sent after the SMS bucket ended: paid
+        call("e-3", sim, 2, now - timedelta(hours=2), kind="sms"),  # before: the bucket
+    ]
+    outcomes = await usage.charge_batch(db, client_id=client, records=records, now=now)
+    assert charges(outcomes) == [
+        ("charged", 4, 0, 0, 0, 0),
+        ("charged", 0, 100, 0, 100, 0),
+        ("charged", 2, 0, 0, 0, 0),
+    ]
+    assert [await remaining(db, b) for b in (sooner, later, ended)] == [0, 4, 8]
+    await books_ok(db)
