@@ -21,6 +21,10 @@ Promotions: the budget and the per-SIM cap are never exceeded, the counters equa
 orders that hold or were granted a grant, and the bonus money the books hold is what the
 money buckets hold. Bonus money is the promotions' expense: the money figure counts the
 SIMs' bonus accounts less that expense.
+
+Usage (``chaos.usage_ops``): what the usage records took from bonus money and balances is
+the usage revenue in the books, no record is stored or charged twice, none acknowledged is
+missing; the money figure counts usage revenue, and a SIM's balance its usage journals.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaos.promotion_figures import promotion_figures, read_promotions
 from chaos.setup import IssuedCard
+from chaos.usage_ops import read_usage, usage_figures
 from chaos.workload import Attempt, Outcome
 from simkeep.db import Database
 from simkeep.ledger import service as ledger
@@ -99,6 +104,7 @@ async def check(
     kept = held + state["fee_revenue"] + state["forfeited"]  # SIMs, plus what the run took
     kept.update(state["promotions"]["bonus_in_books"])  # the SIMs' bonus money, which …
     kept.subtract(state["promotion_expense"])  # … the promotions gave
+    kept.update(state["usage"]["revenue"])  # what usage took from SIMs' bonus and balance
     owed = Counter[str]()
     for no in paid:
         if no in orders:
@@ -179,6 +185,10 @@ async def check(
             sum(1 for o in credited.values() if state["receipt_sms"].get(o.receipt_no, 0) != 1),
         ),
         *(Figure(name, value) for name, value in promotion_figures(state["promotions"])),
+        *(
+            Figure(name, value)
+            for name, value in usage_figures(state["usage"], attempts, anomalies)
+        ),
         Figure(
             "operations still unknown after recovery",
             sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
@@ -273,6 +283,7 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         **retention,
         "promotion_expense": promotion_expense,
         "promotions": {**await read_promotions(conn), "bonus_in_books": sim_bonus},
+        "usage": await read_usage(conn),
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,
@@ -349,7 +360,8 @@ async def _retention(conn: AsyncConnection) -> dict[str, Any]:
             a.code.like("sim:%:balance:%"),
             j.client_id.like("fee:%")
             | j.client_id.like("arrears:%")
-            | j.client_id.like("forfeit:%"),
+            | j.client_id.like("forfeit:%")
+            | j.client_id.like("usage:%"),
         )
         .group_by(a.code, a.currency)
     )

@@ -52,7 +52,7 @@ from chaos.nemesis import Nemesis
 from chaos.ports import free_port
 from chaos.processes import Process, Spec
 from chaos.proxy import FaultyProxy
-from chaos.setup import IssuedCard, prepare
+from chaos.setup import IssuedCard, network_token, prepare
 from chaos.workload import Card, Person, World, run_clients, settle_unknown
 from simkeep.db import Database
 from simkeep.notifications.tables import outbox
@@ -235,6 +235,7 @@ async def run(config: Config, harness: Harness) -> Result:
         operator = Person(len(people), "", [], random.Random(config.seed), role="operator")
         async with httpx.AsyncClient(timeout=15.0, headers={"Accept-Language": "en"}) as http:
             world = World(app_url, sim_url, http, cli=(str(BIN / "simkeep"),), cli_env=started.env)
+            world.network_token = await network_token(db, now=datetime.now(UTC))
             people.append(operator)
             clock = time.monotonic()
             print(f"workload: {config.clients} clients for {config.seconds:.0f} s, with faults")

@@ -6,7 +6,9 @@ Each person of the workload gets cards of their own: a Hong Kong dollar and a yu
 a plan that keeps the number by a monthly fee, and one of each on a plan whose validity
 each top-up extends (5 days left at the start, so every top-up's days show). One promotion
 runs with a budget smaller than the run's top-ups and a cap of two per SIM, so that the run
-meets both (``PROMOTION``: 5 % of the credit as bonus money and 100 MB of data).
+meets both (``PROMOTION``: 5 % of the credit as bonus money and 100 MB of data). The plans
+get their usage rates, and the network a client of its own (``network_token``) to report
+usage of the people's numbers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from simkeep.promotions.model import Benefit, BenefitKind, Conditions, NewPromot
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, digest_key, luhn_complete
 from simkeep.topups import service as topups
+from simkeep.usage import clients, rates
 
 HKD_CNY = Decimal("0.92")
 PLANS = (("HK-KEEP", "HKD"), ("CN-KEEP", "CNY"), ("HK-VALID", "HKD"), ("CN-VALID", "CNY"))
@@ -60,6 +63,7 @@ async def prepare(
 
     async def issue(conn: AsyncConnection) -> list[list[IssuedCard]]:
         await sims.ensure_plans(conn)
+        await rates.ensure_rates(conn)
         await topups.set_fx_rate(
             conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="chaos", now=now
         )
@@ -88,3 +92,9 @@ async def prepare(
         return stock
 
     return await db.transaction(issue)
+
+
+async def network_token(db: Database, *, now: datetime) -> str:
+    """A network client for the run's usage batches; its bearer token."""
+    _, token = await clients.add_client(db, name="chaos network", now=now)
+    return token

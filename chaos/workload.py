@@ -45,6 +45,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
 
 PASSWORD = "chaos horse 42"
@@ -117,6 +118,7 @@ class World:
     cli: tuple[str, ...] = ("simkeep",)  # the command line, for the operator's jobs
     cli_env: dict[str, str] = field(default_factory=dict)
     retention_day: date | None = None  # the day the operator's last retention run ran to
+    network_token: str = ""  # the network client's, for usage (chaos.setup.network_token)
 
     def record(self, attempt: Attempt) -> Attempt:
         self.attempts.append(attempt)
@@ -620,6 +622,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Pay(),
     ReadAccount(),
     RetentionRun(),
+    UsageBatch(),
 )
 REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
