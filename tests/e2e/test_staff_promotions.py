@@ -1,7 +1,8 @@
 """The promotions' staff pages through HTTP, on SQLite and PostgreSQL: the list and the form
 in three languages; a refused form marks its field and changes nothing; an operator creates a
-promotion (audited), a subscriber then sees it in the wizard's review and in the API, and
-pausing it (audited) takes it off both; an auditor changes nothing."""
+promotion (audited), a subscriber then sees it in the wizard's review, on the status page of
+the order placed and in the API, and pausing it (audited) takes it off the offer; an auditor
+changes nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.promotions import tables as promotion_tables
 from simkeep.staff import tables as staff_tables
-from tests.e2e.site_world import Site, csrf_of, register, review_query
+from tests.e2e.site_world import Site, csrf_of, order_by_wizard, register, review_query
 from tests.e2e.test_staff_pages import LANGUAGE_MARK, audit_count, log_in, staffed
 
 __all__ = ["staffed"]  # the fixture, used by name
@@ -120,6 +121,9 @@ async def test_created_offered_paused_and_audited(staffed: Site) -> None:
         assert review.status_code == 200, review.text[:300]
         assert "雙倍數據" in review.text
         assert "2,048 MB 數據，30 日內有效（內地適用）" in review.text
+        order_no = await order_by_wizard(site, subscriber, number, "alipay-qr")
+        status = await subscriber.get(f"/topups/{order_no}")
+        assert "雙倍數據：2,048 MB 數據，30 日內有效（內地適用）" in status.text  # held
         offered = await subscriber.get("/api/v1/promotions", headers={"Accept-Language": "en"})
         assert [p["name"] for p in offered.json()["promotions"]] == ["Double data"]
 

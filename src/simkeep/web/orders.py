@@ -5,9 +5,9 @@ Design overview
 ---------------
 * The status page is where every payment comes back to (the providers' return URL). It
   shows the QR code to scan while an order waits for a wallet, the way back to the cashier
-  for a redirect payment, and — once credited — the amount, the SIM's new balance and
-  validity (when the subscriber holds that SIM), the receipt number and a link to the
-  receipt. A small script (``static/order-status.js``) asks ``/topups/{order_no}/state``
+  for a redirect payment, the promotions the order holds, and — once credited — the
+  amount, the SIM's new balance and validity (when the subscriber holds that SIM), what the
+  promotions gave, the receipt number and a link to the receipt. A small script (``static/order-status.js``) asks ``/topups/{order_no}/state``
   every two seconds and swaps in the new status when it changes; without scripts the page
   refreshes itself while the order waits. Nothing here changes an order: only the
   provider's notification, or the platform's own query of the provider, credits.
@@ -32,6 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import HONG_KONG
 from simkeep.payment_methods import Channel
 from simkeep.phone import InvalidNumber, parse_number
+from simkeep.promotions import service as promotions
+from simkeep.promotions.model import Applied
+from simkeep.promotions.wording import promotion_line
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Plan, SimAccount
@@ -57,6 +60,11 @@ class OrderView:
     plan: Plan  # of the SIM topped up
     account: SimAccount | None  # the SIM topped up, if this subscriber holds it
     simulator_cashier: str | None  # the embedded simulator's cashier for a QR order
+    promotions: tuple[Applied, ...] = ()  # what the order holds, or was granted
+
+    def promotion_lines(self, locale: str) -> list[str]:
+        currency = self.order.credit.currency
+        return [promotion_line(a, locale=locale, currency=currency) for a in self.promotions]
 
     @property
     def qr(self) -> str | None:
@@ -108,23 +116,27 @@ async def status_fragment(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+Read = tuple[Order, Plan, SimAccount | None, tuple[Applied, ...]]
+
+
 async def _order_view(services: Services, subscriber_id: int, order_no: str) -> OrderView:
-    async def read(conn: AsyncConnection) -> tuple[Order, Plan, SimAccount | None] | None:
+    async def read(conn: AsyncConnection) -> Read | None:
         order = await topups.get_order(conn, order_no=order_no, subscriber_id=subscriber_id)
         if order is None:
             return None
         plan = await sims.plan_of_sim(conn, sim_id=order.sim_id)
         account = await sims.held_sim(conn, subscriber_id=subscriber_id, sim_id=order.sim_id)
-        return order, plan, account
+        held = await promotions.held_by_order(conn, order_no=order_no)
+        return order, plan, account, tuple(held)
 
     found = await services.db.transaction(read)
     if found is None:
         raise HTTPException(404)
-    order, plan, account = found
+    order, plan, account, held = found
     cashier = None
     if services.settings.simulators and order.channel is Channel.QR:
         cashier = f"/_sim/{order.provider.value}/cashier/{order.order_no}"
-    return OrderView(order, plan, account, cashier)
+    return OrderView(order, plan, account, cashier, held)
 
 
 def _history_filter(form: FormState) -> HistoryFilter:
