@@ -88,9 +88,7 @@ def upgrade() -> None:
             "state IN ('reserved', 'released', 'granted')", name="ck_order_promotions_state"
         ),
     )
-    op.create_index(
-        "ix_order_promotions_promotion", "order_promotions", ["promotion_id", "state"]
-    )
+    op.create_index("ix_order_promotions_promotion", "order_promotions", ["promotion_id", "state"])
     op.create_index("ix_topup_orders_sim", "topup_orders", ["sim_id", "state"])
     op.create_index("ix_sim_buckets_expiry", "sim_buckets", ["expires_at"])
 
