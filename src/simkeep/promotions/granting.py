@@ -37,7 +37,7 @@ from simkeep.ledger.chart import System
 from simkeep.money import Money
 from simkeep.promotions import tables as t
 from simkeep.promotions.model import Applied, Grant
-from simkeep.promotions.service import GRANTED, RELEASED, RESERVED, held_by_order, take
+from simkeep.promotions.reserving import GRANTED, RELEASED, RESERVED, held_by_order, take
 
 EXPIRY_BATCH = 200
 

@@ -7,9 +7,10 @@ Design overview
   shows the QR code to scan while an order waits for a wallet, the way back to the cashier
   for a redirect payment, the promotions the order holds, and — once credited — the
   amount, the SIM's new balance and validity (when the subscriber holds that SIM), what the
-  promotions gave, the receipt number and a link to the receipt. A small script (``static/order-status.js``) asks ``/topups/{order_no}/state``
-  every two seconds and swaps in the new status when it changes; without scripts the page
-  refreshes itself while the order waits. Nothing here changes an order: only the
+  promotions gave, the receipt number and a link to the receipt. A small script
+  (``static/order-status.js``) asks ``/topups/{order_no}/state`` every two seconds and
+  swaps in the new status when it changes; without scripts the page refreshes itself while
+  the order waits. Nothing here changes an order: only the
   provider's notification, or the platform's own query of the provider, credits.
 * Only the subscriber who placed an order sees it; any other order number is a 404.
 * The history filters by state, number and Hong Kong days, newest first, and pages with
