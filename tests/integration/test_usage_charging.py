@@ -407,3 +407,29 @@ async def test_buckets_pay_earliest_expiry_first_for_usage_before_they_expired(
     ]
     assert [await remaining(db, b) for b in (sooner, later, ended)] == [0, 4, 8]
     await books_ok(db)
+
+
+async def test_one_record_id_with_two_numbers_at_once_is_charged_once(
+    db: Database, clock: FixedClock
+) -> None:
+    client, sims = await setup(db, clock)
+    now = clock.now()
+    first, second = sims["active"], sims["grace"]
+    for sim in (first, second):
+        await fund(db, sim, 10_000, now)
+    pairs = [
+        (call(f"twin-{n}", first, 1, now), call(f"twin-{n}", second, 1, now)) for n in range(10)
+    ]
+    results = await asyncio.gather(
+        *(
+            usage.charge_batch(db, client_id=client, records=[record], now=now)
+            for pair in pairs
+            for record in pair
+        )
+    )
+    statuses = [outcomes[0].status for outcomes in results]
+    codes = [o.refused.code for outcomes in results for o in outcomes if o.refused]
+    assert statuses.count("charged") == 10
+    assert codes == ["id_reused"] * 10
+    assert await balance(db, chart.system_code(System.USAGE_REVENUE, "HKD")) == 250
+    await books_ok(db)

@@ -6,22 +6,24 @@ A batch runs a fixed number of statements whatever it holds (``statements``), ab
 on PostgreSQL:
 
 1. ``SIMS``: the SIMs behind the numbers, their rows locked in id order (PostgreSQL), as
-   crediting and the retention run lock them; a number unknown, or whose SIM was recycled,
-   is refused;
-2. ``FACTS``, after the locks are held: the plans' rates, the SIMs' buckets that may pay
-   (locked), their bonus and balance accounts (balance rows locked) and the usage revenue
-   accounts, in one read; a record whose plan has no rate for its zone and kind is refused;
-3. the records inserted ``ON CONFLICT DO NOTHING RETURNING``: those that come back are new;
-   the others were charged before and are answered from what was stored (``EARLIER``, read
-   only then; the same id with other content is refused, ``id_reused``); a record repeated
-   inside the batch is a duplicate of its first;
-4. each new record paid in Python, in batch order (``model.Wallet``);
-5. the money in as few journals as the ledger's 100 postings allow (``model.journals``),
-   client id ``usage:<the first record's row id>``, through ``ledger.service``; the buckets
-   and the records' outcomes written back in one statement each.
+   crediting and the retention run lock them;
+2. ``FACTS``, once the locks are held: the plans' rates, the SIMs' buckets that may pay
+   (locked), their bonus and balance accounts (balance rows locked), the usage revenue
+   accounts, and which of the batch's record ids this client sent before — in one read;
+   ``EARLIER`` reads those records whole, only when there are some;
+3. each record answered: sent before (or earlier in this batch) → ``duplicate`` with its
+   first charge, or ``id_reused`` if its content differs; a number unknown or whose SIM was
+   recycled → ``unknown_number``; no rate for its plan, zone and kind → ``unknown_rate``;
+   the rest are new, paid in Python in batch order (``model.Wallet``);
+4. the money in as few journals as the ledger's 100 postings allow (``model.journals``),
+   each named after its first record (``model.journal_id``), through ``ledger.service``;
+5. the new records inserted with what each cost, ``ON CONFLICT DO NOTHING``, and the
+   buckets' spending written, one statement each.
 
-Two batches naming one SIM queue on its row, so a record sent in both is inserted by the
-first to commit and found by the other.
+Two batches naming one SIM queue on its row, so a record sent in both is found stored by
+the second. A client sending one record id with two numbers at once locks two different
+SIMs: the later insert then finds the id taken, raises ``Raced``, and the batch runs again
+(``service.charge_batch``), finding it stored.
 """
 
 from __future__ import annotations
