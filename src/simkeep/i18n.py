@@ -8,7 +8,8 @@ Design overview
 * One catalog per locale serves every reader: pages, receipts (HTML and PDF) and SMS. Its
   strings are split over several ``.po`` files by area (``messages.po`` for pages,
   ``receipts.po`` for receipts, ``names.po`` for names such as the payment providers',
-  ``sms.po`` for text messages, context ``sms``, which ``sms`` fills in; ``email.po`` for
+  ``sms.po`` for text messages, context ``sms``, which ``sms`` fills in; ``promotions.po``
+  for what a promotion gives, context ``promotion``; ``email.po`` for
   what only emails say, context ``email``, which ``email`` fills in); all of them are
   merged into one catalog, and a message translated differently in two files is refused.
   The ``.po`` files are the only source (they ship beside the page templates, under

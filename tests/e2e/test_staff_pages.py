@@ -23,6 +23,8 @@ from simkeep.staff import service as staff
 from simkeep.staff import tables as staff_tables
 from simkeep.staff.audit import CLI
 from simkeep.staff.model import code_at, time_step
+from simkeep.usage import rates as usage_rates
+from simkeep.usage.model import Kind, Zone
 from simkeep.web.session import SESSION_COOKIE
 from simkeep.web.staff_session import STAFF_COOKIE
 from tests.e2e.site_world import Site, csrf_of, register
@@ -268,7 +270,39 @@ async def test_a_plan_edit_is_saved_and_audited_with_before_and_after(staffed: S
     assert entry.before["grace_days"] == 30
     assert entry.after["monthly_fee"] == 900
     assert entry.after["names"]["name_en"] == "Hong Kong keeper, HK$9"
+    assert entry.after["rates"] == entry.before["rates"]  # not sent: as they were
     assert entry.origin  # the client's address
+
+
+async def test_a_plans_usage_rates_are_edited_with_it_and_audited(staffed: Site) -> None:
+    site = staffed
+    async with site.browser() as http:
+        await log_in(site, http, "olive")
+        page = await http.get("/staff/plans/HK-KEEP")
+        fields = dict(
+            re.findall(
+                r'<input id="f-\w+" name="(\w+)" type="text" autocomplete="off" value="([^"]*)"',
+                page.text,
+            )
+        )
+        assert fields["rate_hk_voice"] == "0.25"
+        assert fields["rate_mainland_sms"] == "1.00"
+
+        saved = await http.post(
+            "/staff/plans/HK-KEEP",
+            data={"csrf": csrf_of(page), **fields, "rate_hk_voice": "0.30", "rate_hk_data": "0"},
+        )
+
+        assert saved.status_code == 303
+    rates = await site.db.read(lambda conn: usage_rates.rates_of(conn, plan_code="HK-KEEP"))
+    assert rates[(Zone.HK, Kind.VOICE)] == 30
+    assert rates[(Zone.HK, Kind.DATA)] == 0
+    assert rates[(Zone.MAINLAND, Kind.SMS)] == 100
+    (entry,) = await site.db.read(lambda conn: audit.entries(conn, action="plan.update"))
+    assert (entry.before["rates"]["rate_hk_voice"], entry.after["rates"]["rate_hk_voice"]) == (
+        25,
+        30,
+    )
 
 
 @pytest.mark.parametrize(
@@ -282,6 +316,10 @@ async def test_a_plan_edit_is_saved_and_audited_with_before_and_after(staffed: S
         ("HK-KEEP", {"suspension_days": "-3"}, "suspension_days"),
         ("HK-KEEP", {"grace_days": "9999999"}, "grace_days"),
         ("HK-VALID", {"monthly_fee": "8.00"}, "monthly_fee"),
+        ("HK-KEEP", {"rate_hk_voice": "-0.25"}, "rate_hk_voice"),
+        ("HK-KEEP", {"rate_mainland_data": ""}, "rate_mainland_data"),
+        ("HK-KEEP", {"rate_hk_sms": "0.001"}, "rate_hk_sms"),
+        ("CN-KEEP", {"rate_hk_voice": "10000.01"}, "rate_hk_voice"),
     ],
 )
 async def test_a_bad_plan_edit_is_refused_and_changes_nothing(

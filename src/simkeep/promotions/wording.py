@@ -3,7 +3,7 @@ API, the receipt and the SMS (docs/promotions.md).
 
 Design overview
 ---------------
-The words are messages of the catalogs with the context ``promotion`` (``messages.po``), read
+The words are messages of the catalogs with the context ``promotion`` (``promotions.po``), read
 through ``i18n.translations`` like the SMS, so that a service writes them without the web
 package. Amounts of money are written by ``Money.format`` for the reader's locale; counts are
 plain integers with the locale's grouping.

@@ -7,11 +7,13 @@ One function per page, so a route makes one call. Reads come from the domains th
 the data (``retention.at_risk`` for states, risks and runs; ``sims.plans`` for plans;
 ``audit`` for the log), each page in one read. A plan edit is checked by the plan's own rule
 (``plans.edited_plan``: a negative fee or zero days is refused and nothing changes), then
-stored and recorded in the audit log, before and after, in one transaction.
+stored with the plan's usage rates and recorded in the audit log, before and after, in one
+transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +30,9 @@ from simkeep.sims.model import Plan, SimState
 from simkeep.sims.plans import InvalidPlanTerms, UnknownPlan
 from simkeep.staff import audit
 from simkeep.staff.audit import Actor, Entry, Target
+from simkeep.usage import rates as usage_rates
+from simkeep.usage.model import Kind, Zone
+from simkeep.usage.rates import Rates
 
 PAGE = 50
 MAX_PAGE = 10_000
@@ -109,11 +114,16 @@ async def all_plans(db: Database) -> list[Plan]:
     return await db.read(plans.all_plans)
 
 
-async def plan(db: Database, *, code: str) -> Plan:
-    found = await db.read(lambda conn: plans.get_plan(conn, code=code))
-    if found is None:
-        raise UnknownPlan(f"no plan {code!r}")
-    return found
+async def plan(db: Database, *, code: str) -> tuple[Plan, Rates]:
+    """A plan and its usage rates."""
+
+    async def read(conn: AsyncConnection) -> tuple[Plan, Rates]:
+        found = await plans.get_plan(conn, code=code)
+        if found is None:
+            raise UnknownPlan(f"no plan {code!r}")
+        return found, await usage_rates.rates_of(conn, plan_code=code)
+
+    return await db.transaction(read)
 
 
 async def edit_plan(
@@ -124,11 +134,13 @@ async def edit_plan(
     monthly_fee: str,
     grace_days: int,
     suspension_days: int,
+    rates: Mapping[tuple[Zone, Kind], str],
     actor: Actor,
     now: datetime,
 ) -> Plan:
-    """Change a plan's names and terms (``monthly_fee`` in major units of its currency),
-    recorded in the audit log with the plan before and after."""
+    """Change a plan's names and terms (``monthly_fee`` in major units of its currency) and
+    its usage rates (each a price of one unit in major units, by zone and kind), recorded
+    in the audit log with the plan and its rates before and after."""
 
     async def change(conn: AsyncConnection) -> Plan:
         current = await plans.get_plan(conn, code=code)
@@ -139,6 +151,8 @@ async def edit_plan(
         except InvalidAmount as error:
             message = "enter the fee as an amount, like 8.00"
             raise InvalidPlanTerms("monthly_fee", "invalid_fee", message) from error
+        prices = {key: _rate(text, current.currency, key) for key, text in rates.items()}
+        rates_before = await usage_rates.rates_of(conn, plan_code=code)
         edited = plans.edited_plan(
             current,
             names=names,
@@ -147,13 +161,15 @@ async def edit_plan(
             suspension_days=suspension_days,
         )
         before = await plans.update_plan(conn, plan=edited)
+        for (zone, kind), price in prices.items():
+            await usage_rates.set_rate(conn, plan_code=code, zone=zone, kind=kind, rate_minor=price)
         await audit.record(
             conn,
             actor=actor,
             action="plan.update",
             target=Target("plan", code),
-            before=snapshot(before),
-            after=snapshot(edited),
+            before=snapshot(before, rates_before),
+            after=snapshot(edited, {**rates_before, **prices}),
             now=now,
         )
         return edited
@@ -161,8 +177,25 @@ async def edit_plan(
     return await db.transaction(change)
 
 
-def snapshot(plan: Plan) -> dict[str, Any]:
-    """A plan as the audit log keeps it."""
+def rate_field(zone: Zone, kind: Kind) -> str:
+    """The name of a rate's field on the plan's page: ``rate_hk_voice``."""
+    return f"rate_{zone.value}_{kind.value}"
+
+
+def _rate(text: str, currency: str, key: tuple[Zone, Kind]) -> int:
+    """A price of one unit typed in major units, in minor units; refused past the maximum."""
+    field = rate_field(*key)
+    try:
+        minor = Money.parse(text[:20], currency).minor
+    except InvalidAmount as error:
+        raise InvalidPlanTerms(field, "invalid_rate", "enter a price like 0.25") from error
+    if not 0 <= minor <= usage_rates.MAX_RATE:
+        raise InvalidPlanTerms(field, "invalid_rate", "a price of one unit is from 0 to 10,000")
+    return minor
+
+
+def snapshot(plan: Plan, rates: Rates) -> dict[str, Any]:
+    """A plan and its usage rates as the audit log keeps them."""
     return {
         "names": plan.names.values(),
         "currency": plan.currency,
@@ -170,4 +203,5 @@ def snapshot(plan: Plan) -> dict[str, Any]:
         "monthly_fee": plan.monthly_fee,
         "grace_days": plan.grace_days,
         "suspension_days": plan.suspension_days,
+        "rates": {rate_field(*key): rates[key] for key in sorted(rates)},
     }

@@ -4,8 +4,9 @@ shows one and, for an operator, edits it.
 Design overview
 ---------------
 The edit form holds a plan's names in the three languages, its monthly fee (in major units
-of the plan's currency) and its grace and suspension days; code, currency and retention
-model are shown, not edited. The POST is behind ``staff_guard`` (operators only) and its
+of the plan's currency), its grace and suspension days, and its usage rates — the price of
+a voice minute, a data MB and an SMS in Hong Kong and on the Mainland; code, currency and
+retention model are shown, not edited. The POST is behind ``staff_guard`` (operators only) and its
 CSRF token, and calls ``staff.console.edit_plan``, which checks the terms, stores them and
 records the change with before and after in one transaction. A refusal shows the form
 again with the field marked (400) and changes nothing; a success answers with a 303 back to
@@ -26,6 +27,8 @@ from simkeep.services import Services, ServicesDep
 from simkeep.sims.model import Plan
 from simkeep.sims.plans import InvalidPlanTerms, UnknownPlan
 from simkeep.staff import console
+from simkeep.usage.model import Kind, Zone
+from simkeep.usage.rates import Rates
 from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import PagesDep
 from simkeep.web.staff_session import SignedInStaff, StaffDep, staff_page, staff_router
@@ -34,6 +37,7 @@ router = staff_router()
 PlanCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 NAME_FIELDS = ("name_zh_hant_hk", "name_zh_hans_cn", "name_en")
 DAY_FIELDS = ("grace_days", "suspension_days")
+RATE_KEYS = tuple((zone, kind) for zone in Zone for kind in Kind)
 
 
 @router.get("/staff/plans")
@@ -48,9 +52,14 @@ async def plans(
 async def plan_page(
     request: Request, pages: PagesDep, services: ServicesDep, staff: StaffDep, code: PlanCode
 ) -> Response:
-    plan = await _plan(services, code)
+    plan, rates = await _plan(services, code)
     return _show(
-        request, pages, staff, plan, _form_of(plan), saved=bool(request.query_params.get("saved"))
+        request,
+        pages,
+        staff,
+        plan,
+        _form_of(plan, rates),
+        saved=bool(request.query_params.get("saved")),
     )
 
 
@@ -59,7 +68,7 @@ async def edit_plan(
     request: Request, pages: PagesDep, services: ServicesDep, staff: StaffDep, code: PlanCode
 ) -> Response:
     form = await read_form(request, staff.viewer)
-    plan = await _plan(services, code)
+    plan, _ = await _plan(services, code)
     days = _days(form)
     if not form.ok:
         return _show(request, pages, staff, plan, form)
@@ -84,6 +93,11 @@ async def edit_plan(
             monthly_fee=form.text("monthly_fee"),
             grace_days=days["grace_days"],
             suspension_days=days["suspension_days"],
+            rates={  # the rates sent (the page sends all); one left out stays as it is
+                key: form.text(field)
+                for key in RATE_KEYS
+                if (field := console.rate_field(*key)) in form.values
+            },
             actor=staff.actor,
             now=services.clock.now(),
         )
@@ -94,7 +108,7 @@ async def edit_plan(
     return see_other(f"/staff/plans/{code}", saved="1")
 
 
-async def _plan(services: Services, code: str) -> Plan:
+async def _plan(services: Services, code: str) -> tuple[Plan, Rates]:
     try:
         return await console.plan(services.db, code=code)
     except UnknownPlan as error:
@@ -115,14 +129,17 @@ def _days(form: FormState) -> dict[str, int]:
     return days
 
 
-def _form_of(plan: Plan) -> FormState:
-    fee = str(Money(plan.monthly_fee, plan.currency).to_decimal())
+def _form_of(plan: Plan, rates: Rates) -> FormState:
+    def major(minor: int) -> str:
+        return str(Money(minor, plan.currency).to_decimal())
+
     return FormState(
         {
             **plan.names.values(),
-            "monthly_fee": fee,
+            "monthly_fee": major(plan.monthly_fee),
             "grace_days": str(plan.grace_days),
             "suspension_days": str(plan.suspension_days),
+            **{console.rate_field(*key): major(rates.get(key, 0)) for key in RATE_KEYS},
         }
     )
 
@@ -137,5 +154,11 @@ def _show(
     saved: bool = False,
 ) -> Response:
     status = 200 if form.ok else 400
-    context = {"plan": plan, "form": form, "saved": saved, "name_fields": NAME_FIELDS}
+    context = {
+        "plan": plan,
+        "form": form,
+        "saved": saved,
+        "name_fields": NAME_FIELDS,
+        "rate_fields": [(console.rate_field(*key), *key) for key in RATE_KEYS],
+    }
     return staff_page(pages, request, "staff/plan.html", staff, context, status_code=status)
