@@ -22,8 +22,9 @@ on PostgreSQL:
 
 Two batches naming one SIM queue on its row, so a record sent in both is found stored by
 the second. A client sending one record id with two numbers at once locks two different
-SIMs: the later insert then finds the id taken, raises ``Raced``, and the batch runs again
-(``service.charge_batch``), finding it stored.
+SIMs: the later batch then finds the id taken — its journal's name (``JournalConflict``) or
+its insert — raises ``Raced``, and runs again (``service.charge_batch``), finding it
+stored.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
+from simkeep.ledger.model import JournalConflict
 from simkeep.money import Money
 from simkeep.sims.model import SimState
 from simkeep.sqltypes import as_utc
@@ -87,7 +89,7 @@ Accepted = tuple[int, Record, Sim, int]  # index in the batch, record, its SIM, 
 
 
 class Raced(Exception):
-    """A record was inserted by another batch between this one's read and its insert: only
+    """A record was charged by another batch between this one's read and its writes: only
     when a client sends one record id with two numbers at once. The batch runs again."""
 
 
@@ -278,13 +280,17 @@ async def _book(
     }
     booked: dict[int, int] = {}
     for chunk in journals(spends):
-        journal = await ledger.post_journal(
-            conn,
-            client_id=journal_id(client_id, first_record[chunk[0].sim_id]),
-            postings=usage_postings(chunk, revenue=revenue),
-            now=now,
-            description="usage",
-        )
+        name = journal_id(client_id, first_record[chunk[0].sim_id])
+        try:
+            journal = await ledger.post_journal(
+                conn,
+                client_id=name,
+                postings=usage_postings(chunk, revenue=revenue),
+                now=now,
+                description="usage",
+            )
+        except JournalConflict as conflict:  # its first record was just charged elsewhere
+            raise Raced(f"journal {name} was written by another batch") from conflict
         booked.update((spend.sim_id, journal.id) for spend in chunk)
     return booked
 
