@@ -10,8 +10,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.buckets import tables as bt
 from simkeep.clock import FixedClock
 from simkeep.db import Database
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger.chart import System
+from simkeep.money import Money
 from simkeep.retention import service as retention
 from simkeep.sims import pool
 from simkeep.sims import service as sims
@@ -21,6 +26,7 @@ from simkeep.sims.pool import QUARANTINE_DAYS, NumberInQuarantine
 from tests.factories import digest_key, issue_sim, luhn_complete, seed_books
 
 RECYCLED_ON = date(2026, 5, 10)
+PROMOTION_EXPENSE = System.PROMOTION_EXPENSE
 MIDNIGHT = datetime(2026, 5, 9, 16, 10, tzinfo=UTC)  # 00:10 on 10 May in Hong Kong
 
 
@@ -125,3 +131,50 @@ async def test_the_run_repeated_puts_each_number_in_the_pool_once(db: Database) 
         return len((await conn.execute(select(st.pool.c.id))).all())
 
     assert await db.transaction(count) == 2
+
+
+async def test_a_recycled_sims_bonus_money_goes_back_and_its_buckets_close(db: Database) -> None:
+    clock = FixedClock(MIDNIGHT)
+
+    async def setup(conn: AsyncConnection) -> Sim:
+        await seed_books(conn, now=clock.now())
+        sim = await issue_sim(conn, n=1, plan="HK-VALID", now=clock.now(), state=SimState.SUSPENDED)
+        await conn.execute(
+            update(st.sims)
+            .where(st.sims.c.id == sim.id)
+            .values(state_since=MIDNIGHT - timedelta(days=61))
+        )
+        codes = [chart.sim_bonus(sim.id, "HKD").code, chart.system_code(PROMOTION_EXPENSE, "HKD")]
+        ids = await ledger.account_ids(conn, codes=codes)
+        bonus, expense = ids[codes[0]], ids[codes[1]]
+        postings = rules.promotion_grant(
+            promotion_expense=expense, sim_bonus=bonus, bonus=Money(1_000, "HKD")
+        )
+        await ledger.post_journal(conn, client_id="grant:test", postings=postings, now=clock.now())
+        for kind, currency, amount in (("money", "HKD", 1_000), ("voice", None, 30)):
+            await conn.execute(
+                bt.buckets.insert().values(
+                    sim_id=sim.id,
+                    kind=kind,
+                    currency=currency,
+                    granted=amount,
+                    remaining=amount,
+                    granted_at=clock.now(),
+                    expires_at=clock.now() + timedelta(days=30),
+                    source_ref="promotion:test",
+                )
+            )
+        return sim
+
+    sim = await db.transaction(setup)
+    await retention.run_day(db, day=RECYCLED_ON, clock=clock)
+
+    async def after(conn: AsyncConnection) -> tuple[int, list[tuple[int, bool]]]:
+        account = await ledger.get_account_by_code(conn, code=chart.sim_bonus(sim.id, "HKD").code)
+        assert account is not None
+        balance = (await ledger.get_balance(conn, account_id=account.id)).posted
+        c = bt.buckets.c
+        rows = await conn.execute(select(c.remaining, c.expired_at.is_not(None)).order_by(c.id))
+        return balance, [(row[0], row[1]) for row in rows]
+
+    assert await db.transaction(after) == (0, [(0, True), (0, True)])

@@ -23,10 +23,11 @@ Design overview
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.buckets import tables as b
@@ -146,10 +147,29 @@ async def _expire_batch(conn: AsyncConnection, *, now: datetime, limit: int) -> 
     """Up to ``limit`` buckets past their expiry, locked (PostgreSQL) so that usage spending
     one at this moment is waited for, then each closed once."""
     c = b.buckets.c
+    return await _close(conn, (c.expired_at.is_(None), c.expires_at <= now), now=now, limit=limit)
+
+
+async def close_for_sims(conn: AsyncConnection, *, sim_ids: Sequence[int], now: datetime) -> None:
+    """Close every open bucket of these SIMs (recycled: nothing on them may be used any
+    more), in the caller's transaction; unused bonus money goes back as on expiry."""
+    c = b.buckets.c
+    await _close(conn, (c.expired_at.is_(None), c.sim_id.in_(sim_ids)), now=now, limit=None)
+
+
+async def _close(
+    conn: AsyncConnection,
+    where: tuple[ColumnElement[bool], ...],
+    *,
+    now: datetime,
+    limit: int | None,
+) -> int:
+    """The open buckets ``where`` says, locked in id order, each closed once."""
+    c = b.buckets.c
     due = (
         await conn.execute(
             select(c.id, c.sim_id, c.kind, c.currency, c.remaining)
-            .where(c.expired_at.is_(None), c.expires_at <= now)
+            .where(*where)
             .order_by(c.id)
             .limit(limit)
             .with_for_update()

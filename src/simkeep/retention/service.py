@@ -15,7 +15,8 @@ row first too. It reads everything the rules need of its SIMs in one query over 
 range of ids (plan, state, dates, arrears, the balance from the books), applies
 ``model.step`` to each, and writes the outcome set-wise: one ``UPDATE`` for the SIMs, one
 ``INSERT`` of the state events, one delete of the links of SIMs recycled, one insert of
-their numbers into the pool (``simkeep.sims.pool``). The fees charged and the balances
+their numbers into the pool (``simkeep.sims.pool``), and their promotions' buckets closed
+(unused bonus money back to the promotion expense). The fees charged and the balances
 forfeited go through the ledger by their posting rules, a batch's in as few journals as the
 posting limit allows (client ids ``fee:<day>:<first SIM>``, ``forfeit:<day>:<first SIM>``):
 thousands of SIMs billed on one day cost tens of journals, not thousands. The day's SMS
@@ -52,6 +53,7 @@ from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as lt
 from simkeep.ledger.chart import System
 from simkeep.money import Money
+from simkeep.promotions import granting as buckets
 from simkeep.retention import notices
 from simkeep.retention import tables as rt
 from simkeep.retention.model import Line, Step, billing, day_of, step
@@ -182,6 +184,7 @@ async def _batch(
     if recycled:  # every link ends; the numbers go to the pool
         await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
         await pool.release(conn, sim_ids=recycled, day=day)
+        await buckets.close_for_sims(conn, sim_ids=recycled, now=now)
     totals = Totals(
         sims=len(marked),
         fees_charged=sum(1 for done in steps if done.charge),
