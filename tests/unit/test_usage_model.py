@@ -1,27 +1,21 @@
 """Usage rules without a database: a record checked field by field, barring per state, a
-wallet paying buckets then bonus then balance, and journals packed within the ledger's 100
-postings with each currency's revenue in one posting."""
+wallet paying buckets then bonus then balance, and a journal's name. (How several SIMs' usage
+is packed into journals is ``ledger.rules.batched``, tested with the posting rules.)"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from simkeep.ledger.model import check_postings
-from simkeep.money import Money
 from simkeep.sims.model import SimState
 from simkeep.usage.model import (
-    MAX_POSTINGS,
     Barring,
     Bucket,
     Record,
     Refused,
-    Spend,
     Wallet,
     barring,
     journal_id,
-    journals,
     parse_record,
-    usage_postings,
 )
 
 NOW = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
@@ -88,25 +82,6 @@ def test_a_wallet_pays_buckets_then_bonus_then_balance_and_keeps_the_rest_unpaid
     assert charge.status == "unpaid"
     assert dict(wallet.spent) == {1: 3, 4: 5, 3: 30}
     assert (wallet.bonus, wallet.balance, wallet.from_bonus, wallet.from_balance) == (0, 0, 30, 15)
-
-
-def test_journals_hold_at_most_a_hundred_postings_and_balance() -> None:
-    spends = [
-        Spend(n, 1000 + n, 2000 + n, Money(n % 3, cur), Money(100 + n, cur))
-        for n in range(1, 151)
-        for cur in (("HKD", "CNY")[n % 2],)
-    ]
-    packed = journals(spends)
-    assert [spend for chunk in packed for spend in chunk] == spends
-    revenue = {"HKD": 1, "CNY": 2}
-    for chunk in packed:
-        postings = usage_postings(chunk, revenue=revenue)
-        assert len(postings) <= MAX_POSTINGS
-        check_postings(postings)
-        assert sum(1 for p in postings if p.account_id in (1, 2)) == len(
-            {s.currency for s in chunk}
-        )
-    assert len(packed) == 3  # 150 SIMs, two thirds with bonus too: 250 postings and revenue
 
 
 def test_a_journal_is_named_after_its_first_record() -> None:

@@ -163,13 +163,13 @@ def commission_payout(*, commission_payable: int, bank: int, amount: Money) -> P
 
 def batched(
     events: Sequence[Postings], *, pooled: Collection[int], limit: int = MAX_POSTINGS
-) -> list[tuple[int, Postings]]:
+) -> list[tuple[range, Postings]]:
     """Many events of one kind (a fee per SIM, usage per SIM) booked in as few journals as
     the posting limit allows: each event's own postings as they are, and within a journal the
     postings on a ``pooled`` account (the revenue many events credit) summed into one per
     account and currency. An event is never split between journals. Returns each journal's
-    postings with the index of its first event (to name it)."""
-    journals: list[tuple[int, Postings]] = []
+    events (their indexes: the first names it) with its postings."""
+    journals: list[tuple[range, Postings]] = []
     own: list[Posting] = []
     shared: dict[tuple[int, str], int] = defaultdict(int)
     first = 0
@@ -177,14 +177,14 @@ def batched(
         mine = [posting for posting in postings if posting.account_id not in pooled]
         keys = {(p.account_id, p.currency) for p in postings if p.account_id in pooled}
         if own and len(own) + len(mine) + len(shared.keys() | keys) > limit:
-            journals.append((first, _pooled(own, shared)))
+            journals.append((range(first, index), _pooled(own, shared)))
             own, shared, first = [], defaultdict(int), index
         own += mine
         for posting in postings:
             if posting.account_id in pooled:
                 shared[(posting.account_id, posting.currency)] += posting.amount
     if own or shared:
-        journals.append((first, _pooled(own, shared)))
+        journals.append((range(first, len(events)), _pooled(own, shared)))
     return journals
 
 

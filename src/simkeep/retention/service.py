@@ -366,6 +366,6 @@ async def _journals(
         else:
             events.append(rules.retention_fee(sim_balance=balance, revenue=target, fee=amount))
     pooled = {ids[code] for code in targets.values()}
-    for first, postings in rules.batched(events, pooled=pooled):
-        client_id = f"{kind}:{day}:{amounts[first][0]}"
+    for booked, postings in rules.batched(events, pooled=pooled):
+        client_id = f"{kind}:{day}:{amounts[booked.start][0]}"
         await ledger.post_journal(conn, client_id=client_id, postings=postings, now=now)

@@ -15,7 +15,7 @@ on PostgreSQL:
    first charge, or ``id_reused`` if its content differs; a number unknown or whose SIM was
    recycled → ``unknown_number``; no rate for its plan, zone and kind → ``unknown_rate``;
    the rest are new, paid in Python in batch order (``model.Wallet``);
-4. the money in as few journals as the ledger's 100 postings allow (``model.journals``),
+4. the money in as few journals as the ledger's 100 postings allow (``ledger.rules.batched``),
    each named after its first record (``model.journal_id``), through ``ledger.service``;
 5. the new records inserted with what each cost, ``ON CONFLICT DO NOTHING``, and the
    buckets' spending written, one statement each.
@@ -35,7 +35,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.ledger import chart
+from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.ledger.model import JournalConflict
@@ -53,8 +53,6 @@ from simkeep.usage.model import (
     Wallet,
     Zone,
     journal_id,
-    journals,
-    usage_postings,
 )
 
 Found = tuple[Record, Charge]  # a record as stored, and what it cost
@@ -278,20 +276,26 @@ async def _book(
         currency: facts.accounts[chart.system_code(System.USAGE_REVENUE, currency)][0]
         for currency in {spend.currency for spend in spends}
     }
+    events = [
+        rules.usage(
+            sim_bonus=spend.bonus_account,
+            sim_balance=spend.balance_account,
+            revenue=revenue[spend.currency],
+            from_bonus=spend.from_bonus,
+            from_balance=spend.from_balance,
+        )
+        for spend in spends
+    ]
     booked: dict[int, int] = {}
-    for chunk in journals(spends):
-        name = journal_id(client_id, first_record[chunk[0].sim_id])
+    for chunk, postings in rules.batched(events, pooled=set(revenue.values())):
+        name = journal_id(client_id, first_record[spends[chunk.start].sim_id])
         try:
             journal = await ledger.post_journal(
-                conn,
-                client_id=name,
-                postings=usage_postings(chunk, revenue=revenue),
-                now=now,
-                description="usage",
+                conn, client_id=name, postings=postings, now=now, description="usage"
             )
         except JournalConflict as conflict:  # its first record was just charged elsewhere
             raise Raced(f"journal {name} was written by another batch") from conflict
-        booked.update((spend.sim_id, journal.id) for spend in chunk)
+        booked.update((spends[index].sim_id, journal.id) for index in chunk)
     return booked
 
 

@@ -26,14 +26,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from simkeep.errors import Refusal
-from simkeep.ledger import rules
-from simkeep.ledger.model import Posting
 from simkeep.money import Money
 from simkeep.sims.model import SimState
 
@@ -41,7 +38,6 @@ MAX_RECORDS = 500  # records in one batch
 MAX_BATCH_BYTES = 256 * 1024  # a batch's body: 500 records of ~500 bytes
 MAX_AGE = timedelta(days=90)  # a record older than this is refused
 MAX_AHEAD = timedelta(minutes=10)  # clocks differ; a record further in the future is refused
-MAX_POSTINGS = 100  # in one journal (``ledger.model.check_postings``)
 
 RECORD_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 E164 = re.compile(r"^\+(852[0-9]{8}|861[0-9]{10})$")
@@ -238,52 +234,6 @@ class Spend:
     @property
     def currency(self) -> str:
         return self.from_balance.currency
-
-    @property
-    def postings(self) -> int:
-        return (self.from_bonus.minor > 0) + (self.from_balance.minor > 0)
-
-
-def journals(spends: list[Spend]) -> list[list[Spend]]:
-    """The spends packed into as few journals as ``MAX_POSTINGS`` allows, counting one
-    revenue posting per currency in each."""
-    packed: list[list[Spend]] = []
-    current: list[Spend] = []
-    count, currencies = 0, set[str]()
-    for spend in spends:
-        needed = spend.postings + (spend.currency not in currencies)
-        if current and count + needed > MAX_POSTINGS:
-            packed.append(current)
-            current, count, currencies = [], 0, set()
-            needed = spend.postings + 1
-        current.append(spend)
-        count += needed
-        currencies.add(spend.currency)
-    if current:
-        packed.append(current)
-    return packed
-
-
-def usage_postings(spends: list[Spend], *, revenue: Mapping[str, int]) -> tuple[Posting, ...]:
-    """One journal's postings for several SIMs' usage, each booked by ``rules.usage``, with
-    the revenue of each currency (``revenue``: its account) in one posting."""
-    postings: list[Posting] = []
-    earned: dict[str, int] = defaultdict(int)
-    for spend in spends:
-        account = revenue[spend.currency]
-        for posting in rules.usage(
-            sim_bonus=spend.bonus_account,
-            sim_balance=spend.balance_account,
-            revenue=account,
-            from_bonus=spend.from_bonus,
-            from_balance=spend.from_balance,
-        ):
-            if posting.account_id == account:
-                earned[posting.currency] += posting.amount
-            else:
-                postings.append(posting)
-    revenues = [Posting(revenue[c], amount, c) for c, amount in sorted(earned.items())]
-    return (*postings, *revenues)
 
 
 def journal_id(client_id: int, record_id: str) -> str:
