@@ -21,7 +21,8 @@ same job as every day (``promotions.granting.expire_buckets``). Each order has a
 is and changes nothing. Two members of staff — an operator and an auditor — are added
 through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
 logins, so that a tester can compute their codes. Demo SIM 4 has auto keep-alive, signed
-with Alipay at its simulator (``demo.keepalive``).
+with Alipay at its simulator (``demo.keepalive``), and their reminders go by email too, to
+an address they confirmed with the emailed code (``demo.emails``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.promotions import ensure_demo_promotions
 from simkeep.errors import Refusal
@@ -204,6 +206,12 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
         clock=clock,
         subscriber_id=holders[DEMO_SUBSCRIBERS[0].phone],
         sim_id=kept.id,
+    )
+    await ensure_demo_email(  # their reminders go by email too
+        db,
+        secret_key=settings.secret_key,
+        subscriber_id=holders[DEMO_SUBSCRIBERS[0].phone],
+        now=clock.now(),
     )
     credited = sum(order.state is OrderState.CREDITED for order in orders)
     for member in DEMO_STAFF:
