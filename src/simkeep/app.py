@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
 
@@ -172,6 +173,7 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
         adapters=app.state.payment_adapters,
         retention_at=settings.retention_time,
         keepalive_urls=KeepAliveUrls(settings.public_url),
+        keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
     )
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick

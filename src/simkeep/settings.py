@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # The daily retention run (docs/retention.md), at this Hong Kong time (HH:MM) by the job
     # loop; empty: not by the job loop (run `simkeep retention run` from cron instead).
     retention_run_at: str = Field(default="", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")
+    # Auto keep-alive (docs/retention.md): the job loop looks the active rules over for the
+    # notices (and the attempts they open) every this many seconds.
+    keepalive_scan_seconds: int = Field(default=60, ge=1, le=3600)
     keys_dir: str = "var/keys"
     # Email (reminders to a verified address, docs/retention.md): through this mail server,
     # smtp://user:password@host:587 (STARTTLS) or smtps://…:465; unset, into the simulated

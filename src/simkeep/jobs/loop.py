@@ -42,6 +42,7 @@ def standard_jobs(
     adapters: Mapping[Provider, PaymentProviderAdapter],
     retention_at: time | None = None,
     keepalive_urls: KeepAliveUrls | None = None,
+    keepalive_scan: timedelta = charging.SCAN_EVERY,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, email=email, now=now)
@@ -77,7 +78,7 @@ def standard_jobs(
         scanned: list[datetime] = []  # when the rules were last looked over for notices
 
         async def keep_alive(now: datetime) -> int:
-            scan = not scanned or now - scanned[-1] >= charging.SCAN_EVERY
+            scan = not scanned or now - scanned[-1] >= keepalive_scan
             if scan:
                 scanned[:] = [now]
             urls = keepalive_urls

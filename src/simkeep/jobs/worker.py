@@ -12,6 +12,8 @@ doing is either committed or done again by the next run of the job.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
@@ -33,6 +35,7 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
             adapters=gateways.adapters,
             retention_at=settings.retention_time,
             keepalive_urls=KeepAliveUrls(settings.public_url),
+            keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
         )
         await run_forever(jobs, clock=clock, every=every)
     finally:
