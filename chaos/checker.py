@@ -25,6 +25,10 @@ SIMs' bonus accounts less that expense.
 Usage (``chaos.usage_ops``): what the usage records took from bonus money and balances is
 the usage revenue in the books, no record is stored or charged twice, none acknowledged is
 missing; the money figure counts usage revenue, and a SIM's balance its usage journals.
+
+Auto keep-alive (``chaos.keepalive_figures``): at most one paid charge per rule and period,
+none paid at the provider and not credited; its charges are trades like any payment's, so
+the money figures hold them too.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chaos.keepalive_figures import keepalive_figures, keepalive_tally, read_keepalive
 from chaos.promotion_figures import promotion_figures, read_promotions
 from chaos.setup import IssuedCard
 from chaos.usage_ops import read_usage, usage_figures
@@ -79,6 +84,7 @@ class Tally:
     refusals: dict[str, int]  # "operation: why", the commonest first
     sim_states: dict[str, int]  # after the retention runs
     retention: dict[str, int]  # fee revenue, arrears and forfeited, minor units per currency
+    keep_alive: dict[str, int]  # rules and attempts by state, keep-alive charges credited
 
 
 async def check(
@@ -189,6 +195,7 @@ async def check(
             Figure(name, value)
             for name, value in usage_figures(state["usage"], attempts, anomalies)
         ),
+        *(Figure(name, value) for name, value in keepalive_figures(state["keepalive"], set(paid))),
         Figure(
             "operations still unknown after recovery",
             sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
@@ -207,6 +214,7 @@ async def check(
         echoes=dict(records.get("echoes", {})),
         credited_by_currency=dict(held),
         sim_states=dict(state["sim_states"]),
+        keep_alive=keepalive_tally(state["keepalive"]),
         retention={
             **{f"fees {c}": v for c, v in state["fee_revenue"].items()},
             **{f"owed {c}": v for c, v in state["arrears"].items() if v},
@@ -284,6 +292,7 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         "promotion_expense": promotion_expense,
         "promotions": {**await read_promotions(conn), "bonus_in_books": sim_bonus},
         "usage": await read_usage(conn),
+        "keepalive": await read_keepalive(conn),
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,

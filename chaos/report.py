@@ -36,6 +36,7 @@ def print_result(result: Result) -> None:
     console.print(f"operations: {result.tally.operations}")
     console.print(f"refusals: {result.tally.refusals}")
     console.print(f"SIMs: {result.tally.sim_states}; retention: {result.tally.retention}")
+    console.print(f"keep-alive: {result.tally.keep_alive}")
     console.print(f"orders: {result.tally.orders}; phases (s): {_rounded(result.phases)}")
     faults = Counter(f"{event.fault} ({event.target})" for event in result.timeline)
     console.print(f"faults: {dict(faults)}")
@@ -80,6 +81,8 @@ def render(result: Result) -> str:
         f"SIMs after the retention runs: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(tally.sim_states.items()))}; the runs took "
         f"{', '.join(f'{k}: {v}' for k, v in sorted(tally.retention.items()))} (minor units).",
+        "",
+        f"Auto keep-alive: {', '.join(f'{k} {v}' for k, v in tally.keep_alive.items())}.",
         "",
         f"Faults injected ({len(result.timeline)}):",
         "",

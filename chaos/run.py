@@ -68,6 +68,10 @@ ECHO_PERCENT = 20
 WORKERS = 2
 SETTLE_SECONDS = 180
 DRAIN_SECONDS = ORDER_TTL_SECONDS + 150  # past expiry, polling backs off to a minute
+KEEPALIVE_SCAN_SECONDS = 2  # the workers look the keep-alive rules over this often
+# The operator's retention runs go days ahead, which lapses the SIMs auto keep-alive would
+# charge today: the first waits this long (at most half the workload).
+KEEPALIVE_HEAD_START = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ class Harness:
             "SIMKEEP_PUBLIC_URL": f"http://127.0.0.1:{notify_port}",
             "SIMKEEP_RUN_JOBS": "false",
             "SIMKEEP_ORDER_TTL_SECONDS": str(ORDER_TTL_SECONDS),
+            "SIMKEEP_KEEPALIVE_SCAN_SECONDS": str(KEEPALIVE_SCAN_SECONDS),
             "SIMKEEP_LOG_LEVEL": "WARNING",
             "SIMKEEP_DATABASE_URL": direct,
         }
@@ -238,6 +243,7 @@ async def run(config: Config, harness: Harness) -> Result:
             world.network_token = await network_token(db, now=datetime.now(UTC))
             people.append(operator)
             clock = time.monotonic()
+            world.retention_after = clock + min(KEEPALIVE_HEAD_START, config.seconds / 2)
             print(f"workload: {config.clients} clients for {config.seconds:.0f} s, with faults")
             await asyncio.gather(
                 run_clients(people, world, seconds=config.seconds), nemesis.run(config.seconds)

@@ -45,6 +45,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from chaos.keepalive_ops import KeepAliveRule
 from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
 
@@ -119,6 +120,7 @@ class World:
     cli_env: dict[str, str] = field(default_factory=dict)
     retention_day: date | None = None  # the day the operator's last retention run ran to
     network_token: str = ""  # the network client's, for usage (chaos.setup.network_token)
+    retention_after: float = 0.0  # the first retention run waits until then (monotonic)
 
     def record(self, attempt: Attempt) -> Attempt:
         self.attempts.append(attempt)
@@ -567,7 +569,8 @@ class RetentionRun:
     --date D`` as a process of its own, every 5–15 s, for days further and further ahead
     (5–20 days at a time), so that within minutes fees fall due, validity ends, SIMs lapse,
     are suspended and recycled while people top them up. Three runs in ten are killed
-    (SIGKILL) 0.1–1.5 s in; the next run resumes the day."""
+    (SIGKILL) 0.1–1.5 s in; the next run resumes the day. The first waits for
+    ``world.retention_after``: a day ahead lapses the SIMs auto keep-alive charges today."""
 
     name: ClassVar[str] = "retention_run"
     weight: ClassVar[int] = 1
@@ -577,6 +580,7 @@ class RetentionRun:
         return True
 
     async def attempt(self, person: Person, world: World) -> Attempt | None:
+        await asyncio.sleep(max(world.retention_after - time.monotonic(), 0.0))
         await asyncio.sleep(person.rng.uniform(5.0, 15.0))
         today = datetime.now(HONG_KONG).date()
         day = max(world.retention_day or today, today) + timedelta(person.rng.randint(5, 20))
@@ -623,6 +627,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ReadAccount(),
     RetentionRun(),
     UsageBatch(),
+    KeepAliveRule(),
 )
 REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS

@@ -5,11 +5,14 @@ doubles money under crashes, restarts or cut connections fails ``make test``.
 On SQLite there is no database server to stop: the nemesis kills and pauses the app and the
 workers and cuts the simulators' notifications. On PostgreSQL it also stops the harness's
 own cluster (``immediate``) and cuts and slows the app's and workers' connections to it.
+Auto keep-alive must have charged and credited at least one top-up in the minute, so that
+its figures prove something.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +58,6 @@ def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
     assert "faults injected: " in output
     faults = int(output.split("faults injected: ")[1].split(";")[0])
     assert faults >= 6, output[-3000:]  # a fault every 2–10 s, on two schedules
+    charges = re.search(r"'charges\s+credited':\s+(\d+)", output)
+    assert charges is not None, output[-3000:]
+    assert int(charges.group(1)) > 0, output[-3000:]  # keep-alive charged in the minute
