@@ -26,7 +26,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request, Response
@@ -51,7 +51,41 @@ class SeeOther(StarletteHTTPException):
         self.location = location
 
 
-class Viewer:
+class FormTokens:
+    """The CSRF tokens of one viewer's forms: an HMAC of their session token when signed in,
+    else of a random value in a visitor cookie, made the first time a form needs one (a
+    double-submit cookie a third party cannot forge without the key). ``KINDS`` keeps the
+    tokens of one kind of session from serving another's."""
+
+    KINDS: ClassVar[tuple[str, str]] = ("session", "visitor")
+
+    def __init__(
+        self, *, token: str | None, csrf_cookie: str | None, key: bytes, secure: bool
+    ) -> None:
+        self._token = token
+        self.secure = secure
+        self._csrf_cookie = csrf_cookie
+        self._new_cookie: str | None = None
+        self._key = key
+
+    @property
+    def csrf(self) -> str:
+        """The token this viewer's forms carry (a visitor gets a CSRF cookie on first use)."""
+        signed_in, visitor = self.KINDS
+        if self._token is not None:
+            return _mac(self._key, signed_in, self._token)
+        if self._csrf_cookie is None:
+            self._csrf_cookie = self._new_cookie = secrets.token_urlsafe(24)
+        return _mac(self._key, visitor, self._csrf_cookie)
+
+    def check(self, token: str) -> bool:
+        """Whether a submitted form's token is this viewer's (never for a cookie made now)."""
+        if self._token is None and self._csrf_cookie is None:
+            return False
+        return bool(token) and hmac.compare_digest(token, self.csrf)
+
+
+class Viewer(FormTokens):
     """The person behind a request: a subscriber (with their session token) or a visitor."""
 
     def __init__(
@@ -63,27 +97,17 @@ class Viewer:
         key: bytes,
         secure: bool,
     ) -> None:
+        super().__init__(
+            token=session_token if subscriber else None,
+            csrf_cookie=csrf_cookie,
+            key=key,
+            secure=secure,
+        )
         self.subscriber = subscriber
-        self.session_token = session_token if subscriber else None
-        self.secure = secure
-        self._csrf_cookie = csrf_cookie
-        self._new_cookie: str | None = None
-        self._key = key
 
     @property
-    def csrf(self) -> str:
-        """The token this viewer's forms carry (a visitor gets a CSRF cookie on first use)."""
-        if self.session_token is not None:
-            return _mac(self._key, "session", self.session_token)
-        if self._csrf_cookie is None:
-            self._csrf_cookie = self._new_cookie = secrets.token_urlsafe(24)
-        return _mac(self._key, "visitor", self._csrf_cookie)
-
-    def check(self, token: str) -> bool:
-        """Whether a submitted form's token is this viewer's (never for a cookie made now)."""
-        if self.session_token is None and self._csrf_cookie is None:
-            return False
-        return bool(token) and hmac.compare_digest(token, self.csrf)
+    def session_token(self) -> str | None:
+        return self._token
 
     def finish(self, response: Response) -> None:
         """Keep personal pages and pages with a token out of caches; hand over a new cookie."""

@@ -34,9 +34,6 @@ Design overview
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,7 +49,7 @@ from simkeep.staff.audit import MAX_ORIGIN, Actor
 from simkeep.staff.model import Permission, may
 from simkeep.staff.service import StaffMember, StaffSession
 from simkeep.web.pages import Pages
-from simkeep.web.session import SeeOther, csrf_key
+from simkeep.web.session import FormTokens, SeeOther, csrf_key
 
 STAFF_COOKIE = "simkeep_staff"
 STAFF_CSRF_COOKIE = "simkeep_staff_csrf"
@@ -61,8 +58,10 @@ STAFF_HOME = "/staff"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-class StaffViewer:
+class StaffViewer(FormTokens):
     """The person behind a staff request: a member of staff (with their token) or nobody."""
+
+    KINDS = ("staff-session", "staff-visitor")
 
     def __init__(
         self,
@@ -73,27 +72,14 @@ class StaffViewer:
         key: bytes,
         secure: bool,
     ) -> None:
+        super().__init__(
+            token=token if member else None, csrf_cookie=csrf_cookie, key=key, secure=secure
+        )
         self.member = member
-        self.token = token if member else None
-        self.secure = secure
-        self._csrf_cookie = csrf_cookie
-        self._new_cookie: str | None = None
-        self._key = key
 
     @property
-    def csrf(self) -> str:
-        """The token this viewer's forms carry."""
-        if self.token is not None:
-            return _mac(self._key, "staff-session", self.token)
-        if self._csrf_cookie is None:
-            self._csrf_cookie = self._new_cookie = secrets.token_urlsafe(24)
-        return _mac(self._key, "staff-visitor", self._csrf_cookie)
-
-    def check(self, token: str) -> bool:
-        """Whether a submitted form's token is this viewer's (never for a cookie made now)."""
-        if self.token is None and self._csrf_cookie is None:
-            return False
-        return bool(token) and hmac.compare_digest(token, self.csrf)
+    def token(self) -> str | None:
+        return self._token
 
     def finish(self, response: Response) -> None:
         """Keep staff pages out of caches; hand over a new CSRF cookie."""
@@ -117,10 +103,6 @@ class SignedInStaff:
 
     def may(self, permission: Permission) -> bool:
         return may(self.member.role, permission)
-
-
-def _mac(key: bytes, kind: str, value: str) -> str:
-    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def _set_cookie(
