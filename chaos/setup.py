@@ -37,6 +37,7 @@ from simkeep.usage import clients, rates
 HKD_CNY = Decimal("0.92")
 PLANS = (("HK-KEEP", "HKD"), ("CN-KEEP", "CNY"), ("HK-VALID", "HKD"), ("CN-VALID", "CNY"))
 VALIDITY_LEFT = timedelta(days=5)
+LAPSING_FROM = 500  # the lapsing cards' numbers: +852 9801…, valid for up to 44 people
 PROMOTION = NewPromotion(
     code="CHAOS",
     names=Names("混沌優惠", "混沌优惠", "Chaos promotion"),
@@ -106,7 +107,7 @@ async def prepare(
                 n = person * len(PLANS) + slot + 1
                 cards.append(await card(conn, n, plan, currency, now, validity))
             for slot, (plan, currency, issued, validity) in enumerate(lapsing(now)):
-                n = people * len(PLANS) + person * 2 + slot + 1
+                n = LAPSING_FROM + person * 2 + slot + 1
                 cards.insert(slot, await card(conn, n, plan, currency, issued, validity))
             stock.append(cards)
         return stock
