@@ -4,19 +4,21 @@ day.
 Design overview
 ---------------
 ``run_day(db, day=…)`` walks the SIMs in batches by id, one transaction each. A batch
-first **marks** its SIMs for the day — one ``UPDATE sims SET run_on = :day … WHERE run_on <
-:day RETURNING id`` — and only the SIMs marked now are worked on, in the same transaction.
-A run repeated, or killed and run again, finds the SIMs it did marked and does nothing to
-them twice; a batch that failed left no mark and is done again; a day before a SIM's last
-run is never run on it. On PostgreSQL the mark also locks the batch's SIMs, so that a top-up
-crediting one of them at that moment is waited for and seen — a SIM reactivated by a
-payment is never moved on from what the run read before it — as crediting locks the SIM's
-row first too. It reads everything the rules need of its SIMs in one query over the batch's
-range of ids (plan, state, dates, arrears, the balance from the books), applies
-``model.step`` to each, and writes the outcome set-wise: one ``UPDATE`` for the SIMs, one
-``INSERT`` of the state events, one delete of the links of SIMs recycled, one insert of
-their numbers into the pool (``simkeep.sims.pool``), and their promotions' buckets closed
-(unused bonus money back to the promotion expense). The fees charged and the balances
+reads everything the rules need of its SIMs not yet **marked** for the day (``sims.run_on``)
+in one query over its range of ids (plan, state, dates, arrears, the balance from the books)
+and applies ``model.step`` to each. Most SIMs have nothing to do on a given day, and are
+left as they are: doing nothing twice is harmless. The few with something to do — a fee,
+a move, a notice — are then locked on PostgreSQL (in id order), so that a top-up crediting
+one of them at that moment is waited for and seen — a SIM reactivated by a payment is never
+moved on from what the run read before it, as crediting locks the SIM's row first too —
+read again, stepped again, and written with their mark (``run_on = day``) in the same
+transaction. A run repeated, or killed and run again, finds the SIMs it worked on marked
+and does nothing to them twice; a batch that failed left no mark and is done again; a day
+before a SIM's last day worked on is never run on it. The outcome is written set-wise: one
+``UPDATE`` for the SIMs, one ``INSERT`` of the state events, one delete of the links of
+SIMs recycled, one insert of their numbers into the pool (``simkeep.sims.pool``), and their
+promotions' buckets closed (unused bonus money back to the promotion expense). The fees
+charged and the balances
 forfeited go through the ledger by their posting rules, a batch's in as few journals as the
 posting limit allows (client ids ``fee:<day>:<first SIM>``, ``forfeit:<day>:<first SIM>``):
 thousands of SIMs billed on one day cost tens of journals, not thousands. The day's SMS
@@ -159,24 +161,24 @@ async def _batch(
     last = (await conn.execute(select(func.max(ids.c.id)))).scalar()
     if last is None:
         return None
-    in_batch = (s.id > after) & (s.id <= last)
-    marked = set(  # on PostgreSQL this also locks them: a credit in flight is waited for
-        (
-            await conn.execute(
-                update(st.sims)
-                .where(
-                    in_batch,
-                    s.state != SimState.RECYCLED.value,
-                    or_(s.run_on.is_(None), s.run_on < day),
-                )
-                .values(run_on=day)
-                .returning(s.id)
-            )
-        ).scalars()
+    unmarked = (
+        (s.id > after)
+        & (s.id <= last)
+        & (s.state != SimState.RECYCLED.value)
+        & or_(s.run_on.is_(None), s.run_on < day)
     )
-    if not marked:
-        return last, Totals()
-    lines, first_billed, currency = await _lines(conn, in_batch, marked)
+    lines, first_billed, currency = await _lines(conn, unmarked)
+    seen = len(lines)
+    busy = [
+        line.sim_id
+        for line, done in zip(lines, (step(line, day) for line in lines), strict=True)
+        if done.changes or done.notice or line.sim_id in first_billed
+    ]
+    if not busy:  # nothing to do, nothing to mark: a run repeated finds the same
+        return last, Totals(sims=seen)
+    if conn.dialect.name == "postgresql":  # a credit in flight is waited for, then read
+        await conn.execute(select(s.id).where(s.id.in_(busy)).order_by(s.id).with_for_update())
+    lines, first_billed, currency = await _lines(conn, unmarked & s.id.in_(busy))
     steps = [step(line, day) for line in lines]
     await notices.queue(conn, steps, now=now)  # before the links of SIMs recycled end
     await _apply(conn, day, lines, steps, first_billed, currency, now)
@@ -186,7 +188,7 @@ async def _batch(
         await pool.release(conn, sim_ids=recycled, day=day)
         await buckets.close_for_sims(conn, sim_ids=recycled, now=now)
     totals = Totals(
-        sims=len(marked),
+        sims=seen,
         fees_charged=sum(1 for done in steps if done.charge),
         fees_owed=sum(1 for done in steps if done.owe),
         moved=sum(1 for done in steps if done.move_to),
@@ -206,11 +208,11 @@ async def _batch(
 
 
 async def _lines(
-    conn: AsyncConnection, in_batch: ColumnElement[bool], sim_ids: set[int]
+    conn: AsyncConnection, which: ColumnElement[bool]
 ) -> tuple[list[Line], set[int], dict[int, str]]:
-    """Everything the rules need of the SIMs ``sim_ids`` of the batch, in one query over the
-    batch's range of ids; the monthly-fee SIMs that had no billing day yet (issued before
-    the run existed), given one from their issue; and each SIM's currency."""
+    """Everything the rules need of the SIMs ``which`` selects, in one query; the
+    monthly-fee SIMs that had no billing day yet (issued before the run existed), given one
+    from their issue; and each SIM's currency."""
     s, p, b = st.sims.c, st.plans.c, lt.balances.c
     balance = (
         select(func.coalesce(func.sum(b.balance), 0))
@@ -235,7 +237,7 @@ async def _lines(
             balance.label("balance"),
         )
         .join(st.plans, p.code == s.plan_code)
-        .where(in_batch)
+        .where(which)
         .order_by(s.id)
     )
     lines, first_billed, currency = [], set(), {}
@@ -255,8 +257,6 @@ async def _lines(
         suspension_days,
         balance,
     ) in rows:  # positionally: a million rows a run
-        if sim_id not in sim_ids:
-            continue
         currency[sim_id] = home_currency
         retention = RETENTIONS[model]
         billing_day, next_fee_on = billing(retention, stored_day, stored_next, created_at)
@@ -290,8 +290,9 @@ async def _apply(
     currency: dict[int, str],
     now: datetime,
 ) -> None:
-    """Write the batch's steps: the journals, then the SIMs in one statement (with the
-    billing dates of ``first_billed``, given them this time) and their events."""
+    """Write the batch's steps: the journals, then the SIMs worked on in one statement (with
+    the billing dates of ``first_billed``, given them this time), each marked for the day,
+    and their events."""
     fees = [(done.sim_id, done.charge) for done in steps if done.charge]
     forfeits = [(done.sim_id, done.forfeit) for done in steps if done.forfeit > 0]
     await _journals(conn, "fee", day, System.RETENTION_FEE_REVENUE, fees, currency, now)
@@ -306,7 +307,7 @@ async def _apply(
             "b_owe": done.owe,
         }
         for line, done in zip(lines, steps, strict=True)
-        if done.changes or line.sim_id in first_billed
+        if done.changes or done.notice or line.sim_id in first_billed
     ]
     s = st.sims.c
     since = bindparam("b_since", type_=s.state_since.type)
@@ -320,6 +321,7 @@ async def _apply(
                 billing_day=bindparam("b_billing_day"),
                 next_fee_on=bindparam("b_next_fee_on"),
                 arrears_minor=s.arrears_minor + bindparam("b_owe"),
+                run_on=day,
             )
             .execution_options(synchronize_session=False),
             rows,
