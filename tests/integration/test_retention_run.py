@@ -328,3 +328,24 @@ async def test_the_job_loop_runs_each_day_once_from_its_set_time(db: Database) -
 
     assert await db.transaction(days) == [date(2026, 2, 27) + timedelta(n) for n in range(5)]
     assert "retention_run" not in standard_jobs(db=db, sms=None, adapters={})  # type: ignore[arg-type]
+
+
+async def test_a_day_with_nothing_to_do_counts_its_sims_and_marks_none(db: Database) -> None:
+    clock = FixedClock(ISSUED)
+
+    async def setup(conn: AsyncConnection) -> list[Sim]:
+        await seed_books(conn, now=clock.now())
+        return [await issue_sim(conn, n=n, plan="CN-KEEP", now=clock.now()) for n in (1, 2)]
+
+    await db.transaction(setup)
+    day = date(2026, 2, 10)  # no fee due, nothing lapses, no reminder
+    first = await retention.run_day(db, day=day, clock=clock)
+    again = await retention.run_day(db, day=day, clock=clock)
+
+    async def recorded(conn: AsyncConnection) -> tuple[int, int]:
+        runs = (await conn.execute(select(rt.runs.c.sims).where(rt.runs.c.day == day))).one()
+        marked = select(func.count()).where(st.sims.c.run_on == day)
+        return runs[0], int((await conn.execute(marked)).scalar_one())
+
+    assert (first.sims, again.sims) == (2, 2)  # looked at again: nothing was done to them
+    assert await db.transaction(recorded) == (4, 0)

@@ -167,26 +167,16 @@ async def _batch(
         & (s.state != SimState.RECYCLED.value)
         & or_(s.run_on.is_(None), s.run_on < day)
     )
-    lines, first_billed, currency = await _lines(conn, unmarked)
+    lines, first_billed, _ = await _lines(conn, unmarked)
     seen = len(lines)
     busy = [
         line.sim_id
         for line, done in zip(lines, (step(line, day) for line in lines), strict=True)
         if done.changes or done.notice or line.sim_id in first_billed
     ]
-    if not busy:  # nothing to do, nothing to mark: a run repeated finds the same
-        return last, Totals(sims=seen)
-    if conn.dialect.name == "postgresql":  # a credit in flight is waited for, then read
-        await conn.execute(select(s.id).where(s.id.in_(busy)).order_by(s.id).with_for_update())
-    lines, first_billed, currency = await _lines(conn, unmarked & s.id.in_(busy))
-    steps = [step(line, day) for line in lines]
-    await notices.queue(conn, steps, now=now)  # before the links of SIMs recycled end
-    await _apply(conn, day, lines, steps, first_billed, currency, now)
-    recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
-    if recycled:  # every link ends; the numbers go to the pool
-        await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
-        await pool.release(conn, sim_ids=recycled, day=day)
-        await buckets.close_for_sims(conn, sim_ids=recycled, now=now)
+    steps: list[Step] = []
+    if busy:  # the rest have nothing to do: left unmarked, a run repeated finds the same
+        steps = await _work(conn, day, unmarked & s.id.in_(busy), now)
     totals = Totals(
         sims=seen,
         fees_charged=sum(1 for done in steps if done.charge),
@@ -205,6 +195,27 @@ async def _batch(
         )
     )
     return last, totals
+
+
+async def _work(
+    conn: AsyncConnection, day: date, which: ColumnElement[bool], now: datetime
+) -> list[Step]:
+    """Lock the SIMs with something to do (PostgreSQL: a credit in flight is waited for),
+    read them again, and do it: notices, journals, the SIMs with their marks, and what
+    recycling ends."""
+    if conn.dialect.name == "postgresql":
+        s = st.sims.c
+        await conn.execute(select(s.id).where(which).order_by(s.id).with_for_update())
+    lines, first_billed, currency = await _lines(conn, which)
+    steps = [step(line, day) for line in lines]
+    await notices.queue(conn, steps, now=now)  # before the links of SIMs recycled end
+    await _apply(conn, day, lines, steps, first_billed, currency, now)
+    recycled = [done.sim_id for done in steps if done.move_to is SimState.RECYCLED]
+    if recycled:  # every link ends; the numbers go to the pool
+        await conn.execute(delete(st.holdings).where(st.holdings.c.sim_id.in_(recycled)))
+        await pool.release(conn, sim_ids=recycled, day=day)
+        await buckets.close_for_sims(conn, sim_ids=recycled, now=now)
+    return steps
 
 
 async def _lines(
