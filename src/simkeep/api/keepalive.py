@@ -162,7 +162,7 @@ async def delete_keep_alive(
     response_class=Response,
     responses=NOTIFY,
 )
-async def notify(provider: Provider, request: Request, services: ServicesDep) -> Response:
+async def agreement_notify(provider: Provider, request: Request, services: ServicesDep) -> Response:
     adapter = _agreements(services, provider)
     raw = RawNotification(
         headers=dict(request.headers),
