@@ -16,16 +16,27 @@ from __future__ import annotations
 
 from enum import StrEnum
 from gettext import NullTranslations
+from typing import Literal
 
 
 class Provider(StrEnum):
+    """Who collected an order's money: a payment provider online, an outlet's counter (from
+    the agent's float), or a voucher sold earlier."""
+
     ALIPAY = "alipay"
     WECHATPAY = "wechatpay"
+    OUTLET = "outlet"
+    VOUCHER = "voucher"
 
+
+ONLINE_PROVIDERS = (Provider.ALIPAY, Provider.WECHATPAY)  # what a payer chooses to pay with
+OnlineProvider = Literal[Provider.ALIPAY, Provider.WECHATPAY]  # the same, as a type for the API
 
 PROVIDER_NAMES = {  # the catalogs' message ids (context "provider"), in English
     Provider.ALIPAY: "Alipay",
     Provider.WECHATPAY: "WeChat Pay",
+    Provider.OUTLET: "Outlet counter",
+    Provider.VOUCHER: "Voucher",
 }
 
 
@@ -41,3 +52,5 @@ class Channel(StrEnum):
     PAGE = "page"  # Alipay page.pay: desktop redirect
     WAP = "wap"  # Alipay wap.pay, WeChat H5: mobile redirect
     AUTO = "auto"  # charged through the subscriber's payment agreement (auto keep-alive)
+    COUNTER = "counter"  # paid in cash or by card at an outlet's counter
+    VOUCHER = "voucher"  # a voucher's PIN, redeemed

@@ -21,7 +21,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from simkeep.i18n import translations
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider, provider_name
+from simkeep.payment_methods import Channel, OnlineProvider, Provider, provider_name
 from simkeep.promotions.model import Applied, BenefitKind, Grant
 from simkeep.promotions.wording import benefit_text
 from simkeep.retention.accounts import Entry
@@ -331,7 +331,7 @@ class TopupRequest(BaseModel):
     confirm_number: str | None = Field(default=None, max_length=32)
     amount: Amount = Field(description="What the SIM receives, in its home currency")
     pay_currency: Literal["HKD", "CNY"]
-    provider: Provider
+    provider: OnlineProvider
     channel: Literal[Channel.QR, Channel.PAGE, Channel.WAP] = Channel.QR  # not AUTO: ours
     expected_pay: Amount | None = Field(
         default=None, description="What the payer was shown (from /quote): refused if changed"

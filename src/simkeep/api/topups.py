@@ -19,7 +19,7 @@ from simkeep.api.schemas import (
     TopupRequest,
     link_to,
 )
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import Channel, OnlineProvider
 from simkeep.payments import service as payments
 from simkeep.phone import parse_number
 from simkeep.promotions import service as promotions
@@ -58,7 +58,7 @@ async def quote(
     amount_minor: Annotated[int, Query(description=f"One of {DENOMINATIONS}")],
     pay_currency: Literal["HKD", "CNY"],
     provider: Annotated[
-        Provider | None, Query(description="The provider to pay with: its promotions too")
+        OnlineProvider | None, Query(description="The provider to pay with: its promotions too")
     ] = None,
     channel: Annotated[Channel | None, Query(description="How the payer reaches it")] = None,
 ) -> QuoteOut:

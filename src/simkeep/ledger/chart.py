@@ -24,6 +24,7 @@ class System(StrEnum):
     PROMOTION_EXPENSE = "promotion_expense"
     COMMISSION_EXPENSE = "commission_expense"
     VOUCHERS_OUTSTANDING = "vouchers_outstanding"
+    VOUCHER_BREAKAGE = "voucher_breakage"
     FORFEITED_BALANCE = "forfeited_balance"
     REFUNDS_PAYABLE = "refunds_payable"
     BANK = "bank"
@@ -37,6 +38,7 @@ _SYSTEM: dict[System, tuple[AccountType, bool, str]] = {
     System.PROMOTION_EXPENSE: (AccountType.EXPENSE, True, "Promotion expense"),
     System.COMMISSION_EXPENSE: (AccountType.EXPENSE, True, "Agent commission expense"),
     System.VOUCHERS_OUTSTANDING: (AccountType.LIABILITY, True, "Vouchers sold, not redeemed"),
+    System.VOUCHER_BREAKAGE: (AccountType.INCOME, False, "Expired vouchers (breakage)"),
     System.FORFEITED_BALANCE: (AccountType.INCOME, False, "Forfeited balances"),
     System.REFUNDS_PAYABLE: (AccountType.LIABILITY, False, "Refunds payable"),
     System.BANK: (AccountType.ASSET, False, "Settlement bank"),

@@ -92,6 +92,11 @@ def voucher_redemption(
     return transfer(vouchers_outstanding, sim_balance, face_value)
 
 
+def voucher_breakage(*, vouchers_outstanding: int, breakage: int, face_value: Money) -> Postings:
+    """A sold voucher expired unredeemed: its value is the operator's income."""
+    return transfer(vouchers_outstanding, breakage, face_value)
+
+
 def retention_fee(*, sim_balance: int, revenue: int, fee: Money) -> Postings:
     """The monthly keep-the-number fee, earned when charged."""
     return transfer(sim_balance, revenue, fee)

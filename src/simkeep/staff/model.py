@@ -57,16 +57,22 @@ class InvalidStaff(StaffError):
 class Role(StrEnum):
     OPERATOR = "operator"
     AUDITOR = "auditor"
+    AGENT = "agent"  # a company that owns outlets: its outlets' shifts and sales
+    CLERK = "clerk"  # at one outlet's counter: the POS
 
 
 class Permission(StrEnum):
     READ = "read"  # every staff page
     CHANGE = "change"  # every state-changing staff route
+    POS = "pos"  # the counter: shifts, top-ups, ID checks, voucher sales at one outlet
+    AGENT_VIEW = "agent_view"  # an agent's own outlets, shifts, sales and float
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.READ, Permission.CHANGE}),
     Role.AUDITOR: frozenset({Permission.READ}),
+    Role.AGENT: frozenset({Permission.AGENT_VIEW}),
+    Role.CLERK: frozenset({Permission.POS}),
 }
 
 

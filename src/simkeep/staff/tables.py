@@ -36,6 +36,8 @@ members = Table(
     Column("attempts_window_ends_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime),
+    Column("agent_id", BigInteger),  # migration 0018: an agent's or a clerk's company
+    Column("outlet_id", BigInteger),  # migration 0018: the one outlet a clerk works at
     CheckConstraint("failed_attempts >= 0", name="ck_staff_members_attempts"),
 )
 

@@ -19,6 +19,7 @@ top-up's) and told in the same SMS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -46,6 +47,11 @@ CREDIT_TEXT = (  # the SMS of a credit: a message id of sms.po
 )
 
 
+Funding = Callable[[int], rules.Postings]
+"""The journal of money that did not come through a provider's clearing account (an outlet's
+float, a voucher's liability): the SIM's balance account → the top-up's postings."""
+
+
 class UnknownOrder(TopupError):
     code = "unknown_order"
 
@@ -68,8 +74,10 @@ async def credit_paid_order(
     provider_trade_no: str,
     now: datetime,
     provider: Provider | None = None,
+    funding: Funding | None = None,
 ) -> CreditResult:
-    """Money for this order was received (through ``provider``, when given): credit it, once."""
+    """Money for this order was received (through ``provider``, when given): credit it, once.
+    ``funding`` books it from elsewhere than the provider's clearing account."""
     paid_order = await statements.mark_paid(
         conn,
         order_no=order_no,
@@ -82,7 +90,7 @@ async def credit_paid_order(
     if paid_order is None:
         return CreditResult(await _not_payable(conn, order_no, paid, provider), credited_now=False)
     order = paid_order.order
-    sim_balance = await _post_topup(conn, order, now)
+    sim_balance = await _post_topup(conn, order, now, funding)
     granted = await granting.grant_order(
         conn, order_no=order_no, sim_id=order.sim_id, currency=order.credit.currency, now=now
     )
@@ -140,8 +148,17 @@ async def _not_payable(
     return order
 
 
-async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int:
+async def _post_topup(
+    conn: AsyncConnection, order: Order, now: datetime, funding: Funding | None
+) -> int:
     """Post the top-up's journal; returns the SIM's balance account."""
+    if funding is not None:
+        balance_code = chart.sim_balance(order.sim_id, order.credit.currency).code
+        ids = await ledger.account_ids(conn, codes=[balance_code])
+        if balance_code not in ids:
+            raise TopupError(f"the books have no account {balance_code}")
+        await _post(conn, order, funding(ids[balance_code]), now)
+        return ids[balance_code]
     clearing_code = chart.provider_clearing_code(order.provider.value, order.pay.currency)
     balance_code = chart.sim_balance(order.sim_id, order.credit.currency).code
     fx_codes = [
@@ -167,6 +184,13 @@ async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int
             paid=order.pay,
             credited=order.credit,
         )
+    await _post(conn, order, postings, now)
+    return sim_balance
+
+
+async def _post(
+    conn: AsyncConnection, order: Order, postings: rules.Postings, now: datetime
+) -> None:
     await ledger.post_journal(
         conn,
         client_id=f"topup:{order.order_no}",
@@ -175,4 +199,3 @@ async def _post_topup(conn: AsyncConnection, order: Order, now: datetime) -> int
         description=f"Top-up {order.order_no} by {order.provider.value}",
         metadata={"order_no": order.order_no},
     )
-    return sim_balance
