@@ -24,6 +24,7 @@ from simkeep.staff.audit import Actor, Target, record
 from simkeep.staff.model import (
     InvalidStaff,
     check_display_name,
+    check_placement,
     check_role,
     check_totp_secret,
     check_username,
@@ -64,16 +65,23 @@ async def add_staff(
     now: datetime,
     totp_secret: str | None = None,
     enrolled: bool = False,
+    agent_id: int | None = None,
+    outlet_id: int | None = None,
 ) -> NewStaff:
     """Create a member of staff with a new TOTP secret (or the one given: the demo's), to be
     confirmed at their first login — or ``enrolled`` already, the secret being in their
-    authenticator (the demo's, printed for testers)."""
+    authenticator (the demo's, printed for testers). An agent's staff name their company
+    (``agent_id``), a clerk also their outlet; the caller has checked the two belong."""
     name = check_username(username)
     secret = check_totp_secret(totp_secret or new_totp_secret())
+    checked_role = check_role(role)
+    check_placement(checked_role, agent_id=agent_id, outlet_id=outlet_id)
     values = {
         "username": name,
         "display_name": check_display_name(display_name),
-        "role": check_role(role).value,
+        "role": checked_role.value,
+        "agent_id": agent_id,
+        "outlet_id": outlet_id,
         "totp_secret": secret,
         "totp_confirmed_at": now if enrolled else None,
         "created_at": now,
@@ -90,7 +98,8 @@ async def add_staff(
         except IntegrityError as error:
             raise InvalidStaff(f"the username {name!r} is taken") from error
         staff_id = int(inserted.scalar_one())
-        after = {key: values[key] for key in ("username", "display_name", "role")}
+        shown = ("username", "display_name", "role", "agent_id", "outlet_id")
+        after = {key: values[key] for key in shown if values[key] is not None}
         await record(
             conn,
             actor=actor,
@@ -116,6 +125,8 @@ async def ensure_staff(
     totp_secret: str,
     actor: Actor,
     now: datetime,
+    agent_id: int | None = None,
+    outlet_id: int | None = None,
 ) -> int:
     """The member with ``username``; added, enrolled with ``totp_secret``, if there is none
     (demo data: seeding again changes nothing)."""
@@ -138,6 +149,8 @@ async def ensure_staff(
         now=now,
         totp_secret=totp_secret,
         enrolled=True,
+        agent_id=agent_id,
+        outlet_id=outlet_id,
     )
     return new.id
 

@@ -92,6 +92,19 @@ def check_role(role: str) -> Role:
         raise InvalidStaff(f"a role is one of {known}, not {role!r}") from None
 
 
+def check_placement(role: Role, *, agent_id: int | None, outlet_id: int | None) -> None:
+    """Where a member works: a clerk at one outlet of one agent, an agent at its company, the
+    operator's staff at neither."""
+    needs = {Role.CLERK: (True, True), Role.AGENT: (True, False)}.get(role, (False, False))
+    if (agent_id is not None, outlet_id is not None) != needs:
+        wants = {
+            (True, True): "an agent and an outlet",
+            (True, False): "an agent and no outlet",
+            (False, False): "neither an agent nor an outlet",
+        }[needs]
+        raise InvalidStaff(f"a member with the role {role.value} has {wants}")
+
+
 _USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 
 

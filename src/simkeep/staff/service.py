@@ -68,6 +68,8 @@ class StaffMember:
     display_name: str
     role: str
     second_factor: bool  # this session passed the second factor (else it may only enrol)
+    agent_id: int | None = None  # an agent's or a clerk's company
+    outlet_id: int | None = None  # a clerk's outlet
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,7 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
     """The member of staff a live session token belongs to, or None."""
     m, s = t.members.c, t.sessions.c
     query = (
-        select(m.id, m.username, m.display_name, m.role, s.second_factor)
+        select(m.id, m.username, m.display_name, m.role, s.second_factor, m.agent_id, m.outlet_id)
         .join(t.sessions, s.staff_id == m.id)
         .where(
             s.token_digest == token_digest(token),
@@ -175,7 +177,15 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
         row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return StaffMember(row.id, row.username, row.display_name, row.role, bool(row[4]))
+        return StaffMember(
+            row.id,
+            row.username,
+            row.display_name,
+            row.role,
+            bool(row[4]),
+            agent_id=row.agent_id,
+            outlet_id=row.outlet_id,
+        )
 
     return await db.read(read)
 
