@@ -53,6 +53,7 @@ __all__ = [
     "confirm_totp",
     "enrolment",
     "ensure_staff",
+    "find_member",
     "list_staff",
     "login",
     "logout",
@@ -188,6 +189,23 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
         )
 
     return await db.read(read)
+
+
+async def find_member(
+    conn: AsyncConnection, *, staff_id: int | None = None, username: str | None = None
+) -> StaffMember | None:
+    """The enabled member of staff with this id or username (a device's owner), or None."""
+    m = t.members.c
+    key = m.id == staff_id if staff_id is not None else m.username == (username or "").lower()
+    query = select(m.id, m.username, m.display_name, m.role, m.agent_id, m.outlet_id).where(
+        key, m.disabled.is_(False)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return StaffMember(
+        row.id, row.username, row.display_name, row.role, True, row.agent_id, row.outlet_id
+    )
 
 
 async def logout(db: Database, *, token: str, now: datetime) -> None:
