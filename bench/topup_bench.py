@@ -67,7 +67,8 @@ from simkeep.payments import tables as payment_tables
 from simkeep.settings import load_settings
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, luhn_complete
-from simkeep.simulators.alipay import AlipaySimulator, SimTrade
+from simkeep.simulators.alipay import AlipaySimulator
+from simkeep.simulators.alipay_trades import SimTrade
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables

@@ -33,7 +33,7 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim, SimState
-from simkeep.simulators.alipay import AlipayFault
+from simkeep.simulators.alipay_trades import AlipayFault
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
 from tests.e2e.test_app import serve

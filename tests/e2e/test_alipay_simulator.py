@@ -33,8 +33,9 @@ from simkeep.payments.model import (
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig, AlipayError
 from simkeep.payments.providers.alipay_signing import beijing_time
 from simkeep.payments.signing import KeyPair
-from simkeep.simulators.alipay import AlipayFault, AlipaySimulator
+from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
+from simkeep.simulators.alipay_trades import AlipayFault
 
 START = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
 APP_ID = "2021000000000001"

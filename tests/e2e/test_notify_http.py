@@ -39,7 +39,7 @@ from simkeep.payments.providers.wechatpay_signing import new_nonce, platform_hea
 from simkeep.payments.signing import KeyPair, load_private_key
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim
-from simkeep.simulators.alipay import AlipayFault
+from simkeep.simulators.alipay_trades import AlipayFault
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderRequest, OrderState

@@ -35,8 +35,9 @@ from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConf
 from simkeep.payments.signing import KeyPair
 from simkeep.sims import service as sims
 from simkeep.sims.model import Sim, SimState
-from simkeep.simulators.alipay import AlipayFault, AlipaySimulator
+from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_routes import alipay_router
+from simkeep.simulators.alipay_trades import AlipayFault
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
 from simkeep.topups import followup

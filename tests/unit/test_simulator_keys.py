@@ -40,7 +40,8 @@ from simkeep.simulators.embedded import (
     EmbeddedProviders,
 )
 from simkeep.simulators.keys import kept_key_pair, write_once
-from simkeep.simulators.wechatpay import Deliver, WeChatPaySimulator, http_deliver
+from simkeep.simulators.wechatpay import WeChatPaySimulator
+from simkeep.simulators.wechatpay_trades import Deliver, http_deliver
 
 CLOCK = FixedClock(datetime(2025, 3, 1, 4, 0, tzinfo=UTC))
 MERCHANT = KeyPair.generate()

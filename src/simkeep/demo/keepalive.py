@@ -25,7 +25,7 @@ from simkeep.payment_methods import Provider
 from simkeep.payments.agreements import AgreementAdapter
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
 from simkeep.settings import Settings
-from simkeep.simulators.alipay import DEMO_PASSWORD
+from simkeep.simulators.alipay_trades import DEMO_PASSWORD
 from simkeep.simulators.embedded import EmbeddedProviders
 
 

@@ -26,15 +26,11 @@ same rules the merchant adapter uses.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-
-import httpx
 
 from simkeep.clock import Clock, in_shanghai
 from simkeep.money import Money
@@ -53,80 +49,22 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.alipay_trades import (
+    CASHIER_METHODS,
+    RETRY_DELAYS,
+    TAMPER_BY,
+    AlipayFault,
+    Deliver,
+    Delivery,
+    GatewayAnswer,
+    Handler,
+    Redirect,
+    SimTrade,
+    TradeNotFound,
+    TradeStateError,
+    http_deliver,
+)
 from simkeep.simulators.keys import kept_key_pair
-
-RETRY_DELAYS = tuple(
-    timedelta(minutes=minutes) for minutes in (4, 10, 10, 60, 120, 360, 900)
-)  # after the immediate first attempt: 8 notifications within about 25 h
-DEMO_PASSWORD = "123456"  # noqa: S105 - printed on the demo cashier, never checked
-CASHIER_METHODS = frozenset({"alipay.trade.page.pay", "alipay.trade.wap.pay"})
-TAMPER_BY = Money.parse("100.00", "CNY")
-
-Deliver = Callable[[str, Mapping[str, str]], Awaitable[str]]
-Handler = Callable[[Mapping[str, str], dict[str, Any]], dict[str, str]]
-Redirect = Callable[[Mapping[str, str], dict[str, Any]], str]  # a page method: where to go
-
-
-async def http_deliver(url: str, form: Mapping[str, str]) -> str:
-    """POST the notification form to the merchant and return the body it answered."""
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        response = await client.post(url, data=dict(form))
-    return response.text
-
-
-class AlipayFault(StrEnum):
-    DROP = "drop"  # the notification is never sent
-    DUPLICATE = "duplicate"  # every attempt is sent twice
-    BAD_SIGNATURE = "bad_signature"  # signed over other content
-    TAMPERED_AMOUNT = "tampered_amount"  # total_amount raised after signing
-
-
-class TradeNotFound(LookupError):
-    """No trade with that ``out_trade_no``."""
-
-
-class TradeStateError(ValueError):
-    """The trade is not waiting for payment."""
-
-
-@dataclass
-class SimTrade:
-    out_trade_no: str
-    trade_no: str
-    amount: Money
-    subject: str
-    notify_url: str
-    return_url: str
-    created_at: datetime
-    opened: bool
-    time_expire: datetime | None = None
-    status: str = "WAIT_BUYER_PAY"
-    paid_at: datetime | None = None
-
-
-@dataclass
-class Delivery:
-    """One notification and its attempts; ``next_due`` is None once answered or given up."""
-
-    url: str
-    form: dict[str, str]
-    next_due: datetime | None
-    copies: int = 1
-    attempts: int = 0
-    answers: list[str] = field(default_factory=list)
-
-    @property
-    def acknowledged(self) -> bool:
-        return "success" in self.answers
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayAnswer:
-    """Either signed JSON text or a trade whose cashier page should be shown."""
-
-    json_text: str | None = None
-    cashier_trade: SimTrade | None = None
-    redirect_url: str | None = None
 
 
 class AlipaySimulator:

@@ -44,7 +44,8 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import load_private_key
-from simkeep.simulators.alipay import DEMO_PASSWORD, AlipaySimulator, Delivery, SimTrade
+from simkeep.simulators.alipay import AlipaySimulator
+from simkeep.simulators.alipay_trades import DEMO_PASSWORD, Delivery, SimTrade
 
 DECLINING_ACCOUNT = "nofunds@example.com"
 PERSONAL_PRODUCT_CODE = "GENERAL_WITHHOLDING_P"

@@ -11,13 +11,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from simkeep.payments.providers.alipay_signing import yuan
-from simkeep.simulators.alipay import (
-    DEMO_PASSWORD,
-    AlipaySimulator,
-    SimTrade,
-    TradeNotFound,
-    TradeStateError,
-)
+from simkeep.simulators.alipay import AlipaySimulator
+from simkeep.simulators.alipay_trades import DEMO_PASSWORD, SimTrade, TradeNotFound, TradeStateError
 
 
 def alipay_router(sim: AlipaySimulator) -> APIRouter:

@@ -46,8 +46,8 @@ from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
 from simkeep.payments.providers.wechatpay import WeChatPayConfig
 from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
 from simkeep.settings import Settings
-from simkeep.simulators import alipay as alipay_simulator
-from simkeep.simulators import wechatpay as wechatpay_simulator
+from simkeep.simulators import alipay_trades as alipay_simulator
+from simkeep.simulators import wechatpay_trades as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_agreements import AlipayAgreements, alipay_agreements_router
 from simkeep.simulators.alipay_routes import alipay_router

@@ -34,11 +34,12 @@ from fastapi import FastAPI
 
 from simkeep.clock import Clock
 from simkeep.settings import Settings
-from simkeep.simulators import alipay as alipay_simulator
-from simkeep.simulators import wechatpay as wechatpay_simulator
+from simkeep.simulators import alipay_trades as alipay_simulator
+from simkeep.simulators import wechatpay_trades as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.embedded import build_simulators, simulators_app
-from simkeep.simulators.wechatpay import ACCEPTED, WeChatPaySimulator
+from simkeep.simulators.wechatpay import WeChatPaySimulator
+from simkeep.simulators.wechatpay_trades import ACCEPTED
 
 TICK = 0.2  # seconds between looks for due notifications
 ECHO_DELAY = (0.5, 15.0)  # seconds after the first copy

@@ -35,13 +35,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from simkeep.clock import in_shanghai
 from simkeep.payments.providers.wechatpay_signing import json_bytes
 from simkeep.payments.signing import aes_gcm_encrypt
-from simkeep.simulators.wechatpay import (
-    DEMO_PASSWORD,
-    Delivery,
-    SimulatorError,
-    WeChatPaySimulator,
-)
+from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import _answer
+from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, Delivery, SimulatorError
 
 DECLINING_ACCOUNT = "nofunds"
 

@@ -15,12 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from simkeep.payments.providers.wechatpay_signing import (
     json_bytes,
 )
-from simkeep.simulators.wechatpay import (
-    DEMO_PASSWORD,
-    SimTrade,
-    SimulatorError,
-    WeChatPaySimulator,
-)
+from simkeep.simulators.wechatpay import WeChatPaySimulator
+from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, SimTrade, SimulatorError
 
 
 def _signed_response(
