@@ -37,6 +37,7 @@ from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
+from simkeep.demo.outlets import ensure_demo_outlets
 from simkeep.demo.promotions import ensure_demo_promotions
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
@@ -213,6 +214,7 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
         subscriber_id=holders[DEMO_SUBSCRIBERS[0].phone],
         now=clock.now(),
     )
+    await ensure_demo_outlets(db, now=now)  # the outlets people top up at
     credited = sum(order.state is OrderState.CREDITED for order in orders)
     for member in DEMO_STAFF:
         await staff.ensure_staff(
