@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 
 from simkeep import names
@@ -76,6 +77,15 @@ float_deposits = Table(
     Column("checked_by", BigInteger),
     Column("checked_at", UTCDateTime),
     Column("journal_id", BigInteger),
+    Column("reason", String(200)),  # why a checker rejected it
     Index("ix_float_deposits_state", "state", "id"),
     Index("ix_float_deposits_agent", "agent_id", "id"),
+    Index(
+        "uq_float_deposits_reference",
+        "agent_id",
+        "reference",
+        unique=True,
+        sqlite_where=text("state <> 'rejected'"),
+        postgresql_where=text("state <> 'rejected'"),
+    ),
 )

@@ -13,7 +13,10 @@
 * ``staff_members`` gains ``agent_id`` (an agent's and a clerk's company) and ``outlet_id``
   (the one outlet a clerk works at).
 * ``float_deposits``: an agent's payment into its float, entered by one operator (maker) and
-  approved or rejected by another (checker); only an approved deposit is booked.
+  approved or rejected (with a reason) by another (checker); only an approved deposit is
+  booked, its journal kept. The database refuses the maker as checker, a checked deposit
+  without its checker, and a bank reference used on another deposit of the agent that was
+  not rejected.
 
 Revision ID: 0018
 Revises: 0017
@@ -99,13 +102,28 @@ def upgrade() -> None:
         sa.Column("checked_by", sa.BigInteger, sa.ForeignKey("staff_members.id")),
         sa.Column("checked_at", TS),
         sa.Column("journal_id", sa.BigInteger),
+        sa.Column("reason", sa.String(200)),
         sa.CheckConstraint("amount_minor > 0", name="ck_float_deposits_amount"),
         sa.CheckConstraint(
+            "state IN ('pending', 'approved', 'rejected')", name="ck_float_deposits_state"
+        ),
+        sa.CheckConstraint(
             "checked_by IS NULL OR checked_by <> made_by", name="ck_float_deposits_four_eyes"
+        ),
+        sa.CheckConstraint(
+            "(state = 'pending') = (checked_by IS NULL)", name="ck_float_deposits_checked"
         ),
     )
     op.create_index("ix_float_deposits_state", "float_deposits", ["state", "id"])
     op.create_index("ix_float_deposits_agent", "float_deposits", ["agent_id", "id"])
+    op.create_index(
+        "uq_float_deposits_reference",
+        "float_deposits",
+        ["agent_id", "reference"],
+        unique=True,
+        sqlite_where=sa.text("state <> 'rejected'"),
+        postgresql_where=sa.text("state <> 'rejected'"),
+    )
 
 
 def downgrade() -> None:
