@@ -8,7 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from simkeep.cli import db, demo, ledger, network, pos, retention, simulators, staff
+from simkeep.cli import db, demo, ledger, network, outlets, pos, retention, simulators, staff
 from simkeep.cli.common import settings
 
 app = typer.Typer(help="simkeep: prepaid top-ups for China–Hong Kong dual-number SIM cards.")
@@ -20,6 +20,8 @@ app.add_typer(retention.app, name="retention")
 app.add_typer(staff.app, name="staff")
 app.add_typer(network.app, name="network")
 app.add_typer(pos.app, name="pos")
+app.add_typer(outlets.outlets_app, name="outlets")
+app.add_typer(outlets.agents_app, name="agents")
 
 
 @app.command("serve")

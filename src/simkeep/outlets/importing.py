@@ -45,6 +45,7 @@ from simkeep.outlets.model import (
     check_outlet,
     services_of,
 )
+from simkeep.staff import audit
 
 NAME_COLUMNS = ("name_zh_hant", "name_zh_hans", "name_en")
 ADDRESS_COLUMNS = ("address_zh_hant", "address_zh_hans", "address_en")
@@ -220,10 +221,15 @@ def _agent(line: int, record: dict[str, str]) -> AgentRow:
 
 
 async def import_outlets(
-    db: Database, *, rows: list[OutletRow], now: datetime, progress: Progress | None = None
+    db: Database,
+    *,
+    rows: list[OutletRow],
+    now: datetime,
+    progress: Progress | None = None,
+    actor: audit.Actor | None = None,
 ) -> Imported:
     """Save checked outlets in one transaction, upserting by code; an unknown agent code
-    refuses them all."""
+    refuses them all. Recorded in the audit log when ``actor`` (a person) is given."""
 
     async def save(conn: AsyncConnection) -> Imported:
         agents: dict[str, Agent | None] = {}
@@ -238,7 +244,18 @@ async def import_outlets(
             added += await service.save_outlet(conn, outlet=new, now=now)
             if progress is not None:
                 progress(done)
-        return Imported(added, len(rows) - added)
+        imported = Imported(added, len(rows) - added)
+        if actor is not None:
+            await audit.record(
+                conn,
+                actor=actor,
+                action="outlets.import",
+                target=audit.Target("outlets", "csv"),
+                before=None,
+                after={"added": imported.added, "updated": imported.updated},
+                now=now,
+            )
+        return imported
 
     return await db.transaction(save)
 
