@@ -44,6 +44,8 @@ class StaffAccount:
     enrolled: bool
     created_at: datetime
     last_login_at: datetime | None
+    agent_id: int | None = None  # an agent's or a clerk's company
+    outlet_id: int | None = None  # a clerk's outlet
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,8 @@ async def list_staff(db: Database) -> list[StaffAccount]:
                 enrolled=row.totp_confirmed_at is not None,
                 created_at=row.created_at,
                 last_login_at=row.last_login_at,
+                agent_id=row.agent_id,
+                outlet_id=row.outlet_id,
             )
             for row in rows
         ]
