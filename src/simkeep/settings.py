@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Auto keep-alive (docs/retention.md): the job loop looks the active rules over for the
     # notices (and the attempts they open) every this many seconds.
     keepalive_scan_seconds: int = Field(default=60, ge=1, le=3600)
+    # The counter (docs/outlets.md, "ID check"): a top-up of at least this many minor units of
+    # the sale's currency needs the holder's ID checked first (a suspended SIM always does).
+    id_check_from: int = Field(default=50_000, ge=0, le=10**9)
     keys_dir: str = "var/keys"
     # Email (reminders to a verified address, docs/retention.md): through this mail server,
     # smtp://user:password@host:587 (STARTTLS) or smtps://…:465; unset, into the simulated
