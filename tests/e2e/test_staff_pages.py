@@ -123,12 +123,14 @@ async def test_login_with_password_and_code(staffed: Site) -> None:
 
         assert signed_in.status_code == 303
         assert signed_in.headers["location"] == "/staff"
-        (cookie,) = [
+        cookies = [
             c for c in signed_in.headers.get_list("set-cookie") if c.startswith(STAFF_COOKIE)
         ]
-        assert "HttpOnly" in cookie
-        assert "SameSite=strict" in cookie
-        assert "Path=/staff" in cookie
+        assert [c for c in cookies if "Path=/staff" in c] == [cookies[0]]
+        assert "Path=/pos" in cookies[1]  # the counter's POS reads the same session
+        for cookie in cookies:
+            assert "HttpOnly" in cookie
+            assert "SameSite=strict" in cookie
         home = await http.get("/staff")
         assert home.status_code == 200
         assert "Olive" in home.text
@@ -382,7 +384,8 @@ async def test_staff_and_subscriber_sessions_do_not_open_each_others_pages(
     site = staffed
     async with site.browser() as http:
         signed_in = await log_in(site, http, "olive")
-        staff_token = signed_in.cookies[STAFF_COOKIE]
+        staff_token = signed_in.cookies.get(STAFF_COOKIE, path="/staff")
+        assert staff_token is not None
     async with site.browser() as http:
         await register(site, http, "+85291234567")
         subscriber_token = http.cookies[SESSION_COOKIE]

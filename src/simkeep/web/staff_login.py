@@ -30,6 +30,7 @@ from simkeep.web.pages import PagesDep
 from simkeep.web.session import local_path
 from simkeep.web.staff_session import (
     STAFF_HOME,
+    STAFF_PATHS,
     StaffViewerDep,
     end_staff_session,
     origin_of,
@@ -44,7 +45,7 @@ FIELD_OF = {"bad_credentials": "password", "bad_totp": "code", "locked_out": "us
 
 def _next(target: str) -> str:
     path = local_path(target, STAFF_HOME)
-    return path if path.startswith(STAFF_HOME) else STAFF_HOME
+    return path if path.startswith(STAFF_PATHS) else STAFF_HOME
 
 
 def _signed_in(services: Services, session: StaffSession, target: str) -> Response:

@@ -6,7 +6,10 @@ Design overview
   the ``simkeep_staff`` cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` when
   ``settings.https_only``, path ``/staff``), a cookie apart from the subscribers'
   ``simkeep_session``: a staff session opens no subscriber page, a subscriber's no staff
-  page. It is set at login and at enrolment (each a new session) and deleted at logout.
+  page. It is set at login and at enrolment (each a new session) and deleted at logout,
+  for each path of ``STAFF_PATHS`` (the staff pages, and the counter's POS at ``/pos``).
+  A member whose role reads no staff page is sent to their role's own home (a clerk to
+  ``/pos``).
 * CSRF as on the subscriber side (``web.session``): a signed-in member's forms carry an
   HMAC of their session token; the login form an HMAC of a random value in the
   ``simkeep_staff_csrf`` cookie. ``web.forms.read_form`` checks either.
@@ -46,7 +49,7 @@ from fastapi.responses import HTMLResponse
 from simkeep.services import ServicesDep
 from simkeep.staff import service as staff_service
 from simkeep.staff.audit import MAX_ORIGIN, Actor
-from simkeep.staff.model import Permission, may
+from simkeep.staff.model import Permission, Role, may
 from simkeep.staff.service import StaffMember, StaffSession
 from simkeep.web.pages import Pages
 from simkeep.web.session import FormTokens, SeeOther, csrf_key
@@ -54,8 +57,10 @@ from simkeep.web.session import FormTokens, SeeOther, csrf_key
 STAFF_COOKIE = "simkeep_staff"
 STAFF_CSRF_COOKIE = "simkeep_staff_csrf"
 STAFF_PATH = "/staff"
+STAFF_PATHS = (STAFF_PATH, "/pos")  # where the staff cookie goes: staff pages and the POS
 STAFF_HOME = "/staff"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+ROLE_HOMES = {Role.CLERK.value: "/pos"}  # roles that read no staff page, and their page
 
 
 class StaffViewer(FormTokens):
@@ -106,13 +111,19 @@ class SignedInStaff:
 
 
 def _set_cookie(
-    response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    secure: bool,
+    max_age: int | None = None,
+    path: str = STAFF_PATH,
 ) -> None:
     response.set_cookie(
         name,
         value,
         max_age=max_age,
-        path=STAFF_PATH,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=secure,
@@ -124,13 +135,17 @@ def start_staff_session(
 ) -> None:
     """Hand the browser its new staff session token (a fresh one at every login)."""
     max_age = max(int((session.expires_at - now).total_seconds()), 0)
-    _set_cookie(response, STAFF_COOKIE, session.token, secure=secure, max_age=max_age)
+    for path in STAFF_PATHS:
+        _set_cookie(
+            response, STAFF_COOKIE, session.token, secure=secure, max_age=max_age, path=path
+        )
 
 
 def end_staff_session(response: Response, *, secure: bool) -> None:
-    response.delete_cookie(
-        STAFF_COOKIE, path=STAFF_PATH, httponly=True, samesite="strict", secure=secure
-    )
+    for path in STAFF_PATHS:
+        response.delete_cookie(
+            STAFF_COOKIE, path=path, httponly=True, samesite="strict", secure=secure
+        )
 
 
 def origin_of(request: Request) -> str:
@@ -166,6 +181,8 @@ async def signed_in_staff(request: Request, viewer: StaffViewerDep) -> SignedInS
     if not member.second_factor:
         raise SeeOther("/staff/enrol")
     if not may(member.role, Permission.READ):
+        if member.role in ROLE_HOMES:
+            raise SeeOther(ROLE_HOMES[member.role])
         raise HTTPException(403, "this role may not read staff pages")
     return SignedInStaff(member, viewer, Actor(member.id, origin_of(request)))
 
