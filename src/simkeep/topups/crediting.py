@@ -25,7 +25,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import in_hong_kong
 from simkeep.i18n import DEFAULT_LOCALE, sms
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
@@ -39,7 +38,7 @@ from simkeep.retention import accounts as retention
 from simkeep.sims import service as sims
 from simkeep.sims.model import Retention, SimState
 from simkeep.topups import statements
-from simkeep.topups.model import Order, OrderState, TopupError
+from simkeep.topups.model import Order, OrderState, TopupError, receipt_number
 from simkeep.topups.queries import get_order
 
 CREDIT_TEXT = (  # the SMS of a credit: a message id of sms.po
@@ -112,7 +111,7 @@ async def credit_paid_order(
         validity_until = await retention.kept_until_instant(
             conn, sim_id=order.sim_id, balance=balance.posted
         )
-    receipt_no = f"R{in_hong_kong(now):%y%m%d}{paid_order.serial:010d}"
+    receipt_no = receipt_number(paid_order.serial, now)
     await statements.mark_credited(
         conn, order_no=order_no, receipt_no=receipt_no, validity_until=validity_until, now=now
     )

@@ -15,7 +15,11 @@ Design overview
 * A quote fixes, before payment, what is credited (in the SIM's home currency) and what is
   paid (in the currency the payer chose), with the FX rate locked at that moment. Rates are
   decimals, amounts integers; conversion rounds half up to the minor unit.
-* Each denomination carries the validity days it buys (applied by ``sims.service``).
+* Each denomination carries the validity days it buys (applied by ``sims.service``);
+  ``validity_days`` extends that one rule to any amount, for the counter, which takes any
+  whole amount in its range (``COUNTER_CHANNELS``): online, only the denominations.
+* The receipt number of a credited order is ``R`` + the Hong Kong date + the order's id
+  (``receipt_number``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from simkeep.clock import in_hong_kong
 from simkeep.errors import Refusal
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
@@ -96,6 +101,23 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 DENOMINATIONS = (5_000, 10_000, 20_000, 30_000)  # 50, 100, 200, 300 in minor units
 VALIDITY_DAYS = {5_000: 90, 10_000: 180, 20_000: 365, 30_000: 365}
 ORDER_TTL = timedelta(minutes=15)
+COUNTER_CHANNELS = frozenset({Channel.COUNTER})  # any amount: the counter checks its range
+
+
+def validity_days(amount_minor: int) -> int:
+    """The validity days a top-up of ``amount_minor`` buys: a denomination's own; any other
+    amount those of the largest denomination it reaches, or below the smallest, that one's
+    days pro rata (rounded down, at least one)."""
+    reached = [minor for minor in DENOMINATIONS if minor <= amount_minor]
+    if reached:
+        return VALIDITY_DAYS[reached[-1]]
+    smallest = DENOMINATIONS[0]
+    return max(1, VALIDITY_DAYS[smallest] * amount_minor // smallest)
+
+
+def receipt_number(serial: int, now: datetime) -> str:
+    """The receipt number of the order with id ``serial`` credited at ``now``."""
+    return f"R{in_hong_kong(now):%y%m%d}{serial:010d}"
 
 
 def sources(target: OrderState) -> frozenset[OrderState]:
@@ -136,15 +158,19 @@ class Quote:
     promotions: tuple[Applied, ...] = ()  # what applies, best first (promotions.service)
 
 
-def quote(*, credit: Money, pay_currency: str, fx: FxRate | None) -> Quote:
-    """What crediting ``credit`` costs in ``pay_currency``, with the rate locked."""
-    if credit.minor not in DENOMINATIONS:
+def quote(
+    *, credit: Money, pay_currency: str, fx: FxRate | None, any_amount: bool = False
+) -> Quote:
+    """What crediting ``credit`` costs in ``pay_currency``, with the rate locked; a
+    denomination unless ``any_amount`` (the counter's)."""
+    if credit.minor <= 0 or (credit.minor not in DENOMINATIONS and not any_amount):
         raise NoSuchDenomination("choose 50, 100, 200 or 300")
+    days = validity_days(credit.minor)
     if pay_currency == credit.currency:
-        return Quote(credit, credit, None, VALIDITY_DAYS[credit.minor])
+        return Quote(credit, credit, None, days)
     if fx is None:
         raise TopupError(f"no exchange rate from {credit.currency} to {pay_currency}")
-    return Quote(credit, fx.convert(credit), fx, VALIDITY_DAYS[credit.minor])
+    return Quote(credit, fx.convert(credit), fx, days)
 
 
 def request_hash(body: dict[str, object]) -> str:
@@ -314,7 +340,12 @@ def check_order(facts: NumberFacts, request: OrderRequest) -> Quote:
         raise ConfirmNumber("you have not topped up this number before: type it again")
     if request.credit.currency != live.home_currency:
         raise TopupError(f"this SIM is topped up in {live.home_currency}")
-    priced = quote(credit=request.credit, pay_currency=request.pay_currency, fx=facts.fx)
+    priced = quote(
+        credit=request.credit,
+        pay_currency=request.pay_currency,
+        fx=facts.fx,
+        any_amount=request.channel in COUNTER_CHANNELS,
+    )
     if request.expected_pay is not None and priced.pay != request.expected_pay:
         raise QuoteChanged(
             f"the price is now {priced.pay}, not {request.expected_pay}: check it again"
