@@ -19,7 +19,8 @@ from simkeep.outlets import tables as ot
 from simkeep.staff.accounts import ensure_staff
 from simkeep.staff.audit import CLI
 from simkeep.vouchers import batches
-from simkeep.vouchers.model import PrintedVoucher, pin_key
+from simkeep.vouchers import service as vouchers
+from simkeep.vouchers.model import PrintedVoucher, SoldVoucher, pin_key
 from tests.factories import seed_books
 
 KEY = pin_key("test")
@@ -35,7 +36,8 @@ class Shop:
 
 
 async def shop(db: Database, *, now: datetime, currency: str = "HKD") -> Shop:
-    """The books, an agent, its outlet, a clerk there with an open shift."""
+    """The books, an agent with HK$10,000 and ¥10,000 of float, its outlet, a clerk there
+    with an open shift."""
     agent_id, outlet_id = await db.transaction(lambda conn: _agent(conn, now, currency))
     clerk_id = await ensure_staff(
         db,
@@ -99,7 +101,8 @@ async def _agent(conn: AsyncConnection, now: datetime, currency: str) -> tuple[i
         )
         .returning(ot.outlets.c.id)
     )
-    await _fund(conn, agent_id, Money(1_000_000, currency), now)
+    for held in ("HKD", "CNY"):
+        await _fund(conn, agent_id, Money(1_000_000, held), now)
     return agent_id, int(outlet.scalar_one())
 
 
@@ -111,7 +114,7 @@ async def _fund(conn: AsyncConnection, agent_id: int, amount: Money, now: dateti
     ids = await ledger.account_ids(conn, codes=[chart.system_code(System.BANK, amount.currency)])
     await ledger.post_journal(
         conn,
-        client_id=f"float_deposit:test:{agent_id}",
+        client_id=f"float_deposit:test:{agent_id}:{amount.currency}",
         postings=rules.float_deposit(
             bank=next(iter(ids.values())), agent_float=float_account.id, amount=amount
         ),
@@ -189,3 +192,34 @@ def outstanding(currency: str) -> str:
 
 def breakage(currency: str) -> str:
     return chart.system_code(System.VOUCHER_BREAKAGE, currency)
+
+
+async def sell_in_sale(
+    db: Database, where: Shop, serials: list[str], now: datetime, key: str = "k1"
+) -> list[SoldVoucher]:
+    """Write an outlet sale and sell the vouchers in it, in one transaction, as the counter
+    does (commission 2 %)."""
+
+    async def run(conn: AsyncConnection) -> list[SoldVoucher]:
+        total = await vouchers.quote_sale(conn, serials=serials, now=now)
+        commission = Money(total.minor * 2 // 100, total.currency)
+        sale_id = await sale(conn, where, key=key, amount=total, commission=commission, now=now)
+        return await vouchers.sell(
+            conn,
+            serials=serials,
+            sale_id=sale_id,
+            agent_id=where.agent_id,
+            commission=commission,
+            now=now,
+        )
+
+    return await db.transaction(run)
+
+
+async def sold_cards(
+    db: Database, where: Shop, *, face: Money, count: int, now: datetime, key: str = "sold"
+) -> list[PrintedVoucher]:
+    """A new batch, all of it sold at ``where``: the cards a customer holds."""
+    cards = await printed(db, face=face, count=count, now=now)
+    await sell_in_sale(db, where, [card.serial for card in cards], now, key=key)
+    return cards

@@ -7,7 +7,8 @@ of ``CHUNK`` rows, and hands back the printer's lines — the only time the PINs
 outside the caller's memory; the batch is marked exported at once, and nothing can show its
 PINs again. Each chunk is one ``INSERT … ON CONFLICT (pin_digest) DO NOTHING RETURNING
 serial``: a PIN whose digest is taken already (by this batch or any other) writes nothing
-and is drawn again, so every PIN is unique without reading the table first. The serials are
+and is drawn again, so every PIN is unique without reading the table first (``draw``, the
+source of PINs, is ``model.new_pin`` but for a test that makes a collision happen). The serials are
 sequential within the batch (``model.serial_of``). ``progress`` hears how many vouchers are
 written, for a progress bar.
 """
@@ -59,6 +60,7 @@ async def generate_batch(
     key: bytes,
     now: datetime,
     progress: Progress | None = None,
+    draw: Callable[[], str] = new_pin,
 ) -> GeneratedBatch:
     """A new batch of ``count`` vouchers and its printer's lines, shown this once."""
     check_batch(face=face, count=count, expires_on=expires_on, now=now)
@@ -67,7 +69,7 @@ async def generate_batch(
     printed: list[PrintedVoucher] = []
     for start in range(1, count + 1, CHUNK):
         places = range(start, min(start + CHUNK, count + 1))
-        pins = await _insert_chunk(conn, batch_id, places, face, expires_at, key)
+        pins = await _insert_chunk(conn, batch_id, places, face, expires_at, key, draw)
         printed += [
             PrintedVoucher(serial_of(batch_id, place), pins[place], face, expires_on)
             for place in places
@@ -112,13 +114,14 @@ async def _insert_chunk(
     face: Money,
     expires_at: datetime,
     key: bytes,
+    draw: Callable[[], str],
 ) -> dict[int, str]:
     """Write the vouchers at ``places``; their PINs, drawn again until each is unique."""
     pins: dict[int, str] = {}
     waiting = list(places)
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     while waiting:
-        drawn = {place: new_pin() for place in waiting}
+        drawn = {place: draw() for place in waiting}
         rows = [
             {
                 "serial": serial_of(batch_id, place),

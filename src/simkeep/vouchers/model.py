@@ -11,8 +11,10 @@ Design overview
 * A serial is public: the batch's id, the voucher's place in the batch (6 digits) and a Luhn
   check digit (``serial_of``) — sequential within a batch for the printer, unique by
   construction, and a typo in it is caught by the check digit (``check_serial``).
-* A batch: a face value of 0.01–10,000 in HKD or CNY, 1–100,000 vouchers, usable to the end
-  of its expiry day in Hong Kong (``expiry_instant``), which must be after today.
+* A batch: a face value of a top-up's (50, 100, 200 or 300) in HKD or CNY, so that a
+  redemption is a top-up like any other (its validity days are the denomination's);
+  1–100,000 vouchers, usable to the end of its expiry day in Hong Kong
+  (``expiry_instant``), which must be after today.
 * ``PinLimits``: how many redemptions may fail per number, per account and per address in
   their windows; each attempt is counted before its PIN is checked.
 """
@@ -31,11 +33,11 @@ from simkeep.clock import HONG_KONG, in_hong_kong
 from simkeep.errors import Refusal
 from simkeep.money import SUPPORTED_CURRENCIES, Money
 from simkeep.sims.model import luhn_complete
+from simkeep.topups.model import DENOMINATIONS
 
 PIN_DIGITS = 16
 MAX_SALE = 50  # vouchers in one sale
 MAX_BATCH = 100_000
-MAX_FACE_MINOR = 1_000_000  # 10,000.00
 SERIAL_PATTERN = re.compile(r"^\d{12,19}$")
 
 
@@ -235,8 +237,8 @@ def check_batch(*, face: Money, count: int, expires_on: date, now: datetime) -> 
     """Refuse a batch the operator cannot mean, field by field."""
     if face.currency not in SUPPORTED_CURRENCIES:
         raise InvalidBatch("vouchers are in HKD or CNY", field="currency")
-    if not 0 < face.minor <= MAX_FACE_MINOR:
-        raise InvalidBatch("the face value is between 0.01 and 10,000", field="face")
+    if face.minor not in DENOMINATIONS:
+        raise InvalidBatch("the face value is 50, 100, 200 or 300", field="face")
     if not 1 <= count <= MAX_BATCH:
         raise InvalidBatch(f"a batch has 1 to {MAX_BATCH:,} vouchers", field="count")
     if expires_on <= in_hong_kong(now).date():

@@ -8,7 +8,9 @@ vouchers are worth and refuses any that cannot be sold. ``sell`` moves them all
 counter sold one a moment ago, it expired, it was blocked) it raises and the caller's
 transaction rolls back, so a sale is all its vouchers or none. In the same transaction the
 journal ``voucher_sale:<sale_id>`` takes the face value from the agent's float into the
-vouchers-outstanding liability and accrues the agent's commission.
+vouchers-outstanding liability and accrues the agent's commission (the accounts:
+``outlets.floats.float_accounts``). A float that cannot pay raises the ledger's
+``InsufficientFunds``; the caller's transaction then rolls back, as for any refusal.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.money import Money
+from simkeep.outlets import floats
 from simkeep.vouchers import tables as t
 from simkeep.vouchers.model import (
     MixedCurrencies,
@@ -124,7 +127,7 @@ async def _post_sale(
     commission: Money,
     now: datetime,
 ) -> None:
-    float_account, commission_payable = await _agent_accounts(conn, agent_id, face.currency, now)
+    agent = await floats.float_accounts(conn, agent_id=agent_id, currency=face.currency, now=now)
     codes = [
         chart.system_code(System.VOUCHERS_OUTSTANDING, face.currency),
         chart.system_code(System.COMMISSION_EXPENSE, face.currency),
@@ -134,10 +137,10 @@ async def _post_sale(
         conn,
         client_id=f"voucher_sale:{sale_id}",
         postings=rules.voucher_sale(
-            agent_float=float_account,
+            agent_float=agent.float_id,
             vouchers_outstanding=ids[codes[0]],
             commission_expense=ids[codes[1]],
-            commission_payable=commission_payable,
+            commission_payable=agent.commission_id,
             face_value=face,
             commission=commission,
         ),
@@ -145,19 +148,6 @@ async def _post_sale(
         description=f"Vouchers sold, outlet sale {sale_id}",
         metadata={"sale_id": str(sale_id)},
     )
-
-
-async def _agent_accounts(
-    conn: AsyncConnection, agent_id: int, currency: str, now: datetime
-) -> tuple[int, int]:
-    """The agent's float and commission-payable accounts in ``currency``."""
-    float_account = await ledger.open_account(
-        conn, spec=chart.agent_float(agent_id, currency), now=now
-    )
-    payable = await ledger.open_account(
-        conn, spec=chart.agent_commission(agent_id, currency), now=now
-    )
-    return float_account.id, payable.id
 
 
 async def vouchers_of_sale(conn: AsyncConnection, *, sale_id: int) -> list[SoldVoucher]:

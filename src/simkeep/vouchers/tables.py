@@ -1,4 +1,5 @@
-"""Voucher tables (migration 0020_vouchers): batches and vouchers (PINs only as digests)."""
+"""Voucher tables (migration 0020_vouchers): batches, vouchers (PINs only as digests) and the
+redemption attempts counted per number, account and address."""
 
 from __future__ import annotations
 
@@ -40,4 +41,13 @@ vouchers = Table(
     Column("closed_at", UTCDateTime),  # expired or blocked
     Index("ix_vouchers_batch", "batch_id", "id"),
     Index("ix_vouchers_expiry", "state", "expires_at"),
+)
+
+attempts = Table(
+    "voucher_attempts",
+    metadata,
+    Column("scope", String(8), primary_key=True),  # number | account | address
+    Column("key", String(64), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("window_ends_at", UTCDateTime, nullable=False),
 )

@@ -6,6 +6,8 @@
   face value, a state (``generated → sold → redeemed``, or ``expired``, ``blocked``) moved
   by conditional updates, and what each step was: the outlet sale that sold it, the order
   that redeemed it.
+* ``voucher_attempts``: redemption attempts counted in windows, per number (the SIM), per
+  account and per address — each taken by one upsert before the PIN is checked.
 
 Revision ID: 0020
 Revises: 0019
@@ -59,8 +61,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_vouchers_batch", "vouchers", ["batch_id", "id"])
     op.create_index("ix_vouchers_expiry", "vouchers", ["state", "expires_at"])
+    op.create_table(
+        "voucher_attempts",
+        sa.Column("scope", sa.String(8), primary_key=True),  # number | account | address
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("window_ends_at", TS, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("voucher_attempts")
     op.drop_table("vouchers")
     op.drop_table("voucher_batches")
