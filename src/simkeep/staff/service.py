@@ -192,14 +192,19 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
 
 
 async def find_member(
-    conn: AsyncConnection, *, staff_id: int | None = None, username: str | None = None
+    conn: AsyncConnection,
+    *,
+    staff_id: int | None = None,
+    username: str | None = None,
+    disabled_too: bool = False,
 ) -> StaffMember | None:
-    """The enabled member of staff with this id or username (a device's owner), or None."""
+    """The enabled member of staff with this id or username (a device's owner), or None;
+    ``disabled_too`` finds a disabled one as well (who made a sale long ago)."""
     m = t.members.c
     key = m.id == staff_id if staff_id is not None else m.username == (username or "").lower()
-    query = select(m.id, m.username, m.display_name, m.role, m.agent_id, m.outlet_id).where(
-        key, m.disabled.is_(False)
-    )
+    query = select(m.id, m.username, m.display_name, m.role, m.agent_id, m.outlet_id).where(key)
+    if not disabled_too:
+        query = query.where(m.disabled.is_(False))
     row = (await conn.execute(query)).first()
     if row is None:
         return None
