@@ -1,4 +1,5 @@
-"""Test data of the counter: an agent with an outlet, a clerk there, and the books."""
+"""Test data of the counter: the books, an agent with a funded float, its outlet, a clerk
+there (with an open shift when asked), and SIMs to top up."""
 
 from __future__ import annotations
 
@@ -7,67 +8,67 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.counter import service as counter
+from simkeep.counter.model import IdLimits, IdPolicy, Payer, Payment, TopUp
 from simkeep.db import Database
+from simkeep.ledger import chart, rules
+from simkeep.ledger import service as ledger
+from simkeep.ledger.chart import System
+from simkeep.money import Money
 from simkeep.names import Names
-from simkeep.outlets import tables as ot
+from simkeep.outlets import floats
+from simkeep.outlets import service as outlets
+from simkeep.outlets.hours import ALWAYS
+from simkeep.outlets.model import NewOutlet, OutletKind, Service
+from simkeep.sims.model import IdType, Sim, SimState, digest_key
 from simkeep.staff import service as staff
-from simkeep.staff.audit import CLI
+from simkeep.staff.audit import CLI, Actor
+from simkeep.staff.service import StaffMember
+from tests.factories import issue_sim, seed_books
 
 CLERK_PASSWORD = "clerk password"
 CLERK_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+ID_KEY = digest_key("test")  # the key tests.factories.issue_sim digests ID numbers with
+HOLDER_ID = (IdType.HKID, "A123456(3)")  # the ID every SIM of tests.factories is issued with
+POLICY = IdPolicy()
+CASH = Payer(Payment.CASH)
+HERE = Actor(None, "127.0.0.1")
 
 
 @dataclass(frozen=True, slots=True)
-class Counter:
+class Place:
     agent_id: int
     outlet_id: int
-    clerk_id: int
+    clerk: StaffMember
+    float_code: str
+    commission_code: str
 
 
-async def agent_and_outlet(
-    conn: AsyncConnection, *, now: datetime, code: str = "A1", currency: str = "HKD"
-) -> tuple[int, int]:
-    """An agent at 1.5 % commission and one outlet of it selling in ``currency``."""
-    names = Names(f"代理{code}", f"代理{code}", f"Agent {code}")
-    agent = await conn.execute(
-        ot.agents.insert()
-        .values(code=code, **names.values(), commission_bp=150, created_at=now)
-        .returning(ot.agents.c.id)
+async def place(
+    db: Database,
+    *,
+    now: datetime,
+    code: str = "HANDY",
+    username: str = "clerk.mk",
+    float_minor: int = 1_000_000,
+    credit_limit_minor: int = 0,
+    services: frozenset[Service] = frozenset(Service),
+    books: bool = True,
+) -> Place:
+    """An agent at 1.5 % with ``float_minor`` in its HKD float, an outlet in Wan Chai and a
+    clerk there; the books first, unless they are there already."""
+    if books:
+        await db.transaction(lambda conn: seed_books(conn, now=now))
+    agent = await outlets.create_agent(
+        db,
+        code=code,
+        names=Names(f"{code}連鎖", f"{code}连锁", f"{code} Stores"),
+        commission_bp=150,
+        credit_limit_minor=credit_limit_minor,
+        now=now,
     )
-    agent_id = int(agent.scalar_one())
-    shop = Names("旺角店", "旺角店", "Mong Kok shop")
-    address = Names("旺角道1號", "旺角道1号", "1 Mong Kok Road")
-    outlet = await conn.execute(
-        ot.outlets.insert()
-        .values(
-            code=f"{code}-MK",
-            agent_id=agent_id,
-            kind="convenience_store",
-            **shop.values(),
-            **address.values("address"),
-            region="HK",
-            district="Yau Tsim Mong",
-            lat_e6=22_319_000,
-            lon_e6=114_169_000,
-            hours={"mon": [["08:00", "22:00"]]},
-            sells_cash=True,
-            sells_card=True,
-            sells_vouchers=True,
-            currency=currency,
-            created_at=now,
-        )
-        .returning(ot.outlets.c.id)
-    )
-    return agent_id, int(outlet.scalar_one())
-
-
-async def counter(
-    db: Database, *, now: datetime, code: str = "A1", username: str = "clerk.mk"
-) -> Counter:
-    """An agent, its outlet and an enrolled clerk there."""
-    agent_id, outlet_id = await db.transaction(
-        lambda conn: agent_and_outlet(conn, now=now, code=code)
-    )
+    outlet = await outlets.add_outlet(db, outlet=_shop(agent.id, f"{code}-1", services), now=now)
+    await db.transaction(lambda conn: _fund(conn, agent.id, Money(float_minor, "HKD"), now))
     clerk_id = await staff.ensure_staff(
         db,
         username=username,
@@ -77,7 +78,91 @@ async def counter(
         totp_secret=CLERK_SECRET,
         actor=CLI,
         now=now,
-        agent_id=agent_id,
-        outlet_id=outlet_id,
+        agent_id=agent.id,
+        outlet_id=outlet.id,
     )
-    return Counter(agent_id, outlet_id, clerk_id)
+    member = await db.read(lambda conn: staff.find_member(conn, staff_id=clerk_id))
+    assert member is not None
+    return Place(
+        agent.id,
+        outlet.id,
+        member,
+        chart.agent_float(agent.id, "HKD").code,
+        chart.agent_commission(agent.id, "HKD").code,
+    )
+
+
+def _shop(agent_id: int, code: str, services: frozenset[Service]) -> NewOutlet:
+    return NewOutlet(
+        code=code,
+        agent_id=agent_id,
+        kind=OutletKind.CONVENIENCE_STORE,
+        names=Names(zh_hant_hk="灣仔店", zh_hans_cn="湾仔店", en="Wan Chai shop"),
+        addresses=Names(
+            zh_hant_hk="灣仔軒尼詩道 300 號",
+            zh_hans_cn="湾仔轩尼诗道 300 号",
+            en="300 Hennessy Road, Wan Chai",
+        ),
+        district="wan-chai",
+        lat_e6=22_278_500,
+        lon_e6=114_175_100,
+        hours=ALWAYS,
+        services=services,
+    )
+
+
+async def _fund(conn: AsyncConnection, agent_id: int, amount: Money, now: datetime) -> None:
+    """The agent's float, with ``amount`` paid in from the bank (none if zero)."""
+    accounts = await floats.float_accounts(
+        conn, agent_id=agent_id, currency=amount.currency, now=now
+    )
+    if amount.is_zero():
+        return
+    bank = chart.system_code(System.BANK, amount.currency)
+    ids = await ledger.account_ids(conn, codes=[bank])
+    await ledger.post_journal(
+        conn,
+        client_id=f"float_deposit:test:{agent_id}:{amount.currency}",
+        postings=rules.float_deposit(bank=ids[bank], agent_float=accounts.float_id, amount=amount),
+        now=now,
+    )
+
+
+async def sim(
+    db: Database,
+    *,
+    n: int,
+    now: datetime,
+    plan: str = "HK-VALID",
+    state: SimState = SimState.ACTIVE,
+) -> Sim:
+    """SIM number ``n`` (``tests.factories.issue_sim``)."""
+    return await db.transaction(lambda conn: issue_sim(conn, n=n, plan=plan, now=now, state=state))
+
+
+async def open_shift(
+    db: Database, where: Place, *, now: datetime, opening_minor: int = 50_000
+) -> int:
+    shift = await counter.open_shift(
+        db, clerk=where.clerk, opening_minor=opening_minor, actor=HERE, now=now
+    )
+    return shift.id
+
+
+def topup(key: str, number: str, whole: int, payer: Payer = CASH) -> TopUp:
+    return TopUp(key=key, number=number, amount_minor=whole * 100, payer=payer)
+
+
+async def balance(db: Database, code: str) -> int:
+    """The posted balance of the account ``code`` (0 if it is not open)."""
+
+    async def read(conn: AsyncConnection) -> int:
+        ids = await ledger.account_ids(conn, codes=[code])
+        if code not in ids:
+            return 0
+        return (await ledger.get_balance(conn, account_id=ids[code])).posted
+
+    return await db.read(read)
+
+
+LIMITS = IdLimits()

@@ -18,7 +18,7 @@ from simkeep.staff import service as staff
 from simkeep.staff import tables as st
 from simkeep.staff.audit import CLI
 from simkeep.subscribers.model import token_digest
-from tests.counter_world import counter
+from tests.counter_world import place as counter
 
 
 async def test_a_device_token_speaks_for_its_clerk_and_is_stored_as_a_digest(

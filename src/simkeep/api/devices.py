@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from simkeep.counter import devices
-from simkeep.counter.devices import Device
+from simkeep.counter import service as counter
+from simkeep.counter.service import Device
 from simkeep.services import ServicesDep
 from simkeep.staff.model import Permission, may
 
@@ -32,7 +32,7 @@ async def bearer_device(
     """The live device whose token is in ``Authorization: Bearer …``; 401 otherwise."""
     if credentials is None:
         raise HTTPException(401, "send the device's token: Authorization: Bearer skd_…", CHALLENGE)
-    device = await devices.device_for_token(
+    device = await counter.device_for_token(
         services.db, token=credentials.credentials, now=services.clock.now()
     )
     if device is None:

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock
-from simkeep.counter import devices
-from simkeep.counter.devices import DeviceRow, NewDevice
+from simkeep.counter import service as counter
+from simkeep.counter.service import DeviceRow, NewDevice
 from simkeep.db import Database
 from simkeep.staff.audit import CLI
 
@@ -30,8 +30,8 @@ def add_device_command(
     """Issue a device token for a clerk or an agent; print it once."""
 
     async def work(db: Database) -> NewDevice:
-        staff_id = await devices.member_id(db, username=username)
-        return await devices.issue_device(
+        staff_id = await counter.member_id(db, username=username)
+        return await counter.issue_device(
             db, staff_id=staff_id, label=label, actor=CLI, now=SystemClock().now()
         )
 
@@ -48,7 +48,7 @@ def revoke_device_command(
     """Revoke a device's token."""
 
     async def work(db: Database) -> None:
-        await devices.revoke_device(db, device_id=device_id, actor=CLI, now=SystemClock().now())
+        await counter.revoke_device(db, device_id=device_id, actor=CLI, now=SystemClock().now())
 
     run_with_db(settings(), work)
     console.print(f"Device {device_id} revoked.")
@@ -57,7 +57,7 @@ def revoke_device_command(
 @app.command("devices")
 def devices_command() -> None:
     """List the devices, newest first."""
-    rows: list[DeviceRow] = run_with_db(settings(), devices.list_devices)
+    rows: list[DeviceRow] = run_with_db(settings(), counter.list_devices)
     table = Table(title="Devices")
     for column in ("id", "staff id", "label", "created", "last used", "revoked"):
         table.add_column(column)

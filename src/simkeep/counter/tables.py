@@ -1,4 +1,5 @@
-"""Counter tables (migration 0019_counter): POS devices, shifts, outlet sales, ID checks."""
+"""Counter tables (migration 0019_counter): POS devices, shifts, outlet sales, ID checks and
+the windows that count ID checks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -91,4 +93,13 @@ id_checks = Table(  # never the ID number typed: only whether it matched
     Column("matched", Boolean, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_id_checks_sim", "sim_id", "at"),
+)
+
+id_check_attempts = Table(  # ID checks per SIM and per clerk in the current window
+    "id_check_attempts",
+    metadata,
+    Column("scope", String(8), primary_key=True),  # sim | clerk
+    Column("subject_id", BigInteger, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("window_ends_at", UTCDateTime, nullable=False),
 )

@@ -11,6 +11,8 @@
   finds its first sale).
 * ``id_checks``: every ID check a clerk ran — SIM, clerk, outlet, result, time — and never
   the ID number typed.
+* ``id_check_attempts``: ID checks counted in windows, per SIM and per clerk (``scope``),
+  each taken by one upsert before the number is compared.
 
 Revision ID: 0019
 Revises: 0018
@@ -112,9 +114,17 @@ def upgrade() -> None:
         sa.Column("at", TS, nullable=False),
     )
     op.create_index("ix_id_checks_sim", "id_checks", ["sim_id", "at"])
+    op.create_table(
+        "id_check_attempts",
+        sa.Column("scope", sa.String(8), primary_key=True),
+        sa.Column("subject_id", sa.BigInteger, primary_key=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("window_ends_at", TS, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("id_check_attempts")
     op.drop_table("id_checks")
     op.drop_table("outlet_sales")
     op.drop_table("counter_shifts")
