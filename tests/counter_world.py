@@ -4,7 +4,7 @@ there (with an open shift when asked), and SIMs to top up."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,8 @@ from simkeep.sims.model import IdType, Sim, SimState, digest_key
 from simkeep.staff import service as staff
 from simkeep.staff.audit import CLI, Actor
 from simkeep.staff.service import StaffMember
+from simkeep.vouchers import service as voucher_service
+from simkeep.vouchers.model import pin_key
 from tests.factories import issue_sim, seed_books
 
 CLERK_PASSWORD = "clerk password"
@@ -31,6 +33,7 @@ CLERK_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 ID_KEY = digest_key("test")  # the key tests.factories.issue_sim digests ID numbers with
 HOLDER_ID = (IdType.HKID, "A123456(3)")  # the ID every SIM of tests.factories is issued with
 POLICY = IdPolicy()
+LIMITS = IdLimits()
 CASH = Payer(Payment.CASH)
 HERE = Actor(None, "127.0.0.1")
 
@@ -165,4 +168,15 @@ async def balance(db: Database, code: str) -> int:
     return await db.read(read)
 
 
-LIMITS = IdLimits()
+async def vouchers(db: Database, *, face_minor: int, count: int, now: datetime) -> list[str]:
+    """The serials of a new batch of HKD vouchers, usable for a year."""
+    made = await voucher_service.create_batch(
+        db,
+        face=Money(face_minor, "HKD"),
+        count=count,
+        expires_on=(now + timedelta(days=365)).date(),
+        key=pin_key("test"),
+        actor=CLI,
+        now=now,
+    )
+    return [card.serial for card in made.printed]

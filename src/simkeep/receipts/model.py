@@ -9,7 +9,12 @@ Design overview
   it out. It
   refuses what a receipt must never say: naive times, an exchange rate without a currency
   change (or the reverse), a receipt number that cannot sit in a URL path.
-* Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``.
+* A top-up made at an outlet's counter prints, besides, where and how it was paid
+  (``CounterSale``: the outlet's names, the clerk, cash or card with the terminal's
+  reference). Vouchers sold at a counter get a receipt of their own (``VoucherReceiptView``:
+  each voucher's serial, value and expiry — never a PIN, which is printed on the card).
+* Anyone holding a receipt can open its verification link ``/r/{receipt_no}/{signature}``
+  (a top-up's receipt number starts with ``R``, a voucher sale's with ``V``: one scheme).
   The signature is HMAC-SHA256 under a server key over the receipt number (with a purpose
   prefix, so the same key used elsewhere can never yield a valid receipt signature),
   truncated to 128 bits and written in lower-case base32: short enough for a small QR code,
@@ -31,6 +36,7 @@ import phonenumbers
 
 from simkeep.clock import require_aware
 from simkeep.money import Money, format_rate
+from simkeep.names import Names
 from simkeep.payment_methods import Provider
 from simkeep.promotions.model import Applied
 from simkeep.promotions.wording import promotion_line
@@ -48,6 +54,44 @@ class ReceiptError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class CounterSale:
+    """Where and how a sale at a counter was paid, as its receipt prints it."""
+
+    outlet: Names  # in the reader's language on each receipt
+    clerk_name: str
+    payment: str  # cash | card
+    terminal_ref: str | None  # the card terminal's reference
+
+    @property
+    def names(self) -> Names:
+        return self.outlet
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherLine:
+    serial: str
+    face: Money
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherReceiptView:
+    """Everything printed on the receipt of vouchers sold at a counter."""
+
+    receipt_no: str
+    sold_at: datetime  # aware; shown in Hong Kong time
+    counter: CounterSale
+    vouchers: tuple[VoucherLine, ...]
+    total: Money
+
+    def __post_init__(self) -> None:
+        check_receipt_no(self.receipt_no)
+        require_aware(self.sold_at)
+        if not self.vouchers:
+            raise ReceiptError("a voucher receipt lists the vouchers sold")
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptView:
     receipt_no: str
     order_no: str
@@ -62,6 +106,7 @@ class ReceiptView:
     provider_trade_no: str
     validity_until: datetime | None  # the SIM's validity after this top-up
     promotions: tuple[Applied, ...] = ()  # granted with this top-up
+    counter: CounterSale | None = None  # made at an outlet's counter
 
     def __post_init__(self) -> None:
         check_receipt_no(self.receipt_no)

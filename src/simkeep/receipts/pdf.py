@@ -17,6 +17,9 @@ Design overview
 * The QR code (segno, error correction at least M) is embedded as SVG, so it is drawn as
   vectors and stays sharp at any printer resolution (the HTML receipt page draws the same
   link with ``web.formats.qr_svg``).
+* Other papers of the roll (a voucher sale's receipt, a shift's Z-report:
+  ``counter_pdf``) build a ``Sheet`` of ``Row`` sections and print it with
+  ``render_sheet``; a top-up made at a counter adds ``counter_rows``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import copy
 import io
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from gettext import NullTranslations
 from pathlib import Path
 
@@ -34,7 +38,7 @@ from fpdf.enums import Align, XPos, YPos
 
 from simkeep.clock import in_hong_kong
 from simkeep.payment_methods import provider_name
-from simkeep.receipts.model import ReceiptView
+from simkeep.receipts.model import CounterSale, ReceiptView
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 FONT_PACKAGE = "fonts-wqy-zenhei"
@@ -61,19 +65,22 @@ class FontMissing(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
+class Row:
     label: str
     value: str
     size: float = _BODY
 
 
 @dataclass(frozen=True, slots=True)
-class _Sheet:
+class Sheet:
+    """What a roll prints: a title, sections of rows, and — for a receipt — the QR code of
+    its verification link with a caption."""
+
     title: str
-    sections: list[list[_Row]]
-    caption: str
-    verify_url: str
-    qr_svg: bytes  # a standalone SVG document, for fpdf2 to draw
+    sections: list[list[Row]]
+    caption: str = ""
+    verify_url: str = ""  # empty: no QR code (a shift's Z-report)
+    qr_svg: bytes = b""  # a standalone SVG document, for fpdf2 to draw
 
 
 def render_pdf(
@@ -86,16 +93,60 @@ def render_pdf(
 ) -> bytes:
     """The receipt as a one-page PDF, 80 mm wide, labelled in ``language``."""
     sheet = _sheet(receipt, language=language, verify_url=verify_url, translations=translations)
+    name = f"{sheet.title} {receipt.receipt_no}"
+    return render_sheet(sheet, language=language, name=name, created=receipt.credited_at, font=font)
+
+
+def render_sheet(
+    sheet: Sheet, *, language: str, name: str, created: datetime, font: Path = CJK_FONT
+) -> bytes:
+    """A sheet as a one-page PDF on the 80 mm roll; ``created`` is its date, so the same
+    paper gives the same file."""
     pdf = _document(font)
     pdf.set_lang(language.replace("_", "-"))
-    pdf.set_title(f"{sheet.title} {receipt.receipt_no}")
-    pdf.set_creation_date(receipt.credited_at)  # the same receipt gives the same file
+    pdf.set_title(name)
+    pdf.set_creation_date(created)
     measuring = copy.deepcopy(pdf)
     measuring.add_page(format=(PAGE_WIDTH, _MEASURING_HEIGHT))
     _draw(measuring, sheet)
     pdf.add_page(format=(PAGE_WIDTH, measuring.get_y() + MARGIN))
     _draw(pdf, sheet)
     return bytes(pdf.output())
+
+
+def qr_sheet(
+    title: str, sections: list[list[Row]], *, verify_url: str, translations: NullTranslations
+) -> Sheet:
+    """A receipt's sheet: the sections, then the QR code of its verification link."""
+    return Sheet(
+        title=title,
+        sections=sections,
+        caption=translations.pgettext("receipt", "Scan to verify this receipt"),
+        verify_url=verify_url,
+        qr_svg=_svg_document(_qr(verify_url)),
+    )
+
+
+def counter_rows(
+    counter: CounterSale, *, language: str, translations: NullTranslations
+) -> list[Row]:
+    """Where and how a sale at a counter was paid."""
+    pgettext = translations.pgettext
+    rows = [
+        Row(pgettext("receipt", "Outlet"), counter.outlet.pick(language)),
+        Row(pgettext("receipt", "Clerk"), counter.clerk_name),
+        Row(pgettext("receipt", "Tender"), payment_name(counter.payment, translations)),
+    ]
+    if counter.terminal_ref:
+        rows.append(Row(pgettext("receipt", "Card terminal ref."), counter.terminal_ref))
+    return rows
+
+
+def payment_name(payment: str, translations: NullTranslations) -> str:
+    """Cash or card, in the catalog's language."""
+    if payment == "card":
+        return translations.pgettext("receipt", "Card")
+    return translations.pgettext("receipt", "Cash")
 
 
 def _qr(url: str) -> segno.QRCode:
@@ -106,47 +157,44 @@ def _qr(url: str) -> segno.QRCode:
 
 def _sheet(
     receipt: ReceiptView, *, language: str, verify_url: str, translations: NullTranslations
-) -> _Sheet:
+) -> Sheet:
     pgettext = translations.pgettext
     paid = [
-        _Row(pgettext("receipt", "Amount credited"), receipt.credit.format(language), 12),
-        _Row(pgettext("receipt", "Amount paid"), receipt.pay.format(language)),
+        Row(pgettext("receipt", "Amount credited"), receipt.credit.format(language), 12),
+        Row(pgettext("receipt", "Amount paid"), receipt.pay.format(language)),
     ]
     if (fx := receipt.fx_display(language)) is not None:
-        paid.append(_Row(pgettext("receipt", "Exchange rate"), fx))
+        paid.append(Row(pgettext("receipt", "Exchange rate"), fx))
     paid += [
-        _Row(pgettext("receipt", "Paid with"), provider_name(receipt.provider, translations)),
-        _Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),
+        Row(pgettext("receipt", "Paid with"), provider_name(receipt.provider, translations)),
+        Row(pgettext("receipt", "Transaction no."), receipt.provider_trade_no),
     ]
+    if receipt.counter is not None:
+        paid += counter_rows(receipt.counter, language=language, translations=translations)
     sections = [
         [
-            _Row(pgettext("receipt", "Receipt no."), receipt.receipt_no),
-            _Row(pgettext("receipt", "Order no."), receipt.order_no),
-            _Row(
+            Row(pgettext("receipt", "Receipt no."), receipt.receipt_no),
+            Row(pgettext("receipt", "Order no."), receipt.order_no),
+            Row(
                 pgettext("receipt", "Time (Hong Kong)"),
                 f"{in_hong_kong(receipt.credited_at):%Y-%m-%d %H:%M:%S}",
             ),
         ],
         [
-            _Row(pgettext("receipt", "Number"), receipt.msisdn_display),
-            _Row(pgettext("receipt", "Holder"), receipt.holder_masked),
-            _Row(pgettext("receipt", "Plan"), receipt.plan.name(language)),
+            Row(pgettext("receipt", "Number"), receipt.msisdn_display),
+            Row(pgettext("receipt", "Holder"), receipt.holder_masked),
+            Row(pgettext("receipt", "Plan"), receipt.plan.name(language)),
         ],
         paid,
     ]
     if receipt.promotions:
         label = pgettext("receipt", "Promotion")
-        sections.append([_Row(label, line) for line in receipt.promotion_lines(language)])
+        sections.append([Row(label, line) for line in receipt.promotion_lines(language)])
     if receipt.validity_until is not None:
         valid_until = f"{in_hong_kong(receipt.validity_until):%Y-%m-%d}"
-        sections.append([_Row(pgettext("receipt", "Valid until"), valid_until, 12)])
-    return _Sheet(
-        title=pgettext("receipt", "Top-up receipt"),
-        sections=sections,
-        caption=pgettext("receipt", "Scan to verify this receipt"),
-        verify_url=verify_url,
-        qr_svg=_svg_document(_qr(verify_url)),
-    )
+        sections.append([Row(pgettext("receipt", "Valid until"), valid_until, 12)])
+    title = pgettext("receipt", "Top-up receipt")
+    return qr_sheet(title, sections, verify_url=verify_url, translations=translations)
 
 
 def _svg_document(qr: segno.QRCode) -> bytes:
@@ -169,7 +217,7 @@ def _document(font: Path) -> FPDF:
     return pdf
 
 
-def _draw(pdf: FPDF, sheet: _Sheet) -> None:
+def _draw(pdf: FPDF, sheet: Sheet) -> None:
     _text(pdf, "simkeep", size=8, grey=True)
     _text(pdf, sheet.title, size=14)
     for section in sheet.sections:
@@ -177,16 +225,17 @@ def _draw(pdf: FPDF, sheet: _Sheet) -> None:
         for row in section:
             _row(pdf, row)
     _rule(pdf)
-    pdf.image(io.BytesIO(sheet.qr_svg), x=(PAGE_WIDTH - QR_WIDTH) / 2, w=QR_WIDTH)
-    _text(pdf, sheet.caption, size=9)
-    _text(pdf, sheet.verify_url, size=6.5, grey=True)
+    if sheet.verify_url:
+        pdf.image(io.BytesIO(sheet.qr_svg), x=(PAGE_WIDTH - QR_WIDTH) / 2, w=QR_WIDTH)
+        _text(pdf, sheet.caption, size=9)
+        _text(pdf, sheet.verify_url, size=6.5, grey=True)
 
 
 def _text(pdf: FPDF, text: str, *, size: float, grey: bool = False) -> None:
     _cell(pdf, text, width=CONTENT_WIDTH, size=size, line=size, grey=grey, align=Align.C)
 
 
-def _row(pdf: FPDF, row: _Row) -> None:
+def _row(pdf: FPDF, row: Row) -> None:
     """Label on the left, value on the right; a value too wide for its column (a provider's
     28-digit trade number) goes on its own line under the label rather than breaking."""
     top = pdf.get_y()

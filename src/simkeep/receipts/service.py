@@ -10,6 +10,12 @@ provider trade number, the validity it gave), the promotions it was granted, and
 reads it by order number; anyone holding the printed QR code reads a masked summary through
 ``/r/{receipt_no}/{signature}``, where a wrong signature and an unknown receipt look alike.
 Rendering a PDF reads a large font file, so it runs in a worker thread.
+
+A top-up made at a counter has no subscriber: its receipt is read through the sale
+(``receipt_for_sale``, by whoever may read the sale's papers: ``counter.service.sale_for``)
+and prints the outlet, the clerk and the payment besides. Vouchers sold at a counter have a
+receipt of their own (``receipts.sales``), verified by the same signed link
+(``verify_sale_receipt``).
 """
 
 from __future__ import annotations
@@ -19,20 +25,45 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
+from simkeep.counter import service as counter
+from simkeep.counter.service import SalePapers
 from simkeep.db import Database
 from simkeep.i18n import translations
+from simkeep.payment_methods import Provider
 from simkeep.phone import parse_number
 from simkeep.promotions import service as promotions
 from simkeep.receipts.model import (
+    CounterSale,
     ReceiptView,
     receipt_signature,
     signature_matches,
     verification_path,
 )
 from simkeep.receipts.pdf import render_pdf
+from simkeep.receipts.sales import (
+    SaleReceipt,
+    counter_sale,
+    sale_receipt_pdf,
+    voucher_receipt,
+    z_report_pdf,
+)
 from simkeep.sims import service as sims
+from simkeep.staff.service import StaffMember
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
+
+__all__ = [
+    "Receipt",
+    "ReceiptSigning",
+    "SaleReceipt",
+    "receipt_for_order",
+    "receipt_for_sale",
+    "receipt_pdf",
+    "sale_receipt_pdf",
+    "verify_receipt",
+    "verify_sale_receipt",
+    "z_report_pdf",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +112,42 @@ async def verify_receipt(
     return await db.transaction(read)
 
 
+async def receipt_for_sale(
+    db: Database, *, sale_id: int, viewer: StaffMember, signing: ReceiptSigning
+) -> Receipt | SaleReceipt | None:
+    """The receipt of a counter sale — a top-up's or a voucher sale's — if ``viewer`` may
+    read it."""
+    papers = await counter.sale_for(db, sale_id=sale_id, viewer=viewer)
+    if papers is None:
+        return None
+    return await db.transaction(lambda conn: _sale_receipt(conn, papers, signing))
+
+
+async def verify_sale_receipt(
+    db: Database, *, receipt_no: str, signature: str, signing: ReceiptSigning
+) -> SaleReceipt | None:
+    """The voucher sale a signed link points to; None when the link is not genuine."""
+    if not signature_matches(signing.key, receipt_no, signature):
+        return None
+
+    async def read(conn: AsyncConnection) -> SaleReceipt | None:
+        papers = await counter.papers_of(conn, receipt_no=receipt_no)
+        if papers is None or papers.sale.order_no is not None:
+            return None
+        return await voucher_receipt(conn, papers, signing.verify_url(receipt_no))
+
+    return await db.transaction(read)
+
+
+async def _sale_receipt(
+    conn: AsyncConnection, papers: SalePapers, signing: ReceiptSigning
+) -> Receipt | SaleReceipt | None:
+    if papers.sale.order_no is None:
+        return await voucher_receipt(conn, papers, signing.verify_url(papers.sale.receipt_no))
+    order = await topups.get_order(conn, order_no=papers.sale.order_no)
+    return await _receipt(conn, order, signing)
+
+
 async def receipt_pdf(receipt: Receipt, *, language: str) -> bytes:
     """The receipt as a PDF in ``language``."""
     return await run_in_threadpool(
@@ -113,6 +180,15 @@ async def _receipt(
         provider_trade_no=order.provider_trade_no or "",
         validity_until=order.validity_until,
         promotions=tuple(await promotions.held_by_order(conn, order_no=order.order_no)),
+        counter=await _counter(conn, order),
     )
     masked = parse_number(order.msisdn).masked()
     return Receipt(view, signing.verify_url(order.receipt_no), order.state, masked)
+
+
+async def _counter(conn: AsyncConnection, order: Order) -> CounterSale | None:
+    """Where and how an order paid at a counter was paid; None for any other order."""
+    if order.provider is not Provider.OUTLET:
+        return None
+    papers = await counter.papers_of(conn, order_no=order.order_no)
+    return None if papers is None else counter_sale(papers)
