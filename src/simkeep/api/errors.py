@@ -105,6 +105,17 @@ DOMAIN_STATUS = {
     "idempotency_conflict": 409,
     "order_not_payable": 409,
     "quote_changed": 409,
+    # the counter (api.pos)
+    "not_a_clerk": 403,
+    "unknown_shift": 404,
+    "unknown_sale": 404,
+    "no_open_shift": 409,
+    "shift_open": 409,
+    "shift_closed": 409,
+    "outlet_not_selling": 409,
+    "id_check_required": 409,
+    "float_too_low": 409,
+    "too_many_id_checks": 429,
 }
 
 
