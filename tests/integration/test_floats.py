@@ -337,7 +337,7 @@ async def test_a_credit_limit_lowers_every_floor_and_is_refused_below_a_float(
         )
 
     async def floors(conn: AsyncConnection) -> dict[str, Money]:
-        found = await floats.books(conn, agent_id=a.agent_id, currencies=set())
+        found = await floats.agent_books(conn, agent_id=a.agent_id)
         return {book.currency: book.floor for book in found}
 
     assert await db.read(floors) == {"HKD": hkd("-500.00"), "CNY": Money(-50_000, "CNY")}
@@ -392,11 +392,13 @@ async def test_books_show_each_currency_sold_in_with_commission(
     a = await funded(db, clock, "1000.00")
     await sell_voucher(db, a, hkd("200.00"), clock.now())
 
-    found = await db.read(
-        lambda conn: floats.books(conn, agent_id=a.agent_id, currencies={"HKD", "CNY"})
-    )
+    found = await db.read(lambda conn: floats.agent_books(conn, agent_id=a.agent_id))
 
     assert found == [
         floats.AgentBook("HKD", hkd("800.00"), hkd("0"), hkd("3.00")),
         floats.AgentBook("CNY", Money(0, "CNY"), Money(0, "CNY"), Money(0, "CNY")),
     ]
+    (summary,) = await db.read(floats.overview)
+    assert summary.agent.code == "GOLDEN"
+    assert summary.outlets == 2
+    assert summary.books == found

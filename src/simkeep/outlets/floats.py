@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
@@ -42,7 +42,6 @@ from simkeep.outlets.float_model import (
     DepositState,
     FloatBelowLimit,
     ReferenceUsed,
-    UnknownDeposit,
     check_checker,
     check_credit_limit,
     check_currency_sold,
@@ -53,6 +52,17 @@ from simkeep.outlets.float_model import (
     floor_of,
     sources,
 )
+from simkeep.outlets.float_queries import (
+    AgentBook,
+    AgentSummary,
+    FloatDeposit,
+    agent_books,
+    agent_outlets,
+    books,
+    deposits,
+    get_deposit,
+    overview,
+)
 from simkeep.outlets.model import UnknownAgent
 from simkeep.staff import audit
 from simkeep.staff.audit import Actor, Target
@@ -60,14 +70,19 @@ from simkeep.statements import INTEGRITY_ERRORS
 
 __all__ = [
     "AgentBook",
+    "AgentSummary",
     "FloatAccounts",
     "FloatDeposit",
+    "agent_books",
+    "agent_outlets",
     "approve_deposit",
     "books",
     "commission_for",
     "deposits",
     "enter_deposit",
     "float_accounts",
+    "get_deposit",
+    "overview",
     "reject_deposit",
     "set_credit_limit",
 ]
@@ -77,32 +92,6 @@ __all__ = [
 class FloatAccounts:
     float_id: int
     commission_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class FloatDeposit:
-    id: int
-    agent_id: int
-    amount: Money
-    reference: str
-    state: DepositState
-    made_by: int
-    made_at: datetime
-    checked_by: int | None
-    checked_at: datetime | None
-    journal_id: int | None
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentBook:
-    """An agent's money in one currency: its float, how far below zero it may go, and the
-    commission the operator owes it."""
-
-    currency: str
-    float: Money
-    floor: Money
-    commission: Money
 
 
 async def float_accounts(
@@ -167,7 +156,7 @@ async def enter_deposit(
             raise ReferenceUsed(
                 f"the bank reference {reference!r} is on another deposit of this agent"
             ) from error
-        deposit = await _deposit(conn, int(inserted.scalar_one()))
+        deposit = await get_deposit(conn, deposit_id=int(inserted.scalar_one()))
         await _audit(conn, "float_deposit.enter", deposit, None, actor, now)
         return deposit
 
@@ -200,7 +189,7 @@ async def approve_deposit(
             .where(t.float_deposits.c.id == deposit_id)
             .values(journal_id=journal.id)
         )
-        after = await _deposit(conn, deposit_id)
+        after = await get_deposit(conn, deposit_id=deposit_id)
         await _audit(conn, "float_deposit.approve", after, before, actor, now)
         return after
 
@@ -215,7 +204,7 @@ async def reject_deposit(
 
     async def reject(conn: AsyncConnection) -> FloatDeposit:
         before = await _move(conn, deposit_id, DepositState.REJECTED, actor, now, why)
-        after = await _deposit(conn, deposit_id)
+        after = await get_deposit(conn, deposit_id=deposit_id)
         await _audit(conn, "float_deposit.reject", after, before, actor, now)
         return after
 
@@ -231,7 +220,7 @@ async def _move(
     reason: str | None,
 ) -> FloatDeposit:
     """Move a pending deposit to ``target`` by a conditional update; the deposit before."""
-    before = await _deposit(conn, deposit_id)
+    before = await get_deposit(conn, deposit_id=deposit_id)
     checker = check_checker(made_by=before.made_by, checker=actor.staff_id)
     c = t.float_deposits.c
     moved = await conn.execute(
@@ -276,88 +265,6 @@ async def set_credit_limit(
         )
 
     await db.transaction(change)
-
-
-async def books(conn: AsyncConnection, *, agent_id: int, currencies: set[str]) -> list[AgentBook]:
-    """The agent's float, floor and commission payable in each currency it sells in or has an
-    account in (zero where no account is open yet), by currency."""
-    codes = {
-        currency: (
-            chart.agent_float(agent_id, currency).code,
-            chart.agent_commission(agent_id, currency).code,
-        )
-        for currency in CURRENCIES
-    }
-    ids = await ledger.account_ids(conn, codes=[code for pair in codes.values() for code in pair])
-    limit = await _credit_limit(conn, agent_id)
-    shown = []
-    for currency, (float_code, commission_code) in codes.items():
-        if currency not in currencies and float_code not in ids:
-            continue
-        shown.append(
-            AgentBook(
-                currency=currency,
-                float=await _posted(conn, ids.get(float_code), currency),
-                floor=Money(floor_of(limit), currency),
-                commission=await _posted(conn, ids.get(commission_code), currency),
-            )
-        )
-    return shown
-
-
-async def _posted(conn: AsyncConnection, account_id: int | None, currency: str) -> Money:
-    if account_id is None:
-        return Money.zero(currency)
-    return (await ledger.get_balance(conn, account_id=account_id)).money()
-
-
-async def _credit_limit(conn: AsyncConnection, agent_id: int) -> int:
-    query = select(t.agents.c.credit_limit_minor).where(t.agents.c.id == agent_id)
-    limit = (await conn.execute(query)).scalar()
-    if limit is None:
-        raise UnknownAgent(f"no agent {agent_id}")
-    return int(limit)
-
-
-async def deposits(
-    conn: AsyncConnection,
-    *,
-    agent_id: int | None = None,
-    state: DepositState | None = None,
-    limit: int = 50,
-) -> list[FloatDeposit]:
-    """Deposits newest first: an agent's, or in one state (the queue: pending)."""
-    c = t.float_deposits.c
-    query = select(t.float_deposits).order_by(c.id.desc()).limit(max(1, min(limit, 200)))
-    if agent_id is not None:
-        query = query.where(c.agent_id == agent_id)
-    if state is not None:
-        query = query.where(c.state == state.value)
-    return [_of_row(row) for row in await conn.execute(query)]
-
-
-async def _deposit(conn: AsyncConnection, deposit_id: int) -> FloatDeposit:
-    query = select(t.float_deposits).where(t.float_deposits.c.id == deposit_id)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        raise UnknownDeposit(f"no deposit {deposit_id}")
-    return _of_row(row)
-
-
-def _of_row(row: Row[Any]) -> FloatDeposit:
-    return FloatDeposit(
-        id=row.id,
-        agent_id=row.agent_id,
-        amount=Money(row.amount_minor, row.currency),
-        reference=row.reference,
-        state=DepositState(row.state),
-        made_by=row.made_by,
-        made_at=row.made_at,
-        checked_by=row.checked_by,
-        checked_at=row.checked_at,
-        journal_id=row.journal_id,
-        reason=row.reason,
-    )
 
 
 async def _system_account(conn: AsyncConnection, purpose: System, currency: str) -> int:

@@ -7,9 +7,10 @@ Design overview
   ``settings.https_only``, path ``/staff``), a cookie apart from the subscribers'
   ``simkeep_session``: a staff session opens no subscriber page, a subscriber's no staff
   page. It is set at login and at enrolment (each a new session) and deleted at logout,
-  for each path of ``STAFF_PATHS`` (the staff pages, and the counter's POS at ``/pos``).
+  for each path of ``STAFF_PATHS`` (the staff pages, the counter's POS at ``/pos`` and an
+  agent's own page at ``/agent``).
   A member whose role reads no staff page is sent to their role's own home (a clerk to
-  ``/pos``).
+  ``/pos``, an agent's user to ``/agent``).
 * CSRF as on the subscriber side (``web.session``): a signed-in member's forms carry an
   HMAC of their session token; the login form an HMAC of a random value in the
   ``simkeep_staff_csrf`` cookie. ``web.forms.read_form`` checks either.
@@ -57,10 +58,14 @@ from simkeep.web.session import FormTokens, SeeOther, csrf_key
 STAFF_COOKIE = "simkeep_staff"
 STAFF_CSRF_COOKIE = "simkeep_staff_csrf"
 STAFF_PATH = "/staff"
-STAFF_PATHS = (STAFF_PATH, "/pos")  # where the staff cookie goes: staff pages and the POS
+STAFF_PATHS = (STAFF_PATH, "/pos", "/agent")  # where the staff cookie goes: staff pages, the
+# POS and the agent's own page
 STAFF_HOME = "/staff"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-ROLE_HOMES = {Role.CLERK.value: "/pos"}  # roles that read no staff page, and their page
+ROLE_HOMES = {  # roles that read no staff page, and their page
+    Role.CLERK.value: "/pos",
+    Role.AGENT.value: "/agent",
+}
 
 
 class StaffViewer(FormTokens):
