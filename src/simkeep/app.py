@@ -46,6 +46,7 @@ from simkeep.api import promotions as promotions_api
 from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
+from simkeep.api import vouchers as vouchers_api
 from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
 from simkeep.edge.bodies import BodyLimit, CapFor, route_path
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(keepalive_api.router)
     app.include_router(promotions_api.router)
     app.include_router(network_api.router)
+    app.include_router(vouchers_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
         app.include_router(email_routes.router)

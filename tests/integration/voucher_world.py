@@ -155,9 +155,16 @@ async def sale(
 
 
 async def printed(
-    db: Database, *, face: Money, count: int, now: datetime, expires_on: date = EXPIRES
+    db: Database,
+    *,
+    face: Money,
+    count: int,
+    now: datetime,
+    expires_on: date = EXPIRES,
+    key: bytes = KEY,
 ) -> list[PrintedVoucher]:
-    """A new batch made on the command line; its printer's lines."""
+    """A new batch made on the command line, its PINs' digests under ``key``; its printer's
+    lines."""
 
     async def make(conn: AsyncConnection) -> list[PrintedVoucher]:
         made = await batches.generate_batch(
@@ -166,7 +173,7 @@ async def printed(
             count=count,
             expires_on=expires_on,
             created_by=None,
-            key=KEY,
+            key=key,
             now=now,
         )
         return made.printed
@@ -217,9 +224,9 @@ async def sell_in_sale(
 
 
 async def sold_cards(
-    db: Database, where: Shop, *, face: Money, count: int, now: datetime, key: str = "sold"
+    db: Database, where: Shop, *, face: Money, count: int, now: datetime, key: bytes = KEY
 ) -> list[PrintedVoucher]:
     """A new batch, all of it sold at ``where``: the cards a customer holds."""
-    cards = await printed(db, face=face, count=count, now=now)
-    await sell_in_sale(db, where, [card.serial for card in cards], now, key=key)
+    cards = await printed(db, face=face, count=count, now=now, key=key)
+    await sell_in_sale(db, where, [card.serial for card in cards], now, key=cards[0].serial)
     return cards

@@ -8,7 +8,18 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from simkeep.cli import db, demo, ledger, network, outlets, pos, retention, simulators, staff
+from simkeep.cli import (
+    db,
+    demo,
+    ledger,
+    network,
+    outlets,
+    pos,
+    retention,
+    simulators,
+    staff,
+    vouchers,
+)
 from simkeep.cli.common import settings
 
 app = typer.Typer(help="simkeep: prepaid top-ups for China–Hong Kong dual-number SIM cards.")
@@ -22,6 +33,7 @@ app.add_typer(network.app, name="network")
 app.add_typer(pos.app, name="pos")
 app.add_typer(outlets.outlets_app, name="outlets")
 app.add_typer(outlets.agents_app, name="agents")
+app.add_typer(vouchers.app, name="vouchers")
 
 
 @app.command("serve")

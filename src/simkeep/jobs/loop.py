@@ -5,7 +5,8 @@ Jobs: deliver the outbox (SMS, and email when there is a mail gateway), poll pro
 about unpaid orders, expire unpaid orders and close their trades at the provider, the daily
 retention run from its set Hong Kong time (when one is set: ``SIMKEEP_RETENTION_RUN_AT``),
 auto keep-alive's notices, charges and retries, the expiry of promotions' benefit buckets,
-and in the embedded default let the simulators send their due notification retries.
+the expiry of vouchers past their last day (their breakage), and in the embedded default
+let the simulators send their due notification retries.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.promotions import granting
 from simkeep.retention import service as retention
+from simkeep.vouchers import service as vouchers
 
 log = structlog.get_logger(__name__)
 
@@ -56,11 +58,16 @@ def standard_jobs(
     async def expire_buckets(now: datetime) -> int:
         return await granting.expire_buckets(db, now=now)
 
+    async def expire_vouchers(now: datetime) -> int:
+        expired = await vouchers.expire_vouchers(db, now=now)
+        return expired.sold + expired.unsold
+
     jobs: dict[str, Job] = {
         "deliver_sms": deliver_sms,
         "poll_unpaid": poll,
         "expire_orders": expire,
         "expire_buckets": expire_buckets,
+        "expire_vouchers": expire_vouchers,
     }
     if retention_at is not None:
 

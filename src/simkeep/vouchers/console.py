@@ -5,7 +5,8 @@ Design overview
 * ``create_batch`` generates a batch (``batches.generate_batch``) and records
   ``voucher_batch.create`` in the audit log — batch number, face value, count, expiry,
   never a PIN — in the same transaction; the command line records it with the actor
-  ``cli``. The caller writes the printer's file from what it returns, this once.
+  ``cli``. The caller writes the printer's file from what it returns, this once — or, with
+  ``export``, inside the transaction, so that a file that cannot be written makes no batch.
 * ``block_batch`` moves the unsold vouchers of a batch ``generated → blocked`` with one
   conditional update (sold ones stay sold: someone paid for them), audited with how many.
 * ``look_up`` is the operator's view of one voucher by its public serial: state, batch,
@@ -14,6 +15,7 @@ Design overview
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -63,8 +65,10 @@ async def create_batch(
     actor: Actor,
     now: datetime,
     progress: Progress | None = None,
+    export: Callable[[GeneratedBatch], None] | None = None,
 ) -> GeneratedBatch:
-    """A new batch, audited; its printer's lines are returned this once."""
+    """A new batch, audited; its printer's lines are returned this once (and handed to
+    ``export`` inside the transaction: if writing them fails, no batch is made)."""
 
     async def create(conn: AsyncConnection) -> GeneratedBatch:
         made = await batches.generate_batch(
@@ -86,6 +90,8 @@ async def create_batch(
             after=_described(made.batch),
             now=now,
         )
+        if export is not None:
+            export(made)
         return made
 
     return await db.transaction(create)

@@ -15,23 +15,28 @@ Design overview
   redemption is a top-up like any other (its validity days are the denomination's);
   1–100,000 vouchers, usable to the end of its expiry day in Hong Kong
   (``expiry_instant``), which must be after today.
+* ``printer_file``: the CSV the printer gets (serial, PIN, value, currency, last day).
 * ``PinLimits``: how many redemptions may fail per number, per account and per address in
   their windows; each attempt is counted before its PIN is checked.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from simkeep.clock import HONG_KONG, in_hong_kong
 from simkeep.errors import Refusal
-from simkeep.money import SUPPORTED_CURRENCIES, Money
+from simkeep.money import SUPPORTED_CURRENCIES, Money, minor_exponent
 from simkeep.sims.model import luhn_complete
 from simkeep.topups.model import DENOMINATIONS
 
@@ -221,6 +226,17 @@ def check_serials(serials: list[str]) -> list[str]:
     if len(set(cleaned)) != len(cleaned):
         raise DuplicateSerial("a voucher is named twice", field="serials")
     return cleaned
+
+
+def printer_file(printed: Sequence[PrintedVoucher]) -> str:
+    """The printer's CSV: a header, then serial, PIN, value, currency and last day per line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("serial", "pin", "value", "currency", "expires_on"))
+    for card in printed:
+        value = Decimal(card.face.minor).scaleb(-minor_exponent(card.face.currency))
+        writer.writerow((card.serial, card.pin, value, card.face.currency, card.expires_on))
+    return out.getvalue()
 
 
 def expiry_instant(expires_on: date) -> datetime:

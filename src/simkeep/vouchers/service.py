@@ -4,7 +4,8 @@ domains call.
 Design overview
 ---------------
 * The operator's batches (``console``, ``batches``): ``create_batch`` (the printer's file,
-  once), ``block_batch``, ``list_batches``, ``get_batch``, ``look_up`` by serial.
+  once), ``block_batch``, ``list_batches``, ``get_batch``, ``state_counts``, ``look_up`` by
+  serial.
 * Selling at a counter (``selling``): ``quote_sale``, ``sell``, ``vouchers_of_sale``, inside
   the POS's own sale transaction.
 * Redeeming a PIN (``redeeming``): ``redeem_voucher`` — the limits, one conditional update,
@@ -16,7 +17,7 @@ Design overview
 
 from __future__ import annotations
 
-from simkeep.vouchers.batches import GeneratedBatch, get_batch, list_batches
+from simkeep.vouchers.batches import GeneratedBatch, get_batch, list_batches, state_counts
 from simkeep.vouchers.console import UnknownBatch, VoucherView, block_batch, create_batch, look_up
 from simkeep.vouchers.expiring import Expired, expire_vouchers
 from simkeep.vouchers.model import pin_key
@@ -40,5 +41,6 @@ __all__ = [
     "quote_sale",
     "redeem_voucher",
     "sell",
+    "state_counts",
     "vouchers_of_sale",
 ]

@@ -8,7 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from simkeep.web import staff_console, staff_login, staff_plans, staff_promotions
+from simkeep.web.staff_vouchers import router as vouchers_router
 
 router = APIRouter(include_in_schema=False)
 for _area in (staff_login, staff_console, staff_plans, staff_promotions):
     router.include_router(_area.router)
+router.include_router(vouchers_router)  # the voucher batches

@@ -1,14 +1,24 @@
 """The subscriber's pages in one router for the composition root: getting in and out
 (``account``), their email for reminders (``account_email``), their SIMs (``sims``), the
 top-up wizard (``topup``), their orders (``orders``) and receipts (``receipts``, with the
-public check of a receipt), and a SIM's auto keep-alive (``keepalive``)."""
+public check of a receipt), a SIM's auto keep-alive (``keepalive``), and redeeming a
+voucher (``vouchers``, open to anyone)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simkeep.web import account, account_email, keepalive, orders, receipts, sims, topup
+from simkeep.web import (
+    account,
+    account_email,
+    keepalive,
+    orders,
+    receipts,
+    sims,
+    topup,
+    vouchers,
+)
 
 router = APIRouter(include_in_schema=False)
-for _area in (account, account_email, sims, keepalive, topup, orders, receipts):
+for _area in (account, account_email, sims, keepalive, topup, orders, receipts, vouchers):
     router.include_router(_area.router)
