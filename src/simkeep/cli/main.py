@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 
 from simkeep.cli import (
+    agents,
     db,
     demo,
     ledger,
@@ -33,6 +34,7 @@ app.add_typer(network.app, name="network")
 app.add_typer(pos.app, name="pos")
 app.add_typer(outlets.outlets_app, name="outlets")
 app.add_typer(outlets.agents_app, name="agents")
+agents.register(outlets.agents_app)  # add-clerk, add-user
 app.add_typer(vouchers.app, name="vouchers")
 
 
