@@ -36,6 +36,7 @@ from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from simkeep.api import agents as agents_api
 from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
 from simkeep.api import email as email_api
@@ -154,6 +155,7 @@ def create_app(
     app.include_router(promotions_api.router)
     app.include_router(network_api.router)
     app.include_router(vouchers_api.router)
+    app.include_router(agents_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
         app.include_router(email_routes.router)

@@ -1,16 +1,24 @@
 """The staff pages in one router for the composition root: getting in and out
 (``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``), the
-plans (``staff_plans``) and the promotions (``staff_promotions``). Staff pages are built on
+plans (``staff_plans``), the promotions (``staff_promotions``), the agents
+(``staff_agents``), and an agent's own page (``agent_pages``). Staff pages are built on
 ``staff_session``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simkeep.web import staff_console, staff_login, staff_plans, staff_promotions
+from simkeep.web import (
+    agent_pages,
+    staff_agents,
+    staff_console,
+    staff_login,
+    staff_plans,
+    staff_promotions,
+)
 from simkeep.web.staff_vouchers import router as vouchers_router
 
 router = APIRouter(include_in_schema=False)
-for _area in (staff_login, staff_console, staff_plans, staff_promotions):
+for _area in (staff_login, staff_console, staff_plans, staff_promotions, staff_agents, agent_pages):
     router.include_router(_area.router)
 router.include_router(vouchers_router)  # the voucher batches
