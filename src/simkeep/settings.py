@@ -21,6 +21,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+TILES_URL_PATTERN = (  # http(s), with {z}, {x} and {y}, nothing that would break the CSP
+    r"^$|^https?://[^\s\"'<>;,]*\{z\}[^\s\"'<>;,]*\{x\}[^\s\"'<>;,]*\{y\}[^\s\"'<>;,]*$"
+)
 
 
 PROVIDER_FIELDS = {
@@ -82,6 +87,11 @@ class Settings(BaseSettings):
     # the sale's currency needs the holder's ID checked first (a suspended SIM always does).
     id_check_from: int = Field(default=50_000, ge=0, le=10**9)
     keys_dir: str = "var/keys"
+    # The outlet finder's map (docs/outlets.md): a tile server's URL with {z}, {x}, {y} (and
+    # {s}), whose host the pages' CSP lets images come from; empty: no tiles, the markers on
+    # a plain background. Its attribution is HTML, shown on the map.
+    map_tiles_url: str = Field(default=OSM_TILES, pattern=TILES_URL_PATTERN)
+    map_attribution: str = Field(default=OSM_ATTRIBUTION, max_length=500)
     # Email (reminders to a verified address, docs/retention.md): through this mail server,
     # smtp://user:password@host:587 (STARTTLS) or smtps://…:465; unset, into the simulated
     # mailbox at /_sim/email while the simulators are on, else nowhere (emails wait queued).

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -81,6 +82,16 @@ def security_headers(settings: Settings) -> list[Header]:
     if settings.https_only:
         headers.append(("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}"))
     return headers
+
+
+def map_tile_sources(tiles_url: str) -> list[str]:
+    """The CSP source of a map's tile server (``{s}`` and other placeholders in its host
+    become ``*``): the outlet finder's page adds it to its own policy's images."""
+    if not tiles_url:
+        return []
+    parts = urlsplit(tiles_url)
+    host = re.sub(r"\{[a-z]+\}", "*", parts.netloc)
+    return [f"{parts.scheme}://{host}"]
 
 
 class SecurityHeaders:

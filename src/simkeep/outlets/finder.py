@@ -110,6 +110,22 @@ async def find_outlets(
     return Results(page, search.offset + search.limit if more else None)
 
 
+async def find_outlet(db: Database, *, code: str, now: datetime) -> Found | None:
+    """The trading outlet with this code, or None."""
+    query = select(t.outlets).where(
+        t.outlets.c.code == code, t.outlets.c.state == OutletState.OPEN.value
+    )
+    row = await db.read(lambda conn: _first(conn, query))
+    if row is None:
+        return None
+    outlet = outlet_of_row(row)
+    return Found(outlet, None, outlet.hours.is_open(now))
+
+
+async def _first(conn: AsyncConnection, query: Select[tuple[object, ...]]) -> RowMapping | None:
+    return (await conn.execute(query)).mappings().first()
+
+
 def _matching(search: Search) -> Select[tuple[object, ...]]:
     query = select(t.outlets).where(t.outlets.c.state == OutletState.OPEN.value)
     if search.district is not None:

@@ -54,6 +54,10 @@ class Hours:
         """The ranges of a weekday (0 is Monday)."""
         return self.week[weekday % 7]
 
+    def today(self, now: datetime) -> tuple[Range, ...]:
+        """The ranges of the Hong Kong day that ``now`` (aware) falls on."""
+        return self.day(in_hong_kong(now).weekday())
+
     def is_open(self, now: datetime) -> bool:
         """Whether the outlet is open at the instant ``now`` (aware), in Hong Kong time."""
         local = in_hong_kong(now)

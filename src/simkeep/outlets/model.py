@@ -20,11 +20,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlencode
 
 from simkeep.errors import Refusal
 from simkeep.names import Names
 from simkeep.outlets.districts import Region, district
-from simkeep.outlets.geo import MAX_LAT_E6, MAX_LON_E6
+from simkeep.outlets.geo import MAX_LAT_E6, MAX_LON_E6, degrees_text
 from simkeep.outlets.hours import Hours
 
 MAX_COMMISSION_BP = 2_000
@@ -180,3 +181,13 @@ def services_of(words: Iterable[str]) -> frozenset[Service]:
         except ValueError:
             raise OutletError("services", f"{word[:20]!r} is not a service") from None
     return frozenset(found)
+
+
+def directions_url(outlet: Outlet, name: str) -> str:
+    """A link that shows the way to the outlet: Google Maps in Hong Kong, Amap (高德) on the
+    Mainland, where Google's maps do not reach; coordinates are WGS-84, as Amap is told."""
+    lat, lon = degrees_text(outlet.lat_e6), degrees_text(outlet.lon_e6)
+    if outlet.region is Region.HK:
+        return f"https://www.google.com/maps/dir/?api=1&destination={lat},{lon}"
+    query = urlencode({"position": f"{lon},{lat}", "name": name, "coordinate": "wgs84"}, safe=",")
+    return f"https://uri.amap.com/marker?{query}"
