@@ -136,6 +136,7 @@ async def test_every_demo_figure_has_its_history(
         "forfeit",
         "promotion",  # bonus money granted by the demo promotions
         "bucket-expiry",  # and expired unused
+        "voucher_sale",  # demo vouchers sold at a demo counter (demo.vouchers)
     }
     assert inbox == {(order_no, "credited", "notification") for order_no in credited_nos}
 

@@ -41,3 +41,11 @@ def seed_command() -> None:
     for member in summary.staff:
         staff.add_row(member.username, member.password, member.role, member.totp_secret)
     console.print(staff)
+    if summary.vouchers is not None:
+        where = summary.vouchers.path
+        cards = Table(title=f"Demo vouchers (every PIN in {where}; redeem at /vouchers/redeem)")
+        for column in ("serial", "PIN", "value", "sold"):
+            cards.add_column(column)
+        for card in summary.vouchers.samples:
+            cards.add_row(card.serial, card.pin, card.face, "yes" if card.sold else "no")
+        console.print(cards)

@@ -39,6 +39,7 @@ from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.outlets import ensure_demo_outlets
 from simkeep.demo.promotions import ensure_demo_promotions
+from simkeep.demo.vouchers import DemoVouchers, ensure_demo_vouchers
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
@@ -173,6 +174,7 @@ class SeedSummary:
     credited: int
     subscribers: tuple[DemoSubscriber, ...] = ()
     staff: tuple[DemoStaff, ...] = ()
+    vouchers: DemoVouchers | None = None
 
 
 async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSummary:
@@ -227,7 +229,12 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
             actor=CLI,
             now=now,
         )
-    return SeedSummary(sim_count, len(orders), credited, DEMO_SUBSCRIBERS, DEMO_STAFF)
+    cards = await ensure_demo_vouchers(  # PINs a tester redeems
+        db, secret_key=settings.secret_key, keys_dir=settings.keys_dir, now=now
+    )
+    return SeedSummary(
+        sim_count, len(orders), credited, DEMO_SUBSCRIBERS, DEMO_STAFF, vouchers=cards
+    )
 
 
 async def _history(
