@@ -42,6 +42,7 @@ from simkeep.api import docs, errors, health, metrics
 from simkeep.api import email as email_api
 from simkeep.api import keepalive as keepalive_api
 from simkeep.api import network as network_api
+from simkeep.api import outlets as outlets_api
 from simkeep.api import payments as payments_api
 from simkeep.api import promotions as promotions_api
 from simkeep.api import receipts as receipts_api
@@ -63,6 +64,7 @@ from simkeep.simulators import email_routes, sms_routes
 from simkeep.simulators.email import SimulatedMailbox
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.simulators.sms import SimulatedSmsGateway
+from simkeep.web import outlets as outlet_pages
 from simkeep.web import pages, staff_pages, subscriber_pages
 from simkeep.web.pages import Pages
 
@@ -140,6 +142,7 @@ def create_app(
     _add_error_handlers(app)
 
     app.include_router(pages.router)
+    app.include_router(outlet_pages.router)
     app.include_router(subscriber_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(health.router)
@@ -154,6 +157,7 @@ def create_app(
     app.include_router(keepalive_api.router)
     app.include_router(promotions_api.router)
     app.include_router(network_api.router)
+    app.include_router(outlets_api.router)
     app.include_router(vouchers_api.router)
     app.include_router(agents_api.router)
     if settings.simulators:
