@@ -137,6 +137,7 @@ async def test_every_demo_figure_has_its_history(
         "promotion",  # bonus money granted by the demo promotions
         "bucket-expiry",  # and expired unused
         "voucher_sale",  # demo vouchers sold at a demo counter (demo.vouchers)
+        "float_deposit",  # the agents' floats, paid in (demo.agents)
     }
     assert inbox == {(order_no, "credited", "notification") for order_no in credited_nos}
 

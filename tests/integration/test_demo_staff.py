@@ -10,6 +10,7 @@ from pathlib import Path
 
 from simkeep.clock import FixedClock
 from simkeep.db import Database
+from simkeep.demo.agents import DEMO_AGENT_STAFF
 from simkeep.demo.service import DEMO_STAFF
 from simkeep.staff import audit
 from simkeep.staff import service as staff
@@ -40,9 +41,12 @@ async def test_printed_staff_logins_work_with_their_secrets(
         signed_in = await staff.authenticate(db, token=session.token, now=clock.now())
         assert signed_in is not None
         assert (signed_in.role, signed_in.second_factor) == (member.role, True)
-    assert len(await staff.list_staff(db)) == len(DEMO_STAFF)
-    added = await db.read(lambda conn: audit.entries(conn, action="staff.add"))
-    assert sorted(entry.after["username"] for entry in added) == ["auditor", "operator"]
+    everyone = [*DEMO_STAFF, *DEMO_AGENT_STAFF]  # the agents' people are printed too
+    assert len(await staff.list_staff(db)) == len(everyone)
+    added = await db.read(lambda conn: audit.entries(conn, action="staff.add", limit=100))
+    assert sorted(entry.after["username"] for entry in added) == sorted(
+        member.username for member in everyone
+    )
 
 
 async def test_staff_add_prints_the_secret_once_and_staff_list_shows_the_member(

@@ -20,9 +20,11 @@ same job as every day (``promotions.granting.expire_buckets``). Each order has a
 ``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
 is and changes nothing. Two members of staff — an operator and an auditor — are added
 through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
-logins, so that a tester can compute their codes. Demo SIM 4 has auto keep-alive, signed
-with Alipay at its simulator (``demo.keepalive``), and their reminders go by email too, to
-an address they confirmed with the emailed code (``demo.emails``).
+logins, so that a tester can compute their codes; the agents' people (a second operator,
+each agent's user and clerks) and approved float deposits follow (``demo.agents``). Demo
+SIM 4 has auto keep-alive, signed with Alipay at its simulator (``demo.keepalive``), and
+their reminders go by email too, to an address they confirmed with the emailed code
+(``demo.emails``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.demo.agents import ensure_demo_agents
 from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.outlets import ensure_demo_outlets
@@ -229,11 +232,13 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
             actor=CLI,
             now=now,
         )
+    agents_staff = await ensure_demo_agents(db, now=now)  # their people, floats and deposits
+    printed = DEMO_STAFF + tuple(DemoStaff(*member.printed()) for member in agents_staff)
     cards = await ensure_demo_vouchers(  # PINs a tester redeems
         db, secret_key=settings.secret_key, keys_dir=settings.keys_dir, now=now
     )
     return SeedSummary(
-        sim_count, len(orders), credited, DEMO_SUBSCRIBERS, DEMO_STAFF, vouchers=cards
+        sim_count, len(orders), credited, DEMO_SUBSCRIBERS, printed, vouchers=cards
     )
 
 
