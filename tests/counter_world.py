@@ -20,7 +20,8 @@ from simkeep.outlets import floats
 from simkeep.outlets import service as outlets
 from simkeep.outlets.hours import ALWAYS
 from simkeep.outlets.model import NewOutlet, OutletKind, Service
-from simkeep.sims.model import IdType, Sim, SimState, digest_key
+from simkeep.sims import service as sims
+from simkeep.sims.model import IdType, Sim, SimState, digest_key, luhn_complete
 from simkeep.staff import service as staff
 from simkeep.staff.audit import CLI, Actor
 from simkeep.staff.service import StaffMember
@@ -180,3 +181,23 @@ async def vouchers(db: Database, *, face_minor: int, count: int, now: datetime) 
         now=now,
     )
     return [card.serial for card in made.printed]
+
+
+async def sim_under_key(db: Database, *, n: int, now: datetime, id_key: bytes) -> Sim:
+    """An HKD SIM whose holder's ID (``HOLDER_ID``) is digested under ``id_key`` (an app's)."""
+
+    async def issue(conn: AsyncConnection) -> Sim:
+        return await sims.issue_sim(
+            conn,
+            iccid=luhn_complete(f"8985201{n:011d}"),
+            plan_code="HK-VALID",
+            hk_number=f"6{n + 300:03d}{n * 37 % 10000:04d}",
+            cn_number=f"137{n:04d}{n * 53 % 10000:04d}",
+            holder_name="李小龍",
+            id_type=HOLDER_ID[0],
+            id_number=HOLDER_ID[1],
+            id_key=id_key,
+            now=now,
+        )
+
+    return await db.transaction(issue)

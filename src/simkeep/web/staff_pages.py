@@ -1,8 +1,8 @@
 """The staff pages in one router for the composition root: getting in and out
 (``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``), the
 plans (``staff_plans``), the promotions (``staff_promotions``), the agents
-(``staff_agents``), and an agent's own page (``agent_pages``). Staff pages are built on
-``staff_session``."""
+(``staff_agents``), an agent's own page (``agent_pages``) and the counter's POS (``pos``,
+with its papers in ``pos_papers``). Staff pages are built on ``staff_session``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi import APIRouter
 
 from simkeep.web import (
     agent_pages,
+    pos,
+    pos_papers,
     staff_agents,
     staff_console,
     staff_login,
@@ -22,3 +24,5 @@ router = APIRouter(include_in_schema=False)
 for _area in (staff_login, staff_console, staff_plans, staff_promotions, staff_agents, agent_pages):
     router.include_router(_area.router)
 router.include_router(vouchers_router)  # the voucher batches
+router.include_router(pos.router)
+router.include_router(pos_papers.router)
