@@ -44,6 +44,7 @@ from simkeep.api import keepalive as keepalive_api
 from simkeep.api import network as network_api
 from simkeep.api import outlets as outlets_api
 from simkeep.api import payments as payments_api
+from simkeep.api import pos as pos_api
 from simkeep.api import promotions as promotions_api
 from simkeep.api import receipts as receipts_api
 from simkeep.api import sims as sims_api
@@ -160,6 +161,7 @@ def create_app(
     app.include_router(outlets_api.router)
     app.include_router(vouchers_api.router)
     app.include_router(agents_api.router)
+    app.include_router(pos_api.router)
     if settings.simulators:
         app.include_router(sms_routes.router)  # before the /_sim mount, which would shadow it
         app.include_router(email_routes.router)
