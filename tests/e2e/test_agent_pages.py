@@ -320,6 +320,8 @@ async def test_an_agent_logs_in_to_its_own_page_with_the_days_shifts_and_sales(
         assert "HK$350.00" in page.text  # the day's total at Mong Kok
         assert "HK$5.25" in page.text  # its commission
         assert f"/pos/shifts/{shift_id}/z-report" in page.text
+        z_report = await http.get(f"/pos/shifts/{shift_id}/z-report")  # the POS serves it
+        assert z_report.status_code == 200, z_report.text[:300]
         yesterday = await http.get("/agent", params={"day": "2026-11-24", "lang": "en"})
         assert "HK$350.00" not in yesterday.text
         for wrong in ("2026-13-01", "2099-01-01", "tomorrow"):
