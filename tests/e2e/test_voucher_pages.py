@@ -176,3 +176,25 @@ async def test_the_staff_pages_in_three_languages(staffed: Site, language: str) 
         refused = await http.post("/staff/vouchers", data={"csrf": csrf_of(page), **BATCH})
     assert refused.status_code == 403
     assert await voucher_states(staffed) == {}
+
+
+async def test_the_look_up_tells_where_a_voucher_was_sold_and_for_whom_redeemed(
+    staffed: Site,
+) -> None:
+    where = await shop(staffed.db, now=staffed.clock.now())
+    (card,) = await sold_cards(
+        staffed.db, where, face=HK100, count=1, now=staffed.clock.now(), key=app_key(staffed)
+    )
+    number = staffed.hk_sim.hk_number.e164
+    async with staffed.browser() as http:
+        done = await post_form(http, "/vouchers/redeem", {"pin": card.pin, "number": number})
+        assert done.status_code == 303
+        await log_in(staffed, http, "ada")
+        found = await http.get("/staff/vouchers", params={"serial": card.serial, "lang": "en"})
+        missing = await http.get("/staff/vouchers", params={"serial": "123456789012"})
+    assert found.status_code == 200
+    for shown in ("VA-1", "Voucher Clerk", "Redeemed", staffed.hk_sim.hk_number.masked()):
+        assert shown in found.text, shown
+    assert card.pin not in found.text
+    assert missing.status_code == 400
+    assert 'id="f-serial-error"' in missing.text

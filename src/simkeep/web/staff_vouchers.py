@@ -4,11 +4,14 @@ vouchers counted by state, makes a new batch and looks a voucher up by serial;
 
 Design overview
 ---------------
-Making a batch answers, in that same response, with the printer's CSV file as a download
-(serial, PIN, value, currency, expiry) — the only time the PINs leave the server; nothing
-can show them again (the batch is marked exported). A refusal shows the form again with the
-field marked (400) and writes nothing. Every POST is behind ``staff_guard`` (operators;
-auditors read) and the CSRF token, and is audited by ``vouchers.service`` without PINs.
+A voucher looked up by serial shows its story: its batch, when it was sold and at which
+outlet by which clerk (``counter.service.sale_for``), when and for which masked number it
+was redeemed. Making a batch answers, in that same response, with the printer's CSV file
+as a download (serial, PIN, value, currency, expiry) — the only time the PINs leave the
+server; nothing can show them again (the batch is marked exported). A refusal shows the
+form again with the field marked (400) and writes nothing. Every POST is behind
+``staff_guard`` (operators; auditors read) and the CSRF token, and is audited by
+``vouchers.service`` without PINs.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Request
 from fastapi.responses import Response
 
+from simkeep.counter import service as counter
 from simkeep.money import InvalidAmount, Money
-from simkeep.services import ServicesDep
+from simkeep.services import Services, ServicesDep
 from simkeep.vouchers import service as vouchers
 from simkeep.vouchers.model import (
     InvalidBatch,
@@ -111,25 +115,35 @@ async def _list_page(
     request: Request, pages: PagesDep, services: ServicesDep, staff: SignedInStaff, form: FormState
 ) -> Response:
     listed = await services.db.transaction(lambda conn: vouchers.list_batches(conn))
-    found, status = None, 200 if form.ok else 400
-    if form.text("serial"):
-        try:
-            found = await services.db.transaction(
-                lambda conn: vouchers.look_up(conn, serial=form.text("serial"))
-            )
-        except VoucherError as error:
-            form.fail("serial", error)
-        if found is None and "serial" not in form.errors:
-            form.fail("serial", UnknownVoucher("no voucher has this serial", field="serial"))
+    found = await _look_up(services, form) if form.text("serial") else None
+    sold_by = None
+    if found is not None and found.sale_id is not None:
+        sold_by = await counter.sale_for(services.db, sale_id=found.sale_id, viewer=staff.member)
     context = {
         "form": form,
         "listed": listed,
         "found": found,
+        "sold_by": sold_by,
         "states": list(VoucherState),
         "currencies": CURRENCIES,
         "faces": FACES,
     }
+    status = 200 if form.ok else 400
     return staff_page(pages, request, "staff/vouchers.html", staff, context, status_code=status)
+
+
+async def _look_up(services: Services, form: FormState) -> vouchers.VoucherView | None:
+    """The voucher of the serial typed; the field marked if there is none."""
+    try:
+        found = await services.db.read(
+            lambda conn: vouchers.look_up(conn, serial=form.text("serial"))
+        )
+    except VoucherError as error:
+        form.fail("serial", error)
+        return None
+    if found is None:
+        form.fail("serial", UnknownVoucher("no voucher has this serial", field="serial"))
+    return found
 
 
 def _face(form: FormState) -> Money:
