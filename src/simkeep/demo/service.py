@@ -21,7 +21,8 @@ same job as every day (``promotions.granting.expire_buckets``). Each order has a
 is and changes nothing. Two members of staff — an operator and an auditor — are added
 through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
 logins, so that a tester can compute their codes; the agents' people (a second operator,
-each agent's user and clerks) and approved float deposits follow (``demo.agents``). Demo
+each agent's user and clerks) and approved float deposits follow (``demo.agents``), then
+three days of a clerk's shifts at a counter (``demo.counter``). Demo
 SIM 4 has auto keep-alive, signed with Alipay at its simulator (``demo.keepalive``), and
 their reminders go by email too, to an address they confirmed with the emailed code
 (``demo.emails``).
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.demo.agents import ensure_demo_agents
+from simkeep.demo.counter import ensure_demo_counter
 from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.outlets import ensure_demo_outlets
@@ -64,6 +66,7 @@ from simkeep.usage import rates
 
 DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
+COUNTER_SIMS = (7, 8, 10, 11)  # Hong Kong dollar SIMs topped up at the demo counter
 # How many days ago each SIM was issued: the held ones with the history; the rest lately, so
 # that no fee has fallen due on their empty balance; and six long enough ago, with nothing
 # on them, that the daily runs have since moved them on: in grace (a fee unpaid, or the
@@ -233,6 +236,10 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
             now=now,
         )
     agents_staff = await ensure_demo_agents(db, now=now)  # their people, floats and deposits
+    counter_numbers = [_demo_number(n)[1] for n in COUNTER_SIMS]
+    await ensure_demo_counter(  # three days of a clerk's shifts and sales
+        db, numbers=counter_numbers, now=now, secret_key=settings.secret_key
+    )
     printed = DEMO_STAFF + tuple(DemoStaff(*member.printed()) for member in agents_staff)
     cards = await ensure_demo_vouchers(  # PINs a tester redeems
         db, secret_key=settings.secret_key, keys_dir=settings.keys_dir, now=now
