@@ -31,6 +31,7 @@ from simkeep.settings import Settings
 from simkeep.simulators.email import SimulatedMailbox
 from simkeep.simulators.embedded import remote_simulators
 from simkeep.subscribers.model import Limits, auth_key
+from simkeep.vouchers.model import PinLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Services:
     auth_key: bytes
     receipts: ReceiptSigning
     limits: Limits
+    pin_limits: PinLimits  # failed voucher PINs before redemptions are refused
     adapters: Mapping[Provider, PaymentProviderAdapter]
     urls: CheckoutUrls
     order_ttl: timedelta  # how long a payer has to pay an order
@@ -63,6 +65,11 @@ class Services:
             auth_key=auth_key(settings.secret_key),
             receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
             limits=Limits(),
+            pin_limits=PinLimits(
+                per_number=settings.voucher_failures_per_number,
+                per_account=settings.voucher_failures_per_account,
+                per_address=settings.voucher_failures_per_address,
+            ),
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),
             order_ttl=timedelta(seconds=settings.order_ttl_seconds),

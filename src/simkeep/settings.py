@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # The counter (docs/outlets.md, "ID check"): a top-up of at least this many minor units of
     # the sale's currency needs the holder's ID checked first (a suspended SIM always does).
     id_check_from: int = Field(default=50_000, ge=0, le=10**9)
+    # Vouchers (docs/outlets.md, "Vouchers"): failed PINs allowed per number and per account
+    # in 24 hours, and per address in an hour, before redemptions are refused for a while.
+    voucher_failures_per_number: int = Field(default=5, ge=1, le=1_000)
+    voucher_failures_per_account: int = Field(default=10, ge=1, le=10_000)
+    voucher_failures_per_address: int = Field(default=20, ge=1, le=10_000_000)
     keys_dir: str = "var/keys"
     # The outlet finder's map (docs/outlets.md): a tile server's URL with {z}, {x}, {y} (and
     # {s}), whose host the pages' CSP lets images come from; empty: no tiles, the markers on

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -55,6 +55,7 @@ async def running_world(
     clock: FixedClock,
     tmp_path: Path,
     hk_state: SimState = SimState.ACTIVE,
+    **overrides: Any,
 ) -> AsyncIterator[W]:
     async def setup(conn: AsyncConnection) -> tuple[Sim, Sim, Sim]:
         now = clock.now()
@@ -71,6 +72,7 @@ async def running_world(
         keys_dir=str(tmp_path / "keys"),
         public_url="http://127.0.0.1:9",
         environment="test",
+        **overrides,
     )
     app = create_app(settings, db=db, clock=clock)
     async with serve(app) as http:

@@ -21,7 +21,7 @@ from simkeep.api.schemas import Amount, OrderOut, Phone
 from simkeep.promotions.model import SalesChannel
 from simkeep.services import ServicesDep
 from simkeep.vouchers import service as vouchers
-from simkeep.vouchers.model import PinLimits, TooManyAttempts
+from simkeep.vouchers.model import TooManyAttempts
 
 router = APIRouter(
     prefix="/api/v1",
@@ -29,7 +29,6 @@ router = APIRouter(
     responses=errors.documented(400, 401, 409, 413, 422, 429),
 )
 
-LIMITS = PinLimits()
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -109,7 +108,7 @@ async def redeem_voucher(
             confirm_number=body.confirm_number,
             redeemer=redeemer,
             key=vouchers.pin_key(services.settings.secret_key),
-            limits=LIMITS,
+            limits=services.pin_limits,
             now=now,
         )
     except TooManyAttempts as error:

@@ -26,14 +26,13 @@ from simkeep.receipts import service as receipts
 from simkeep.receipts.model import receipt_signature
 from simkeep.services import ServicesDep
 from simkeep.vouchers import service as vouchers
-from simkeep.vouchers.model import PinLimits, TooManyAttempts
+from simkeep.vouchers.model import TooManyAttempts
 from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.session import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-LIMITS = PinLimits()
 # Which field a refusal belongs to, by its code; anything else marks the number.
 FIELD_OF = {
     "invalid_pin": "pin",
@@ -70,7 +69,7 @@ async def redeem(
             confirm_number=form.text("confirm_number")[:32] or None,
             redeemer=redeemer,
             key=vouchers.pin_key(services.settings.secret_key),
-            limits=LIMITS,
+            limits=services.pin_limits,
             now=services.clock.now(),
         )
     except TooManyAttempts as error:
