@@ -175,3 +175,19 @@ async def test_fifty_wrong_pins_at_once_from_one_account_get_ten_checks(
     codes = await outcomes(calls)
     assert codes.count("pin_refused") == 10
     assert codes.count("too_many_attempts") == 40
+
+
+async def test_twins_with_one_key_get_the_one_redemption(db: Database, clock: FixedClock) -> None:
+    where = await shop(db, now=clock.now())
+    card = (await sold_cards(db, where, face=HK100, count=1, now=clock.now()))[0]
+    (holder,) = await sims(db, clock, 1)
+    twin = vouchers.Redeemer(
+        subscriber_id=7, address="192.0.2.1", via=SalesChannel.API, idempotency_key="twin-0001"
+    )
+    roomy = PinLimits(per_number=100, per_account=100, per_address=100)
+    results = await asyncio.gather(
+        *(redeem(db, clock, card.pin, holder, twin, roomy) for _ in range(10))
+    )
+    assert len({done.order.order_no for done in results}) == 1
+    assert sum(not done.replayed for done in results) == 1
+    assert await balance(db, chart.sim_balance(holder.id, "HKD").code) == 10_000

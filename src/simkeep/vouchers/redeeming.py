@@ -8,7 +8,8 @@ Design overview
    an unknown or recycled number, or one this subscriber must type twice and did not, is
    refused before any attempt is counted — no PIN was tried.
 2. A replay: the same subscriber's ``Idempotency-Key`` whose order redeemed this PIN
-   answers that order again; with another PIN it is a conflict.
+   answers that order again; with another PIN it is a conflict. A twin request with the
+   same key that loses the race in step 4 gets the winner's order the same way.
 3. The attempt is counted — per address, per account (if signed in), per number (its SIM,
    so its two numbers share one counter) — each by one upsert (``statements``), committed
    before the PIN is looked at. The first counter past its limit refuses with
@@ -113,7 +114,15 @@ async def redeem_voucher(
     if over:
         raise TooManyAttempts("too many PINs were tried: try again later", over[0].ends_at)
     taken = [window for window, _ in windows]
-    return await db.transaction(lambda conn: _redeem(conn, digest, target, redeemer, taken, now))
+    try:
+        return await db.transaction(
+            lambda conn: _redeem(conn, digest, target, redeemer, taken, now)
+        )
+    except PinRefused:  # a twin request with the same key may have redeemed it just now
+        replay = await db.transaction(lambda conn: _replay(conn, redeemer, digest))
+        if replay is None:
+            raise
+        return replay
 
 
 async def _target(
@@ -222,8 +231,8 @@ async def _draft(
         via=redeemer.via,
     )
     prepared = await topups.prepare_order(conn, request=request, now=now)
-    if isinstance(prepared, Order):  # its key made an order with another PIN a moment ago
-        raise IdempotencyConflict("this Idempotency-Key was used for another redemption")
+    if isinstance(prepared, Order):  # its key made an order a moment ago: see whose
+        raise PinRefused("this PIN cannot be used", field="pin")
     return prepared
 
 
@@ -233,7 +242,7 @@ async def _credit(
     """Place the drafted order and credit it from the vouchers-outstanding liability."""
     order = await topups.place_order(conn, draft=draft, now=now)
     if order.order_no != draft.order.order_no:  # a twin with its key placed one first
-        raise IdempotencyConflict("this Idempotency-Key is being used right now")
+        raise PinRefused("this PIN cannot be used", field="pin")
     code = chart.system_code(System.VOUCHERS_OUTSTANDING, face.currency)
     outstanding = (await ledger.account_ids(conn, codes=[code]))[code]
     credited = await topups.credit_paid_order(
