@@ -1,8 +1,9 @@
 """The demo's vouchers: a batch of twenty HK$100 vouchers and one of twenty ¥50, made as on
 the command line, their printer's file at ``var/demo-vouchers.csv`` (beside the keys
-directory, ``var/keys`` by default; readable by its owner only) so that a tester holds the PINs; the first five of each batch are sold at a demo
-counter — by ``clerk.mk`` (Hong Kong dollars) and ``clerk.ft`` (renminbi) through the
-counter's own sale, when those clerks exist — so that they can be redeemed at once.
+directory, ``var/keys`` by default; readable by its owner only) so that a tester holds the
+PINs; the first five of each batch are sold at a demo counter — by ``clerk.mk`` (Hong Kong
+dollars) and ``clerk.ft`` (renminbi) through the counter's own sale, when those clerks
+exist — so that they can be redeemed at once.
 
 Seeding again changes nothing while the file's vouchers are in the database; a file left
 from another database is made again.

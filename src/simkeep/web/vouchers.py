@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from simkeep.errors import Refusal
+from simkeep.payment_methods import Provider
 from simkeep.promotions.model import SalesChannel
 from simkeep.receipts import service as receipts
 from simkeep.receipts.model import receipt_signature
@@ -40,7 +41,6 @@ FIELD_OF = {
     "currency_mismatch": "pin",
     "too_many_attempts": "pin",
     "confirm_number": "confirm_number",
-    "idempotency_conflict": "pin",
 }
 
 
@@ -94,7 +94,7 @@ async def redeemed_page(
     receipt = await receipts.verify_receipt(
         services.db, receipt_no=receipt_no[:40], signature=signature[:64], signing=services.receipts
     )
-    if receipt is not None and receipt.view.provider.value != "voucher":
+    if receipt is not None and receipt.view.provider is not Provider.VOUCHER:
         receipt = None  # a genuine receipt of another kind of top-up: not this page's
     context = {"receipt": receipt, "receipt_no": receipt_no[:40]}
     status = 200 if receipt is not None else 404
