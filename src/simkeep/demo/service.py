@@ -244,9 +244,7 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     cards = await ensure_demo_vouchers(  # PINs a tester redeems
         db, secret_key=settings.secret_key, keys_dir=settings.keys_dir, now=now
     )
-    return SeedSummary(
-        sim_count, len(orders), credited, DEMO_SUBSCRIBERS, printed, vouchers=cards
-    )
+    return SeedSummary(sim_count, len(orders), credited, DEMO_SUBSCRIBERS, printed, vouchers=cards)
 
 
 async def _history(
