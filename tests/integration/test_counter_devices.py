@@ -18,21 +18,21 @@ from simkeep.staff import service as staff
 from simkeep.staff import tables as st
 from simkeep.staff.audit import CLI
 from simkeep.subscribers.model import token_digest
-from tests.counter_world import place as counter
+from tests.counter_world import place
 
 
 async def test_a_device_token_speaks_for_its_clerk_and_is_stored_as_a_digest(
     db: Database, clock: FixedClock
 ) -> None:
-    place = await counter(db, now=clock.now())
+    where = await place(db, now=clock.now())
     new = await devices.issue_device(
-        db, staff_id=place.clerk_id, label="Till 1", actor=CLI, now=clock.now()
+        db, staff_id=where.clerk.id, label="Till 1", actor=CLI, now=clock.now()
     )
 
     member = await devices.authenticate_device(db, token=new.token, now=clock.now())
 
     assert member is not None
-    assert (member.id, member.role, member.outlet_id) == (place.clerk_id, "clerk", place.outlet_id)
+    assert (member.id, member.role, member.outlet_id) == (where.clerk.id, "clerk", where.outlet_id)
 
     async def stored(conn: AsyncConnection) -> tuple[str, int]:
         digest = (await conn.execute(select(t.devices.c.token_digest))).scalar_one()
@@ -50,12 +50,12 @@ async def test_a_device_token_speaks_for_its_clerk_and_is_stored_as_a_digest(
 async def test_a_revoked_device_or_a_disabled_clerk_opens_nothing(
     db: Database, clock: FixedClock
 ) -> None:
-    place = await counter(db, now=clock.now())
+    where = await place(db, now=clock.now())
     first = await devices.issue_device(
-        db, staff_id=place.clerk_id, label="Till 1", actor=CLI, now=clock.now()
+        db, staff_id=where.clerk.id, label="Till 1", actor=CLI, now=clock.now()
     )
     second = await devices.issue_device(
-        db, staff_id=place.clerk_id, label="Till 2", actor=CLI, now=clock.now()
+        db, staff_id=where.clerk.id, label="Till 2", actor=CLI, now=clock.now()
     )
 
     await devices.revoke_device(db, device_id=first.id, actor=CLI, now=clock.now())
@@ -67,7 +67,7 @@ async def test_a_revoked_device_or_a_disabled_clerk_opens_nothing(
 
     async def disable(conn: AsyncConnection) -> None:
         await conn.execute(
-            update(st.members).where(st.members.c.id == place.clerk_id).values(disabled=True)
+            update(st.members).where(st.members.c.id == where.clerk.id).values(disabled=True)
         )
 
     await db.transaction(disable)
@@ -93,18 +93,18 @@ async def test_only_a_clerk_or_an_agent_gets_a_device(db: Database, clock: Fixed
 
 
 async def test_last_use_is_written_once_per_few_minutes(db: Database, clock: FixedClock) -> None:
-    place = await counter(db, now=clock.now())
+    where = await place(db, now=clock.now())
     new = await devices.issue_device(
-        db, staff_id=place.clerk_id, label="Till 1", actor=CLI, now=clock.now()
+        db, staff_id=where.clerk.id, label="Till 1", actor=CLI, now=clock.now()
     )
     first = clock.now()
 
     await devices.authenticate_device(db, token=new.token, now=first)
     await devices.authenticate_device(db, token=new.token, now=first + timedelta(minutes=1))
-    [row] = await devices.list_devices(db, staff_id=place.clerk_id)
+    [row] = await devices.list_devices(db, staff_id=where.clerk.id)
     assert row.last_used_at == first
 
     later = first + devices.TOUCH_EVERY + timedelta(seconds=1)
     await devices.authenticate_device(db, token=new.token, now=later)
-    [row] = await devices.list_devices(db, staff_id=place.clerk_id)
+    [row] = await devices.list_devices(db, staff_id=where.clerk.id)
     assert row.last_used_at == later

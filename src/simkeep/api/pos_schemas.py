@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from simkeep.api.schemas import Amount, Balance, Phone, PlanOut
 from simkeep.counter.model import MAX_CASH_MINOR, MAX_TERMINAL_REF, MAX_TOPUP, MIN_TOPUP
 from simkeep.counter.service import Lookup, Sale, Shift, ShiftReport, TotalLine
-from simkeep.receipts.model import VoucherLine
+from simkeep.money import Money
+from simkeep.receipts.model import CounterSale, VoucherLine
 from simkeep.receipts.service import Receipt, SaleReceipt
 from simkeep.sims.model import IdType, SimState
 from simkeep.vouchers.model import MAX_SALE
@@ -224,40 +225,35 @@ class SaleReceiptOut(BaseModel):
 
     @classmethod
     def of(cls, receipt: Receipt | SaleReceipt, locale: str) -> SaleReceiptOut:
-        topup: TopUpPart | None = None
-        cards: list[VoucherOut] | None = None
         if isinstance(receipt, SaleReceipt):
             sold = receipt.view
-            receipt_no, at, counter, amount = (
-                sold.receipt_no,
-                sold.sold_at,
-                sold.counter,
-                sold.total,
-            )
-            cards = [
-                VoucherOut(
-                    serial=line.serial, value=Amount.of(line.face), expires_at=line.expires_at
-                )
-                for line in sold.vouchers
-            ]
-        else:
-            view = receipt.view
-            assert view.counter is not None  # a counter sale's order
-            receipt_no, at, counter, amount = (
-                view.receipt_no,
-                view.credited_at,
-                view.counter,
-                view.credit,
-            )
-            topup = TopUpPart(
-                order_no=view.order_no,
-                number=view.msisdn,
-                holder_masked=view.holder_masked,
-                plan=PlanOut.of(view.plan, locale),
-                validity_until=view.validity_until,
-            )
+            cards = [VoucherOut.of(line) for line in sold.vouchers]
+            return cls._of(receipt, sold.counter, sold.sold_at, sold.total, locale, vouchers=cards)
+        view = receipt.view
+        assert view.counter is not None  # a counter sale's order
+        topup = TopUpPart(
+            order_no=view.order_no,
+            number=view.msisdn,
+            holder_masked=view.holder_masked,
+            plan=PlanOut.of(view.plan, locale),
+            validity_until=view.validity_until,
+        )
+        return cls._of(receipt, view.counter, view.credited_at, view.credit, locale, topup=topup)
+
+    @classmethod
+    def _of(
+        cls,
+        receipt: Receipt | SaleReceipt,
+        counter: CounterSale,
+        at: datetime,
+        amount: Money,
+        locale: str,
+        *,
+        topup: TopUpPart | None = None,
+        vouchers: list[VoucherOut] | None = None,
+    ) -> SaleReceiptOut:
         return cls(
-            receipt_no=receipt_no,
+            receipt_no=receipt.view.receipt_no,
             at=at,
             outlet=counter.outlet.pick(locale),
             clerk=counter.clerk_name,
@@ -266,5 +262,5 @@ class SaleReceiptOut(BaseModel):
             amount=Amount.of(amount),
             verify_url=receipt.verify_url,
             topup=topup,
-            vouchers=cards,
+            vouchers=vouchers,
         )

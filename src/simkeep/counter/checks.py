@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.counter import tables as t
 from simkeep.counter.model import IdLimits, IdPolicy, TooManyIdChecks, WrongCurrency
-from simkeep.counter.shifts import place_of, trading_outlet
+from simkeep.counter.shifts import Place, place_of, trading_outlet
 from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.phone import parse_number
@@ -140,19 +140,7 @@ async def check_id(
         matched = await sims.id_matches(
             conn, sim_id=sim.id, id_type=kind, id_number=typed, id_key=id_key
         )
-        await conn.execute(
-            t.id_checks.insert().values(
-                sim_id=sim.id,
-                outlet_id=place.outlet_id,
-                clerk_id=place.clerk_id,
-                id_type=kind.value,
-                matched=matched,
-                at=now,
-            )
-        )
-        await _audit(conn, actor, sim.id, kind, "match" if matched else "no_match", now)
-        if matched:
-            await _give_back(conn, sim.id, place.clerk_id)
+        await _record(conn, place, sim.id, kind, matched, actor, now)
         return matched
 
     matched = await db.transaction(check)
@@ -223,6 +211,32 @@ async def _take_attempts(
     ).returning(a.scope, a.attempts)
     counts = {str(row.scope): int(row.attempts) for row in await conn.execute(taken)}
     return counts[Scope.SIM] <= limits.per_sim and counts[Scope.CLERK] <= limits.per_clerk
+
+
+async def _record(
+    conn: AsyncConnection,
+    place: Place,
+    sim_id: int,
+    kind: IdType,
+    matched: bool,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Log a check (never the number) in ``id_checks`` and the audit log; a match gives its
+    attempts back."""
+    await conn.execute(
+        t.id_checks.insert().values(
+            sim_id=sim_id,
+            outlet_id=place.outlet_id,
+            clerk_id=place.clerk_id,
+            id_type=kind.value,
+            matched=matched,
+            at=now,
+        )
+    )
+    await _audit(conn, actor, sim_id, kind, "match" if matched else "no_match", now)
+    if matched:
+        await _give_back(conn, sim_id, place.clerk_id)
 
 
 async def _give_back(conn: AsyncConnection, sim_id: int, clerk_id: int) -> None:

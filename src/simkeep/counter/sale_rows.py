@@ -4,7 +4,7 @@ Design overview
 ---------------
 ``Sale`` is one row of ``outlet_sales``: a top-up (its order's number and receipt number)
 or vouchers (a receipt number of its own), with the payment, the amount, the commission it
-earned and the idempotency key's request fingerprint. ``sale_values`` is the row a new sale
+earned and the idempotency key's request fingerprint. ``Till.row`` is the row a new sale
 writes; the readers find a sale by its outlet and key (a retry), by id, by receipt number,
 by order, or every sale of a shift.
 """
@@ -65,40 +65,47 @@ class Sale:
         )
 
 
-def sale_values(
-    *,
-    kind: SaleKind,
-    receipt_no: str,
-    order_no: str | None,
-    place: Place,
-    shift_id: int,
-    device_id: int | None,
-    key: str,
-    fingerprint: str,
-    amount: Money,
-    payer: Payer,
-    commission: Money,
-    now: datetime,
-) -> dict[str, object]:
-    """The row of a new sale."""
-    return {
-        "receipt_no": receipt_no,
-        "shift_id": shift_id,
-        "outlet_id": place.outlet_id,
-        "agent_id": place.agent_id,
-        "clerk_id": place.clerk_id,
-        "device_id": device_id,
-        "kind": kind.value,
-        "order_no": order_no,
-        "idempotency_key": key,
-        "request_hash": fingerprint,
-        "amount_minor": amount.minor,
-        "currency": amount.currency,
-        "payment": payer.payment.value,
-        "terminal_ref": payer.terminal_ref,
-        "commission_minor": commission.minor,
-        "created_at": now,
-    }
+@dataclass(frozen=True, slots=True)
+class Till:
+    """Who sells where, with which idempotency key and device, and when: what every row of a
+    sale at this counter repeats."""
+
+    place: Place
+    key: str
+    device_id: int | None
+    now: datetime
+
+    def row(
+        self,
+        *,
+        kind: SaleKind,
+        receipt_no: str,
+        order_no: str | None,
+        shift_id: int,
+        fingerprint: str,
+        amount: Money,
+        payer: Payer,
+        commission: Money,
+    ) -> dict[str, object]:
+        """The row of a new sale."""
+        return {
+            "receipt_no": receipt_no,
+            "shift_id": shift_id,
+            "outlet_id": self.place.outlet_id,
+            "agent_id": self.place.agent_id,
+            "clerk_id": self.place.clerk_id,
+            "device_id": self.device_id,
+            "kind": kind.value,
+            "order_no": order_no,
+            "idempotency_key": self.key,
+            "request_hash": fingerprint,
+            "amount_minor": amount.minor,
+            "currency": amount.currency,
+            "payment": payer.payment.value,
+            "terminal_ref": payer.terminal_ref,
+            "commission_minor": commission.minor,
+            "created_at": self.now,
+        }
 
 
 async def sale_by_key(conn: AsyncConnection, *, outlet_id: int, key: str) -> Sale | None:

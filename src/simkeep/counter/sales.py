@@ -61,7 +61,7 @@ from simkeep.counter.model import (
     voucher_fingerprint,
     voucher_receipt_no,
 )
-from simkeep.counter.sale_rows import Sale, sale_by_key, sale_values
+from simkeep.counter.sale_rows import Sale, Till, sale_by_key
 from simkeep.counter.shifts import Place, lock_open_shift, place_of, trading_outlet
 from simkeep.db import Database
 from simkeep.ledger import chart, rules
@@ -95,101 +95,92 @@ async def top_up(
     now: datetime,
 ) -> Sale:
     """Top a number up at the clerk's counter, once per key; the float pays."""
-    place = place_of(clerk)
-    key = check_key(request.key)
+    till = Till(place_of(clerk), check_key(request.key), device_id, now)
     e164 = parse_number(request.number).e164
-
-    async def sell(conn: AsyncConnection) -> Sale:
-        outlet = await trading_outlet(conn, place.outlet_id)
-        amount = Money(request.amount_minor, outlet.currency)
-        fingerprint = topup_fingerprint(e164=e164, amount=amount, payer=request.payer)
-        earlier = await _earlier(conn, outlet.id, key, fingerprint)
-        if earlier is not None:
-            return earlier
-        check_topup_minor(amount.minor, outlet.currency)
-        agent, shift_id = await _ready(conn, place, outlet, request.payer, vouchers=False)
-        sim = await live_sim(conn, e164, outlet.currency)
-        await _check_id_policy(conn, policy, sim, amount, place.clerk_id, now)
-        draft = await topups.prepare_order(conn, request=_order_request(e164, amount), now=now)
-        assert isinstance(draft, Draft)  # no idempotency key: never a replay
-        sale = await _insert(
-            conn,
-            sale_values(
-                kind=SaleKind.TOPUP,
-                receipt_no=receipt_number(draft.serial, now),
-                order_no=draft.order.order_no,
-                place=place,
-                shift_id=shift_id,
-                device_id=device_id,
-                key=key,
-                fingerprint=fingerprint,
-                amount=amount,
-                payer=request.payer,
-                commission=floats.commission_for(amount, agent.commission_bp),
-                now=now,
-            ),
-            await statements.next_sale_id(conn),
-        )
-        if sale.replayed:
-            return _same_request(sale, fingerprint)
-        await _credit(conn, draft, outlet, sale, now)
-        return sale
-
-    return await _selling(db, sell)
+    return await _selling(db, lambda conn: _top_up(conn, till, e164, request, policy))
 
 
 async def sell_vouchers(
     db: Database, *, clerk: StaffMember, device_id: int | None, request: VoucherSale, now: datetime
 ) -> Sale:
     """Sell vouchers at the clerk's counter, once per key; the float pays their face value."""
-    place = place_of(clerk)
-    key = check_key(request.key)
+    till = Till(place_of(clerk), check_key(request.key), device_id, now)
     serials = [serial.strip() for serial in request.serials]
-    fingerprint = voucher_fingerprint(serials=serials, payer=request.payer)
+    return await _selling(db, lambda conn: _sell_vouchers(conn, till, serials, request.payer))
 
-    async def sell(conn: AsyncConnection) -> Sale:
-        outlet = await trading_outlet(conn, place.outlet_id)
-        earlier = await _earlier(conn, outlet.id, key, fingerprint)
-        if earlier is not None:
-            return earlier
-        agent, shift_id = await _ready(conn, place, outlet, request.payer, vouchers=True)
-        face = await vouchers.quote_sale(conn, serials=serials, now=now)
-        if face.currency != outlet.currency:
-            raise WrongCurrency(
-                f"these vouchers are in {face.currency}; this counter sells {outlet.currency}",
-                field="serials",
-            )
-        sale_id = await statements.next_sale_id(conn)
-        commission = floats.commission_for(face, agent.commission_bp)
-        values = sale_values(
-            kind=SaleKind.VOUCHER,
-            receipt_no=voucher_receipt_no(sale_id, now),
-            order_no=None,
-            place=place,
-            shift_id=shift_id,
-            device_id=device_id,
-            key=key,
-            fingerprint=fingerprint,
-            amount=face,
-            payer=request.payer,
-            commission=commission,
-            now=now,
-        )
-        sale = await _insert(conn, values, sale_id)
-        if sale.replayed:
-            return _same_request(sale, fingerprint)
-        await floats.float_accounts(conn, agent_id=agent.id, currency=face.currency, now=now)
-        await vouchers.sell(
-            conn,
-            serials=serials,
-            sale_id=sale.id,
-            agent_id=agent.id,
-            commission=commission,
-            now=now,
-        )
-        return sale
 
-    return await _selling(db, sell)
+async def _top_up(
+    conn: AsyncConnection, till: Till, e164: str, request: TopUp, policy: IdPolicy
+) -> Sale:
+    outlet = await trading_outlet(conn, till.place.outlet_id)
+    amount = Money(request.amount_minor, outlet.currency)
+    fingerprint = topup_fingerprint(e164=e164, amount=amount, payer=request.payer)
+    earlier = await _earlier(conn, outlet.id, till.key, fingerprint)
+    if earlier is not None:
+        return earlier
+    check_topup_minor(amount.minor, outlet.currency)
+    agent, shift_id = await _ready(conn, till.place, outlet, request.payer, vouchers=False)
+    sim = await live_sim(conn, e164, outlet.currency)
+    await _check_id_policy(conn, policy, sim, amount, till.place.clerk_id, till.now)
+    draft = await topups.prepare_order(conn, request=_order_request(e164, amount), now=till.now)
+    assert isinstance(draft, Draft)  # no idempotency key: never a replay
+    values = till.row(
+        kind=SaleKind.TOPUP,
+        receipt_no=receipt_number(draft.serial, till.now),
+        order_no=draft.order.order_no,
+        shift_id=shift_id,
+        fingerprint=fingerprint,
+        amount=amount,
+        payer=request.payer,
+        commission=floats.commission_for(amount, agent.commission_bp),
+    )
+    sale = await _insert(conn, values, await statements.next_sale_id(conn))
+    if sale.replayed:
+        return _same_request(sale, fingerprint)
+    await _credit(conn, draft, outlet, sale, till.now)
+    return sale
+
+
+async def _sell_vouchers(
+    conn: AsyncConnection, till: Till, serials: list[str], payer: Payer
+) -> Sale:
+    outlet = await trading_outlet(conn, till.place.outlet_id)
+    fingerprint = voucher_fingerprint(serials=serials, payer=payer)
+    earlier = await _earlier(conn, outlet.id, till.key, fingerprint)
+    if earlier is not None:
+        return earlier
+    agent, shift_id = await _ready(conn, till.place, outlet, payer, vouchers=True)
+    face = await vouchers.quote_sale(conn, serials=serials, now=till.now)
+    if face.currency != outlet.currency:
+        raise WrongCurrency(
+            f"these vouchers are in {face.currency}; this counter sells {outlet.currency}",
+            field="serials",
+        )
+    sale_id = await statements.next_sale_id(conn)
+    commission = floats.commission_for(face, agent.commission_bp)
+    values = till.row(
+        kind=SaleKind.VOUCHER,
+        receipt_no=voucher_receipt_no(sale_id, till.now),
+        order_no=None,
+        shift_id=shift_id,
+        fingerprint=fingerprint,
+        amount=face,
+        payer=payer,
+        commission=commission,
+    )
+    sale = await _insert(conn, values, sale_id)
+    if sale.replayed:
+        return _same_request(sale, fingerprint)
+    await floats.float_accounts(conn, agent_id=agent.id, currency=face.currency, now=till.now)
+    await vouchers.sell(
+        conn,
+        serials=serials,
+        sale_id=sale.id,
+        agent_id=agent.id,
+        commission=commission,
+        now=till.now,
+    )
+    return sale
 
 
 async def _selling(db: Database, sell: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -173,19 +173,7 @@ async def close_shift(
         figures = close_figures(
             opening=shift.opening_cash, cash_sales=cash, card_sales=card, counted=counted
         )
-        closed = await conn.execute(
-            update(t.shifts)
-            .where(s.id == shift.id, s.state.in_(sources(ShiftState.CLOSED)))
-            .values(
-                state=ShiftState.CLOSED.value,
-                closed_at=now,
-                expected_cash_minor=figures.expected_cash.minor,
-                expected_card_minor=figures.expected_card.minor,
-                counted_cash_minor=figures.counted_cash.minor,
-                difference_minor=figures.difference.minor,
-            )
-            .returning(t.shifts)
-        )
+        closed = await _closed(conn, shift.id, figures, now)
         after = {
             name: str(getattr(figures, name))
             for name in ("expected_cash", "expected_card", "counted_cash", "difference")
@@ -199,9 +187,29 @@ async def close_shift(
             after={"state": ShiftState.CLOSED.value, **after},
             now=now,
         )
-        return _shift(closed.mappings().one())
+        return closed
 
     return await db.transaction(close)
+
+
+async def _closed(
+    conn: AsyncConnection, shift_id: int, figures: ShiftFigures, now: datetime
+) -> Shift:
+    """open → closed with the figures, by a conditional update (the caller holds the lock)."""
+    closed = await conn.execute(
+        update(t.shifts)
+        .where(s.id == shift_id, s.state.in_(sources(ShiftState.CLOSED)))
+        .values(
+            state=ShiftState.CLOSED.value,
+            closed_at=now,
+            expected_cash_minor=figures.expected_cash.minor,
+            expected_card_minor=figures.expected_card.minor,
+            counted_cash_minor=figures.counted_cash.minor,
+            difference_minor=figures.difference.minor,
+        )
+        .returning(t.shifts)
+    )
+    return _shift(closed.mappings().one())
 
 
 async def get_shift(conn: AsyncConnection, *, shift_id: int) -> Shift | None:
