@@ -26,6 +26,12 @@ Usage (``chaos.usage_ops``): what the usage records took from bonus money and ba
 the usage revenue in the books, no record is stored or charged twice, none acknowledged is
 missing; the money figure counts usage revenue, and a SIM's balance its usage journals.
 
+Counters and vouchers (``chaos.counter_ops``): their orders are paid from an agent's float or
+a voucher's liability, not through a provider, so the money figure counts them as owed and
+``counter_figures`` proves where their money came from: floats within their floors and
+drawn down by exactly the counters' sales, each shift's expected cash its sales, each
+voucher redeemed at most once, the vouchers' liability what is sold and unredeemed.
+
 Auto keep-alive (``chaos.keepalive_figures``): at most one paid charge per rule and period,
 none paid at the provider and not credited; its charges are trades like any payment's, so
 the money figures hold them too.
@@ -41,6 +47,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chaos.counter_ops import counter_figures, read_counters
 from chaos.keepalive_figures import keepalive_figures, keepalive_tally, read_keepalive
 from chaos.promotion_figures import promotion_figures, read_promotions
 from chaos.setup import IssuedCard
@@ -56,6 +63,7 @@ from simkeep.sims.model import MAX_VALIDITY_AHEAD
 from simkeep.topups import tables as tt
 
 TERMINAL = ("credited", "expired", "failed")
+OFFLINE = ("outlet", "voucher")  # orders paid at a counter from a float, or by a voucher
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,7 @@ async def check(
     state = await db.transaction(_read)
     orders: dict[str, Any] = state["orders"]
     credited = {no: o for no, o in orders.items() if o.state == "credited"}
+    online = {no: o for no, o in credited.items() if o.provider not in OFFLINE}
 
     held = Counter[str]()
     for (_sim, currency), amount in state["sim_money"].items():
@@ -115,8 +124,11 @@ async def check(
     for no in paid:
         if no in orders:
             owed[orders[no].credit_currency] += orders[no].credit_minor
+    for order in credited.values():  # paid from a float or a voucher: counter_figures prove it
+        if order.provider in OFFLINE:
+            owed[order.credit_currency] += order.credit_minor
     charged = Counter[str]()
-    for order in credited.values():
+    for order in online.values():
         charged[order.pay_currency] += order.pay_minor
     received = Counter[str]()
     for trade in paid.values():
@@ -143,7 +155,7 @@ async def check(
             "paid trades not credited exactly once",
             sum(1 for no in paid if state["credits"].get(no, 0) != 1),
         ),
-        Figure("orders credited without a payment", sum(1 for no in credited if no not in paid)),
+        Figure("orders credited without a payment", sum(1 for no in online if no not in paid)),
         Figure(
             "SIMs whose balance is not their credited orders less what the run took",
             _balance_mismatches(state["sim_money"], state["taken"], credited),
@@ -196,6 +208,7 @@ async def check(
             for name, value in usage_figures(state["usage"], attempts, anomalies)
         ),
         *(Figure(name, value) for name, value in keepalive_figures(state["keepalive"], set(paid))),
+        *(Figure(name, value) for name, value in counter_figures(state["counters"], attempts)),
         Figure(
             "operations still unknown after recovery",
             sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
@@ -293,6 +306,7 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         "promotions": {**await read_promotions(conn), "bonus_in_books": sim_bonus},
         "usage": await read_usage(conn),
         "keepalive": await read_keepalive(conn),
+        "counters": await read_counters(conn),
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,

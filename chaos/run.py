@@ -48,6 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chaos import report
 from chaos.checker import Figure, Tally, check
 from chaos.cluster import PostgresCluster
+from chaos.counter_ops import CounterWorld
+from chaos.counter_setup import CounterStock, prepare_counters
 from chaos.nemesis import Nemesis
 from chaos.ports import free_port
 from chaos.processes import Process, Spec
@@ -68,6 +70,7 @@ ECHO_PERCENT = 20
 WORKERS = 2
 SETTLE_SECONDS = 180
 DRAIN_SECONDS = ORDER_TTL_SECONDS + 150  # past expiry, polling backs off to a minute
+SECRET_KEY = "chaos-" + "k" * 40
 KEEPALIVE_SCAN_SECONDS = 2  # the workers look the keep-alive rules over this often
 # The operator's retention runs go days ahead, which lapses the SIMs auto keep-alive would
 # charge today: the first waits this long (at most half the workload).
@@ -151,7 +154,10 @@ class Harness:
         env = {
             **os.environ,
             "SIMKEEP_ENVIRONMENT": "development",
-            "SIMKEEP_SECRET_KEY": "chaos-" + "k" * 40,
+            "SIMKEEP_SECRET_KEY": SECRET_KEY,
+            # every client of the run comes from 127.0.0.1: the per-address PIN limit would
+            # stop all of them together; the per-number and per-account limits still hold
+            "SIMKEEP_VOUCHER_FAILURES_PER_ADDRESS": "1000000",
             "SIMKEEP_KEYS_DIR": str(self.workdir / "keys"),
             "SIMKEEP_SIMULATORS": "true",
             "SIMKEEP_SIMULATORS_URL": sim_url,
@@ -234,14 +240,18 @@ async def run(config: Config, harness: Harness) -> Result:
     phases: dict[str, float] = {}
     try:
         stock = await prepare(
-            db, people=config.clients, secret_key="chaos-" + "k" * 40, now=datetime.now(UTC)
+            db, people=config.clients, secret_key=SECRET_KEY, now=datetime.now(UTC)
         )
-        people = [_person(n, cards, config.seed) for n, cards in enumerate(stock)]
+        counters = await prepare_counters(db, secret_key=SECRET_KEY, now=datetime.now(UTC))
+        shared = _counter_world(counters, stock)
+        people = [_person(n, cards, config.seed, shared) for n, cards in enumerate(stock)]
         operator = Person(len(people), "", [], random.Random(config.seed), role="operator")
         async with httpx.AsyncClient(timeout=15.0, headers={"Accept-Language": "en"}) as http:
             world = World(app_url, sim_url, http, cli=(str(BIN / "simkeep"),), cli_env=started.env)
             world.network_token = await network_token(db, now=datetime.now(UTC))
+            world.counter = shared
             people.append(operator)
+            people += _clerks(counters, len(people), config.seed, shared)
             clock = time.monotonic()
             world.retention_after = clock + min(KEEPALIVE_HEAD_START, config.seconds / 2)
             print(f"workload: {config.clients} clients for {config.seconds:.0f} s, with faults")
@@ -267,13 +277,39 @@ async def run(config: Config, harness: Harness) -> Result:
     return Result(figures, tally, nemesis.timeline, config, started_at, phases)
 
 
-def _person(index: int, cards: list[IssuedCard], seed: int) -> Person:
+def _person(index: int, cards: list[IssuedCard], seed: int, counter: CounterWorld) -> Person:
     return Person(
         index=index,
         phone=f"+86138{index * 7919:08d}",  # a Mainland phone: valid for any eight digits
         cards=[Card(card.number, card.currency) for card in cards],
         rng=random.Random(seed * 1000 + index),
+        counter=counter,
     )
+
+
+def _counter_world(counters: CounterStock, stock: list[list[IssuedCard]]) -> CounterWorld:
+    """The vouchers to sell, and the numbers the counters top up, by currency."""
+    shared = CounterWorld()
+    for voucher in counters.vouchers:
+        shared.unsold.setdefault(voucher.face.currency, []).append(voucher)
+    for card in (card for cards in stock for card in cards):
+        shared.numbers.setdefault(card.currency, []).append(card.number)
+    return shared
+
+
+def _clerks(counters: CounterStock, first: int, seed: int, shared: CounterWorld) -> list[Person]:
+    return [
+        Person(
+            first + n,
+            "",
+            [],
+            random.Random(seed * 7 + n),
+            role="clerk",
+            counter=shared,
+            clerk=clerk,
+        )
+        for n, clerk in enumerate(counters.clerks)
+    ]
 
 
 async def _drain(db: Database, http: httpx.AsyncClient, sim_url: str) -> dict[str, Any]:

@@ -45,6 +45,15 @@ from urllib.parse import unquote
 
 import httpx
 
+from chaos.counter_ops import (
+    CloseShift,
+    CounterTopUp,
+    CounterWorld,
+    OpenShift,
+    RedeemVoucher,
+    SellVouchers,
+)
+from chaos.counter_setup import Clerk
 from chaos.keepalive_ops import KeepAliveRule
 from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
@@ -97,7 +106,10 @@ class Person:
     orders: list[dict[str, Any]] = field(default_factory=list)  # the API's answers
     browser: httpx.AsyncClient | None = None  # the web pages' cookies are this person's own
     signed_in: bool = False  # on the web pages
-    role: str = "subscriber"  # or "operator": the operator's staff and their jobs
+    role: str = "subscriber"  # or "operator" (the operator's jobs), or "clerk" (a counter's)
+    counter: CounterWorld | None = None  # the vouchers the counters sell and people redeem
+    clerk: Clerk | None = None  # a clerk's POS device and outlet
+    shift: int | None = None  # a clerk's open shift
 
     @property
     def linked(self) -> list[Card]:
@@ -121,6 +133,7 @@ class World:
     retention_day: date | None = None  # the day the operator's last retention run ran to
     network_token: str = ""  # the network client's, for usage (chaos.setup.network_token)
     retention_after: float = 0.0  # the first retention run waits until then (monotonic)
+    counter: CounterWorld = field(default_factory=CounterWorld)
 
     def record(self, attempt: Attempt) -> Attempt:
         self.attempts.append(attempt)
@@ -628,6 +641,11 @@ OPERATIONS: tuple[Operation, ...] = (
     RetentionRun(),
     UsageBatch(),
     KeepAliveRule(),
+    OpenShift(),
+    CounterTopUp(),
+    SellVouchers(),
+    CloseShift(),
+    RedeemVoucher(),
 )
 REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
