@@ -90,8 +90,8 @@ def test_a_reason_and_a_credit_limit_are_bounded() -> None:
     with pytest.raises(InvalidDeposit):
         check_reason("x" * 201)
     assert check_credit_limit(0) == 0
-    assert check_credit_limit(1_000_000_000) == 1_000_000_000
-    for wrong in (-1, 1_000_000_001):
+    assert check_credit_limit(100_000_000_000) == 100_000_000_000  # as an agent is added with
+    for wrong in (-1, 100_000_000_001):
         with pytest.raises(InvalidCreditLimit):
             check_credit_limit(wrong)
     assert floor_of(500_000) == -500_000

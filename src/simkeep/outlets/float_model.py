@@ -12,7 +12,8 @@ Design overview
   before that, and the table's CHECK refuses it again.
 * Bounds checked at the edge of every use case: an amount from 1.00 to 10,000,000.00, a bank
   reference of 1 to 64 printable characters, a reason of 1 to 200, a credit limit from 0 to
-  10,000,000.00 (one limit in minor units for each of the agent's currencies).
+  1,000,000,000.00 as when the agent is added (``outlets.model``; one limit in minor units
+  for each of the agent's currencies).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from enum import StrEnum
 from simkeep.errors import Refusal
 from simkeep.ledger.chart import CURRENCIES
 from simkeep.money import Money
+from simkeep.outlets.model import MAX_COMMISSION_BP, MAX_CREDIT_LIMIT_MINOR
 
 BASIS_POINTS = 10_000
-MAX_COMMISSION_BP = 2_000  # 20 %, as the agents table's CHECK allows
 MIN_DEPOSIT_MINOR = 100  # 1.00
 MAX_DEPOSIT_MINOR = 1_000_000_000  # 10,000,000.00
-MAX_CREDIT_LIMIT_MINOR = 1_000_000_000
 MAX_REFERENCE = 64
 MAX_REASON = 200
 
@@ -155,7 +155,7 @@ def check_checker(*, made_by: int, checker: int | None) -> int:
 
 def check_credit_limit(minor: int) -> int:
     if isinstance(minor, bool) or not 0 <= minor <= MAX_CREDIT_LIMIT_MINOR:
-        raise InvalidCreditLimit("a credit limit is from 0 to 10,000,000.00")
+        raise InvalidCreditLimit("a credit limit is from 0 to 1,000,000,000.00")
     return minor
 
 
