@@ -176,8 +176,7 @@ async def agent_floats(db: Database, *, agent_id: int) -> AgentFloats:
         agent = await outlets.get_agent(conn, agent_id=agent_id)
         if agent is None:
             raise UnknownAgent(f"no agent {agent_id}")
-        sold = {shop.currency for shop in await floats.agent_outlets(conn, agent_id=agent_id)}
-        return AgentFloats(agent, await floats.books(conn, agent=agent, currencies=sold))
+        return AgentFloats(agent, await floats.agent_books(conn, agent_id=agent_id))
 
     return await db.read(read)
 
