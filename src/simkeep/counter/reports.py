@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG
@@ -169,22 +170,23 @@ async def sales_of_day(
     if after is not None:
         query = query.where(c.id > after)
     rows = list(await conn.execute(query))
-    sales = [
-        Sale(
-            id=row.id,
-            receipt_no=row.receipt_no,
-            outlet_id=row.outlet_id,
-            shift_id=row.shift_id,
-            clerk_id=row.clerk_id,
-            kind=row.kind,
-            payment=row.payment,
-            amount=Money(row.amount_minor, row.currency),
-            commission=Money(row.commission_minor, row.currency),
-            created_at=row.created_at,
-        )
-        for row in rows[:size]
-    ]
+    sales = [_sale(row) for row in rows[:size]]
     return SalesPage(sales, sales[-1].id if len(rows) > size else None)
+
+
+def _sale(row: Row[Any]) -> Sale:
+    return Sale(
+        id=row.id,
+        receipt_no=row.receipt_no,
+        outlet_id=row.outlet_id,
+        shift_id=row.shift_id,
+        clerk_id=row.clerk_id,
+        kind=row.kind,
+        payment=row.payment,
+        amount=Money(row.amount_minor, row.currency),
+        commission=Money(row.commission_minor, row.currency),
+        created_at=row.created_at,
+    )
 
 
 async def totals_of_day(
