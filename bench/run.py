@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import (
     history_bench,
     ledger_bench,
+    outlets_bench,
     retention_bench,
     topup_bench,
     topup_report,
@@ -167,6 +168,7 @@ async def main(quick: bool) -> list[str]:
     lines += topup_report.report(results, plan)
     lines += await _retention_run(quick)
     lines += await usage_bench.report(quick)
+    lines += await outlets_bench.report(quick)
     return lines
 
 

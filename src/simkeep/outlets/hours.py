@@ -17,7 +17,6 @@ Design overview
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
 MAX_RANGES = 4  # in one day
 MAX_TEXT = 64  # one day written as text
-_TIME = re.compile(r"^([0-4]\d):([0-5]\d)$")
 
 Range = tuple[int, int]
 
@@ -60,12 +58,8 @@ class Hours:
 
     def is_open(self, now: datetime) -> bool:
         """Whether the outlet is open at the instant ``now`` (aware), in Hong Kong time."""
-        local = in_hong_kong(now)
-        minute = local.hour * 60 + local.minute
-        weekday = local.weekday()
-        if any(start <= minute < end for start, end in self.day(weekday)):
-            return True
-        return any(minute + DAY_MINUTES < end for _, end in self.day(weekday - 1))
+        weekday, minute = _week_minute(now)
+        return _open(self.day(weekday), self.day(weekday - 1), minute)
 
     def to_json(self) -> dict[str, list[list[str]]]:
         """The stored form: days with ranges only, times as ``HH:MM`` (ends up to 48:00)."""
@@ -88,6 +82,34 @@ class Hours:
         )
 
 
+def open_in_stored(stored: Mapping[str, Sequence[Sequence[str]]], now: datetime) -> bool:
+    """``Hours.is_open`` read straight from the stored form (checked when it was written),
+    looking at two days only: what the finder asks of every row it considers."""
+    weekday, minute = _week_minute(now)
+
+    def ranges(day: int) -> list[Range]:
+        return [(_stored(r[0]), _stored(r[1])) for r in stored.get(DAYS[day % 7], ())]
+
+    return _open(ranges(weekday), ranges(weekday - 1), minute)
+
+
+def _week_minute(now: datetime) -> tuple[int, int]:
+    local = in_hong_kong(now)
+    return local.weekday(), local.hour * 60 + local.minute
+
+
+def _open(today: Sequence[Range], yesterday: Sequence[Range], minute: int) -> bool:
+    """Open at ``minute`` of a day: in one of its ranges, or in the previous day's range that
+    passes midnight (Sunday's, on a Monday)."""
+    if any(start <= minute < end for start, end in today):
+        return True
+    return any(minute + DAY_MINUTES < end for _, end in yesterday)
+
+
+def _stored(text: str) -> int:
+    return int(text[:2]) * 60 + int(text[3:5])
+
+
 def _check_day(day: str, ranges: tuple[Range, ...]) -> None:
     if len(ranges) > MAX_RANGES:
         raise InvalidHours(f"{day}: at most {MAX_RANGES} ranges a day")
@@ -102,11 +124,15 @@ def _check_day(day: str, ranges: tuple[Range, ...]) -> None:
         previous_end = end
 
 
-def _minutes(text: str) -> int:
-    match = _TIME.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise InvalidHours(f"{text!r} is not a time HH:MM")
-    return int(match[1]) * 60 + int(match[2])
+def _minutes(text: object) -> int:
+    """Minutes after midnight of ``HH:MM`` (ASCII digits; no regex: every stored row's
+    hours are read with it)."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    digits = cleaned[:2] + cleaned[3:]
+    well_formed = len(cleaned) == 5 and cleaned[2] == ":" and digits.isascii()
+    if not (well_formed and digits.isdigit() and cleaned[3:] < "60"):
+        raise InvalidHours(f"{str(text)[:20]!r} is not a time HH:MM")
+    return int(cleaned[:2]) * 60 + int(cleaned[3:])
 
 
 def clock_text(minutes: int) -> str:

@@ -58,7 +58,6 @@ outlets = Table(
     Column("state", String(16), nullable=False, server_default="open"),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_outlets_lat", "lat_e6", "lon_e6"),
-    Index("ix_outlets_lon", "lon_e6"),
     Index("ix_outlets_district", "district", "id"),
     Index("ix_outlets_agent", "agent_id", "id"),
 )

@@ -7,9 +7,11 @@
   ``agent:<id>:commission:<ccy>``).
 * ``outlets``: kind (``operator_shop``, ``convenience_store``, ``mall_kiosk``), names and
   addresses in three languages, region (``HK``, ``SZ``, ``GZ``) and district, coordinates in
-  micro-degrees (integers, indexed for bounding-box searches), opening hours per weekday as
-  JSON (``{"mon": [["08:00", "22:00"]], …}``, a range past midnight ends after 24:00), the
-  services it offers, a phone, the currency its counter sells in, and a state.
+  micro-degrees (integers; one index on latitude then longitude serves bounding-box
+  searches — a second one on longitude alone led SQLite's planner to read a whole band of
+  longitude), opening hours per weekday as JSON (``{"mon": [["08:00", "22:00"]], …}``, a
+  range past midnight ends after 24:00), the services it offers, a phone, the currency its
+  counter sells in, and a state.
 * ``staff_members`` gains ``agent_id`` (an agent's and a clerk's company) and ``outlet_id``
   (the one outlet a clerk works at).
 * ``float_deposits``: an agent's payment into its float, entered by one operator (maker) and
@@ -81,7 +83,6 @@ def upgrade() -> None:
         sa.CheckConstraint("lon_e6 BETWEEN -180000000 AND 180000000", name="ck_outlets_lon"),
     )
     op.create_index("ix_outlets_lat", "outlets", ["lat_e6", "lon_e6"])
-    op.create_index("ix_outlets_lon", "outlets", ["lon_e6"])
     op.create_index("ix_outlets_district", "outlets", ["district", "id"])
     op.create_index("ix_outlets_agent", "outlets", ["agent_id", "id"])
     with op.batch_alter_table("staff_members") as batch:
