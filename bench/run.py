@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    counter_bench,
     history_bench,
     ledger_bench,
     outlets_bench,
@@ -169,6 +170,7 @@ async def main(quick: bool) -> list[str]:
     lines += await _retention_run(quick)
     lines += await usage_bench.report(quick)
     lines += await outlets_bench.report(quick)
+    lines += await counter_bench.report(quick)
     return lines
 
 
