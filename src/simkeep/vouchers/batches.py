@@ -69,13 +69,11 @@ async def generate_batch(
     printed: list[PrintedVoucher] = []
     for start in range(1, count + 1, CHUNK):
         places = range(start, min(start + CHUNK, count + 1))
-        pins = await _insert_chunk(conn, batch_id, places, face, expires_at, key, draw)
-        printed += [
-            PrintedVoucher(serial_of(batch_id, place), pins[place], face, expires_on)
-            for place in places
-        ]
+        serials = [serial_of(batch_id, place) for place in places]
+        pins = await _insert_chunk(conn, batch_id, serials, face, expires_at, key, draw)
+        printed += [PrintedVoucher(serial, pins[serial], face, expires_on) for serial in serials]
         if progress is not None:
-            progress(len(places))
+            progress(len(serials))
     batch = await get_batch(conn, batch_id=batch_id)
     assert batch is not None
     return GeneratedBatch(batch, printed)
@@ -110,21 +108,27 @@ async def _insert_batch(
 async def _insert_chunk(
     conn: AsyncConnection,
     batch_id: int,
-    places: range,
+    serials: list[str],
     face: Money,
     expires_at: datetime,
     key: bytes,
     draw: Callable[[], str],
-) -> dict[int, str]:
-    """Write the vouchers at ``places``; their PINs, drawn again until each is unique."""
-    pins: dict[int, str] = {}
-    waiting = list(places)
+) -> dict[str, str]:
+    """Write the vouchers of these serials; their PINs by serial, each drawn again until
+    its digest is unique."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(t.vouchers)
+        .on_conflict_do_nothing(index_elements=["pin_digest"])
+        .returning(t.vouchers.c.serial)
+    )
+    pins: dict[str, str] = {}
+    waiting = serials
     while waiting:
-        drawn = {place: draw() for place in waiting}
+        drawn = {serial: draw() for serial in waiting}
         rows = [
             {
-                "serial": serial_of(batch_id, place),
+                "serial": serial,
                 "batch_id": batch_id,
                 "pin_digest": pin_digest(key, pin),
                 "face_minor": face.minor,
@@ -132,19 +136,11 @@ async def _insert_chunk(
                 "state": VoucherState.GENERATED.value,
                 "expires_at": expires_at,
             }
-            for place, pin in drawn.items()
+            for serial, pin in drawn.items()
         ]
-        statement = (
-            insert(t.vouchers)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["pin_digest"])
-            .returning(t.vouchers.c.serial)
-        )
-        written = set((await conn.execute(statement)).scalars())
-        for place, pin in drawn.items():
-            if serial_of(batch_id, place) in written:
-                pins[place] = pin
-        waiting = [place for place in waiting if place not in pins]
+        written = set((await conn.execute(statement, rows)).scalars())
+        pins.update((serial, pin) for serial, pin in drawn.items() if serial in written)
+        waiting = [serial for serial in waiting if serial not in pins]
     return pins
 
 
