@@ -165,6 +165,16 @@ async def test_vouchers_are_sold_at_the_counter(site: Site) -> None:
         assert serials[0] in receipt.text
         assert "POS-88" in receipt.text
 
+    link = re.search(r'class="receipt__link" href="https?://[^/]+(/r/[^"]+)"', receipt.text)
+    assert link is not None
+    async with site.browser() as anyone:  # the QR code's link, opened by whoever holds it
+        genuine = await anyone.get(link.group(1), params={"lang": "en"})
+        assert genuine.status_code == 200
+        assert "This is a genuine simkeep receipt" in genuine.text
+        assert serials[1] in genuine.text
+        tampered = await anyone.get(link.group(1)[:-1] + ("a" if link.group(1)[-1] != "a" else "b"))
+        assert tampered.status_code == 404
+
 
 @pytest.mark.parametrize(
     ("lang", "words"),

@@ -5,7 +5,8 @@ Design overview
 ---------------
 Everything comes from ``receipts.service``: the owner's page and PDF show the whole receipt
 (only for an order they placed and that was credited; any other is a 404), the public page
-shows a masked summary to anyone holding a genuine link, and the same "not genuine" page
+shows a masked summary to anyone holding a genuine link — of a top-up (with the outlet, if
+made at a counter), or of the vouchers a counter sold — and the same "not genuine" page
 for a forged signature or an unknown receipt, so the page cannot be used to guess receipts.
 The PDF is in the visitor's language, like the page.
 """
@@ -64,8 +65,13 @@ async def verify_page(
         signature=signature,
         signing=services.receipts,
     )
-    status = 200 if receipt is not None else 404
-    context = {"receipt": receipt, "receipt_no": receipt_no[:40]}
+    sold = None
+    if receipt is None:  # vouchers sold at a counter: a receipt of their own
+        sold = await receipts.verify_sale_receipt(
+            services.db, receipt_no=receipt_no, signature=signature, signing=services.receipts
+        )
+    status = 200 if receipt is not None or sold is not None else 404
+    context = {"receipt": receipt, "sold": sold, "receipt_no": receipt_no[:40]}
     return pages.render(request, "receipts/verify.html", context, status_code=status, viewer=viewer)
 
 
