@@ -25,8 +25,6 @@ from simkeep.services import ServicesDep
 
 router = APIRouter(prefix="/api/v1", tags=["outlets"], responses=errors.documented(404, 422))
 
-Degrees = Decimal  # at most six decimals: read exactly into micro-degrees
-
 
 class Coded(BaseModel):
     code: str = Field(description="For programs", examples=["convenience_store"])
@@ -155,11 +153,11 @@ async def list_outlets(
     services: ServicesDep,
     locale: LanguageDep,
     lat: Annotated[
-        Degrees | None,
+        Decimal | None,
         Query(ge=-90, le=90, decimal_places=6, description="Decimal degrees, with lon"),
     ] = None,
     lon: Annotated[
-        Degrees | None,
+        Decimal | None,
         Query(ge=-180, le=180, decimal_places=6, description="Decimal degrees, with lat"),
     ] = None,
     district_code: Annotated[
@@ -177,11 +175,8 @@ async def list_outlets(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OutletPage:
-    if (lat is None) != (lon is None):
-        raise OutletError("lat", "give both lat and lon, or neither")
-    near = None if lat is None or lon is None else Point(int(lat * E6), int(lon * E6))
     search = Search(
-        near=near,
+        near=_point(lat, lon),
         district=district_code,
         services=frozenset(service or ()),
         open_now=open_now,
@@ -194,6 +189,14 @@ async def list_outlets(
         outlets=[OutletOut.of(found, locale, now) for found in results.found],
         next_offset=results.next_offset,
     )
+
+
+def _point(lat: Decimal | None, lon: Decimal | None) -> Point | None:
+    if lat is None and lon is None:
+        return None
+    if lat is None or lon is None:
+        raise OutletError("lat", "give both lat and lon, or neither")
+    return Point(int(lat * E6), int(lon * E6))  # six decimals at most: exact
 
 
 @router.get("/outlets/{code}", summary="One outlet, by its code")

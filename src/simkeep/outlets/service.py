@@ -102,14 +102,9 @@ async def insert_agent(
         raise OutletError("code", f"an agent {code!r} exists already") from error
     agent_id = int(inserted.scalar_one())
     if actor is not None:
+        added = Target("agent", agent_id)
         await record(
-            conn,
-            actor=actor,
-            action="agent.add",
-            target=Target("agent", agent_id),
-            before=None,
-            after=values,
-            now=now,
+            conn, actor=actor, action="agent.add", target=added, before=None, after=values, now=now
         )
     return Agent(agent_id, code, names, commission_bp, credit_limit_minor, AgentState.ACTIVE)
 
