@@ -151,10 +151,22 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
         yield base_url
 
 
+@dataclass(frozen=True)
+class DemoSite:
+    """The demo server's base URL and its working directory (``var/`` holds the demo's
+    printed vouchers, ``var/demo-vouchers.csv``)."""
+
+    base_url: str
+    workdir: Path
+
+
 @pytest.fixture(scope="module")
-def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app on the demo data (``simkeep demo seed``): SIMs, an FX rate, and two demo
-    logins with the top-ups they paid at the simulators over the past weeks."""
+def demo_site(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoSite]:
+    """The real app on the demo data (``simkeep demo seed``): SIMs, an FX rate, the demo
+    logins with the top-ups they paid at the simulators over the past weeks, the outlets,
+    their agents and clerks, and the demo vouchers."""
     workdir = tmp_path_factory.mktemp("demo_server")
     database = workdir / "simkeep.db"
     shutil.copy(sqlite_template, database)
@@ -168,7 +180,13 @@ def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
     )
     assert seed.returncode == 0, seed.stdout.decode() + seed.stderr.decode()
     with serve(workdir, database, port) as base_url:
-        yield base_url
+        yield DemoSite(base_url, workdir)
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_site: DemoSite) -> str:
+    """The demo server's base URL."""
+    return demo_site.base_url
 
 
 @pytest.fixture(scope="module")

@@ -379,6 +379,13 @@ def _currency(n: int) -> str:
     return DEMO_SIMS.get(n, "CNY" if n % 3 == 0 else "HKD")
 
 
+def demo_id(n: int) -> tuple[IdType, str]:
+    """The document of demo SIM ``n``'s holder, as a clerk types it for the ID check."""
+    if _currency(n) == "HKD":
+        return IdType.HKID, f"A{n:06d}(3)"
+    return IdType.HOME_RETURN_PERMIT, f"H{n:08d}"
+
+
 async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
     await sims.ensure_plans(conn)
     await rates.ensure_rates(conn)
@@ -397,8 +404,8 @@ async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
             hk_number=hk,
             cn_number=cn,
             holder_name=HOLDERS[n % len(HOLDERS)],
-            id_type=IdType.HKID if currency == "HKD" else IdType.HOME_RETURN_PERMIT,
-            id_number=f"A{n:06d}(3)" if currency == "HKD" else f"H{n:08d}",
+            id_type=demo_id(n)[0],
+            id_number=demo_id(n)[1],
             id_key=id_key,
             now=issued,
             validity_until=issued + lasts if validity else None,
