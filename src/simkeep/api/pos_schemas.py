@@ -31,11 +31,15 @@ class NameOut(BaseModel):
 
 
 class OpenShiftRequest(BaseModel):
-    opening_cash_minor: int = Field(ge=0, le=MAX_CASH_MINOR, description="In the drawer now")
+    opening_cash_minor: int = Field(
+        ge=0, le=MAX_CASH_MINOR, strict=True, description="In the drawer now"
+    )
 
 
 class CloseShiftRequest(BaseModel):
-    counted_cash_minor: int = Field(ge=0, le=MAX_CASH_MINOR, description="Counted at the close")
+    counted_cash_minor: int = Field(
+        ge=0, le=MAX_CASH_MINOR, strict=True, description="Counted at the close"
+    )
 
 
 class ShiftOut(BaseModel):
@@ -107,6 +111,7 @@ class TopUpRequest(BaseModel):
         ge=MIN_TOPUP * 100,
         le=MAX_TOPUP * 100,
         multiple_of=100,
+        strict=True,
         description=f"Whole units from {MIN_TOPUP} to {MAX_TOPUP} of the outlet's currency",
     )
     payment: Payment
