@@ -6,7 +6,8 @@ Design overview
 Clerks are people of the role ``clerk`` (``chaos.counter_setup``: a device token each, at
 an outlet selling in HKD or yuan). In turn they open a shift, top up a number of someone's
 (the people's cards of their outlet's currency; looked up first, the holder's ID checked
-when the amount or the line's state asks for it), sell one to three vouchers, and now and
+when the amount or the line's state asks for it), sell one to three vouchers — a customer
+every 0.5 to 2.5 seconds at each counter — and now and
 then close the shift with the cash counted (a little over or short) and open the next.
 A sale goes out with an ``Idempotency-Key``; one in four has its connection dropped by the
 POS itself after a few milliseconds, and the POS sends it again with the same key (up to
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 ID_TYPE, ID_NUMBER = "hkid", "A123456(3)"  # every chaos SIM's holder (chaos.setup)
 DROP_CHANCE = 0.25
+CUSTOMER_EVERY = (0.5, 2.5)  # seconds between a counter's customers
 RESENDS = 3
 STORM = 8
 
@@ -139,6 +141,7 @@ class CounterTopUp:
         numbers = world.counter.numbers.get(clerk_of(person).currency, [])
         if not numbers:
             return None
+        await asyncio.sleep(person.rng.uniform(*CUSTOMER_EVERY))
         number = person.rng.choice(numbers)
         amount = person.rng.choice((1_000, 5_000, 10_000, 30_000, 50_000, 60_000))
         started = time.monotonic()
@@ -187,7 +190,10 @@ class SellVouchers:
     async def attempt(self, person: Person, world: World) -> Attempt | None:
         from chaos.workload import Outcome, _done
 
+        await asyncio.sleep(person.rng.uniform(*CUSTOMER_EVERY))
         unsold = world.counter.unsold[clerk_of(person).currency]
+        if not unsold:
+            return None
         vouchers = [unsold.pop() for _ in range(min(len(unsold), person.rng.randint(1, 3)))]
         body = {"serials": [v.serial for v in vouchers], **_payment(person)}
         key = f"chaos-{uuid.uuid4().hex}"
