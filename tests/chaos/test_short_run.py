@@ -5,8 +5,9 @@ doubles money under crashes, restarts or cut connections fails ``make test``.
 On SQLite there is no database server to stop: the nemesis kills and pauses the app and the
 workers and cuts the simulators' notifications. On PostgreSQL it also stops the harness's
 own cluster (``immediate``) and cuts and slows the app's and workers' connections to it.
-Auto keep-alive must have charged and credited at least one top-up in the minute, so that
-its figures prove something.
+Auto keep-alive must have charged and credited at least one top-up in the minute, and the
+counters opened shifts, topped up, sold vouchers and had them redeemed, so that their
+figures prove something.
 """
 
 from __future__ import annotations
@@ -61,3 +62,6 @@ def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
     charges = re.search(r"'charges\s+credited':\s+(\d+)", output)
     assert charges is not None, output[-3000:]
     assert int(charges.group(1)) > 0, output[-3000:]  # keep-alive charged in the minute
+    for counter_op in ("open_shift", "counter_topup", "sell_vouchers", "redeem_voucher"):
+        done = re.search(rf"'{counter_op}':\s*\{{[^}}]*'(?:unknown→)?ok':", output)
+        assert done is not None, f"no {counter_op} went through: {output[-3000:]}"
