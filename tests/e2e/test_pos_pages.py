@@ -95,6 +95,8 @@ async def test_a_clerk_tops_up_from_the_counter_and_closes_the_shift(site: Site)
         receipt = await http.get(by_script.json()["url"])
         assert by_script.json()["receipt_no"] in receipt.text
         assert "Wan Chai shop" in receipt.text
+        assert f"+852 6***{card.hk_number.e164[-4:]}" in receipt.text  # the number masked
+        assert card.hk_number.e164[4:] not in receipt.text
         assert "data-print" in receipt.text
         pdf = await http.get(f"{by_script.json()['url']}/receipt.pdf")
         assert pdf.headers["content-type"] == "application/pdf"

@@ -79,8 +79,10 @@ async def test_a_counter_top_ups_receipt_names_the_outlet_clerk_and_card(
     assert view.credit.minor == 12_000
     assert view.validity_until is not None
     pdf = text_of(await receipts.receipt_pdf(receipt, language="zh_Hant_HK"))
-    for words in ("灣仔店", "Mandy Clerk", "銀行卡", "VISA-0042", view.receipt_no):
+    masked = f"+852 {view.msisdn[4]}***{view.msisdn[-4:]}"  # a paper that leaves the shop
+    for words in ("灣仔店", "Mandy Clerk", "銀行卡", "VISA-0042", view.receipt_no, masked):
         assert words in pdf
+    assert view.msisdn[4:] not in pdf.replace(" ", "")
     assert "Wan Chai shop" in text_of(await receipts.receipt_pdf(receipt, language="en"))
 
 

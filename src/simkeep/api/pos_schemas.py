@@ -208,7 +208,7 @@ class VoucherOut(BaseModel):
 
 class TopUpPart(BaseModel):
     order_no: str
-    number: str
+    number_masked: str = Field(examples=["+852 9***4567"])
     holder_masked: str
     plan: PlanOut
     validity_until: datetime | None = Field(description="The SIM's validity after the top-up")
@@ -238,7 +238,7 @@ class SaleReceiptOut(BaseModel):
         assert view.counter is not None  # a counter sale's order
         topup = TopUpPart(
             order_no=view.order_no,
-            number=view.msisdn,
+            number_masked=view.number_printed,
             holder_masked=view.holder_masked,
             plan=PlanOut.of(view.plan, locale),
             validity_until=view.validity_until,

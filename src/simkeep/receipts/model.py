@@ -38,6 +38,7 @@ from simkeep.clock import require_aware
 from simkeep.money import Money, format_rate
 from simkeep.names import Names
 from simkeep.payment_methods import Provider
+from simkeep.phone import parse_number
 from simkeep.promotions.model import Applied
 from simkeep.promotions.wording import promotion_line
 from simkeep.sims.model import Plan
@@ -121,6 +122,14 @@ class ReceiptView:
             )
         if self.fx_rate is not None and not (self.fx_rate.is_finite() and self.fx_rate > 0):
             raise ReceiptError(f"exchange rate {self.fx_rate} is not a positive number")
+
+    @property
+    def number_printed(self) -> str:
+        """The number as the receipt prints it: whole for its owner online; masked on a
+        counter's receipt (``+852 9***4567``), a paper that leaves the shop."""
+        if self.counter is not None:
+            return parse_number(self.msisdn).masked()
+        return self.msisdn_display
 
     @property
     def msisdn_display(self) -> str:

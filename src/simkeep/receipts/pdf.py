@@ -181,7 +181,7 @@ def _sheet(
             ),
         ],
         [
-            Row(pgettext("receipt", "Number"), receipt.msisdn_display),
+            Row(pgettext("receipt", "Number"), receipt.number_printed),
             Row(pgettext("receipt", "Holder"), receipt.holder_masked),
             Row(pgettext("receipt", "Plan"), receipt.plan.name(language)),
         ],
