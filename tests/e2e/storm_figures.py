@@ -19,7 +19,7 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as ledger_tables
 from simkeep.notifications.tables import outbox
-from simkeep.payment_methods import Provider
+from simkeep.payment_methods import ONLINE_PROVIDERS, Provider
 from simkeep.payments import tables as payment_tables
 from simkeep.payments.model import REFUSED_PREFIX_BYTES
 from simkeep.sims import tables as sim_tables
@@ -85,7 +85,7 @@ async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed])
             held[card.sim.id] = await balance_of(conn, code)
         clearing = {
             provider: await balance_of(conn, chart.provider_clearing_code(provider.value, "CNY"))
-            for provider in Provider
+            for provider in ONLINE_PROVIDERS
         }
         return held, clearing, len((await ledger.check_books(conn)).problems)
 
@@ -102,7 +102,7 @@ async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed])
         ),
         **{
             f"{provider.value} clearing, fen": (clearing[provider], cleared[provider])
-            for provider in Provider
+            for provider in ONLINE_PROVIDERS
         },
         "problems in the books": (problems, 0),
     }
