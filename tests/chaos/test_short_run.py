@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECONDS = "60"
 CLIENTS = "6"
 
-pytestmark = pytest.mark.slow
+# The harness runs a cluster, the app, two workers and the simulators, and writes their logs
+# to var/chaos/: the two runs must not overlap each other or a browser test.
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 
 def run_harness(database: str) -> subprocess.CompletedProcess[str]:
