@@ -26,7 +26,7 @@ Usage (``chaos.usage_ops``): what the usage records took from bonus money and ba
 the usage revenue in the books, no record is stored or charged twice, none acknowledged is
 missing; the money figure counts usage revenue, and a SIM's balance its usage journals.
 
-Counters and vouchers (``chaos.counter_ops``): their orders are paid from an agent's float or
+Counters and vouchers (``chaos.counter_figures``): their orders are paid from an agent's float or
 a voucher's liability, not through a provider, so the money figure counts them as owed and
 ``counter_figures`` proves where their money came from: floats within their floors and
 drawn down by exactly the counters' sales, each shift's expected cash its sales, each
@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chaos.counter_ops import counter_figures, read_counters
+from chaos.counter_figures import counter_figures, read_counters
 from chaos.keepalive_figures import keepalive_figures, keepalive_tally, read_keepalive
 from chaos.promotion_figures import promotion_figures, read_promotions
 from chaos.setup import IssuedCard
