@@ -25,10 +25,8 @@ run: install run-deps
 	$(BIN)/simkeep demo seed
 	SIMKEEP_RETENTION_RUN_AT=$${SIMKEEP_RETENTION_RUN_AT:-00:10} $(BIN)/simkeep serve
 
-# Two pytest-xdist workers (tests/conftest.py says what runs where); TEST_WORKERS=N for more.
-TEST_WORKERS ?= 2
 test: install-dev browser-deps postgres
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench chaos

@@ -3,14 +3,6 @@
 Integration tests take ``db`` and run once per database. PostgreSQL is found at
 ``SIMKEEP_TEST_POSTGRES_URL``; when it cannot be reached the tests are skipped, unless
 ``SIMKEEP_REQUIRE_POSTGRES=1``, which turns that into a failure.
-
-``make test`` runs the tests in two pytest-xdist workers (``--dist loadgroup``). Session
-fixtures run once per worker: each worker has its own SQLite template (in its own temporary
-folder) and its own PostgreSQL database, named after the worker and its process id so that
-neither another worker nor another run of the tests on the same server can empty or drop it.
-The tests that keep both cores busy on their own — the browser tests and those marked
-``heavy`` — share one xdist group, so they run one after another in one worker while the
-other worker runs the rest.
 """
 
 from __future__ import annotations
@@ -37,19 +29,11 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Apps built by tests run no background worker; tests run each job when they mean to.
 os.environ.setdefault("SIMKEEP_RUN_JOBS", "false")
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HEAVY_GROUP = "heavy"  # the xdist group of the browser tests and those marked heavy
 
 # CI must be repeatable: the same examples every run there; random exploration elsewhere.
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("browser") or item.get_closest_marker("heavy"):
-            item.add_marker(pytest.mark.xdist_group(HEAVY_GROUP))
 
 
 def _migrate(url: str) -> None:
@@ -72,10 +56,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """This worker's migrated PostgreSQL database, created for the session and dropped after."""
     admin = os.environ.get("SIMKEEP_TEST_POSTGRES_URL", DEFAULT_PG)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1… under xdist
-    name = f"simkeep_test_{worker}_{os.getpid()}"
+    name = f"simkeep_test_{os.getpid()}"
 
     async def admin_sql(sql: str) -> None:
         conn = await asyncpg.connect(admin, timeout=5)

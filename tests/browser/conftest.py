@@ -48,8 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 HOST = "127.0.0.1"
-# Importing the app takes seconds of CPU; under xdist the other worker shares the cores.
-STARTUP_TIMEOUT_S = 120.0
+STARTUP_TIMEOUT_S = 30.0
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 SHUTDOWN_TIMEOUT_S = 10.0
 PHONE_USER_AGENT = (

@@ -26,9 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECONDS = "60"
 CLIENTS = "6"
 
-# The harness runs a cluster, the app, two workers and the simulators, and writes their logs
-# to var/chaos/: the two runs must not overlap each other or a browser test.
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]
+pytestmark = pytest.mark.slow
 
 
 def run_harness(database: str) -> subprocess.CompletedProcess[str]:

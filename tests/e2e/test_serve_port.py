@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 HOST = "127.0.0.1"
 PHONE = "+85261236001"
 PASSWORD = "correct horse 42"
-TIMEOUT_S = 120.0  # starting the app takes seconds of CPU, shared with the other xdist worker
+TIMEOUT_S = 30.0
 
 
 def free_port() -> int:
