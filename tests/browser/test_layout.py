@@ -55,6 +55,9 @@ def fonts_drawing(page: Page, selector: str) -> list[dict[str, Any]]:
 
 def assert_fits_the_screen(page: Page, width: int) -> None:
     """No horizontal scrolling, and the whole header (language switch too) on screen."""
+    # Measured once the page has loaded: after a click, the text a test waited for may be
+    # there before the stylesheet is applied (an unstyled QR code is wider than a phone).
+    page.wait_for_load_state("load")
     scroll_width, inner_width = page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]"
     )
