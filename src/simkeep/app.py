@@ -41,6 +41,7 @@ from simkeep.api import auth as auth_api
 from simkeep.api import docs, errors, health, metrics
 from simkeep.api import email as email_api
 from simkeep.api import keepalive as keepalive_api
+from simkeep.api import methods as methods_api
 from simkeep.api import network as network_api
 from simkeep.api import outlets as outlets_api
 from simkeep.api import payments as payments_api
@@ -154,6 +155,7 @@ def create_app(
     app.include_router(email_api.router)
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
+    app.include_router(methods_api.router)
     app.include_router(receipts_api.router)
     app.include_router(keepalive_api.router)
     app.include_router(promotions_api.router)

@@ -76,10 +76,26 @@ class Services:
         )
 
     def adapter(self, provider: Provider) -> PaymentProviderAdapter:
+        """The provider's adapter, for its notifications and the orders placed with it."""
         adapter = self.adapters.get(provider)
         if adapter is None:
             raise HTTPException(404, f"{provider.value} is not available")
         return adapter
+
+    def checkout_adapter(self, provider: Provider) -> PaymentProviderAdapter:
+        """The provider's adapter for a new order: refused when it is switched off here."""
+        if provider in self.settings.methods_off:
+            raise HTTPException(404, f"{provider.value} is switched off")
+        return self.adapter(provider)
+
+    @property
+    def charges(self) -> dict[Provider, frozenset[str]]:
+        """The providers a payer is offered here, and what each charges in."""
+        return {
+            provider: adapter.currencies
+            for provider, adapter in self.adapters.items()
+            if provider not in self.settings.methods_off
+        }
 
 
 # Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop that

@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from simkeep.payment_methods import ONLINE_PROVIDERS, Provider
+
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
@@ -43,6 +45,35 @@ PROVIDER_FIELDS = {
         "wechatpay_apiv3_key",
         "wechatpay_public_key_file",
         "wechatpay_public_key_id",
+    ),
+    "unionpay": (
+        "unionpay_mer_id",
+        "unionpay_private_key_file",
+        "unionpay_cert_id",
+        "unionpay_root_cert_file",
+        "unionpay_middle_cert_file",
+    ),
+    "fps": (
+        "fps_proxy_id",
+        "fps_merchant_name",
+        "fps_bank_client_id",
+        "fps_private_key_file",
+        "fps_bank_public_key_file",
+        "fps_bank_api_url",
+    ),
+    "alipayhk": (
+        "alipayhk_client_id",
+        "alipayhk_private_key_file",
+        "alipayhk_public_key_file",
+    ),
+    "wechatpay_hk": (
+        "wechatpay_hk_mchid",
+        "wechatpay_hk_appid",
+        "wechatpay_hk_private_key_file",
+        "wechatpay_hk_serial_no",
+        "wechatpay_hk_apiv3_key",
+        "wechatpay_hk_public_key_file",
+        "wechatpay_hk_public_key_id",
     ),
 }
 
@@ -122,6 +153,44 @@ class Settings(BaseSettings):
     wechatpay_public_key_file: str = ""  # WeChat Pay's public key (public-key mode)
     wechatpay_public_key_id: str = ""  # PUB_KEY_ID_…
     wechatpay_base_url: str = "https://api.mch.weixin.qq.com"
+    # UnionPay online gateway (ACP 5.1.0): the merchant's signing key and its certificate's
+    # serial (certId), and UnionPay's root and intermediate certificates that a notification's
+    # certificate must chain to. The currencies the acquirer settles, comma-separated.
+    unionpay_mer_id: str = ""
+    unionpay_private_key_file: str = ""
+    unionpay_cert_id: str = ""
+    unionpay_root_cert_file: str = ""
+    unionpay_middle_cert_file: str = ""
+    unionpay_gateway_url: str = "https://gateway.95516.com/gateway/api"
+    unionpay_currencies: str = Field(default="CNY", pattern=r"^(CNY|HKD)(,(CNY|HKD))?$")
+    # FPS through the receiving bank: the merchant's FPS ID (or proxy) and name on the QR
+    # code, our client id and key at the bank's API, the bank's key for its notifications.
+    fps_proxy_id: str = ""
+    fps_merchant_name: str = ""
+    fps_bank_client_id: str = ""
+    fps_private_key_file: str = ""
+    fps_bank_public_key_file: str = ""
+    fps_bank_api_url: str = ""
+    # AlipayHK through Alipay+ (Antom AMS): client id, our key and Alipay's, the key version.
+    alipayhk_client_id: str = ""
+    alipayhk_private_key_file: str = ""
+    alipayhk_public_key_file: str = ""
+    alipayhk_key_version: str = "1"
+    alipayhk_gateway_url: str = "https://open-sea-global.alipay.com"
+    # WeChat Pay HK: the v3 global API, with its own merchant (as WeChat Pay above).
+    wechatpay_hk_mchid: str = ""
+    wechatpay_hk_appid: str = ""
+    wechatpay_hk_private_key_file: str = ""
+    wechatpay_hk_serial_no: str = ""
+    wechatpay_hk_apiv3_key: str = ""
+    wechatpay_hk_public_key_file: str = ""
+    wechatpay_hk_public_key_id: str = ""
+    wechatpay_hk_base_url: str = "https://apihk.mch.weixin.qq.com"
+    # Ways to pay switched off (comma-separated provider codes, e.g. "fps,alipayhk"): not
+    # offered at checkout nor taken by the API, whatever is configured.
+    payment_methods_off: str = Field(
+        default="", pattern=r"^$|^[a-z_]{2,16}(,[a-z_]{2,16})*$", max_length=200
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -165,15 +234,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _providers_whole(self) -> Settings:
-        for provider in ("alipay", "wechatpay"):
+        for provider in PROVIDER_FIELDS:
             fields = {name: getattr(self, name) for name in PROVIDER_FIELDS[provider]}
             missing = [f"SIMKEEP_{name.upper()}" for name, value in fields.items() if not value]
             if missing and len(missing) < len(fields):
                 raise ValueError(f"{provider} is half configured: set {', '.join(missing)}")
         return self
 
+    @model_validator(mode="after")
+    def _methods_off_known(self) -> Settings:
+        online = {provider.value for provider in ONLINE_PROVIDERS}
+        if unknown := set(self.payment_methods_off.split(",")) - online - {""}:
+            raise ValueError(
+                f"SIMKEEP_PAYMENT_METHODS_OFF: no way to pay named {', '.join(sorted(unknown))}"
+                f" (one of {', '.join(sorted(online))})"
+            )
+        return self
+
+    @property
+    def methods_off(self) -> frozenset[Provider]:
+        """The ways to pay the operator switched off."""
+        return frozenset(Provider(code) for code in self.payment_methods_off.split(",") if code)
+
     def provider_configured(self, provider: str) -> bool:
-        """Whether real credentials for ``provider`` (alipay, wechatpay) are set."""
+        """Whether real credentials for ``provider`` (a key of ``PROVIDER_FIELDS``) are set."""
         return all(getattr(self, name) for name in PROVIDER_FIELDS[provider])
 
     @property

@@ -185,7 +185,7 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     page.click('button[value="review"]')
     expect(page.locator(".summary__total")).to_have_text("CN¥46.00")
     expect(page.locator(".summary")).to_contain_text("locked for this order")
-    expect(page.locator('input[value="alipay"]')).to_be_checked()  # a phone: the cashier page
+    expect(page.locator('input[value="alipay-wap"]')).to_be_checked()  # a phone: the cashier page
     story.shot("topup_review_en")
     page.click("button.button--pay")
     expect(page.locator("h1")).to_have_text("Alipay cashier (simulator)")

@@ -19,7 +19,7 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as ledger_tables
 from simkeep.notifications.tables import outbox
-from simkeep.payment_methods import ONLINE_PROVIDERS, Provider
+from simkeep.payment_methods import Provider
 from simkeep.payments import tables as payment_tables
 from simkeep.payments.model import REFUSED_PREFIX_BYTES
 from simkeep.sims import tables as sim_tables
@@ -27,7 +27,7 @@ from simkeep.sims.model import SimState
 from simkeep.topups import tables as topup_tables
 from simkeep.topups.model import VALIDITY_DAYS
 from tests.e2e.storm_notices import Notice, Weather
-from tests.e2e.storm_world import Placed, Storm
+from tests.e2e.storm_world import CHANNELS, Placed, Storm
 
 Figures = dict[str, int]
 Row = dict[str, Any]
@@ -85,7 +85,7 @@ async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed])
             held[card.sim.id] = await balance_of(conn, code)
         clearing = {
             provider: await balance_of(conn, chart.provider_clearing_code(provider.value, "CNY"))
-            for provider in ONLINE_PROVIDERS
+            for provider in CHANNELS
         }
         return held, clearing, len((await ledger.check_books(conn)).problems)
 
@@ -102,7 +102,7 @@ async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed])
         ),
         **{
             f"{provider.value} clearing, fen": (clearing[provider], cleared[provider])
-            for provider in ONLINE_PROVIDERS
+            for provider in CHANNELS
         },
         "problems in the books": (problems, 0),
     }

@@ -30,7 +30,7 @@ from simkeep.app import create_app
 from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.money import Money
-from simkeep.payment_methods import ONLINE_PROVIDERS, Channel, Provider
+from simkeep.payment_methods import Channel, Provider
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim, SimState
 from simkeep.simulators.alipay_trades import AlipayFault
@@ -188,7 +188,7 @@ def plan_orders(rng: random.Random, cards: list[Card], *, paid: int, unpaid: int
 
     keep = [card for card in cards if not card.on_validity_plan]
     validity = [card for card in cards if card.on_validity_plan]
-    providers = list(ONLINE_PROVIDERS)
+    providers = list(CHANNELS)
     asks = [
         ask(card, VALIDITY_AMOUNTS, rng.choice(providers), True)
         for card in validity

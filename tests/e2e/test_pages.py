@@ -384,7 +384,7 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert "Pay CN¥46.00" in review.text
     assert "No promotion applies right now." in review.text
 
-    fields = review_fields(review, method="alipay")
+    fields = review_fields(review, method="alipay-wap")
     first = await site.http.post("/topup", data=fields)
     assert first.status_code == 303
     assert first.headers["location"].startswith("http://127.0.0.1:9/_sim/alipay/gateway.do?")
@@ -450,7 +450,7 @@ DESKTOP = (
 def offered_methods(review: httpx.Response) -> list[tuple[str, bool]]:
     """The ways to pay the review page offers, in order, and whether each is pre-selected."""
     radios = re.findall(
-        r'<input type="radio" name="method" value="([a-z0-9-]+)" required( checked)?', review.text
+        r'<input type="radio" name="method" value="([a-z0-9_-]+)" required( checked)?', review.text
     )
     return [(name, bool(checked)) for name, checked in radios]
 
@@ -461,12 +461,12 @@ async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
     english = {"Accept-Language": "en"}
     phone = await site.http.get("/topup", params=query, headers={**english, "User-Agent": IPHONE})
     assert offered_methods(phone) == [
-        ("alipay", True),  # the wallet opens on the phone itself
-        ("wechatpay-h5", False),
+        ("alipay-wap", True),  # the wallet opens on the phone itself
+        ("wechatpay-wap", False),
         ("alipay-qr", False),  # a QR code is the fallback: another phone scans it
         ("wechatpay-qr", False),
     ]
-    assert "Pay in WeChat on this phone and come back here" in phone.text
+    assert "Pay in WeChat Pay on this phone and come back here" in phone.text
     assert "Show a QR code to scan with another phone" in phone.text
 
     desktop = await site.http.get(
@@ -475,11 +475,11 @@ async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
     assert offered_methods(desktop) == [
         ("alipay-qr", True),  # scanned with the phone in the payer's hand
         ("wechatpay-qr", False),
-        ("alipay", False),
-        ("wechatpay-h5", False),
+        ("alipay-wap", False),
+        ("wechatpay-wap", False),
     ]
     assert "Scan a QR code with the app on your phone" in desktop.text
-    assert "In a phone's browser: pay in WeChat and come back here" in desktop.text
+    assert "In a phone's browser: pay in WeChat Pay and come back here" in desktop.text
 
 
 async def test_wechat_pay_h5_on_a_phone_goes_to_the_cashier_and_back(site: Site) -> None:
@@ -489,7 +489,7 @@ async def test_wechat_pay_h5_on_a_phone_goes_to_the_cashier_and_back(site: Site)
     review = await site.http.get(
         "/topup", params=review_query(site.cn_sim.cn_number.e164), headers=phone
     )
-    fields = review_fields(review, method="wechatpay-h5")
+    fields = review_fields(review, method="wechatpay-wap")
     paid = await site.http.post("/topup", data=fields, headers=phone)
     assert paid.status_code == 303
     cashier = re.fullmatch(
@@ -534,13 +534,13 @@ async def test_a_rate_changed_after_the_review_is_shown_before_paying(site: Site
 
     await site.db.transaction(new_rate)
     changed = await site.http.post(
-        "/topup", data=review_fields(review, method="alipay"), headers=english
+        "/topup", data=review_fields(review, method="alipay-wap"), headers=english
     )
     assert changed.status_code == 400
     assert "The exchange rate changed" in changed.text
     assert "Pay CN¥46.50" in changed.text
     assert await count_orders(site) == 0
-    paid = await site.http.post("/topup", data=review_fields(changed, method="alipay"))
+    paid = await site.http.post("/topup", data=review_fields(changed, method="alipay-wap"))
     assert paid.status_code == 303
     assert await count_orders(site) == 1
 

@@ -7,7 +7,7 @@ from babel.messages.pofile import read_po
 
 from simkeep.i18n import LOCALE_DIR, LOCALES, translations
 from simkeep.names import Names
-from simkeep.payment_methods import PROVIDER_NAMES, Provider, provider_name
+from simkeep.payment_methods import PROVIDERS, Provider, provider_name
 
 PLAN = Names("香港保號月租", "香港保号月租", "Hong Kong number keeper")
 
@@ -45,7 +45,7 @@ def test_every_provider_has_a_name_in_every_catalog(locale: str) -> None:
     with (LOCALE_DIR / locale / "LC_MESSAGES" / "names.po").open("rb") as po_file:
         catalog = read_po(po_file, locale=locale)
     named = {message.id for message in catalog if message.context == "provider" and message.string}
-    assert set(PROVIDER_NAMES.values()) <= named
+    assert {spec.name for spec in PROVIDERS.values()} <= named
     for provider in Provider:
         assert provider_name(provider, translations(locale))
 

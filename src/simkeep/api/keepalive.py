@@ -20,7 +20,7 @@ from simkeep.api.schemas import Amount
 from simkeep.keepalive import service as keepalive
 from simkeep.keepalive.model import AgreementExists, AttemptState, Mode, RuleState
 from simkeep.keepalive.service import KeepAlive, KeepAliveUrls, NotHeld
-from simkeep.payment_methods import OnlineProvider, Provider
+from simkeep.payment_methods import AgreementProvider, Provider
 from simkeep.payments.agreements import AgreementAdapter
 from simkeep.payments.model import RawNotification
 from simkeep.services import Services, ServicesDep
@@ -34,7 +34,7 @@ NOT_HELD = "you have no SIM with this id, or it has no keep-alive"
 
 
 class KeepAliveRequest(BaseModel):
-    provider: OnlineProvider
+    provider: AgreementProvider
     mode: Mode = Field(description="`fixed`: top up `amount`; `enough`: enough to stay active")
     amount: int | None = Field(
         default=None, ge=1, le=1_000_000, description="Minor units of the SIM's currency"

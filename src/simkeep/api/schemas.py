@@ -352,8 +352,15 @@ class TopupRequest(BaseModel):
 
 
 class PaymentOut(BaseModel):
-    pay_url: str | None = Field(description="Open this to pay (cashier page)")
-    qr: str | None = Field(description="Show this as a QR code for the wallet to scan")
+    pay_url: str | None = Field(
+        description="Open this to pay (cashier page); with `form`, POST those fields to it"
+    )
+    qr: str | None = Field(description="Show this as a QR code for the wallet or bank to scan")
+    form: dict[str, str] | None = Field(
+        default=None,
+        description="A gateway that takes a form (bank card): post these fields from the "
+        "payer's browser to `pay_url` (application/x-www-form-urlencoded)",
+    )
 
 
 class OrderOut(BaseModel):
@@ -394,7 +401,11 @@ class OrderOut(BaseModel):
             credited_at=order.credited_at,
             receipt_no=order.receipt_no,
             validity_until=order.validity_until,
-            payment=PaymentOut(pay_url=order.pay_url, qr=order.pay_qr),
+            payment=PaymentOut(
+                pay_url=order.pay_url,
+                qr=order.pay_qr,
+                form=dict(order.pay_form) if order.pay_form else None,
+            ),
         )
 
 

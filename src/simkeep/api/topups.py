@@ -92,7 +92,7 @@ async def create_topup(
 ) -> OrderOut:
     order = await payments.checkout(
         services.db,
-        adapter=services.adapter(body.provider),
+        adapter=services.checkout_adapter(body.provider),
         request=body.order_request(subscriber_id=subscriber.id, idempotency_key=idempotency_key),
         urls=services.urls,
         payer_ip=request.client.host if request.client else "127.0.0.1",

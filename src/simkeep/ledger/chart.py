@@ -10,9 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from simkeep.ledger.model import AccountSpec, AccountType
+from simkeep.payment_methods import PROVIDERS
 
 CURRENCIES = ("HKD", "CNY")
-PROVIDERS = ("alipay", "wechatpay", "unionpay", "fps")
 
 
 class System(StrEnum):
@@ -27,6 +27,7 @@ class System(StrEnum):
     VOUCHER_BREAKAGE = "voucher_breakage"
     FORFEITED_BALANCE = "forfeited_balance"
     REFUNDS_PAYABLE = "refunds_payable"
+    UNMATCHED_PAYMENTS = "unmatched_payments"
     BANK = "bank"
     PROVIDER_FEES = "provider_fees"
 
@@ -41,6 +42,7 @@ _SYSTEM: dict[System, tuple[AccountType, bool, str]] = {
     System.VOUCHER_BREAKAGE: (AccountType.INCOME, False, "Expired vouchers (breakage)"),
     System.FORFEITED_BALANCE: (AccountType.INCOME, False, "Forfeited balances"),
     System.REFUNDS_PAYABLE: (AccountType.LIABILITY, False, "Refunds payable"),
+    System.UNMATCHED_PAYMENTS: (AccountType.LIABILITY, False, "Payments received, in review"),
     System.BANK: (AccountType.ASSET, False, "Settlement bank"),
     System.PROVIDER_FEES: (AccountType.EXPENSE, False, "Payment provider fees"),
 }
@@ -76,7 +78,8 @@ def system_accounts(currency: str, hot_slots: int) -> list[AccountSpec]:
             owner_id=provider,
             hot_slots=hot_slots,
         )
-        for provider in PROVIDERS
+        for provider, spec in PROVIDERS.items()
+        if spec.online and currency in spec.currencies
     ]
     return specs
 

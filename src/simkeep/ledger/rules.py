@@ -28,6 +28,17 @@ def transfer(debit_account: int, credit_account: int, amount: Money) -> Postings
     return (Posting.debit(debit_account, amount), Posting.credit(credit_account, amount))
 
 
+def unmatched_payment(*, clearing: int, unmatched: int, amount: Money) -> Postings:
+    """Money pushed to us that matches no order: ours to hold until staff decide."""
+    return transfer(clearing, unmatched, amount)
+
+
+def unmatched_assigned(*, unmatched: int, clearing: int, amount: Money) -> Postings:
+    """A payment in review given to its order: back through the clearing account, which the
+    order's top-up then books as if it had matched at once."""
+    return transfer(unmatched, clearing, amount)
+
+
 def provider_topup(*, clearing: int, sim_balance: int, amount: Money) -> Postings:
     """Online top-up paid in the SIM's currency: the provider owes us, we owe the SIM."""
     return transfer(clearing, sim_balance, amount)

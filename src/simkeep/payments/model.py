@@ -65,10 +65,12 @@ class PaymentRequest:
 
 @dataclass(frozen=True, slots=True)
 class PaymentStart:
-    """Where to send the payer: a URL to redirect to, or a payload to show as a QR code."""
+    """Where to send the payer: a URL to redirect to (or, with ``form``, to post those
+    signed fields to from the payer's browser), or a payload to show as a QR code."""
 
     redirect_url: str | None = None
     qr_payload: str | None = None
+    form: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ class VerifiedNotification:
     provider_trade_no: str
     paid_at: datetime | None
     raw: Mapping[str, object]
+    payer_account: str | None = None  # as the provider reports it (FPS: the payer's proxy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
 from simkeep.money import Money
-from simkeep.payment_methods import Provider
+from simkeep.payment_methods import PROVIDERS, Provider
+from simkeep.payments import incoming
 from simkeep.payments import statements as sql
 from simkeep.payments.model import (
     Acknowledgement,
@@ -173,6 +174,8 @@ async def _keep(
 
 
 async def _apply(conn: AsyncConnection, notice: VerifiedNotification, now: datetime) -> Outcome:
+    if notice.status is TradeStatus.PAID and PROVIDERS[notice.provider].push:
+        return Outcome(await incoming.take(conn, notice, now), accepted=True)
     if notice.status is not TradeStatus.PAID:
         order = await topups.get_order(conn, order_no=notice.out_trade_no)
         if order is None or order.provider is not notice.provider:
@@ -222,7 +225,9 @@ async def checkout(
             return prepared
         if adapter.signs_locally(request.channel):
             start = await adapter.start(_payment_request(prepared.order, urls, payer_ip))
-            prepared = prepared.started(pay_url=start.redirect_url, pay_qr=start.qr_payload)
+            prepared = prepared.started(
+                pay_url=start.redirect_url, pay_qr=start.qr_payload, pay_form=start.form
+            )
         return await topups.place_order(conn, draft=prepared, now=now)
 
     # One transaction: a promotion that applies is reserved with the order, or neither is.
@@ -252,7 +257,11 @@ async def start_payment(
 
     async def record(conn: AsyncConnection) -> Order | None:
         return await followup.record_payment_start(
-            conn, order_no=order.order_no, pay_url=start.redirect_url, pay_qr=start.qr_payload
+            conn,
+            order_no=order.order_no,
+            pay_url=start.redirect_url,
+            pay_qr=start.qr_payload,
+            pay_form=start.form,
         )
 
     started = await db.one_statement(record)

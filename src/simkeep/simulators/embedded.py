@@ -51,7 +51,9 @@ from simkeep.simulators import wechatpay_trades as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_agreements import AlipayAgreements, alipay_agreements_router
 from simkeep.simulators.alipay_routes import alipay_router
+from simkeep.simulators.delivery import Deliver, Reply, http_deliver
 from simkeep.simulators.keys import kept_key_pair, public_key_id
+from simkeep.simulators.kits import KITS, Simulated
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_papay import WeChatPapay, wechatpay_papay_router
 from simkeep.simulators.wechatpay_routes import wechatpay_router
@@ -83,12 +85,23 @@ class _HandedOver:
         raw = RawNotification(headers=dict(headers), body=body)
         return (await self.notify(self.adapters[Provider.WECHATPAY], raw)).status
 
+    def to(self, provider: Provider) -> Deliver:
+        """A kit's deliveries, handed to ``notify`` with ``provider``'s adapter."""
+
+        async def deliver(url: str, headers: Mapping[str, str], body: bytes) -> Reply:
+            raw = RawNotification(headers=dict(headers), body=body)
+            answer = await self.notify(self.adapters[provider], raw)
+            return Reply(answer.status, answer.body)
+
+        return deliver
+
 
 @dataclass
 class EmbeddedProviders:
     app: FastAPI
     alipay: AlipaySimulator
     wechatpay: WeChatPaySimulator
+    others: dict[Provider, Simulated]  # the kits' simulators
     adapters: dict[Provider, PaymentProviderAdapter]
     http: httpx.AsyncClient
 
@@ -106,17 +119,25 @@ class EmbeddedProviders:
             deliver_alipay=handed.alipay if handed else alipay_simulator.http_deliver,
             deliver_wechatpay=handed.wechatpay if handed else wechatpay_simulator.http_deliver,
         )
-        app = simulators_app(alipay, wechatpay)
+        others = build_kits(
+            settings,
+            clock,
+            base_url=f"{public}/_sim",
+            deliver=handed.to if handed else lambda provider: http_deliver,
+        )
+        app = simulators_app(alipay, wechatpay, others)
         in_process = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         in_process.mount("/_sim", app)
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process))
         adapters |= simulator_adapters(settings, clock, base_url=f"{public}/_sim", http=http)
-        return cls(app, alipay, wechatpay, adapters, http)
+        return cls(app, alipay, wechatpay, others, adapters, http)
 
     async def tick(self, now: datetime) -> None:
         """Send the notification (re)tries that are due."""
         await self.alipay.deliver_pending(now)
         await self.wechatpay.deliver_due(now=now)
+        for simulator in self.others.values():
+            await simulator.deliver_due(now)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -160,10 +181,37 @@ def build_simulators(
     return alipay, wechatpay
 
 
-def simulators_app(alipay: AlipaySimulator, wechatpay: WeChatPaySimulator) -> FastAPI:
-    """Both simulators over HTTP, under ``/alipay`` and ``/wechatpay``, each with its
-    payment agreements (Alipay 商家扣款, WeChat Pay 委托代扣)."""
+def build_kits(
+    settings: Settings,
+    clock: Clock,
+    *,
+    base_url: str,
+    deliver: Callable[[Provider], Deliver],
+    time_scale: float = 1.0,
+) -> dict[Provider, Simulated]:
+    """Every kit's simulator for the merchant kept in ``keys_dir``, served at
+    ``base_url/<provider>``, each delivering through ``deliver(provider)``."""
+    return {
+        kit.provider: kit.build(
+            Path(settings.keys_dir),
+            clock,
+            base_url=f"{base_url}/{kit.name}",
+            deliver=deliver(kit.provider),
+            time_scale=time_scale,
+        )
+        for kit in KITS
+    }
+
+
+def simulators_app(
+    alipay: AlipaySimulator, wechatpay: WeChatPaySimulator, others: Mapping[Provider, Simulated]
+) -> FastAPI:
+    """The simulators over HTTP: Alipay and WeChat Pay under ``/alipay`` and ``/wechatpay``,
+    each with its payment agreements (Alipay 商家扣款, WeChat Pay 委托代扣), and every kit
+    under ``/<provider>``."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    for kit in KITS:
+        app.include_router(kit.router(others[kit.provider]), prefix=f"/{kit.name}")
     app.include_router(alipay_router(alipay), prefix="/alipay")
     app.include_router(alipay_agreements_router(AlipayAgreements(alipay)), prefix="/alipay")
     app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
@@ -180,7 +228,11 @@ def simulator_adapters(
     merchant = kept_key_pair(keys_dir, "merchant")
     alipay_public = kept_key_pair(keys_dir / "alipay", "alipay").public_pem
     wechatpay_public = kept_key_pair(keys_dir / "wechatpay", "wechatpay").public_pem
-    return {
+    kits = {
+        kit.provider: kit.adapter(keys_dir, clock, base_url=f"{base_url}/{kit.name}", http=http)
+        for kit in KITS
+    }
+    return kits | {
         Provider.ALIPAY: AlipayAgreementAdapter(
             config=AlipayConfig(
                 app_id=ALIPAY_APP_ID,

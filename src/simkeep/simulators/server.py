@@ -37,7 +37,9 @@ from simkeep.settings import Settings
 from simkeep.simulators import alipay_trades as alipay_simulator
 from simkeep.simulators import wechatpay_trades as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
-from simkeep.simulators.embedded import build_simulators, simulators_app
+from simkeep.simulators.delivery import Deliver, Reply, http_deliver
+from simkeep.simulators.embedded import build_kits, build_simulators, simulators_app
+from simkeep.simulators.kits import KIT_BY_PROVIDER
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_trades import ACCEPTED
 
@@ -70,6 +72,14 @@ class Echoes:
             status = await deliver(url, headers, body)
             self._maybe(lambda: deliver(url, headers, body), lambda reply: reply in ACCEPTED)
             return status
+
+        return echoing
+
+    def kit(self, deliver: Deliver, accepted: Callable[[Reply], bool]) -> Deliver:
+        async def echoing(url: str, headers: Mapping[str, str], body: bytes) -> Reply:
+            reply = await deliver(url, headers, body)
+            self._maybe(lambda: deliver(url, headers, body), accepted)
+            return reply
 
         return echoing
 
@@ -110,10 +120,22 @@ def simulators_server(
         deliver_wechatpay=echoes.wechatpay(wechatpay_simulator.http_deliver),
         time_scale=time_scale,
     )
+    others = build_kits(
+        settings,
+        clock,
+        base_url=f"{settings.simulators_url.rstrip('/')}/_sim",
+        deliver=lambda provider: echoes.kit(http_deliver, KIT_BY_PROVIDER[provider].accepted),
+        time_scale=time_scale,
+    )
+    senders: list[Callable[[], Awaitable[object]]] = [
+        alipay.deliver_pending,
+        wechatpay.deliver_due,
+        *(simulator.deliver_due for simulator in others.values()),
+    ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        notifier = asyncio.create_task(_notify_forever(alipay, wechatpay))
+        notifier = asyncio.create_task(_notify_forever(senders))
         try:
             yield
         finally:
@@ -126,15 +148,16 @@ def simulators_server(
 
     @app.get("/_sim/records")
     async def records() -> dict[str, Any]:
-        return provider_records(alipay, wechatpay, echoes)
+        kits = {provider.value: simulator.records() for provider, simulator in others.items()}
+        return provider_records(alipay, wechatpay, echoes) | kits
 
-    app.mount("/_sim", simulators_app(alipay, wechatpay))
+    app.mount("/_sim", simulators_app(alipay, wechatpay, others))
     return app
 
 
-async def _notify_forever(alipay: AlipaySimulator, wechatpay: WeChatPaySimulator) -> None:
+async def _notify_forever(senders: list[Callable[[], Awaitable[object]]]) -> None:
     while True:
-        for send in (alipay.deliver_pending, wechatpay.deliver_due):
+        for send in senders:
             try:
                 await send()
             except Exception:

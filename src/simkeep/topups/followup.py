@@ -12,6 +12,7 @@ These functions only read and move the schedule; ``payments.service`` talks to p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,10 +38,17 @@ class Due:
 
 
 async def record_payment_start(
-    conn: AsyncConnection, *, order_no: str, pay_url: str | None, pay_qr: str | None
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    pay_url: str | None,
+    pay_qr: str | None,
+    pay_form: Mapping[str, str] | None = None,
 ) -> Order | None:
     """The provider has the trade: the order waits for the payer, who pays here."""
-    started = await statements.mark_started(conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr)
+    started = await statements.mark_started(
+        conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr, pay_form=pay_form
+    )
     if started is not None:
         return started
     return await get_order(conn, order_no=order_no)  # started by a racing request

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -201,6 +202,7 @@ class Order:
     validity_until: datetime | None = None  # the SIM's validity once this order credited it
     pay_url: str | None = None  # where the payer pays (a cashier page) …
     pay_qr: str | None = None  # … or what their wallet scans
+    pay_form: Mapping[str, str] | None = None  # signed fields the browser posts to pay_url
 
     @property
     def waiting(self) -> bool:

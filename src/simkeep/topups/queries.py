@@ -13,6 +13,7 @@ simply not found.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import MINYEAR, UTC, datetime
 from decimal import Decimal
@@ -143,6 +144,7 @@ def order_from_row(row: Row[tuple[object, ...]] | StatementRow) -> Order:
         validity_until=_instant(m["validity_until"]),
         pay_url=m["pay_url"],
         pay_qr=m["pay_qr"],
+        pay_form=json.loads(m["pay_form"]) if m["pay_form"] else None,
     )
 
 

@@ -24,6 +24,7 @@ Design overview
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -125,10 +126,16 @@ class Draft:
     fingerprint: str
     promotions: tuple[Applied, ...] = ()  # what applies, to be reserved with the order
 
-    def started(self, *, pay_url: str | None, pay_qr: str | None) -> Draft:
+    def started(
+        self, *, pay_url: str | None, pay_qr: str | None, pay_form: Mapping[str, str] | None = None
+    ) -> Draft:
         """The same order with its trade opened already: it awaits payment from its insert."""
         order = replace(
-            self.order, state=OrderState.AWAITING_PAYMENT, pay_url=pay_url, pay_qr=pay_qr
+            self.order,
+            state=OrderState.AWAITING_PAYMENT,
+            pay_url=pay_url,
+            pay_qr=pay_qr,
+            pay_form=pay_form,
         )
         return replace(self, order=order)
 

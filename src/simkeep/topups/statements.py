@@ -24,6 +24,8 @@ Design overview
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -83,11 +85,13 @@ _INSERT = Statement(
     INSERT INTO topup_orders (
       id, order_no, subscriber_id, idempotency_key, request_hash, sim_id, msisdn,
       credit_minor, credit_currency, pay_minor, pay_currency, fx_rate, validity_days,
-      provider, channel, state, created_at, expires_at, next_poll_at, pay_url, pay_qr)
+      provider, channel, state, created_at, expires_at, next_poll_at, pay_url, pay_qr,
+      pay_form)
     VALUES (
       :id, :order_no, :subscriber_id, :idempotency_key, :request_hash, :sim_id, :msisdn,
       :credit_minor, :credit_currency, :pay_minor, :pay_currency, :fx_rate, :validity_days,
-      :provider, :channel, :state, :created_at, :expires_at, :next_poll_at, :pay_url, :pay_qr)
+      :provider, :channel, :state, :created_at, :expires_at, :next_poll_at, :pay_url, :pay_qr,
+      :pay_form)
     ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
     RETURNING id
     """
@@ -96,7 +100,7 @@ _INSERT = Statement(
 _STARTED = Statement(
     f"""
     UPDATE topup_orders SET state = '{OrderState.AWAITING_PAYMENT.value}',
-      pay_url = :pay_url, pay_qr = :pay_qr
+      pay_url = :pay_url, pay_qr = :pay_qr, pay_form = :pay_form
     WHERE order_no = :order_no
       AND state IN ({sql_states(sources(OrderState.AWAITING_PAYMENT))})
     RETURNING *
@@ -256,15 +260,28 @@ async def insert(
         next_poll_at=next_poll_at,
         pay_url=order.pay_url,
         pay_qr=order.pay_qr,
+        pay_form=form_text(order.pay_form),
     )
     return row is not None
 
 
+def form_text(form: Mapping[str, str] | None) -> str | None:
+    """The fields a payer's browser posts to the gateway, as the JSON the order keeps."""
+    return json.dumps(dict(form), ensure_ascii=False) if form else None
+
+
 async def mark_started(
-    conn: AsyncConnection, *, order_no: str, pay_url: str | None, pay_qr: str | None
+    conn: AsyncConnection,
+    *,
+    order_no: str,
+    pay_url: str | None,
+    pay_qr: str | None,
+    pay_form: Mapping[str, str] | None = None,
 ) -> Order | None:
     """created → awaiting_payment, with where to pay; None if the order was not created."""
-    row = await _STARTED.row(conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr)
+    row = await _STARTED.row(
+        conn, order_no=order_no, pay_url=pay_url, pay_qr=pay_qr, pay_form=form_text(pay_form)
+    )
     return order_from_row(row) if row is not None else None
 
 

@@ -60,6 +60,7 @@ orders = Table(
     Column("receipt_no", String(20), unique=True),
     Column("pay_url", Text),
     Column("pay_qr", Text),
+    Column("pay_form", Text),  # migration 0021: JSON of the fields posted to pay_url
     Column("close_due_at", UTCDateTime),
     Column("closed_at", UTCDateTime),
     Column("validity_until", UTCDateTime),  # the SIM's validity after this credit

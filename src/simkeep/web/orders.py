@@ -39,6 +39,7 @@ from simkeep.promotions.wording import promotion_line
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Plan, SimAccount
+from simkeep.simulators.kits import scan_path
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
@@ -135,8 +136,8 @@ async def _order_view(services: Services, subscriber_id: int, order_no: str) -> 
         raise HTTPException(404)
     order, plan, account, held = found
     cashier = None
-    if services.settings.simulators and order.channel is Channel.QR:
-        cashier = f"/_sim/{order.provider.value}/cashier/{order.order_no}"
+    if services.settings.simulators and order.channel is Channel.QR and order.pay_qr:
+        cashier = scan_path(order.provider, order.order_no, order.pay_qr)
     return OrderView(order, plan, account, cashier, held)
 
 

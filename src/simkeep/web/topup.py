@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -41,8 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.errors import Refusal
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import Provider
+from simkeep.payments import methods
 from simkeep.payments import service as payments
+from simkeep.payments.methods import OTHER_CURRENCY, PayMethod
 from simkeep.payments.model import ProviderError
 from simkeep.payments.service import OrderNotPayable
 from simkeep.phone import InvalidNumber, parse_number
@@ -72,24 +75,7 @@ from simkeep.web.session import SignedIn, SignedInDep
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
-@dataclass(frozen=True, slots=True)
-class PayMethod:
-    """A way to pay offered here: its name on the form, who collects, how the payer gets
-    there (a redirect to a cashier that opens the wallet, or a QR code to scan)."""
-
-    name: str
-    provider: Provider
-    channel: Channel
-
-
-METHODS = (
-    PayMethod("alipay", Provider.ALIPAY, Channel.WAP),
-    PayMethod("wechatpay-h5", Provider.WECHATPAY, Channel.WAP),
-    PayMethod("alipay-qr", Provider.ALIPAY, Channel.QR),
-    PayMethod("wechatpay-qr", Provider.WECHATPAY, Channel.QR),
-)
 CHOICES = ("number", "confirm", "amount", "pay_currency")  # what the steps carry along
-OTHER_CURRENCY = {"HKD": "CNY", "CNY": "HKD"}
 KEY = re.compile(r"web-[A-Za-z0-9_-]{32}")
 
 
@@ -99,7 +85,7 @@ class Offer:
 
     preview: NumberPreview
     fx: FxRate | None  # home currency → the other one, when the operator has set it
-    chargeable: frozenset[str]  # what the payment methods available here charge in
+    charges: Mapping[Provider, frozenset[str]]  # the providers offered here, their currencies
     held: SimAccount | None = None  # the SIM, when the payer holds it: its balance and dates
 
     @property
@@ -112,7 +98,17 @@ class Offer:
         payment method here can charge."""
         home = self.preview.home_currency
         offered = [home, OTHER_CURRENCY[home]] if self.fx else [home]
-        return [currency for currency in offered if currency in self.chargeable]
+        return [currency for currency in offered if self.providers_for(currency)]
+
+    def providers_for(self, currency: str) -> list[Provider]:
+        """The providers that charge in ``currency``, in the order they are offered."""
+        found = methods.offered(
+            home_currency=self.preview.home_currency,
+            pay_currencies=[currency],
+            charges=self.charges,
+            phone=False,
+        )
+        return list(dict.fromkeys(method.provider for method in found))
 
 
 @router.get("/topup")
@@ -155,13 +151,12 @@ async def _offer(services: Services, me: SignedIn, number: str) -> Offer:
         preview = await topups.preview_number(conn, subscriber_id=me.id, number=number)
         home = preview.home_currency
         fx = await topups.current_fx(conn, base=home, quote_currency=OTHER_CURRENCY[home])
-        charged = (adapter.currencies for adapter in services.adapters.values())
         held = [
             account
             for account in await sims.held_sims(conn, subscriber_id=me.id)
             if preview.e164 in (account.sim.hk_number.e164, account.sim.cn_number.e164)
         ]
-        return Offer(preview, fx, frozenset().union(*charged), held[0] if held else None)
+        return Offer(preview, fx, services.charges, held[0] if held else None)
 
     return await services.db.transaction(read)
 
@@ -210,7 +205,8 @@ async def _checkout(
     priced: Quote,
 ) -> Response:
     """Step 3 done: create the order (once per key), then off to pay."""
-    methods = _methods(services, priced)
+    phone = is_phone(request.headers.get("user-agent"))
+    methods = _methods(services, priced, offer, phone=phone)
     method = next((m for m in methods if m.name == form.text("method")), None)
     if method is None:
         form.fail("method", FieldError("choose_method"))
@@ -221,7 +217,7 @@ async def _checkout(
     try:
         order = await payments.checkout(
             services.db,
-            adapter=services.adapter(method.provider),
+            adapter=services.checkout_adapter(method.provider),
             request=OrderRequest.of(
                 subscriber_id=me.id,
                 idempotency_key=form.text("key"),
@@ -247,6 +243,8 @@ async def _checkout(
         return await _review(request, pages, services, me, form, offer, priced, new_key=True)
     except Refusal as error:
         return _page(request, pages, me, "amount", form.fail("order", error), offer=offer)
+    if order.waiting and order.pay_url and order.pay_form:  # a gateway that takes a form
+        return pages.render(request, "topups/go.html", {"order": order}, viewer=me.viewer)
     if order.waiting and order.pay_url:
         return RedirectResponse(order.pay_url, status_code=303)  # the provider's cashier
     return see_other(f"/topups/{order.order_no}")
@@ -277,7 +275,7 @@ async def _review(
             validity_days=priced.validity_days,
             now=services.clock.now(),
         )
-    methods = _by_device(_methods(services, priced), phone=phone)
+    methods = _methods(services, priced, offer, phone=phone)
     locale = pages.choose(request).language.code
     common, by_method = await _promotions(services, offer, priced, methods, locale)
     context = {
@@ -344,20 +342,14 @@ def _shown_pay(form: FormState, priced: Quote) -> Money | None:
     return Money(int(shown), priced.pay.currency) if shown.isdigit() else None
 
 
-def _methods(services: Services, priced: Quote) -> list[PayMethod]:
-    """The ways to pay that are set up here and charge the currency to pay in."""
-    return [
-        method
-        for method in METHODS
-        if method.provider in services.adapters
-        and priced.pay.currency in services.adapters[method.provider].currencies
-    ]
-
-
-def _by_device(methods: list[PayMethod], *, phone: bool) -> list[PayMethod]:
-    """On a phone the ways that open the wallet on it first, elsewhere the QR codes."""
-    first = Channel.WAP if phone else Channel.QR
-    return sorted(methods, key=lambda method: method.channel is not first)
+def _methods(services: Services, priced: Quote, offer: Offer, *, phone: bool) -> list[PayMethod]:
+    """The ways to pay offered here that charge the currency to pay in, best first."""
+    return methods.offered(
+        home_currency=offer.preview.home_currency,
+        pay_currencies=[priced.pay.currency],
+        charges=services.charges,
+        phone=phone,
+    )
 
 
 def _page(

@@ -1,0 +1,89 @@
+"""The simulators built on one shape: each a ``Kit`` that the embedded default, the
+simulators' own process and the demo data wire alike.
+
+Design overview
+---------------
+A kit says, for one provider, how to build its simulator for the merchant kept in
+``keys_dir`` (``build``), the routes that serve it (``router``, mounted at
+``/_sim/<provider>``), our adapter for it from the same kept keys (``adapter``, so any
+process on the same ``keys_dir`` is the same merchant), how to read the merchant's reply to a
+notification (``accepted``), and where a person's phone would land after scanning one of its
+QR codes (``scan``: a path under the kit's prefix). Their notifications all go through
+``simulators.delivery``. The older Alipay and WeChat Pay simulators keep their own wiring
+(``simulators.embedded``); everything after them is a kit, so adding a provider is a row in
+``KITS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from fastapi import APIRouter
+
+from simkeep.clock import Clock
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.simulators.delivery import Deliver, Reply
+
+
+class Simulated(Protocol):
+    """What every kit's simulator does for its process."""
+
+    async def deliver_due(self, now: datetime | None = None) -> None:
+        """Send the notification attempts that are due."""
+        ...
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every trade as the provider records it (``GET /_sim/records``)."""
+        ...
+
+
+class Build(Protocol):
+    def __call__(
+        self,
+        keys_dir: Path,
+        clock: Clock,
+        *,
+        base_url: str,
+        deliver: Deliver,
+        time_scale: float = 1.0,
+    ) -> Any: ...
+
+
+class Adapter(Protocol):
+    def __call__(
+        self, keys_dir: Path, clock: Clock, *, base_url: str, http: httpx.AsyncClient
+    ) -> PaymentProviderAdapter: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Kit:
+    provider: Provider
+    build: Build
+    router: Callable[[Any], APIRouter]
+    adapter: Adapter
+    accepted: Callable[[Reply], bool]
+    scan: Callable[[str, str], str]  # (order number, QR payload) → path under the prefix
+
+    @property
+    def name(self) -> str:
+        """Its path under ``/_sim``."""
+        return self.provider.value
+
+
+KITS: tuple[Kit, ...] = ()
+KIT_BY_PROVIDER = {kit.provider: kit for kit in KITS}
+
+
+def scan_path(provider: Provider, order_no: str, qr_payload: str) -> str:
+    """Where, under ``/_sim``, a phone scanning the order's QR code lands: a kit's page for
+    it, else the older simulators' cashier for the order."""
+    kit = KIT_BY_PROVIDER.get(provider)
+    if kit is None:
+        return f"/_sim/{provider.value}/cashier/{order_no}"
+    return f"/_sim/{kit.name}{kit.scan(order_no, qr_payload)}"
