@@ -365,9 +365,12 @@ async def test_a_new_number_must_be_typed_twice(site: Site) -> None:
     assert "Hong Kong validity plan" in amounts.text
     assert "Grace period" in amounts.text
     assert 'name="confirm"' in amounts.text
-    # HK$ credit, paid in renminbi at the operator's rate: no method here charges HKD.
-    assert 'value="CNY"' in amounts.text
-    assert 'value="HKD"' not in amounts.text
+    # HK$ credit: paid in Hong Kong dollars first, with the ways that charge them; then in
+    # renminbi at the operator's rate, with the Mainland's.
+    assert amounts.text.index('value="HKD"') < amounts.text.index('value="CNY"')
+    hkd, cny = re.findall(r"<small>With ([^<]+)</small>", amounts.text)
+    assert hkd.split(" · ")[-2:] == ["WeChat Pay HK", "Bank card (UnionPay)"]
+    assert cny == "Alipay · WeChat Pay · Bank card (UnionPay)"
     assert "1 HKD = 0.92 CNY" in amounts.text
 
     query = {**review_query(number, "5000"), "confirm": ""}
@@ -463,6 +466,7 @@ async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
     assert offered_methods(phone) == [
         ("alipay-wap", True),  # the wallet opens on the phone itself
         ("wechatpay-wap", False),
+        ("unionpay-wap", False),  # the card's cashier, laid out for a phone
         ("alipay-qr", False),  # a QR code is the fallback: another phone scans it
         ("wechatpay-qr", False),
     ]
@@ -475,6 +479,7 @@ async def test_the_ways_to_pay_follow_the_device(site: Site) -> None:
     assert offered_methods(desktop) == [
         ("alipay-qr", True),  # scanned with the phone in the payer's hand
         ("wechatpay-qr", False),
+        ("unionpay-page", False),  # one cashier for the card, in the desktop's layout
         ("alipay-wap", False),
         ("wechatpay-wap", False),
     ]

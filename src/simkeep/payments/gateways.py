@@ -11,6 +11,7 @@ in the embedded default (``simulators/embedded.py``) — only the URLs and keys 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import httpx
 from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
 from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.payments.providers import alipayplus, unionpay, wechatpay_global
 from simkeep.payments.providers.alipay import AlipayConfig
 from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
 from simkeep.payments.providers.wechatpay import WeChatPayConfig
@@ -26,6 +28,12 @@ from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
 from simkeep.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The providers whose adapter builds itself from settings: each its own ``real_adapter``.
+REAL: dict[Provider, Callable[[Settings, Clock, httpx.AsyncClient], PaymentProviderAdapter]] = {
+    Provider.UNIONPAY: unionpay.real_adapter,
+    Provider.ALIPAYHK: alipayplus.real_adapter,
+    Provider.WECHATPAY_HK: wechatpay_global.real_adapter,
+}
 
 
 @dataclass
@@ -68,6 +76,9 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
             client=http,
             clock=clock,
         )
+    for provider, build in REAL.items():
+        if settings.provider_configured(provider.value):
+            adapters[provider] = build(settings, clock, http)
     return Gateways(adapters, http)
 
 

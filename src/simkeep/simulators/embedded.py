@@ -137,7 +137,7 @@ class EmbeddedProviders:
         await self.alipay.deliver_pending(now)
         await self.wechatpay.deliver_due(now=now)
         for simulator in self.others.values():
-            await simulator.deliver_due(now)
+            await simulator.deliver_due(now=now)
 
     async def close(self) -> None:
         await self.http.aclose()

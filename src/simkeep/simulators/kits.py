@@ -28,13 +28,24 @@ from fastapi import APIRouter
 from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
 from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.simulators import (
+    alipayplus_payments,
+    alipayplus_routes,
+    alipayplus_setup,
+    unionpay_routes,
+    unionpay_setup,
+    unionpay_trades,
+    wechatpay_global_routes,
+    wechatpay_global_setup,
+    wechatpay_trades,
+)
 from simkeep.simulators.delivery import Deliver, Reply
 
 
 class Simulated(Protocol):
     """What every kit's simulator does for its process."""
 
-    async def deliver_due(self, now: datetime | None = None) -> None:
+    async def deliver_due(self, *, now: datetime | None = None) -> object:
         """Send the notification attempts that are due."""
         ...
 
@@ -68,7 +79,8 @@ class Kit:
     router: Callable[[Any], APIRouter]
     adapter: Adapter
     accepted: Callable[[Reply], bool]
-    scan: Callable[[str, str], str]  # (order number, QR payload) → path under the prefix
+    # Where a phone that scanned one of its QR codes lands (order number, QR payload → URL)
+    scan: Callable[[str, str], str] | None = None
 
     @property
     def name(self) -> str:
@@ -76,14 +88,38 @@ class Kit:
         return self.provider.value
 
 
-KITS: tuple[Kit, ...] = ()
+KITS: tuple[Kit, ...] = (
+    Kit(
+        Provider.UNIONPAY,
+        unionpay_setup.build_simulator,
+        unionpay_routes.router,
+        unionpay_setup.simulator_adapter,
+        unionpay_trades.accepted,
+    ),
+    Kit(
+        Provider.ALIPAYHK,
+        alipayplus_setup.build_simulator,
+        alipayplus_routes.router,
+        alipayplus_setup.simulator_adapter,
+        alipayplus_payments.accepted,
+        scan=lambda order_no, qr: qr,  # the code is the cashier's address
+    ),
+    Kit(
+        Provider.WECHATPAY_HK,
+        wechatpay_global_setup.build_simulator,
+        wechatpay_global_routes.router,
+        wechatpay_global_setup.simulator_adapter,
+        wechatpay_trades.accepted,
+        scan=lambda order_no, qr: f"/_sim/wechatpay_hk/cashier/{order_no}",
+    ),
+)
 KIT_BY_PROVIDER = {kit.provider: kit for kit in KITS}
 
 
-def scan_path(provider: Provider, order_no: str, qr_payload: str) -> str:
-    """Where, under ``/_sim``, a phone scanning the order's QR code lands: a kit's page for
+def scan_url(provider: Provider, order_no: str, qr_payload: str) -> str | None:
+    """Where a phone scanning the order's QR code lands in the simulators: a kit's page for
     it, else the older simulators' cashier for the order."""
     kit = KIT_BY_PROVIDER.get(provider)
     if kit is None:
         return f"/_sim/{provider.value}/cashier/{order_no}"
-    return f"/_sim/{kit.name}{kit.scan(order_no, qr_payload)}"
+    return kit.scan(order_no, qr_payload) if kit.scan else None

@@ -2,71 +2,69 @@
 
 Design overview
 ---------------
-``WeChatPaySimulator`` holds its platform key pair (generated, or kept in a directory by
-``simulators.keys`` so that every worker process signs alike) and a ``PUB_KEY_ID_…`` derived
-from the public key (public-key mode), knows one merchant (mchid, appid, public key,
-certificate serial, APIv3 key), keeps trades in memory and reads time from an injected
-``Clock``. ``wechatpay_router`` exposes the v3 endpoints (Native and H5 orders, query,
-close); each request must carry a valid merchant ``Authorization`` within ±300 s, else 401
+``WeChatPayPlatform`` is one v3 API's platform for one merchant, the API given as data
+(``V3Api``: paths, currency, field names): ``WeChatPaySimulator`` is the Mainland one, and
+WeChat Pay HK's global API (``simulators.wechatpay_global``) runs on the same code. It holds
+its platform key pair (generated, or kept in a directory by ``simulators.keys`` so that
+every worker process signs alike) and a ``PUB_KEY_ID_…`` derived from the public key
+(public-key mode), knows one merchant (mchid, appid, public key, certificate serial, APIv3
+key), keeps trades in memory and reads time from an injected ``Clock``.
+``wechatpay_router`` exposes the v3 endpoints (Native and H5 orders, query, close); each
+request must carry a valid merchant ``Authorization`` within ±300 s, else 401
 ``SIGN_ERROR``, and every answer — errors and empty 204 bodies included — is signed with the
 platform key.
 
-A paid trade gets one ``TRANSACTION.SUCCESS`` notification (AES-256-GCM ``resource`` under
-the APIv3 key). It is delivered through an injected async ``deliver`` callable on the real
-retry schedule, scaled by ``time_scale``, until the merchant answers 200 or 204; each attempt
-is signed afresh. ``deliver_due(now=…)`` sends whatever is due, so tests move a
-``FixedClock`` instead of sleeping. ``faults`` injects drop, duplicate, bad signature,
-SIGNTEST signature, tampered amount and stale timestamp. A cashier page and a test hook
+A paid trade gets one ``TRANSACTION.SUCCESS`` notification, sent by the platform's notifier
+(``simulators.wechatpay_notifier``: retry schedule, faults) through the generic
+``simulators.delivery.Deliver``; the Mainland simulator keeps its older status-answering
+``deliver`` (``replying`` adapts it). A cashier page and a test hook
 (``POST /pay/{out_trade_no}``) stand in for the payer; an H5 payer is sent back to the
 ``redirect_url`` the merchant appended to the ``h5_url``, if it is on the merchant's own
 site (the host of the order's notify URL stands in for the registered H5 domain).
+``records()`` gives every trade as the provider sees it, for the fault harness's checker.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from simkeep.clock import Clock, in_shanghai
+from simkeep.payments.providers.wechatpay_api import MAINLAND, V3Api
 from simkeep.payments.providers.wechatpay_signing import (
     MAX_SKEW,
-    SIGNTEST_PREFIX,
-    json_bytes,
-    new_nonce,
     parse_authorization,
-    platform_headers,
     signing_message,
 )
 from simkeep.payments.signing import (
     KeyPair,
     SignatureError,
-    aes_gcm_encrypt,
-    load_private_key,
     load_public_key,
     verify_sha256_rsa,
 )
-from simkeep.simulators.keys import kept_key_pair, public_key_id
+from simkeep.simulators import delivery as generic
+from simkeep.simulators.keys import kept_key_pair
+from simkeep.simulators.wechatpay_notifier import V3Notifier
 from simkeep.simulators.wechatpay_trades import (
     ACCEPTED,
-    RETRY_SCHEDULE_SECONDS,
     TRADE_TYPES,
     Deliver,
-    Delivery,
-    Faults,
     SimTrade,
     SimulatorError,
     http_deliver,
+    replying,
+    trade_from_order,
 )
 
 
-class WeChatPaySimulator:
-    """WeChat Pay's platform for one merchant: trades, signatures, notifications."""
+class WeChatPayPlatform(V3Notifier):
+    """One WeChat Pay v3 API's platform for one merchant: trades, signatures, notifications."""
+
+    api: ClassVar[V3Api] = MAINLAND
+    key_name: ClassVar[str] = "wechatpay"  # the platform key pair's name in ``key_dir``
 
     def __init__(
         self,
@@ -77,28 +75,26 @@ class WeChatPaySimulator:
         merchant_serial_no: str,
         apiv3_key: str,
         clock: Clock,
-        public_base_url: str = "http://127.0.0.1:8000/_sim/wechatpay",
+        public_base_url: str,
         key_dir: Path | None = None,
-        deliver: Deliver = http_deliver,
+        deliver: generic.Deliver = generic.http_deliver,
         time_scale: float = 1.0,
     ) -> None:
+        super().__init__(
+            platform_keys=(
+                KeyPair.generate() if key_dir is None else kept_key_pair(key_dir, self.key_name)
+            ),
+            apiv3_key=apiv3_key,
+            clock=clock,
+            deliver=deliver,
+            time_scale=time_scale,
+        )
         self.mchid = mchid
         self.appid = appid
-        self.platform_keys = (
-            KeyPair.generate() if key_dir is None else kept_key_pair(key_dir, "wechatpay")
-        )
-        self.public_key_id = public_key_id(self.platform_keys.public_pem)
-        self.apiv3_key = apiv3_key
         self.public_base_url = public_base_url.rstrip("/")
-        self.faults = Faults()
         self.trades: dict[str, SimTrade] = {}
-        self.deliveries: list[Delivery] = []
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_serial_no = merchant_serial_no
-        self._platform_key = load_private_key(self.platform_keys.private_pem)
-        self._clock = clock
-        self._deliver = deliver
-        self._time_scale = time_scale
 
     def check_request(self, *, method: str, path: str, body: bytes, authorization: str) -> None:
         """Raise 401 ``SIGN_ERROR`` unless the merchant signed exactly this request just now."""
@@ -116,19 +112,12 @@ class WeChatPaySimulator:
         if not verify_sha256_rsa(self._merchant_key, message, items["signature"]):
             raise SimulatorError(401, "SIGN_ERROR", "the signature does not verify")
 
-    def sign(self, body: bytes) -> dict[str, str]:
-        """``Wechatpay-*`` headers for an answer body (empty for 204)."""
-        return platform_headers(
-            private_key=self._platform_key,
-            serial=self.public_key_id,
-            body=body,
-            timestamp=self._unix(),
-            nonce=new_nonce(),
-        )
-
     def create_trade(self, *, kind: str, order: Mapping[str, Any]) -> SimTrade:
         """A Native or H5 order; the same out_trade_no again must repeat the same amount."""
-        trade = _trade_from_order(kind=kind, order=order, appid=self.appid, mchid=self.mchid)
+        self._check_order(kind, order)
+        trade = trade_from_order(
+            kind=kind, order=order, appid=self.appid, mchid=self.mchid, currency=self.api.currency
+        )
         known = self.trades.get(trade.out_trade_no)
         if known is None:
             self.trades[trade.out_trade_no] = trade
@@ -152,7 +141,7 @@ class WeChatPaySimulator:
         """Where the H5 cashier sends the payer afterwards: ``redirect_url``, if any, when it
         is on the merchant's site (else 400, as WeChat Pay refuses a foreign domain)."""
         trade = self.find(out_trade_no)
-        if not redirect_url or trade.trade_type != TRADE_TYPES["h5"]:
+        if not redirect_url or trade.trade_type != TRADE_TYPES["mweb"]:
             return None
         target, merchant = urlsplit(redirect_url), urlsplit(trade.notify_url)
         if (target.scheme, target.netloc) != (merchant.scheme, merchant.netloc):
@@ -165,41 +154,46 @@ class WeChatPaySimulator:
             raise SimulatorError(400, "ORDERPAID", "a paid order cannot be closed")
         trade.state = "CLOSED"
 
-    async def pay(self, out_trade_no: str, *, success: bool) -> SimTrade:
-        """The payer pays (or fails); a success is notified at once, then on the schedule."""
+    async def pay(self, out_trade_no: str, *, success: bool, wallet: str | None = None) -> SimTrade:
+        """The payer pays (or fails) from a wallet in ``wallet``'s currency (by default one
+        of those the API takes); a success is notified at once, then on the schedule."""
         trade = self.find(out_trade_no)
         if trade.state not in ("NOTPAY", "PAYERROR"):
             raise SimulatorError(400, "TRADE_ERROR", f"the order is {trade.state}")
         if not success:
             trade.state = "PAYERROR"
             return trade
+        self._charge(trade, wallet)
         trade.state, trade.success_time = "SUCCESS", self._clock.now()
         trade.transaction_id = "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
-        self.deliveries.append(self._notification(trade))
+        self.queue(
+            out_trade_no=trade.out_trade_no,
+            url=trade.notify_url,
+            resource=lambda total: self.payment_resource(trade, total=total),
+            total=trade.total,
+        )
         await self.deliver_due()
         return trade
 
-    async def deliver_due(self, *, now: datetime | None = None) -> int:
-        """Send every notification due at ``now`` (default: the clock); returns attempts made."""
-        instant = now or self._clock.now()
-        due = [d for d in self.deliveries if not d.done and d.next_at <= instant]
-        for delivery in due:
-            await self._attempt(delivery, instant)
-        return len(due)
-
-    def next_due(self) -> datetime | None:
-        """When the next pending attempt is due, if any."""
-        pending = [d.next_at for d in self.deliveries if not d.done]
-        return min(pending, default=None)
-
-    async def run_notifier(self, *, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Deliver due notifications until ``stop`` is set (for a running embedded app)."""
-        while not stop.is_set():
-            await self.deliver_due()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                continue
+    def records(self) -> list[dict[str, Any]]:
+        """Every trade as the provider records it: state, amount, whether it was paid, how
+        many notifications were posted and whether one was taken."""
+        deliveries = {d.out_trade_no: d for d in self.deliveries}
+        records = []
+        for trade in self.trades.values():
+            statuses = d.statuses if (d := deliveries.get(trade.out_trade_no)) else []
+            records.append(
+                {
+                    "out_trade_no": trade.out_trade_no,
+                    "paid": trade.state == "SUCCESS",
+                    "state": trade.state,
+                    "amount_minor": trade.total,
+                    "currency": trade.currency,
+                    "attempts": len(statuses),
+                    "acknowledged": any(status in ACCEPTED for status in statuses),
+                }
+            )
+        return records
 
     def payment_resource(self, trade: SimTrade, *, total: int) -> dict[str, Any]:
         """The decrypted payment plaintext of a ``TRANSACTION.SUCCESS`` notification."""
@@ -208,7 +202,7 @@ class WeChatPaySimulator:
             "mchid": self.mchid,
             "appid": self.appid,
             "out_trade_no": trade.out_trade_no,
-            "transaction_id": trade.transaction_id,
+            self.api.transaction_id: trade.transaction_id,
             "trade_type": trade.trade_type,
             "trade_state": "SUCCESS",
             "trade_state_desc": "支付成功",
@@ -216,12 +210,7 @@ class WeChatPaySimulator:
             "attach": "",
             "success_time": success_time.isoformat(timespec="seconds"),
             "payer": {"openid": "o" + trade.transaction_id[-16:]},
-            "amount": {
-                "total": total,
-                "payer_total": total,
-                "currency": trade.currency,
-                "payer_currency": trade.currency,
-            },
+            "amount": self._amount(trade, total),
             "promotion_detail": [],
         }
 
@@ -230,116 +219,58 @@ class WeChatPaySimulator:
         answer["trade_state"] = trade.state
         answer["trade_state_desc"] = trade.state
         if trade.state != "SUCCESS":
-            for name in ("transaction_id", "success_time", "payer", "bank_type"):
+            for name in (self.api.transaction_id, "success_time", "payer", "bank_type"):
                 del answer[name]
         return answer
 
-    def _notification(self, trade: SimTrade) -> Delivery:
-        body = self._event(trade, total=trade.total)
-        signed = body
-        if self.faults.tampered_amount:
-            body = self._event(trade, total=trade.total // 100 or 1, event_id=_event_id(signed))
-        return Delivery(
-            out_trade_no=trade.out_trade_no,
-            url=trade.notify_url,
-            body=body,
-            signed_body=signed,
-            next_at=self._clock.now(),
-        )
+    def wallet_choices(self, trade: SimTrade) -> dict[str, str]:
+        """The wallets a payer may choose between on the cashier page (Mainland: no choice)."""
+        return {}
 
-    def _event(self, trade: SimTrade, *, total: int, event_id: str | None = None) -> bytes:
-        nonce = secrets.token_hex(6)
-        plaintext = json_bytes(self.payment_resource(trade, total=total))
-        ciphertext = aes_gcm_encrypt(
-            self.apiv3_key.encode("ascii"), nonce.encode(), plaintext, b"transaction"
-        )
-        event = {
-            "id": event_id or f"EV-{secrets.token_hex(12)}",
-            "create_time": in_shanghai(self._clock.now()).isoformat(timespec="seconds"),
-            "resource_type": "encrypt-resource",
-            "event_type": "TRANSACTION.SUCCESS",
-            "summary": "支付成功",
-            "resource": {
-                "original_type": "transaction",
-                "algorithm": "AEAD_AES_256_GCM",
-                "ciphertext": ciphertext,
-                "nonce": nonce,
-                "associated_data": "transaction",
-            },
+    def _check_order(self, kind: str, order: Mapping[str, Any]) -> None:
+        """What this API asks of an order beyond the common terms (Mainland: nothing)."""
+
+    def _charge(self, trade: SimTrade, wallet: str | None) -> None:
+        """The payer pays the trade's own amount, from a wallet in its currency."""
+        if wallet not in (None, trade.currency):
+            raise SimulatorError(400, "PARAM_ERROR", f"a {wallet} wallet cannot pay this order")
+        trade.payer_total, trade.payer_currency = trade.total, trade.currency
+
+    def _amount(self, trade: SimTrade, total: int) -> dict[str, Any]:
+        return {
+            "total": total,
+            "payer_total": total,
+            "currency": trade.currency,
+            "payer_currency": trade.currency,
         }
-        return json_bytes(event)
 
-    async def _attempt(self, delivery: Delivery, now: datetime) -> None:
-        if self.faults.drop:
-            delivery.done = True
-            return
-        copies = 2 if self.faults.duplicate else 1
-        for _ in range(copies):
-            headers = self._notification_headers(delivery)
-            delivery.statuses.append(await self._deliver(delivery.url, headers, delivery.body))
-        delivery.attempts += 1
-        accepted = delivery.statuses[-1] in ACCEPTED
-        if accepted or delivery.attempts >= len(RETRY_SCHEDULE_SECONDS):
-            delivery.done = True
-            return
-        delay = RETRY_SCHEDULE_SECONDS[delivery.attempts] * self._time_scale
-        delivery.next_at = now + timedelta(seconds=delay)
 
-    def _notification_headers(self, delivery: Delivery) -> dict[str, str]:
-        key = self._platform_key
-        if self.faults.bad_signature:
-            key = load_private_key(KeyPair.generate().private_pem)
-        skew = 2 * int(MAX_SKEW.total_seconds()) if self.faults.stale_timestamp else 0
-        headers = platform_headers(
-            private_key=key,
-            serial=self.public_key_id,
-            body=delivery.signed_body,
-            timestamp=self._unix() - skew,
-            nonce=new_nonce(),
+class WeChatPaySimulator(WeChatPayPlatform):
+    """WeChat Pay's Mainland v3 platform, its notifier answered by a bare HTTP status."""
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        appid: str,
+        merchant_public_key_pem: bytes,
+        merchant_serial_no: str,
+        apiv3_key: str,
+        clock: Clock,
+        public_base_url: str = "http://127.0.0.1:8000/_sim/wechatpay",
+        key_dir: Path | None = None,
+        deliver: Deliver = http_deliver,
+        time_scale: float = 1.0,
+    ) -> None:
+        super().__init__(
+            mchid=mchid,
+            appid=appid,
+            merchant_public_key_pem=merchant_public_key_pem,
+            merchant_serial_no=merchant_serial_no,
+            apiv3_key=apiv3_key,
+            clock=clock,
+            public_base_url=public_base_url,
+            key_dir=key_dir,
+            deliver=replying(deliver),
+            time_scale=time_scale,
         )
-        if self.faults.signtest:
-            headers["Wechatpay-Signature"] = SIGNTEST_PREFIX + secrets.token_hex(16)
-        return {"Content-Type": "application/json", **headers}
-
-    def _unix(self) -> int:
-        return int(self._clock.now().timestamp())
-
-
-def _event_id(body: bytes) -> str:
-    return str(json.loads(body)["id"])
-
-
-def _trade_from_order(*, kind: str, order: Mapping[str, Any], appid: str, mchid: str) -> SimTrade:
-    if order.get("appid") != appid or order.get("mchid") != mchid:
-        raise SimulatorError(400, "PARAM_ERROR", "appid and mchid must be the merchant's")
-    amount = order.get("amount")
-    total = amount.get("total") if isinstance(amount, dict) else None
-    currency = amount.get("currency", "CNY") if isinstance(amount, dict) else None
-    if isinstance(total, bool) or not isinstance(total, int) or total <= 0 or currency != "CNY":
-        raise SimulatorError(400, "PARAM_ERROR", "amount.total must be positive fen in CNY")
-    texts = [order.get(name) for name in ("out_trade_no", "description", "notify_url")]
-    if not all(isinstance(text, str) and text for text in texts):
-        raise SimulatorError(400, "PARAM_ERROR", "out_trade_no, description, notify_url needed")
-    if kind == "h5" and not isinstance(order.get("scene_info"), dict):
-        raise SimulatorError(400, "PARAM_ERROR", "an H5 order needs scene_info")
-    return SimTrade(
-        out_trade_no=str(texts[0]),
-        trade_type=TRADE_TYPES[kind],
-        description=str(texts[1]),
-        total=total,
-        currency=currency,
-        notify_url=str(texts[2]),
-        time_expire=_parse_expiry(order.get("time_expire")),
-    )
-
-
-def _parse_expiry(value: object) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError as error:
-        raise SimulatorError(400, "PARAM_ERROR", "time_expire must be RFC 3339") from error
-    if parsed.tzinfo is None:
-        raise SimulatorError(400, "PARAM_ERROR", "time_expire needs an offset")
-    return parsed

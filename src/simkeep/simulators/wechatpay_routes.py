@@ -1,6 +1,7 @@
-"""The WeChat Pay simulator over HTTP: the v3 endpoints (every answer signed, even an empty
-204), the cashier page a payer clicks through, and a test hook — mounted under
-``/_sim/wechatpay`` in the embedded default."""
+"""A WeChat Pay v3 simulator over HTTP: its API's endpoints (every answer signed, even an
+empty 204), the cashier page a payer clicks through, and a test hook — the Mainland one
+mounted under ``/_sim/wechatpay`` in the embedded default. The paths are the simulator's
+``V3Api``'s, so WeChat Pay HK's global API is served by the same routes."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from simkeep.payment_methods import Channel
 from simkeep.payments.providers.wechatpay_signing import (
     json_bytes,
 )
-from simkeep.simulators.wechatpay import WeChatPaySimulator
-from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, SimTrade, SimulatorError
+from simkeep.simulators.wechatpay import WeChatPayPlatform
+from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, SimTrade, SimulatorError, price
 
 
 def _signed_response(
-    sim: WeChatPaySimulator, status: int, payload: Mapping[str, Any] | None
+    sim: WeChatPayPlatform, status: int, payload: Mapping[str, Any] | None
 ) -> Response:
     body = json_bytes(payload) if payload is not None else b""
     headers = sim.sign(body)
@@ -29,7 +31,7 @@ def _signed_response(
 
 
 async def _answer(
-    sim: WeChatPaySimulator,
+    sim: WeChatPayPlatform,
     request: Request,
     action: Callable[[dict[str, Any]], tuple[int, Mapping[str, Any] | None]],
 ) -> Response:
@@ -53,31 +55,33 @@ async def _answer(
     return _signed_response(sim, status, answer)
 
 
-def _check_mchid(sim: WeChatPaySimulator, mchid: object) -> None:
+def _check_mchid(sim: WeChatPayPlatform, mchid: object) -> None:
     if mchid != sim.mchid:
         raise SimulatorError(400, "PARAM_ERROR", "mchid must be the merchant's")
 
 
-def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
+def wechatpay_router(sim: WeChatPayPlatform) -> APIRouter:
     """The v3 endpoints, the cashier page and the test hook of one simulator."""
-    router = APIRouter(tags=["simulator: WeChat Pay"])
+    router = APIRouter(tags=[f"simulator: {sim.api.name}"])
+    transactions = sim.api.transactions
+    h5_endpoint, _ = sim.api.starts[Channel.WAP]
 
-    @router.post("/v3/pay/transactions/native")
+    @router.post(f"{transactions}/native")
     async def native(request: Request) -> Response:
         def create(order: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
             return 200, {"code_url": sim.create_trade(kind="native", order=order).code_url}
 
         return await _answer(sim, request, create)
 
-    @router.post("/v3/pay/transactions/h5")
+    @router.post(f"{transactions}/{h5_endpoint}")
     async def h5(request: Request) -> Response:
         def create(order: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
-            trade = sim.create_trade(kind="h5", order=order)
+            trade = sim.create_trade(kind=h5_endpoint, order=order)
             return 200, {"h5_url": f"{sim.public_base_url}/cashier/{trade.out_trade_no}"}
 
         return await _answer(sim, request, create)
 
-    @router.get("/v3/pay/transactions/out-trade-no/{out_trade_no}")
+    @router.get(f"{transactions}/out-trade-no/{{out_trade_no}}")
     async def query(request: Request, out_trade_no: str) -> Response:
         def answer(_: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
             _check_mchid(sim, request.query_params.get("mchid"))
@@ -85,7 +89,7 @@ def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
 
         return await _answer(sim, request, answer)
 
-    @router.post("/v3/pay/transactions/out-trade-no/{out_trade_no}/close")
+    @router.post(f"{transactions}/out-trade-no/{{out_trade_no}}/close")
     async def close(request: Request, out_trade_no: str) -> Response:
         def answer(body: dict[str, Any]) -> tuple[int, None]:
             _check_mchid(sim, body.get("mchid"))
@@ -95,11 +99,13 @@ def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
         return await _answer(sim, request, answer)
 
     @router.post("/pay/{out_trade_no}")
-    async def pay_hook(out_trade_no: str, outcome: str = "success") -> JSONResponse:
+    async def pay_hook(
+        out_trade_no: str, outcome: str = "success", wallet: str | None = None
+    ) -> JSONResponse:
         if outcome not in ("success", "fail"):
             return JSONResponse({"code": "PARAM_ERROR", "message": "outcome is success|fail"}, 400)
         try:
-            trade = await sim.pay(out_trade_no, success=outcome == "success")
+            trade = await sim.pay(out_trade_no, success=outcome == "success", wallet=wallet)
         except SimulatorError as error:
             return JSONResponse({"code": error.code, "message": error.message}, error.status)
         return JSONResponse({"out_trade_no": out_trade_no, "trade_state": trade.state})
@@ -119,13 +125,14 @@ def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
         redirect_url: str = "",
         action: str = Form("pay"),
         password: str = Form(""),
+        wallet: str = Form(""),
     ) -> Response:
         if action != "cancel" and not password:
             return _cashier_response(sim, out_trade_no, notice="请输入支付密码", status=400)
         try:
             back = sim.h5_return(out_trade_no, redirect_url)
             if action != "cancel":
-                await sim.pay(out_trade_no, success=True)
+                await sim.pay(out_trade_no, success=True, wallet=wallet or None)
         except SimulatorError as error:
             return _cashier_response(sim, out_trade_no, notice=error.message, status=error.status)
         if back is not None:  # an H5 payer goes back to the merchant's page
@@ -137,32 +144,45 @@ def wechatpay_router(sim: WeChatPaySimulator) -> APIRouter:
 
 
 def _cashier_response(
-    sim: WeChatPaySimulator, out_trade_no: str, *, notice: str, status: int = 200
+    sim: WeChatPayPlatform, out_trade_no: str, *, notice: str, status: int = 200
 ) -> HTMLResponse:
     try:
         trade = sim.find(out_trade_no)
     except SimulatorError as error:
         return HTMLResponse(_page("微信支付", f"<p>{html.escape(error.message)}</p>"), error.status)
-    return HTMLResponse(_page("微信支付 WeChat Pay", _cashier_body(trade, notice)), status)
+    title = f"微信支付 {sim.api.name}"
+    body = _cashier_body(trade, notice, sim.wallet_choices(trade))
+    return HTMLResponse(_page(title, body), status)
 
 
-def _cashier_body(trade: SimTrade, notice: str) -> str:
-    yuan = f"{trade.total // 100}.{trade.total % 100:02d}"
+def _cashier_body(trade: SimTrade, notice: str, wallets: Mapping[str, str]) -> str:
     form = ""
     if trade.state in ("NOTPAY", "PAYERROR"):
         form = (
-            '<form method="post"><label>支付密码 Payment password '
+            f'<form method="post">{_wallet_select(wallets)}<label>支付密码 Payment password '
             '<input type="password" name="password" inputmode="numeric" autocomplete="off">'
             f"</label><p>演示密码 Demo password: <code>{DEMO_PASSWORD}</code></p>"
             '<button name="action" value="pay">支付 Pay</button> '
             '<button name="action" value="cancel">取消 Cancel</button></form>'
         )
     return (
-        f"<p>{html.escape(trade.description)}</p><p class=amount>¥{yuan}</p>"
+        f"<p>{html.escape(trade.description)}</p>"
+        f"<p class=amount>{html.escape(price(trade.total, trade.currency))}</p>"
         f"<p>二维码内容 QR payload: <code>{html.escape(trade.code_url)}</code></p>"
         f"<p>订单 Order: {html.escape(trade.out_trade_no)} · {html.escape(trade.state)}</p>"
         f"<p role=status>{html.escape(notice)}</p>{form}"
     )
+
+
+def _wallet_select(wallets: Mapping[str, str]) -> str:
+    """A choice of the payer's wallet, where the API takes more than one currency."""
+    if not wallets:
+        return ""
+    options = "".join(
+        f'<option value="{html.escape(code)}">{html.escape(label)}</option>'
+        for code, label in wallets.items()
+    )
+    return f'<p><label>錢包 Wallet <select name="wallet">{options}</select></label></p>'
 
 
 def _page(title: str, body: str) -> str:

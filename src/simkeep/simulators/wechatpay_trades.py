@@ -1,13 +1,20 @@
 """WeChat Pay simulator's records: trades, notifications and their attempts, faults, v3 error
-answers, the notifier's HTTP delivery, and the retry schedule."""
+answers, the orders' terms, the notifier's HTTP delivery and the retry schedule.
+
+The Mainland simulator's ``Deliver`` answers a bare status; ``replying`` makes it the generic
+``simulators.delivery.Deliver`` the v3 notifier speaks, whose ``Reply`` ``accepted`` judges
+by the v3 rule (200 or 204, whatever the body)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
+
+from simkeep.simulators import delivery
 
 # Seconds before each attempt: at once, then 15s/15s/30s/3m/10m/20m/30m×3/60m/3h×3/6h×2.
 RETRY_SCHEDULE_SECONDS = (
@@ -15,8 +22,9 @@ RETRY_SCHEDULE_SECONDS = (
     *(10800, 10800, 10800, 21600, 21600),
 )
 ACCEPTED = frozenset({200, 204})
-TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB"}
+TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "mweb": "MWEB"}  # by order endpoint
 DEMO_PASSWORD = "123456"  # noqa: S105 - printed on the cashier page on purpose
+SYMBOLS = {"CNY": "¥", "HKD": "HK$"}
 
 Deliver = Callable[[str, Mapping[str, str], bytes], Awaitable[int]]
 
@@ -55,6 +63,8 @@ class SimTrade:
     state: str = "NOTPAY"
     transaction_id: str = ""
     success_time: datetime | None = None
+    payer_total: int = 0  # what the payer's wallet paid, in its own currency
+    payer_currency: str = ""
 
     @property
     def code_url(self) -> str:
@@ -83,3 +93,61 @@ async def http_deliver(url: str, headers: Mapping[str, str], body: bytes) -> int
     except httpx.HTTPError:
         return 0
     return response.status_code
+
+
+def price(minor: int, currency: str) -> str:
+    """An amount as the cashier shows it: ``¥12.34``, ``HK$12.34``."""
+    return f"{SYMBOLS.get(currency, currency + ' ')}{minor // 100}.{minor % 100:02d}"
+
+
+def accepted(reply: delivery.Reply) -> bool:
+    """Whether the merchant took a v3 notification: HTTP 200 or 204, whatever the body."""
+    return reply.status in ACCEPTED
+
+
+def replying(deliver: Deliver) -> delivery.Deliver:
+    """A status-answering ``Deliver`` as the generic one, answering a ``Reply``."""
+
+    async def send(url: str, headers: Mapping[str, str], body: bytes) -> delivery.Reply:
+        return delivery.Reply(await deliver(url, headers, body))
+
+    return send
+
+
+def trade_from_order(
+    *, kind: str, order: Mapping[str, Any], appid: str, mchid: str, currency: str
+) -> SimTrade:
+    """The trade a Native or H5 order asks for, or 400 ``PARAM_ERROR``."""
+    if order.get("appid") != appid or order.get("mchid") != mchid:
+        raise SimulatorError(400, "PARAM_ERROR", "appid and mchid must be the merchant's")
+    amount = order.get("amount")
+    total = amount.get("total") if isinstance(amount, dict) else None
+    stated = amount.get("currency", "CNY") if isinstance(amount, dict) else None
+    if isinstance(total, bool) or not isinstance(total, int) or total <= 0 or stated != currency:
+        raise SimulatorError(400, "PARAM_ERROR", f"amount.total must be positive, in {currency}")
+    texts = [order.get(name) for name in ("out_trade_no", "description", "notify_url")]
+    if not all(isinstance(text, str) and text for text in texts):
+        raise SimulatorError(400, "PARAM_ERROR", "out_trade_no, description, notify_url needed")
+    if TRADE_TYPES[kind] == "MWEB" and not isinstance(order.get("scene_info"), dict):
+        raise SimulatorError(400, "PARAM_ERROR", "an H5 order needs scene_info")
+    return SimTrade(
+        out_trade_no=str(texts[0]),
+        trade_type=TRADE_TYPES[kind],
+        description=str(texts[1]),
+        total=total,
+        currency=currency,
+        notify_url=str(texts[2]),
+        time_expire=_parse_expiry(order.get("time_expire")),
+    )
+
+
+def _parse_expiry(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as error:
+        raise SimulatorError(400, "PARAM_ERROR", "time_expire must be RFC 3339") from error
+    if parsed.tzinfo is None:
+        raise SimulatorError(400, "PARAM_ERROR", "time_expire needs an offset")
+    return parsed

@@ -39,7 +39,7 @@ from simkeep.promotions.wording import promotion_line
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Plan, SimAccount
-from simkeep.simulators.kits import scan_path
+from simkeep.simulators.kits import scan_url
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
 from simkeep.topups.model import Order, OrderState
@@ -137,7 +137,7 @@ async def _order_view(services: Services, subscriber_id: int, order_no: str) -> 
     order, plan, account, held = found
     cashier = None
     if services.settings.simulators and order.channel is Channel.QR and order.pay_qr:
-        cashier = scan_path(order.provider, order.order_no, order.pay_qr)
+        cashier = scan_url(order.provider, order.order_no, order.pay_qr)
     return OrderView(order, plan, account, cashier, held)
 
 

@@ -16,6 +16,10 @@ Notifications go through the same header check over the raw body bytes, then the
 ``appid``. Amounts are integer fen in CNY. The signing helpers are public because the
 simulator speaks the same protocol from the platform side.
 
+What differs between WeChat Pay's v3 APIs — the Mainland one here, the global one of WeChat
+Pay HK (``wechatpay_global``) — is data: a ``V3Api`` (``wechatpay_api``: paths, currency,
+the field naming WeChat Pay's transaction), read by this one adapter class.
+
 An H5 order's ``h5_url`` gets the order's return URL appended as ``redirect_url``
 (URL-encoded), WeChat Pay's way of sending the payer back to the merchant's page once the
 payment is done or abandoned; WeChat Pay accepts it only on the merchant's registered H5
@@ -29,14 +33,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import httpx
 
 from simkeep.clock import Clock, in_shanghai
-from simkeep.money import InvalidAmount, Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
     OUT_TRADE_NO_PATTERN,
     Acknowledgement,
@@ -48,6 +51,12 @@ from simkeep.payments.model import (
     RawNotification,
     TradeStatus,
     VerifiedNotification,
+)
+from simkeep.payments.providers.wechatpay_api import (
+    MAINLAND,
+    V3Api,
+    queried_trade,
+    verified_payment,
 )
 from simkeep.payments.providers.wechatpay_signing import (
     PUBLIC_KEY_ID_PREFIX,
@@ -63,22 +72,12 @@ from simkeep.payments.signing import (
     load_public_key,
 )
 
-CURRENCY = "CNY"
+CURRENCY = MAINLAND.currency
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
-TRADE_STATES = {
-    "SUCCESS": TradeStatus.PAID,
-    "REFUND": TradeStatus.CLOSED,
-    "CLOSED": TradeStatus.CLOSED,
-    "REVOKED": TradeStatus.CLOSED,
-    "NOTPAY": TradeStatus.UNPAID,
-    "USERPAYING": TradeStatus.UNPAID,
-    "PAYERROR": TradeStatus.FAILED,
-}
-START_ENDPOINTS = {Channel.QR: ("native", "code_url"), Channel.WAP: ("h5", "h5_url")}
 
 
 class CurrencyNotSupported(ValueError):
-    """WeChat Pay (Mainland) takes CNY only; convert before asking for a payment."""
+    """WeChat Pay charges in one currency (Mainland: CNY); convert before asking to pay."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -104,8 +103,9 @@ class WeChatPayConfig:
 class WeChatPayAdapter:
     """The merchant half of WeChat Pay v3: Native and H5 orders, query, close, notifications."""
 
-    provider = Provider.WECHATPAY
-    currencies = frozenset({CURRENCY})
+    api: ClassVar[V3Api] = MAINLAND
+    provider = MAINLAND.provider
+    currencies = frozenset({MAINLAND.currency})
 
     def __init__(self, *, config: WeChatPayConfig, client: httpx.AsyncClient, clock: Clock) -> None:
         self._config = config
@@ -120,15 +120,16 @@ class WeChatPayAdapter:
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """Create a Native (QR) or H5 (WAP) order and return its ``code_url`` or ``h5_url``."""
-        if request.amount.currency != CURRENCY:
-            raise CurrencyNotSupported(f"WeChat Pay takes CNY, not {request.amount.currency}")
-        if request.channel not in START_ENDPOINTS:
-            raise ValueError(f"WeChat Pay has no {request.channel} channel here (use qr or wap)")
-        endpoint, answer_field = START_ENDPOINTS[request.channel]
+        api = self.api
+        if request.amount.currency != api.currency:
+            raise CurrencyNotSupported(
+                f"{api.name} takes {api.currency}, not {request.amount.currency}"
+            )
+        if request.channel not in api.starts:
+            raise ValueError(f"{api.name} has no {request.channel} channel here (use qr or wap)")
+        endpoint, answer_field = api.starts[request.channel]
         _check_out_trade_no(request.out_trade_no)
-        response = await self._call(
-            "POST", f"/v3/pay/transactions/{endpoint}", self._order(request)
-        )
+        response = await self._call("POST", f"{api.transactions}/{endpoint}", self._order(request))
         answer = _expect(response, 200).get(answer_field)
         if not isinstance(answer, str) or not answer:
             raise ProviderError(f"WeChat Pay answered without {answer_field}")
@@ -139,17 +140,17 @@ class WeChatPayAdapter:
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask what became of a trade; one WeChat Pay does not know is UNPAID."""
         _check_out_trade_no(out_trade_no)
-        path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self._config.mchid}"
+        path = f"{self.api.transactions}/out-trade-no/{out_trade_no}?mchid={self._config.mchid}"
         response = await self._call("GET", path, None)
         if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
-        return _trade_from_query(out_trade_no, _expect(response, 200))
+        return queried_trade(out_trade_no, _expect(response, 200), self.api)
 
     async def close(self, out_trade_no: str) -> None:
         """Close an unpaid trade (WeChat Pay answers 204); a trade WeChat Pay never made
         (its start failed) needs no closing."""
         _check_out_trade_no(out_trade_no)
-        path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close"
+        path = f"{self.api.transactions}/out-trade-no/{out_trade_no}/close"
         response = await self._call("POST", path, {"mchid": self._config.mchid})
         if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
             return
@@ -170,7 +171,7 @@ class WeChatPayAdapter:
             raise NotificationRejected("wrong_merchant", "the payment is for another mchid/appid")
         if payment.get("trade_state") != "SUCCESS":
             raise NotificationRejected("not_success", "only a SUCCESS payment is notified")
-        return _verified(event, payment)
+        return verified_payment(event, payment, self.api)
 
     def acknowledge(self, accepted: bool) -> Acknowledgement:
         """204 with no body when accepted; 400 with ``{"code":"FAIL"}`` asks for a retry (any
@@ -188,7 +189,7 @@ class WeChatPayAdapter:
             "out_trade_no": request.out_trade_no,
             "time_expire": in_shanghai(request.expires_at).isoformat(timespec="seconds"),
             "notify_url": request.notify_url,
-            "amount": {"total": request.amount.minor, "currency": CURRENCY},
+            "amount": {"total": request.amount.minor, "currency": request.amount.currency},
         }
         if request.channel is Channel.WAP:
             order["scene_info"] = {"payer_client_ip": request.payer_ip, "h5_info": {"type": "Wap"}}
@@ -295,64 +296,3 @@ def _json_object(data: bytes, *, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise NotificationRejected("malformed", f"{what} is not a JSON object")
     return value
-
-
-def _money(amount: object) -> Money:
-    if not isinstance(amount, dict):
-        raise NotificationRejected("malformed", "amount is missing")
-    total, currency = amount.get("total"), amount.get("currency", CURRENCY)
-    if isinstance(total, bool) or not isinstance(total, int) or not isinstance(currency, str):
-        raise NotificationRejected("malformed", "amount.total must be integer fen")
-    try:
-        return Money(total, currency)
-    except InvalidAmount as error:
-        raise NotificationRejected("malformed", str(error)) from error
-
-
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise NotificationRejected("malformed", f"{text!r} is not an RFC 3339 time") from error
-    if parsed.tzinfo is None:
-        raise NotificationRejected("malformed", f"{text!r} has no offset")
-    return parsed
-
-
-def _verified(event: dict[str, Any], payment: dict[str, Any]) -> VerifiedNotification:
-    texts = [event.get("id"), payment.get("out_trade_no"), payment.get("transaction_id")]
-    if not all(isinstance(value, str) and value for value in texts):
-        raise NotificationRejected("malformed", "id, out_trade_no or transaction_id is missing")
-    return VerifiedNotification(
-        provider=Provider.WECHATPAY,
-        notification_id=str(texts[0]),
-        out_trade_no=str(texts[1]),
-        status=TradeStatus.PAID,
-        amount=_money(payment.get("amount")),
-        merchant_id=str(payment["mchid"]),
-        app_id=str(payment["appid"]),
-        provider_trade_no=str(texts[2]),
-        paid_at=_time(payment.get("success_time")),
-        raw={**event, "resource": payment},
-    )
-
-
-def _trade_from_query(out_trade_no: str, answer: dict[str, Any]) -> ProviderTrade:
-    state = answer.get("trade_state")
-    if not isinstance(state, str) or state not in TRADE_STATES:
-        raise ProviderError(f"WeChat Pay answered an unknown trade_state {state!r}")
-    try:
-        amount = _money(answer["amount"]) if "amount" in answer else None
-        paid_at = _time(answer.get("success_time"))
-    except NotificationRejected as error:
-        raise ProviderError(f"WeChat Pay answered a malformed trade: {error}") from error
-    transaction_id = answer.get("transaction_id")
-    return ProviderTrade(
-        out_trade_no=out_trade_no,
-        status=TRADE_STATES[state],
-        amount=amount,
-        provider_trade_no=transaction_id if isinstance(transaction_id, str) else None,
-        paid_at=paid_at,
-    )

@@ -1,0 +1,296 @@
+"""UnionPay online gateway (全渠道, ACP 5.1.0), merchant side: bank-card payments.
+
+Design overview
+---------------
+``UnionPayAdapter`` implements ``PaymentProviderAdapter`` over an injected
+``httpx.AsyncClient`` and ``Clock``. A consume (``txnType`` 01, ``bizType`` 000201) asks the
+gateway nothing: ``start`` signs the form with the merchant key and returns it with the
+gateway's ``frontTransReq.do`` URL, and the payer's browser posts it there (``channelType``
+07 on a desktop, 08 on a phone). ``payTimeout`` is the order's expiry: the gateway refuses
+payment after it, which is why ``close`` asks nothing — UnionPay has no close for an unpaid
+consume, and none is needed.
+
+UnionPay finds a trade by ``merId``, ``orderId`` and ``txnTime``, and ``query`` is given the
+order number only. So ``txnTime`` is not the instant the form is signed but is derived from
+the order number, which carries the order's date (``T<yyyyMMdd><id>``, the same date in
+Hong Kong and Beijing): midnight, Beijing time, of that day. The consume and every later
+query send the same ``txnTime`` and the gateway matches it exactly, as the real one does;
+an order number of another shape is refused.
+
+Answers and notifications are believed only once their ``signPubKeyCert`` chains to the
+configured root and middle certificates (``unionpay_certs``) and the signature verifies with
+its key. A notification must then be for our ``merId``, a consume, ``respCode`` 00, and
+fresh: its ``txnTime`` no older than ``FRESHNESS`` (3 days — UnionPay retries for about a
+day after a payment, and ``txnTime`` is the start of the order's day) nor ahead of our
+clock by more than ``SKEW``. Its id is ``queryId`` + ``respCode``, so a delivery made again
+is the same notification. Amounts are integer minor units in ``txnAmt``, in 156 (CNY) or
+344 (HKD); which of these the acquirer settles is configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from simkeep.clock import Clock
+from simkeep.money import Money
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.model import (
+    OUT_TRADE_NO_PATTERN,
+    Acknowledgement,
+    NotificationRejected,
+    PaymentRequest,
+    PaymentStart,
+    ProviderError,
+    ProviderTrade,
+    RawNotification,
+    TradeStatus,
+    VerifiedNotification,
+)
+from simkeep.payments.providers.unionpay_certs import UnionPayTrust
+from simkeep.payments.providers.unionpay_signing import (
+    ENCODING,
+    SIGN_METHOD,
+    SUCCESS,
+    VERSION,
+    beijing_time,
+    currency_code,
+    parse_amount,
+    parse_beijing_time,
+    parse_form,
+    signed,
+    trace_instant,
+    verify_fields,
+)
+from simkeep.payments.signing import load_private_key
+from simkeep.settings import Settings
+
+DEFAULT_GATEWAY_URL = "https://gateway.95516.com/gateway/api"
+FRONT_PATH, QUERY_PATH = "/frontTransReq.do", "/queryTrans.do"
+CHANNEL_TYPES = {Channel.PAGE: "07", Channel.WAP: "08"}
+CONSUME = {"txnType": "01", "txnSubType": "01", "bizType": "000201"}
+QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
+NO_SUCH_TRADE = "34"
+FRESHNESS = timedelta(days=3)
+SKEW = timedelta(minutes=10)
+ORDER_NO = re.compile(r"^T([0-9]{8})[0-9]+$")
+SIGNED_FIELDS = ("signature", "signPubKeyCert", "signMethod", "version")
+NOTIFICATION_FIELDS = (
+    *("merId", "orderId", "queryId", "respCode", "txnType", "txnTime", "txnAmt"),
+    "currencyCode",
+)
+
+
+class CurrencyNotSupported(ValueError):
+    """The acquirer settles this merchant's UnionPay payments in other currencies."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class UnionPayConfig:
+    """One merchant at UnionPay: its ``merId``, signing key and that key's ``certId``, and
+    UnionPay's root and middle certificates."""
+
+    mer_id: str
+    merchant_private_key_pem: bytes
+    cert_id: str
+    root_cert_pem: bytes
+    middle_cert_pem: bytes
+    gateway_url: str = DEFAULT_GATEWAY_URL
+    currencies: frozenset[str] = frozenset({"CNY"})
+
+
+class UnionPayAdapter:
+    """The merchant half of UnionPay's gateway: signed consume forms, query, notifications."""
+
+    provider = Provider.UNIONPAY
+
+    def __init__(self, *, config: UnionPayConfig, http: httpx.AsyncClient, clock: Clock) -> None:
+        for currency in config.currencies:
+            currency_code(currency)
+        self.currencies = frozenset(config.currencies)
+        self._config = config
+        self._http = http
+        self._clock = clock
+        self._private_key = load_private_key(config.merchant_private_key_pem)
+        self._trust = UnionPayTrust(
+            root_pem=config.root_cert_pem, middle_pem=config.middle_cert_pem
+        )
+
+    def signs_locally(self, channel: Channel) -> bool:
+        """A consume is a form the payer's browser posts: the gateway is asked nothing."""
+        return True
+
+    async def start(self, request: PaymentRequest) -> PaymentStart:
+        """The signed consume form and the gateway URL the payer's browser posts it to."""
+        if request.channel not in CHANNEL_TYPES:
+            raise ValueError(f"UnionPay has no {request.channel} channel here (page or wap)")
+        if request.amount.currency not in self.currencies:
+            accepted = ", ".join(sorted(self.currencies))
+            raise CurrencyNotSupported(f"UnionPay takes {accepted}, not {request.amount.currency}")
+        if request.amount.minor <= 0:
+            raise ValueError("a consume is for a positive amount")
+        fields = {
+            **self._common(CONSUME, request.out_trade_no),
+            "channelType": CHANNEL_TYPES[request.channel],
+            "txnAmt": str(request.amount.minor),
+            "currencyCode": currency_code(request.amount.currency),
+            "frontUrl": request.return_url or "",
+            "backUrl": request.notify_url,
+            "payTimeout": beijing_time(request.expires_at),
+        }
+        form = signed(self._private_key, fields)
+        return PaymentStart(redirect_url=self._url(FRONT_PATH), form=form)
+
+    async def query(self, out_trade_no: str) -> ProviderTrade:
+        """Ask the gateway about the consume; one it never saw (``34``) is UNPAID."""
+        form = signed(self._private_key, self._common(QUERY, out_trade_no))
+        try:
+            response = await self._http.post(self._url(QUERY_PATH), data=form)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"UnionPay could not be reached: {error}") from error
+        if response.status_code != 200:
+            raise ProviderError(f"UnionPay answered HTTP {response.status_code}")
+        answer = self._verified_answer(response.content)
+        code = answer.get("respCode", "")
+        if code == NO_SUCH_TRADE:
+            return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
+        if code != SUCCESS:
+            raise ProviderError(f"UnionPay refused the query: {code} {answer.get('respMsg', '')}")
+        if (answer.get("merId"), answer.get("orderId")) != (self._config.mer_id, out_trade_no):
+            raise ProviderError("UnionPay answered about another trade")
+        if answer.get("origRespCode") != SUCCESS:
+            return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
+        return _paid_trade(out_trade_no, answer)
+
+    async def close(self, out_trade_no: str) -> None:
+        """Nothing to ask: an unpaid consume has no close at UnionPay, and its ``payTimeout``
+        (the order's expiry) already makes the gateway refuse to take payment after it."""
+        _txn_time(out_trade_no)
+
+    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+        """Chain and signature, then merchant, kind, outcome, freshness and amount."""
+        fields = self._verified(parse_form(raw.body), now=now)
+        missing = [name for name in NOTIFICATION_FIELDS if not fields.get(name)]
+        if missing:
+            raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
+        if fields["merId"] != self._config.mer_id:
+            raise NotificationRejected("wrong_merchant", "merId is not ours")
+        if (fields["txnType"], fields.get("txnSubType")) != ("01", "01"):
+            raise NotificationRejected("unexpected_type", "only a consume is notified here")
+        if fields["respCode"] != SUCCESS:
+            raise NotificationRejected("not_success", f"respCode {fields['respCode']}")
+        try:
+            txn_time = parse_beijing_time(fields["txnTime"])
+            amount = parse_amount(fields["txnAmt"], fields["currencyCode"])
+            trace = fields.get("traceTime")
+            paid_at = trace_instant(trace, txn_time) if trace else None
+        except ValueError as error:
+            raise NotificationRejected("malformed", str(error)) from error
+        if not now - FRESHNESS <= txn_time <= now + SKEW:
+            raise NotificationRejected("stale", f"txnTime {fields['txnTime']} is out of window")
+        return VerifiedNotification(
+            provider=Provider.UNIONPAY,
+            notification_id=fields["queryId"] + fields["respCode"],
+            out_trade_no=fields["orderId"],
+            status=TradeStatus.PAID,
+            amount=amount,
+            merchant_id=fields["merId"],
+            app_id=fields["merId"],
+            provider_trade_no=fields["queryId"],
+            paid_at=paid_at,
+            raw=dict(fields),
+            payer_account=fields.get("accNo") or None,
+        )
+
+    def acknowledge(self, accepted: bool) -> Acknowledgement:
+        """HTTP 200 ``ok`` when taken; a 400 makes UnionPay send it again later."""
+        if accepted:
+            return Acknowledgement(status=200, body=b"ok")
+        return Acknowledgement(status=400, body=b"fail")
+
+    def _common(self, kind: Mapping[str, str], out_trade_no: str) -> dict[str, str]:
+        return {
+            "version": VERSION,
+            "encoding": ENCODING,
+            "signMethod": SIGN_METHOD,
+            **kind,
+            "accessType": "0",
+            "merId": self._config.mer_id,
+            "orderId": out_trade_no,
+            "txnTime": _txn_time(out_trade_no),
+            "certId": self._config.cert_id,
+        }
+
+    def _verified(self, fields: dict[str, str], *, now: datetime) -> dict[str, str]:
+        missing = [name for name in SIGNED_FIELDS if not fields.get(name)]
+        if missing:
+            raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
+        if (fields["signMethod"], fields["version"]) != (SIGN_METHOD, VERSION):
+            raise NotificationRejected("malformed", "not signMethod 01 of version 5.1.0")
+        key = self._trust.signing_key(fields["signPubKeyCert"], now=now)
+        if not verify_fields(key, fields):
+            raise NotificationRejected("bad_signature", "the signature does not verify")
+        return fields
+
+    def _verified_answer(self, body: bytes) -> dict[str, str]:
+        try:
+            return self._verified(parse_form(body), now=self._clock.now())
+        except NotificationRejected as error:
+            raise ProviderError(f"UnionPay answer refused ({error.code}): {error}") from error
+
+    def _url(self, path: str) -> str:
+        return self._config.gateway_url.rstrip("/") + path
+
+
+def _txn_time(out_trade_no: str) -> str:
+    """The consume's ``txnTime``: midnight, Beijing time, of the order number's date."""
+    match = ORDER_NO.fullmatch(out_trade_no)
+    if not re.fullmatch(OUT_TRADE_NO_PATTERN, out_trade_no) or match is None:
+        raise ValueError(f"{out_trade_no!r} is not an order number T<yyyyMMdd><id>")
+    try:
+        return beijing_time(parse_beijing_time(f"{match.group(1)}000000"))
+    except ValueError as error:
+        raise ValueError(f"{out_trade_no!r} carries no valid date") from error
+
+
+def _paid_trade(out_trade_no: str, answer: Mapping[str, str]) -> ProviderTrade:
+    try:
+        txn_time = parse_beijing_time(answer.get("txnTime", ""))
+        amount: Money = parse_amount(answer.get("txnAmt", ""), answer.get("currencyCode", ""))
+        trace = answer.get("traceTime")
+        paid_at = trace_instant(trace, txn_time) if trace else None
+    except ValueError as error:
+        raise ProviderError(f"UnionPay answered a malformed trade: {error}") from error
+    return ProviderTrade(
+        out_trade_no=out_trade_no,
+        status=TradeStatus.PAID,
+        amount=amount,
+        provider_trade_no=answer.get("queryId") or None,
+        paid_at=paid_at,
+    )
+
+
+def real_adapter(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> UnionPayAdapter:
+    """The adapter for the real gateway, from the ``unionpay_*`` settings (files read once)."""
+    config = UnionPayConfig(
+        mer_id=settings.unionpay_mer_id,
+        merchant_private_key_pem=_read(settings.unionpay_private_key_file),
+        cert_id=settings.unionpay_cert_id,
+        root_cert_pem=_read(settings.unionpay_root_cert_file),
+        middle_cert_pem=_read(settings.unionpay_middle_cert_file),
+        gateway_url=settings.unionpay_gateway_url,
+        currencies=frozenset(settings.unionpay_currencies.split(",")),
+    )
+    return UnionPayAdapter(config=config, http=http, clock=clock)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error

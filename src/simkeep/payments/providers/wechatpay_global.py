@@ -1,0 +1,97 @@
+"""WeChat Pay HK on WeChat Pay's v3 global API, merchant side.
+
+Design overview
+---------------
+The global API (``https://apihk.mch.weixin.qq.com``) signs exactly as the Mainland v3 API:
+the merchant's ``WECHATPAY2-SHA256-RSA2048`` ``Authorization`` on every request, the
+platform's ``Wechatpay-*`` headers on every answer and notification (public-key mode, ±300 s,
+``WECHATPAY/SIGNTEST/`` refused), the ``TRANSACTION.SUCCESS`` resource under AES-256-GCM with
+the APIv3 key. So ``WeChatPayGlobalAdapter`` is ``WeChatPayAdapter`` on another ``V3Api``:
+
+* Native (QR): ``POST /v3/global/transactions/native`` → ``code_url``; H5 (WAP):
+  ``POST /v3/global/transactions/mweb`` with ``scene_info.h5_info.type = "Wap"`` → ``h5_url``.
+  Each order also names its ``trade_type`` and the merchant's ``merchant_category_code``.
+* ``GET /v3/global/transactions/out-trade-no/{no}?mchid=…`` and
+  ``POST …/out-trade-no/{no}/close`` (204).
+* WeChat Pay's transaction number is the field ``id`` (Mainland: ``transaction_id``).
+* Amounts are HKD cents. A Mainland wallet may pay in CNY at WeChat Pay's rate: the payer's
+  ``payer_total``/``payer_currency``/``exchange_rate`` are the payer's business; the merchant's
+  money is ``amount.total`` in ``amount.currency``, which the global API always states (no
+  currency is implied), and only that is taken.
+
+This is the direct-merchant mode (``mchid``/``appid``); the institutional mode of service
+providers (``sp_mchid``/``sub_mchid``) is not spoken here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simkeep.clock import Clock
+from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.model import PaymentRequest
+from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
+from simkeep.payments.providers.wechatpay_api import V3Api
+from simkeep.settings import Settings
+
+CURRENCY = "HKD"
+DEFAULT_BASE_URL = "https://apihk.mch.weixin.qq.com"
+MERCHANT_CATEGORY_CODE = "4814"  # telecommunication services: prepaid SIM top-ups
+TRADE_TYPES = {Channel.QR: "NATIVE", Channel.WAP: "MWEB"}
+GLOBAL = V3Api(
+    provider=Provider.WECHATPAY_HK,
+    name="WeChat Pay HK",
+    currency=CURRENCY,
+    transactions="/v3/global/transactions",
+    starts={Channel.QR: ("native", "code_url"), Channel.WAP: ("mweb", "h5_url")},
+    transaction_id="id",
+    implied_currency=None,
+)
+
+
+class WeChatPayGlobalAdapter(WeChatPayAdapter):
+    """The merchant half of WeChat Pay HK: Native and H5 orders in HKD, query, close,
+    notifications — on the Mainland adapter's signing and checks."""
+
+    api = GLOBAL
+    provider = GLOBAL.provider
+    currencies = frozenset({GLOBAL.currency})
+
+    def _order(self, request: PaymentRequest) -> dict[str, Any]:
+        return {
+            **super()._order(request),
+            "trade_type": TRADE_TYPES[request.channel],
+            "merchant_category_code": MERCHANT_CATEGORY_CODE,
+        }
+
+
+def real_adapter(
+    settings: Settings, clock: Clock, http: httpx.AsyncClient
+) -> WeChatPayGlobalAdapter:
+    """The adapter for the real WeChat Pay HK merchant in ``settings`` (key files read once)."""
+    return WeChatPayGlobalAdapter(
+        config=WeChatPayConfig(
+            mchid=settings.wechatpay_hk_mchid,
+            appid=settings.wechatpay_hk_appid,
+            merchant_private_key_pem=_key_file(settings.wechatpay_hk_private_key_file),
+            merchant_serial_no=settings.wechatpay_hk_serial_no,
+            apiv3_key=settings.wechatpay_hk_apiv3_key,
+            platform_public_key_pem=_key_file(settings.wechatpay_hk_public_key_file),
+            platform_public_key_id=settings.wechatpay_hk_public_key_id,
+            base_url=settings.wechatpay_hk_base_url or DEFAULT_BASE_URL,
+        ),
+        client=http,
+        clock=clock,
+    )
+
+
+def _key_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(
+            f"cannot read the WeChat Pay HK key file {path}: {error.strerror}"
+        ) from error

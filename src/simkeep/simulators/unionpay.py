@@ -1,0 +1,347 @@
+"""UnionPay online gateway (ACP 5.1.0), UnionPay's side: a simulator for the embedded default
+and the tests.
+
+Design overview
+---------------
+``UnionPaySimulator`` knows one merchant (``merId``, public key, ``certId``), holds UnionPay's
+certificates and signing key (``unionpay_pki``, kept in ``key_dir`` so that every process
+signs alike), keeps trades in memory (``unionpay_trades``) and reads time from an injected
+``Clock``. A request — the browser's consume form, the merchant's query — is taken only
+when signed by the merchant's key, with the merchant's ``certId``, the expected
+``txnType``/``txnSubType``/``bizType``, ``version`` 5.1.0 and ``signMethod`` 01. Every answer
+and notification is signed with the leaf key and carries its certificate in
+``signPubKeyCert``.
+
+A trade is paid on the cashier (``unionpay_routes``) with a test card and the password, or
+by the test hook; ``payTimeout`` passed, it expires and nothing pays it. A payment sends one
+back-notification (form POST to ``backUrl``) through the injected ``Deliver`` at once and
+then on ``RETRY_SCHEDULE_SECONDS`` scaled by ``time_scale``, signed afresh each time, until
+the merchant answers HTTP 200 (``accepted``). ``deliver_due(now)`` sends what is due, so
+tests move a ``FixedClock`` instead of sleeping. ``faults`` injects drop, duplicate, bad
+signature, tampered amount, stale ``txnTime`` and a self-signed certificate.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from simkeep.clock import Clock
+from simkeep.payments.providers.unionpay_signing import (
+    CURRENCIES,
+    ENCODING,
+    SIGN_METHOD,
+    SUCCESS,
+    VERSION,
+    beijing_time,
+    parse_amount,
+    parse_beijing_time,
+    signed,
+    verify_fields,
+)
+from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.delivery import Deliver, http_deliver
+from simkeep.simulators.unionpay_pki import kept_pki, self_signed_leaf
+from simkeep.simulators.unionpay_trades import (
+    DECLINE,
+    DECLINED_CARD,
+    GOOD_CARD,
+    PASSWORD,
+    RETRY_SCHEDULE_SECONDS,
+    SMS_CARD,
+    SMS_CODE,
+    UNKNOWN_CARD,
+    CashierRefusal,
+    Delivery,
+    Faults,
+    GatewayRefusal,
+    SimTrade,
+    TradeState,
+    accepted,
+    luhn_valid,
+    masked,
+)
+
+CONSUME = {"txnType": "01", "txnSubType": "01", "bizType": "000201"}
+QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
+CONSUME_FIELDS = ("orderId", "txnTime", "txnAmt", "currencyCode", "backUrl", "payTimeout")
+STALE_BY = timedelta(days=4)
+FORM = "application/x-www-form-urlencoded;charset=UTF-8"
+
+
+class UnionPaySimulator:
+    """UnionPay's gateway for one merchant: consumes, the cashier, queries, notifications."""
+
+    def __init__(
+        self,
+        *,
+        mer_id: str,
+        merchant_name: str,
+        merchant_public_key_pem: bytes,
+        merchant_cert_id: str,
+        clock: Clock,
+        key_dir: Path,
+        public_base_url: str,
+        deliver: Deliver = http_deliver,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.mer_id = mer_id
+        self.merchant_name = merchant_name
+        self.public_base_url = public_base_url.rstrip("/")
+        self.pki = kept_pki(key_dir, now=clock.now())
+        self.faults = Faults()
+        self.trades: dict[tuple[str, str], SimTrade] = {}
+        self.deliveries: dict[str, Delivery] = {}  # by queryId
+        self._merchant_key = load_public_key(merchant_public_key_pem)
+        self._merchant_cert_id = merchant_cert_id
+        self._sign_key = load_private_key(self.pki.sign_keys.private_pem)
+        self._forged: tuple[bytes, KeyPair] | None = None
+        self._clock = clock
+        self._deliver = deliver
+        self._time_scale = time_scale
+
+    def check_request(self, fields: Mapping[str, str], kind: Mapping[str, str]) -> None:
+        """Refuse a request that is not this kind, for this merchant, signed by its key."""
+        if any(fields.get(name) != value for name, value in kind.items()):
+            raise GatewayRefusal("10", "txnType, txnSubType or bizType is wrong")
+        if (fields.get("version"), fields.get("signMethod")) != (VERSION, SIGN_METHOD):
+            raise GatewayRefusal("10", "version 5.1.0 with signMethod 01 only")
+        if fields.get("merId") != self.mer_id:
+            raise GatewayRefusal("31", "unknown merId")
+        if fields.get("certId") != self._merchant_cert_id:
+            raise GatewayRefusal("11", "certId is not the merchant's certificate")
+        if not verify_fields(self._merchant_key, fields):
+            raise GatewayRefusal("11", "the signature does not verify")
+
+    def open_trade(self, fields: Mapping[str, str]) -> SimTrade:
+        """The consume the browser posted; the same one again (a reload) is the same trade."""
+        self.check_request(fields, CONSUME)
+        missing = [name for name in CONSUME_FIELDS if not fields.get(name)]
+        if fields.get("channelType") not in ("07", "08"):
+            missing.append("channelType")
+        if missing:
+            raise GatewayRefusal("13", f"missing or wrong fields: {', '.join(missing)}")
+        try:
+            parse_beijing_time(fields["txnTime"])
+            pay_timeout = parse_beijing_time(fields["payTimeout"])
+            parse_amount(fields["txnAmt"], fields["currencyCode"])
+        except ValueError as error:
+            raise GatewayRefusal("10", str(error)) from error
+        key = (fields["orderId"], fields["txnTime"])
+        known = self.trades.get(key)
+        if known is not None:
+            terms = (fields["txnAmt"], fields["currencyCode"])
+            if (str(known.amount), known.currency_code) != terms:
+                raise GatewayRefusal("12", "重复交易 orderId reused with other terms")
+            return self._current(known)
+        if pay_timeout <= self._clock.now():
+            raise GatewayRefusal("39", "交易已超时 payTimeout has passed")
+        trade = SimTrade(
+            order_id=fields["orderId"],
+            txn_time=fields["txnTime"],
+            query_id=beijing_time(self._clock.now())[2:] + _digits(9),
+            amount=int(fields["txnAmt"]),
+            currency_code=fields["currencyCode"],
+            channel_type=fields["channelType"],
+            front_url=fields.get("frontUrl", ""),
+            back_url=fields["backUrl"],
+            pay_timeout=pay_timeout,
+        )
+        self.trades[key] = trade
+        return trade
+
+    def query_answer(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """The signed answer to a query: ``respCode`` 00 and the trade's ``origRespCode``,
+        ``34`` for a trade never seen, or the refusal's code."""
+        answer = {name: fields.get(name, "") for name in ("merId", "orderId", "txnTime")}
+        answer.update(QUERY, version=VERSION, encoding=ENCODING, accessType="0")
+        try:
+            self.check_request(fields, QUERY)
+            trade = self.trades.get((fields.get("orderId", ""), fields.get("txnTime", "")))
+            if trade is None:
+                raise GatewayRefusal("34", "查无此交易 no such trade")
+        except GatewayRefusal as refusal:
+            return self.sign({**answer, "respCode": refusal.code, "respMsg": refusal.message})
+        trade = self._current(trade)
+        answer.update(respCode=SUCCESS, respMsg="成功[0000000]", **self._trade_fields(trade))
+        answer.update(origRespCode=trade.orig_resp_code, origRespMsg=trade.state.value)
+        return self.sign(answer)
+
+    def sign(
+        self, fields: Mapping[str, str], *, key: rsa.RSAPrivateKey | None = None, cert: bytes = b""
+    ) -> dict[str, str]:
+        """``fields`` with ``signMethod``, ``signPubKeyCert`` and UnionPay's ``signature``."""
+        certificate = (cert or self.pki.sign_cert_pem).decode("ascii")
+        content = {**fields, "signMethod": SIGN_METHOD, "signPubKeyCert": certificate}
+        return signed(key or self._sign_key, content)
+
+    def trade(self, query_id: str) -> SimTrade:
+        """The trade of a cashier page, expired if its ``payTimeout`` has passed."""
+        for trade in self.trades.values():
+            if trade.query_id == query_id:
+                return self._current(trade)
+        raise GatewayRefusal("34", "查无此交易 no such trade", status=404)
+
+    def by_order(self, order_id: str) -> SimTrade:
+        """The latest trade of an ``orderId`` (the test hook knows no ``txnTime``)."""
+        found = [t for (order, _), t in self.trades.items() if order == order_id]
+        if not found:
+            raise GatewayRefusal("34", "查无此交易 no such trade", status=404)
+        return self._current(max(found, key=lambda trade: trade.txn_time))
+
+    async def pay_card(self, query_id: str, *, card: str, password: str) -> SimTrade:
+        """The payer's card and password: paid, declined, or an SMS code asked."""
+        trade = _payable(self.trade(query_id))
+        card = "".join(card.split())
+        if not luhn_valid(card):
+            raise CashierRefusal("卡号有误 The card number is not valid")
+        if card not in (GOOD_CARD, DECLINED_CARD, SMS_CARD):
+            raise CashierRefusal(f"{UNKNOWN_CARD[1]} ({UNKNOWN_CARD[0]})")
+        if password != PASSWORD:
+            raise CashierRefusal("密码错误 Wrong payment password")
+        if card == DECLINED_CARD:
+            trade.move(TradeState.DECLINED)
+            trade.decline = DECLINE
+        elif card == SMS_CARD:
+            trade.move(TradeState.SMS_SENT)
+            trade.card = card
+        else:
+            await self._settle(trade, card)
+        return trade
+
+    async def confirm_sms(self, query_id: str, *, code: str) -> SimTrade:
+        """The SMS code of a card that asked one: right, and the trade is paid."""
+        trade = _payable(self.trade(query_id))
+        if trade.state is not TradeState.SMS_SENT:
+            raise CashierRefusal("请先输入卡号 Enter the card first")
+        if code.strip() != SMS_CODE:
+            raise CashierRefusal("验证码错误 Wrong SMS code")
+        await self._settle(trade, trade.card)
+        return trade
+
+    async def pay(self, order_id: str, *, success: bool) -> SimTrade:
+        """The test hook: the good card pays, or the declining card is declined."""
+        trade = self.by_order(order_id)
+        if not success:
+            trade.move(TradeState.DECLINED)
+            trade.decline = DECLINE
+            return trade
+        await self._settle(trade, GOOD_CARD)
+        return trade
+
+    async def deliver_due(self, now: datetime | None = None) -> None:
+        """Send every back-notification attempt due at ``now`` (default: the clock)."""
+        instant = now or self._clock.now()
+        for delivery in [d for d in self.deliveries.values() if not d.done]:
+            if delivery.next_at <= instant:
+                await self._attempt(delivery, instant)
+
+    def next_due(self) -> datetime | None:
+        """When the next pending attempt is due, if any."""
+        return min((d.next_at for d in self.deliveries.values() if not d.done), default=None)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every trade as UnionPay records it, with its notification's attempts."""
+        records = []
+        for trade in map(self._current, self.trades.values()):
+            delivery = self.deliveries.get(trade.query_id)
+            replies = delivery.replies if delivery else []
+            records.append(
+                {
+                    "out_trade_no": trade.order_id,
+                    "paid": trade.state is TradeState.PAID,
+                    "state": trade.state.value,
+                    "amount_minor": trade.amount,
+                    "currency": CURRENCIES[trade.currency_code],
+                    "attempts": len(replies),
+                    "acknowledged": any(accepted(reply) for reply in replies),
+                }
+            )
+        return records
+
+    async def _settle(self, trade: SimTrade, card: str) -> None:
+        now = self._clock.now()
+        trade.move(TradeState.PAID)
+        trade.acc_no, trade.card = masked(card), ""
+        trace = beijing_time(now)
+        trade.trace_no, trade.trace_time, trade.settle_date = _digits(6), trace[4:], trace[4:8]
+        self.deliveries[trade.query_id] = Delivery(trade.query_id, trade.back_url, now)
+        await self.deliver_due(now)
+
+    def _current(self, trade: SimTrade) -> SimTrade:
+        final = trade.state in (TradeState.PAID, TradeState.EXPIRED)
+        if not final and self._clock.now() > trade.pay_timeout:
+            trade.move(TradeState.EXPIRED)
+        return trade
+
+    def _trade_fields(self, trade: SimTrade) -> dict[str, str]:
+        fields = {"queryId": trade.query_id, "txnAmt": str(trade.amount)}
+        fields["currencyCode"] = trade.currency_code
+        if trade.state is TradeState.PAID:
+            fields.update(traceNo=trade.trace_no, traceTime=trade.trace_time)
+            fields.update(settleDate=trade.settle_date, accNo=trade.acc_no)
+            fields.update(settleAmt=str(trade.amount), settleCurrencyCode=trade.currency_code)
+        return fields
+
+    def _notification(self, trade: SimTrade) -> dict[str, str]:
+        return {
+            **CONSUME,
+            "version": VERSION,
+            "encoding": ENCODING,
+            "accessType": "0",
+            "merId": self.mer_id,
+            "orderId": trade.order_id,
+            "txnTime": trade.txn_time,
+            "respCode": SUCCESS,
+            "respMsg": "成功[0000000]",
+            **self._trade_fields(trade),
+        }
+
+    def _signed_notification(self, trade: SimTrade) -> dict[str, str]:
+        fields = self._notification(trade)
+        if self.faults.stale_timestamp:
+            fields["txnTime"] = beijing_time(parse_beijing_time(trade.txn_time) - STALE_BY)
+        if self.faults.self_signed_cert:
+            self._forged = self._forged or self_signed_leaf(self._clock.now())
+            cert, keys = self._forged
+            return self.sign(fields, key=load_private_key(keys.private_pem), cert=cert)
+        if self.faults.bad_signature:
+            return self.sign(fields, key=load_private_key(KeyPair.generate().private_pem))
+        notification = self.sign(fields)
+        if self.faults.tampered_amount:
+            notification["txnAmt"] = str(trade.amount // 100 or 1)
+        return notification
+
+    async def _attempt(self, delivery: Delivery, now: datetime) -> None:
+        if self.faults.drop:
+            delivery.done = True
+            return
+        trade = self.trade(delivery.query_id)
+        for _ in range(2 if self.faults.duplicate else 1):
+            body = urlencode(self._signed_notification(trade)).encode("ascii")
+            reply = await self._deliver(delivery.url, {"Content-Type": FORM}, body)
+            delivery.replies.append(reply)
+        delivery.attempts += 1
+        if accepted(delivery.replies[-1]) or delivery.attempts >= len(RETRY_SCHEDULE_SECONDS):
+            delivery.done = True
+            return
+        delay = RETRY_SCHEDULE_SECONDS[delivery.attempts] * self._time_scale
+        delivery.next_at = now + timedelta(seconds=delay)
+
+
+def _payable(trade: SimTrade) -> SimTrade:
+    if trade.state is TradeState.PAID:
+        raise CashierRefusal("已支付 Already paid")
+    if trade.state is TradeState.EXPIRED:
+        raise CashierRefusal("交易已超时 The time to pay is over")
+    return trade
+
+
+def _digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
