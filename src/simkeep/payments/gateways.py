@@ -20,7 +20,7 @@ import httpx
 from simkeep.clock import Clock
 from simkeep.payment_methods import Provider
 from simkeep.payments.model import PaymentProviderAdapter
-from simkeep.payments.providers import alipayplus, unionpay, wechatpay_global
+from simkeep.payments.providers import alipayplus, fps, unionpay, wechatpay_global
 from simkeep.payments.providers.alipay import AlipayConfig
 from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
 from simkeep.payments.providers.wechatpay import WeChatPayConfig
@@ -30,6 +30,7 @@ from simkeep.settings import Settings
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # The providers whose adapter builds itself from settings: each its own ``real_adapter``.
 REAL: dict[Provider, Callable[[Settings, Clock, httpx.AsyncClient], PaymentProviderAdapter]] = {
+    Provider.FPS: fps.real_adapter,
     Provider.UNIONPAY: unionpay.real_adapter,
     Provider.ALIPAYHK: alipayplus.real_adapter,
     Provider.WECHATPAY_HK: wechatpay_global.real_adapter,

@@ -32,6 +32,9 @@ from simkeep.simulators import (
     alipayplus_payments,
     alipayplus_routes,
     alipayplus_setup,
+    fps_routes,
+    fps_setup,
+    fps_transfers,
     unionpay_routes,
     unionpay_setup,
     unionpay_trades,
@@ -89,6 +92,14 @@ class Kit:
 
 
 KITS: tuple[Kit, ...] = (
+    Kit(
+        Provider.FPS,
+        fps_setup.build_simulator,
+        fps_routes.router,
+        fps_setup.simulator_adapter,
+        fps_transfers.accepted,
+        scan=lambda order_no, qr: f"/_sim/fps{fps_routes.scan_path(order_no, qr)}",  # bank app
+    ),
     Kit(
         Provider.UNIONPAY,
         unionpay_setup.build_simulator,
