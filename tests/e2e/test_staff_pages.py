@@ -46,6 +46,7 @@ PAGES = [
     "/staff/lines?state=grace",
     "/staff/lines?state=suspended",
     "/staff/runs",
+    "/staff/payments",
     "/staff/audit",
 ]
 PATH_VALUES = {"code": "HK-KEEP"}  # a real value for each path parameter; any other: 1

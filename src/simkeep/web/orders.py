@@ -27,11 +27,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG
 from simkeep.payment_methods import Channel
+from simkeep.payments.model import OUT_TRADE_NO_PATTERN
 from simkeep.phone import InvalidNumber, parse_number
 from simkeep.promotions import service as promotions
 from simkeep.promotions.model import Applied
@@ -105,6 +106,16 @@ async def status_page(
     view = await _order_view(services, me.id, order_no)
     context = {"view": view, "refresh": REFRESH_SECONDS}
     return pages.render(request, "topups/status.html", context, viewer=me.viewer)
+
+
+@router.post("/topups/{order_no}")
+async def returned_from_gateway(order_no: str) -> RedirectResponse:
+    """Where a gateway that answers by form (UnionPay's ``frontUrl``) posts the payer back:
+    on to the status page. What it posts is not read: only a verified notification or a
+    query credits anything, and this changes nothing."""
+    if not re.fullmatch(OUT_TRADE_NO_PATTERN, order_no):
+        raise HTTPException(404)
+    return RedirectResponse(f"/topups/{order_no}", status_code=303)
 
 
 @router.get("/topups/{order_no}/state")

@@ -34,7 +34,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simkeep.i18n import translations
+from simkeep.payments import methods
 from simkeep.retention.model import kept_until
+from simkeep.services import ServicesDep
 from simkeep.sqltypes import MAX_ID
 from simkeep.web import formats, i18n
 from simkeep.web.session import SeeOther, Viewer, ViewerDep
@@ -171,5 +173,22 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
 @router.get("/")
-async def home(request: Request, pages: PagesDep, viewer: ViewerDep) -> HTMLResponse:
-    return pages.render(request, "home.html", viewer=viewer)
+async def home(
+    request: Request, pages: PagesDep, viewer: ViewerDep, services: ServicesDep
+) -> HTMLResponse:
+    """The home page, naming the ways to pay that are offered here, per currency."""
+    ways = {
+        currency: list(
+            dict.fromkeys(
+                method.provider
+                for method in methods.offered(
+                    home_currency=currency,
+                    pay_currencies=[currency],
+                    charges=services.charges,
+                    phone=False,
+                )
+            )
+        )
+        for currency in ("HKD", "CNY")
+    }
+    return pages.render(request, "home.html", {"ways": ways}, viewer=viewer)

@@ -1,8 +1,9 @@
 """The staff pages in one router for the composition root: getting in and out
 (``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``), the
 plans (``staff_plans``), the promotions (``staff_promotions``), the agents
-(``staff_agents``), an agent's own page (``agent_pages``) and the counter's POS (``pos``,
-with its papers in ``pos_papers``). Staff pages are built on ``staff_session``."""
+(``staff_agents``), the payments in review (``staff_payments``), an agent's own page
+(``agent_pages``) and the counter's POS (``pos``, with its papers in ``pos_papers``). Staff
+pages are built on ``staff_session``."""
 
 from __future__ import annotations
 
@@ -15,13 +16,22 @@ from simkeep.web import (
     staff_agents,
     staff_console,
     staff_login,
+    staff_payments,
     staff_plans,
     staff_promotions,
 )
 from simkeep.web.staff_vouchers import router as vouchers_router
 
 router = APIRouter(include_in_schema=False)
-for _area in (staff_login, staff_console, staff_plans, staff_promotions, staff_agents, agent_pages):
+for _area in (
+    staff_login,
+    staff_console,
+    staff_plans,
+    staff_promotions,
+    staff_agents,
+    staff_payments,
+    agent_pages,
+):
     router.include_router(_area.router)
 router.include_router(vouchers_router)  # the voucher batches
 router.include_router(pos.router)
