@@ -247,8 +247,6 @@ async def test_a_payment_is_not_given_to_an_order_of_another_amount_or_a_paid_on
     assert still.id == short.id
     with pytest.raises(OrderPaidAlready):
         await assign(third.id)
-    kept = await books.read(
-        lambda conn: conn.scalar(select(func.count()).select_from(pt.incoming))
-    )
+    kept = await books.read(lambda conn: conn.scalar(select(func.count()).select_from(pt.incoming)))
     assert kept == 3
     assert await balance(books, IN_REVIEW) == 15_000
