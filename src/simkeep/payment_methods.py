@@ -75,7 +75,7 @@ PROVIDERS: dict[Provider, ProviderSpec] = {
     for spec in (
         ProviderSpec(Provider.ALIPAY, "Alipay", ("CNY",), (Channel.WAP,), (Channel.QR,)),
         ProviderSpec(Provider.WECHATPAY, "WeChat Pay", ("CNY",), (Channel.WAP,), (Channel.QR,)),
-        ProviderSpec(Provider.FPS, "FPS", ("HKD",), (Channel.QR,), (Channel.QR,), push=True),
+        ProviderSpec(Provider.FPS, "FPS", ("HKD",), (), (Channel.QR,), push=True),
         ProviderSpec(Provider.ALIPAYHK, "AlipayHK", ("HKD",), (Channel.WAP,), (Channel.QR,)),
         ProviderSpec(
             Provider.WECHATPAY_HK, "WeChat Pay HK", ("HKD",), (Channel.WAP,), (Channel.QR,)

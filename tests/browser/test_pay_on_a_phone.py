@@ -67,10 +67,11 @@ def test_wechat_pay_h5_on_a_phone_then_back_to_the_review(phone: Tab, screenshot
     page.click('button[value="review"]')
     expect(page).to_have_url(re.compile(r"/topup\?.*step=review"))
     methods = page.locator('input[name="method"]')
-    expect(methods.nth(0)).to_have_value("alipay")  # the wallet opens on the phone …
+    expect(methods.nth(0)).to_have_value("alipay-wap")  # the wallet opens on the phone …
     expect(methods.nth(0)).to_be_checked()
     expect(methods.nth(1)).to_have_value("wechatpay-wap")
-    expect(methods.nth(3)).to_have_value("wechatpay-qr")  # … a QR code is the fallback
+    expect(methods.nth(2)).to_have_value("unionpay-wap")  # the card's cashier for a phone
+    expect(methods.nth(4)).to_have_value("wechatpay-qr")  # … a QR code is the fallback
     page.locator('label:has(input[value="wechatpay-wap"])').click()
     story.shot("review_en")
     page.click("button.button--pay")

@@ -79,6 +79,7 @@ def test_an_operator_starts_a_promotion_and_a_subscriber_is_offered_it(
     card = page.locator("article.sim-card", has_text="+852 9201 0037")
     card.locator('a[href^="/topup?number="]').click()  # a SIM of theirs: no number to retype
     page.locator('label:has(input[value="5000"])').click()
+    page.locator('label:has(input[name="pay_currency"][value="CNY"])').click()  # Alipay's
     page.click('button[value="review"]')
     summary = page.locator(".summary")
     expect(summary).to_contain_text("This top-up keeps your number until")

@@ -181,6 +181,7 @@ def test_a_new_subscriber_tops_up_two_sims(person: Tab, screenshots: Path) -> No
     story.language("en")
     story.topup_from_my(HKD_SIM, "5000")
     expect(page.locator("form.form")).to_contain_text("1 HKD = 0.9200 CNY")
+    page.locator('label:has(input[name="pay_currency"][value="CNY"])').click()  # not HKD
     story.shot("topup_amount_en")
     page.click('button[value="review"]')
     expect(page.locator(".summary__total")).to_have_text("CN¥46.00")

@@ -43,15 +43,15 @@ async def listed(http: httpx.AsyncClient, currency: str, device: str) -> list[st
 async def test_the_api_lists_the_sims_currency_first(site: Site) -> None:
     hkd = await listed(site.http, "HKD", "phone")
     assert hkd[:4] == [
-        "fps-qr:HKD:False",
         "alipayhk-wap:HKD:False",
         "wechatpay_hk-wap:HKD:False",
         "unionpay-wap:HKD:False",
+        "fps-qr:HKD:False",
     ]
     assert hkd[-1].endswith(":CNY:True")  # after every HKD one, at the operator's rate
     assert [m for m in hkd if m.endswith("True")] == hkd[6:]
     answer = await site.http.get("/api/v1/payment-methods?home_currency=HKD")
-    assert answer.json()["methods"][0]["provider"]["name"] == "轉數快"  # the default locale
+    assert answer.json()["methods"][0]["provider"]["name"] == "轉數快"  # desktop, by default
     bad = await site.http.get("/api/v1/payment-methods?home_currency=USD")
     assert bad.status_code == 422
 

@@ -123,7 +123,13 @@ async def test_every_demo_figure_has_its_history(
     assert {order.provider for order in orders if order.order_no in credited_nos} == {
         Provider.ALIPAY,
         Provider.WECHATPAY,
+        Provider.FPS,
+        Provider.UNIONPAY,
+        Provider.ALIPAYHK,
+        Provider.WECHATPAY_HK,
     }
+    card = {order.pay.currency for order in orders if order.provider is Provider.UNIONPAY}
+    assert card == {"HKD", "CNY"}  # a card charges either
     assert any(order.pay.currency != order.credit.currency for order in orders)
     assert any(order.pay.currency == order.credit.currency for order in orders)
     days = {in_hong_kong(order.created_at).date() for order in orders}

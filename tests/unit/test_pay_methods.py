@@ -47,7 +47,17 @@ def test_a_cny_sim_on_a_phone_opens_the_wallet_on_the_phone_first() -> None:
         "wechatpay-qr:CNY",
     ]
     assert "unionpay-page:CNY" not in names("CNY", ["CNY"], phone=True)
-    assert names("CNY", ["CNY", "HKD"], phone=True)[5] == "fps-qr:HKD"  # a QR on the phone too
+
+
+def test_on_a_phone_fps_comes_after_the_wallets_that_open_on_it() -> None:
+    assert names("HKD", ["HKD"], phone=True) == [
+        "alipayhk-wap:HKD",
+        "wechatpay_hk-wap:HKD",
+        "unionpay-wap:HKD",
+        "fps-qr:HKD",  # scanned by a banking app: not on the phone that shows it
+        "alipayhk-qr:HKD",
+        "wechatpay_hk-qr:HKD",
+    ]
 
 
 def test_only_what_is_set_up_here_and_charges_the_currency_is_offered() -> None:

@@ -1,8 +1,8 @@
-"""``/api/v1/payments/{provider}/notify``: where Alipay and WeChat Pay send their
-notifications. Thin: the raw request goes to ``payments.service.receive_notification``,
-whose answer (``success`` / 204, or a refusal) goes back as is. A body over the notify cap
-never gets here: the edge refuses it, in the provider's own failure format
-(``too_large``)."""
+"""``/api/v1/payments/{provider}/notify``: where every provider of the registry sends its
+notifications (a bank its credit webhooks). Thin: the raw request goes to
+``payments.service.receive_notification``, whose answer (``success`` / 204, or a refusal)
+goes back as is. A body over the notify cap never gets here: the edge refuses it, in the
+provider's own failure format (``too_large``)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,17 @@ class ProviderFailure(BaseModel):
 
 ALIPAY_WORDS: dict[str, Any] = {"text/plain": {"schema": {"type": "string"}}}
 NOTIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Alipay: `success` when taken, `fail` to have it sent again"}
+    200: {
+        "description": "Alipay: `success` when taken, `fail` to have it sent again; UnionPay: "
+        '`ok`; FPS\'s bank: `{"received": true}`; AlipayHK: the Alipay+ `result` object'
+    }
     | {"content": ALIPAY_WORDS},
-    204: {"description": "WeChat Pay: taken"},
-    400: {"description": "WeChat Pay: not taken, to be sent again", "model": ProviderFailure},
+    204: {"description": "WeChat Pay and WeChat Pay HK: taken"},
+    400: {
+        "description": "Not taken, to be sent again (WeChat Pay's `{code: FAIL}`; the others "
+        "their own failure reply)",
+        "model": ProviderFailure,
+    },
     404: {"description": "This provider is not configured", "model": ErrorOut},
     413: {
         "description": "Over the notify cap: the provider's failure reply",

@@ -48,7 +48,8 @@ from simkeep.demo.vouchers import DemoVouchers, ensure_demo_vouchers
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import PROVIDERS, Provider
+from simkeep.payments import methods
 from simkeep.payments import service as payments
 from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
 from simkeep.promotions import granting
@@ -124,6 +125,12 @@ class DemoSubscriber:
 
 
 ALIPAY, WECHATPAY = Provider.ALIPAY, Provider.WECHATPAY
+FPS, ALIPAYHK, WECHATPAY_HK, CARD = (
+    Provider.FPS,
+    Provider.ALIPAYHK,
+    Provider.WECHATPAY_HK,
+    Provider.UNIONPAY,
+)
 DEMO_SUBSCRIBERS = (
     DemoSubscriber(
         "+85261000001",
@@ -137,6 +144,9 @@ DEMO_SUBSCRIBERS = (
             DemoTopup(12, time(18, 30), 4, 100, ALIPAY, paid=False),
             DemoTopup(12, time(18, 52), 4, 100, ALIPAY),
             DemoTopup(3, time(8, 47), 1, 50, ALIPAY),
+            DemoTopup(19, time(13, 20), 1, 100, FPS),  # in Hong Kong dollars from here on
+            DemoTopup(9, time(19, 5), 1, 50, CARD),
+            DemoTopup(2, time(21, 14), 4, 100, ALIPAYHK),
         ),
     ),
     DemoSubscriber(
@@ -149,6 +159,8 @@ DEMO_SUBSCRIBERS = (
             DemoTopup(21, time(15, 20), 5, 300, ALIPAY),
             DemoTopup(14, time(22, 16), 3, 50, WECHATPAY),
             DemoTopup(6, time(11, 38), 6, 100, WECHATPAY),  # a relative's HKD SIM
+            DemoTopup(4, time(9, 55), 6, 50, WECHATPAY_HK),
+            DemoTopup(17, time(16, 2), 3, 200, CARD),  # a bank card, in renminbi
         ),
     ),
 )
@@ -305,6 +317,9 @@ async def _top_up(
     _, hk, cn = _demo_number(topup.sim)
     currency = _currency(topup.sim)
     number = hk if currency == "HKD" else cn  # the number of the SIM's home side
+    charges = PROVIDERS[topup.provider].currencies  # the SIM's own currency if it can
+    pay_currency = currency if currency in charges else charges[0]
+    channel = methods.channels_for(PROVIDERS[topup.provider], phone=False)[0]
     order = await payments.checkout(
         db,
         adapter=providers.adapters[topup.provider],
@@ -314,9 +329,9 @@ async def _top_up(
             number=number,
             confirm_number=number,
             credit=Money(topup.amount * 100, currency),
-            pay_currency="CNY",  # what Alipay and WeChat Pay charge in
+            pay_currency=pay_currency,
             provider=topup.provider,
-            channel=Channel.QR,
+            channel=channel,
         ),
         urls=payments.CheckoutUrls(settings.public_url),
         payer_ip="127.0.0.1",
@@ -333,9 +348,16 @@ async def _top_up(
 async def _pay(
     db: Database, providers: EmbeddedProviders, settings: Settings, now: datetime, order: Order
 ) -> Order:
-    """The payer pays at the simulator; its notification credits the order."""
+    """The payer pays at the simulator; its notification credits the order. A gateway
+    that takes a form first gets it from the payer's browser, which opens the trade."""
+    if order.pay_url and order.pay_form:
+        opened = await providers.http.post(order.pay_url, data=dict(order.pay_form))
+        if opened.status_code != 303:
+            raise RuntimeError(f"demo order {order.order_no}: the gateway refused its form")
     pay = f"{settings.public_url.rstrip('/')}/_sim/{order.provider.value}/pay/{order.order_no}"
-    paid = await providers.http.post(pay, params={"outcome": "success"})
+    # the amount for a push payment's bank, which never saw the QR code
+    outcome = {"outcome": "success", "amount_minor": str(order.pay.minor)}
+    paid = await providers.http.post(pay, params=outcome)
     paid.raise_for_status()
     await providers.tick(now)  # Alipay notifies on its next round; WeChat Pay at once
     credited = await _order(db, order.order_no)

@@ -13,7 +13,9 @@ paid in. ``offered`` orders them:
 2. within each, on a phone the channels that open the wallet or bank on the phone itself,
    then a QR code another phone scans; elsewhere the QR codes and desktop cashiers first,
    then a phone's cashier. A provider's desktop page and its phone page are one cashier in
-   two layouts, so each device is offered only its own;
+   two layouts, so each device is offered only its own. FPS has no phone channel: its code
+   is scanned by the banking app, so on a phone it comes after the wallets, with the QR
+   codes;
 3. then the registry's order.
 """
 

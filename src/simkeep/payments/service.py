@@ -4,12 +4,16 @@ expired trades.
 Design overview
 ---------------
 ``checkout`` prepares the order (``topups.service.prepare_order``: the guard, the price, the
-number), opens its trade and places it. A signed cashier link (Alipay page and WAP) asks the
-provider nothing, so it is made before the order is placed and written with it, which then
-awaits payment at once. Otherwise ``start_payment`` asks the provider for the trade (a QR
-payload, a WeChat Pay H5 link) outside any transaction, then records it on the order, which
-now awaits payment; a second start returns what was recorded, so a reload never opens a
-second trade.
+number), opens its trade and places it. A way to pay the adapter makes by itself (a signed
+cashier link, a gateway's signed form, a QR code of our own) asks the provider nothing, so
+it is made before the order is placed and written with it, which then awaits payment at
+once. Otherwise ``start_payment`` asks the provider for the trade (a QR payload, a phone
+cashier's link) outside any transaction, then records it on the order, which now awaits
+payment; a second start returns what was recorded, so a reload never opens a second trade.
+
+A payment the payer pushes with a reference (the registry's ``push``) is matched by
+``payments.incoming``: to its order only by its exact number and amount, else kept for
+review.
 
 A notification is verified by its provider's adapter, then processed and stored raw with
 its outcome in one transaction (kept forever; if processing fails, it is stored as

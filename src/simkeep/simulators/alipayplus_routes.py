@@ -155,7 +155,7 @@ def _summary(payment: SimPayment, notice: str) -> str:
     dollars = f"{payment.amount // 100:,}.{payment.amount % 100:02d}"
     return (
         f"<p>{html.escape(payment.description)}</p>"
-        f'<p class="amount" style="font-size:2em">HK${dollars}</p>'
+        f'<p class="amount"><strong>HK${dollars}</strong></p>'
         f"<p>訂單 Order: {html.escape(payment.payment_request_id)} · "
         f"{html.escape(payment.state)}</p><p role=status>{html.escape(notice)}</p>"
     )
@@ -197,6 +197,5 @@ def _page(body: str) -> str:
         '<!doctype html><html lang="zh-Hant-HK"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{TITLE}</title></head>"
-        '<body style="font-family:sans-serif;max-width:30em;margin:auto">'
-        f'<h1 style="color:#1677ff">{TITLE}</h1>{body}</body></html>'
+        f"<body><h1>{TITLE}</h1>{body}</body></html>"
     )

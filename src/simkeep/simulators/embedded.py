@@ -45,6 +45,7 @@ from simkeep.payments.providers.alipay import AlipayConfig
 from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
 from simkeep.payments.providers.wechatpay import WeChatPayConfig
 from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
+from simkeep.payments.service import CheckoutUrls
 from simkeep.settings import Settings
 from simkeep.simulators import alipay_trades as alipay_simulator
 from simkeep.simulators import wechatpay_trades as wechatpay_simulator
@@ -190,17 +191,22 @@ def build_kits(
     time_scale: float = 1.0,
 ) -> dict[Provider, Simulated]:
     """Every kit's simulator for the merchant kept in ``keys_dir``, served at
-    ``base_url/<provider>``, each delivering through ``deliver(provider)``."""
-    return {
-        kit.provider: kit.build(
+    ``base_url/<provider>``, each delivering through ``deliver(provider)``; one whose merchant
+    registers its webhook once is given the merchant's notify URL (``settings.public_url``)."""
+    urls = CheckoutUrls(settings.public_url)
+    built = {}
+    for kit in KITS:
+        simulator = kit.build(
             Path(settings.keys_dir),
             clock,
             base_url=f"{base_url}/{kit.name}",
             deliver=deliver(kit.provider),
             time_scale=time_scale,
         )
-        for kit in KITS
-    }
+        if kit.registered_webhook:
+            simulator.notify_url = urls.notify(kit.provider)
+        built[kit.provider] = simulator
+    return built
 
 
 def simulators_app(

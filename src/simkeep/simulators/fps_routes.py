@@ -113,7 +113,7 @@ def _scan_form(payload: str, error: str = "") -> str:
     notice = f"<p role=alert>{html.escape(error)}</p>" if error else ""
     return (
         f"{notice}<form method=get action=app><label>QR 內容 QR payload<br>"
-        '<textarea name=payload rows=5 cols=48 required style="font-family:monospace">'
+        "<textarea name=payload rows=5 cols=48 required>"
         f"{html.escape(payload)}</textarea></label><br>"
         "<button>掃描 Scan</button></form>"
     )
@@ -159,7 +159,7 @@ def _page(body: str, status: int = 200) -> HTMLResponse:
         '<!doctype html><html lang="zh-Hant-HK"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>轉數快 FPS · 模擬銀行 Demo Bank</title></head>"
-        '<body style="font-family:sans-serif;max-width:32em;margin:1em auto">'
+        "<body>"
         f"<h1>轉數快 FPS</h1>{body}</body></html>"
     )
     return HTMLResponse(page, status)

@@ -8,7 +8,9 @@ A kit says, for one provider, how to build its simulator for the merchant kept i
 ``/_sim/<provider>``), our adapter for it from the same kept keys (``adapter``, so any
 process on the same ``keys_dir`` is the same merchant), how to read the merchant's reply to a
 notification (``accepted``), and where a person's phone would land after scanning one of its
-QR codes (``scan``: a path under the kit's prefix). Their notifications all go through
+QR codes (``scan``: a path under the kit's prefix). A provider that is told the merchant's
+notify URL once (a bank's webhook) rather than with each payment is given the merchant's,
+from its public URL (``registered_webhook``). Their notifications all go through
 ``simulators.delivery``. The older Alipay and WeChat Pay simulators keep their own wiring
 (``simulators.embedded``); everything after them is a kit, so adding a provider is a row in
 ``KITS``.
@@ -84,6 +86,9 @@ class Kit:
     accepted: Callable[[Reply], bool]
     # Where a phone that scanned one of its QR codes lands (order number, QR payload → URL)
     scan: Callable[[str, str], str] | None = None
+    # The merchant registers its notify URL with the provider once (a bank's webhook), rather
+    # than sending it with each payment: the simulator is told the merchant's (``notify_url``)
+    registered_webhook: bool = False
 
     @property
     def name(self) -> str:
@@ -99,6 +104,7 @@ KITS: tuple[Kit, ...] = (
         fps_setup.simulator_adapter,
         fps_transfers.accepted,
         scan=lambda order_no, qr: f"/_sim/fps{fps_routes.scan_path(order_no, qr)}",  # bank app
+        registered_webhook=True,
     ),
     Kit(
         Provider.UNIONPAY,

@@ -123,7 +123,7 @@ def _cashier(sim: UnionPaySimulator, query_id: str, *, notice: str, status: int 
     body = (
         f"<p>商户 Merchant: {html.escape(sim.merchant_name)} · "
         f"订单 Order: {html.escape(trade.order_id)}</p>"
-        f'<p class="amount" style="font-size:1.5em">{html.escape(amount)} {currency}</p>'
+        f'<p class="amount"><strong>{html.escape(amount)} {currency}</strong></p>'
         f"<p>状态 State: {trade.state.value}</p>"
         f"<p role=status>{html.escape(notice)}</p>{_step(trade, action)}"
     )

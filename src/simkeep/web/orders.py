@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG
-from simkeep.payment_methods import Channel
+from simkeep.payment_methods import PROVIDERS, Channel
 from simkeep.payments.model import OUT_TRADE_NO_PATTERN
 from simkeep.phone import InvalidNumber, parse_number
 from simkeep.promotions import service as promotions
@@ -68,6 +68,11 @@ class OrderView:
     def promotion_lines(self, locale: str) -> list[str]:
         currency = self.order.credit.currency
         return [promotion_line(a, locale=locale, currency=currency) for a in self.promotions]
+
+    @property
+    def pushed(self) -> bool:
+        """Whether the payer sends the money from a banking app (FPS), not a wallet."""
+        return PROVIDERS[self.order.provider].push
 
     @property
     def qr(self) -> str | None:
