@@ -20,7 +20,6 @@ from bench import (
     ledger_bench,
     outlets_bench,
     retention_bench,
-    topup_bench,
     topup_report,
     usage_bench,
 )
@@ -149,24 +148,7 @@ async def main(quick: bool) -> list[str]:
         "the loops are interleaved in small blocks and compared within one run.",
         "",
     ]
-    plan = topup_bench.QUICK if quick else topup_bench.FULL
-    results = []
-    for name in ("postgresql", "sqlite"):
-        result = await topup_bench.measure(name, workers=topup_bench.WORKERS[name], plan=plan)
-        results.append(result)
-        for clients, run in result.topups.items():
-            ceiling = result.ceiling[clients]
-            print(
-                f"{name} top-ups, {clients} clients: {run.per_second:.0f}/s, p50 "
-                f"{run.percentile(0.5):.0f} ms, p99 {run.percentile(0.99):.0f} ms; ceiling "
-                f"{ceiling.per_second:.0f} req/s ({run.per_second / ceiling.per_second:.2f})"
-            )
-    rate_ok, p99_ok = topup_report.met(results[0], max(plan.clients))
-    print(
-        f"postgresql top-up targets at {max(plan.clients)} clients: rate "
-        f"{'met' if rate_ok else 'not met'}, p99 {'met' if p99_ok else 'not met'}"
-    )
-    lines += topup_report.report(results, plan)
+    lines += await topup_report.section(quick)
     lines += await _retention_run(quick)
     lines += await usage_bench.report(quick)
     lines += await outlets_bench.report(quick)

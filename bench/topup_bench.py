@@ -1,43 +1,47 @@
-"""The top-up scenario: concurrent subscribers top up and get credited through the real app.
+"""The top-up scenario: concurrent subscribers top up and get credited through the real app,
+paying with each of ``topup_methods.METHODS`` (Alipay WAP, WeChat Pay HK QR).
 
 Design overview
 ---------------
 Per database, one fresh database holds the product's schema and the ceiling's TPC-B tables.
-Before anything is timed: the chart of accounts, the plans, an HKD→CNY rate and
-``SIMS_PER_CLIENT`` SIMs per client (alternately HKD and CNY plans, so half the top-ups
-convert currency) are seeded through the services; the keys are made in a temporary
-``keys_dir`` (so the server's workers find them and never race to make them); the product
-(``simkeep.app:asgi``, simulators on, worker loop off) and the ceiling
+Before anything is timed: the chart of accounts, the plans, the bench's locked rates (HKD→CNY
+and CNY→HKD) and ``SIMS_PER_CLIENT`` SIMs per client (alternately HKD and CNY plans, so half
+the top-ups of each method convert currency) are seeded through the services; the keys are
+made in a temporary ``keys_dir`` (so the server's workers find them and never race to make
+them); the product (``simkeep.app:asgi``, simulators on, worker loop off) and the ceiling
 (``bench.ceiling_app``) are started with the same uvicorn command line and worker count; one
 subscriber per client registers through the API (code read from the SMS outbox) and keeps
 its bearer token.
 
 One top-up is what a subscriber on a phone and the provider do: ``POST /api/v1/topups``
-(bearer token, a fresh ``Idempotency-Key``, the number typed twice, Alipay WAP: the server
-signs the cashier link), then the provider's signed ``trade_status_sync`` notification for
-that order to ``POST /api/v1/payments/alipay/notify``, which must answer ``success``.
+(bearer token, a fresh ``Idempotency-Key``, the number typed twice, the method's provider,
+channel and currency: for Alipay WAP the server signs the cashier link; for WeChat Pay HK QR
+it places a Native order with the simulator inside the same server, as it would with the
+provider), then the provider's signed notification for that order to the method's notify
+endpoint, which must answer what the provider takes as "taken".
 
 Notifications are signed before the measured runs (``Presigned``): an order's number is
 ``T`` + the Hong Kong date + its id, and ids come from a sequence, so before each run the
-client reads the next id and signs, with an Alipay simulator of its own built from the same
-``keys_dir`` (same platform key, app id and seller id as the server's), the notifications of
-the orders the run may create, for both prices a bench top-up can have. A notification the
-pool lacks (a run faster than foreseen, or a date change) is signed in the loop and counted.
-create→credited runs from the create request's start to the notify answer.
+client reads the next id and signs, with simulators of its own built from the same
+``keys_dir`` (``topup_methods.signers``: same platform keys and merchants as the server's),
+the notifications of the orders the run may create, for both prices a bench top-up can
+have; one signed more than ``FRESH_SECONDS`` ago is signed again (WeChat Pay's signature is
+good for ±300 s). A notification the pool lacks (a run faster than foreseen, or a date
+change) is signed in the loop and counted. create→credited runs from the create request's
+start to the notify answer.
 
-One provider is measured, Alipay; its WAP link is signed locally, as WeChat Pay's H5 order
-is not: a QR or H5 order adds a server-to-provider call.
-
-Top-ups and the ceiling are measured in interleaved blocks at each concurrency, after a
-warm-up, so a noisy neighbour slows both alike; py-spy then profiles the product under the
-highest concurrency in a separate run (so the sampling never touches the figures). Afterwards,
-with the servers stopped: every order is ``credited``, as many as notify answers said
-``success``, every notification in the inbox is ``credited``, and ``ledger.check_books``
+At each concurrency, after a warm-up, every method's top-ups and the ceiling are measured in
+interleaved blocks (each going first in turn), so a noisy neighbour slows them alike and the
+methods share one ceiling; py-spy then profiles the product under each method at the highest
+concurrency in a separate run (so the sampling never touches the figures). Afterwards, with
+the servers stopped: every order is ``credited``, per provider as many as notify answers
+said "taken", every notification in the inbox is ``credited``, and ``ledger.check_books``
 passes.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -45,10 +49,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -58,6 +61,15 @@ from bench import ceiling_app
 from bench.loadgen import Connection, Run, Step, Watch, closed_loop
 from bench.server import Profile, free_port, profile, serve
 from bench.targets import OUT, Target, drop, fresh
+from bench.topup_methods import (
+    METHODS,
+    RATES,
+    TOPUP_MINOR,
+    Method,
+    Notification,
+    Signer,
+    signers,
+)
 from simkeep.clock import SystemClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.ledger import service as ledger
@@ -67,18 +79,12 @@ from simkeep.payments import tables as payment_tables
 from simkeep.settings import load_settings
 from simkeep.sims import service as sims
 from simkeep.sims.model import IdType, luhn_complete
-from simkeep.simulators.alipay import AlipaySimulator
-from simkeep.simulators.alipay_trades import SimTrade
-from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
 from simkeep.topups import tables as topup_tables
-from simkeep.topups.model import FxRate
 
 SIMS_PER_CLIENT = 32
-BENCH_RATE = Decimal("0.92")  # HKD→CNY
 PASSWORD = "bench horse 4242"
-NOTIFY_PATH = "/api/v1/payments/alipay/notify"
-FORM = "Content-Type: application/x-www-form-urlencoded\r\n"
+FRESH_SECONDS = 120.0  # a notification signed longer ago than this is signed again
 
 
 @dataclass(frozen=True)
@@ -100,18 +106,26 @@ WORKERS = {"postgresql": os.cpu_count() or 1, "sqlite": 1}
 
 
 @dataclass(frozen=True)
-class Figures:
-    """One database's results: per concurrency, the top-ups and the ceiling."""
+class MethodFigures:
+    """One method's results on one database: per concurrency, its top-ups; its profile."""
 
-    name: str
-    workers: int
+    method: Method
     topups: dict[int, Run]
-    ceiling: dict[int, Run]
     profile: Profile
     profile_file: Path
     credited: int
-    journals: int
     signed_in_loop: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One database's results: each method's, and the ceiling they share, per concurrency."""
+
+    name: str
+    workers: int
+    methods: tuple[MethodFigures, ...]
+    ceiling: dict[int, Run]
+    journals: int
 
 
 @dataclass
@@ -129,22 +143,23 @@ class Payer:
 
 @dataclass
 class Tally:
-    credited: int = 0  # notify answers that said "success"
+    credited: int = 0  # notify answers that said "taken"
     signed_in_loop: int = 0  # notifications the pool did not hold, signed during the run
 
 
 @dataclass
 class Presigned:
-    """Alipay's signed notifications, made before the runs, for the orders to come.
+    """One method's signed notifications, made before the runs, for the orders to come.
 
     An order's number is ``T`` + the Hong Kong date + its id, and ids come in sequence, so
     the notification for each next order can be signed ahead, for both prices a bench
-    top-up can have (a CNY SIM's ¥100, an HKD SIM's HK$100 paid in CNY at the bench rate)."""
+    top-up can have (100 of the method's currency, and 100 of the other converted at the
+    bench rate)."""
 
-    alipay: AlipaySimulator
+    signer: Signer
     target: Target
     prices: tuple[Money, ...]
-    bodies: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    pool: dict[tuple[str, int], tuple[float, Notification]] = field(default_factory=dict)
     rate: float = 400.0  # top-ups per second to sign ahead for; raised as runs show more
 
     async def refill(self, seconds: float) -> None:
@@ -152,20 +167,25 @@ class Presigned:
         first = await _next_order_id(self.target)
         wanted = range(first, first + int(self.rate * seconds * 1.5) + 200)
         day = f"T{in_hong_kong(SystemClock().now()):%Y%m%d}"
-        self.bodies = {key: body for key, body in self.bodies.items() if int(key[0][-10:]) >= first}
+        fresh_since = time.monotonic() - FRESH_SECONDS
+        self.pool = {
+            key: (signed_at, notification)
+            for key, (signed_at, notification) in self.pool.items()
+            if int(key[0][-10:]) >= first and signed_at >= fresh_since
+        }
         for serial in wanted:
             order_no = f"{day}{serial:010d}"
             for variant, price in enumerate(self.prices):
-                if (order_no, price.minor) not in self.bodies:
-                    body = _paid(self.alipay, order_no, price, serial * 2 + variant)
-                    self.bodies[order_no, price.minor] = body
+                if (order_no, price.minor) not in self.pool:
+                    notification = await self.signer.paid(order_no, price, serial * 2 + variant)
+                    self.pool[order_no, price.minor] = (time.monotonic(), notification)
 
-    def take(self, order_no: str, price: Money, tally: Tally) -> bytes:
-        body = self.bodies.pop((order_no, price.minor), None)
-        if body is None:
+    async def take(self, order_no: str, price: Money, tally: Tally) -> Notification:
+        found = self.pool.pop((order_no, price.minor), None)
+        if found is None:
             tally.signed_in_loop += 1
-            body = _paid(self.alipay, order_no, price, 0)
-        return body
+            return await self.signer.paid(order_no, price, 0)
+        return found[1]
 
     def observed(self, run: Run) -> None:
         self.rate = max(self.rate, run.per_second)
@@ -187,8 +207,12 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
             "SIMKEEP_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "SIMKEEP_KEYS_DIR": str(keys_dir),
         }
-        presigned = Presigned(await _provider(env), target, _prices())
-        tally = Tally()
+        settings = load_settings(
+            database_url=target.url, public_url=env["SIMKEEP_PUBLIC_URL"], keys_dir=str(keys_dir)
+        )
+        signer = await signers(settings)
+        presigned = {m: Presigned(signer[m.provider], target, m.prices()) for m in METHODS}
+        tallies = {method: Tally() for method in METHODS}
         async with (
             serve(
                 "simkeep.app:asgi",
@@ -212,50 +236,63 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
                 for i, token in enumerate(tokens)
             ]
             database = make_url(target.url).database if name == "postgresql" else None
-            topup = Load(
-                product.port,
-                Watch(product.pid, database),
-                _topup_step(payers, presigned, tally),
-                presigned,
-            )
+            keys = itertools.count()  # Idempotency-Keys, unique across the methods
+            loads = {
+                method: Load(
+                    product.port,
+                    Watch(product.pid, database),
+                    _topup_step(method, payers, presigned[method], tallies[method], keys),
+                    presigned[method],
+                )
+                for method in METHODS
+            }
             tpcb = Load(ceiling.port, Watch(ceiling.pid, database), _ceiling_step)
-            topup_runs: dict[int, Run] = {}
+            topup_runs: dict[Method, dict[int, Run]] = {method: {} for method in METHODS}
             ceiling_runs: dict[int, Run] = {}
             for count in plan.clients:
-                topup_runs[count], ceiling_runs[count] = await _interleaved(
-                    topup, tpcb, clients=count, plan=plan
-                )
-            out = OUT / f"topup-{name}.pyspy.txt"
-            _, found = await profile(
-                product, lambda: topup.run(clients, plan.profile_seconds), rate=100, out=out
-            )
-        journals = await _check(target, tally.credited)
+                runs = await _interleaved([*loads.values(), tpcb], clients=count, plan=plan)
+                for method, run in zip(METHODS, runs, strict=False):
+                    topup_runs[method][count] = run
+                ceiling_runs[count] = runs[-1]
+            profiles: dict[Method, tuple[Profile, Path]] = {}
+            for method, load in loads.items():
+                out = OUT / f"topup-{name}-{method.provider.value}.pyspy.txt"
+                profiled = functools.partial(load.run, clients, plan.profile_seconds)
+                _, found = await profile(product, profiled, rate=100, out=out)
+                profiles[method] = found, out
+        journals = await _check(target, {m.provider.value: t.credited for m, t in tallies.items()})
     finally:
         shutil.rmtree(keys_dir, ignore_errors=True)
         await drop(target)
     return Figures(
         name,
         workers,
-        topup_runs,
+        tuple(
+            MethodFigures(
+                method,
+                topup_runs[method],
+                *profiles[method],
+                tallies[method].credited,
+                tallies[method].signed_in_loop,
+            )
+            for method in METHODS
+        ),
         ceiling_runs,
-        found,
-        out,
-        tally.credited,
         journals,
-        tally.signed_in_loop,
     )
 
 
 async def _seed(target: Target, count: int) -> list[tuple[str, str]]:
-    """Plans, the HKD→CNY rate and ``count`` SIMs; the number to top up of each SIM."""
+    """Plans, the bench's rates and ``count`` SIMs; the number to top up of each SIM."""
     db = Database.from_settings(load_settings(database_url=target.url))
     now = SystemClock().now()
 
     async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
         await sims.ensure_plans(conn)
-        await topups.set_fx_rate(
-            conn, base="HKD", quote_currency="CNY", rate=BENCH_RATE, source="bench", now=now
-        )
+        for (base, quote_currency), rate in RATES.items():
+            await topups.set_fx_rate(
+                conn, base=base, quote_currency=quote_currency, rate=rate, source="bench", now=now
+            )
         numbers = []
         for n in range(count):
             sim = await sims.issue_sim(
@@ -278,18 +315,6 @@ async def _seed(target: Target, count: int) -> list[tuple[str, str]]:
         return await db.transaction(work)
     finally:
         await db.dispose()
-
-
-async def _provider(env: dict[str, str]) -> AlipaySimulator:
-    """Make the keys the server will load, and the client's own Alipay simulator on them."""
-    settings = load_settings(
-        database_url=env["SIMKEEP_DATABASE_URL"],
-        public_url=env["SIMKEEP_PUBLIC_URL"],
-        keys_dir=env["SIMKEEP_KEYS_DIR"],
-    )
-    providers = EmbeddedProviders.build(settings, SystemClock())
-    await providers.close()  # only its HTTP client; the simulator needs none to sign
-    return providers.alipay
 
 
 async def _sign_up(port: int, target: Target, count: int) -> list[str]:
@@ -330,24 +355,24 @@ async def _last_code(db: Database, phone: str) -> str:
     return found.group(1)
 
 
-def _topup_step(payers: list[Payer], presigned: Presigned, tally: Tally) -> Step:
+def _topup_step(
+    method: Method, payers: list[Payer], presigned: Presigned, tally: Tally, keys: Iterator[int]
+) -> Step:
     """One top-up: create the order, then deliver its paid notification, signed ahead."""
-    serial = itertools.count()
 
     async def step(connection: Connection, client: int) -> float:
         payer = payers[client]
         number, currency = payer.next_number()
-        key = next(serial)
         body = {
             "number": number,
             "confirm_number": number,
-            "amount": {"minor": 10_000, "currency": currency},
-            "pay_currency": "CNY",
-            "provider": "alipay",
-            "channel": "wap",
+            "amount": {"minor": TOPUP_MINOR, "currency": currency},
+            "pay_currency": method.pay_currency,
+            "provider": method.provider.value,
+            "channel": method.channel.value,
         }
         headers = (
-            f"Authorization: Bearer {payer.token}\r\nIdempotency-Key: bench-{key:010d}\r\n"
+            f"Authorization: Bearer {payer.token}\r\nIdempotency-Key: bench-{next(keys):010d}\r\n"
             "Content-Type: application/json\r\n"
         )
         began = time.perf_counter()
@@ -359,20 +384,16 @@ def _topup_step(payers: list[Payer], presigned: Presigned, tally: Tally) -> Step
         order = json.loads(created.body)
         pay = order["pay"]
         price = Money(int(pay["minor"]), str(pay["currency"]))
-        notification = presigned.take(str(order["order_no"]), price, tally)
-        ack = await connection.request("POST", NOTIFY_PATH, body=notification, headers=FORM)
-        if (ack.status, ack.body) != (200, b"success"):
-            raise RuntimeError(f"notify answered {ack.status}: {ack.body[:300]!r}")
+        notification = await presigned.take(str(order["order_no"]), price, tally)
+        ack = await connection.request(
+            "POST", method.notify_path, body=notification.body, headers=notification.headers
+        )
+        if (ack.status, ack.body) != method.taken:
+            raise RuntimeError(f"{method.label} notify answered {ack.status}: {ack.body[:300]!r}")
         tally.credited += 1
         return (time.perf_counter() - began) * 1000
 
     return step
-
-
-def _prices() -> tuple[Money, ...]:
-    """What a bench top-up (100 of the SIM's currency, paid in CNY) can cost."""
-    hkd_in_cny = FxRate("HKD", "CNY", BENCH_RATE).convert(Money(10_000, "HKD"))
-    return (Money(10_000, "CNY"), hkd_in_cny)
 
 
 async def _next_order_id(target: Target) -> int:
@@ -393,24 +414,6 @@ async def _next_order_id(target: Target) -> int:
         return await db.transaction(read)
     finally:
         await db.dispose()
-
-
-def _paid(alipay: AlipaySimulator, order_no: str, price: Money, serial: int) -> bytes:
-    """The payer paid the order's trade: Alipay's signed notification, as a form body."""
-    alipay.trades[order_no] = SimTrade(
-        out_trade_no=order_no,
-        trade_no=f"2026{serial:024d}",
-        amount=price,
-        subject="中港卡充值",
-        notify_url=NOTIFY_PATH,
-        return_url="",
-        created_at=SystemClock().now(),
-        opened=True,
-    )
-    alipay.pay(order_no)
-    form = alipay.deliveries.pop().form
-    del alipay.trades[order_no]
-    return urlencode(form).encode()
 
 
 async def _ceiling_step(connection: Connection, client: int) -> float:
@@ -441,37 +444,57 @@ class Load:
         return run
 
 
-async def _interleaved(topup: Load, ceiling: Load, *, clients: int, plan: Plan) -> tuple[Run, Run]:
-    """Warm both up, then alternate blocks of top-ups and of the ceiling."""
-    for load in (topup, ceiling):
+async def _interleaved(loads: list[Load], *, clients: int, plan: Plan) -> list[Run]:
+    """Warm each load up, then run them in alternating blocks, each going first in turn."""
+    for load in loads:
         await load.run(clients, plan.warmup_seconds)
-    runs: dict[Load, list[Run]] = {topup: [], ceiling: []}
+    runs: dict[Load, list[Run]] = {load: [] for load in loads}
     for round_no in range(plan.rounds):
-        for load in (topup, ceiling) if round_no % 2 == 0 else (ceiling, topup):
+        turn = round_no % len(loads)
+        for load in loads[turn:] + loads[:turn]:
             runs[load].append(await load.run(clients, plan.block_seconds))
-    return Run.combine(runs[topup]), Run.combine(runs[ceiling])
+    return [Run.combine(runs[load]) for load in loads]
 
 
-async def _check(target: Target, credited: int) -> int:
-    """Every order credited, once per ``success``; every notification too; books sound."""
+async def _check(target: Target, credited: dict[str, int]) -> int:
+    """Every order credited, per provider once per answer that said "taken"; every
+    notification too; books sound."""
     db = Database.from_settings(load_settings(database_url=target.url))
     orders, inbox = topup_tables.orders, payment_tables.inbox
 
     async def read(conn: AsyncConnection) -> tuple[dict[str, int], dict[str, int], int]:
-        states = await conn.execute(select(orders.c.state, func.count()).group_by(orders.c.state))
-        statuses = await conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status))
+        states = await conn.execute(
+            select(orders.c.provider, orders.c.state, func.count()).group_by(
+                orders.c.provider, orders.c.state
+            )
+        )
+        statuses = await conn.execute(
+            select(inbox.c.provider, inbox.c.status, func.count()).group_by(
+                inbox.c.provider, inbox.c.status
+            )
+        )
         report = await ledger.check_books(conn)
         if not report.ok:
             raise RuntimeError(f"ledger check failed: {report.problems[:5]}")
-        return dict(states.tuples().all()), dict(statuses.tuples().all()), report.journals
+        return _by_provider(states.tuples()), _by_provider(statuses.tuples()), report.journals
 
     try:
-        states, statuses, journals = await db.transaction(read)
+        orders_credited, notifications_credited, journals = await db.transaction(read)
     finally:
         await db.dispose()
-    if states != {"credited": credited} or statuses != {"credited": credited}:
+    if orders_credited != credited or notifications_credited != credited:
         raise RuntimeError(
-            f"{credited} notify answers said success, but orders are {states} "
-            f"and notifications {statuses}"
+            f"notify answers that said taken: {credited}, but credited orders are "
+            f"{orders_credited} and credited notifications {notifications_credited} "
+            "(anything else is in neither)"
         )
     return journals
+
+
+def _by_provider(rows: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Credited rows per provider; any other state counts under ``provider:state``."""
+    found: dict[str, int] = {}
+    for provider, state, count in rows:
+        key = provider if state == "credited" else f"{provider}:{state}"
+        found[key] = found.get(key, 0) + count
+    return found

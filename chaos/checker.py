@@ -10,12 +10,15 @@ acknowledged), and the workload's ``Attempt`` records. It returns ``Figure``s, e
 the value it must have; the run fails if any differs. A capability that moves money adds
 its figure here (a refund paid twice, a voucher redeemed twice, a fee charged twice).
 
-The money figures compare simkeep's books with the providers' records, per currency:
-what the SIMs hold (balance and bonus) against the face value of the orders whose trade the
-provider says was paid, and what the providers were paid against what the credited orders
-charged. ``ledger check`` (``ledger.check_books``: trial balance zero per currency, stored
-balances equal to their postings, every journal balanced) runs as it does on the command
-line.
+The money figures compare simkeep's books with the providers' records (every provider key
+of ``/_sim/records``), per currency: what the SIMs hold (balance and bonus) against the face
+value of the orders the provider says were paid, and what the providers were paid against
+what the credited orders charged plus the money held in review. A trade provider's paid
+trade pays its order; a push provider's transfer (FPS) pays the order it names only for
+exactly that order's amount, and the rest of the money pushed is in review, never credited
+(``chaos.push_figures``, with its own figures). ``ledger check`` (``ledger.check_books``:
+trial balance zero per currency, stored balances equal to their postings, every journal
+balanced) runs as it does on the command line.
 
 Promotions: the budget and the per-SIM cap are never exceeded, the counters equal the
 orders that hold or were granted a grant, and the bonus money the books hold is what the
@@ -50,6 +53,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chaos.counter_figures import counter_figures, read_counters
 from chaos.keepalive_figures import keepalive_figures, keepalive_tally, read_keepalive
 from chaos.promotion_figures import promotion_figures, read_promotions
+from chaos.push_figures import (
+    exactly_paid,
+    in_review,
+    push_providers,
+    pushed_figures,
+    read_pushed,
+    trade_providers,
+)
 from chaos.setup import IssuedCard
 from chaos.usage_ops import read_usage, usage_figures
 from chaos.workload import Attempt, Outcome
@@ -93,6 +104,7 @@ class Tally:
     sim_states: dict[str, int]  # after the retention runs
     retention: dict[str, int]  # fee revenue, arrears and forfeited, minor units per currency
     keep_alive: dict[str, int]  # rules and attempts by state, keep-alive charges credited
+    by_provider: dict[str, dict[str, int]]  # records and paid ones; incoming payments by state
 
 
 async def check(
@@ -104,11 +116,13 @@ async def check(
 ) -> tuple[list[Figure], Tally]:
     trades = {
         trade["out_trade_no"]: trade
-        for provider in ("alipay", "wechatpay")
+        for provider in trade_providers(records)
         for trade in records[provider]
     }
-    paid = {no: t for no, t in trades.items() if t["paid"]}
     state = await db.transaction(_read)
+    pushed = state["pushed"]
+    # the orders a provider says were paid: a trade, or a transfer naming it for its amount
+    paid = {no for no, t in trades.items() if t["paid"]} | exactly_paid(records, pushed)
     orders: dict[str, Any] = state["orders"]
     credited = {no: o for no, o in orders.items() if o.state == "credited"}
     online = {no: o for no, o in credited.items() if o.provider not in OFFLINE}
@@ -127,12 +141,14 @@ async def check(
     for order in credited.values():  # paid from a float or a voucher: counter_figures prove it
         if order.provider in OFFLINE:
             owed[order.credit_currency] += order.credit_minor
-    charged = Counter[str]()
+    charged = in_review(pushed)  # money pushed that credited nothing: held for staff
     for order in online.values():
         charged[order.pay_currency] += order.pay_minor
     received = Counter[str]()
-    for trade in paid.values():
-        received[trade["currency"]] += trade["amount_minor"]
+    for provider in (*trade_providers(records), *push_providers(records)):
+        for trade in records[provider]:
+            if trade["paid"]:
+                received[trade["currency"]] += trade["amount_minor"]
 
     figures = [
         *(
@@ -141,10 +157,10 @@ async def check(
         ),
         *(
             Figure(
-                f"paid at the providers − charged by credited orders, {currency}",
+                f"paid at the providers − charged by credited orders or held in review, {currency}",
                 received[currency] - charged[currency],
             )
-            for currency in sorted(set(received) | set(charged) | {"CNY"})
+            for currency in sorted(set(received) | set(charged) | {"HKD", "CNY"})
         ),
         Figure(
             "ledger check problems",
@@ -185,7 +201,11 @@ async def check(
         ),
         Figure(
             "acknowledged notifications not applied",
-            sum(1 for no, t in trades.items() if t["acknowledged"] and no not in credited),
+            sum(
+                1
+                for no, t in trades.items()
+                if t["acknowledged"] and t["paid"] and no not in credited
+            ),
         ),
         Figure("orders per Idempotency-Key above one", state["duplicate_keys"]),
         Figure("replays answered with another order", sum("answered" in a for a in anomalies)),
@@ -202,18 +222,27 @@ async def check(
             "credited orders without exactly one credit SMS",
             sum(1 for o in credited.values() if state["receipt_sms"].get(o.receipt_no, 0) != 1),
         ),
+        *(Figure(name, value) for name, value in pushed_figures(records, pushed)),
         *(Figure(name, value) for name, value in promotion_figures(state["promotions"])),
         *(
             Figure(name, value)
             for name, value in usage_figures(state["usage"], attempts, anomalies)
         ),
-        *(Figure(name, value) for name, value in keepalive_figures(state["keepalive"], set(paid))),
+        *(Figure(name, value) for name, value in keepalive_figures(state["keepalive"], paid)),
         *(Figure(name, value) for name, value in counter_figures(state["counters"], attempts)),
         Figure(
             "operations still unknown after recovery",
             sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
         ),
     ]
+    by_provider = {
+        provider: {
+            "trades": len(records[provider]),
+            "paid": sum(1 for t in records[provider] if t["paid"]),
+            "acknowledged": sum(1 for t in records[provider] if t["acknowledged"]),
+        }
+        for provider in (*trade_providers(records), *push_providers(records))
+    }
     operations: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for attempt in attempts:
         settled = "unknown→" if attempt.settled_by else ""
@@ -221,9 +250,10 @@ async def check(
     tally = Tally(
         operations={op: dict(counts) for op, counts in sorted(operations.items())},
         orders=dict(Counter(o.state for o in orders.values())),
-        trades_paid=len(paid),
-        trades=len(trades),
-        notifications_acknowledged=sum(1 for t in trades.values() if t["acknowledged"]),
+        trades_paid=sum(counts["paid"] for counts in by_provider.values()),
+        trades=sum(counts["trades"] for counts in by_provider.values()),
+        notifications_acknowledged=sum(counts["acknowledged"] for counts in by_provider.values()),
+        by_provider={**by_provider, "incoming payments": dict(pushed["states"])},
         echoes=dict(records.get("echoes", {})),
         credited_by_currency=dict(held),
         sim_states=dict(state["sim_states"]),
@@ -307,6 +337,7 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         "usage": await read_usage(conn),
         "keepalive": await read_keepalive(conn),
         "counters": await read_counters(conn),
+        "pushed": await read_pushed(conn),
         "orders": orders,
         "credits": credits,
         "sim_money": sim_money,

@@ -37,6 +37,8 @@ def print_result(result: Result) -> None:
     console.print(f"refusals: {result.tally.refusals}")
     console.print(f"SIMs: {result.tally.sim_states}; retention: {result.tally.retention}")
     console.print(f"keep-alive: {result.tally.keep_alive}")
+    for provider, counts in result.tally.by_provider.items():
+        console.print(f"{provider}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     console.print(f"orders: {result.tally.orders}; phases (s): {_rounded(result.phases)}")
     faults = Counter(f"{event.fault} ({event.target})" for event in result.timeline)
     console.print(f"faults: {dict(faults)}")
@@ -77,6 +79,11 @@ def render(result: Result) -> str:
         f"Trades at the providers: {tally.trades}, of which paid {tally.trades_paid}, "
         f"notification acknowledged {tally.notifications_acknowledged}; echoed copies sent "
         f"{tally.echoes.get('sent', 0)} (acknowledged {tally.echoes.get('acknowledged', 0)}).",
+        "",
+        *(
+            f"- {provider}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}"
+            for provider, counts in tally.by_provider.items()
+        ),
         "",
         f"SIMs after the retention runs: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(tally.sim_states.items()))}; the runs took "

@@ -54,6 +54,7 @@ from chaos.nemesis import Nemesis
 from chaos.ports import free_port
 from chaos.processes import Process, Spec
 from chaos.proxy import FaultyProxy
+from chaos.push_figures import exactly_paid, read_pushed, trade_providers, unaccounted
 from chaos.setup import IssuedCard, network_token, prepare
 from chaos.workload import Card, Person, World, run_clients, settle_unknown
 from simkeep.db import Database
@@ -314,7 +315,8 @@ def _clerks(counters: CounterStock, first: int, seed: int, shared: CounterWorld)
 
 async def _drain(db: Database, http: httpx.AsyncClient, sim_url: str) -> dict[str, Any]:
     """Wait until the workers are done: no order waiting for payment, every trade the
-    providers say was paid credited, every SMS sent, every expired trade closed."""
+    providers say was paid credited, every pushed payment matched or in review, every SMS
+    sent, every expired trade closed."""
     deadline = time.monotonic() + DRAIN_SECONDS
     while True:
         records = (await http.get(f"{sim_url}/_sim/records")).json()
@@ -333,12 +335,14 @@ async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, 
     credited = {
         row.order_no for row in await conn.execute(select(o.order_no).where(o.state == "credited"))
     }
+    pushed = await read_pushed(conn)
     paid = [
         trade["out_trade_no"]
-        for provider in ("alipay", "wechatpay")
+        for provider in trade_providers(records)
         for trade in records[provider]
         if trade["paid"]
     ]
+    paid += exactly_paid(records, pushed)
     unsent = (
         await conn.execute(select(func.count()).where(outbox.c.sent_at.is_(None)))
     ).scalar_one()
@@ -350,6 +354,7 @@ async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, 
     left = {
         "waiting orders": sum(states.get(s, 0) for s in ("created", "awaiting_payment", "paid")),
         "paid trades not credited": sum(1 for no in paid if no not in credited),
+        "pushed payments not taken": unaccounted(records, pushed),
         "SMS not sent": unsent,
         "trades not closed": unclosed,
     }

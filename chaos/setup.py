@@ -1,4 +1,4 @@
-"""The operator's side before the doors open: the plans, an FX rate and a stock of SIMs.
+"""The operator's side before the doors open: the plans, FX rates and a stock of SIMs.
 
 The harness runs ``simkeep db upgrade`` (which opens the chart of accounts) and then this,
 through simkeep's own services on a direct connection, as an operator's issuing would.
@@ -35,6 +35,7 @@ from simkeep.topups import service as topups
 from simkeep.usage import clients, rates
 
 HKD_CNY = Decimal("0.92")
+CNY_HKD = Decimal("1.08")  # a yuan SIM paid in Hong Kong dollars (FPS, AlipayHK, …)
 PLANS = (("HK-KEEP", "HKD"), ("CN-KEEP", "CNY"), ("HK-VALID", "HKD"), ("CN-VALID", "CNY"))
 VALIDITY_LEFT = timedelta(days=5)
 LAPSING_FROM = 500  # the lapsing cards' numbers: +852 9801…, valid for up to 44 people
@@ -65,8 +66,8 @@ class IssuedCard:
 async def prepare(
     db: Database, *, people: int, secret_key: str, now: datetime
 ) -> list[list[IssuedCard]]:
-    """The plans, the FX rate, and ``len(PLANS)`` SIMs and the ``lapsing`` ones for each of
-    ``people``."""
+    """The plans, the FX rates both ways (a SIM may be paid for in the other currency), and
+    ``len(PLANS)`` SIMs and the ``lapsing`` ones for each of ``people``."""
     id_key = digest_key(secret_key)
 
     async def card(
@@ -95,9 +96,10 @@ async def prepare(
     async def issue(conn: AsyncConnection) -> list[list[IssuedCard]]:
         await sims.ensure_plans(conn)
         await rates.ensure_rates(conn)
-        await topups.set_fx_rate(
-            conn, base="HKD", quote_currency="CNY", rate=HKD_CNY, source="chaos", now=now
-        )
+        for base, quote, rate in (("HKD", "CNY", HKD_CNY), ("CNY", "HKD", CNY_HKD)):
+            await topups.set_fx_rate(
+                conn, base=base, quote_currency=quote, rate=rate, source="chaos", now=now
+            )
         await promotions.create_from(conn, new=PROMOTION, now=now)
         stock = []
         for person in range(people):

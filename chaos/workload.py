@@ -31,6 +31,7 @@ and the figure that proves it to ``chaos.checker``.
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import random
 import re
@@ -45,6 +46,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from chaos import pay_methods
 from chaos.counter_ops import (
     CloseShift,
     CounterTopUp,
@@ -55,11 +57,12 @@ from chaos.counter_ops import (
 )
 from chaos.counter_setup import Clerk
 from chaos.keepalive_ops import KeepAliveRule
+from chaos.pay_methods import Pay
 from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
 
 PASSWORD = "chaos horse 42"
-PAY_PASSWORD = "123456"
+PAY_PASSWORD = "123456"  # the wallets' cashiers print it
 AMOUNTS = (5_000, 10_000)  # a top-up's credit, in the SIM's currency: HK$/¥50 or 100
 CODE = re.compile(r"(?:code|碼|码)[^0-9]{0,60}(\d{6})")
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -317,32 +320,27 @@ class LinkSim:
 
 
 class TopUp:
-    """Order a top-up with an ``Idempotency-Key`` (Alipay or WeChat Pay, QR or WAP/H5), now
-    and then send the same request again as a client does after a lost answer, then pay at
-    the provider's cashier — or walk away and let it expire, or come back after it did."""
+    """Order a top-up with an ``Idempotency-Key`` (any online provider of the registry, any
+    of its channels, in a currency it charges in), now and then send the same request again
+    as a client does after a lost answer, then pay at the provider's cashier — or walk away
+    and let it expire, or come back after it did."""
 
     name: ClassVar[str] = "topup"
     weight: ClassVar[int] = 40
     role: ClassVar[str] = "subscriber"
-    methods: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("alipay", "qr"),
-        ("alipay", "wap"),
-        ("alipay", "page"),
-        ("wechatpay", "qr"),
-        ("wechatpay", "wap"),
-    )
 
     def ready(self, person: Person) -> bool:
         return person.token is not None and bool(person.linked)
 
     async def attempt(self, person: Person, world: World) -> Attempt | None:
         card = person.rng.choice(person.linked)
-        provider, channel = person.rng.choice(self.methods)
+        provider = pay_methods.provider_for(person.rng, turn=person.index + len(person.orders))
+        channel = person.rng.choice(pay_methods.channels(provider))
         body = {
             "number": card.number,
             "confirm_number": card.number,  # typed twice, as the wrong-number guard asks
             "amount": {"minor": person.rng.choice(AMOUNTS), "currency": card.currency},
-            "pay_currency": "CNY",
+            "pay_currency": pay_methods.pay_currency(person.rng, provider),
             "provider": provider,
             "channel": channel,
         }
@@ -394,66 +392,12 @@ class TopUp:
         return answer.outcome
 
 
-class Pay:
-    """Pay an order at its provider's cashier page: open it, type the password, pay. A
-    late payer comes back after the order expired and must be turned away."""
-
-    name: ClassVar[str] = "pay"
-    weight: ClassVar[int] = 10
-    role: ClassVar[str] = "subscriber"
-
-    def ready(self, person: Person) -> bool:
-        now = time.monotonic()
-        return any(order.get("pay_after", now + 1) <= now for order in person.orders)
-
-    async def attempt(self, person: Person, world: World) -> Attempt | None:
-        now = time.monotonic()
-        order = next(o for o in person.orders if o.get("pay_after", now + 1) <= now)
-        order.pop("pay_after")
-        return await self.pay(person, world, order, late=True)
-
-    async def pay(
-        self, person: Person, world: World, order: dict[str, Any], *, late: bool = False
-    ) -> Attempt:
-        started = time.monotonic()
-        cashier = self.cashier(world, order)
-        data = {"order_no": order["order_no"], "provider": order["provider"], "late": late}
-        opened = await ask(world, "GET", cashier)
-        if opened.outcome is not Outcome.OK:
-            return world.record(_done(self.name, person, started, opened, **data))
-        form = {"action": "pay", "password": PAY_PASSWORD}
-        paid = await ask(world, "POST", self.submit_url(world, order, cashier), data=form)
-        return world.record(_done(self.name, person, started, paid, **data))
-
-    def cashier(self, world: World, order: dict[str, Any]) -> str:
-        """Where the payer lands: the link the order gave, or for a wallet's QR code the
-        cashier the scan opens."""
-        payment = order["payment"]
-        if payment.get("pay_url"):
-            return str(payment["pay_url"])
-        qr = str(payment.get("qr") or "")
-        if qr.startswith("http"):
-            return qr
-        return f"{world.simulators_url}/_sim/wechatpay/cashier/{order['order_no']}"
-
-    def submit_url(self, world: World, order: dict[str, Any], cashier: str) -> str:
-        if order["provider"] == "alipay":
-            return f"{world.simulators_url}/_sim/alipay/cashier/{order['order_no']}"
-        return cashier  # WeChat Pay's form posts to its own page (an H5 return URL kept)
-
-    async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
-        """Ask the provider whether the trade was paid: the payer pays once, not again."""
-        answer = await ask(world, "GET", f"{world.simulators_url}/_sim/records")
-        if answer.outcome is not Outcome.OK:
-            return Outcome.UNKNOWN
-        trades = {t["out_trade_no"]: t for t in answer.body[attempt.data["provider"]]}
-        trade = trades.get(attempt.data["order_no"])
-        return Outcome.OK if trade is not None and trade["paid"] else Outcome.REFUSED
-
-
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
 ORDER_NO = re.compile(r"T\d{18}")
-METHOD = re.compile(r'<input type="radio" name="method" value="([a-z_]+)"')
+METHOD = re.compile(r'<input type="radio" name="method" value="([a-z_]+-[a-z]+)"')
+PAY_FORM = re.compile(r'<form method="post" action="([^"]+)" class="pay-form".*?</form>', re.S)
+ALERT = re.compile(r'role="alert">([^<]*)<')
+FIELD = re.compile(r'<input type="hidden" name="([A-Za-z0-9_]+)" value="([^"]*)"')
 
 
 class PageTopUp:
@@ -479,7 +423,7 @@ class PageTopUp:
             "number": card.number,
             "confirm": card.number,
             "amount": str(person.rng.choice(AMOUNTS)),
-            "pay_currency": "CNY",
+            "pay_currency": person.rng.choice(("HKD", "CNY")),
             "step": "review",
         }
         review = await ask(world, "GET", "/topup", via=browser, params=query)
@@ -487,22 +431,25 @@ class PageTopUp:
             person.signed_in = review.outcome is not Outcome.REFUSED and person.signed_in
             return None
         form = dict(HIDDEN.findall(str(review.body)))
-        form["method"] = person.rng.choice(METHOD.findall(str(review.body)))
-        answer = await ask(world, "POST", "/topup", via=browser, data=form)
+        offered = METHOD.findall(str(review.body))
+        if not offered:
+            return None  # no way to pay in that currency here: another turn, another choice
+        form["method"] = person.rng.choice(offered)
+        answer = _refused_if_asked_again(await ask(world, "POST", "/topup", via=browser, data=form))
         attempt = world.record(
             _done(self.name, person, started, answer, key=form.get("key"), form=form)
         )
         if answer.outcome is not Outcome.OK:
             return attempt
         attempt.data["location"] = answer.location
-        attempt.data["order_no"] = order_no_in(answer.location)
+        attempt.data["order_no"] = _page_order_no(answer) or await _newest_order(person, world)
         if person.rng.random() < 0.1:
             again = await ask(world, "POST", "/topup", via=browser, data=form)
             world.record(_done("page_topup_replay", person, started, again, form=form))
-            if again.outcome is Outcome.OK and again.location != answer.location:
+            if again.outcome is Outcome.OK and _page_order_no(again) != _page_order_no(answer):
                 world.anomalies.append(f"page key {form.get('key')} answered two orders")
-        if answer.location.startswith(world.simulators_url) and person.rng.random() < 0.7:
-            await self._pay(person, world, answer.location)
+        if person.rng.random() < 0.7:
+            await self._pay(person, world, answer, provider=form["method"].split("-")[0])
         return attempt
 
     async def _log_in(self, person: Person, world: World, browser: httpx.AsyncClient) -> bool:
@@ -515,10 +462,25 @@ class PageTopUp:
         person.signed_in = answer.outcome is Outcome.OK
         return person.signed_in
 
-    async def _pay(self, person: Person, world: World, cashier: str) -> None:
-        provider = "alipay" if "/alipay/" in cashier else "wechatpay"
-        order = {"order_no": order_no_in(cashier), "provider": provider}
-        await Pay().pay(person, world, {**order, "payment": {"pay_url": cashier}})
+    async def _pay(self, person: Person, world: World, answer: Answer, *, provider: str) -> None:
+        """Where the Pay button led: a provider's cashier, a page whose button posts a
+        gateway's signed form, or the order's page with its QR code (read, as the page's
+        poll does, through the API)."""
+        order_no = _page_order_no(answer) or await _newest_order(person, world)
+        order: dict[str, Any] = {"order_no": order_no, "provider": provider}
+        gateway = PAY_FORM.search(str(answer.body)) if not answer.location else None
+        if answer.location.startswith(world.simulators_url):
+            order["payment"] = {"pay_url": answer.location}
+        elif gateway is not None:
+            fields = {name: html.unescape(value) for name, value in FIELD.findall(gateway[0])}
+            order["payment"] = {"pay_url": html.unescape(gateway[1]), "form": fields}
+        else:
+            url = f"{world.app_url}/api/v1/topups/{order_no}"
+            read = await ask(world, "GET", url, headers=person.auth())
+            if read.outcome is not Outcome.OK or read.body.get("state") != "awaiting_payment":
+                return
+            order = read.body
+        await Pay().pay(person, world, order)
 
     async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
         """Press Pay again with the same form (the same key); if the session is gone, log
@@ -533,8 +495,9 @@ class PageTopUp:
             page = await ask(world, "GET", "/my", via=browser)
             form["csrf"] = dict(HIDDEN.findall(str(page.body))).get("csrf", "")
             answer = await ask(world, "POST", "/topup", via=browser, data=form)
+        answer = _refused_if_asked_again(answer)
         if answer.outcome is Outcome.OK:
-            attempt.data["order_no"] = order_no_in(answer.location)
+            attempt.data["order_no"] = _page_order_no(answer)
         return answer.outcome
 
 
@@ -694,6 +657,33 @@ def order_no_in(url: str) -> str:
     """The order number in a link simkeep gave out: the order's page, a cashier's address,
     or an Alipay gateway link (in its URL-encoded ``biz_content``)."""
     found = ORDER_NO.search(unquote(url))
+    return found.group(0) if found else ""
+
+
+def _refused_if_asked_again(answer: Answer) -> Answer:
+    """The wizard's answer to Pay as the person reads it: an order (a link to it, or the
+    page that posts a gateway's form), or its form shown again with why — a refusal."""
+    if answer.outcome is not Outcome.OK or answer.location or _page_order_no(answer):
+        return answer  # a 303 is an order: to its page, or to a cashier that may not name it
+    why = ALERT.search(str(answer.body))
+    detail = f"asked again: {html.unescape(why.group(1)) if why else 'no order'}"
+    return Answer(Outcome.REFUSED, answer.status, answer.body, detail)
+
+
+async def _newest_order(person: Person, world: World) -> str:
+    """The person's newest order, read through the API: the one a Pay just made whose
+    cashier's address does not name it (AlipayHK's names its own payment id)."""
+    read = await ask(world, "GET", f"{world.app_url}/api/v1/topups", headers=person.auth())
+    orders = read.body.get("orders") if isinstance(read.body, dict) else None
+    return str(orders[0]["order_no"]) if read.outcome is Outcome.OK and orders else ""
+
+
+def _page_order_no(answer: Answer) -> str:
+    """The order a wizard's Pay made: in the link it sent the browser to, or on the page
+    that posts a gateway's form."""
+    if answer.location:
+        return order_no_in(answer.location)
+    found = ORDER_NO.search(str(answer.body))
     return found.group(0) if found else ""
 
 

@@ -5,8 +5,10 @@ doubles money under crashes, restarts or cut connections fails ``make test``.
 On SQLite there is no database server to stop: the nemesis kills and pauses the app and the
 workers and cuts the simulators' notifications. On PostgreSQL it also stops the harness's
 own cluster (``immediate``) and cuts and slows the app's and workers' connections to it.
-Auto keep-alive must have charged and credited at least one top-up in the minute, and the
-counters opened shifts, topped up, sold vouchers and had them redeemed, so that their
+Auto keep-alive must have charged and credited at least one top-up in the minute, the
+counters opened shifts, topped up, sold vouchers and had them redeemed, every online
+provider of the registry was paid, and each push provider (FPS) both credited an order and
+held a payment in review (a wrong or missing reference, another amount), so that their
 figures prove something.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from simkeep.payment_methods import ONLINE_PROVIDERS, PROVIDERS
 from tests.chaos.conftest import require_own_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +68,11 @@ def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
     for counter_op in ("open_shift", "counter_topup", "sell_vouchers", "redeem_voucher"):
         done = re.search(rf"'{counter_op}':\s*\{{[^}}]*'(?:unknown→)?ok':", output)
         assert done is not None, f"no {counter_op} went through: {output[-3000:]}"
+    for provider in ONLINE_PROVIDERS:  # every way to pay was paid at its provider
+        paid = re.search(rf"^{provider.value}: .*\bpaid (\d+)", output, re.MULTILINE)
+        assert paid is not None, f"no records of {provider.value}: {output[-3000:]}"
+        assert int(paid.group(1)) > 0, f"nothing paid by {provider.value}: {output[-3000:]}"
+    for push in (p for p in ONLINE_PROVIDERS if PROVIDERS[p].push):
+        for state in ("matched", "review"):  # a push payment credited, and one held for staff
+            taken = re.search(rf"\b{push.value} {state} (\d+)", output)
+            assert taken is not None, f"no {push.value} payment {state}: {output[-3000:]}"

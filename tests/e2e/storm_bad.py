@@ -4,8 +4,10 @@
 changed after signing), unsigned, another merchant's, stale or early WeChat Pay timestamps,
 SIGNTEST probes, another amount or currency, an unknown order, another provider's order —
 and Alipay's ``TRADE_CLOSED``, which is genuine but not a payment, so it is acknowledged and
-moves nothing. Each kind says what the inbox must keep of it. Every one is signed by the
-simulator's own key unless it is the point that it is not (``tests.e2e.notices``).
+moves nothing. For each kit provider, a paid order's captured notification signed by a
+stranger, and one with its amount raised after signing (``storm_kits``). Each kind says
+what the inbox must keep of it. Every one is signed by the simulator's own key unless it is
+the point that it is not (``tests.e2e.notices``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from simkeep.payment_methods import Provider
 from simkeep.payments.providers.alipay_signing import yuan
 from simkeep.payments.providers.wechatpay_signing import MAX_SKEW, SIGNTEST_PREFIX
 from simkeep.payments.signing import KeyPair, load_private_key
+from tests.e2e import storm_kits
 from tests.e2e.notices import alipay_fields, wechatpay_event, wechatpay_headers
-from tests.e2e.storm_notices import MAX_COPIES, TICK, Headers, Notice, form, signed
+from tests.e2e.storm_kits import KIT_PROVIDERS, Headers
+from tests.e2e.storm_notices import MAX_COPIES, TICK, Notice, form, signed
 from tests.e2e.storm_world import Placed, Storm
 
 STRANGER = load_private_key(KeyPair.generate().private_pem)  # anyone's key but the provider's
@@ -214,6 +218,14 @@ def wechat_exact(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes
     return order.order_no, body, signed(storm, body)
 
 
+def kit_forged(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
+    return (order.order_no, *storm_kits.forged(storm, order))
+
+
+def kit_tampered_amount(storm: Storm, order: Placed, other: Placed) -> tuple[str, bytes, Headers]:
+    return (order.order_no, *storm_kits.tampered(storm, order))
+
+
 @dataclass(frozen=True, slots=True)
 class Bad:
     """A kind of notification that must credit nothing: from whom, aimed at whose orders,
@@ -225,6 +237,7 @@ class Bad:
     status: str
     reason: str | None = None
     acknowledged: bool = False
+    captured: bool = False  # made from a paid order's captured notification: paid orders only
 
 
 A, W = Provider.ALIPAY, Provider.WECHATPAY
@@ -250,8 +263,15 @@ BAD = (
     Bad(wechat_fen_short, W, W, "amount_mismatch"),
     Bad(wechat_unknown_order, W, W, "unknown_order"),
     Bad(wechat_exact, W, A, "unknown_order"),  # another provider's order
+    *(
+        Bad(make, kit, kit, "rejected", "bad_signature", captured=True)
+        for kit in KIT_PROVIDERS
+        for make in (kit_forged, kit_tampered_amount)
+    ),
 )
-BAD_PER_KIND = 6  # notifications of each kind: half aimed at unpaid orders, half at paid ones
+# Notifications of each kind: half aimed at unpaid orders, half at paid ones (all at paid
+# ones, for the kinds made from a paid order's notification).
+BAD_PER_KIND = 6
 
 
 def bad_notices(
@@ -262,7 +282,7 @@ def bad_notices(
     for bad in BAD:
         mine = [order for order in unpaid if order.provider is bad.aimed_at]
         theirs = [order for order in paid if order.provider is bad.aimed_at]
-        half = BAD_PER_KIND // 2
+        half = 0 if bad.captured else BAD_PER_KIND // 2
         for order in rng.sample(mine, half) + rng.sample(theirs, BAD_PER_KIND - half):
             named, body, headers = bad.make(storm, order, rng.choice(unpaid))
             notices.append(

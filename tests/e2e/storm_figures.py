@@ -19,7 +19,7 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as ledger_tables
 from simkeep.notifications.tables import outbox
-from simkeep.payment_methods import Provider
+from simkeep.payment_methods import PROVIDERS, Provider
 from simkeep.payments import tables as payment_tables
 from simkeep.payments.model import REFUSED_PREFIX_BYTES
 from simkeep.sims import tables as sim_tables
@@ -68,24 +68,30 @@ def off(actual: Figures, expected: Figures) -> str:
 
 
 Part = dict[str, tuple[int, int]]  # figure: (what it is, what it must be)
+Clearing = dict[tuple[Provider, str], int]  # a clearing account's balance, by provider and currency
 
 
 async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed]) -> Part:
     journals = await topup_journals(storm)
     credits: Counter[int] = Counter()
-    cleared: Counter[Provider] = Counter()
+    cleared: Counter[tuple[Provider, str]] = Counter()
     for order in credited:
         credits[order.ask.card.sim.id] += order.ask.credit.minor
-        cleared[order.provider] += order.pay.minor
+        cleared[(order.provider, order.pay.currency)] += order.pay.minor
+    accounts = [
+        (provider, currency) for provider in CHANNELS for currency in PROVIDERS[provider].currencies
+    ]
 
-    async def read(conn: AsyncConnection) -> tuple[dict[int, int], dict[Provider, int], int]:
+    async def read(conn: AsyncConnection) -> tuple[dict[int, int], Clearing, int]:
         held = {}
         for card in storm.cards:
             code = chart.sim_balance(card.sim.id, card.currency).code
             held[card.sim.id] = await balance_of(conn, code)
         clearing = {
-            provider: await balance_of(conn, chart.provider_clearing_code(provider.value, "CNY"))
-            for provider in CHANNELS
+            (provider, currency): await balance_of(
+                conn, chart.provider_clearing_code(provider.value, currency)
+            )
+            for provider, currency in accounts
         }
         return held, clearing, len((await ledger.check_books(conn)).problems)
 
@@ -101,8 +107,11 @@ async def _money(storm: Storm, credited: list[Placed], uncredited: list[Placed])
             0,
         ),
         **{
-            f"{provider.value} clearing, fen": (clearing[provider], cleared[provider])
-            for provider in CHANNELS
+            f"{provider.value} clearing, {currency}": (
+                clearing[(provider, currency)],
+                cleared[(provider, currency)],
+            )
+            for provider, currency in accounts
         },
         "problems in the books": (problems, 0),
     }

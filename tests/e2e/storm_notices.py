@@ -2,7 +2,8 @@
 
 ``genuine`` is the notification a simulator sends for a paid trade: its own trade number,
 the amount paid, signed with its key (WeChat Pay signs each attempt afresh, at the time it
-is sent). The ones that must credit nothing are in ``storm_bad``.
+is sent); a kit's is the one its simulator sent, captured (``storm_kits``). The ones that
+must credit nothing are in ``storm_bad``.
 
 ``storm_of`` delivers every notification as many times as it says, shuffled (some copies
 together), with a bounded number in flight, while the poll and the expiry run on the same
@@ -28,8 +29,12 @@ from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments import tables as payment_tables
 from simkeep.payments.providers.alipay_signing import yuan
+from simkeep.simulators.delivery import Reply
+from simkeep.simulators.kits import KIT_BY_PROVIDER
 from simkeep.topups import tables as topup_tables
+from tests.e2e import storm_kits
 from tests.e2e.notices import alipay_fields, wechatpay_event, wechatpay_headers
+from tests.e2e.storm_kits import Headers
 from tests.e2e.storm_world import Placed, Storm
 
 NOTIFY = {provider: f"/api/v1/payments/{provider.value}/notify" for provider in Provider}
@@ -40,7 +45,6 @@ TICK_EVERY = 100  # answers between two moves of the clock
 TICK = timedelta(seconds=40)
 POLL_LIMIT = 8  # orders polled per move of the clock
 CLOSE_LIMIT = 25  # trades closed per move of the clock
-Headers = Callable[[datetime], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,11 @@ class Answer:
 
     @property
     def acknowledged(self) -> bool:
-        if self.notice.provider is Provider.ALIPAY:
+        provider = self.notice.provider
+        if provider is Provider.ALIPAY:
             return self.status_code == 200 and self.text == "success"
+        if provider in KIT_BY_PROVIDER:
+            return KIT_BY_PROVIDER[provider].accepted(Reply(self.status_code, self.text.encode()))
         return self.status_code in (200, 204)
 
 
@@ -90,6 +97,9 @@ def form(fields: dict[str, str]) -> tuple[bytes, Headers]:
 
 def genuine(storm: Storm, order: Placed, *, copies: int) -> Notice:
     """The notification the order's simulator sends for its paid trade, ``copies`` times."""
+    if order.provider in KIT_BY_PROVIDER:
+        body, headers = storm_kits.genuine(storm, order)
+        return Notice("genuine", order.provider, order.order_no, body, headers, copies)
     if order.provider is Provider.ALIPAY:
         trade = storm.providers.alipay.trades[order.order_no]
         assert trade.paid_at is not None

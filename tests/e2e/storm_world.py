@@ -3,11 +3,14 @@ in process, on a seeded database of each kind with many SIMs, and the orders pla
 paid through it.
 
 Orders are placed through ``POST /api/v1/topups`` by subscribers who signed up through the
-API, and paid at the simulators: the payer opens an Alipay cashier link (page, WAP) and the
-simulators' test hooks take the payment. The simulators' own notifiers are told to drop
-everything (their ``drop`` fault), so that the storm decides when, how often and in what
-order each notification arrives; each notification is what the simulator would have sent
-— the trade's own numbers, signed with the simulator's keys (``tests.e2e.notices``).
+API, with every provider and channel (a provider charges the SIM's own currency, or yuan at
+the locked rate), and paid at the simulators: the payer opens an Alipay cashier link (page,
+WAP) or posts a bank card's form to UnionPay's gateway, and the simulators' test hooks take
+the payment. Alipay's and WeChat Pay's notifiers are told to drop everything (their ``drop``
+fault), and the kits' deliveries are kept instead of sent (``storm_kits.Capture``), so that
+the storm decides when, how often and in what order each notification arrives; each
+notification is what the simulator would have sent — the trade's own numbers, signed with
+the simulator's keys (``tests.e2e.notices``, ``tests.e2e.storm_kits``).
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from simkeep.app import create_app
 from simkeep.clock import FixedClock
 from simkeep.db import Database
 from simkeep.money import Money
-from simkeep.payment_methods import Channel, Provider
+from simkeep.payment_methods import PROVIDERS, Channel, Provider
 from simkeep.settings import load_settings
 from simkeep.sims.model import Sim, SimState
 from simkeep.simulators.alipay_trades import AlipayFault
 from simkeep.simulators.embedded import EmbeddedProviders
 from simkeep.topups import service as topups
+from tests.e2e.storm_kits import KIT_PROVIDERS, Capture
 from tests.e2e.test_app import serve
 from tests.factories import HKD_CNY, issue_sim, last_code, seed_books
 
@@ -54,6 +58,7 @@ LATER_RATE = Decimal("0.92345")  # set halfway through placing: HK$50 → ¥46.1
 CHANNELS = {
     Provider.ALIPAY: (Channel.QR, Channel.WAP, Channel.PAGE),
     Provider.WECHATPAY: (Channel.QR, Channel.WAP),
+    **{provider: PROVIDERS[provider].channels for provider in KIT_PROVIDERS},
 }
 PLACED_TOGETHER = 26  # orders placed at the same moment, concurrently
 BETWEEN_PLACINGS = timedelta(seconds=25)
@@ -84,6 +89,7 @@ class Ask:
     credit: Money
     provider: Provider
     channel: Channel
+    pay_currency: str  # the SIM's own, if the provider charges it, else yuan at the rate
     subscriber: int
     paid: bool  # False: nobody pays it (a target of the notifications that must not credit)
 
@@ -94,6 +100,7 @@ class Placed:
     order_no: str
     pay: Money
     pay_url: str | None
+    form: dict[str, str] | None = None  # a bank card gateway's signed form, for pay_url
 
     @property
     def provider(self) -> Provider:
@@ -111,6 +118,7 @@ class Storm:
     # Its own connections to the same database, to read what the app has committed without
     # queueing behind the app's own transactions for a connection.
     observer: Database
+    capture: Capture  # the kits' notifications, kept instead of sent
 
     @property
     def providers(self) -> EmbeddedProviders:
@@ -159,20 +167,22 @@ async def running_storm(
     providers: EmbeddedProviders = app.state.providers
     providers.alipay.faults.add(AlipayFault.DROP)
     providers.wechatpay.faults.drop = True
+    capture = Capture()
+    capture.install(providers)
     # A 500 is an answer the provider reads, not an exception in the test.
     observer = Database.from_settings(load_settings(database_url=database_url))
     try:
         async with serve(app, raise_app_exceptions=False) as http:
             auth = [await signup(http, db, f"+8526124{n:04d}") for n in range(SUBSCRIBERS)]
-            yield Storm(app, http, db, clock, cards, auth, observer)
+            yield Storm(app, http, db, clock, cards, auth, observer, capture)
     finally:
         await observer.dispose()
 
 
 def plan_orders(rng: random.Random, cards: list[Card], *, paid: int, unpaid: int) -> list[Ask]:
     """``paid`` orders to be paid (four on each validity SIM as far as they go, the rest on
-    the keep SIMs) and ``unpaid`` that nobody pays (alternately Alipay and WeChat Pay),
-    shuffled."""
+    the keep SIMs) by any provider that can charge the SIM, and ``unpaid`` that nobody pays
+    (each provider in turn), shuffled."""
 
     def ask(card: Card, amounts: tuple[int, ...], provider: Provider, is_paid: bool) -> Ask:
         line = rng.choice((card.sim.hk_number, card.sim.cn_number))
@@ -182,31 +192,46 @@ def plan_orders(rng: random.Random, cards: list[Card], *, paid: int, unpaid: int
             credit=Money(rng.choice(amounts), card.currency),
             provider=provider,
             channel=rng.choice(CHANNELS[provider]),
+            pay_currency=pay_currency(card, provider),
             subscriber=rng.randrange(SUBSCRIBERS),
             paid=is_paid,
         )
+
+    def any_provider(card: Card) -> Provider:
+        return rng.choice([provider for provider in CHANNELS if charges(card, provider)])
 
     keep = [card for card in cards if not card.on_validity_plan]
     validity = [card for card in cards if card.on_validity_plan]
     providers = list(CHANNELS)
     asks = [
-        ask(card, VALIDITY_AMOUNTS, rng.choice(providers), True)
+        ask(card, VALIDITY_AMOUNTS, any_provider(card), True)
         for card in validity
         for _ in range(TOPUPS_PER_VALIDITY_SIM)
     ]
     asks = asks[:paid]
-    asks += [
-        ask(rng.choice(keep), ANY_AMOUNT, rng.choice(providers), True)
-        for _ in range(paid - len(asks))
-    ]
-    asks += [ask(rng.choice(keep), ANY_AMOUNT, providers[n % 2], False) for n in range(unpaid)]
+    for _ in range(paid - len(asks)):
+        card = rng.choice(keep)
+        asks.append(ask(card, ANY_AMOUNT, any_provider(card), True))
+    for n in range(unpaid):
+        provider = providers[n % len(providers)]
+        card = rng.choice([card for card in keep if charges(card, provider)])
+        asks.append(ask(card, ANY_AMOUNT, provider, False))
     rng.shuffle(asks)
     return asks
 
 
-def expected_pay(credit: Money, rate: Decimal) -> Money:
-    """What the payer pays in CNY: the credit itself, or converted at the locked rate."""
-    if credit.currency == "CNY":
+def charges(card: Card, provider: Provider) -> bool:
+    """Whether the provider charges in the SIM's currency or in yuan (at the HKD rate)."""
+    return bool({card.currency, "CNY"} & set(PROVIDERS[provider].currencies))
+
+
+def pay_currency(card: Card, provider: Provider) -> str:
+    return card.currency if card.currency in PROVIDERS[provider].currencies else "CNY"
+
+
+def expected_pay(credit: Money, rate: Decimal, currency: str) -> Money:
+    """What the payer pays: the credit itself, or converted to CNY at the locked rate."""
+    if credit.currency == currency:
         return credit
     return Money(int((credit.minor * rate).quantize(Decimal(1), ROUND_HALF_UP)), "CNY")
 
@@ -227,7 +252,7 @@ async def place_and_pay(storm: Storm, asks: list[Ask]) -> list[Placed]:
             *(_place(storm, ask, key) for ask, key in zip(batch, keys, strict=True))
         )
         for order in orders:
-            assert order.pay == expected_pay(order.ask.credit, rate), order
+            assert order.pay == expected_pay(order.ask.credit, rate, order.ask.pay_currency)
         await asyncio.gather(*(_pay(storm, order) for order in orders if order.ask.paid))
         placed += orders
     return placed
@@ -244,7 +269,7 @@ async def _place(storm: Storm, ask: Ask, key: int) -> Placed:
         "number": ask.number,
         "confirm_number": ask.number,
         "amount": {"minor": ask.credit.minor, "currency": ask.credit.currency},
-        "pay_currency": "CNY",
+        "pay_currency": ask.pay_currency,
         "provider": ask.provider.value,
         "channel": ask.channel.value,
     }
@@ -254,12 +279,17 @@ async def _place(storm: Storm, ask: Ask, key: int) -> Placed:
     order = created.json()
     assert order["state"] == "awaiting_payment", order
     pay = Money(order["pay"]["minor"], order["pay"]["currency"])
-    return Placed(ask, order["order_no"], pay, order["payment"]["pay_url"])
+    payment = order["payment"]
+    return Placed(ask, order["order_no"], pay, payment["pay_url"], payment.get("form"))
 
 
 async def _pay(storm: Storm, order: Placed) -> None:
     """The payer pays: an Alipay cashier link is opened first (the trade exists at Alipay
-    only from then on), then the simulator's test hook takes the payment."""
+    only from then on), then the simulator's test hook takes the payment; a kit's
+    notification is kept by the capture."""
+    if order.provider in KIT_PROVIDERS:
+        await storm.capture.pay(storm, order)
+        return
     if order.provider is Provider.ALIPAY and order.ask.channel is not Channel.QR:
         assert order.pay_url is not None
         link = urlsplit(order.pay_url)
