@@ -255,10 +255,12 @@ class RedeemVoucher:
 
     def ready(self, person: Person) -> bool:
         sold = person.counter.sold if person.counter else {}
-        return person.token is not None and any(sold.get(card.currency) for card in person.cards)
+        return person.token is not None and any(
+            sold.get(card.currency) and not card.lapsing for card in person.cards
+        )
 
     async def attempt(self, person: Person, world: World) -> Attempt | None:
-        cards = [card for card in person.cards if world.counter.sold.get(card.currency)]
+        cards = [c for c in person.cards if world.counter.sold.get(c.currency) and not c.lapsing]
         card = person.rng.choice(cards)
         voucher = world.counter.sold[card.currency].pop()
         copies = STORM if person.rng.random() < 0.2 else 1

@@ -282,7 +282,7 @@ def _person(index: int, cards: list[IssuedCard], seed: int, counter: CounterWorl
     return Person(
         index=index,
         phone=f"+86138{index * 7919:08d}",  # a Mainland phone: valid for any eight digits
-        cards=[Card(card.number, card.currency) for card in cards],
+        cards=[Card(card.number, card.currency, lapsing=card.lapsing) for card in cards],
         rng=random.Random(seed * 1000 + index),
         counter=counter,
     )
@@ -293,7 +293,7 @@ def _counter_world(counters: CounterStock, stock: list[list[IssuedCard]]) -> Cou
     shared = CounterWorld()
     for voucher in counters.vouchers:
         shared.unsold.setdefault(voucher.face.currency, []).append(voucher)
-    for card in (card for cards in stock for card in cards):
+    for card in (card for cards in stock for card in cards if not card.lapsing):
         shared.numbers.setdefault(card.currency, []).append(card.number)
     return shared
 

@@ -61,6 +61,7 @@ class IssuedCard:
     currency: str
     plan: str
     validity_until: datetime | None
+    lapsing: bool = False  # made to lapse within two days: left to auto keep-alive
 
 
 async def prepare(
@@ -77,6 +78,8 @@ async def prepare(
         currency: str,
         issued: datetime,
         validity: datetime | None,
+        *,
+        lapsing: bool = False,
     ) -> IssuedCard:
         sim = await sims.issue_sim(
             conn,
@@ -91,7 +94,7 @@ async def prepare(
             now=issued,
             validity_until=validity,
         )
-        return IssuedCard(sim.id, sim.hk_number.e164, currency, plan, validity)
+        return IssuedCard(sim.id, sim.hk_number.e164, currency, plan, validity, lapsing)
 
     async def issue(conn: AsyncConnection) -> list[list[IssuedCard]]:
         await sims.ensure_plans(conn)
@@ -110,7 +113,8 @@ async def prepare(
                 cards.append(await card(conn, n, plan, currency, now, validity))
             for slot, (plan, currency, issued, validity) in enumerate(lapsing(now)):
                 n = LAPSING_FROM + person * 2 + slot + 1
-                cards.insert(slot, await card(conn, n, plan, currency, issued, validity))
+                lapse = await card(conn, n, plan, currency, issued, validity, lapsing=True)
+                cards.insert(slot, lapse)
             stock.append(cards)
         return stock
 

@@ -95,6 +95,9 @@ class Card:
     number: str  # E.164
     currency: str
     sim_id: int | None = None  # known once linked
+    # Made to lapse within two days: its holder leaves it to auto keep-alive (a top-up by
+    # hand would keep it and cancel the charge the run must see)
+    lapsing: bool = False
 
 
 @dataclass
@@ -333,7 +336,7 @@ class TopUp:
         return person.token is not None and bool(person.linked)
 
     async def attempt(self, person: Person, world: World) -> Attempt | None:
-        card = person.rng.choice(person.linked)
+        card = person.rng.choice(_by_hand(person))
         provider = pay_methods.provider_for(person.rng, turn=person.index + len(person.orders))
         channel = person.rng.choice(pay_methods.channels(provider))
         body = {
@@ -418,7 +421,7 @@ class PageTopUp:
         started = time.monotonic()
         if not person.signed_in and not await self._log_in(person, world, browser):
             return None
-        card = person.rng.choice(person.linked)
+        card = person.rng.choice(_by_hand(person))
         query = {
             "number": card.number,
             "confirm": card.number,
@@ -651,6 +654,11 @@ async def settle_unknown(people: list[Person], world: World, *, seconds: float) 
         if pending:
             await asyncio.sleep(1.0)
     return pending
+
+
+def _by_hand(person: Person) -> list[Card]:
+    """The linked cards a person tops up by hand: not those left to auto keep-alive."""
+    return [card for card in person.linked if not card.lapsing] or person.linked
 
 
 def order_no_in(url: str) -> str:
