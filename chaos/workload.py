@@ -445,14 +445,18 @@ class PageTopUp:
         if answer.outcome is not Outcome.OK:
             return attempt
         attempt.data["location"] = answer.location
-        attempt.data["order_no"] = _page_order_no(answer) or await _newest_order(person, world)
+        provider = form["method"].split("-")[0]
+        attempt.data["order_no"] = await _order_of(answer, person, world, provider)
+        if not attempt.data["order_no"]:  # made, but its number unread: asked again later
+            attempt.outcome = Outcome.UNKNOWN
+            return attempt
         if person.rng.random() < 0.1:
             again = await ask(world, "POST", "/topup", via=browser, data=form)
             world.record(_done("page_topup_replay", person, started, again, form=form))
             if again.outcome is Outcome.OK and _page_order_no(again) != _page_order_no(answer):
                 world.anomalies.append(f"page key {form.get('key')} answered two orders")
         if person.rng.random() < 0.7:
-            await self._pay(person, world, answer, provider=form["method"].split("-")[0])
+            await self._pay(person, world, answer, attempt.data["order_no"], provider=provider)
         return attempt
 
     async def _log_in(self, person: Person, world: World, browser: httpx.AsyncClient) -> bool:
@@ -465,11 +469,12 @@ class PageTopUp:
         person.signed_in = answer.outcome is Outcome.OK
         return person.signed_in
 
-    async def _pay(self, person: Person, world: World, answer: Answer, *, provider: str) -> None:
+    async def _pay(
+        self, person: Person, world: World, answer: Answer, order_no: str, *, provider: str
+    ) -> None:
         """Where the Pay button led: a provider's cashier, a page whose button posts a
         gateway's signed form, or the order's page with its QR code (read, as the page's
         poll does, through the API)."""
-        order_no = _page_order_no(answer) or await _newest_order(person, world)
         order: dict[str, Any] = {"order_no": order_no, "provider": provider}
         gateway = PAY_FORM.search(str(answer.body)) if not answer.location else None
         if answer.location.startswith(world.simulators_url):
@@ -500,7 +505,10 @@ class PageTopUp:
             answer = await ask(world, "POST", "/topup", via=browser, data=form)
         answer = _refused_if_asked_again(answer)
         if answer.outcome is Outcome.OK:
-            attempt.data["order_no"] = _page_order_no(answer)
+            provider = form["method"].split("-")[0]
+            attempt.data["order_no"] = await _order_of(answer, person, world, provider)
+            if not attempt.data["order_no"]:
+                return Outcome.UNKNOWN
         return answer.outcome
 
 
@@ -678,12 +686,19 @@ def _refused_if_asked_again(answer: Answer) -> Answer:
     return Answer(Outcome.REFUSED, answer.status, answer.body, detail)
 
 
-async def _newest_order(person: Person, world: World) -> str:
-    """The person's newest order, read through the API: the one a Pay just made whose
-    cashier's address does not name it (AlipayHK's names its own payment id)."""
+async def _order_of(answer: Answer, person: Person, world: World, provider: str) -> str:
+    """The order a wizard's Pay made: named by where it sent the browser or on the page;
+    else (a cashier whose address names only its own payment id, as AlipayHK's) the
+    person's newest order with that provider, read through the API — a person's turns come
+    one after another, and auto keep-alive charges through other providers. Empty when
+    that read fails."""
+    if found := _page_order_no(answer):
+        return found
     read = await ask(world, "GET", f"{world.app_url}/api/v1/topups", headers=person.auth())
     orders = read.body.get("orders") if isinstance(read.body, dict) else None
-    return str(orders[0]["order_no"]) if read.outcome is Outcome.OK and orders else ""
+    if read.outcome is not Outcome.OK or not orders:
+        return ""
+    return next((str(o["order_no"]) for o in orders if o.get("provider") == provider), "")
 
 
 def _page_order_no(answer: Answer) -> str:
