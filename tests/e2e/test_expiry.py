@@ -97,7 +97,7 @@ async def test_an_expired_order_says_so_with_no_way_to_pay(site: Site) -> None:
     await register(site, site.http, "+85261239001")
     qr = await order_by_wizard(site, site.http, site.cn_sim.cn_number.e164, "wechatpay-qr")
     redirect = await order_by_wizard(
-        site, site.http, site.hk_sim.hk_number.e164, "alipay", amount="5000"
+        site, site.http, site.hk_sim.hk_number.e164, "alipay-wap", amount="5000"
     )
     site.clock.advance(timedelta(minutes=15))
     await expire(site)
