@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 
 from simkeep.api.errors import ErrorOut
 from simkeep.payment_methods import Provider
@@ -24,32 +23,27 @@ router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 NOTIFY_PATH = re.compile(r"/api/v1/payments/(?P<provider>[^/]+)/notify")
 
 
-class ProviderFailure(BaseModel):
-    """WeChat Pay's failure reply: the notification was not taken and is to be sent again."""
-
-    code: Literal["FAIL"]
-    message: str
-
-
-ALIPAY_WORDS: dict[str, Any] = {"text/plain": {"schema": {"type": "string"}}}
+# Each provider answers in its own words: text (Alipay, UnionPay) or a JSON object (WeChat
+# Pay's ``{"code": "FAIL", …}``, the FPS bank's, Alipay+'s ``result``).
+REPLY: dict[str, Any] = {
+    "text/plain": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "object"}},
+}
 NOTIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Alipay: `success` when taken, `fail` to have it sent again; UnionPay: "
-        '`ok`; FPS\'s bank: `{"received": true}`; AlipayHK: the Alipay+ `result` object'
-    }
-    | {"content": ALIPAY_WORDS},
+        "description": "Taken, in the provider's words: Alipay `success` (`fail`: send it "
+        'again), UnionPay `ok`, the FPS bank `{"received": true}`, AlipayHK the Alipay+ '
+        "`result` object",
+        "content": REPLY,
+    },
     204: {"description": "WeChat Pay and WeChat Pay HK: taken"},
     400: {
-        "description": "Not taken, to be sent again (WeChat Pay's `{code: FAIL}`; the others "
-        "their own failure reply)",
-        "model": ProviderFailure,
+        "description": "Not taken, to be sent again, in the provider's words (WeChat Pay: "
+        '`{"code": "FAIL", "message": …}`)',
+        "content": REPLY,
     },
     404: {"description": "This provider is not configured", "model": ErrorOut},
-    413: {
-        "description": "Over the notify cap: the provider's failure reply",
-        "model": ProviderFailure,
-        "content": ALIPAY_WORDS,
-    },
+    413: {"description": "Over the notify cap: the provider's failure reply", "content": REPLY},
     422: {"description": "No such provider", "model": ErrorOut},
 }
 
