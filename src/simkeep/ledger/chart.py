@@ -78,8 +78,9 @@ def system_accounts(currency: str, hot_slots: int) -> list[AccountSpec]:
             owner_id=provider,
             hot_slots=hot_slots,
         )
+        # every currency: what a provider charges in can be widened by its settings
         for provider, spec in PROVIDERS.items()
-        if spec.online and currency in spec.currencies
+        if spec.online
     ]
     return specs
 
