@@ -369,21 +369,19 @@ def _balance_mismatches(
 def _validity_mismatches(
     stock: list[IssuedCard], validity: dict[int, datetime | None], credited: dict[str, Any]
 ) -> int:
-    """Each credit moves the date on by its days, capped at 730 days after the credit; the
-    run's credits are minutes apart, so once the cap is met every later credit meets it
-    too, and the date is the last credit's time plus 730 days."""
-    days: Counter[int] = Counter()
-    last: dict[int, datetime] = {}
+    """Each credit, in the order they were made, moves the date on by its days from the later
+    of the date and the credit's time (a card the clock has carried past its date starts
+    again from the credit), never more than 730 days after the credit."""
+    credits: dict[int, list[tuple[datetime, int]]] = {}
     for order in credited.values():
-        days[order.sim_id] += order.validity_days
-        last[order.sim_id] = max(last.get(order.sim_id, order.credited_at), order.credited_at)
+        credits.setdefault(order.sim_id, []).append((order.credited_at, order.validity_days))
     wrong = 0
     for card in stock:
         if card.validity_until is None:
             continue
-        expected = card.validity_until + timedelta(days=days[card.sim_id])
-        if card.sim_id in last:
-            expected = min(expected, last[card.sim_id] + MAX_VALIDITY_AHEAD)
+        expected = card.validity_until
+        for at, days in sorted(credits.get(card.sim_id, [])):
+            expected = min(max(expected, at) + timedelta(days=days), at + MAX_VALIDITY_AHEAD)
         wrong += validity[card.sim_id] != expected
     return wrong
 
