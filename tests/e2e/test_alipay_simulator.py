@@ -1,131 +1,37 @@
 """Alipay end to end: our adapter against our simulator over HTTP (ASGITransport, no network),
-and ``python-alipay-sdk`` as an independent oracle for both halves of the protocol.
-
-A fake merchant endpoint is the simulator's ``deliver`` callable: it verifies each
-notification with the adapter and answers what the adapter would (or a scripted answer).
-Time is a ``FixedClock``; retries are driven with ``deliver_pending``.
+and ``python-alipay-sdk`` as an independent oracle for both halves of the protocol — in the
+world of ``tests.e2e.alipay_world``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
-from alipay import AliPay
 from alipay.exceptions import AliPayValidationError
-from fastapi import FastAPI
 
-from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
-from simkeep.payments.model import (
-    NotificationRejected,
-    PaymentRequest,
-    ProviderError,
-    RawNotification,
-    TradeStatus,
-    VerifiedNotification,
-)
+from simkeep.payments.model import ProviderError, TradeStatus
 from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig, AlipayError
 from simkeep.payments.providers.alipay_signing import beijing_time
 from simkeep.payments.signing import KeyPair
-from simkeep.simulators.alipay import AlipaySimulator
-from simkeep.simulators.alipay_routes import alipay_router
 from simkeep.simulators.alipay_trades import AlipayFault
+from tests.e2e.alipay_world import (
+    APP_ID,
+    BASE,
+    MERCHANT,
+    SELLER_ID,
+    START,
+    SUBJECT,
+    World,
+    order,
+    pay,
+    world,
+)
 
-START = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
-APP_ID = "2021000000000001"
-SELLER_ID = "2088000000000001"
-BASE = "http://alipay.sim/_sim/alipay"
-MERCHANT = KeyPair.generate()
-SUBJECT = "中港卡充值 ¥100 {SIM}"
-
-
-@dataclass
-class FakeMerchant:
-    """The merchant's notify_url: verifies with the adapter, answers like the adapter would."""
-
-    clock: FixedClock
-    adapter: AlipayAdapter | None = None
-    script: list[str] = field(default_factory=list)  # answers to give first, in order
-    received: list[dict[str, str]] = field(default_factory=list)
-    verified: list[VerifiedNotification] = field(default_factory=list)
-    rejected: list[NotificationRejected] = field(default_factory=list)
-
-    async def deliver(self, url: str, form: dict[str, str]) -> str:
-        assert url == "https://shop.example/notify/alipay"
-        assert self.adapter is not None
-        self.received.append(dict(form))
-        raw = RawNotification(headers={}, body=urlencode(form).encode())
-        try:
-            self.verified.append(self.adapter.verify_notification(raw, now=self.clock.now()))
-        except NotificationRejected as rejected:
-            self.rejected.append(rejected)
-            return self.adapter.acknowledge(False).body.decode()
-        answer = self.adapter.acknowledge(True).body.decode()
-        return self.script.pop(0) if self.script else answer
-
-
-@dataclass
-class World:
-    clock: FixedClock
-    sim: AlipaySimulator
-    merchant: FakeMerchant
-    adapter: AlipayAdapter
-    http: httpx.AsyncClient
-    sdk: AliPay
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    clock = FixedClock(START)
-    merchant = FakeMerchant(clock=clock)
-    sim = AlipaySimulator(
-        app_id=APP_ID,
-        seller_id=SELLER_ID,
-        merchant_public_key_pem=MERCHANT.public_pem,
-        clock=clock,
-        base_url=BASE,
-        deliver=merchant.deliver,
-    )
-    app = FastAPI()
-    app.include_router(alipay_router(sim), prefix="/_sim/alipay")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://alipay.sim") as http:
-        config = AlipayConfig(
-            app_id=APP_ID,
-            seller_id=SELLER_ID,
-            app_private_key_pem=MERCHANT.private_pem,
-            alipay_public_key_pem=sim.public_key_pem,
-            gateway_url=f"{BASE}/gateway.do",
-        )
-        merchant.adapter = AlipayAdapter(config=config, http=http, clock=clock)
-        sdk = AliPay(
-            appid=APP_ID,
-            app_private_key_string=MERCHANT.private_pem.decode(),
-            alipay_public_key_string=sim.public_key_pem.decode(),
-        )
-        yield World(clock, sim, merchant, merchant.adapter, http, sdk)
-
-
-def order(out_trade_no: str, channel: Channel = Channel.QR) -> PaymentRequest:
-    return PaymentRequest(
-        out_trade_no=out_trade_no,
-        amount=Money(10000, "CNY"),
-        subject=SUBJECT,
-        channel=channel,
-        notify_url="https://shop.example/notify/alipay",
-        return_url="https://shop.example/topups/done",
-        expires_at=START + timedelta(minutes=15),
-    )
-
-
-async def pay(world: World, out_trade_no: str, outcome: str = "success") -> httpx.Response:
-    return await world.http.post(f"{BASE}/pay/{out_trade_no}", params={"outcome": outcome})
+__all__ = ["world"]  # the shared fixture: imported so that pytest finds it here
 
 
 async def test_qr_payment_is_notified_verified_and_queried_as_paid(world: World) -> None:

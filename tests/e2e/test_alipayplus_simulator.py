@@ -5,126 +5,44 @@ payer clicks through; notifications answered by our own adapter, their retries a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
-from simkeep.payments.model import (
-    NotificationRejected,
-    PaymentRequest,
-    ProviderError,
-    RawNotification,
-    TradeStatus,
-)
-from simkeep.payments.providers.alipayplus import (
-    AlipayPlusAdapter,
-    AlipayPlusConfig,
-    CurrencyNotSupported,
-)
+from simkeep.payments.model import NotificationRejected, ProviderError, TradeStatus
+from simkeep.payments.providers.alipayplus import AlipayPlusConfig, CurrencyNotSupported
 from simkeep.payments.providers.alipayplus_signing import ams_time, signed_headers
 from simkeep.payments.signing import KeyPair, load_private_key
-from simkeep.simulators.alipayplus import AlipayPlusSimulator, accepted
-from simkeep.simulators.alipayplus_routes import router
+from simkeep.simulators.alipayplus import accepted
 from simkeep.simulators.alipayplus_setup import CLIENT_ID, build_simulator, simulator_adapter
 from simkeep.simulators.delivery import Reply
 from simkeep.simulators.keys import kept_key_pair
+from tests.e2e.alipayplus_world import (
+    BACK,
+    HOST,
+    NOTIFY_URL,
+    PREFIX,
+    START,
+    Merchant,
+    World,
+    keys_dir,
+    paid,
+    pay_hook,
+    payment_request,
+    world,
+)
 
-START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HOST = "http://simkeep.test"
-PREFIX = "/_sim/alipayhk"
-NOTIFY_URL = "https://merchant.test/api/v1/payments/alipayhk/notify"
-BACK = "https://merchant.test/topups/TOPUP_000001"
-
-
-@dataclass
-class Merchant:
-    """Our notify endpoint in miniature: our adapter verifies, and answers as it would."""
-
-    adapter: AlipayPlusAdapter | None = None
-    clock: FixedClock | None = None
-    status: int | None = None  # set: answer this status with no body instead
-    received: list[RawNotification] = field(default_factory=list)
-
-    async def __call__(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        assert url == NOTIFY_URL
-        raw = RawNotification(headers=dict(headers), body=body)
-        self.received.append(raw)
-        if self.status is not None:
-            return Reply(self.status)
-        assert self.adapter is not None
-        assert self.clock is not None
-        try:
-            self.adapter.verify_notification(raw, now=self.clock.now())
-        except NotificationRejected:
-            ack = self.adapter.acknowledge(False)
-        else:
-            ack = self.adapter.acknowledge(True)
-        return Reply(ack.status, ack.body)
-
-
-@dataclass
-class World:
-    sim: AlipayPlusSimulator
-    adapter: AlipayPlusAdapter
-    client: httpx.AsyncClient
-    clock: FixedClock
-    merchant: Merchant
-
-    def adapter_with(self, **changes: object) -> AlipayPlusAdapter:
-        config = replace(self.adapter._config, **changes)  # type: ignore[arg-type]
-        return AlipayPlusAdapter(config=config, http=self.client, clock=self.clock)
-
-
-@pytest.fixture(scope="module")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("keys")
-
-
-@pytest.fixture
-async def world(keys_dir: Path) -> AsyncIterator[World]:
-    clock, merchant = FixedClock(START), Merchant()
-    sim = build_simulator(keys_dir, clock, base_url=HOST + PREFIX, deliver=merchant)
-    app = FastAPI()
-    app.include_router(router(sim), prefix=PREFIX)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=HOST) as client:
-        adapter = simulator_adapter(keys_dir, clock, base_url=HOST + PREFIX, http=client)
-        merchant.adapter, merchant.clock = adapter, clock
-        yield World(sim, adapter, client, clock, merchant)
-
-
-def _request(
-    otn: str = "TOPUP_000001", *, channel: Channel = Channel.WAP, minor: int = 12345
-) -> PaymentRequest:
-    return PaymentRequest(
-        out_trade_no=otn,
-        amount=Money(minor, "HKD"),
-        subject="中港卡充值 HK$123.45",
-        channel=channel,
-        notify_url=NOTIFY_URL,
-        return_url=BACK,
-        expires_at=START + timedelta(minutes=15),
-    )
-
-
-async def _hook(world: World, otn: str, outcome: str = "success") -> httpx.Response:
-    return await world.client.post(f"{PREFIX}/pay/{otn}", params={"outcome": outcome})
-
-
-async def _paid(world: World, otn: str = "TOPUP_000001") -> None:
-    await world.adapter.start(_request(otn))
-    assert (await _hook(world, otn)).json()["paymentStatus"] == "SUCCESS"
+__all__ = ["keys_dir", "world"]  # fixtures used here
 
 
 async def test_a_phone_is_sent_to_the_cashier_and_the_payment_waits(world: World) -> None:
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     payment = world.sim.payments["TOPUP_000001"]
     assert start.redirect_url == f"{HOST}{PREFIX}/cashier/{payment.payment_id}"
     assert (payment.amount, payment.currency, payment.terminal_type) == (12345, "HKD", "WAP")
@@ -136,7 +54,7 @@ async def test_a_phone_is_sent_to_the_cashier_and_the_payment_waits(world: World
 
 
 async def test_a_desktop_shows_the_order_code_which_opens_the_same_cashier(world: World) -> None:
-    start = await world.adapter.start(_request(channel=Channel.QR))
+    start = await world.adapter.start(payment_request(channel=Channel.QR))
     payment_id = world.sim.payments["TOPUP_000001"].payment_id
     assert start.qr_payload == f"{HOST}{PREFIX}/cashier/{payment_id}?qr=1"
     page = await world.client.get(start.qr_payload)
@@ -146,7 +64,7 @@ async def test_a_desktop_shows_the_order_code_which_opens_the_same_cashier(world
 
 
 async def test_a_payer_logs_in_and_pays_with_the_six_digit_password(world: World) -> None:
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     assert start.redirect_url is not None
     page = await world.client.get(start.redirect_url)
     assert "buyer@alipayhk.test" in page.text
@@ -186,7 +104,7 @@ async def test_a_payer_logs_in_and_pays_with_the_six_digit_password(world: World
 
 
 async def test_an_account_without_balance_is_declined_and_that_is_notified(world: World) -> None:
-    start = await world.adapter.start(_request(channel=Channel.QR))
+    start = await world.adapter.start(payment_request(channel=Channel.QR))
     assert start.qr_payload is not None
     form = {"action": "pay", "account": "empty@alipayhk.test", "password": "123456", "qr": "1"}
     declined = await world.client.post(start.qr_payload.split("?")[0], data=form)
@@ -196,25 +114,25 @@ async def test_an_account_without_balance_is_declined_and_that_is_notified(world
     verified = world.adapter.verify_notification(raw, now=world.clock.now())
     assert verified.status is TradeStatus.FAILED
     assert (await world.adapter.query("TOPUP_000001")).status is TradeStatus.FAILED
-    assert (await _hook(world, "TOPUP_000001")).status_code == 400  # final: no second try
+    assert (await pay_hook(world, "TOPUP_000001")).status_code == 400  # final: no second try
 
 
 async def test_the_test_hook_pays_or_declines(world: World) -> None:
-    await world.adapter.start(_request("TOPUP_000001"))
-    await world.adapter.start(_request("TOPUP_000002"))
-    assert (await _hook(world, "TOPUP_000002", "fail")).json()["paymentStatus"] == "FAIL"
-    assert (await _hook(world, "TOPUP_000001")).json()["paymentStatus"] == "SUCCESS"
-    assert (await _hook(world, "TOPUP_000001")).status_code == 400  # paid once only
-    assert (await _hook(world, "TOPUP_000001", "maybe")).status_code == 400
+    await world.adapter.start(payment_request("TOPUP_000001"))
+    await world.adapter.start(payment_request("TOPUP_000002"))
+    assert (await pay_hook(world, "TOPUP_000002", "fail")).json()["paymentStatus"] == "FAIL"
+    assert (await pay_hook(world, "TOPUP_000001")).json()["paymentStatus"] == "SUCCESS"
+    assert (await pay_hook(world, "TOPUP_000001")).status_code == 400  # paid once only
+    assert (await pay_hook(world, "TOPUP_000001", "maybe")).status_code == 400
     statuses = [(await world.adapter.query(n)).status for n in ("TOPUP_000001", "TOPUP_000002")]
     assert statuses == [TradeStatus.PAID, TradeStatus.FAILED]
 
 
 async def test_a_cancelled_payment_cannot_be_paid(world: World) -> None:
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     await world.adapter.close("TOPUP_000001")
     assert (await world.adapter.query("TOPUP_000001")).status is TradeStatus.CLOSED
-    assert (await _hook(world, "TOPUP_000001")).status_code == 400
+    assert (await pay_hook(world, "TOPUP_000001")).status_code == 400
     assert start.redirect_url is not None
     assert 'type="email"' not in (await world.client.get(start.redirect_url)).text
     await world.adapter.close("TOPUP_000001")  # again: nothing to do
@@ -224,9 +142,9 @@ async def test_a_cancelled_payment_cannot_be_paid(world: World) -> None:
 async def test_an_expired_payment_cannot_be_paid_and_its_failure_is_notified(
     world: World,
 ) -> None:
-    await world.adapter.start(_request())
+    await world.adapter.start(payment_request())
     world.clock.advance(timedelta(minutes=15, seconds=1))
-    assert (await _hook(world, "TOPUP_000001")).status_code == 400
+    assert (await pay_hook(world, "TOPUP_000001")).status_code == 400
     assert (await world.adapter.query("TOPUP_000001")).status is TradeStatus.FAILED
     await world.sim.deliver_due()
     [raw] = world.merchant.received
@@ -236,8 +154,8 @@ async def test_an_expired_payment_cannot_be_paid_and_its_failure_is_notified(
 
 
 async def test_close_never_cancels_a_paid_payment_which_would_refund_it(world: World) -> None:
-    await _paid(world)
-    await _paid(world, "TOPUP_000002")
+    await paid(world)
+    await paid(world, "TOPUP_000002")
     with pytest.raises(ProviderError, match="refund"):
         await world.adapter.close("TOPUP_000001")
     assert world.sim.payments["TOPUP_000001"].state == "SUCCESS"
@@ -257,15 +175,15 @@ async def test_an_unknown_payment_is_unpaid_and_needs_no_cancel(world: World) ->
 
 
 async def test_the_same_request_id_repeats_its_answer_or_is_refused(world: World) -> None:
-    first = await world.adapter.start(_request())
-    assert await world.adapter.start(_request()) == first
+    first = await world.adapter.start(payment_request())
+    assert await world.adapter.start(payment_request()) == first
     with pytest.raises(ProviderError, match="REPEAT_REQ_INCONSISTENT"):
-        await world.adapter.start(_request(minor=100))
+        await world.adapter.start(payment_request(minor=100))
 
 
 async def test_money_that_is_not_hkd_is_refused_before_any_call(world: World) -> None:
     with pytest.raises(CurrencyNotSupported, match="HKD"):
-        await world.adapter.start(replace(_request(), amount=Money(12345, "CNY")))
+        await world.adapter.start(replace(payment_request(), amount=Money(12345, "CNY")))
     assert world.sim.payments == {}
 
 
@@ -280,7 +198,7 @@ async def test_requests_not_signed_by_the_merchant_are_refused(
     world: World, changes: dict[str, object], code: str
 ) -> None:
     with pytest.raises(ProviderError, match=code):
-        await world.adapter_with(**changes).start(_request())
+        await world.adapter_with(**changes).start(payment_request())
     assert world.sim.payments == {}
 
 
@@ -317,7 +235,7 @@ async def test_a_request_from_another_client_or_signed_too_long_ago_is_refused(
 async def test_an_answer_that_alipayplus_did_not_sign_is_not_believed(world: World) -> None:
     other = world.adapter_with(alipayplus_public_key_pem=KeyPair.generate().public_pem)
     with pytest.raises(ProviderError, match="bad_signature"):
-        await other.start(_request())
+        await other.start(payment_request())
     prefixed = world.adapter_with(gateway_url=f"{HOST}/elsewhere{PREFIX}")
     with pytest.raises(ProviderError, match="HTTP 404"):
         await prefixed.query("TOPUP_000001")
@@ -335,7 +253,7 @@ async def test_faulty_notifications_are_refused_and_retried(
     world: World, fault: str, code: str
 ) -> None:
     setattr(world.sim.faults, fault, True)
-    await _paid(world)
+    await paid(world)
     [raw] = world.merchant.received
     with pytest.raises(NotificationRejected) as caught:
         world.adapter.verify_notification(raw, now=world.clock.now())
@@ -346,13 +264,13 @@ async def test_faulty_notifications_are_refused_and_retried(
 
 async def test_a_tampered_amount_is_another_amount_in_the_body(world: World) -> None:
     world.sim.faults.tampered_amount = True
-    await _paid(world)
+    await paid(world)
     [raw] = world.merchant.received
     assert json.loads(raw.body)["paymentAmount"] == {"currency": "HKD", "value": "123"}
 
 
 async def test_a_replay_six_minutes_later_is_stale(world: World) -> None:
-    await _paid(world)
+    await paid(world)
     [raw] = world.merchant.received
     with pytest.raises(NotificationRejected) as caught:
         world.adapter.verify_notification(raw, now=START + timedelta(minutes=6))
@@ -360,7 +278,7 @@ async def test_a_replay_six_minutes_later_is_stale(world: World) -> None:
 
 
 async def test_a_notification_for_another_client_id_is_refused(world: World) -> None:
-    await _paid(world)
+    await paid(world)
     other = world.adapter_with(client_id="5J5Y3P2N3Z0HK0999")
     with pytest.raises(NotificationRejected) as caught:
         other.verify_notification(world.merchant.received[0], now=world.clock.now())
@@ -378,7 +296,7 @@ def test_only_the_fixed_success_result_is_taken() -> None:
 
 async def test_retries_follow_the_ams_schedule_until_the_success_result(world: World) -> None:
     world.merchant.status = 200  # a 200 without the SUCCESS result is not taken
-    await _paid(world)
+    await paid(world)
     await world.sim.deliver_due(now=START + timedelta(seconds=119))
     assert len(world.merchant.received) == 1
     await world.sim.deliver_due(now=START + timedelta(minutes=2))
@@ -395,7 +313,7 @@ async def test_retries_follow_the_ams_schedule_until_the_success_result(world: W
 
 async def test_an_unanswered_notification_is_given_up_after_eight_attempts(world: World) -> None:
     world.merchant.status = 500
-    await _paid(world)
+    await paid(world)
     sent = []
     while (due := world.sim.next_due()) is not None:
         sent.append(due - START)
@@ -426,12 +344,12 @@ async def test_time_scale_shrinks_the_schedule(keys_dir: Path) -> None:
 
 async def test_the_duplicate_fault_delivers_twice_and_drop_delivers_nothing(world: World) -> None:
     world.sim.faults.duplicate = True
-    await _paid(world, "TOPUP_000001")
+    await paid(world, "TOPUP_000001")
     bodies = [raw.body for raw in world.merchant.received]
     assert len(bodies) == 2
     assert bodies[0] == bodies[1]
     world.sim.faults.duplicate, world.sim.faults.drop = False, True
-    await _paid(world, "TOPUP_000002")
+    await paid(world, "TOPUP_000002")
     assert len(world.merchant.received) == 2
     assert world.sim.next_due() is None
     assert [r["attempts"] for r in world.sim.records()] == [1, 0]
@@ -440,7 +358,7 @@ async def test_the_duplicate_fault_delivers_twice_and_drop_delivers_nothing(worl
 async def test_every_process_on_the_same_keys_is_the_same_merchant(
     world: World, keys_dir: Path
 ) -> None:
-    await _paid(world)
+    await paid(world)
     async with httpx.AsyncClient() as http:
         again = simulator_adapter(keys_dir, world.clock, base_url=HOST + PREFIX, http=http)
     verified = again.verify_notification(world.merchant.received[0], now=world.clock.now())

@@ -8,9 +8,9 @@ import base64
 import json
 import re
 import subprocess
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
     NotificationRejected,
-    PaymentRequest,
     ProviderError,
     RawNotification,
     TradeStatus,
@@ -34,7 +33,6 @@ from simkeep.payments.model import (
 from simkeep.payments.providers.fps import (
     CurrencyNotSupported,
     FpsAdapter,
-    FpsConfig,
     real_adapter,
 )
 from simkeep.payments.providers.fps_qr import FpsQr, build_payload, parse_payload
@@ -45,103 +43,28 @@ from simkeep.simulators.fps import FpsBankSimulator, accepted
 from simkeep.simulators.fps_routes import router, scan_path
 from simkeep.simulators.fps_setup import build_simulator, simulator_adapter
 from simkeep.simulators.fps_transfers import DEMO_PIN, RETRY_SCHEDULE_SECONDS
+from tests.e2e.fps_world import (
+    CLIENT,
+    HOST,
+    NAME,
+    NOTIFY_URL,
+    OTN,
+    PREFIX,
+    PROXY,
+    START,
+    TAKEN,
+    Merchant,
+    World,
+    bank_dir,
+    config,
+    merchant_keys,
+    payment_request,
+    recorded,
+    scanned,
+    world,
+)
 
-PROXY, NAME, CLIENT = "7654321", "SIMKEEP DEMO LTD", "SIMKEEP-FPS-TEST"
-START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HOST = "http://simkeep.test"
-PREFIX = "/_sim/fps"
-NOTIFY_URL = "https://merchant.test/api/v1/payments/fps/notify"
-OTN = "T202611250000000042"
-TAKEN = b'{"received":true}'
-
-
-@dataclass
-class Merchant:
-    """A fake notify endpoint: records every webhook and answers ``status`` and ``body``."""
-
-    status: int = 200
-    body: bytes = TAKEN
-    url: str = NOTIFY_URL
-    received: list[RawNotification] = field(default_factory=list)
-
-    async def __call__(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        assert url == self.url
-        self.received.append(RawNotification(headers=dict(headers), body=body))
-        return Reply(self.status, self.body)
-
-
-@dataclass
-class World:
-    sim: FpsBankSimulator
-    adapter: FpsAdapter
-    client: httpx.AsyncClient
-    clock: FixedClock
-    merchant: Merchant
-    merchant_keys: KeyPair
-
-
-@pytest.fixture(scope="module")
-def merchant_keys() -> KeyPair:
-    return KeyPair.generate()
-
-
-@pytest.fixture(scope="module")
-def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the simulated bank keeps its key pair: made once for the module."""
-    return tmp_path_factory.mktemp("fps_bank")
-
-
-def _config(keys: KeyPair, bank_public_pem: bytes) -> FpsConfig:
-    return FpsConfig(
-        proxy_id=PROXY,
-        merchant_name=NAME,
-        bank_client_id=CLIENT,
-        merchant_private_key_pem=keys.private_pem,
-        bank_public_key_pem=bank_public_pem,
-        bank_api_url=HOST + PREFIX,
-    )
-
-
-@pytest.fixture
-async def world(merchant_keys: KeyPair, bank_dir: Path) -> AsyncIterator[World]:
-    clock, merchant = FixedClock(START), Merchant()
-    sim = FpsBankSimulator(
-        proxy_id=PROXY,
-        merchant_name=NAME,
-        client_id=CLIENT,
-        merchant_public_key_pem=merchant_keys.public_pem,
-        notify_url=NOTIFY_URL,
-        clock=clock,
-        key_dir=bank_dir,
-        deliver=merchant,
-    )
-    app = FastAPI()
-    app.include_router(router(sim), prefix=PREFIX)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=HOST) as client:
-        adapter = FpsAdapter(
-            config=_config(merchant_keys, sim.bank_keys.public_pem), client=client, clock=clock
-        )
-        yield World(sim, adapter, client, clock, merchant, merchant_keys)
-
-
-def _request(otn: str = OTN, *, minor: int = 12345, currency: str = "HKD") -> PaymentRequest:
-    return PaymentRequest(
-        out_trade_no=otn,
-        amount=Money(minor, currency),
-        subject="中港卡增值 HK$123.45",
-        channel=Channel.QR,
-        notify_url=NOTIFY_URL,
-        return_url=None,
-        expires_at=START + timedelta(minutes=15),
-    )
-
-
-async def _scanned(world: World, otn: str = OTN, minor: int = 12345) -> httpx.Response:
-    start = await world.adapter.start(_request(otn, minor=minor))
-    assert start.qr_payload is not None
-    page = await world.client.get(PREFIX + scan_path(otn, start.qr_payload))
-    assert page.status_code == 200, page.text
-    return page
+__all__ = ["bank_dir", "merchant_keys", "world"]  # fixtures used here
 
 
 def _form_action(page: httpx.Response) -> str:
@@ -159,7 +82,7 @@ def _event(world: World, index: int = -1) -> dict[str, Any]:
 
 async def test_the_qr_code_is_made_without_asking_the_bank(world: World) -> None:
     assert world.adapter.signs_locally(Channel.QR)
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     assert start.qr_payload is not None
     assert start.redirect_url is None
     qr = parse_payload(start.qr_payload)
@@ -172,9 +95,9 @@ async def test_the_qr_code_is_made_without_asking_the_bank(world: World) -> None
 
 async def test_only_hkd_and_the_qr_channel_are_taken(world: World) -> None:
     with pytest.raises(CurrencyNotSupported):
-        await world.adapter.start(_request(currency="CNY"))
+        await world.adapter.start(payment_request(currency="CNY"))
     with pytest.raises(ValueError, match="no wap channel"):
-        await world.adapter.start(replace(_request(), channel=Channel.WAP))
+        await world.adapter.start(replace(payment_request(), channel=Channel.WAP))
 
 
 # --- the payer's app ------------------------------------------------------------------
@@ -184,7 +107,7 @@ async def test_a_person_scans_checks_and_pays_in_the_app(world: World) -> None:
     empty = await world.client.get(f"{PREFIX}/app")
     assert empty.status_code == 200
     assert "<textarea name=payload" in empty.text
-    page = await _scanned(world)
+    page = await scanned(world)
     for shown in (NAME, PROXY, "HK$123.45", f'value="{OTN}"', DEMO_PIN):
         assert shown in page.text
     assert "<script" not in page.text.lower()
@@ -222,7 +145,7 @@ async def test_a_person_scans_checks_and_pays_in_the_app(world: World) -> None:
 
 
 async def test_a_pasted_payload_is_read_like_an_opened_link(world: World) -> None:
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     page = await world.client.get(f"{PREFIX}/app", params={"payload": start.qr_payload})
     assert page.status_code == 200
     assert "HK$123.45" in page.text
@@ -231,7 +154,7 @@ async def test_a_pasted_payload_is_read_like_an_opened_link(world: World) -> Non
 async def test_the_payer_may_clear_the_reference_and_the_credit_still_verifies(
     world: World,
 ) -> None:
-    page = await _scanned(world)
+    page = await scanned(world)
     await world.client.post(_form_action(page), data={"pin": DEMO_PIN, "reference": ""})
     notice = world.adapter.verify_notification(world.merchant.received[0], now=world.clock.now())
     assert notice.out_trade_no == ""
@@ -240,7 +163,7 @@ async def test_the_payer_may_clear_the_reference_and_the_credit_still_verifies(
 
 
 async def test_a_cancelled_transfer_pays_nothing_and_cannot_be_paid_after(world: World) -> None:
-    page = await _scanned(world)
+    page = await scanned(world)
     action = _form_action(page)
     cancelled = await world.client.post(action, data={"action": "cancel"})
     assert "Cancelled" in cancelled.text
@@ -251,13 +174,13 @@ async def test_a_cancelled_transfer_pays_nothing_and_cannot_be_paid_after(world:
 
 
 async def test_a_damaged_or_foreign_code_is_not_paid(world: World) -> None:
-    payload = str((await world.adapter.start(_request())).qr_payload)
+    payload = str((await world.adapter.start(payment_request())).qr_payload)
     damaged = await world.client.get(
         f"{PREFIX}/app", params={"payload": payload.replace("123.45", "923.45")}
     )
     assert damaged.status_code == 400
     assert "CRC" in damaged.text
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     assert start.qr_payload is not None
     foreign = build_payload(
         FpsQr(proxy="1111111", merchant_name="OTHER", amount=Money(100, "HKD"), reference=OTN)
@@ -273,7 +196,7 @@ async def test_a_damaged_or_foreign_code_is_not_paid(world: World) -> None:
 async def test_the_hook_pays_the_scanned_code_or_an_amount_given(world: World) -> None:
     unknown = await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "not_scanned")
-    await _scanned(world)
+    await scanned(world)
     paid = await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
     assert paid.json()["state"] == "SETTLED"
     assert paid.json()["amount_minor"] == 12345
@@ -285,7 +208,7 @@ async def test_the_hook_pays_the_scanned_code_or_an_amount_given(world: World) -
 
 
 async def test_wrong_amounts_and_references_reach_the_merchant_as_paid(world: World) -> None:
-    await _scanned(world)
+    await scanned(world)
     await world.client.post(
         f"{PREFIX}/pay/{OTN}",
         params={"outcome": "success", "amount_minor": 100, "reference": "T999"},
@@ -298,7 +221,7 @@ async def test_wrong_amounts_and_references_reach_the_merchant_as_paid(world: Wo
 
 
 async def test_a_failed_transfer_is_rejected_and_never_notified(world: World) -> None:
-    await _scanned(world)
+    await scanned(world)
     failed = await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "fail"})
     assert failed.json()["state"] == "REJECTED"
     assert world.merchant.received == []
@@ -312,7 +235,7 @@ async def test_a_failed_transfer_is_rejected_and_never_notified(world: World) ->
 
 async def test_a_query_finds_the_credit_that_carries_the_order_number(world: World) -> None:
     assert (await world.adapter.query(OTN)).status is TradeStatus.UNPAID
-    await _scanned(world)
+    await scanned(world)
     await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
     trade = await world.adapter.query(OTN)
     data = _event(world)["data"]
@@ -329,14 +252,14 @@ async def test_the_bank_answers_only_requests_our_key_signed_just_now(world: Wor
     assert bare.json()["error"]["code"] == "unknown_client"
     assert "X-Bank-Signature" in bare.headers
     stranger = FpsAdapter(
-        config=_config(KeyPair.generate(), world.sim.bank_keys.public_pem),
+        config=config(KeyPair.generate(), world.sim.bank_keys.public_pem),
         client=world.client,
         clock=world.clock,
     )
     with pytest.raises(ProviderError, match="401"):
         await stranger.query(OTN)
     late = FpsAdapter(
-        config=_config(world.merchant_keys, world.sim.bank_keys.public_pem),
+        config=config(world.merchant_keys, world.sim.bank_keys.public_pem),
         client=world.client,
         clock=FixedClock(START + timedelta(minutes=6)),
     )
@@ -346,7 +269,7 @@ async def test_the_bank_answers_only_requests_our_key_signed_just_now(world: Wor
 
 async def test_an_answer_not_signed_by_the_bank_is_not_believed(world: World) -> None:
     impostor = FpsAdapter(
-        config=_config(world.merchant_keys, KeyPair.generate().public_pem),
+        config=config(world.merchant_keys, KeyPair.generate().public_pem),
         client=world.client,
         clock=world.clock,
     )
@@ -378,7 +301,7 @@ def _openssl_sign(tmp_path: Path, private_pem: bytes, message: bytes) -> str:
 async def test_the_webhook_signature_is_what_openssl_makes_with_the_bank_key(
     world: World, tmp_path: Path
 ) -> None:
-    await _scanned(world)
+    await scanned(world)
     await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
     webhook = world.merchant.received[0]
     timestamp = webhook.headers["X-Bank-Timestamp"]
@@ -393,12 +316,7 @@ async def test_the_webhook_signature_is_what_openssl_makes_with_the_bank_key(
 async def test_our_query_signature_is_what_openssl_makes_with_our_key(
     world: World, tmp_path: Path
 ) -> None:
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        sent.append(request)
-
-    world.client.event_hooks["request"].append(keep)
+    sent = recorded(world.client)
     await world.adapter.query(OTN)
     request = sent[0]
     path = f"{PREFIX}/v1/fps/credits?bill_reference={OTN}"
@@ -518,7 +436,7 @@ async def test_an_unsigned_webhook_is_refused(world: World) -> None:
 
 
 async def test_a_webhook_replayed_after_the_window_is_refused(world: World) -> None:
-    await _scanned(world)
+    await scanned(world)
     await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
     webhook = world.merchant.received[0]
     world.adapter.verify_notification(webhook, now=START + timedelta(minutes=5))
@@ -531,7 +449,7 @@ async def test_a_webhook_replayed_after_the_window_is_refused(world: World) -> N
 
 
 async def _pay(world: World) -> None:
-    await _scanned(world)
+    await scanned(world)
     await world.client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})
 
 
@@ -635,12 +553,7 @@ def test_the_merchant_reply_that_means_taken(world: World) -> None:
 
 
 async def test_close_asks_the_bank_nothing(world: World) -> None:
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        sent.append(request)
-
-    world.client.event_hooks["request"].append(keep)
+    sent = recorded(world.client)
     await world.adapter.close(OTN)
     assert sent == []
 
@@ -660,7 +573,7 @@ async def test_processes_on_the_same_keys_are_the_same_merchant_and_bank(tmp_pat
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=HOST) as client:
         adapter = simulator_adapter(tmp_path, clock, base_url=base_url, http=client)
-        start = await adapter.start(_request())
+        start = await adapter.start(payment_request())
         page = await client.get(PREFIX + scan_path(OTN, str(start.qr_payload)))
         assert page.status_code == 200
         await client.post(f"{PREFIX}/pay/{OTN}", params={"outcome": "success"})

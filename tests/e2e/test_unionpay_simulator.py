@@ -5,9 +5,7 @@ their retry schedule with injected faults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,18 +14,14 @@ from fastapi import FastAPI
 
 from simkeep.clock import FixedClock
 from simkeep.money import Money
-from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
     NotificationRejected,
-    PaymentRequest,
     ProviderError,
-    RawNotification,
     TradeStatus,
 )
 from simkeep.payments.providers.unionpay import UnionPayAdapter, UnionPayConfig
 from simkeep.simulators.delivery import Reply
 from simkeep.simulators.keys import kept_key_pair
-from simkeep.simulators.unionpay import UnionPaySimulator
 from simkeep.simulators.unionpay_pki import kept_pki
 from simkeep.simulators.unionpay_routes import router
 from simkeep.simulators.unionpay_setup import (
@@ -37,77 +31,23 @@ from simkeep.simulators.unionpay_setup import (
     simulator_adapter,
 )
 from simkeep.simulators.unionpay_trades import accepted
+from tests.e2e.unionpay_world import (
+    HOST,
+    ORDER_NO,
+    PREFIX,
+    RETURN_URL,
+    START,
+    Merchant,
+    World,
+    keys_dir,
+    open_cashier,
+    payment_request,
+    world,
+)
 
-START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HOST = "http://simkeep.test"
-PREFIX = "/_sim/unionpay"
-NOTIFY_URL = "https://merchant.test/api/v1/payments/unionpay/notify"
-RETURN_URL = "https://merchant.test/topups/T202611250000000001"
-ORDER_NO = "T202611250000000001"
+__all__ = ["keys_dir", "world"]  # fixtures used here
+
 GOOD, DECLINED, SMS = "6216 6100 0000 0000 016", "6216610000000000024", "6216610000000000032"
-
-
-@dataclass
-class Merchant:
-    """A fake notify endpoint: records every delivery and answers ``status``."""
-
-    status: int = 200
-    received: list[RawNotification] = field(default_factory=list)
-
-    async def __call__(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        assert url == NOTIFY_URL
-        assert headers["Content-Type"].startswith("application/x-www-form-urlencoded")
-        self.received.append(RawNotification(headers=dict(headers), body=body))
-        return Reply(self.status, b"ok" if self.status == 200 else b"")
-
-
-@dataclass
-class World:
-    sim: UnionPaySimulator
-    adapter: UnionPayAdapter
-    client: httpx.AsyncClient
-    clock: FixedClock
-    merchant: Merchant
-    keys_dir: Path
-
-
-@pytest.fixture(scope="module")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("keys")
-
-
-@pytest.fixture
-async def world(keys_dir: Path) -> AsyncIterator[World]:
-    clock, merchant = FixedClock(START), Merchant()
-    sim = build_simulator(keys_dir, clock, base_url=HOST + PREFIX, deliver=merchant)
-    app = FastAPI()
-    app.include_router(router(sim), prefix=PREFIX)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=HOST) as client:
-        adapter = simulator_adapter(keys_dir, clock, base_url=HOST + PREFIX, http=client)
-        yield World(sim, adapter, client, clock, merchant, keys_dir)
-
-
-def _request(otn: str = ORDER_NO, *, amount: Money | None = None) -> PaymentRequest:
-    return PaymentRequest(
-        out_trade_no=otn,
-        amount=amount or Money(1234, "CNY"),
-        subject="中港卡充值",
-        channel=Channel.PAGE,
-        notify_url=NOTIFY_URL,
-        return_url=RETURN_URL,
-        expires_at=START + timedelta(minutes=15),
-    )
-
-
-async def _cashier(world: World, request: PaymentRequest | None = None) -> str:
-    """Post the consume form as the payer's browser does; the cashier page's URL."""
-    start = await world.adapter.start(request or _request())
-    assert start.redirect_url == f"{HOST}{PREFIX}/frontTransReq.do"
-    assert start.form is not None
-    opened = await world.client.post(start.redirect_url, data=dict(start.form))
-    assert opened.status_code == 303
-    return opened.headers["location"]
 
 
 async def _pay(world: World, cashier: str, card: str = GOOD, password: str = "123456") -> str:
@@ -116,7 +56,7 @@ async def _pay(world: World, cashier: str, card: str = GOOD, password: str = "12
 
 
 async def test_a_card_pays_on_the_cashier_and_the_notification_verifies(world: World) -> None:
-    cashier = await _cashier(world)
+    cashier = await open_cashier(world)
     page = (await world.client.get(cashier)).text
     assert "¥12.34" in page
     assert "6216 6100 0000 0000 016" in page
@@ -156,7 +96,7 @@ async def test_a_card_pays_on_the_cashier_and_the_notification_verifies(world: W
 async def test_a_declined_card_leaves_the_trade_unpaid_and_another_card_pays(
     world: World,
 ) -> None:
-    cashier = await _cashier(world)
+    cashier = await open_cashier(world)
     declined = await _pay(world, cashier, DECLINED)
     assert declined.startswith("200")
     assert "(51)" in declined
@@ -168,7 +108,7 @@ async def test_a_declined_card_leaves_the_trade_unpaid_and_another_card_pays(
 
 
 async def test_a_card_that_asks_an_sms_code_pays_once_the_code_is_right(world: World) -> None:
-    cashier = await _cashier(world)
+    cashier = await open_cashier(world)
     asked = await _pay(world, cashier, SMS)
     assert "111111" in asked
     assert 'name="sms_code"' in asked
@@ -183,7 +123,7 @@ async def test_a_card_that_asks_an_sms_code_pays_once_the_code_is_right(world: W
 
 
 async def test_a_wrong_password_or_card_number_pays_nothing(world: World) -> None:
-    cashier = await _cashier(world)
+    cashier = await open_cashier(world)
     assert (await _pay(world, cashier, password="654321")).startswith("400")
     not_luhn = await _pay(world, cashier, "6216610000000000017")
     assert not_luhn.startswith("400")
@@ -196,7 +136,7 @@ async def test_a_wrong_password_or_card_number_pays_nothing(world: World) -> Non
 
 
 async def test_no_payment_is_taken_after_pay_timeout(world: World) -> None:
-    cashier = await _cashier(world)
+    cashier = await open_cashier(world)
     world.clock.advance(timedelta(minutes=15, seconds=1))
     late = await _pay(world, cashier)
     assert late.startswith("400")
@@ -207,7 +147,7 @@ async def test_no_payment_is_taken_after_pay_timeout(world: World) -> None:
     assert (await world.adapter.query(ORDER_NO)).status is TradeStatus.UNPAID
     assert world.sim.records()[0]["state"] == "EXPIRED"
     await world.adapter.close(ORDER_NO)  # nothing to ask: the gateway refuses by itself
-    start = await world.adapter.start(_request("T202611250000000002"))
+    start = await world.adapter.start(payment_request("T202611250000000002"))
     assert start.form is not None
     expired = await world.client.post(start.redirect_url or "", data=dict(start.form))
     assert expired.status_code == 400
@@ -215,7 +155,7 @@ async def test_no_payment_is_taken_after_pay_timeout(world: World) -> None:
 
 
 async def test_the_gateway_refuses_a_tampered_or_foreign_form(world: World) -> None:
-    start = await world.adapter.start(_request())
+    start = await world.adapter.start(payment_request())
     assert start.form is not None
     assert start.redirect_url is not None
     for change in ({"txnAmt": "1"}, {"certId": "1"}, {"merId": "777290058119999"}):
@@ -243,7 +183,7 @@ async def test_the_gateway_knows_the_merchant_and_its_certificate(
         gateway_url=HOST + PREFIX,
     )
     stranger = UnionPayAdapter(config=config, http=world.client, clock=world.clock)
-    start = await stranger.start(_request())
+    start = await stranger.start(payment_request())
     refused = await world.client.post(start.redirect_url or "", data=dict(start.form or {}))
     assert refused.status_code == 400
     assert world.sim.trades == {}
@@ -254,7 +194,7 @@ async def test_the_gateway_knows_the_merchant_and_its_certificate(
 async def test_queries_tell_paid_unpaid_and_unknown_trades_apart(world: World) -> None:
     assert (await world.adapter.query("T202611250000000009")).status is TradeStatus.UNPAID
     assert world.sim.trades == {}
-    await _cashier(world, _request(amount=Money(5000, "HKD")))
+    await open_cashier(world, payment_request(amount=Money(5000, "HKD")))
     assert (await world.adapter.query(ORDER_NO)).status is TradeStatus.UNPAID
     hook = await world.client.post(f"{PREFIX}/pay/{ORDER_NO}", params={"outcome": "fail"})
     assert hook.json()["state"] == "DECLINED"
@@ -269,7 +209,7 @@ async def test_queries_tell_paid_unpaid_and_unknown_trades_apart(world: World) -
 
 async def test_the_notifier_retries_on_its_schedule_until_answered_200(world: World) -> None:
     world.merchant.status = 500
-    await _cashier(world)
+    await open_cashier(world)
     await world.client.post(f"{PREFIX}/pay/{ORDER_NO}")
     assert len(world.merchant.received) == 1
     assert world.sim.next_due() == START + timedelta(seconds=60)
@@ -301,7 +241,7 @@ async def test_a_scaled_schedule_and_the_protocols_idea_of_taken(keys_dir: Path)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=HOST) as client:
         adapter = simulator_adapter(keys_dir, clock, base_url=HOST, http=client)
-        start = await adapter.start(_request())
+        start = await adapter.start(payment_request())
         await client.post(start.redirect_url or "", data=dict(start.form or {}))
         await client.post(f"/pay/{ORDER_NO}")
     await sim.deliver_due(START + timedelta(seconds=30))
@@ -324,7 +264,7 @@ async def test_faulty_notifications_are_refused_by_the_adapter(
     world: World, fault: str, code: str
 ) -> None:
     setattr(world.sim.faults, fault, True)
-    await _cashier(world)
+    await open_cashier(world)
     await world.client.post(f"{PREFIX}/pay/{ORDER_NO}")
     [raw] = world.merchant.received
     with pytest.raises(NotificationRejected) as caught:
@@ -334,14 +274,14 @@ async def test_faulty_notifications_are_refused_by_the_adapter(
 
 async def test_dropped_and_duplicated_notifications(world: World) -> None:
     world.sim.faults.drop = True
-    await _cashier(world)
+    await open_cashier(world)
     await world.client.post(f"{PREFIX}/pay/{ORDER_NO}")
     await world.sim.deliver_due(START + timedelta(days=1))
     assert world.merchant.received == []
     [record] = world.sim.records()
     assert (record["paid"], record["attempts"], record["acknowledged"]) == (True, 0, False)
     world.sim.faults.drop, world.sim.faults.duplicate = False, True
-    await _cashier(world, _request("T202611250000000002"))
+    await open_cashier(world, payment_request("T202611250000000002"))
     await world.client.post(f"{PREFIX}/pay/T202611250000000002")
     first, second = world.merchant.received
     ids = [world.adapter.verify_notification(r, now=START).notification_id for r in (first, second)]
@@ -361,6 +301,6 @@ async def test_a_query_answer_from_an_untrusted_unionpay_is_refused(
         gateway_url=HOST + PREFIX,
     )
     fooled = UnionPayAdapter(config=config, http=world.client, clock=world.clock)
-    await _cashier(world)
+    await open_cashier(world)
     with pytest.raises(ProviderError, match="bad_certificate"):
         await fooled.query(ORDER_NO)

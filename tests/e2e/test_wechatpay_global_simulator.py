@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,38 +41,14 @@ from simkeep.simulators.delivery import Reply
 from simkeep.simulators.wechatpay_global import WeChatPayGlobalSimulator, accepted
 from simkeep.simulators.wechatpay_global_routes import router
 from simkeep.simulators.wechatpay_global_setup import build_simulator, simulator_adapter
+from tests.e2e.wechatpay_worlds import APIV3_KEY, HK, HOST, START, hk_world
+from tests.e2e.wechatpay_worlds import HKWorld as World
+from tests.e2e.wechatpay_worlds import ReplyingMerchant as Merchant
+from tests.e2e.wechatpay_worlds import hk_simulator as _simulator
 
-MCHID, APPID = "1900006811", "wx5f3a9c2e8b7d4a61"
-SERIAL = "6B2E1A5F0C3D9E8B7A6F5E4D3C2B1A0F9E8D7C6B"
-APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
-START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HOST = "http://simkeep.test"
-PREFIX = "/_sim/wechatpay_hk"
-NOTIFY_URL = "https://merchant.test/notify/wechatpay_hk"
+MCHID, APPID, SERIAL = HK.mchid, HK.appid, HK.serial
+PREFIX, NOTIFY_URL = HK.prefix, HK.notify_url
 OTN = "TOPUP_HK_0001"
-
-
-@dataclass
-class Merchant:
-    """A fake notify endpoint: records every delivery and answers ``status``."""
-
-    status: int = 204
-    received: list[RawNotification] = field(default_factory=list)
-
-    async def __call__(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        assert url == NOTIFY_URL
-        self.received.append(RawNotification(headers=dict(headers), body=body))
-        return Reply(self.status, b"" if self.status == 204 else b'{"code":"FAIL"}')
-
-
-@dataclass
-class World:
-    sim: WeChatPayGlobalSimulator
-    adapter: WeChatPayGlobalAdapter
-    config: WeChatPayConfig
-    client: httpx.AsyncClient
-    clock: FixedClock
-    merchant: Merchant
 
 
 @pytest.fixture(scope="module")
@@ -80,38 +56,10 @@ def merchant_keys() -> KeyPair:
     return KeyPair.generate()
 
 
-def _simulator(keys: KeyPair, clock: FixedClock, merchant: Merchant) -> WeChatPayGlobalSimulator:
-    return WeChatPayGlobalSimulator(
-        mchid=MCHID,
-        appid=APPID,
-        merchant_public_key_pem=keys.public_pem,
-        merchant_serial_no=SERIAL,
-        apiv3_key=APIV3_KEY,
-        clock=clock,
-        public_base_url=HOST + PREFIX,
-        deliver=merchant,
-    )
-
-
 @pytest.fixture
 async def world(merchant_keys: KeyPair) -> AsyncIterator[World]:
-    clock, merchant = FixedClock(START), Merchant()
-    sim = _simulator(merchant_keys, clock, merchant)
-    app = FastAPI()
-    app.include_router(router(sim), prefix=PREFIX)
-    config = WeChatPayConfig(
-        mchid=MCHID,
-        appid=APPID,
-        merchant_private_key_pem=merchant_keys.private_pem,
-        merchant_serial_no=SERIAL,
-        apiv3_key=APIV3_KEY,
-        platform_public_key_pem=sim.platform_keys.public_pem,
-        platform_public_key_id=sim.public_key_id,
-        base_url=HOST + PREFIX,
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=HOST) as client:
-        adapter = WeChatPayGlobalAdapter(config=config, client=client, clock=clock)
-        yield World(sim, adapter, config, client, clock, merchant)
+    async with hk_world(merchant_keys) as world:
+        yield world
 
 
 def _request(otn: str = OTN, *, channel: Channel = Channel.QR) -> PaymentRequest:
@@ -333,18 +281,7 @@ async def test_retries_follow_the_v3_schedule_and_records_tell_the_story(world: 
 
 
 async def test_the_time_scale_shortens_the_schedule(merchant_keys: KeyPair) -> None:
-    clock, merchant = FixedClock(START), Merchant(status=500)
-    sim = WeChatPayGlobalSimulator(
-        mchid=MCHID,
-        appid=APPID,
-        merchant_public_key_pem=merchant_keys.public_pem,
-        merchant_serial_no=SERIAL,
-        apiv3_key=APIV3_KEY,
-        clock=clock,
-        public_base_url=HOST + PREFIX,
-        deliver=merchant,
-        time_scale=0.1,
-    )
+    sim = _simulator(merchant_keys, FixedClock(START), Merchant(status=500), time_scale=0.1)
     order = _order_body("native")
     sim.create_trade(kind="native", order=order)
     await sim.pay(OTN, success=True)

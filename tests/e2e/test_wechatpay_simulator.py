@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,50 +23,21 @@ from simkeep.payments.model import (
     NotificationRejected,
     PaymentRequest,
     ProviderError,
-    RawNotification,
     TradeStatus,
 )
 from simkeep.payments.providers.wechatpay import (
     CurrencyNotSupported,
     WeChatPayAdapter,
-    WeChatPayConfig,
 )
 from simkeep.payments.signing import KeyPair
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_routes import wechatpay_router
+from tests.e2e.wechatpay_worlds import APIV3_KEY, HOST, MAINLAND, START, Merchant, mainland_world
+from tests.e2e.wechatpay_worlds import MainlandWorld as World
+from tests.e2e.wechatpay_worlds import mainland_simulator as _simulator
 
-MCHID, APPID = "1900000109", "wxd678efh567hg6787"
-SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
-START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-HOST = "http://simkeep.test"
-PREFIX = "/_sim/wechatpay"
-NOTIFY_URL = "https://merchant.test/notify/wechatpay"
-
-
-@dataclass
-class Merchant:
-    """A fake merchant endpoint: records every delivery and answers ``status``."""
-
-    status: int = 204
-    received: list[RawNotification] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def __call__(self, url: str, headers: Mapping[str, str], body: bytes) -> int:
-        assert url == NOTIFY_URL
-        self.received.append(RawNotification(headers=dict(headers), body=body))
-        self.arrived.set()
-        return self.status
-
-
-@dataclass
-class World:
-    sim: WeChatPaySimulator
-    adapter: WeChatPayAdapter
-    config: WeChatPayConfig
-    client: httpx.AsyncClient
-    clock: FixedClock
-    merchant: Merchant
+MCHID, APPID, SERIAL = MAINLAND.mchid, MAINLAND.appid, MAINLAND.serial
+PREFIX, NOTIFY_URL = MAINLAND.prefix, MAINLAND.notify_url
 
 
 @pytest.fixture(scope="module")
@@ -74,43 +45,10 @@ def merchant_keys() -> KeyPair:
     return KeyPair.generate()
 
 
-def _simulator(keys: KeyPair, clock: FixedClock, merchant: Merchant) -> WeChatPaySimulator:
-    return WeChatPaySimulator(
-        mchid=MCHID,
-        appid=APPID,
-        merchant_public_key_pem=keys.public_pem,
-        merchant_serial_no=SERIAL,
-        apiv3_key=APIV3_KEY,
-        clock=clock,
-        public_base_url=HOST + PREFIX,
-        deliver=merchant,
-    )
-
-
-def _config(keys: KeyPair, sim: WeChatPaySimulator) -> WeChatPayConfig:
-    return WeChatPayConfig(
-        mchid=MCHID,
-        appid=APPID,
-        merchant_private_key_pem=keys.private_pem,
-        merchant_serial_no=SERIAL,
-        apiv3_key=APIV3_KEY,
-        platform_public_key_pem=sim.platform_keys.public_pem,
-        platform_public_key_id=sim.public_key_id,
-        base_url=HOST + PREFIX,
-    )
-
-
 @pytest.fixture
 async def world(merchant_keys: KeyPair) -> AsyncIterator[World]:
-    clock, merchant = FixedClock(START), Merchant()
-    sim = _simulator(merchant_keys, clock, merchant)
-    app = FastAPI()
-    app.include_router(wechatpay_router(sim), prefix=PREFIX)
-    config = _config(merchant_keys, sim)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=HOST) as client:
-        adapter = WeChatPayAdapter(config=config, client=client, clock=clock)
-        yield World(sim, adapter, config, client, clock, merchant)
+    async with mainland_world(merchant_keys) as world:
+        yield world
 
 
 def _request(otn: str = "TOPUP_000001", *, channel: Channel = Channel.QR) -> PaymentRequest:

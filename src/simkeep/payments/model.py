@@ -8,6 +8,11 @@ a ``VerifiedNotification`` — or refuses it with ``NotificationRejected`` and a
 verified notification or a server-side query may ever lead to a credit, and only after the
 amount, currency and merchant match the stored order (done by the payments service).
 
+A paid trade is paid back with ``refund``: ``out_refund_no`` is ours and stays the same on
+every retry of one refund, so asking twice (after a timeout, after a crash) returns that
+refund, never a second one; ``query_refund`` says what became of it. Several refunds of one
+trade (partial refunds) each have their own ``out_refund_no``.
+
 ``InboxRecord`` is what the inbox keeps of a notification: a verified one whole (the edge
 has already capped its body), a refused one — forged, stale, unsigned: anyone can send
 those — only as a bounded record (its size, SHA-256 digest and first bytes, the reason cut
@@ -82,6 +87,37 @@ class ProviderTrade:
     amount: Money | None = None
     provider_trade_no: str | None = None
     paid_at: datetime | None = None
+
+
+class RefundStatus(StrEnum):
+    PROCESSING = "processing"  # accepted, not yet paid out
+    SUCCEEDED = "succeeded"  # the money is on its way back to the payer
+    FAILED = "failed"  # refused for good: nothing went back
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """One refund of a paid trade, in the currency the payer paid."""
+
+    out_trade_no: str
+    out_refund_no: str  # ours, reused on every retry of this refund
+    amount: Money  # this refund
+    total: Money  # what the trade charged
+    reason: str
+    provider_trade_no: str | None = None
+    payer_account: str | None = None  # where a pushed payment goes back (FPS: the proxy)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRefund:
+    """What the provider says about one refund."""
+
+    out_refund_no: str
+    status: RefundStatus
+    amount: Money | None = None
+    provider_refund_no: str | None = None
+    refunded_at: datetime | None = None
+    reason: str | None = None  # why it failed, as the provider put it
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +204,16 @@ class PaymentProviderAdapter(Protocol):
 
     async def close(self, out_trade_no: str) -> None:
         """Close an unpaid trade so that it can no longer be paid."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask the provider to pay back part or all of a paid trade; the same
+        ``out_refund_no`` again answers with that refund, never pays a second."""
+        ...
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask what became of a refund (one the provider does not know is FAILED with the
+        reason ``unknown``, so that it can be asked for again)."""
         ...
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:

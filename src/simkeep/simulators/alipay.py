@@ -11,16 +11,17 @@ first, signed over exactly the bytes sent — while ``page.pay``/``wap.pay`` cre
 and show the cashier. Like real Alipay, a precreated trade is unknown to ``query`` and
 ``close`` until the payer opens it (or pays it through the test hook), and a trade still
 unpaid after its ``time_expire`` (Beijing time, from the request) is closed: ``query`` says
-``TRADE_CLOSED`` and neither the cashier nor the test hook can pay it.
+``TRADE_CLOSED`` and neither the cashier nor the test hook can pay it. A paid trade is
+refunded, partly or in full, through ``simulators.alipay_refunds``, registered here.
 
-Paying a trade queues a signed ``trade_status_sync`` notification for the trade's
-``notify_url``. ``deliver_pending(now)`` sends what is due through an injected ``deliver``
-callable and reschedules on Alipay's retry ladder (0, 4m, 10m, 10m, 1h, 2h, 6h, 15h, times
-``time_scale``) until the merchant answers exactly ``success``; tests move a ``FixedClock``
-instead of sleeping. Faults (drop, duplicate, bad signature, tampered amount) are a set on
-the simulator. ``alipay_router`` exposes it over HTTP. The wire format — sign strings,
-request checks, the signed answer text — is ``payments.providers.alipay_signing``, the
-same rules the merchant adapter uses.
+Paying a trade, and each refund of it, queues a signed ``trade_status_sync`` notification
+for the trade's ``notify_url``. ``deliver_pending(now)`` sends what is due through an
+injected ``deliver`` callable and reschedules on Alipay's retry ladder (0, 4m, 10m, 10m, 1h,
+2h, 6h, 15h, times ``time_scale``) until the merchant answers exactly ``success``; tests
+move a ``FixedClock`` instead of sleeping. Faults (drop, duplicate, bad signature, tampered
+amount, a seller balance too low to refund) are a set on the simulator. ``alipay_router``
+exposes it over HTTP. The wire format — sign strings, request checks, the signed answer
+text — is ``payments.providers.alipay_signing``, the same rules the merchant adapter uses.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.alipay_refunds import AlipayRefunds, refund_fields
 from simkeep.simulators.alipay_trades import (
     CASHIER_METHODS,
     RETRY_DELAYS,
@@ -100,6 +102,7 @@ class AlipaySimulator:
             "alipay.trade.close": self._close,
         }
         self._redirects: dict[str, Redirect] = {}
+        AlipayRefunds(self)
 
     def extend(self, handlers: Mapping[str, Handler], redirects: Mapping[str, Redirect]) -> None:
         """More gateway methods: answered ones, and page ones that send the payer on
@@ -147,11 +150,15 @@ class AlipaySimulator:
         trade.opened = True
         trade.status = "TRADE_SUCCESS"
         trade.paid_at = self.clock.now()
+        self.queue_notification(trade, trade.paid_at)
+        return trade
+
+    def queue_notification(self, trade: SimTrade, at: datetime) -> None:
+        """Queue the trade's notification as it now stands (unless dropped), due at ``at``."""
         if trade.notify_url and AlipayFault.DROP not in self.faults:
             copies = 2 if AlipayFault.DUPLICATE in self.faults else 1
             form = self._notification(trade)
-            self.deliveries.append(Delivery(trade.notify_url, form, trade.paid_at, copies))
-        return trade
+            self.deliveries.append(Delivery(trade.notify_url, form, at, copies))
 
     def fail(self, out_trade_no: str) -> SimTrade:
         """The payment failed for good: the trade is closed unpaid (nothing is notified)."""
@@ -214,7 +221,7 @@ class AlipaySimulator:
         return {"out_trade_no": trade.out_trade_no, "qr_code": qr_code}
 
     def _query(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
-        trade = self._known_trade(biz)
+        trade = self.known_trade(biz)
         answer = {
             "out_trade_no": trade.out_trade_no,
             "trade_no": trade.trade_no,
@@ -229,7 +236,7 @@ class AlipaySimulator:
         return answer
 
     def _close(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
-        trade = self._known_trade(biz)
+        trade = self.known_trade(biz)
         if trade.status != "WAIT_BUYER_PAY":
             raise GatewayRefusal("40004", "ACQ.TRADE_STATUS_ERROR", f"trade is {trade.status}")
         trade.status = "TRADE_CLOSED"
@@ -257,10 +264,13 @@ class AlipaySimulator:
         self.trades[out_trade_no] = trade
         return self._closed_if_expired(trade)
 
-    def _known_trade(self, biz: dict[str, Any]) -> SimTrade:
+    def known_trade(
+        self, biz: Mapping[str, Any], *, missing: str = "ACQ.TRADE_NOT_EXIST"
+    ) -> SimTrade:
+        """The trade a request names, refused ``missing`` while the payer has not opened it."""
         trade = self._lookup(str(biz.get("out_trade_no", "")))
         if trade is None or not trade.opened:
-            raise GatewayRefusal("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist")
+            raise GatewayRefusal("40004", missing, "trade does not exist")
         return trade
 
     def _trade(self, out_trade_no: str) -> SimTrade:
@@ -313,6 +323,7 @@ class AlipaySimulator:
             "gmt_create": beijing_time(trade.created_at),
             "gmt_payment": beijing_time(paid_at),
             "fund_bill_list": compact_json([{"amount": amount, "fundChannel": "ALIPAYACCOUNT"}]),
+            **refund_fields(trade),
         }
         return self._faulted(fields, amount=trade.amount)
 

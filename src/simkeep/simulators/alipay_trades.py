@@ -1,5 +1,5 @@
-"""Alipay simulator's records: trades, notifications and their attempts, faults, the notifier's
-HTTP delivery, and the retry ladder."""
+"""Alipay simulator's records: trades and their refunds, notifications and their attempts,
+faults, the notifier's HTTP delivery, and the retry ladder."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class AlipayFault(StrEnum):
     DUPLICATE = "duplicate"  # every attempt is sent twice
     BAD_SIGNATURE = "bad_signature"  # signed over other content
     TAMPERED_AMOUNT = "tampered_amount"  # total_amount raised after signing
+    SELLER_BALANCE_NOT_ENOUGH = "seller_balance_not_enough"  # refunds refused: no funds
 
 
 class TradeNotFound(LookupError):
@@ -45,6 +46,16 @@ class TradeNotFound(LookupError):
 
 class TradeStateError(ValueError):
     """The trade is not waiting for payment."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimRefund:
+    """One refund of a trade, known by the merchant's ``out_request_no``."""
+
+    out_request_no: str
+    amount: Money
+    reason: str
+    refunded_at: datetime
 
 
 @dataclass
@@ -60,6 +71,12 @@ class SimTrade:
     time_expire: datetime | None = None
     status: str = "WAIT_BUYER_PAY"
     paid_at: datetime | None = None
+    refunds: dict[str, SimRefund] = field(default_factory=dict)  # by out_request_no, in order
+
+    @property
+    def refunded(self) -> Money:
+        """What all the refunds of this trade paid back together (Alipay's ``refund_fee``)."""
+        return sum((r.amount for r in self.refunds.values()), Money.zero(self.amount.currency))
 
 
 @dataclass

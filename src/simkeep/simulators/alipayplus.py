@@ -7,10 +7,10 @@ Design overview
 Alipay+ platform key pair (generated, or kept in ``key_dir`` by ``simulators.keys`` so that
 every process signs alike), keeps payments in memory and reads time from an injected
 ``Clock``. ``alipayplus_routes.router`` serves the AMS endpoints (pay, inquiryPayment,
-cancel), whose requests must be signed by the merchant within five minutes and whose answers
-— errors included, all HTTP 200 with a ``result`` as AMS does — are signed with the platform
-key; a cashier page where a payer logs in to a test AlipayHK account and pays with a 6-digit
-password; and a test hook.
+cancel, refund, inquiryRefund), whose requests must be signed by the merchant within five
+minutes and whose answers — errors included, all HTTP 200 with a ``result`` as AMS does —
+are signed with the platform key; a cashier page where a payer logs in to a test AlipayHK
+account and pays with a 6-digit password; and a test hook.
 
 A payment moves only along ``TRANSITIONS``: PROCESSING to SUCCESS (paid), FAIL (declined, or
 left unpaid past its ``paymentExpiryTime``) or CANCELLED; a cancel of a paid payment before
@@ -21,6 +21,9 @@ path, and sent through the injected ``deliver`` on the AMS schedule (0 s, 2 min,
 ``SUCCESS`` result (``accepted``). ``deliver_due(now=…)`` sends what is due and lets overdue
 payments expire, so tests move a ``FixedClock`` instead of sleeping. ``faults`` injects
 drop, duplicate, bad signature, tampered amount and stale time.
+
+Refunds of a paid payment (``alipayplus_refunds``) are paid back at once; a payment with
+refunds can no longer be cancelled.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from simkeep.simulators.alipayplus_payments import (
 from simkeep.simulators.alipayplus_payments import (
     accepted as accepted,
 )
+from simkeep.simulators.alipayplus_refunds import RefundDesk
 from simkeep.simulators.delivery import Deliver, http_deliver
 from simkeep.simulators.keys import kept_key_pair
 
@@ -94,6 +98,7 @@ class AlipayPlusSimulator:
         self.faults = Faults()
         self.payments: dict[str, SimPayment] = {}
         self.deliveries: list[Delivery] = []
+        self.refund_desk = RefundDesk()
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._platform_key = load_private_key(self.platform_keys.private_pem)
         self._clock = clock
@@ -174,6 +179,8 @@ class AlipayPlusSimulator:
         payment = self.find(payment_request_id)
         if payment.state == "CANCELLED":
             return payment
+        if payment.refunded:
+            raise SimulatorError("ORDER_STATUS_INVALID", "the payment has refunds")
         if payment.state == "SUCCESS" and self._clock.now() >= cancellable_until(payment):
             raise SimulatorError("ORDER_STATUS_INVALID", "past the cancellable period")
         self._move(payment, "CANCELLED")
@@ -187,6 +194,13 @@ class AlipayPlusSimulator:
             "paymentRequestId": payment.payment_request_id,
             "cancelTime": ams_time(payment.cancelled_at or self._clock.now()),
         }
+
+    def refund(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """``payments/refund``: the same ``refundRequestId`` again is the same answer."""
+        return self.refund_desk.refund(request, self._refunded_payment, self._clock.now())
+
+    def inquire_refund(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self.refund_desk.inquiry(request)
 
     def pay(self, payment_request_id: str, *, account: str, password: str) -> SimPayment:
         """The payer confirms with the payment password; too little balance declines it."""
@@ -232,6 +246,18 @@ class AlipayPlusSimulator:
             }
             for p in self.payments.values()
         ]
+
+    def _refunded_payment(self, request: Mapping[str, Any]) -> SimPayment:
+        """The payment a refund names by ``paymentId`` or ``paymentRequestId`` (both: the same)."""
+        payment_id, request_id = request.get("paymentId"), request.get("paymentRequestId")
+        if isinstance(payment_id, str) and payment_id:
+            payment = self.by_payment_id(payment_id)
+            if request_id not in (None, payment.payment_request_id):
+                raise SimulatorError("ORDER_NOT_EXIST", "paymentId and paymentRequestId differ")
+            return payment
+        if not isinstance(request_id, str) or not request_id:
+            raise SimulatorError("PARAM_ILLEGAL", "paymentId or paymentRequestId is required")
+        return self.find(request_id)
 
     def _deliveries_of(self, payment: SimPayment) -> list[Delivery]:
         return [d for d in self.deliveries if d.payment_request_id == payment.payment_request_id]

@@ -84,6 +84,7 @@ class SimPayment:
     paid_at: datetime | None = None
     payer: str | None = None
     cancelled_at: datetime | None = None
+    refunded: int = 0  # cents paid back by refunds so far
 
 
 @dataclass(slots=True)
@@ -124,7 +125,7 @@ def cancellable_until(payment: SimPayment) -> datetime:
     return datetime.combine(paid.date() + timedelta(days=1), CANCEL_UNTIL, tzinfo=HONG_KONG)
 
 
-def _text(request: Mapping[str, Any], name: str) -> str:
+def required_text(request: Mapping[str, Any], name: str) -> str:
     value = request.get(name)
     if not isinstance(value, str) or not value:
         raise SimulatorError("PARAM_ILLEGAL", f"{name} is required")
@@ -143,12 +144,12 @@ def payment_from(request: Mapping[str, Any], now: datetime) -> SimPayment:
         raise SimulatorError("PARAM_ILLEGAL", "env.terminalType must be WEB or WAP")
     redirect = request.get("paymentRedirectUrl")
     return SimPayment(
-        payment_request_id=_text(request, "paymentRequestId"),
+        payment_request_id=required_text(request, "paymentRequestId"),
         payment_id=f"{in_hong_kong(now):%Y%m%d%H%M%S}{secrets.randbelow(10**18):018d}",
         amount=_cents(request.get("paymentAmount"), order.get("orderAmount")),
         currency="HKD",
-        description=_text(order, "orderDescription"),
-        notify_url=_text(request, "paymentNotifyUrl"),
+        description=required_text(order, "orderDescription"),
+        notify_url=required_text(request, "paymentNotifyUrl"),
         redirect_url=redirect if isinstance(redirect, str) and redirect else None,
         terminal_type=str(env["terminalType"]),
         created_at=now,

@@ -74,6 +74,14 @@ def router(sim: AlipayPlusSimulator) -> APIRouter:
     async def cancel(request: Request) -> Response:
         return await _answer(sim, request, lambda p: sim.cancel_answer(sim.cancel(_request_id(p))))
 
+    @api.post("/ams/api/v1/payments/refund")
+    async def refund(request: Request) -> Response:
+        return await _answer(sim, request, sim.refund)
+
+    @api.post("/ams/api/v1/payments/inquiryRefund")
+    async def inquiry_refund(request: Request) -> Response:
+        return await _answer(sim, request, sim.inquire_refund)
+
     @api.post("/pay/{payment_request_id}")
     async def pay_hook(payment_request_id: str, outcome: str = "success") -> JSONResponse:
         if outcome not in ("success", "fail"):

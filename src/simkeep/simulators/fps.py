@@ -16,7 +16,11 @@ and client id at the bank, its public key, its webhook URL):
   through ``simulators.delivery.Deliver`` — at once, then on ``RETRY_SCHEDULE_SECONDS``
   scaled by ``time_scale``, each attempt stamped and signed afresh, until a ``Reply`` is
   ``accepted`` (200 ``{"received": true}``) — and listed by the signed query API, which
-  checks the merchant's request signature (``check_request``).
+  checks the merchant's request signature (``check_request``);
+* the merchant's account for payouts (``payouts``, a ``fps_payouts.PayoutBook``): each
+  settled credit makes its payer a known account and adds to the balance, and the signed
+  payout API pays back from it — one payout per instruction id, settled a few seconds
+  (scaled by ``time_scale``) after it is accepted.
 
 ``pay`` is the test hook behind ``POST /pay/{reference}``: it settles (or rejects) the
 transfer of the QR code last scanned with that reference, or a transfer of ``amount_minor``
@@ -36,7 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from simkeep.clock import Clock, in_hong_kong
+from simkeep.clock import Clock
 from simkeep.payments.providers.fps_bank import (
     CLIENT_ID,
     CURRENCY,
@@ -57,6 +61,7 @@ from simkeep.payments.signing import (
     verify_sha256_rsa,
 )
 from simkeep.simulators.delivery import Deliver, http_deliver
+from simkeep.simulators.fps_payouts import PAYOUT_SETTLE_SECONDS, PayoutBook
 from simkeep.simulators.fps_transfers import (
     DEMO_PIN,
     PAYER,
@@ -67,6 +72,7 @@ from simkeep.simulators.fps_transfers import (
     State,
     Transfer,
     accepted,
+    fps_reference,
 )
 from simkeep.simulators.keys import kept_key_pair
 
@@ -97,6 +103,8 @@ class FpsBankSimulator:
         self.faults = Faults()
         self.transfers: dict[str, Transfer] = {}
         self.notices: list[Notice] = []
+        settle_after = timedelta(seconds=PAYOUT_SETTLE_SECONDS * time_scale)
+        self.payouts = PayoutBook(clock=clock, settle_after=settle_after)
         self._bank_key = load_private_key(self.bank_keys.private_pem)
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._clock = clock
@@ -252,7 +260,8 @@ class FpsBankSimulator:
         transfer.move(State.SETTLED)
         now = self._clock.now()
         transfer.settled_at = now
-        transfer.fps_txn_id = f"FRN{in_hong_kong(now):%Y%m%d}PAYC{secrets.randbelow(10**12):012d}"
+        transfer.fps_txn_id = fps_reference(now)
+        self.payouts.credited(transfer.fps_txn_id, transfer.amount_minor, payer=PAYER)
         event_id = f"EVT-{secrets.token_hex(12)}"
         signed = self._event(transfer, event_id=event_id)
         body = signed

@@ -6,6 +6,10 @@ Design overview
 * ``GET /v1/fps/credits?bill_reference=…`` — the receiving bank's query API: the request
   must be signed by the merchant (``X-Client-Id``, ``X-Timestamp``, ``X-Signature``), else
   401; every answer, errors included, is signed by the bank (``X-Bank-*``).
+* ``POST /v1/fps/payouts`` and ``GET /v1/fps/payouts/{instruction_id}`` — the bank's payout
+  API (``fps_payouts``), signed both ways like the query: 201 a new payout, 200 the one
+  already kept under that instruction id, 409 ``DU01`` the same id with other details, 404
+  ``not_found``, 400 a malformed request.
 * ``GET /app`` — the payer's banking app: a form to paste a QR payload; ``GET
   /app?payload=…`` (the link a phone opens from the merchant's page) reads it, checks its
   CRC, and shows the payee, amount and reference (which the payer may change or clear)
@@ -24,7 +28,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from simkeep.payments.providers.fps_bank import CREDITS_PATH, json_bytes
+from simkeep.payments.providers.fps_bank import CREDITS_PATH, error_body, json_bytes
+from simkeep.payments.providers.fps_payouts import PAYOUTS_PATH
 from simkeep.simulators.fps import FpsBankSimulator
 from simkeep.simulators.fps_transfers import DEMO_PIN, SimulatorError, State, Transfer
 
@@ -35,15 +40,30 @@ def router(sim: FpsBankSimulator) -> APIRouter:
 
     @routes.get(CREDITS_PATH)
     async def credits(request: Request, bill_reference: str = "") -> Response:
-        body = await request.body()
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         try:
-            sim.check_request(method="GET", path=path, body=body, headers=request.headers)
+            await _checked(sim, request)
             status, answer = 200, json_bytes({"credits": sim.credits(bill_reference)})
         except SimulatorError as error:
-            status = error.status
-            answer = json_bytes({"error": {"code": error.code, "message": error.message}})
-        return Response(answer, status, headers=sim.sign(answer), media_type="application/json")
+            status, answer = error.status, error_body(error.code, error.message)
+        return _signed(sim, status, answer)
+
+    @routes.post(PAYOUTS_PATH)
+    async def payout(request: Request) -> Response:
+        try:
+            payout, created = sim.payouts.instruct(await _checked(sim, request))
+            status, answer = 201 if created else 200, json_bytes(payout.answer().to_json())
+        except SimulatorError as error:
+            status, answer = error.status, error_body(error.code, error.message)
+        return _signed(sim, status, answer)
+
+    @routes.get(PAYOUTS_PATH + "/{instruction_id}")
+    async def payout_status(request: Request, instruction_id: str) -> Response:
+        try:
+            await _checked(sim, request)
+            status, answer = 200, json_bytes(sim.payouts.find(instruction_id).answer().to_json())
+        except SimulatorError as error:
+            status, answer = error.status, error_body(error.code, error.message)
+        return _signed(sim, status, answer)
 
     @routes.get("/app", response_class=HTMLResponse)
     async def app(payload: str = "") -> HTMLResponse:
@@ -102,6 +122,18 @@ def router(sim: FpsBankSimulator) -> APIRouter:
         )
 
     return routes
+
+
+async def _checked(sim: FpsBankSimulator, request: Request) -> bytes:
+    """The request's body, once the merchant's signature over it verifies (else 401)."""
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    sim.check_request(method=request.method, path=path, body=body, headers=request.headers)
+    return body
+
+
+def _signed(sim: FpsBankSimulator, status: int, answer: bytes) -> Response:
+    return Response(answer, status, headers=sim.sign(answer), media_type="application/json")
 
 
 def scan_path(order_no: str, qr_payload: str) -> str:

@@ -13,10 +13,12 @@ bank's reading of a merchant's reply: 200 with ``{"received": true}``, nothing e
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from simkeep.clock import in_hong_kong
 from simkeep.simulators.delivery import Reply
 
 RETRY_SCHEDULE_SECONDS = (0, 30, 120, 600, 1800, 3600, 7200, 14400)
@@ -102,3 +104,9 @@ def accepted(reply: Reply) -> bool:
     except ValueError:
         return False
     return isinstance(answer, dict) and answer.get("received") is True
+
+
+def fps_reference(now: datetime) -> str:
+    """A new FPS transaction reference, as HKICL numbers them: the Hong Kong date, then a
+    serial (``FRN20261125PAYC000000000001``)."""
+    return f"FRN{in_hong_kong(now):%Y%m%d}PAYC{secrets.randbelow(10**12):012d}"

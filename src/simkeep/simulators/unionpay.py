@@ -19,11 +19,15 @@ then on ``RETRY_SCHEDULE_SECONDS`` scaled by ``time_scale``, signed afresh each 
 the merchant answers HTTP 200 (``accepted``). ``deliver_due(now)`` sends what is due, so
 tests move a ``FixedClock`` instead of sleeping. ``faults`` injects drop, duplicate, bad
 signature, tampered amount, stale ``txnTime`` and a self-signed certificate.
+
+A refund (``backTransReq.do``, 退货) of a paid consume is checked and kept by
+``unionpay_refunds``; it is paid back ``REFUND_SECONDS`` (scaled) after it was taken, when
+``deliver_due`` (or a query) comes to it, and then back-notified to its own ``backUrl`` on
+the same schedule, signed and faulted like a consume's notification.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +52,12 @@ from simkeep.payments.providers.unionpay_signing import (
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
 from simkeep.simulators.delivery import Deliver, http_deliver
 from simkeep.simulators.unionpay_pki import kept_pki, self_signed_leaf
+from simkeep.simulators.unionpay_refunds import (
+    ORIG_RESP_CODES,
+    REFUND_SECONDS,
+    RefundBook,
+    refund_fields,
+)
 from simkeep.simulators.unionpay_trades import (
     DECLINE,
     DECLINED_CARD,
@@ -64,12 +74,14 @@ from simkeep.simulators.unionpay_trades import (
     SimTrade,
     TradeState,
     accepted,
+    digits,
     luhn_valid,
     masked,
 )
 
 CONSUME = {"txnType": "01", "txnSubType": "01", "bizType": "000201"}
 QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
+REFUND = {"txnType": "04", "txnSubType": "00", "bizType": "000201"}
 CONSUME_FIELDS = ("orderId", "txnTime", "txnAmt", "currencyCode", "backUrl", "payTimeout")
 STALE_BY = timedelta(days=4)
 FORM = "application/x-www-form-urlencoded;charset=UTF-8"
@@ -98,6 +110,7 @@ class UnionPaySimulator:
         self.faults = Faults()
         self.trades: dict[tuple[str, str], SimTrade] = {}
         self.deliveries: dict[str, Delivery] = {}  # by queryId
+        self.refund_book = RefundBook(delay=timedelta(seconds=REFUND_SECONDS * time_scale))
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_cert_id = merchant_cert_id
         self._sign_key = load_private_key(self.pki.sign_keys.private_pem)
@@ -145,7 +158,7 @@ class UnionPaySimulator:
         trade = SimTrade(
             order_id=fields["orderId"],
             txn_time=fields["txnTime"],
-            query_id=beijing_time(self._clock.now())[2:] + _digits(9),
+            query_id=beijing_time(self._clock.now())[2:] + digits(9),
             amount=int(fields["txnAmt"]),
             currency_code=fields["currencyCode"],
             channel_type=fields["channelType"],
@@ -161,17 +174,41 @@ class UnionPaySimulator:
         ``34`` for a trade never seen, or the refusal's code."""
         answer = {name: fields.get(name, "") for name in ("merId", "orderId", "txnTime")}
         answer.update(QUERY, version=VERSION, encoding=ENCODING, accessType="0")
+        key = (fields.get("orderId", ""), fields.get("txnTime", ""))
+        self._pay_back_due(self._clock.now())
         try:
             self.check_request(fields, QUERY)
-            trade = self.trades.get((fields.get("orderId", ""), fields.get("txnTime", "")))
-            if trade is None:
+            trade = self.trades.get(key)
+            refund = self.refund_book.refunds.get(key)
+            if trade is None and refund is None:
                 raise GatewayRefusal("34", "查无此交易 no such trade")
         except GatewayRefusal as refusal:
             return self.sign({**answer, "respCode": refusal.code, "respMsg": refusal.message})
+        answer.update(respCode=SUCCESS, respMsg="成功[0000000]")
+        if refund is not None:
+            code, message = ORIG_RESP_CODES[refund.state]
+            answer.update(refund_fields(refund), origRespCode=code, origRespMsg=message)
+            return self.sign(answer)
+        assert trade is not None
         trade = self._current(trade)
-        answer.update(respCode=SUCCESS, respMsg="成功[0000000]", **self._trade_fields(trade))
+        answer.update(self._trade_fields(trade))
         answer.update(origRespCode=trade.orig_resp_code, origRespMsg=trade.state.value)
         return self.sign(answer)
+
+    def refund_answer(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """The signed answer to a refund: ``respCode`` 00 when taken (paid back later), or
+        the refusal's code."""
+        names = ("merId", "orderId", "txnTime", "txnAmt", "currencyCode", "origQryId")
+        answer = {name: fields.get(name, "") for name in names}
+        answer.update(REFUND, version=VERSION, encoding=ENCODING, accessType="0")
+        try:
+            self.check_request(fields, REFUND)
+            refund = self.refund_book.take(fields, self.trades, self._clock.now())
+        except GatewayRefusal as refusal:
+            return self.sign({**answer, "respCode": refusal.code, "respMsg": refusal.message})
+        return self.sign(
+            {**answer, "respCode": SUCCESS, "respMsg": "成功[0000000]", "queryId": refund.query_id}
+        )
 
     def sign(
         self, fields: Mapping[str, str], *, key: rsa.RSAPrivateKey | None = None, cert: bytes = b""
@@ -236,15 +273,19 @@ class UnionPaySimulator:
         return trade
 
     async def deliver_due(self, now: datetime | None = None) -> None:
-        """Send every back-notification attempt due at ``now`` (default: the clock)."""
+        """Pay back the refunds due at ``now`` (default: the clock), then send every
+        back-notification attempt due."""
         instant = now or self._clock.now()
+        self._pay_back_due(instant)
         for delivery in [d for d in self.deliveries.values() if not d.done]:
             if delivery.next_at <= instant:
                 await self._attempt(delivery, instant)
 
     def next_due(self) -> datetime | None:
-        """When the next pending attempt is due, if any."""
-        return min((d.next_at for d in self.deliveries.values() if not d.done), default=None)
+        """When the next pending attempt or refund is due, if any."""
+        pending = [d.next_at for d in self.deliveries.values() if not d.done]
+        refund_due = self.refund_book.next_due()
+        return min([*pending, *([refund_due] if refund_due else [])], default=None)
 
     def records(self) -> list[dict[str, Any]]:
         """Every trade as UnionPay records it, with its notification's attempts."""
@@ -270,9 +311,13 @@ class UnionPaySimulator:
         trade.move(TradeState.PAID)
         trade.acc_no, trade.card = masked(card), ""
         trace = beijing_time(now)
-        trade.trace_no, trade.trace_time, trade.settle_date = _digits(6), trace[4:], trace[4:8]
+        trade.trace_no, trade.trace_time, trade.settle_date = digits(6), trace[4:], trace[4:8]
         self.deliveries[trade.query_id] = Delivery(trade.query_id, trade.back_url, now)
         await self.deliver_due(now)
+
+    def _pay_back_due(self, now: datetime) -> None:
+        for refund in self.refund_book.pay_back_due(now):
+            self.deliveries[refund.query_id] = Delivery(refund.query_id, refund.back_url, now)
 
     def _current(self, trade: SimTrade) -> SimTrade:
         final = trade.state in (TradeState.PAID, TradeState.EXPIRED)
@@ -289,24 +334,33 @@ class UnionPaySimulator:
             fields.update(settleAmt=str(trade.amount), settleCurrencyCode=trade.currency_code)
         return fields
 
-    def _notification(self, trade: SimTrade) -> dict[str, str]:
+    def _notification(self, query_id: str) -> dict[str, str]:
+        refund = self.refund_book.by_query_id(query_id)
+        if refund is not None:
+            return {**self._notified(REFUND), "merId": self.mer_id, **refund_fields(refund)}
+        trade = self.trade(query_id)
         return {
-            **CONSUME,
-            "version": VERSION,
-            "encoding": ENCODING,
-            "accessType": "0",
+            **self._notified(CONSUME),
             "merId": self.mer_id,
             "orderId": trade.order_id,
             "txnTime": trade.txn_time,
-            "respCode": SUCCESS,
-            "respMsg": "成功[0000000]",
             **self._trade_fields(trade),
         }
 
-    def _signed_notification(self, trade: SimTrade) -> dict[str, str]:
-        fields = self._notification(trade)
+    def _notified(self, kind: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **kind,
+            "version": VERSION,
+            "encoding": ENCODING,
+            "accessType": "0",
+            "respCode": SUCCESS,
+            "respMsg": "成功[0000000]",
+        }
+
+    def _signed_notification(self, query_id: str) -> dict[str, str]:
+        fields = self._notification(query_id)
         if self.faults.stale_timestamp:
-            fields["txnTime"] = beijing_time(parse_beijing_time(trade.txn_time) - STALE_BY)
+            fields["txnTime"] = beijing_time(parse_beijing_time(fields["txnTime"]) - STALE_BY)
         if self.faults.self_signed_cert:
             self._forged = self._forged or self_signed_leaf(self._clock.now())
             cert, keys = self._forged
@@ -315,16 +369,15 @@ class UnionPaySimulator:
             return self.sign(fields, key=load_private_key(KeyPair.generate().private_pem))
         notification = self.sign(fields)
         if self.faults.tampered_amount:
-            notification["txnAmt"] = str(trade.amount // 100 or 1)
+            notification["txnAmt"] = str(int(fields["txnAmt"]) // 100 or 1)
         return notification
 
     async def _attempt(self, delivery: Delivery, now: datetime) -> None:
         if self.faults.drop:
             delivery.done = True
             return
-        trade = self.trade(delivery.query_id)
         for _ in range(2 if self.faults.duplicate else 1):
-            body = urlencode(self._signed_notification(trade)).encode("ascii")
+            body = urlencode(self._signed_notification(delivery.query_id)).encode("ascii")
             reply = await self._deliver(delivery.url, {"Content-Type": FORM}, body)
             delivery.replies.append(reply)
         delivery.attempts += 1
@@ -341,7 +394,3 @@ def _payable(trade: SimTrade) -> SimTrade:
     if trade.state is TradeState.EXPIRED:
         raise CashierRefusal("交易已超时 The time to pay is over")
     return trade
-
-
-def _digits(count: int) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(count))

@@ -1,7 +1,7 @@
 """The UnionPay simulator over HTTP: the gateway's ``frontTransReq.do`` (the payer's browser
-posts the merchant's signed form) and ``queryTrans.do`` (server to server, a signed form both
-ways), the cashier pages a payer clicks through, and a test hook — mounted under
-``/_sim/unionpay`` in the embedded default.
+posts the merchant's signed form), ``queryTrans.do`` and ``backTransReq.do`` (a query and a
+refund, server to server, a signed form both ways), the cashier pages a payer clicks through,
+and a test hook — mounted under ``/_sim/unionpay`` in the embedded default.
 
 Design overview
 ---------------
@@ -56,12 +56,11 @@ def router(sim: UnionPaySimulator) -> APIRouter:
 
     @routes.post("/queryTrans.do")
     async def query_trans(request: Request) -> Response:
-        try:
-            fields = parse_form(await request.body())
-        except NotificationRejected:
-            fields = {}
-        body = urlencode(sim.query_answer(fields))
-        return Response(body, media_type="application/x-www-form-urlencoded;charset=UTF-8")
+        return _form_answer(sim.query_answer(await _fields(request)))
+
+    @routes.post("/backTransReq.do")
+    async def back_trans_req(request: Request) -> Response:
+        return _form_answer(sim.refund_answer(await _fields(request)))
 
     @routes.get("/cashier/{query_id}", response_class=HTMLResponse)
     async def cashier(query_id: str) -> Response:
@@ -101,6 +100,19 @@ def router(sim: UnionPaySimulator) -> APIRouter:
         return JSONResponse({"orderId": order_id, "state": trade.state.value})
 
     return routes
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """A server-to-server form; one that does not parse is answered as an empty one."""
+    try:
+        return parse_form(await request.body())
+    except NotificationRejected:
+        return {}
+
+
+def _form_answer(answer: dict[str, str]) -> Response:
+    body = urlencode(answer)
+    return Response(body, media_type="application/x-www-form-urlencoded;charset=UTF-8")
 
 
 def _outcome(trade: SimTrade) -> str:

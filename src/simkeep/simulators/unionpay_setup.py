@@ -8,7 +8,9 @@ and signing key kept in ``keys_dir / "unionpay"`` (``unionpay_pki``); ``simulato
 builds our adapter for a simulator served at ``base_url`` from those same kept files — the
 merchant key, and UnionPay's root and middle certificates as the trust anchors — so any
 process on the same ``keys_dir`` is the same merchant and trusts the same UnionPay. The
-simulated acquirer settles both CNY and HKD.
+simulated acquirer settles both CNY and HKD. Refunds are notified to ``notify_url``; unless
+told, it is our notify path on the origin the simulators are mounted on (``…/_sim``), which
+is the app itself in the embedded default.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from simkeep.clock import Clock
-from simkeep.payments.providers.unionpay import UnionPayAdapter, UnionPayConfig
+from simkeep.payments.providers.unionpay import NOTIFY_PATH, UnionPayAdapter, UnionPayConfig
 from simkeep.simulators.delivery import Deliver
 from simkeep.simulators.keys import kept_key_pair
 from simkeep.simulators.unionpay import UnionPaySimulator
@@ -49,7 +51,12 @@ def build_simulator(
 
 
 def simulator_adapter(
-    keys_dir: Path, clock: Clock, *, base_url: str, http: httpx.AsyncClient
+    keys_dir: Path,
+    clock: Clock,
+    *,
+    base_url: str,
+    http: httpx.AsyncClient,
+    notify_url: str = "",
 ) -> UnionPayAdapter:
     """Our adapter for the simulator at ``base_url``, from the files kept in ``keys_dir``."""
     pki = kept_pki(keys_dir / KEYS, now=clock.now())
@@ -61,5 +68,6 @@ def simulator_adapter(
         middle_cert_pem=pki.middle_pem,
         gateway_url=base_url,
         currencies=CURRENCIES,
+        notify_url=notify_url or base_url.split("/_sim/", 1)[0].rstrip("/") + NOTIFY_PATH,
     )
     return UnionPayAdapter(config=config, http=http, clock=clock)

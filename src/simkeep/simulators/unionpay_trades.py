@@ -18,6 +18,7 @@ unknown card (``61``). The payment password and the SMS code are printed there t
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -110,6 +111,7 @@ class SimTrade:
     trace_no: str = ""
     trace_time: str = ""
     settle_date: str = ""
+    refunded: int = 0  # minor units taken back by refunds so far
 
     def move(self, to: TradeState) -> None:
         """Take one transition of ``TRANSITIONS``; anything else is refused."""
@@ -155,3 +157,8 @@ def luhn_valid(number: str) -> bool:
 def masked(card: str) -> str:
     """A card number as UnionPay notifies it: first and last four digits."""
     return f"{card[:4]}****{card[-4:]}"
+
+
+def digits(count: int) -> str:
+    """``count`` random decimal digits, as UnionPay's ids and trace numbers are."""
+    return "".join(secrets.choice("0123456789") for _ in range(count))

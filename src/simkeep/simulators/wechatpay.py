@@ -9,12 +9,18 @@ its platform key pair (generated, or kept in a directory by ``simulators.keys`` 
 every worker process signs alike) and a ``PUB_KEY_ID_…`` derived from the public key
 (public-key mode), knows one merchant (mchid, appid, public key, certificate serial, APIv3
 key), keeps trades in memory and reads time from an injected ``Clock``.
-``wechatpay_router`` exposes the v3 endpoints (Native and H5 orders, query, close); each
+``wechatpay_router`` exposes the v3 endpoints (Native and H5 orders, query, close, refunds
+and their query); each
 request must carry a valid merchant ``Authorization`` within ±300 s, else 401
 ``SIGN_ERROR``, and every answer — errors and empty 204 bodies included — is signed with the
 platform key.
 
-A paid trade gets one ``TRANSACTION.SUCCESS`` notification, sent by the platform's notifier
+Refunds (``simulators.wechatpay_refunds``) are kept by the merchant's ``out_refund_no``
+in ``refunds``, each trade adding up what its refunds pay back; ``refund_funds``, when set,
+is what the merchant's account holds to fund them (else any refund is funded).
+
+A paid trade gets one ``TRANSACTION.SUCCESS`` notification, a refund that names a
+``notify_url`` one ``REFUND.SUCCESS`` when it succeeds, sent by the platform's notifier
 (``simulators.wechatpay_notifier``: retry schedule, faults) through the generic
 ``simulators.delivery.Deliver``; the Mainland simulator keeps its older status-answering
 ``deliver`` (``replying`` adapts it). A cashier page and a test hook
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -47,11 +54,23 @@ from simkeep.payments.signing import (
 )
 from simkeep.simulators import delivery as generic
 from simkeep.simulators.keys import kept_key_pair
-from simkeep.simulators.wechatpay_notifier import V3Notifier
+from simkeep.simulators.wechatpay_notifier import REFUND_SUCCESS, V3Notifier
+from simkeep.simulators.wechatpay_refunds import (
+    REFUND_SECONDS,
+    check_refundable,
+    refund_answer,
+    refund_resource,
+    refund_terms,
+    refunded_trade,
+    same_refund,
+    take_refund,
+)
 from simkeep.simulators.wechatpay_trades import (
     ACCEPTED,
+    PAID_STATES,
     TRADE_TYPES,
     Deliver,
+    SimRefund,
     SimTrade,
     SimulatorError,
     http_deliver,
@@ -93,6 +112,8 @@ class WeChatPayPlatform(V3Notifier):
         self.appid = appid
         self.public_base_url = public_base_url.rstrip("/")
         self.trades: dict[str, SimTrade] = {}
+        self.refunds: dict[str, SimRefund] = {}  # by the merchant's out_refund_no
+        self.refund_funds: int | None = None  # None: the account funds any refund
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_serial_no = merchant_serial_no
 
@@ -122,7 +143,7 @@ class WeChatPayPlatform(V3Notifier):
         if known is None:
             self.trades[trade.out_trade_no] = trade
             return trade
-        if known.state == "SUCCESS":
+        if known.state in PAID_STATES:
             raise SimulatorError(400, "ORDERPAID", "the order is already paid")
         if (known.total, known.trade_type) != (trade.total, trade.trade_type):
             raise SimulatorError(400, "INVALID_REQUEST", "out_trade_no reused with other terms")
@@ -150,7 +171,7 @@ class WeChatPayPlatform(V3Notifier):
 
     def close_trade(self, out_trade_no: str) -> None:
         trade = self.find(out_trade_no)
-        if trade.state == "SUCCESS":
+        if trade.state in PAID_STATES:
             raise SimulatorError(400, "ORDERPAID", "a paid order cannot be closed")
         trade.state = "CLOSED"
 
@@ -175,6 +196,44 @@ class WeChatPayPlatform(V3Notifier):
         await self.deliver_due()
         return trade
 
+    def create_refund(self, order: Mapping[str, Any]) -> SimRefund:
+        """A refund of a paid trade; its ``out_refund_no`` again is that refund, never another."""
+        terms = refund_terms(order, api=self.api, mchid=self.mchid, appid=self.appid)
+        known = self.refunds.get(terms.out_refund_no)
+        if known is not None:
+            return same_refund(known, terms)
+        trade = refunded_trade(self.trades, terms)
+        check_refundable(trade, terms)
+        if self.refund_funds is not None:
+            if terms.refund > self.refund_funds:
+                raise SimulatorError(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
+            self.refund_funds -= terms.refund
+        now = self._clock.now()
+        done = now + timedelta(seconds=REFUND_SECONDS * self._time_scale)
+        refund = take_refund(trade, terms, now=now, done=done)
+        self.refunds[refund.out_refund_no] = refund
+        if refund.notify_url:
+            self.queue(
+                out_trade_no=refund.out_refund_no,  # payments' deliveries are found by trade
+                url=refund.notify_url,
+                resource=lambda amount: refund_resource(
+                    refund, mchid=self.mchid, api=self.api, amount=amount
+                ),
+                total=refund.refund,
+                event=REFUND_SUCCESS,
+                due=done,
+            )
+        return refund
+
+    def find_refund(self, out_refund_no: str) -> SimRefund:
+        refund = self.refunds.get(out_refund_no)
+        if refund is None:
+            raise SimulatorError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        return refund
+
+    def refund_answer(self, refund: SimRefund) -> dict[str, Any]:
+        return refund_answer(refund, self.api, self._clock.now())
+
     def records(self) -> list[dict[str, Any]]:
         """Every trade as the provider records it: state, amount, whether it was paid, how
         many notifications were posted and whether one was taken."""
@@ -185,7 +244,7 @@ class WeChatPayPlatform(V3Notifier):
             records.append(
                 {
                     "out_trade_no": trade.out_trade_no,
-                    "paid": trade.state == "SUCCESS",
+                    "paid": trade.state in PAID_STATES,
                     "state": trade.state,
                     "amount_minor": trade.total,
                     "currency": trade.currency,
@@ -218,7 +277,7 @@ class WeChatPayPlatform(V3Notifier):
         answer = self.payment_resource(trade, total=trade.total)
         answer["trade_state"] = trade.state
         answer["trade_state_desc"] = trade.state
-        if trade.state != "SUCCESS":
+        if trade.state not in PAID_STATES:
             for name in (self.api.transaction_id, "success_time", "payer", "bank_type"):
                 del answer[name]
         return answer

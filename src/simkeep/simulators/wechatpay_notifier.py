@@ -5,7 +5,8 @@ Design overview
 ---------------
 ``V3Notifier`` holds the platform key pair and its ``PUB_KEY_ID_…``, signs answers
 (``sign``), and turns a paid trade's payment resource into one ``TRANSACTION.SUCCESS``
-notification (AES-256-GCM under the APIv3 key), delivered through the generic
+notification — or a refund's into one ``REFUND.SUCCESS``, due when the refund succeeds —
+(AES-256-GCM under the APIv3 key), delivered through the generic
 ``simulators.delivery.Deliver`` on the v3 retry schedule scaled by ``time_scale``, each
 attempt signed afresh, until a ``Reply`` is ``accepted`` (200 or 204). ``deliver_due(now=…)``
 sends what is due, so tests move a ``FixedClock`` instead of sleeping. ``faults`` injects
@@ -19,6 +20,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,19 @@ from simkeep.simulators.wechatpay_trades import (
 )
 
 Resource = Callable[[int], Mapping[str, Any]]  # a payment's plaintext, given its amount
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What a notification tells: its ``event_type``, summary and resource type."""
+
+    event_type: str
+    summary: str
+    original_type: str  # also the resource's associated data
+
+
+PAYMENT = Event("TRANSACTION.SUCCESS", "支付成功", "transaction")
+REFUND_SUCCESS = Event("REFUND.SUCCESS", "退款成功", "refund")
 
 
 class V3Notifier:
@@ -99,42 +114,54 @@ class V3Notifier:
             except TimeoutError:
                 continue
 
-    def queue(self, *, out_trade_no: str, url: str, resource: Resource, total: int) -> None:
-        """Notify the payment of ``total`` to ``url``: due at once, then on the schedule."""
-        signed = self._event(resource(total))
+    def queue(
+        self,
+        *,
+        out_trade_no: str,
+        url: str,
+        resource: Resource,
+        total: int,
+        event: Event = PAYMENT,
+        due: datetime | None = None,
+    ) -> None:
+        """Notify ``event`` (a payment of ``total``) to ``url``: due at ``due`` (by default
+        at once), then on the schedule. ``out_trade_no`` names what it is about."""
+        at = due or self._clock.now()
+        signed = self._event(resource(total), event, at)
         body = signed
         if self.faults.tampered_amount:
-            body = self._event(resource(total // 100 or 1), event_id=_event_id(signed))
+            body = self._event(resource(total // 100 or 1), event, at, event_id=_event_id(signed))
         self.deliveries.append(
-            Delivery(
-                out_trade_no=out_trade_no,
-                url=url,
-                body=body,
-                signed_body=signed,
-                next_at=self._clock.now(),
-            )
+            Delivery(out_trade_no=out_trade_no, url=url, body=body, signed_body=signed, next_at=at)
         )
 
-    def _event(self, payment: Mapping[str, Any], *, event_id: str | None = None) -> bytes:
+    def _event(
+        self,
+        plaintext: Mapping[str, Any],
+        event: Event,
+        at: datetime,
+        *,
+        event_id: str | None = None,
+    ) -> bytes:
         nonce = secrets.token_hex(6)
-        ciphertext = aes_gcm_encrypt(
-            self.apiv3_key.encode("ascii"), nonce.encode(), json_bytes(payment), b"transaction"
-        )
-        event = {
+        aad = event.original_type.encode()
+        key = self.apiv3_key.encode("ascii")
+        ciphertext = aes_gcm_encrypt(key, nonce.encode(), json_bytes(plaintext), aad)
+        body = {
             "id": event_id or f"EV-{secrets.token_hex(12)}",
-            "create_time": in_shanghai(self._clock.now()).isoformat(timespec="seconds"),
+            "create_time": in_shanghai(at).isoformat(timespec="seconds"),
             "resource_type": "encrypt-resource",
-            "event_type": "TRANSACTION.SUCCESS",
-            "summary": "支付成功",
+            "event_type": event.event_type,
+            "summary": event.summary,
             "resource": {
-                "original_type": "transaction",
+                "original_type": event.original_type,
                 "algorithm": "AEAD_AES_256_GCM",
                 "ciphertext": ciphertext,
                 "nonce": nonce,
-                "associated_data": "transaction",
+                "associated_data": event.original_type,
             },
         }
-        return json_bytes(event)
+        return json_bytes(body)
 
     async def _attempt(self, delivery: Delivery, now: datetime) -> None:
         if self.faults.drop:

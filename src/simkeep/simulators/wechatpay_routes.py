@@ -1,7 +1,8 @@
-"""A WeChat Pay v3 simulator over HTTP: its API's endpoints (every answer signed, even an
-empty 204), the cashier page a payer clicks through, and a test hook — the Mainland one
-mounted under ``/_sim/wechatpay`` in the embedded default. The paths are the simulator's
-``V3Api``'s, so WeChat Pay HK's global API is served by the same routes."""
+"""A WeChat Pay v3 simulator over HTTP: its API's endpoints — orders, their query and close,
+refunds and their query; every answer signed, even an empty 204 — the cashier page a payer
+clicks through, and a test hook — the Mainland one mounted under ``/_sim/wechatpay`` in the
+embedded default. The paths are the simulator's ``V3Api``'s, so WeChat Pay HK's global API is
+served by the same routes."""
 
 from __future__ import annotations
 
@@ -98,6 +99,8 @@ def wechatpay_router(sim: WeChatPayPlatform) -> APIRouter:
 
         return await _answer(sim, request, answer)
 
+    _add_refund_routes(router, sim)
+
     @router.post("/pay/{out_trade_no}")
     async def pay_hook(
         out_trade_no: str, outcome: str = "success", wallet: str | None = None
@@ -141,6 +144,26 @@ def wechatpay_router(sim: WeChatPayPlatform) -> APIRouter:
         return _cashier_response(sim, out_trade_no, notice=notice)
 
     return router
+
+
+def _add_refund_routes(router: APIRouter, sim: WeChatPayPlatform) -> None:
+    """A refund asked for, and one refund by the merchant's number."""
+
+    @router.post(sim.api.refunds)
+    async def refund(request: Request) -> Response:
+        def create(order: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+            return 200, sim.refund_answer(sim.create_refund(order))
+
+        return await _answer(sim, request, create)
+
+    @router.get(sim.api.refund_by_no)
+    async def refund_query(request: Request, out_refund_no: str) -> Response:
+        def answer(_: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+            if sim.api.merchant_in_refunds:
+                _check_mchid(sim, request.query_params.get("mchid"))
+            return 200, sim.refund_answer(sim.find_refund(out_refund_no))
+
+        return await _answer(sim, request, answer)
 
 
 def _cashier_response(

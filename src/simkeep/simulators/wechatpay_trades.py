@@ -1,5 +1,5 @@
-"""WeChat Pay simulator's records: trades, notifications and their attempts, faults, v3 error
-answers, the orders' terms, the notifier's HTTP delivery and the retry schedule.
+"""WeChat Pay simulator's records: trades and their refunds, notifications and their attempts,
+faults, v3 error answers, the orders' terms, the notifier's HTTP delivery and the retry schedule.
 
 The Mainland simulator's ``Deliver`` answers a bare status; ``replying`` makes it the generic
 ``simulators.delivery.Deliver`` the v3 notifier speaks, whose ``Reply`` ``accepted`` judges
@@ -22,6 +22,7 @@ RETRY_SCHEDULE_SECONDS = (
     *(10800, 10800, 10800, 21600, 21600),
 )
 ACCEPTED = frozenset({200, 204})
+PAID_STATES = frozenset({"SUCCESS", "REFUND"})  # REFUND: paid, then partly or wholly refunded
 TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "mweb": "MWEB"}  # by order endpoint
 DEMO_PASSWORD = "123456"  # noqa: S105 - printed on the cashier page on purpose
 SYMBOLS = {"CNY": "¥", "HKD": "HK$"}
@@ -65,10 +66,35 @@ class SimTrade:
     success_time: datetime | None = None
     payer_total: int = 0  # what the payer's wallet paid, in its own currency
     payer_currency: str = ""
+    refunded: int = 0  # what its refunds (in process or made) pay back, in ``currency``
 
     @property
     def code_url(self) -> str:
         return f"weixin://wxpay/bizpayurl?pr={self.out_trade_no}"
+
+
+@dataclass(slots=True)
+class SimRefund:
+    """One refund of a trade, by the merchant's ``out_refund_no``: in process until
+    ``success_time``, then made."""
+
+    out_refund_no: str
+    out_trade_no: str
+    transaction_id: str
+    refund_id: str
+    refund: int
+    total: int
+    currency: str
+    payer_refund: int  # what goes back to the payer's wallet, in its own currency
+    payer_total: int
+    payer_currency: str
+    reason: str
+    notify_url: str
+    create_time: datetime
+    success_time: datetime
+
+    def status(self, now: datetime) -> str:
+        return "SUCCESS" if now >= self.success_time else "PROCESSING"
 
 
 @dataclass(slots=True)

@@ -11,8 +11,17 @@ mobile-web payments need no call: the payer is redirected to a signed gateway UR
 
 Notifications are verified over the URL-decoded fields minus ``sign`` and ``sign_type`` with
 the Alipay public key, then checked for our ``app_id``/``seller_id``; amounts are parsed as
-CNY decimals, never floats. The signing and wire-format rules live in ``alipay_signing``,
-shared with the Alipay simulator, which speaks the same protocol from the other side.
+CNY decimals, never floats.
+
+A refund is ``alipay.trade.refund`` numbered by our ``out_refund_no`` (Alipay's
+``out_request_no``), so a retry answers with the refund already made (``fund_change=N``)
+instead of paying twice; ``N`` is confirmed with ``alipay.trade.fastpay.refund.query``, as
+Alipay advises. Only a signed ``40004`` business refusal is definitive (``FAILED``, with its
+``sub_code``); anything else — no answer, an unsigned or unverifiable one, a system error —
+raises ``ProviderError`` so that the same refund is asked for again.
+
+The signing and wire-format rules live in ``alipay_signing``, shared with the Alipay
+simulator, which speaks the same protocol from the other side.
 """
 
 from __future__ import annotations
@@ -35,17 +44,22 @@ from simkeep.payments.model import (
     PaymentRequest,
     PaymentStart,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundRequest,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
 from simkeep.payments.providers.alipay_signing import (
     CURRENCY,
     NOTIFICATION_UNSIGNED,
+    amount_text,
     beijing_time,
     compact_json,
     notification_fields,
+    optional_beijing_time,
     parse_beijing_time,
     response_content,
     response_key,
@@ -58,6 +72,14 @@ from simkeep.payments.signing import load_private_key, load_public_key, verify_s
 SUCCESS_CODE = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
 TRADE_STATUS_ERROR = "ACQ.TRADE_STATUS_ERROR"
+BUSINESS_FAILED = "40004"
+# Refused for now, not for good: Alipay's remedy for both is asking again, unchanged (a
+# discordant repeat means a refund with that number exists — it must not read as "none").
+REFUND_RETRY_CODES = frozenset({"ACQ.SYSTEM_ERROR", "ACQ.DISCORDANT_REPEAT_REQUEST"})
+# The refund query's own code for an unknown trade has no ``ACQ.`` prefix.
+REFUND_TRADE_UNKNOWN = frozenset({"TRADE_NOT_EXIST", TRADE_NOT_EXIST})
+REFUND_SUCCESS = "REFUND_SUCCESS"
+UNKNOWN_REFUND = "unknown"
 TRADE_STATUSES = {
     "WAIT_BUYER_PAY": TradeStatus.UNPAID,
     "TRADE_SUCCESS": TradeStatus.PAID,
@@ -83,10 +105,12 @@ REDIRECT_METHODS = {
 class AlipayError(ProviderError):
     """Alipay answered with a gateway or business error (``code`` other than 10000)."""
 
-    def __init__(self, *, code: str, sub_code: str, message: str) -> None:
+    def __init__(self, *, code: str, sub_code: str, message: str, signed: bool = True) -> None:
         super().__init__(f"Alipay {code} {sub_code}: {message}")
         self.code = code
         self.sub_code = sub_code
+        self.message = message
+        self.signed = signed  # False: an ``error_response`` nobody signed, so nothing final
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +123,8 @@ class AlipayConfig:
 
 
 class AlipayAdapter:
-    """The merchant half of Alipay: start, query and close trades, verify notifications."""
+    """The merchant half of Alipay: start, query, close and refund trades, verify
+    notifications."""
 
     provider = Provider.ALIPAY
     currencies = frozenset({CURRENCY})
@@ -167,6 +192,56 @@ class AlipayAdapter:
                 if trade.status is TradeStatus.CLOSED:
                     return
             raise
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """``alipay.trade.refund``: ``fund_change=Y`` is this refund paid now; ``N`` is one
+        made before (a retry), which the refund query confirms."""
+        biz = {
+            "out_trade_no": request.out_trade_no,
+            "refund_amount": amount_text(request.amount),
+            "out_request_no": request.out_refund_no,
+            "refund_reason": request.reason,
+        }
+        if request.amount.currency != CURRENCY:  # asked as such, so that Alipay says no
+            biz["refund_currency"] = request.amount.currency
+        try:
+            answer = await self._call("alipay.trade.refund", biz)
+        except AlipayError as error:
+            if not _refused_for_good(error):
+                raise
+            reason = f"{error.sub_code}: {error.message}"
+            return _refund(request, RefundStatus.FAILED, reason=reason)
+        if answer.get("fund_change") != "Y":
+            confirmed = await self.query_refund(request)
+            if confirmed.status is RefundStatus.FAILED:  # accepted, not yet to be seen
+                return _refund(request, RefundStatus.PROCESSING)
+            return confirmed
+        refunded_at = optional_beijing_time(answer.get("gmt_refund_pay"))
+        return _refund(request, RefundStatus.SUCCEEDED, request.amount, refunded_at)
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """``alipay.trade.fastpay.refund.query``: an answer without ``refund_amount`` is a
+        refund Alipay does not know; one with it is done (``refund_status`` is
+        ``REFUND_SUCCESS``, or left out by older merchant setups)."""
+        biz = {
+            "out_trade_no": request.out_trade_no,
+            "out_request_no": request.out_refund_no,
+            "query_options": ["gmt_refund_pay"],
+        }
+        try:
+            answer = await self._call("alipay.trade.fastpay.refund.query", biz)
+        except AlipayError as error:
+            if error.signed and error.sub_code in REFUND_TRADE_UNKNOWN:
+                return _refund(request, RefundStatus.FAILED, reason=UNKNOWN_REFUND)
+            raise
+        if not answer.get("refund_amount"):
+            return _refund(request, RefundStatus.FAILED, reason=UNKNOWN_REFUND)
+        status = answer.get("refund_status") or REFUND_SUCCESS
+        if status != REFUND_SUCCESS:
+            raise ProviderError(f"unknown Alipay refund_status {status!r}")
+        amount = _money(_required(answer, "refund_amount"))
+        refunded_at = optional_beijing_time(answer.get("gmt_refund_pay"))
+        return _refund(request, RefundStatus.SUCCEEDED, amount, refunded_at)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """RSA2 over the decoded fields minus ``sign``/``sign_type``, then merchant and shape.
@@ -237,6 +312,7 @@ class AlipayAdapter:
                 code=str(answer.get("code", "")),
                 sub_code=str(answer.get("sub_code", "")),
                 message=str(answer.get("sub_msg") or answer.get("msg", "")),
+                signed=key != "error_response",
             )
         return answer
 
@@ -261,6 +337,30 @@ def _verified(fields: Mapping[str, str]) -> VerifiedNotification:
         provider_trade_no=fields["trade_no"],
         paid_at=paid_at,
         raw=dict(fields),
+    )
+
+
+def _refund(
+    request: RefundRequest,
+    status: RefundStatus,
+    amount: Money | None = None,
+    refunded_at: datetime | None = None,
+    *,
+    reason: str | None = None,
+) -> ProviderRefund:
+    # Alipay numbers a refund by our out_request_no only: there is no refund id of its own.
+    return ProviderRefund(
+        out_refund_no=request.out_refund_no,
+        status=status,
+        amount=amount,
+        refunded_at=refunded_at,
+        reason=reason,
+    )
+
+
+def _refused_for_good(error: AlipayError) -> bool:
+    return (
+        error.signed and error.code == BUSINESS_FAILED and error.sub_code not in REFUND_RETRY_CODES
     )
 
 

@@ -42,7 +42,7 @@ from simkeep.payments.providers.alipay import AlipayAdapter, AlipayError
 from simkeep.payments.providers.alipay_signing import (
     NOTIFICATION_UNSIGNED,
     notification_fields,
-    parse_beijing_time,
+    optional_beijing_time,
     verify_params,
     yuan,
 )
@@ -90,7 +90,10 @@ class AlipayAgreementAdapter(AlipayAdapter):
         if state is None:
             raise ProviderError(f"unknown Alipay agreement status {answer.get('status')!r}")
         return AgreementStatus(
-            agreement_ref, state, answer.get("agreement_no"), _time(answer.get("sign_time"))
+            agreement_ref,
+            state,
+            answer.get("agreement_no"),
+            optional_beijing_time(answer.get("sign_time")),
         )
 
     async def deduct(self, deduction: Deduction) -> DeductionResult:
@@ -144,7 +147,7 @@ class AlipayAgreementAdapter(AlipayAdapter):
         if state is None or not ref or not number:
             raise NotificationRejected("malformed", "status, agreement numbers expected")
         try:
-            at = _time(fields.get("sign_time") or fields.get("unsign_time"))
+            at = optional_beijing_time(fields.get("sign_time") or fields.get("unsign_time"))
         except ProviderError as error:
             raise NotificationRejected("malformed", str(error)) from error
         return AgreementStatus(ref, state, number, at)
@@ -156,12 +159,3 @@ def _agreement(agreement_ref: str) -> dict[str, str]:
         "sign_scene": SIGN_SCENE,
         "external_agreement_no": agreement_ref,
     }
-
-
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return parse_beijing_time(text)
-    except ValueError as error:
-        raise ProviderError(f"bad Alipay time {text!r}") from error

@@ -199,8 +199,23 @@ def parse_beijing_time(text: str) -> datetime:
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
 
 
+def optional_beijing_time(text: object) -> datetime | None:
+    """``parse_beijing_time`` of an answer's optional field: None when absent."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_beijing_time(text)
+    except ValueError as error:
+        raise ProviderError(f"bad Alipay time {text!r}") from error
+
+
 def yuan(amount: Money) -> str:
     """A CNY amount as Alipay's ``total_amount`` text, e.g. ``100.00``."""
     if amount.currency != CURRENCY:
         raise ProviderError(f"Alipay charges CNY only, not {amount.currency}")
+    return amount_text(amount)
+
+
+def amount_text(amount: Money) -> str:
+    """An amount in major units with all its decimals, e.g. ``100.00`` (any currency)."""
     return f"{amount.to_decimal():f}"

@@ -7,7 +7,8 @@ injected ``httpx.AsyncClient`` and ``Clock``. It calls three endpoints, each a s
 ``POST`` (``alipayplus_signing``): ``payments/pay`` with ``productCode CASHIER_PAYMENT`` and
 ``paymentMethodType ALIPAY_HK`` (a phone gets the cashier's ``normalUrl``; a desktop gets
 ``WEB`` and shows the ``orderCodeForm`` text as a QR code), ``payments/inquiryPayment`` and
-``payments/cancel``. An answer is believed only after its ``Response-Time`` and
+``payments/cancel``, and for refunds ``payments/refund`` and ``payments/inquiryRefund``. An
+answer is believed only after its ``Response-Time`` and
 ``Signature`` verify with the Alipay+ public key; AMS answers HTTP 200 and says how it went in
 ``result`` (``S`` done, ``U`` in process, ``F`` refused, with a ``resultCode``).
 
@@ -18,6 +19,10 @@ A cancel of a payment that is already paid refunds it (AMS allows it until 00:15
 day), so ``close`` asks first and cancels only a payment still in process; one paid just
 before is left to be credited by the poll. Alipay+ closes an unpaid payment itself at its
 ``paymentExpiryTime``, which is the order's expiry.
+
+A refund is asked under our refund number as ``refundRequestId``, which AMS keeps for
+idempotency: the same number again answers the same refund and never pays a second. It
+names the payment by ``paymentRequestId`` (and ``paymentId`` when known).
 
 Notifications come to our notify URL signed over its path (``RawNotification`` has no path,
 so the adapter is told it: ``notify_path``), with our ``Client-Id`` and a ``Request-Time``
@@ -46,8 +51,11 @@ from simkeep.payments.model import (
     PaymentRequest,
     PaymentStart,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundRequest,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
@@ -58,6 +66,8 @@ from simkeep.payments.providers.alipayplus_messages import (
     notified_status,
     optional_time,
     payment_amount,
+    refund_from_answer,
+    refund_from_inquiry,
     said,
     trade_from_inquiry,
 )
@@ -77,6 +87,7 @@ DEFAULT_GATEWAY_URL = "https://open-sea-global.alipay.com"
 NOTIFY_PATH = "/api/v1/payments/alipayhk/notify"
 TERMINAL_TYPES = {Channel.WAP: "WAP", Channel.QR: "WEB"}
 ORDER_NOT_EXIST = "ORDER_NOT_EXIST"
+REFUND_NOT_EXIST = "REFUND_NOT_EXIST"
 ACCEPTED = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}}
 REFUSED = {
     "result": {"resultCode": "PROCESS_FAIL", "resultStatus": "F", "resultMessage": "not taken"}
@@ -106,7 +117,8 @@ class AlipayPlusConfig:
 
 
 class AlipayPlusAdapter:
-    """The merchant half of AMS cashier payments in AlipayHK: pay, inquiry, cancel, notify."""
+    """The merchant half of AMS cashier payments in AlipayHK: pay, inquiry, cancel, refund,
+    notify."""
 
     provider = Provider.ALIPAYHK
     currencies = frozenset({CURRENCY})
@@ -142,7 +154,7 @@ class AlipayPlusAdapter:
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """``payments/inquiryPayment``; a payment Alipay+ never saw is UNPAID."""
-        answer = await self._inquire(out_trade_no)
+        answer = await self._inquire_payment(out_trade_no)
         if answer is None:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
         return trade_from_inquiry(out_trade_no, answer)
@@ -150,7 +162,7 @@ class AlipayPlusAdapter:
     async def close(self, out_trade_no: str) -> None:
         """Cancel a payment still in process; one never made, failed or cancelled needs
         nothing, and a paid one is refused (a cancel would refund it)."""
-        answer = await self._inquire(out_trade_no)
+        answer = await self._inquire_payment(out_trade_no)
         if answer is None:
             return
         status = trade_from_inquiry(out_trade_no, answer).status
@@ -161,6 +173,33 @@ class AlipayPlusAdapter:
         result = answer_result(await self._call("cancel", {"paymentRequestId": out_trade_no}))
         if result["resultStatus"] != "S" and result["resultCode"] != ORDER_NOT_EXIST:
             raise ProviderError(f"Alipay+ did not cancel {out_trade_no}: {said(result)}")
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """``payments/refund``: paid back (S), in process (U) or refused (F, its code)."""
+        _check_out_trade_no(request.out_trade_no)
+        payload: dict[str, Any] = {
+            "refundRequestId": request.out_refund_no,
+            "paymentRequestId": request.out_trade_no,
+            "refundAmount": {
+                "currency": request.amount.currency,
+                "value": str(request.amount.minor),
+            },
+            "refundReason": request.reason[:256],
+        }
+        if request.provider_trade_no:
+            payload["paymentId"] = request.provider_trade_no
+        return refund_from_answer(request.out_refund_no, await self._call("refund", payload))
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """``payments/inquiryRefund``; a refund Alipay+ does not know is FAILED ``unknown``."""
+        number = request.out_refund_no
+        payload = {"refundRequestId": number}
+        answer = await self._inquire("inquiryRefund", payload, missing=REFUND_NOT_EXIST)
+        if answer is None:
+            return ProviderRefund(
+                out_refund_no=number, status=RefundStatus.FAILED, reason="unknown"
+            )
+        return refund_from_inquiry(number, answer)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Signature, Client-Id and freshness over the raw body, then the payment's shape."""
@@ -224,11 +263,18 @@ class AlipayPlusAdapter:
             payment["paymentRedirectUrl"] = request.return_url
         return payment
 
-    async def _inquire(self, out_trade_no: str) -> dict[str, Any] | None:
+    async def _inquire_payment(self, out_trade_no: str) -> dict[str, Any] | None:
         _check_out_trade_no(out_trade_no)
-        answer = await self._call("inquiryPayment", {"paymentRequestId": out_trade_no})
+        payload = {"paymentRequestId": out_trade_no}
+        return await self._inquire("inquiryPayment", payload, missing=ORDER_NOT_EXIST)
+
+    async def _inquire(
+        self, endpoint: str, payload: Mapping[str, Any], *, missing: str
+    ) -> dict[str, Any] | None:
+        """An inquiry's answer; None when Alipay+ says it has no such thing (``missing``)."""
+        answer = await self._call(endpoint, payload)
         result = answer_result(answer)
-        if result["resultStatus"] == "F" and result["resultCode"] == ORDER_NOT_EXIST:
+        if result["resultStatus"] == "F" and result["resultCode"] == missing:
             return None
         if result["resultStatus"] != "S":
             raise ProviderError(f"Alipay+ could not say what became of it: {said(result)}")

@@ -1,5 +1,5 @@
-"""Reading what Alipay+ sends: AMS answers (``result``, payment status, order code) and
-payment notifications, into our types.
+"""Reading what Alipay+ sends: AMS answers (``result``, payment status, order code, refunds)
+and payment notifications, into our types.
 
 Design overview
 ---------------
@@ -8,6 +8,11 @@ cents as digits, and is read only as such — a decimal point, a sign, a space o
 type is malformed, never rounded. Times are ISO 8601 with an offset. A notification that
 does not read is ``NotificationRejected`` (``malformed``); an answer that does not read is a
 ``ProviderError``.
+
+A refund's answer is ``S`` (paid back), ``U`` with ``REFUND_IN_PROCESS`` (taken, in
+process) or ``F`` (refused for good, its code kept as the reason). Any other ``U`` is no
+answer, and neither is ``REPEAT_REQ_INCONSISTENT``: that refund number is another refund,
+which may well have been paid, so calling this one FAILED could pay the payer twice.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ from datetime import datetime
 from typing import Any
 
 from simkeep.money import InvalidAmount, Money
-from simkeep.payments.model import NotificationRejected, ProviderError, ProviderTrade, TradeStatus
+from simkeep.payments.model import (
+    NotificationRejected,
+    ProviderError,
+    ProviderRefund,
+    ProviderTrade,
+    RefundStatus,
+    TradeStatus,
+)
 from simkeep.payments.providers.alipayplus_signing import parse_ams_time
 
 PAYMENT_STATUSES = {
@@ -29,6 +41,12 @@ PAYMENT_STATUSES = {
     "PROCESSING": TradeStatus.UNPAID,
     "PENDING": TradeStatus.UNPAID,
 }
+REFUND_STATUSES = {
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "PROCESSING": RefundStatus.PROCESSING,
+    "FAIL": RefundStatus.FAILED,
+}
+NOT_ANSWERS = frozenset({"REPEAT_REQ_INCONSISTENT"})
 VALUE = re.compile(r"^(0|[1-9][0-9]{0,17})$")  # cents, as AMS writes them
 
 
@@ -120,4 +138,50 @@ def trade_from_inquiry(out_trade_no: str, answer: Mapping[str, Any]) -> Provider
         amount=amount,
         provider_trade_no=payment_id if isinstance(payment_id, str) else None,
         paid_at=paid_at if PAYMENT_STATUSES[status] is TradeStatus.PAID else None,
+    )
+
+
+def refund_from_answer(out_refund_no: str, answer: Mapping[str, Any]) -> ProviderRefund:
+    """A ``payments/refund`` answer: S paid back, U in process, F refused with its code."""
+    result = answer_result(answer)
+    status, code = result["resultStatus"], result["resultCode"]
+    if status == "F" and code not in NOT_ANSWERS:
+        reason = f"{code} {result['resultMessage'][:200]}".strip()
+        return ProviderRefund(
+            out_refund_no=out_refund_no, status=RefundStatus.FAILED, reason=reason
+        )
+    if status == "S":
+        return _refund(out_refund_no, RefundStatus.SUCCEEDED, answer)
+    if (status, code) == ("U", "REFUND_IN_PROCESS"):
+        return _refund(out_refund_no, RefundStatus.PROCESSING, answer)
+    raise ProviderError(f"Alipay+ did not decide the refund: {said(result)}")
+
+
+def refund_from_inquiry(out_refund_no: str, answer: Mapping[str, Any]) -> ProviderRefund:
+    """A successful ``payments/inquiryRefund`` answer, by its ``refundStatus``."""
+    status = answer.get("refundStatus")
+    if not isinstance(status, str) or status not in REFUND_STATUSES:
+        raise ProviderError(f"Alipay+ answered an unknown refundStatus {str(status)[:40]!r}")
+    if REFUND_STATUSES[status] is RefundStatus.FAILED:
+        return ProviderRefund(
+            out_refund_no=out_refund_no, status=RefundStatus.FAILED, reason=status
+        )
+    return _refund(out_refund_no, REFUND_STATUSES[status], answer)
+
+
+def _refund(out_refund_no: str, status: RefundStatus, answer: Mapping[str, Any]) -> ProviderRefund:
+    if answer.get("refundRequestId") not in (None, out_refund_no):
+        raise ProviderError("Alipay+ answered about another refund")
+    try:
+        amount = payment_amount(answer["refundAmount"]) if "refundAmount" in answer else None
+        refunded_at = optional_time(answer.get("refundTime"))
+    except NotificationRejected as error:
+        raise ProviderError(f"Alipay+ answered a malformed refund: {error}") from error
+    refund_id = answer.get("refundId")
+    return ProviderRefund(
+        out_refund_no=out_refund_no,
+        status=status,
+        amount=amount,
+        provider_refund_no=refund_id if isinstance(refund_id, str) else None,
+        refunded_at=refunded_at if status is RefundStatus.SUCCEEDED else None,
     )

@@ -30,7 +30,18 @@ states it, the simulator serves it):
 
 A verified credit's ``out_trade_no`` is the reference as the payer's bank carried it — it
 may be empty or another order's — and ``payer_account`` is ``<bank code>:<proxy>`` as the
-bank masked it, which a refund (an outbound transfer) needs.
+bank masked it, which a refund needs.
+
+A refund is an outgoing FPS transfer to that account through the bank's payout API
+(``fps_payouts``): ``POST {bank}/v1/fps/payouts`` with our refund number as its instruction
+id, so asking again after a timeout answers the same payout and never pays twice; ``GET
+{bank}/v1/fps/payouts/{instruction_id}`` says what became of it. ``ACSP`` is PROCESSING,
+``ACSC`` SUCCEEDED, ``RJCT`` FAILED with the bank's reason code and message; a payout the bank
+does not know is FAILED ``unknown``. Every answer, errors included, is believed only once
+the bank's signature, our client id and its freshness verify; anything else (unreachable,
+5xx, unsigned, malformed, or about another payout) is a ``ProviderError``, so the caller asks
+again with the same refund number. A refund without the payer's account is FAILED at once:
+there is nowhere to send it.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -52,8 +63,11 @@ from simkeep.payments.model import (
     PaymentRequest,
     PaymentStart,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundRequest,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
@@ -62,9 +76,19 @@ from simkeep.payments.providers.fps_bank import (
     CURRENCY,
     Credit,
     check_bank_signature,
+    error_code,
+    json_bytes,
     json_object,
     parse_credit,
     request_headers,
+)
+from simkeep.payments.providers.fps_payouts import (
+    PAYOUTS_PATH,
+    Payee,
+    PayoutAnswer,
+    PayoutOrder,
+    PayoutStatus,
+    parse_answer,
 )
 from simkeep.payments.providers.fps_qr import FpsQr, ProxyType, QrError, build_payload
 from simkeep.payments.signing import load_private_key, load_public_key
@@ -72,6 +96,12 @@ from simkeep.settings import Settings
 
 EVENT_TYPE = "fps.credit"
 RECEIVED = b'{"received":true}'
+REFUND_STATUS = {
+    PayoutStatus.ACSP: RefundStatus.PROCESSING,
+    PayoutStatus.ACSC: RefundStatus.SUCCEEDED,
+    PayoutStatus.RJCT: RefundStatus.FAILED,
+}
+NO_PAYER = "no_payer_account: the payment came without the payer's FPS proxy to send it back to"
 
 
 class CurrencyNotSupported(ValueError):
@@ -132,7 +162,7 @@ class FpsAdapter:
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask the bank for credits carrying the order number as their reference."""
         path = f"{CREDITS_PATH}?{urlencode({'bill_reference': out_trade_no})}"
-        answer = await self._get(path)
+        _, answer = await self._call("GET", path, accept=frozenset({200}))
         credits = answer.get("credits")
         if not isinstance(credits, list):
             raise ProviderError("the bank answered without a credits list")
@@ -151,6 +181,26 @@ class FpsAdapter:
     async def close(self, out_trade_no: str) -> None:
         """Nothing to ask: a push payment cannot be stopped, and one arriving after the
         order expired is still reported (the payments service decides what it pays for)."""
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Pay the payer back: an outgoing FPS transfer to the account the payment came from."""
+        if not request.payer_account:
+            # A push payment has no card to reverse onto: without the payer's proxy the
+            # money has nowhere to go, and asking the bank would not change that.
+            return ProviderRefund(request.out_refund_no, RefundStatus.FAILED, reason=NO_PAYER)
+        body = json_bytes(payout_order(request).to_json())
+        _, answer = await self._call("POST", PAYOUTS_PATH, body, accept=frozenset({200, 201}))
+        return _refund(request, answer)
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask the bank what became of the payout with our refund number."""
+        path = f"{PAYOUTS_PATH}/{quote(request.out_refund_no, safe='')}"
+        status, answer = await self._call("GET", path, accept=frozenset({200, 404}))
+        if status == 404:
+            if error_code(answer) != "not_found":
+                raise ProviderError(f"the FPS bank answered 404 without not_found: {answer}")
+            return ProviderRefund(request.out_refund_no, RefundStatus.FAILED, reason="unknown")
+        return _refund(request, answer)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Check the bank's signature, freshness, client id, payee, currency and amount."""
@@ -193,27 +243,13 @@ class FpsAdapter:
         body = b'{"received":false,"error":"not_accepted"}'
         return Acknowledgement(status=400, body=body, content_type="application/json")
 
-    async def _get(self, path: str) -> dict[str, Any]:
-        request = self._client.build_request(
-            "GET",
-            self._config.bank_api_url.rstrip("/") + path,
-            headers={"Accept": "application/json"},
-        )
-        request.headers.update(
-            request_headers(
-                private_key=self._private_key,
-                client_id=self._config.bank_client_id,
-                method="GET",
-                path=request.url.raw_path.decode("ascii"),
-                body=b"",
-                now=self._clock.now(),
-            )
-        )
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"the FPS bank could not be reached: {error}") from error
-        if response.status_code != 200:
+    async def _call(
+        self, method: str, path: str, body: bytes = b"", *, accept: frozenset[int]
+    ) -> tuple[int, dict[str, Any]]:
+        """Send a request signed by us; an answer with a status in ``accept`` is believed
+        once the bank's signature verifies, any other is a ``ProviderError``."""
+        response = await self._send(method, path, body)
+        if response.status_code not in accept:
             raise ProviderError(
                 f"the FPS bank answered {response.status_code}: {response.text[:200]}"
             )
@@ -225,9 +261,75 @@ class FpsAdapter:
                 client_id=self._config.bank_client_id,
                 now=self._clock.now(),
             )
-            return json_object(response.content, what="the answer")
+            return response.status_code, json_object(response.content, what="the answer")
         except NotificationRejected as error:
             raise ProviderError(f"the FPS bank's answer refused ({error.code}): {error}") from error
+
+    async def _send(self, method: str, path: str, body: bytes) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        request = self._client.build_request(
+            method, self._config.bank_api_url.rstrip("/") + path, headers=headers, content=body
+        )
+        request.headers.update(
+            request_headers(
+                private_key=self._private_key,
+                client_id=self._config.bank_client_id,
+                method=method,
+                path=request.url.raw_path.decode("ascii"),
+                body=body,
+                now=self._clock.now(),
+            )
+        )
+        try:
+            return await self._client.send(request)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"the FPS bank could not be reached: {error}") from error
+
+
+def payout_order(request: RefundRequest) -> PayoutOrder:
+    """The payout that pays ``request`` back to the account the payment came from."""
+    if not request.payer_account:
+        raise ValueError(NO_PAYER)
+    return PayoutOrder(
+        instruction_id=request.out_refund_no,
+        amount_minor=request.amount.minor,
+        currency=request.amount.currency,
+        payee=Payee.of(request.payer_account),
+        remittance_reference=f"REFUND {request.out_trade_no}",
+        original_fps_txn_id=request.provider_trade_no,
+    )
+
+
+def _refund(request: RefundRequest, answer: dict[str, Any]) -> ProviderRefund:
+    """The refund a verified payout answer tells of, once it is the payout asked about."""
+    try:
+        payout = parse_answer(answer)
+    except NotificationRejected as error:
+        raise ProviderError(f"the bank answered a malformed payout: {error}") from error
+    if payout.instruction_id != request.out_refund_no:
+        raise ProviderError(f"the bank answered about payout {payout.instruction_id}")
+    amount = _payout_amount(payout)
+    if payout.status is not PayoutStatus.RJCT and amount != request.amount:
+        # Paying out another amount than asked is not this refund: let a person look.
+        raise ProviderError(f"the bank holds {request.out_refund_no} for {amount}")
+    reason = f"{payout.reason_code}: {payout.reason_message}" if payout.reason_code else None
+    return ProviderRefund(
+        out_refund_no=request.out_refund_no,
+        status=REFUND_STATUS[payout.status],
+        amount=amount,
+        provider_refund_no=payout.fps_txn_id,
+        refunded_at=payout.settled_at,
+        reason=reason,
+    )
+
+
+def _payout_amount(payout: PayoutAnswer) -> Money:
+    try:
+        return Money(payout.amount_minor, payout.currency)
+    except ValueError as error:
+        raise ProviderError(f"the bank answered an amount that is not money: {error}") from error
 
 
 def _credit_or_error(item: object) -> Credit:

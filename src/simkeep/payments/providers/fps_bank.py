@@ -1,5 +1,6 @@
-"""The receiving bank's FPS API: its signatures and the shape of a credit, shared by our
-adapter (``fps``) and the simulated bank (``simulators.fps``).
+"""The receiving bank's FPS API: its signatures, its error answers and the shape of a
+credit, shared by our adapter (``fps``) and the simulated bank (``simulators.fps``); the
+payout API's shapes (``fps_payouts``) are read with the same field readers.
 
 Design overview
 ---------------
@@ -15,6 +16,7 @@ A signature is believed within 5 minutes either side of the receiver's clock, so
 replayed later is refused. ``parse_credit`` reads a credit (a webhook's ``data``, an item
 of a query's ``credits``): integers for the amount (never a float, never a string), the
 reference as the payer's bank carried it (possibly empty), the payer as the bank masks it.
+Every API answer that is not a success is ``{"error": {"code", "message"}}``, signed too.
 """
 
 from __future__ import annotations
@@ -154,32 +156,58 @@ def json_object(data: bytes, *, what: str) -> dict[str, Any]:
     return value
 
 
+def error_body(code: str, message: str) -> bytes:
+    """An error answer of the bank's API: ``{"error": {"code", "message"}}``."""
+    return json_bytes({"error": {"code": code, "message": message}})
+
+
+def error_code(answer: Mapping[str, Any]) -> str:
+    """The ``code`` of an error answer, or ``""`` when it is not one."""
+    error = answer.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
+
+
 def parse_credit(data: object) -> Credit:
     """A credit's fields, checked for shape; ``NotificationRejected`` when malformed."""
     if not isinstance(data, dict):
         raise NotificationRejected("malformed", "the credit is not a JSON object")
-    amount, payer = data.get("amount"), data.get("payer")
-    if not isinstance(amount, dict) or not isinstance(payer, dict):
-        raise NotificationRejected("malformed", "the credit's amount or payer is missing")
-    value = amount.get("value")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise NotificationRejected("malformed", "amount.value is not an integer of cents")
+    payer = object_field(data, "payer")
+    value, currency = amount_field(data)
     if value <= 0:
         raise NotificationRejected("bad_amount", "amount.value is not positive")
     return Credit(
-        fps_txn_id=_text(data, "fps_txn_id", required=True),
+        fps_txn_id=text_field(data, "fps_txn_id", required=True),
         amount_minor=value,
-        currency=_text(amount, "currency", required=True),
-        payee_proxy=_text(data, "payee_proxy", required=True),
-        bill_reference=_text(data, "bill_reference", required=False),
-        payer_proxy=_text(payer, "proxy", required=True),
-        payer_bank_code=_text(payer, "bank_code", required=True),
-        payer_name=_text(payer, "name", required=False),
-        settled_at=_instant(data.get("settled_at")),
+        currency=currency,
+        payee_proxy=text_field(data, "payee_proxy", required=True),
+        bill_reference=text_field(data, "bill_reference", required=False),
+        payer_proxy=text_field(payer, "proxy", required=True),
+        payer_bank_code=text_field(payer, "bank_code", required=True),
+        payer_name=text_field(payer, "name", required=False),
+        settled_at=instant_field(data, "settled_at"),
     )
 
 
-def _text(data: Mapping[str, Any], name: str, *, required: bool) -> str:
+def object_field(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``data[name]`` as a JSON object."""
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise NotificationRejected("malformed", f"{name} is not a JSON object")
+    return value
+
+
+def amount_field(data: Mapping[str, Any]) -> tuple[int, str]:
+    """``data["amount"]`` as integer cents and a currency: never a float, never a string."""
+    amount = object_field(data, "amount")
+    value = amount.get("value")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NotificationRejected("malformed", "amount.value is not an integer of cents")
+    return value, text_field(amount, "currency", required=True)
+
+
+def text_field(data: Mapping[str, Any], name: str, *, required: bool) -> str:
+    """``data[name]`` as a text of at most ``MAX_TEXT``; an absent optional one is ``""``."""
     value = data.get(name)
     if value is None and not required:
         return ""
@@ -188,11 +216,13 @@ def _text(data: Mapping[str, Any], name: str, *, required: bool) -> str:
     return value
 
 
-def _instant(value: object) -> datetime:
+def instant_field(data: Mapping[str, Any], name: str) -> datetime:
+    """``data[name]`` as an ISO 8601 time with an offset."""
+    value = data.get(name)
     try:
         instant = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         instant = None
     if instant is None or instant.tzinfo is None:
-        raise NotificationRejected("malformed", "settled_at is not an ISO 8601 time with offset")
+        raise NotificationRejected("malformed", f"{name} is not an ISO 8601 time with offset")
     return instant

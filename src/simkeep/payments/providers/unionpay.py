@@ -25,6 +25,14 @@ day after a payment, and ``txnTime`` is the start of the order's day) nor ahead 
 clock by more than ``SKEW``. Its id is ``queryId`` + ``respCode``, so a delivery made again
 is the same notification. Amounts are integer minor units in ``txnAmt``, in 156 (CNY) or
 344 (HKD); which of these the acquirer settles is configuration.
+
+A refund is a back transaction (``backTransReq.do``, 退货: ``txnType`` 04) of the consume's
+``queryId`` (``origQryId``), under our refund number as its ``orderId`` (its ``txnTime``
+comes from that number: ``unionpay_refunds``). ``respCode`` 00 only means taken: the refund
+is PROCESSING until a query says otherwise. The same ``orderId`` again is refused as a
+duplicate (``12``), which is answered by asking what became of the first — so a retry never
+pays twice. The gateway's other refusals are FAILED with its code; a refund's result comes
+by a back-notification to ``notify_url`` too, which this adapter does not read yet.
 """
 
 from __future__ import annotations
@@ -47,12 +55,22 @@ from simkeep.payments.model import (
     PaymentRequest,
     PaymentStart,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundRequest,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
 from simkeep.payments.providers.unionpay_certs import UnionPayTrust
+from simkeep.payments.providers.unionpay_refunds import (
+    IN_PROCESS,
+    failed,
+    refund_from_query,
+    refund_txn_time,
+    said,
+)
 from simkeep.payments.providers.unionpay_signing import (
     ENCODING,
     SIGN_METHOD,
@@ -71,11 +89,14 @@ from simkeep.payments.signing import load_private_key
 from simkeep.settings import Settings
 
 DEFAULT_GATEWAY_URL = "https://gateway.95516.com/gateway/api"
-FRONT_PATH, QUERY_PATH = "/frontTransReq.do", "/queryTrans.do"
+NOTIFY_PATH = "/api/v1/payments/unionpay/notify"
+FRONT_PATH, QUERY_PATH, BACK_PATH = "/frontTransReq.do", "/queryTrans.do", "/backTransReq.do"
 CHANNEL_TYPES = {Channel.PAGE: "07", Channel.WAP: "08"}
 CONSUME = {"txnType": "01", "txnSubType": "01", "bizType": "000201"}
 QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
+REFUND = {"txnType": "04", "txnSubType": "00", "bizType": "000201"}
 NO_SUCH_TRADE = "34"
+DUPLICATE = "12"  # 重复交易: this orderId was taken before
 FRESHNESS = timedelta(days=3)
 SKEW = timedelta(minutes=10)
 ORDER_NO = re.compile(r"^T([0-9]{8})[0-9]+$")
@@ -93,7 +114,7 @@ class CurrencyNotSupported(ValueError):
 @dataclass(frozen=True, slots=True, repr=False)
 class UnionPayConfig:
     """One merchant at UnionPay: its ``merId``, signing key and that key's ``certId``, and
-    UnionPay's root and middle certificates."""
+    UnionPay's root and middle certificates; ``notify_url`` is where refunds are notified."""
 
     mer_id: str
     merchant_private_key_pem: bytes
@@ -102,10 +123,12 @@ class UnionPayConfig:
     middle_cert_pem: bytes
     gateway_url: str = DEFAULT_GATEWAY_URL
     currencies: frozenset[str] = frozenset({"CNY"})
+    notify_url: str = ""
 
 
 class UnionPayAdapter:
-    """The merchant half of UnionPay's gateway: signed consume forms, query, notifications."""
+    """The merchant half of UnionPay's gateway: signed consume forms, query, refunds,
+    notifications."""
 
     provider = Provider.UNIONPAY
 
@@ -148,21 +171,13 @@ class UnionPayAdapter:
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask the gateway about the consume; one it never saw (``34``) is UNPAID."""
-        form = signed(self._private_key, self._common(QUERY, out_trade_no))
-        try:
-            response = await self._http.post(self._url(QUERY_PATH), data=form)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"UnionPay could not be reached: {error}") from error
-        if response.status_code != 200:
-            raise ProviderError(f"UnionPay answered HTTP {response.status_code}")
-        answer = self._verified_answer(response.content)
+        answer = await self._ask(QUERY_PATH, self._common(QUERY, out_trade_no))
         code = answer.get("respCode", "")
         if code == NO_SUCH_TRADE:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
         if code != SUCCESS:
-            raise ProviderError(f"UnionPay refused the query: {code} {answer.get('respMsg', '')}")
-        if (answer.get("merId"), answer.get("orderId")) != (self._config.mer_id, out_trade_no):
-            raise ProviderError("UnionPay answered about another trade")
+            raise ProviderError(f"UnionPay refused the query: {said(answer)}")
+        self._check_about(answer, out_trade_no)
         if answer.get("origRespCode") != SUCCESS:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
         return _paid_trade(out_trade_no, answer)
@@ -171,6 +186,50 @@ class UnionPayAdapter:
         """Nothing to ask: an unpaid consume has no close at UnionPay, and its ``payTimeout``
         (the order's expiry) already makes the gateway refuse to take payment after it."""
         _txn_time(out_trade_no)
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """退货 of the paid consume: taken is PROCESSING; a duplicate is the first one's
+        answer; another refusal is FAILED with UnionPay's code."""
+        orig_query_id = request.provider_trade_no or await self._paid_query_id(request)
+        if orig_query_id is None:
+            return failed(request.out_refund_no, "the consume is not paid at UnionPay")
+        number = request.out_refund_no
+        fields = {
+            **self._common(REFUND, number, txn_time=refund_txn_time(number)),
+            "channelType": CHANNEL_TYPES[Channel.PAGE],
+            "origQryId": orig_query_id,
+            "txnAmt": str(request.amount.minor),
+            "currencyCode": currency_code(request.amount.currency),
+            "backUrl": self._config.notify_url,
+        }
+        answer = await self._ask(BACK_PATH, fields)
+        code = answer.get("respCode", "")
+        if code == DUPLICATE:
+            return await self._first_answer(request)
+        if code in IN_PROCESS:  # in doubt: the caller asks again with the same number
+            raise ProviderError(f"UnionPay has not decided the refund: {said(answer)}")
+        if code != SUCCESS:
+            return failed(number, said(answer))
+        self._check_about(answer, number)
+        return ProviderRefund(
+            out_refund_no=number,
+            status=RefundStatus.PROCESSING,
+            amount=request.amount,
+            provider_refund_no=answer.get("queryId") or None,
+        )
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask the gateway about the refund; one it never saw (``34``) is FAILED ``unknown``."""
+        number = request.out_refund_no
+        fields = self._common(QUERY, number, txn_time=refund_txn_time(number))
+        answer = await self._ask(QUERY_PATH, fields)
+        code = answer.get("respCode", "")
+        if code == NO_SUCH_TRADE:
+            return failed(number, "unknown")
+        if code != SUCCESS:
+            raise ProviderError(f"UnionPay refused the query: {said(answer)}")
+        self._check_about(answer, number)
+        return refund_from_query(number, answer)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Chain and signature, then merchant, kind, outcome, freshness and amount."""
@@ -213,7 +272,37 @@ class UnionPayAdapter:
             return Acknowledgement(status=200, body=b"ok")
         return Acknowledgement(status=400, body=b"fail")
 
-    def _common(self, kind: Mapping[str, str], out_trade_no: str) -> dict[str, str]:
+    async def _paid_query_id(self, request: RefundRequest) -> str | None:
+        """The consume's ``queryId``, which a refund names, when the caller did not keep it."""
+        trade = await self.query(request.out_trade_no)
+        return trade.provider_trade_no if trade.status is TradeStatus.PAID else None
+
+    async def _first_answer(self, request: RefundRequest) -> ProviderRefund:
+        """What became of the refund a duplicate ``orderId`` names; the gateway said it
+        knows it, so not finding it yet is no answer."""
+        known = await self.query_refund(request)
+        if known.status is RefundStatus.FAILED and known.reason == "unknown":
+            raise ProviderError("UnionPay called the refund a duplicate but cannot find it")
+        return known
+
+    async def _ask(self, path: str, fields: Mapping[str, str]) -> dict[str, str]:
+        """Sign and post a server-to-server form; the answer once its signature verifies."""
+        form = signed(self._private_key, fields)
+        try:
+            response = await self._http.post(self._url(path), data=form)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"UnionPay could not be reached: {error}") from error
+        if response.status_code != 200:
+            raise ProviderError(f"UnionPay answered HTTP {response.status_code}")
+        return self._verified_answer(response.content)
+
+    def _check_about(self, answer: Mapping[str, str], order_id: str) -> None:
+        if (answer.get("merId"), answer.get("orderId")) != (self._config.mer_id, order_id):
+            raise ProviderError("UnionPay answered about another trade")
+
+    def _common(
+        self, kind: Mapping[str, str], order_id: str, *, txn_time: str | None = None
+    ) -> dict[str, str]:
         return {
             "version": VERSION,
             "encoding": ENCODING,
@@ -221,8 +310,8 @@ class UnionPayAdapter:
             **kind,
             "accessType": "0",
             "merId": self._config.mer_id,
-            "orderId": out_trade_no,
-            "txnTime": _txn_time(out_trade_no),
+            "orderId": order_id,
+            "txnTime": txn_time or _txn_time(order_id),
             "certId": self._config.cert_id,
         }
 
@@ -285,6 +374,7 @@ def real_adapter(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> U
         middle_cert_pem=_read(settings.unionpay_middle_cert_file),
         gateway_url=settings.unionpay_gateway_url,
         currencies=frozenset(settings.unionpay_currencies.split(",")),
+        notify_url=settings.public_url.rstrip("/") + NOTIFY_PATH,
     )
     return UnionPayAdapter(config=config, http=http, clock=clock)
 

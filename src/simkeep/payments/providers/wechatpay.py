@@ -20,6 +20,13 @@ What differs between WeChat Pay's v3 APIs — the Mainland one here, the global 
 Pay HK (``wechatpay_global``) — is data: a ``V3Api`` (``wechatpay_api``: paths, currency,
 the field naming WeChat Pay's transaction), read by this one adapter class.
 
+A refund is asked for by our ``out_refund_no`` (WeChat Pay refunds once per number, so a
+retry is always the same number) and read with ``queried_refund``. Only a refusal WeChat
+Pay signed is believed (FAILED, with its code and message): an unsigned 4xx could be anyone's,
+and a refund taken as failed that was in fact made would be paid again under a new number.
+401 and 429 say nothing about the refund, and a 5xx or an unreachable WeChat Pay leaves it
+unknown: those raise ``ProviderError``, so that it is asked again under the same number.
+
 An H5 order's ``h5_url`` gets the order's return URL appended as ``redirect_url``
 (URL-encoded), WeChat Pay's way of sending the payer back to the merchant's page once the
 payment is done or abandoned; WeChat Pay accepts it only on the merchant's registered H5
@@ -47,14 +54,19 @@ from simkeep.payments.model import (
     PaymentRequest,
     PaymentStart,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundRequest,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
 from simkeep.payments.providers.wechatpay_api import (
     MAINLAND,
+    UNKNOWN_REFUND,
     V3Api,
+    queried_refund,
     queried_trade,
     verified_payment,
 )
@@ -74,6 +86,11 @@ from simkeep.payments.signing import (
 
 CURRENCY = MAINLAND.currency
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
+# WeChat Pay also takes |*@ in a refund number; these need no escaping in the query's path.
+OUT_REFUND_NO_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+REFUND_REASON_CHARS = 80
+NOT_FOUND = frozenset({"RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST"})
+RETRYABLE = frozenset({401, 429})  # our signature or clock, or too many requests: not a refusal
 
 
 class CurrencyNotSupported(ValueError):
@@ -101,7 +118,8 @@ class WeChatPayConfig:
 
 
 class WeChatPayAdapter:
-    """The merchant half of WeChat Pay v3: Native and H5 orders, query, close, notifications."""
+    """The merchant half of WeChat Pay v3: Native and H5 orders, query, close, refunds,
+    notifications."""
 
     api: ClassVar[V3Api] = MAINLAND
     provider = MAINLAND.provider
@@ -156,6 +174,27 @@ class WeChatPayAdapter:
             return
         _expect(response, 204)
 
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask WeChat Pay to pay back ``request.amount`` of a paid trade (the same
+        ``out_refund_no`` again answers with that refund); a refusal it signed is FAILED."""
+        _check_out_trade_no(request.out_trade_no)
+        _check_out_refund_no(request.out_refund_no)
+        order = self._refund_order(request)
+        response = await self._call("POST", self.api.refunds, order, refusals=True)
+        if response.is_client_error and response.status_code not in RETRYABLE:
+            reason = f"{_error_code(response) or response.status_code}: {_error_message(response)}"
+            return _failed(request.out_refund_no, reason)
+        return queried_refund(request.out_refund_no, _expect(response, 200), self.api)
+
+    async def query_refund(self, request: RefundRequest) -> ProviderRefund:
+        """Ask what became of a refund; one WeChat Pay does not know is FAILED ``unknown``."""
+        _check_out_refund_no(request.out_refund_no)
+        path = self.api.refund_path(request.out_refund_no, self._config.mchid)
+        response = await self._call("GET", path, None, refusals=True)
+        if response.status_code == 404 and _error_code(response) in NOT_FOUND:
+            return _failed(request.out_refund_no, UNKNOWN_REFUND)
+        return queried_refund(request.out_refund_no, _expect(response, 200), self.api)
+
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Verify the signature over the raw body, decrypt ``resource``, check the merchant."""
         check_platform_signature(
@@ -195,9 +234,27 @@ class WeChatPayAdapter:
             order["scene_info"] = {"payer_client_ip": request.payer_ip, "h5_info": {"type": "Wap"}}
         return order
 
+    def _refund_order(self, request: RefundRequest) -> dict[str, Any]:
+        order: dict[str, Any] = {
+            "out_trade_no": request.out_trade_no,
+            "out_refund_no": request.out_refund_no,
+            "amount": {
+                "refund": request.amount.minor,
+                "total": request.total.minor,
+                "currency": request.amount.currency,
+            },
+        }
+        if request.reason:
+            order["reason"] = request.reason[:REFUND_REASON_CHARS]
+        if self.api.merchant_in_refunds:
+            order |= {"mchid": self._config.mchid, "appid": self._config.appid}
+        return order
+
     async def _call(
-        self, method: str, path: str, payload: Mapping[str, Any] | None
+        self, method: str, path: str, payload: Mapping[str, Any] | None, *, refusals: bool = False
     ) -> httpx.Response:
+        """Send one signed request; its 2xx answer (and with ``refusals`` its 4xx answer too,
+        to be believed as a refusal) must carry WeChat Pay's signature."""
         body = json_bytes(payload) if payload is not None else b""
         request = self._client.build_request(
             method,
@@ -219,7 +276,7 @@ class WeChatPayAdapter:
             response = await self._client.send(request)
         except httpx.HTTPError as error:
             raise ProviderError(f"WeChat Pay could not be reached: {error}") from error
-        if response.is_success:
+        if response.is_success or (refusals and response.is_client_error):
             self._check_response(response)
         return response
 
@@ -263,13 +320,33 @@ def _returning_to(h5_url: str, return_url: str | None) -> str:
 
 
 def _check_out_trade_no(out_trade_no: str) -> None:
-    if not re.fullmatch(OUT_TRADE_NO_PATTERN, out_trade_no):
-        raise ValueError(f"{out_trade_no!r} is not a valid out_trade_no")
+    _check_number(out_trade_no, OUT_TRADE_NO_PATTERN, "out_trade_no")
+
+
+def _check_out_refund_no(out_refund_no: str) -> None:
+    _check_number(out_refund_no, OUT_REFUND_NO_PATTERN, "out_refund_no")
+
+
+def _check_number(number: str, pattern: str, name: str) -> None:
+    if not re.fullmatch(pattern, number):
+        raise ValueError(f"{number!r} is not a valid {name}")
+
+
+def _failed(out_refund_no: str, reason: str) -> ProviderRefund:
+    return ProviderRefund(out_refund_no=out_refund_no, status=RefundStatus.FAILED, reason=reason)
 
 
 def _error_code(response: httpx.Response) -> str:
+    return _error_field(response, "code")
+
+
+def _error_message(response: httpx.Response) -> str:
+    return _error_field(response, "message")[:200]
+
+
+def _error_field(response: httpx.Response, name: str) -> str:
     try:
-        return str(response.json().get("code", ""))
+        return str(response.json().get(name, ""))
     except (ValueError, AttributeError):
         return ""
 

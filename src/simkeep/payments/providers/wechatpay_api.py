@@ -4,12 +4,17 @@ objects into ours.
 Design overview
 ---------------
 The Mainland API and the global one of WeChat Pay HK sign, encrypt and answer alike; they
-differ in paths, currency and a field name. A ``V3Api`` says those (``MAINLAND`` here, the
-global one in ``wechatpay_global``), and the adapter (``WeChatPayAdapter``) and the
+differ in paths, currency and a few field names. A ``V3Api`` says those (``MAINLAND`` here,
+the global one in ``wechatpay_global``), and the adapter (``WeChatPayAdapter``) and the
 simulator (``simulators.wechatpay``) both read it. ``verified_payment`` and
 ``queried_trade`` turn a decrypted ``TRANSACTION.SUCCESS`` resource or a query's answer into
 ours, taking the merchant's money — ``amount.total`` in ``amount.currency``, integer minor
 units — and never what a payer's wallet paid in another currency.
+
+A refunded trade's ``trade_state`` is ``REFUND`` (转入退款), partial or full: the payer did
+pay, so it reads as PAID — what went back is the refunds' business, never the payment's.
+``queried_refund`` reads one refund (``amount.refund``): SUCCESS is SUCCEEDED, PROCESSING is
+PROCESSING, CLOSED and ABNORMAL are FAILED.
 """
 
 from __future__ import annotations
@@ -24,20 +29,29 @@ from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
     NotificationRejected,
     ProviderError,
+    ProviderRefund,
     ProviderTrade,
+    RefundStatus,
     TradeStatus,
     VerifiedNotification,
 )
 
 TRADE_STATES = {
     "SUCCESS": TradeStatus.PAID,
-    "REFUND": TradeStatus.CLOSED,
+    "REFUND": TradeStatus.PAID,  # paid, then (partly or wholly) refunded: the money did come
     "CLOSED": TradeStatus.CLOSED,
     "REVOKED": TradeStatus.CLOSED,
     "NOTPAY": TradeStatus.UNPAID,
     "USERPAYING": TradeStatus.UNPAID,
     "PAYERROR": TradeStatus.FAILED,
 }
+REFUND_STATES = {
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "PROCESSING": RefundStatus.PROCESSING,
+    "CLOSED": RefundStatus.FAILED,
+    "ABNORMAL": RefundStatus.FAILED,  # the payer's card refused it: nothing went back
+}
+UNKNOWN_REFUND = "unknown"  # the reason of a refund WeChat Pay does not know
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +65,15 @@ class V3Api:
     starts: Mapping[Channel, tuple[str, str]]  # channel → (endpoint, field of the answer)
     transaction_id: str  # the field that carries WeChat Pay's own transaction number
     implied_currency: str | None  # what an amount without ``currency`` is in, if anything
+    refunds: str  # where refunds are asked for
+    refund_by_no: str  # one refund, by ``{out_refund_no}``
+    refund_id: str  # the field that carries WeChat Pay's own refund number
+    merchant_in_refunds: bool  # refunds name mchid/appid (body) and mchid (query)
+
+    def refund_path(self, out_refund_no: str, mchid: str) -> str:
+        """Where one refund is asked about, by our number."""
+        path = self.refund_by_no.format(out_refund_no=out_refund_no)
+        return f"{path}?mchid={mchid}" if self.merchant_in_refunds else path
 
 
 MAINLAND = V3Api(
@@ -61,16 +84,21 @@ MAINLAND = V3Api(
     starts={Channel.QR: ("native", "code_url"), Channel.WAP: ("h5", "h5_url")},
     transaction_id="transaction_id",
     implied_currency="CNY",
+    refunds="/v3/refund/domestic/refunds",
+    refund_by_no="/v3/refund/domestic/refunds/{out_refund_no}",
+    refund_id="refund_id",
+    merchant_in_refunds=False,
 )
 
 
-def merchant_money(amount: object, implied_currency: str | None) -> Money:
-    """The merchant's money: ``total`` in ``currency`` — never what the payer paid in."""
+def merchant_money(amount: object, implied_currency: str | None, *, part: str = "total") -> Money:
+    """The merchant's money: ``part`` (``total``, a refund's ``refund``) in ``currency`` —
+    never what the payer paid in."""
     if not isinstance(amount, dict):
         raise NotificationRejected("malformed", "amount is missing")
-    total, currency = amount.get("total"), amount.get("currency", implied_currency)
+    total, currency = amount.get(part), amount.get("currency", implied_currency)
     if isinstance(total, bool) or not isinstance(total, int) or not isinstance(currency, str):
-        raise NotificationRejected("malformed", "amount.total must be integer minor units")
+        raise NotificationRejected("malformed", f"amount.{part} must be integer minor units")
     try:
         return Money(total, currency)
     except InvalidAmount as error:
@@ -129,4 +157,34 @@ def queried_trade(out_trade_no: str, answer: dict[str, Any], api: V3Api) -> Prov
         amount=amount,
         provider_trade_no=transaction_id if isinstance(transaction_id, str) else None,
         paid_at=paid_at,
+    )
+
+
+def queried_refund(out_refund_no: str, answer: dict[str, Any], api: V3Api) -> ProviderRefund:
+    """A refund's answer (asked for or queried) as ours; one about another refund is an error."""
+    if answer.get("out_refund_no") != out_refund_no:
+        raise ProviderError(f"WeChat Pay answered about another refund than {out_refund_no}")
+    # An accepted refund whose answer states no status yet (the global API's answer to the
+    # request itself may not) is in process: its query tells the outcome.
+    state = answer.get("status", "PROCESSING")
+    if not isinstance(state, str) or state not in REFUND_STATES:
+        raise ProviderError(f"WeChat Pay answered an unknown refund status {state!r}")
+    try:
+        amount = (
+            merchant_money(answer["amount"], api.implied_currency, part="refund")
+            if "amount" in answer
+            else None
+        )
+        refunded_at = rfc3339_time(answer.get("success_time")) if state == "SUCCESS" else None
+    except NotificationRejected as error:
+        raise ProviderError(f"WeChat Pay answered a malformed refund: {error}") from error
+    refund_id = answer.get(api.refund_id)
+    status = REFUND_STATES[state]
+    return ProviderRefund(
+        out_refund_no=out_refund_no,
+        status=status,
+        amount=amount,
+        provider_refund_no=refund_id if isinstance(refund_id, str) and refund_id else None,
+        refunded_at=refunded_at,
+        reason=state if status is RefundStatus.FAILED else None,
     )

@@ -13,7 +13,10 @@ the APIv3 key. So ``WeChatPayGlobalAdapter`` is ``WeChatPayAdapter`` on another 
   Each order also names its ``trade_type`` and the merchant's ``merchant_category_code``.
 * ``GET /v3/global/transactions/out-trade-no/{no}?mchid=…`` and
   ``POST …/out-trade-no/{no}/close`` (204).
-* WeChat Pay's transaction number is the field ``id`` (Mainland: ``transaction_id``).
+* WeChat Pay's transaction number is the field ``id`` (Mainland: ``transaction_id``), and so
+  is its refund number (Mainland: ``refund_id``).
+* Refunds: ``POST /v3/global/refunds`` (the body names ``mchid`` and ``appid`` too, the amount
+  in HKD) and ``GET /v3/global/refunds/out-refund-no/{no}?mchid=…``; read as the Mainland's.
 * Amounts are HKD cents. A Mainland wallet may pay in CNY at WeChat Pay's rate: the payer's
   ``payer_total``/``payer_currency``/``exchange_rate`` are the payer's business; the merchant's
   money is ``amount.total`` in ``amount.currency``, which the global API always states (no
@@ -49,6 +52,10 @@ GLOBAL = V3Api(
     starts={Channel.QR: ("native", "code_url"), Channel.WAP: ("mweb", "h5_url")},
     transaction_id="id",
     implied_currency=None,
+    refunds="/v3/global/refunds",
+    refund_by_no="/v3/global/refunds/out-refund-no/{out_refund_no}",
+    refund_id="id",
+    merchant_in_refunds=True,
 )
 
 
