@@ -48,6 +48,7 @@ from simkeep.api import payments as payments_api
 from simkeep.api import pos as pos_api
 from simkeep.api import promotions as promotions_api
 from simkeep.api import receipts as receipts_api
+from simkeep.api import refunds as refunds_api
 from simkeep.api import sims as sims_api
 from simkeep.api import topups as topups_api
 from simkeep.api import vouchers as vouchers_api
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(email_api.router)
     app.include_router(sims_api.router)
     app.include_router(topups_api.router)
+    app.include_router(refunds_api.router)
     app.include_router(methods_api.router)
     app.include_router(receipts_api.router)
     app.include_router(keepalive_api.router)

@@ -12,7 +12,7 @@ an ``https://`` public URL: providers would otherwise send notifications nowhere
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from simkeep.payment_methods import ONLINE_PROVIDERS, Provider
+from simkeep.refunds.model import AutoRule
 
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -122,6 +123,11 @@ class Settings(BaseSettings):
     voucher_failures_per_number: int = Field(default=5, ge=1, le=1_000)
     voucher_failures_per_account: int = Field(default=10, ge=1, le=10_000)
     voucher_failures_per_address: int = Field(default=20, ge=1, le=10_000_000)
+    # Refunds (docs/refunds.md): a wrong-number top-up nobody used, of at most this many
+    # minor units of the SIM's currency (0: never), asked within this many hours of its
+    # credit, is approved without staff.
+    refund_auto_max: int = Field(default=30_000, ge=0, le=10**9)
+    refund_auto_hours: int = Field(default=24, ge=0, le=24 * 365)
     keys_dir: str = "var/keys"
     # The outlet finder's map (docs/outlets.md): a tile server's URL with {z}, {x}, {y} (and
     # {s}), whose host the pages' CSP lets images come from; empty: no tiles, the markers on
@@ -259,6 +265,10 @@ class Settings(BaseSettings):
     def provider_configured(self, provider: str) -> bool:
         """Whether real credentials for ``provider`` (a key of ``PROVIDER_FIELDS``) are set."""
         return all(getattr(self, name) for name in PROVIDER_FIELDS[provider])
+
+    @property
+    def refund_rule(self) -> AutoRule:
+        return AutoRule(self.refund_auto_max, timedelta(hours=self.refund_auto_hours))
 
     @property
     def https_only(self) -> bool:

@@ -129,10 +129,67 @@ def test_promotion_granted_then_expired_costs_nothing() -> None:
 
 
 def test_refund_approved_then_paid_by_the_provider() -> None:
-    approved = rules.refund_approved(sim_balance=SIM, refunds_payable=REFUNDS, amount=hkd(5_000))
+    approved = rules.refund_approved(
+        sim_balance=SIM,
+        refunds_payable=REFUNDS,
+        promotion_expense=PROMO,
+        taken=hkd(5_000),
+        deducted=hkd(0),
+        owed=hkd(5_000),
+    )
     paid = rules.refund_paid(refunds_payable=REFUNDS, paid_from=CLEARING, amount=hkd(5_000))
     assert sum(p.amount for p in approved + paid if p.account_id == REFUNDS) == 0
     assert Posting(CLEARING, -5_000, "HKD") in paid
+    assert Posting(SIM, 5_000, "HKD") in approved
+
+
+def test_refund_of_hk100_with_hk6_of_its_bonus_used_pays_back_hk94() -> None:
+    approved = rules.refund_approved(
+        sim_balance=SIM,
+        refunds_payable=REFUNDS,
+        promotion_expense=PROMO,
+        taken=hkd(10_000),
+        deducted=hkd(600),
+        owed=hkd(9_400),
+    )
+    assert approved == (
+        Posting(SIM, 10_000, "HKD"),
+        Posting(PROMO, -600, "HKD"),
+        Posting(REFUNDS, -9_400, "HKD"),
+    )
+
+
+def test_refund_of_hk100_paid_with_cny92_owes_cny92_through_fx() -> None:
+    approved = rules.refund_approved(
+        sim_balance=SIM,
+        refunds_payable=REFUNDS,
+        promotion_expense=PROMO,
+        taken=hkd(10_000),
+        deducted=hkd(0),
+        owed=cny(9_200),
+        fx=(FX_HKD, FX_CNY),
+    )
+    check_postings(approved)
+    assert Posting(REFUNDS, -9_200, "CNY") in approved
+    assert Posting(FX_HKD, -10_000, "HKD") in approved
+
+
+@pytest.mark.parametrize(
+    ("taken", "deducted", "owed"),
+    [(hkd(5_000), hkd(0), hkd(4_000)), (hkd(5_000), hkd(5_000), hkd(1)), (hkd(0), hkd(0), hkd(0))],
+)
+def test_refund_approved_refuses_amounts_that_do_not_add_up(
+    taken: Money, deducted: Money, owed: Money
+) -> None:
+    with pytest.raises(InvalidJournal):
+        rules.refund_approved(
+            sim_balance=SIM,
+            refunds_payable=REFUNDS,
+            promotion_expense=PROMO,
+            taken=taken,
+            deducted=deducted,
+            owed=owed,
+        )
 
 
 def test_forfeiture_of_a_recycled_sim() -> None:

@@ -10,6 +10,7 @@ from babel.messages.pofile import read_po
 
 from simkeep.i18n import LOCALE_DIR, LOCALES
 from simkeep.keepalive import charging as keepalive
+from simkeep.refunds import sending as refunds
 from simkeep.retention.notices import TEXTS as RETENTION_TEXTS
 from simkeep.sims.holdings import LINKED_TEXT
 from simkeep.subscribers.codes import CODE_TEXTS
@@ -17,6 +18,7 @@ from simkeep.topups.crediting import CREDIT_TEXT
 
 SENT = {*CODE_TEXTS.values(), CREDIT_TEXT, LINKED_TEXT, *RETENTION_TEXTS.values()}
 SENT |= {keepalive.NOTICE, keepalive.DECLINED, keepalive.GAVE_UP}
+SENT |= {refunds.PAID_TEXT, refunds.FAILED_TEXT}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

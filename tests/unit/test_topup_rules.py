@@ -14,6 +14,7 @@ from simkeep.payment_methods import Channel, Provider
 from simkeep.sims.model import SimState, extended_validity
 from simkeep.topups.model import (
     PAYABLE,
+    TRANSITIONS,
     ConfirmNumber,
     FxRate,
     NoSuchDenomination,
@@ -164,7 +165,13 @@ def test_the_fingerprint_tells_a_replay_from_another_request() -> None:
 
 def test_the_state_lists_come_from_the_transitions() -> None:
     assert {OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.EXPIRED} == PAYABLE
-    assert sources(OrderState.CREDITED) == {OrderState.PAID}
+    # a refund that did not go out puts the order back
+    assert sources(OrderState.CREDITED) == {OrderState.PAID, OrderState.REFUND_REQUESTED}
+    assert sources(OrderState.REFUND_REQUESTED) == {
+        OrderState.CREDITED,
+        OrderState.PARTIALLY_REFUNDED,
+    }
+    assert not TRANSITIONS[OrderState.REFUNDED]
     assert sources(OrderState.EXPIRED) == {OrderState.CREATED, OrderState.AWAITING_PAYMENT}
     assert sql_states(sources(OrderState.EXPIRED)) == "'awaiting_payment', 'created'"
     assert not sources(OrderState.CREATED)  # nothing moves back to created

@@ -116,6 +116,13 @@ DOMAIN_STATUS = {
     "id_check_required": 409,
     "float_too_low": 409,
     "too_many_id_checks": 429,
+    # refunds (api.refunds)
+    "unknown_refund": 404,
+    "refund_open": 409,
+    "refund_decided": 409,
+    "not_refundable": 409,
+    "refund_at_outlet": 409,
+    "nothing_to_refund": 409,
 }
 
 

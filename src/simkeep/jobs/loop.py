@@ -2,7 +2,8 @@
 loop goes on (every job is safe to run again).
 
 Jobs: deliver the outbox (SMS, and email when there is a mail gateway), poll providers
-about unpaid orders, expire unpaid orders and close their trades at the provider, the daily
+about unpaid orders, expire unpaid orders and close their trades at the provider, send
+approved refunds through their providers and ask about those in progress, the daily
 retention run from its set Hong Kong time (when one is set: ``SIMKEEP_RETENTION_RUN_AT``),
 auto keep-alive's notices, charges and retries, the expiry of promotions' benefit buckets,
 the expiry of vouchers past their last day (their breakage), and in the embedded default
@@ -28,6 +29,7 @@ from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.promotions import granting
+from simkeep.refunds import sending as refunds
 from simkeep.retention import service as retention
 from simkeep.vouchers import service as vouchers
 
@@ -58,6 +60,9 @@ def standard_jobs(
     async def expire_buckets(now: datetime) -> int:
         return await granting.expire_buckets(db, now=now)
 
+    async def send_refunds(now: datetime) -> int:
+        return await refunds.send_due(db, adapters=adapters, now=now)
+
     async def expire_vouchers(now: datetime) -> int:
         expired = await vouchers.expire_vouchers(db, now=now)
         return expired.sold + expired.unsold
@@ -67,6 +72,7 @@ def standard_jobs(
         "poll_unpaid": poll,
         "expire_orders": expire,
         "expire_buckets": expire_buckets,
+        "send_refunds": send_refunds,
         "expire_vouchers": expire_vouchers,
     }
     if retention_at is not None:

@@ -139,9 +139,40 @@ def promotion_expiry(*, sim_bonus: int, promotion_expense: int, unused: Money) -
     return transfer(sim_bonus, promotion_expense, unused)
 
 
-def refund_approved(*, sim_balance: int, refunds_payable: int, amount: Money) -> Postings:
-    """An approved refund leaves the SIM at once and waits as a debt to the payer."""
-    return transfer(sim_balance, refunds_payable, amount)
+def refund_approved(
+    *,
+    sim_balance: int,
+    refunds_payable: int,
+    promotion_expense: int,
+    taken: Money,
+    deducted: Money,
+    owed: Money,
+    fx: tuple[int, int] | None = None,
+) -> Postings:
+    """An approved refund leaves the SIM at once (``taken``) and waits as a debt to the payer
+    (``owed``, in the currency paid); bonus money that was used is ``deducted`` from it, back
+    to the promotion expense. Owed in another currency (``fx``: the FX position accounts of
+    the SIM's and the payer's currency), it goes through both FX positions."""
+    _positive(taken, owed)
+    if deducted.minor < 0 or deducted >= taken:
+        raise InvalidJournal("a deduction is part of what is taken, never all of it")
+    refunded = taken - deducted
+    postings = [Posting.debit(sim_balance, taken)]
+    if deducted.minor:
+        postings.append(Posting.credit(promotion_expense, deducted))
+    if fx is None:
+        if owed != refunded:
+            raise InvalidJournal("a refund in the same currency owes what it takes")
+        return (*postings, Posting.credit(refunds_payable, owed))
+    if owed.currency == taken.currency:
+        raise InvalidJournal("a refund through the FX positions needs two currencies")
+    fx_credited, fx_paid = fx
+    return (
+        *postings,
+        Posting.credit(fx_credited, refunded),
+        Posting.debit(fx_paid, owed),
+        Posting.credit(refunds_payable, owed),
+    )
 
 
 def refund_paid(*, refunds_payable: int, paid_from: int, amount: Money) -> Postings:

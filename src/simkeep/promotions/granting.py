@@ -15,6 +15,8 @@ Design overview
   (``rules.promotion_grant``, journal ``promotion:<id>:<order_no>``, the account opened if
   the SIM has none yet). Extra validity days are returned for the caller to add to the
   top-up's own, so the SIM's validity moves once, under its 730-day cap.
+* A refund takes the order's benefits back (``order_bonus`` with ``take_back``): its open
+  buckets close as on expiry, and the caller deducts the bonus money used from the refund.
 * ``expire_buckets`` closes buckets past their expiry in batches: a conditional update marks
   each once (and empties it), and unused bonus money goes back from the bonus account to the
   promotion expense (``rules.promotion_expiry``, journal ``bucket-expiry:<id>``), so a job
@@ -155,6 +157,36 @@ async def close_for_sims(conn: AsyncConnection, *, sim_ids: Sequence[int], now: 
     more), in the caller's transaction; unused bonus money goes back as on expiry."""
     c = b.buckets.c
     await _close(conn, (c.expired_at.is_(None), c.sim_id.in_(sim_ids)), now=now, limit=None)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBonus:
+    """The bonus money of an order's promotions still open on the SIM, in minor units."""
+
+    granted: int
+    unused: int
+
+
+async def order_bonus(
+    conn: AsyncConnection, *, order_no: str, sim_id: int, take_back: bool, now: datetime
+) -> OrderBonus:
+    """The bonus money the order's open buckets granted and what is unused of it; with
+    ``take_back`` (a refund) every open bucket of the order is closed, its unused money
+    back to the promotion expense as on expiry."""
+    c = b.buckets.c
+    where = (
+        c.expired_at.is_(None),
+        c.sim_id == sim_id,
+        c.source_ref.endswith(f":{order_no}", autoescape=True),
+    )
+    rows = (
+        await conn.execute(
+            select(c.granted, c.remaining).where(*where, c.kind == "money").with_for_update()
+        )
+    ).all()
+    if take_back:
+        await _close(conn, where, now=now, limit=None)
+    return OrderBonus(sum(r.granted for r in rows), sum(r.remaining for r in rows))
 
 
 async def _close(

@@ -315,3 +315,15 @@ async def phones(conn: AsyncConnection, *, subscriber_ids: Collection[int]) -> d
         )
     )
     return {row.id: row.phone for row in rows}
+
+
+async def reach(conn: AsyncConnection, *, subscriber_id: int) -> tuple[str, str] | None:
+    """A subscriber's login number (E.164) and language, to send them an SMS."""
+    row = (
+        await conn.execute(
+            select(t.subscribers.c.phone, t.subscribers.c.language).where(
+                t.subscribers.c.id == subscriber_id
+            )
+        )
+    ).first()
+    return (row.phone, row.language) if row else None

@@ -3,12 +3,13 @@ validity (docs/topups.md).
 
 Design overview
 ---------------
-* States: ``created → awaiting_payment → paid → credited``, or ``expired``, ``failed``,
-  ``refunded``, ``partially_refunded``. ``TRANSITIONS`` lists every allowed move, and the
-  statements that move an order take their ``WHERE state IN (…)`` lists from it
-  (``sources``): an order moves only with ``UPDATE … WHERE state IN (…)``, so two racing
-  notifications credit once. ``paid`` never outlives its transaction: the same transaction
-  credits.
+* States: ``created → awaiting_payment → paid → credited``, or ``expired``, ``failed``;
+  a credited order asked back is ``refund_requested`` until its refund is paid
+  (``refunded``, ``partially_refunded``) or not (back to where it was). ``TRANSITIONS``
+  lists every allowed move, and the statements that move an order take their
+  ``WHERE state IN (…)`` lists from it (``sources``): an order moves only with a
+  conditional update, so two racing notifications credit once. ``paid`` never outlives
+  its transaction: the same transaction credits.
 * ``OrderRequest`` is what a payer asks for, read the same way by the wizard and the API.
   ``NumberFacts`` is what one read gathers about the number; ``check_number`` and
   ``check_order`` are the wrong-number guard over those facts.
@@ -78,6 +79,7 @@ class OrderState(StrEnum):
     CREDITED = "credited"
     EXPIRED = "expired"
     FAILED = "failed"
+    REFUND_REQUESTED = "refund_requested"
     REFUNDED = "refunded"
     PARTIALLY_REFUNDED = "partially_refunded"
 
@@ -93,8 +95,12 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     # A payment that arrives after expiry is still money received: it is credited.
     OrderState.EXPIRED: frozenset({OrderState.PAID}),
     OrderState.PAID: frozenset({OrderState.CREDITED}),
-    OrderState.CREDITED: frozenset({OrderState.REFUNDED, OrderState.PARTIALLY_REFUNDED}),
-    OrderState.PARTIALLY_REFUNDED: frozenset({OrderState.REFUNDED, OrderState.PARTIALLY_REFUNDED}),
+    OrderState.CREDITED: frozenset({OrderState.REFUND_REQUESTED}),
+    # One refund at a time: refused or failed, the order is back where it was.
+    OrderState.REFUND_REQUESTED: frozenset(
+        {OrderState.CREDITED, OrderState.PARTIALLY_REFUNDED, OrderState.REFUNDED}
+    ),
+    OrderState.PARTIALLY_REFUNDED: frozenset({OrderState.REFUND_REQUESTED}),
     OrderState.FAILED: frozenset(),
     OrderState.REFUNDED: frozenset(),
 }
@@ -133,6 +139,14 @@ def sql_states(states: frozenset[OrderState]) -> str:
 
 PAYABLE = sources(OrderState.PAID)  # a payment that arrives in one of these is credited
 WAITING = frozenset({OrderState.CREATED, OrderState.AWAITING_PAYMENT, OrderState.PAID})
+CREDITED_ONCE = frozenset(  # credited, whatever was refunded of it since
+    {
+        OrderState.CREDITED,
+        OrderState.REFUND_REQUESTED,
+        OrderState.PARTIALLY_REFUNDED,
+        OrderState.REFUNDED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

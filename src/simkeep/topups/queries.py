@@ -26,7 +26,7 @@ from simkeep.payment_methods import Channel, Provider
 from simkeep.sqltypes import as_utc
 from simkeep.statements import Row as StatementRow
 from simkeep.topups import tables as t
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import CREDITED_ONCE, Order, OrderState
 
 HISTORY_PAGE = 20
 
@@ -111,10 +111,9 @@ async def by_idempotency_key(
 async def credited_before(conn: AsyncConnection, *, sim_id: int) -> bool:
     """Whether any order ever credited the SIM (refunded since or not)."""
     o = t.orders.c
-    credited = (OrderState.CREDITED, OrderState.REFUNDED, OrderState.PARTIALLY_REFUNDED)
     found = await conn.scalar(
         select(o.id)
-        .where(o.sim_id == sim_id, o.state.in_([state.value for state in credited]))
+        .where(o.sim_id == sim_id, o.state.in_([state.value for state in CREDITED_ONCE]))
         .limit(1)
     )
     return found is not None

@@ -84,6 +84,7 @@ __all__ = [
     "expire_orders",
     "get_order",
     "get_order_by_receipt",
+    "move_for_refund",
     "order_history",
     "place_order",
     "prepare_order",
@@ -94,6 +95,9 @@ __all__ = [
     "set_fx_rate",
 ]
 
+REFUND_WAY = frozenset(  # what a refund moves an order between
+    {OrderState.CREDITED, OrderState.REFUND_REQUESTED, OrderState.PARTIALLY_REFUNDED}
+)
 FIRST_POLL = timedelta(seconds=30)  # a notification usually comes first
 
 
@@ -325,3 +329,17 @@ async def expire_orders(conn: AsyncConnection, *, now: datetime) -> list[str]:
     expired = [row.order_no for row in rows]
     await promotions.release(conn, order_nos=expired, now=now)
     return expired
+
+
+async def move_for_refund(conn: AsyncConnection, *, order_no: str, to: OrderState) -> bool:
+    """Move a credited order on its refund's way (asked, paid, or back where it was) by one
+    conditional update; False if it was not in a state that moves there."""
+    moved = await conn.execute(
+        update(t.orders)
+        .where(
+            t.orders.c.order_no == order_no,
+            t.orders.c.state.in_([state.value for state in sources(to) & REFUND_WAY]),
+        )
+        .values(state=to.value)
+    )
+    return moved.rowcount == 1

@@ -165,7 +165,7 @@ _CREDITED = Statement(
     f"""
     UPDATE topup_orders SET state = '{OrderState.CREDITED.value}', credited_at = :now,
       receipt_no = :receipt_no, validity_until = :validity_until
-    WHERE order_no = :order_no AND state IN ({sql_states(sources(OrderState.CREDITED))})
+    WHERE order_no = :order_no AND state = '{OrderState.PAID.value}'
     """  # noqa: S608 - states of the model, not input
 )
 

@@ -7,7 +7,8 @@ Design overview
   shows the QR code to scan while an order waits for a wallet, the way back to the cashier
   for a redirect payment, the promotions the order holds, and — once credited — the
   amount, the SIM's new balance and validity (when the subscriber holds that SIM), what the
-  promotions gave, the receipt number and a link to the receipt. A small script
+  promotions gave, the receipt number and a link to the receipt, the refunds asked for and
+  where each is, and the way to ask for one (``web.refunds``). A small script
   (``static/order-status.js``) asks ``/topups/{order_no}/state`` every two seconds and
   swaps in the new status when it changes; without scripts the page refreshes itself while
   the order waits. Nothing here changes an order: only the
@@ -37,13 +38,15 @@ from simkeep.phone import InvalidNumber, parse_number
 from simkeep.promotions import service as promotions
 from simkeep.promotions.model import Applied
 from simkeep.promotions.wording import promotion_line
+from simkeep.refunds import queries as refund_queries
+from simkeep.refunds.queries import Refund
 from simkeep.services import Services, ServicesDep
 from simkeep.sims import service as sims
 from simkeep.sims.model import Plan, SimAccount
 from simkeep.simulators.kits import scan_url
 from simkeep.sqltypes import MAX_ID
 from simkeep.topups import service as topups
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import CREDITED_ONCE, Order, OrderState
 from simkeep.topups.queries import HistoryFilter
 from simkeep.web.formats import qr_svg
 from simkeep.web.forms import FieldError, FormState
@@ -64,6 +67,17 @@ class OrderView:
     account: SimAccount | None  # the SIM topped up, if this subscriber holds it
     simulator_cashier: str | None  # the embedded simulator's cashier for a QR order
     promotions: tuple[Applied, ...] = ()  # what the order holds, or was granted
+    refunds: tuple[Refund, ...] = ()  # asked for, oldest first
+
+    @property
+    def credited(self) -> bool:
+        """Credited, whatever was refunded of it since."""
+        return self.order.state in CREDITED_ONCE
+
+    @property
+    def refundable(self) -> bool:
+        """A refund may be asked for (whether anything is left is the refund page's to say)."""
+        return self.order.state in (OrderState.CREDITED, OrderState.PARTIALLY_REFUNDED)
 
     def promotion_lines(self, locale: str) -> list[str]:
         currency = self.order.credit.currency
@@ -134,7 +148,7 @@ async def status_fragment(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-Read = tuple[Order, Plan, SimAccount | None, tuple[Applied, ...]]
+Read = tuple[Order, Plan, SimAccount | None, tuple[Applied, ...], tuple[Refund, ...]]
 
 
 async def _order_view(services: Services, subscriber_id: int, order_no: str) -> OrderView:
@@ -145,16 +159,17 @@ async def _order_view(services: Services, subscriber_id: int, order_no: str) -> 
         plan = await sims.plan_of_sim(conn, sim_id=order.sim_id)
         account = await sims.held_sim(conn, subscriber_id=subscriber_id, sim_id=order.sim_id)
         held = await promotions.held_by_order(conn, order_no=order_no)
-        return order, plan, account, tuple(held)
+        asked = await refund_queries.refunds_of_orders(conn, order_nos=[order.order_no])
+        return order, plan, account, tuple(held), tuple(asked.get(order.order_no, []))
 
     found = await services.db.transaction(read)
     if found is None:
         raise HTTPException(404)
-    order, plan, account, held = found
+    order, plan, account, held, asked = found
     cashier = None
     if services.settings.simulators and order.channel is Channel.QR and order.pay_qr:
         cashier = scan_url(order.provider, order.order_no, order.pay_qr)
-    return OrderView(order, plan, account, cashier, held)
+    return OrderView(order, plan, account, cashier, held, asked)
 
 
 def _history_filter(form: FormState) -> HistoryFilter:

@@ -1,7 +1,8 @@
 """The staff pages in one router for the composition root: getting in and out
 (``staff_login``), the overview, lines at risk, runs and audit log (``staff_console``), the
 plans (``staff_plans``), the promotions (``staff_promotions``), the agents
-(``staff_agents``), the payments in review (``staff_payments``), an agent's own page
+(``staff_agents``), the payments in review (``staff_payments``), the refunds
+(``staff_refunds``), an agent's own page
 (``agent_pages``) and the counter's POS (``pos``, with its papers in ``pos_papers``). Staff
 pages are built on ``staff_session``."""
 
@@ -19,6 +20,7 @@ from simkeep.web import (
     staff_payments,
     staff_plans,
     staff_promotions,
+    staff_refunds,
 )
 from simkeep.web.staff_vouchers import router as vouchers_router
 
@@ -30,6 +32,7 @@ for _area in (
     staff_promotions,
     staff_agents,
     staff_payments,
+    staff_refunds,
     agent_pages,
 ):
     router.include_router(_area.router)

@@ -1,0 +1,1 @@
+"""Money going back: refunds of credited top-ups (docs/refunds.md)."""
