@@ -61,6 +61,7 @@ from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.keepalive.service import KeepAliveUrls
 from simkeep.logs import configure_logging
 from simkeep.payments.model import ProviderError
+from simkeep.payments.service import CheckoutUrls
 from simkeep.services import Services, mail_gateway, outside_gateways
 from simkeep.settings import Settings, load_settings
 from simkeep.simulators import email_routes, sms_routes
@@ -188,6 +189,7 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
         retention_at=settings.retention_time,
         keepalive_urls=KeepAliveUrls(settings.public_url),
         keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
+        notify_urls=CheckoutUrls(settings.public_url),
     )
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick

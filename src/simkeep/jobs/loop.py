@@ -28,6 +28,7 @@ from simkeep.notifications.service import EmailGateway, SmsGateway
 from simkeep.payment_methods import Provider
 from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
+from simkeep.payments.service import CheckoutUrls
 from simkeep.promotions import granting
 from simkeep.refunds import sending as refunds
 from simkeep.retention import service as retention
@@ -47,6 +48,7 @@ def standard_jobs(
     retention_at: time | None = None,
     keepalive_urls: KeepAliveUrls | None = None,
     keepalive_scan: timedelta = charging.SCAN_EVERY,
+    notify_urls: CheckoutUrls | None = None,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, email=email, now=now)
@@ -61,7 +63,8 @@ def standard_jobs(
         return await granting.expire_buckets(db, now=now)
 
     async def send_refunds(now: datetime) -> int:
-        return await refunds.send_due(db, adapters=adapters, now=now)
+        notify = notify_urls.notify if notify_urls else None
+        return await refunds.send_due(db, adapters=adapters, now=now, notify=notify)
 
     async def expire_vouchers(now: datetime) -> int:
         expired = await vouchers.expire_vouchers(db, now=now)

@@ -18,6 +18,7 @@ from simkeep.clock import Clock
 from simkeep.db import Database
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.keepalive.service import KeepAliveUrls
+from simkeep.payments.service import CheckoutUrls
 from simkeep.services import mail_gateway, outside_gateways
 from simkeep.settings import Settings
 from simkeep.simulators.sms import SimulatedSmsGateway
@@ -36,6 +37,7 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
             retention_at=settings.retention_time,
             keepalive_urls=KeepAliveUrls(settings.public_url),
             keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
+            notify_urls=CheckoutUrls(settings.public_url),
         )
         await run_forever(jobs, clock=clock, every=every)
     finally:

@@ -11,7 +11,8 @@ amount, currency and merchant match the stored order (done by the payments servi
 A paid trade is paid back with ``refund``: ``out_refund_no`` is ours and stays the same on
 every retry of one refund, so asking twice (after a timeout, after a crash) returns that
 refund, never a second one; ``query_refund`` says what became of it. Several refunds of one
-trade (partial refunds) each have their own ``out_refund_no``.
+trade (partial refunds) each have their own ``out_refund_no``. A provider that notifies a
+refund's outcome gets it verified into a ``RefundNotification``.
 
 ``InboxRecord`` is what the inbox keeps of a notification: a verified one whole (the edge
 has already capped its body), a refused one — forged, stale, unsigned: anyone can send
@@ -106,6 +107,7 @@ class RefundRequest:
     reason: str
     provider_trade_no: str | None = None
     payer_account: str | None = None  # where a pushed payment goes back (FPS: the proxy)
+    notify_url: str | None = None  # where the provider tells the refund's outcome, if it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,18 @@ class VerifiedNotification:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundNotification:
+    """A verified notification about one of our refunds (UnionPay's refund back-notification,
+    WeChat Pay's ``REFUND.*``): what the provider says became of it, believed like its
+    answer to ``query_refund``."""
+
+    provider: Provider
+    notification_id: str
+    out_trade_no: str
+    refund: ProviderRefund
+
+
+@dataclass(frozen=True, slots=True)
 class Acknowledgement:
     """What to answer the provider: status code, content type, body."""
 
@@ -216,7 +230,9 @@ class PaymentProviderAdapter(Protocol):
         reason ``unknown``, so that it can be asked for again)."""
         ...
 
-    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+    def verify_notification(
+        self, raw: RawNotification, *, now: datetime
+    ) -> VerifiedNotification | RefundNotification:
         """Check signature, freshness and shape; raise ``NotificationRejected`` otherwise."""
         ...
 

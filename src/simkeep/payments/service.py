@@ -57,9 +57,11 @@ from simkeep.payments.model import (
     ProviderError,
     ProviderTrade,
     RawNotification,
+    RefundNotification,
     TradeStatus,
     VerifiedNotification,
 )
+from simkeep.refunds import sending as refunds
 from simkeep.topups import followup
 from simkeep.topups import service as topups
 from simkeep.topups.crediting import AmountMismatch, UnknownOrder
@@ -113,7 +115,11 @@ async def receive_notification(
         return adapter.acknowledge(False)
 
     async def process(conn: AsyncConnection) -> Outcome:
-        outcome = await _apply(conn, verified, now)
+        if isinstance(verified, RefundNotification):
+            status = await refunds.notified(conn, verified.provider, verified.refund, now=now)
+            outcome = Outcome(status, accepted=status != refunds.UNKNOWN_REFUND)
+        else:
+            outcome = await _apply(conn, verified, now)
         await _store(conn, adapter.provider, raw, verified, outcome.status, None, now)
         return outcome
 
@@ -132,7 +138,7 @@ async def _store(
     conn: AsyncConnection,
     provider: Provider,
     raw: RawNotification,
-    verified: VerifiedNotification | None,
+    verified: VerifiedNotification | RefundNotification | None,
     status: str,
     error: str | None,
     now: datetime,

@@ -17,11 +17,15 @@ What the provider answers is recorded in one transaction each:
   the order back where it was, the payer told; a refund the provider never heard of while
   it was processing is asked for again (same number);
 * no answer — asked again later, with back-off; the last error is kept for staff.
+
+A provider that notifies a refund's outcome (``notified``) is believed like its answer to a
+query, through the same ``record``; a notification about a refund already settled changes
+nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,6 +59,7 @@ FIRST_WAIT = timedelta(seconds=15)
 LONGEST_WAIT = timedelta(hours=1)
 ERROR_CHARS = 500
 UNKNOWN = "unknown"
+UNKNOWN_REFUND = "unknown_refund"
 
 PAID_TEXT = "simkeep: refund %(refund_no)s of %(amount)s for top-up %(order_no)s was paid back."
 FAILED_TEXT = (
@@ -75,12 +80,14 @@ async def send_due(
     *,
     adapters: Mapping[Provider, PaymentProviderAdapter],
     now: datetime,
+    notify: Callable[[Provider], str] | None = None,
     limit: int = 50,
 ) -> int:
-    """Ask the providers for (or about) the refunds due; returns how many were paid."""
+    """Ask the providers for (or about) the refunds due (telling them, with ``notify``,
+    where to notify the outcome); returns how many were paid."""
     paid = 0
     for due in await db.transaction(lambda conn: _claim(conn, now=now, limit=limit)):
-        refund, request = await db.read(lambda conn: _request(conn, due.refund_no))  # noqa: B023
+        refund, request = await db.read(lambda conn: _request(conn, due.refund_no, notify))  # noqa: B023
         adapter = adapters.get(refund.provider)
         if adapter is None:
             continue
@@ -95,6 +102,28 @@ async def send_due(
             continue
         paid += await db.transaction(lambda conn: record(conn, due, answer, now=now))  # noqa: B023
     return paid
+
+
+async def notified(
+    conn: AsyncConnection, provider: Provider, answer: ProviderRefund, *, now: datetime
+) -> str:
+    """A provider told us what became of one of its refunds (a verified notification):
+    recorded as its answer to a query would be. Returns what the inbox keeps as its status."""
+    c = t.refunds.c
+    row = (
+        await conn.execute(
+            select(c.state, c.attempts).where(
+                c.refund_no == answer.out_refund_no, c.provider == provider.value
+            )
+        )
+    ).first()
+    if row is None:
+        return UNKNOWN_REFUND
+    state = RefundState(row.state)
+    if state not in (RefundState.APPROVED, RefundState.PROCESSING):
+        return "refund_duplicate"
+    await record(conn, Due(answer.out_refund_no, state, row.attempts), answer, now=now)
+    return f"refund_{answer.status.value}"
 
 
 async def _claim(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
@@ -115,7 +144,9 @@ async def _claim(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Du
     return [Due(row.refund_no, RefundState(row.state), row.attempts) for row in rows]
 
 
-async def _request(conn: AsyncConnection, refund_no: str) -> tuple[Refund, RefundRequest]:
+async def _request(
+    conn: AsyncConnection, refund_no: str, notify: Callable[[Provider], str] | None
+) -> tuple[Refund, RefundRequest]:
     """The refund and what its provider is asked, from the order it pays back."""
     refund = await get_refund(conn, refund_no=refund_no)
     assert refund is not None
@@ -130,6 +161,7 @@ async def _request(conn: AsyncConnection, refund_no: str) -> tuple[Refund, Refun
         reason=refund.reason.value,
         provider_trade_no=order.provider_trade_no,
         payer_account=pushed[0].payer_account if pushed else None,
+        notify_url=notify(refund.provider) if notify else None,
     )
 
 

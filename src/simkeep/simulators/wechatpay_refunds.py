@@ -183,11 +183,19 @@ def refund_resource(refund: SimRefund, *, mchid: str, api: V3Api, amount: int) -
         "refund_status": "SUCCESS",
         "success_time": _rfc3339(refund.success_time),
         "user_received_account": RECEIVED_ACCOUNT,
-        "amount": _amount(refund, amount),
+        "amount": _amount(refund, amount) | _currencies(refund, api),
     }
 
 
-def _amount(refund: SimRefund, amount: int) -> dict[str, int]:
+def _currencies(refund: SimRefund, api: V3Api) -> dict[str, str]:
+    """The global API names the currencies of a notification's amounts; the Mainland one's
+    are yuan and unnamed."""
+    if api.implied_currency is not None:
+        return {}
+    return {"currency": refund.currency, "payer_currency": refund.payer_currency}
+
+
+def _amount(refund: SimRefund, amount: int) -> dict[str, Any]:
     return {
         "total": refund.total,
         "refund": amount,

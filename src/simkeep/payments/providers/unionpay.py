@@ -58,6 +58,7 @@ from simkeep.payments.model import (
     ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundNotification,
     RefundRequest,
     RefundStatus,
     TradeStatus,
@@ -66,8 +67,10 @@ from simkeep.payments.model import (
 from simkeep.payments.providers.unionpay_certs import UnionPayTrust
 from simkeep.payments.providers.unionpay_refunds import (
     IN_PROCESS,
+    REFUND_TYPE,
     failed,
     refund_from_query,
+    refund_notification,
     refund_txn_time,
     said,
 )
@@ -231,7 +234,9 @@ class UnionPayAdapter:
         self._check_about(answer, number)
         return refund_from_query(number, answer)
 
-    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
+    def verify_notification(
+        self, raw: RawNotification, *, now: datetime
+    ) -> VerifiedNotification | RefundNotification:
         """Chain and signature, then merchant, kind, outcome, freshness and amount."""
         fields = self._verified(parse_form(raw.body), now=now)
         missing = [name for name in NOTIFICATION_FIELDS if not fields.get(name)]
@@ -239,6 +244,8 @@ class UnionPayAdapter:
             raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
         if fields["merId"] != self._config.mer_id:
             raise NotificationRejected("wrong_merchant", "merId is not ours")
+        if (fields["txnType"], fields.get("txnSubType")) == REFUND_TYPE:
+            return refund_notification(fields, now=now)
         if (fields["txnType"], fields.get("txnSubType")) != ("01", "01"):
             raise NotificationRejected("unexpected_type", "only a consume is notified here")
         if fields["respCode"] != SUCCESS:

@@ -18,8 +18,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
-from simkeep.payments.model import ProviderError, ProviderRefund, RefundStatus
+from simkeep.payment_methods import Provider
+from simkeep.payments.model import (
+    NotificationRejected,
+    ProviderError,
+    ProviderRefund,
+    RefundNotification,
+    RefundStatus,
+)
 from simkeep.payments.providers.unionpay_signing import (
     SUCCESS,
     beijing_time,
@@ -28,6 +36,8 @@ from simkeep.payments.providers.unionpay_signing import (
     trace_instant,
 )
 
+REFUND_TYPE = ("04", "00")  # txnType, txnSubType of a refund (退货)
+REFUND_FRESHNESS = timedelta(days=4)  # its txnTime is the midnight of the refund's date
 REFUND_NO = re.compile(r"^F([0-9]{6})[0-9A-Za-z]{1,25}$")  # ACP orderId: 8-32, no - or _
 IN_PROCESS = frozenset({"03", "04", "05"})  # 交易状态未明 / 已受理: ask again later
 
@@ -50,6 +60,30 @@ def said(answer: Mapping[str, str], code: str = "respCode", message: str = "resp
 
 def failed(out_refund_no: str, reason: str) -> ProviderRefund:
     return ProviderRefund(out_refund_no=out_refund_no, status=RefundStatus.FAILED, reason=reason)
+
+
+def refund_notification(fields: Mapping[str, str], *, now: datetime) -> RefundNotification:
+    """A verified back-notification of one of our refunds: its outcome (``respCode``), as a
+    query's ``origRespCode`` would say it."""
+    order_id = fields["orderId"]
+    try:
+        txn_time = parse_beijing_time(fields["txnTime"])
+    except ValueError as error:
+        raise NotificationRejected("malformed", str(error)) from error
+    if not now - REFUND_FRESHNESS <= txn_time <= now:
+        raise NotificationRejected("stale", f"txnTime {fields['txnTime']} is out of window")
+    outcome = {"origRespCode": fields["respCode"], "origRespMsg": fields.get("respMsg", "")}
+    as_queried = {**fields, **outcome}
+    try:
+        refund = refund_from_query(order_id, as_queried)
+    except ProviderError as error:
+        raise NotificationRejected("malformed", str(error)) from error
+    return RefundNotification(
+        provider=Provider.UNIONPAY,
+        notification_id=f"{fields['queryId']}{fields['respCode']}",
+        out_trade_no=fields.get("origQryId", ""),
+        refund=refund,
+    )
 
 
 def refund_from_query(out_refund_no: str, answer: Mapping[str, str]) -> ProviderRefund:

@@ -57,6 +57,7 @@ from simkeep.payments.model import (
     ProviderRefund,
     ProviderTrade,
     RawNotification,
+    RefundNotification,
     RefundRequest,
     RefundStatus,
     TradeStatus,
@@ -66,6 +67,7 @@ from simkeep.payments.providers.wechatpay_api import (
     MAINLAND,
     UNKNOWN_REFUND,
     V3Api,
+    notified_refund,
     queried_refund,
     queried_trade,
     verified_payment,
@@ -195,8 +197,11 @@ class WeChatPayAdapter:
             return _failed(request.out_refund_no, UNKNOWN_REFUND)
         return queried_refund(request.out_refund_no, _expect(response, 200), self.api)
 
-    def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
-        """Verify the signature over the raw body, decrypt ``resource``, check the merchant."""
+    def verify_notification(
+        self, raw: RawNotification, *, now: datetime
+    ) -> VerifiedNotification | RefundNotification:
+        """Verify the signature over the raw body, decrypt ``resource``, check the merchant; a
+        ``REFUND.*`` event tells a refund's outcome."""
         check_platform_signature(
             headers=raw.headers,
             body=raw.body,
@@ -206,6 +211,10 @@ class WeChatPayAdapter:
         )
         event = _json_object(raw.body, what="the notification body")
         payment = _json_object(self._decrypt(event.get("resource")), what="the resource")
+        if str(event.get("event_type", "")).startswith("REFUND."):
+            if payment.get("mchid") != self._config.mchid:
+                raise NotificationRejected("wrong_merchant", "the refund is for another mchid")
+            return notified_refund(event, payment, self.api)
         if payment.get("mchid") != self._config.mchid or payment.get("appid") != self._config.appid:
             raise NotificationRejected("wrong_merchant", "the payment is for another mchid/appid")
         if payment.get("trade_state") != "SUCCESS":
@@ -246,6 +255,8 @@ class WeChatPayAdapter:
         }
         if request.reason:
             order["reason"] = request.reason[:REFUND_REASON_CHARS]
+        if request.notify_url:
+            order["notify_url"] = request.notify_url
         if self.api.merchant_in_refunds:
             order |= {"mchid": self._config.mchid, "appid": self._config.appid}
         return order

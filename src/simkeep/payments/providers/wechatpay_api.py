@@ -31,6 +31,7 @@ from simkeep.payments.model import (
     ProviderError,
     ProviderRefund,
     ProviderTrade,
+    RefundNotification,
     RefundStatus,
     TradeStatus,
     VerifiedNotification,
@@ -157,6 +158,27 @@ def queried_trade(out_trade_no: str, answer: dict[str, Any], api: V3Api) -> Prov
         amount=amount,
         provider_trade_no=transaction_id if isinstance(transaction_id, str) else None,
         paid_at=paid_at,
+    )
+
+
+def notified_refund(
+    event: Mapping[str, Any], resource: dict[str, Any], api: V3Api
+) -> RefundNotification:
+    """A ``REFUND.*`` notification's decrypted resource (its ``refund_status``) as ours."""
+    out_refund_no, notification_id = resource.get("out_refund_no"), event.get("id")
+    if not isinstance(out_refund_no, str) or not isinstance(notification_id, str):
+        raise NotificationRejected("malformed", "a refund notification names its refund and id")
+    try:
+        refund = queried_refund(
+            out_refund_no, {**resource, "status": resource.get("refund_status")}, api
+        )
+    except ProviderError as error:
+        raise NotificationRejected("malformed", str(error)) from error
+    return RefundNotification(
+        provider=api.provider,
+        notification_id=notification_id,
+        out_trade_no=str(resource.get("out_trade_no", "")),
+        refund=refund,
     )
 
 
