@@ -47,6 +47,7 @@ PAGES = [
     "/staff/lines?state=suspended",
     "/staff/runs",
     "/staff/payments",
+    "/staff/refunds",
     "/staff/audit",
 ]
 PATH_VALUES = {"code": "HK-KEEP"}  # a real value for each path parameter; any other: 1
