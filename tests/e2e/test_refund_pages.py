@@ -58,6 +58,30 @@ async def test_the_payer_asks_and_the_rule_approves_a_wrong_number(site: Site) -
         page = await http.get(f"/topups/{order_no}")
         assert "Paid back" in page.text
         assert "Refunded" in page.text
+        refund_no = asked.headers["location"].split("refund=")[1]
+        await check_the_receipt(site, http, refund_no)
+
+
+async def check_the_receipt(site: Site, http: httpx.AsyncClient, refund_no: str) -> None:
+    """The payer's refund receipt, its PDF, its public check; nobody else's."""
+    receipt = await http.get(f"/refunds/{refund_no}/receipt")
+    assert receipt.status_code == 200
+    assert refund_no in receipt.text
+    assert "Refund receipt" in receipt.text
+    pdf = await http.get(f"/refunds/{refund_no}/receipt.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    link = re.search(r'class="receipt__link" href="https?://[^/]+(/r/[^"]+)"', receipt.text)
+    assert link is not None, receipt.text[:2000]
+    async with site.browser() as anyone:
+        checked = await anyone.get(link.group(1), params={"lang": "en"})
+        assert checked.status_code == 200
+        assert "This is a genuine simkeep receipt" in checked.text
+        forged = await anyone.get(link.group(1)[:-2] + "00")
+        assert forged.status_code == 404
+        assert (await anyone.get(f"/refunds/{refund_no}/receipt")).status_code in (303, 401)
+        await register(site, anyone, "+85261234599")
+        assert (await anyone.get(f"/refunds/{refund_no}/receipt")).status_code == 404
 
 
 async def test_staff_decide_what_waits_and_auditors_only_read(staffed: Site) -> None:

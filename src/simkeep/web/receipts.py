@@ -6,8 +6,9 @@ Design overview
 Everything comes from ``receipts.service``: the owner's page and PDF show the whole receipt
 (only for an order they placed and that was credited; any other is a 404), the public page
 shows a masked summary to anyone holding a genuine link — of a top-up (with the outlet, if
-made at a counter), or of the vouchers a counter sold — and the same "not genuine" page
-for a forged signature or an unknown receipt, so the page cannot be used to guess receipts.
+made at a counter), of the vouchers a counter sold, or of a paid refund — and the same
+"not genuine" page for a forged signature or an unknown receipt, so the page cannot be used
+to guess receipts.
 The PDF is in the visitor's language, like the page.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
+from simkeep.receipts import refunds as refund_receipts
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt
 from simkeep.services import Services, ServicesDep
@@ -70,8 +72,13 @@ async def verify_page(
         sold = await receipts.verify_sale_receipt(
             services.db, receipt_no=receipt_no, signature=signature, signing=services.receipts
         )
-    status = 200 if receipt is not None or sold is not None else 404
-    context = {"receipt": receipt, "sold": sold, "receipt_no": receipt_no[:40]}
+    refund = None
+    if receipt is None and sold is None:  # a paid refund's receipt
+        refund = await refund_receipts.verify_refund_receipt(
+            services.db, refund_no=receipt_no, signature=signature, signing=services.receipts
+        )
+    status = 404 if receipt is None and sold is None and refund is None else 200
+    context = {"receipt": receipt, "sold": sold, "refund": refund, "receipt_no": receipt_no[:40]}
     return pages.render(request, "receipts/verify.html", context, status_code=status, viewer=viewer)
 
 

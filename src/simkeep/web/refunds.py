@@ -1,4 +1,5 @@
-"""Asking for a top-up's money back: ``/topups/{order_no}/refund``.
+"""Asking for a top-up's money back (``/topups/{order_no}/refund``), and a paid refund's
+receipt (``/refunds/{refund_no}/receipt``, with its PDF).
 
 Design overview
 ---------------
@@ -13,17 +14,23 @@ again with the reason (409), and changes nothing.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from simkeep.receipts import refunds as receipts
+from simkeep.receipts.refunds import RefundReceipt
 from simkeep.refunds import service as refunds
 from simkeep.refunds.model import Amounts, Reason, RefundError, UnknownRefund
 from simkeep.services import Services, ServicesDep
+from simkeep.web.formats import qr_svg
 from simkeep.web.forms import FieldError, FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.session import SignedIn, SignedInDep
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+RefundNo = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 
 
 @router.get("/topups/{order_no}/refund")
@@ -62,6 +69,36 @@ async def ask_refund(
         form.fail("refund", error)
         return await _page(request, pages, services, me, order_no, form, status_code=409)
     return see_other(f"/topups/{refund.order_no}", refund=refund.refund_no)
+
+
+@router.get("/refunds/{refund_no}/receipt")
+async def receipt_page(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, refund_no: RefundNo
+) -> Response:
+    receipt = await _receipt(services, me.id, refund_no)
+    context = {"receipt": receipt, "qr": qr_svg(receipt.verify_url, title=receipt.refund_no)}
+    return pages.render(request, "receipts/refund.html", context, viewer=me.viewer)
+
+
+@router.get("/refunds/{refund_no}/receipt.pdf")
+async def receipt_pdf(
+    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, refund_no: RefundNo
+) -> Response:
+    receipt = await _receipt(services, me.id, refund_no)
+    pdf = await receipts.refund_receipt_pdf(receipt, language=pages.choose(request).language.code)
+    disposition = f'inline; filename="{receipt.refund_no}.pdf"'
+    headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
+    return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+async def _receipt(services: Services, subscriber_id: int, refund_no: str) -> RefundReceipt:
+    """The receipt of one of the subscriber's paid refunds; 404 for any other."""
+    receipt = await receipts.refund_receipt(
+        services.db, refund_no=refund_no, subscriber_id=subscriber_id, signing=services.receipts
+    )
+    if receipt is None:
+        raise HTTPException(404)
+    return receipt
 
 
 async def _page(
