@@ -1,10 +1,11 @@
 """``simkeep demo seed`` prints demo logins that work, and every figure the demo subscribers
 see has its history: each balance is the sum of the credited top-ups of that SIM in their
 history, each credited top-up has its receipt, its journal and the notification that
-credited it, and the books hold no other journal but the retention run's and the demo
-promotions' (each SIM's bonus money is what its money buckets hold). The history spans weeks,
-both providers, payments in the other currency and an order that expired. Seeding again
-changes nothing."""
+credited it, and the books hold no other journal but the retention run's, the demo
+promotions' (each SIM's bonus money is what its money buckets hold) and the demo refunds'
+(``test_demo_refunds``). The history spans weeks, both providers, payments in the other
+currency, an order that expired, one refunded and one whose refund waits for staff. Seeding
+again changes nothing."""
 
 from __future__ import annotations
 
@@ -118,8 +119,13 @@ async def test_every_demo_figure_has_its_history(
     assert any(account.bonus.minor > 0 for person in everyone for account in person.sims)
 
     orders = [order for person in everyone for order in person.orders]
-    credited_nos = {order.order_no for order in orders if order.state is OrderState.CREDITED}
-    assert {order.state for order in orders} == {OrderState.CREDITED, OrderState.EXPIRED}
+    credited_nos = {order.order_no for order in orders if order.credited_at is not None}
+    assert {order.state for order in orders} == {
+        OrderState.CREDITED,
+        OrderState.EXPIRED,
+        OrderState.REFUNDED,  # the wrong-number top-up (demo.refunds)
+        OrderState.REFUND_REQUESTED,  # its refund waits for staff
+    }
     assert {order.provider for order in orders if order.order_no in credited_nos} == {
         Provider.ALIPAY,
         Provider.WECHATPAY,
@@ -147,6 +153,9 @@ async def test_every_demo_figure_has_its_history(
         "bucket-expiry",  # and expired unused
         "voucher_sale",  # demo vouchers sold at a demo counter (demo.vouchers)
         "float_deposit",  # the agents' floats, paid in (demo.agents)
+        "refund-hold",  # the demo refunds, asked for (demo.refunds)
+        "refund",  # approved by the automatic rule
+        "refund-paid",  # and paid back by the provider
     }
     assert inbox == {(order_no, "credited", "notification") for order_no in credited_nos}
 

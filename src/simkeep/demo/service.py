@@ -25,7 +25,9 @@ each agent's user and clerks) and approved float deposits follow (``demo.agents`
 three days of a clerk's shifts at a counter (``demo.counter``). Demo
 SIM 4 has auto keep-alive, signed with Alipay at its simulator (``demo.keepalive``), and
 their reminders go by email too, to an address they confirmed with the emailed code
-(``demo.emails``).
+(``demo.emails``). Once the staff exist, the demo's refunds (``demo.refunds``): a
+wrong-number top-up paid back through WeChat Pay by the automatic rule, a request waiting
+for staff, and one the operator refused.
 """
 
 from __future__ import annotations
@@ -39,33 +41,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import HONG_KONG, Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.demo.agents import ensure_demo_agents
+from simkeep.demo.cashier import DemoTopup, demo_number, demo_providers, sim_currency, top_up
 from simkeep.demo.counter import ensure_demo_counter
 from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.outlets import ensure_demo_outlets
 from simkeep.demo.promotions import ensure_demo_promotions
+from simkeep.demo.refunds import ensure_demo_refunds
 from simkeep.demo.vouchers import DemoVouchers, ensure_demo_vouchers
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
-from simkeep.money import Money
-from simkeep.payment_methods import PROVIDERS, Provider
-from simkeep.payments import methods
-from simkeep.payments import service as payments
-from simkeep.payments.model import Acknowledgement, PaymentProviderAdapter, RawNotification
+from simkeep.payment_methods import Provider
 from simkeep.promotions import granting
 from simkeep.retention import service as retention
 from simkeep.settings import Settings
 from simkeep.sims import service as sims
-from simkeep.sims.model import IdType, digest_key, luhn_complete
-from simkeep.simulators.embedded import EmbeddedProviders
+from simkeep.sims.model import IdType, digest_key
 from simkeep.staff import service as staff
 from simkeep.staff.audit import CLI
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
-from simkeep.topups.model import ORDER_TTL, Order, OrderRequest, OrderState
+from simkeep.topups.model import Order, OrderState
 from simkeep.usage import rates
 
-DEMO_SIMS = {1: "HKD", 2: "HKD", 3: "CNY", 4: "HKD", 5: "CNY", 6: "HKD"}
 SIM_COUNT = 36
 COUNTER_SIMS = (7, 8, 10, 11)  # Hong Kong dollar SIMs topped up at the demo counter
 # How many days ago each SIM was issued: the held ones with the history; the rest lately, so
@@ -87,7 +85,6 @@ RUN_AT = time(0, 10)  # the daily retention run, Hong Kong time
 HOLDERS = ("陳大明", "李小華", "张伟", "王芳", "Chan Tai Man", "黃美玲", "刘洋", "Wong Siu Ming")
 DEMO_FX = Decimal("0.9200")  # 1 HKD in CNY, as the operator would set it
 HISTORY_DAYS = 45  # the SIMs, the rate and the logins are this old
-PAY_AFTER = timedelta(minutes=2)  # from the order to the payment at the cashier
 
 
 class DemoRefused(Refusal):
@@ -95,33 +92,17 @@ class DemoRefused(Refusal):
 
 
 @dataclass(frozen=True)
-class DemoTopup:
-    """One top-up in a demo subscriber's history."""
-
-    days_ago: int
-    at: time  # Hong Kong time of day
-    sim: int  # the demo SIM topped up (see ``_demo_number``)
-    amount: int  # in whole units of the SIM's currency
-    provider: Provider
-    paid: bool = True  # False: left at the cashier, it expired
-
-    @property
-    def key(self) -> str:
-        return f"demo-{self.days_ago:02d}-{self.at:%H%M}-{self.sim}"
-
-
-@dataclass(frozen=True)
 class DemoSubscriber:
     phone: str
     password: str
     language: str  # the locale this person reads (their SMS)
-    sims: tuple[int, ...]  # demo SIM numbers (see _demo_number) this person holds
+    sims: tuple[int, ...]  # demo SIM numbers (see demo_number) this person holds
     topups: tuple[DemoTopup, ...] = ()
 
     @property
     def hk_numbers(self) -> list[str]:
         """The Hong Kong numbers of the SIMs this person holds, as people type them."""
-        return [_demo_number(n)[1] for n in self.sims]
+        return [demo_number(n)[1] for n in self.sims]
 
 
 ALIPAY, WECHATPAY = Provider.ALIPAY, Provider.WECHATPAY
@@ -219,7 +200,7 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     for person in DEMO_SUBSCRIBERS:
         holders[person.phone] = await _subscriber(db, demo.now(), person)
     orders = await _history(db, settings, demo, now, holders)
-    kept = await db.transaction(lambda conn: sims.find_by_number(conn, number=_demo_number(4)[1]))
+    kept = await db.transaction(lambda conn: sims.find_by_number(conn, number=demo_number(4)[1]))
     assert kept is not None
     await ensure_demo_keep_alive(  # demo SIM 4 tops itself up before it lapses
         db,
@@ -236,8 +217,9 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     )
     await ensure_demo_outlets(db, now=now)  # the outlets people top up at
     credited = sum(order.state is OrderState.CREDITED for order in orders)
+    members: dict[str, int] = {}  # staff ids by username
     for member in DEMO_STAFF:
-        await staff.ensure_staff(
+        members[member.username] = await staff.ensure_staff(
             db,
             username=member.username,
             display_name=member.name,
@@ -247,8 +229,16 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
             actor=CLI,
             now=now,
         )
+    await ensure_demo_refunds(  # one paid back by the rule, one waiting for staff, one refused
+        db,
+        settings=settings,
+        orders=orders,
+        payers=[holders[person.phone] for person in DEMO_SUBSCRIBERS],
+        operator_id=members["operator"],
+        now=now,
+    )
     agents_staff = await ensure_demo_agents(db, now=now)  # their people, floats and deposits
-    counter_numbers = [_demo_number(n)[1] for n in COUNTER_SIMS]
+    counter_numbers = [demo_number(n)[1] for n in COUNTER_SIMS]
     await ensure_demo_counter(  # three days of a clerk's shifts and sales
         db, numbers=counter_numbers, now=now, secret_key=settings.secret_key
     )
@@ -268,10 +258,7 @@ async def _history(
         key=lambda planned: (-planned[1].days_ago, planned[1].at),
     )
 
-    async def receive(adapter: PaymentProviderAdapter, raw: RawNotification) -> Acknowledgement:
-        return await payments.receive_notification(db, adapter=adapter, raw=raw, now=demo.now())
-
-    providers = EmbeddedProviders.build(settings, demo, notify=receive)
+    providers = demo_providers(db, settings, demo)
     orders = []
     today = in_hong_kong(now).date()
     day = today - timedelta(days=max(ISSUED_DAYS_AGO.values()))
@@ -285,9 +272,7 @@ async def _history(
                 if _instant(now, topup).date() == day:
                     demo.set(_instant(now, topup))
                     subscriber_id = holders[person.phone]
-                    orders.append(
-                        await _top_up(db, providers, settings, demo, subscriber_id, topup)
-                    )
+                    orders.append(await top_up(db, providers, settings, demo, subscriber_id, topup))
             day += timedelta(days=1)
     finally:
         await providers.close()
@@ -299,79 +284,6 @@ def _instant(now: datetime, topup: DemoTopup) -> datetime:
     return datetime.combine(day, topup.at, tzinfo=HONG_KONG)
 
 
-async def _top_up(
-    db: Database,
-    providers: EmbeddedProviders,
-    settings: Settings,
-    clock: FixedClock,
-    subscriber_id: int,
-    topup: DemoTopup,
-) -> Order:
-    """Order, pay and credit one top-up as a payer would; an order placed by an earlier
-    seed is returned as it is."""
-    earlier = await db.transaction(
-        lambda conn: topups.by_idempotency_key(conn, subscriber_id=subscriber_id, key=topup.key)
-    )
-    if earlier is not None:
-        return earlier[0]
-    _, hk, cn = _demo_number(topup.sim)
-    currency = _currency(topup.sim)
-    number = hk if currency == "HKD" else cn  # the number of the SIM's home side
-    charges = PROVIDERS[topup.provider].currencies  # the SIM's own currency if it can
-    pay_currency = currency if currency in charges else charges[0]
-    channel = methods.channels_for(PROVIDERS[topup.provider], phone=False)[0]
-    order = await payments.checkout(
-        db,
-        adapter=providers.adapters[topup.provider],
-        request=OrderRequest.of(
-            subscriber_id=subscriber_id,
-            idempotency_key=topup.key,
-            number=number,
-            confirm_number=number,
-            credit=Money(topup.amount * 100, currency),
-            pay_currency=pay_currency,
-            provider=topup.provider,
-            channel=channel,
-        ),
-        urls=payments.CheckoutUrls(settings.public_url),
-        payer_ip="127.0.0.1",
-        now=clock.now(),
-    )
-    if not topup.paid:
-        clock.advance(ORDER_TTL)
-        await payments.expire_unpaid(db, adapters=providers.adapters, now=clock.now())
-        return await _order(db, order.order_no)
-    clock.advance(PAY_AFTER)
-    return await _pay(db, providers, settings, clock.now(), order)
-
-
-async def _pay(
-    db: Database, providers: EmbeddedProviders, settings: Settings, now: datetime, order: Order
-) -> Order:
-    """The payer pays at the simulator; its notification credits the order. A gateway
-    that takes a form first gets it from the payer's browser, which opens the trade."""
-    if order.pay_url and order.pay_form:
-        opened = await providers.http.post(order.pay_url, data=dict(order.pay_form))
-        if opened.status_code != 303:
-            raise RuntimeError(f"demo order {order.order_no}: the gateway refused its form")
-    pay = f"{settings.public_url.rstrip('/')}/_sim/{order.provider.value}/pay/{order.order_no}"
-    # the amount for a push payment's bank, which never saw the QR code
-    outcome = {"outcome": "success", "amount_minor": str(order.pay.minor)}
-    paid = await providers.http.post(pay, params=outcome)
-    paid.raise_for_status()
-    await providers.tick(now)  # Alipay notifies on its next round; WeChat Pay at once
-    credited = await _order(db, order.order_no)
-    if credited.state is not OrderState.CREDITED:
-        raise RuntimeError(f"demo order {order.order_no} is {credited.state.value}, not credited")
-    return credited
-
-
-async def _order(db: Database, order_no: str) -> Order:
-    order = await db.transaction(lambda conn: topups.get_order(conn, order_no=order_no))
-    assert order is not None
-    return order
-
-
 async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> int:
     subscriber_id = await subscribers.enroll(
         db, phone=person.phone, password=person.password, language=person.language, now=now
@@ -379,7 +291,7 @@ async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> in
 
     async def link(conn: AsyncConnection) -> None:
         for n in person.sims:
-            sim = await sims.find_by_number(conn, number=_demo_number(n)[1])
+            sim = await sims.find_by_number(conn, number=demo_number(n)[1])
             assert sim is not None
             linked = max(now, sim.created_at + timedelta(hours=1))  # once it was issued
             await sims.assign_sim(conn, subscriber_id=subscriber_id, sim_id=sim.id, now=linked)
@@ -388,22 +300,9 @@ async def _subscriber(db: Database, now: datetime, person: DemoSubscriber) -> in
     return subscriber_id
 
 
-def _demo_number(n: int) -> tuple[str, str, str]:
-    """ICCID, HK and Mainland number of demo SIM ``n``."""
-    return (
-        luhn_complete(f"8985200{n:011d}"),
-        f"9{n + 200:03d}{n * 37 % 10000:04d}",
-        f"139{n:04d}{n * 53 % 10000:04d}",
-    )
-
-
-def _currency(n: int) -> str:
-    return DEMO_SIMS.get(n, "CNY" if n % 3 == 0 else "HKD")
-
-
 def demo_id(n: int) -> tuple[IdType, str]:
     """The document of demo SIM ``n``'s holder, as a clerk types it for the ID check."""
-    if _currency(n) == "HKD":
+    if sim_currency(n) == "HKD":
         return IdType.HKID, f"A{n:06d}(3)"
     return IdType.HOME_RETURN_PERMIT, f"H{n:08d}"
 
@@ -412,10 +311,10 @@ async def _sims(conn: AsyncConnection, id_key: bytes, now: datetime) -> int:
     await sims.ensure_plans(conn)
     await rates.ensure_rates(conn)
     for n in range(1, SIM_COUNT + 1):
-        iccid, hk, cn = _demo_number(n)
+        iccid, hk, cn = demo_number(n)
         if await sims.find_by_number(conn, number=hk) is not None:
             continue
-        currency = _currency(n)
+        currency = sim_currency(n)
         validity = n % 4 == 0
         issued = _issued_at(n, now)
         lasts = LAPSING_VALIDITY if n in LAPSING else STARTER_VALIDITY
