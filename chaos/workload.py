@@ -58,7 +58,6 @@ from chaos.counter_ops import (
 from chaos.counter_setup import Clerk
 from chaos.keepalive_ops import KeepAliveRule
 from chaos.pay_methods import Pay
-from chaos.refund_ops import AskRefund, DecideRefunds
 from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
 
@@ -621,14 +620,8 @@ OPERATIONS: tuple[Operation, ...] = (
     SellVouchers(),
     CloseShift(),
     RedeemVoucher(),
-    AskRefund(),
-    DecideRefunds(),
 )
-REPLAYS: dict[str, Operation] = {
-    "topup_replay": TopUp(),
-    "page_topup_replay": PageTopUp(),
-    "refund_replay": AskRefund(),
-}
+REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
 
 
