@@ -480,3 +480,18 @@ async def test_an_unpaid_top_up_is_not_refundable(world: World) -> None:
     )
     with pytest.raises(NotRefundable):
         await ask(w, order)
+
+
+async def test_a_success_told_twice_pays_once(world: World) -> None:
+    """A notification and a query racing with the same answer: one payment, one SMS."""
+    w = world
+    order = await credited(w)
+    refund = await ask(w, order)
+    due = sending.Due(refund.refund_no, RefundState.APPROVED, 0)
+    told = ProviderRefund(refund.refund_no, RefundStatus.SUCCEEDED, HUNDRED)
+    first = await w.db.transaction(lambda conn: sending.record(conn, due, told, now=w.clock.now()))
+    again = await w.db.transaction(lambda conn: sending.record(conn, due, told, now=w.clock.now()))
+    assert (first, again) == (1, 0)
+    texts = [t for t in await texts_to(w, "+85291234567") if refund.refund_no in t]
+    assert len(texts) == 1, texts
+    await books_ok(w)
