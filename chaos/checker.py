@@ -35,6 +35,12 @@ a voucher's liability, not through a provider, so the money figure counts them a
 drawn down by exactly the counters' sales, each shift's expected cash its sales, each
 voucher redeemed at most once, the vouchers' liability what is sold and unredeemed.
 
+Refunds (``chaos.refund_figures``): each refund number paid once at its provider, what the
+providers refunded equal to the refunds paid in the books, each refund's journals, the
+refunds payable what is owed; the money figures count the orders the providers were paid
+for (refunded since or not) less what their refunds took off the credit, and the providers'
+money less what they paid back against the credited orders less the refunds paid out.
+
 Auto keep-alive (``chaos.keepalive_figures``): at most one paid charge per rule and period,
 none paid at the provider and not credited; its charges are trades like any payment's, so
 the money figures hold them too.
@@ -61,6 +67,15 @@ from chaos.push_figures import (
     read_pushed,
     trade_providers,
 )
+from chaos.refund_figures import (
+    ever_paid,
+    read_refunds,
+    refund_figures,
+    refund_tally,
+    refunded_at_providers,
+    refunded_credit,
+    waiting_orders,
+)
 from chaos.setup import IssuedCard
 from chaos.usage_ops import read_usage, usage_figures
 from chaos.workload import Attempt, Outcome
@@ -73,7 +88,8 @@ from simkeep.sims import tables as st
 from simkeep.sims.model import MAX_VALIDITY_AHEAD
 from simkeep.topups import tables as tt
 
-TERMINAL = ("credited", "expired", "failed")
+TERMINAL = ("credited", "expired", "failed", "partially_refunded", "refunded")
+CREDITED = ("credited", "refund_requested", "partially_refunded", "refunded")  # once credited
 OFFLINE = ("outlet", "voucher")  # orders paid at a counter from a float, or by a voucher
 
 
@@ -104,6 +120,7 @@ class Tally:
     sim_states: dict[str, int]  # after the retention runs
     retention: dict[str, int]  # fee revenue, arrears and forfeited, minor units per currency
     keep_alive: dict[str, int]  # rules and attempts by state, keep-alive charges credited
+    refunds: dict[str, int]  # asked, approved by the rule, by state
     by_provider: dict[str, dict[str, int]]  # records and paid ones; incoming payments by state
 
 
@@ -122,10 +139,12 @@ async def check(
     state = await db.transaction(_read)
     pushed = state["pushed"]
     # the orders a provider says were paid: a trade, or a transfer naming it for its amount
-    paid = {no for no, t in trades.items() if t["paid"]} | exactly_paid(records, pushed)
+    paid = {no for no, t in trades.items() if ever_paid(t)} | exactly_paid(records, pushed)
     orders: dict[str, Any] = state["orders"]
-    credited = {no: o for no, o in orders.items() if o.state == "credited"}
+    # credited once: refunds (asked, partial or whole) do not undo the credit, they follow it
+    credited = {no: o for no, o in orders.items() if o.state in CREDITED}
     online = {no: o for no, o in credited.items() if o.provider not in OFFLINE}
+    waiting = waiting_orders(state["refunds"])  # at rest: their refund waits for staff
 
     held = Counter[str]()
     for (_sim, currency), amount in state["sim_money"].items():
@@ -135,6 +154,7 @@ async def check(
     kept.subtract(state["promotion_expense"])  # … the promotions gave
     kept.update(state["usage"]["revenue"])  # what usage took from SIMs' bonus and balance
     owed = Counter[str]()
+    owed.subtract(refunded_credit(state["refunds"]))  # what refunds took off the orders' credit
     for no in paid:
         if no in orders:
             owed[orders[no].credit_currency] += orders[no].credit_minor
@@ -144,11 +164,14 @@ async def check(
     charged = in_review(pushed)  # money pushed that credited nothing: held for staff
     for order in online.values():
         charged[order.pay_currency] += order.pay_minor
+    charged.subtract(state["refunds"]["paid_in_books"])  # paid back out of clearing
+    providers = [*trade_providers(records), *push_providers(records)]
     received = Counter[str]()
-    for provider in (*trade_providers(records), *push_providers(records)):
+    for provider in providers:
         for trade in records[provider]:
-            if trade["paid"]:
+            if ever_paid(trade):
                 received[trade["currency"]] += trade["amount_minor"]
+    received.subtract(refunded_at_providers(records, providers))
 
     figures = [
         *(
@@ -214,7 +237,7 @@ async def check(
         Figure("orders read credited, then not", sum("read credited" in a for a in anomalies)),
         Figure(
             "orders not in a terminal state",
-            sum(1 for o in orders.values() if o.state not in TERMINAL),
+            sum(1 for no, o in orders.items() if o.state not in TERMINAL and no not in waiting),
         ),
         Figure("expired orders whose trade was never closed", state["unclosed"]),
         Figure("SMS not sent", state["unsent_sms"]),
@@ -230,9 +253,16 @@ async def check(
         ),
         *(Figure(name, value) for name, value in keepalive_figures(state["keepalive"], paid)),
         *(Figure(name, value) for name, value in counter_figures(state["counters"], attempts)),
+        *(
+            Figure(name, value)
+            for name, value in refund_figures(
+                state["refunds"], records, providers, orders, attempts, anomalies
+            )
+        ),
         Figure(
             "operations still unknown after recovery",
-            sum(1 for a in attempts if a.outcome is Outcome.UNKNOWN),
+            len(unknown := [a for a in attempts if a.outcome is Outcome.UNKNOWN]),
+            note="; ".join(f"{a.op}: {a.detail}" for a in unknown[:5]),
         ),
     ]
     by_provider = {
@@ -258,6 +288,7 @@ async def check(
         credited_by_currency=dict(held),
         sim_states=dict(state["sim_states"]),
         keep_alive=keepalive_tally(state["keepalive"]),
+        refunds=refund_tally(state["refunds"], attempts),
         retention={
             **{f"fees {c}": v for c, v in state["fee_revenue"].items()},
             **{f"owed {c}": v for c, v in state["arrears"].items() if v},
@@ -337,6 +368,7 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
         "usage": await read_usage(conn),
         "keepalive": await read_keepalive(conn),
         "counters": await read_counters(conn),
+        "refunds": await read_refunds(conn),
         "pushed": await read_pushed(conn),
         "orders": orders,
         "credits": credits,
@@ -355,8 +387,8 @@ async def _read(conn: AsyncConnection) -> dict[str, Any]:
 def _balance_mismatches(
     sim_money: Counter[tuple[int, str]], taken: Counter[tuple[int, str]], credited: dict[str, Any]
 ) -> int:
-    """SIMs whose balance is not their credited orders less what the retention run took
-    (fees, arrears, forfeiture)."""
+    """SIMs whose balance is not their credited orders less what the run took (fees,
+    arrears, forfeiture, usage, refunds)."""
     expected: Counter[tuple[int, str]] = Counter()
     for key, amount in taken.items():
         expected[key] -= amount
@@ -413,7 +445,9 @@ async def _retention(conn: AsyncConnection) -> dict[str, Any]:
             j.client_id.like("fee:%")
             | j.client_id.like("arrears:%")
             | j.client_id.like("forfeit:%")
-            | j.client_id.like("usage:%"),
+            | j.client_id.like("usage:%")
+            | j.client_id.like("refund:%")  # approved: off the SIM …
+            | j.client_id.like("refund-failed:%"),  # … and back when the provider refused
         )
         .group_by(a.code, a.currency)
     )

@@ -37,6 +37,7 @@ def print_result(result: Result) -> None:
     console.print(f"refusals: {result.tally.refusals}")
     console.print(f"SIMs: {result.tally.sim_states}; retention: {result.tally.retention}")
     console.print(f"keep-alive: {result.tally.keep_alive}")
+    console.print(f"refunds: {result.tally.refunds}")
     for provider, counts in result.tally.by_provider.items():
         console.print(f"{provider}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     console.print(f"orders: {result.tally.orders}; phases (s): {_rounded(result.phases)}")
@@ -90,6 +91,8 @@ def render(result: Result) -> str:
         f"{', '.join(f'{k}: {v}' for k, v in sorted(tally.retention.items()))} (minor units).",
         "",
         f"Auto keep-alive: {', '.join(f'{k} {v}' for k, v in tally.keep_alive.items())}.",
+        "",
+        f"Refunds: {', '.join(f'{k} {v}' for k, v in tally.refunds.items())}.",
         "",
         f"Faults injected ({len(result.timeline)}):",
         "",

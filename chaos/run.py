@@ -46,7 +46,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaos import report
-from chaos.checker import Figure, Tally, check
+from chaos.checker import CREDITED, Figure, Tally, check
 from chaos.cluster import PostgresCluster
 from chaos.counter_ops import CounterWorld
 from chaos.counter_setup import CounterStock, prepare_counters
@@ -55,10 +55,13 @@ from chaos.ports import free_port
 from chaos.processes import Process, Spec
 from chaos.proxy import FaultyProxy
 from chaos.push_figures import exactly_paid, read_pushed, trade_providers, unaccounted
+from chaos.refund_figures import OPEN, ever_paid
+from chaos.refund_ops import prepare_refund_staff, refund_settings
 from chaos.setup import IssuedCard, network_token, prepare
 from chaos.workload import Card, Person, World, run_clients, settle_unknown
 from simkeep.db import Database
 from simkeep.notifications.tables import outbox
+from simkeep.refunds import tables as rt
 from simkeep.settings import load_settings
 from simkeep.topups import tables as tt
 
@@ -168,6 +171,7 @@ class Harness:
             "SIMKEEP_KEEPALIVE_SCAN_SECONDS": str(KEEPALIVE_SCAN_SECONDS),
             "SIMKEEP_LOG_LEVEL": "WARNING",
             "SIMKEEP_DATABASE_URL": direct,
+            **refund_settings(),
         }
         subprocess.run([str(BIN / "simkeep"), "db", "upgrade"], env=env, check=True)
         served_env = {**env, "SIMKEEP_DATABASE_URL": served}
@@ -244,6 +248,7 @@ async def run(config: Config, harness: Harness) -> Result:
             db, people=config.clients, secret_key=SECRET_KEY, now=datetime.now(UTC)
         )
         counters = await prepare_counters(db, secret_key=SECRET_KEY, now=datetime.now(UTC))
+        await prepare_refund_staff(db, now=datetime.now(UTC))
         shared = _counter_world(counters, stock)
         people = [_person(n, cards, config.seed, shared) for n, cards in enumerate(stock)]
         operator = Person(len(people), "", [], random.Random(config.seed), role="operator")
@@ -316,7 +321,8 @@ def _clerks(counters: CounterStock, first: int, seed: int, shared: CounterWorld)
 async def _drain(db: Database, http: httpx.AsyncClient, sim_url: str) -> dict[str, Any]:
     """Wait until the workers are done: no order waiting for payment, every trade the
     providers say was paid credited, every pushed payment matched or in review, every SMS
-    sent, every expired trade closed."""
+    sent, every expired trade closed, every approved refund paid back or refused by its
+    provider."""
     deadline = time.monotonic() + DRAIN_SECONDS
     while True:
         records = (await http.get(f"{sim_url}/_sim/records")).json()
@@ -333,14 +339,14 @@ async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, 
     counted = await conn.execute(select(o.state, func.count().label("orders")).group_by(o.state))
     states: dict[str, int] = {row.state: row.orders for row in counted}
     credited = {
-        row.order_no for row in await conn.execute(select(o.order_no).where(o.state == "credited"))
+        row.order_no for row in await conn.execute(select(o.order_no).where(o.state.in_(CREDITED)))
     }
     pushed = await read_pushed(conn)
     paid = [
         trade["out_trade_no"]
         for provider in trade_providers(records)
         for trade in records[provider]
-        if trade["paid"]
+        if ever_paid(trade)
     ]
     paid += exactly_paid(records, pushed)
     unsent = (
@@ -351,12 +357,16 @@ async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, 
             select(func.count()).where(o.state == "expired", o.close_due_at.is_not(None))
         )
     ).scalar_one()
+    sending = (
+        await conn.execute(select(func.count()).where(rt.refunds.c.state.in_(OPEN)))
+    ).scalar_one()
     left = {
         "waiting orders": sum(states.get(s, 0) for s in ("created", "awaiting_payment", "paid")),
         "paid trades not credited": sum(1 for no in paid if no not in credited),
         "pushed payments not taken": unaccounted(records, pushed),
         "SMS not sent": unsent,
         "trades not closed": unclosed,
+        "refunds approved or processing": sending,
     }
     return {name: count for name, count in left.items() if count}
 

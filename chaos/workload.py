@@ -36,6 +36,7 @@ import os
 import random
 import re
 import signal
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from chaos.counter_ops import (
 from chaos.counter_setup import Clerk
 from chaos.keepalive_ops import KeepAliveRule
 from chaos.pay_methods import Pay
+from chaos.refund_ops import AskRefund, DecideRefunds
 from chaos.usage_ops import UsageBatch
 from simkeep.clock import HONG_KONG
 
@@ -580,24 +582,27 @@ class RetentionRun:
         return world.record(attempt)
 
     async def _run(self, world: World, day: date, kill_after: float | None) -> tuple[Outcome, str]:
-        process = await asyncio.create_subprocess_exec(
-            *world.cli,
-            *("retention", "run", "--date", day.isoformat()),
-            env=world.cli_env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            await asyncio.wait_for(process.wait(), timeout=kill_after or 300.0)
-        except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
-            await process.wait()
-            return Outcome.UNKNOWN, "killed -9 mid-run"
-        if process.returncode == 0:
-            return Outcome.OK, ""
-        return Outcome.UNKNOWN, f"exit {process.returncode}"
+        with tempfile.TemporaryFile() as errors:
+            process = await asyncio.create_subprocess_exec(
+                *world.cli,
+                *("retention", "run", "--date", day.isoformat()),
+                env=world.cli_env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
+            try:
+                await asyncio.wait_for(process.wait(), timeout=kill_after or 300.0)
+            except TimeoutError:
+                os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
+                await process.wait()
+                return Outcome.UNKNOWN, "killed -9 mid-run"
+            if process.returncode == 0:
+                return Outcome.OK, ""
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip().splitlines()
+            return Outcome.UNKNOWN, f"exit {process.returncode}: {said[-1] if said else ''}"
 
     async def settle(self, attempt: Attempt, person: Person, world: World) -> Outcome:
         """Run it again to the same day: it resumes where the killed run stopped."""
@@ -620,8 +625,14 @@ OPERATIONS: tuple[Operation, ...] = (
     SellVouchers(),
     CloseShift(),
     RedeemVoucher(),
+    AskRefund(),
+    DecideRefunds(),
 )
-REPLAYS: dict[str, Operation] = {"topup_replay": TopUp(), "page_topup_replay": PageTopUp()}
+REPLAYS: dict[str, Operation] = {
+    "topup_replay": TopUp(),
+    "page_topup_replay": PageTopUp(),
+    "refund_replay": AskRefund(),
+}
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS} | REPLAYS
 
 

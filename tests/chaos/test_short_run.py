@@ -6,7 +6,8 @@ On SQLite there is no database server to stop: the nemesis kills and pauses the 
 workers and cuts the simulators' notifications. On PostgreSQL it also stops the harness's
 own cluster (``immediate``) and cuts and slows the app's and workers' connections to it.
 Auto keep-alive must have charged and credited at least one top-up in the minute, the
-counters opened shifts, topped up, sold vouchers and had them redeemed, every online
+counters opened shifts, topped up, sold vouchers and had them redeemed, people asked for
+refunds, every online
 provider of the registry was paid, and each push provider (FPS) both credited an order and
 held a payment in review (a wrong or missing reference, another amount), so that their
 figures prove something.
@@ -65,6 +66,9 @@ def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
     charges = re.search(r"'charges\s+credited':\s+(\d+)", output)
     assert charges is not None, output[-3000:]
     assert int(charges.group(1)) > 0, output[-3000:]  # keep-alive charged in the minute
+    asked = re.search(r"'asked':\s+(\d+)", output)  # refunds asked and checked
+    assert asked is not None, output[-3000:]
+    assert int(asked.group(1)) > 0, output[-3000:]
     for counter_op in ("open_shift", "counter_topup", "sell_vouchers", "redeem_voucher"):
         done = re.search(rf"'{counter_op}':\s*\{{[^}}]*'(?:unknown→)?ok':", output)
         assert done is not None, f"no {counter_op} went through: {output[-3000:]}"

@@ -1,7 +1,7 @@
 """The daily retention run over months of a SIM's life, on both databases: monthly fees
 charged on the billing day (the month's last day when it is shorter), a fee the balance
 cannot cover owed and the SIM in grace, then suspended, then recycled with its balance
-forfeited through the books and its links ended; a validity SIM in grace the day after its
+forfeited through the books and its links ended; money held for a refund left alone; a validity SIM in grace the day after its
 validity ends; and every run safe to repeat or to resume after it was killed."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from simkeep.ledger.chart import System
 from simkeep.money import Money
 from simkeep.notifications.tables import outbox
 from simkeep.payment_methods import Channel, Provider
+from simkeep.refunds import books as refund_books
 from simkeep.retention import service as retention
 from simkeep.retention import tables as rt
 from simkeep.retention.model import Line, day_of, lapses_on
@@ -153,6 +154,25 @@ async def test_a_monthly_fee_sim_pays_then_lapses_then_is_recycled(db: Database)
     ]
     assert sum("暫停服務" in text for text in await texts(db, sim)) == 1
     assert sum("已被回收" in text for text in await texts(db, sim)) == 1
+
+
+async def test_money_held_for_a_refund_is_not_the_runs_to_charge(db: Database) -> None:
+    """HK$45 of HK$50 held for a refund asked: the HK$8 fee is not covered by the HK$5 the
+    SIM can spend, so it is owed and the held money stays where it is."""
+    clock = FixedClock(ISSUED)
+    sim = await funded(db, clock, "HK-KEEP", 5_000)
+    await db.transaction(
+        lambda conn: refund_books.hold(
+            conn, refund_no="F1", sim_id=sim.id, taken=Money(4_500, "HKD"), now=clock.now()
+        )
+    )
+    await retention.run_day(db, day=date(2026, 1, 31), clock=clock)
+    await run_to(db, clock, date(2026, 2, 28))
+    row = await sim_row(db, sim.id)
+    assert (row["state"], row["arrears_minor"]) == ("grace", 800)
+    assert await balance(db, chart.sim_balance(sim.id, "HKD").code) == 5_000
+    report = await db.transaction(ledger.check_books)
+    assert report.ok, report.problems
 
 
 async def texts(db: Database, sim: Sim) -> list[str]:

@@ -5,7 +5,8 @@ Design overview
 ---------------
 ``run_day(db, day=…)`` walks the SIMs in batches by id, one transaction each. A batch
 reads everything the rules need of its SIMs not yet **marked** for the day (``sims.run_on``)
-in one query over its range of ids (plan, state, dates, arrears, the balance from the books)
+in one query over its range of ids (plan, state, dates, arrears, the balance from the books:
+what it can spend, so money held for a refund asked is neither charged nor forfeited)
 and applies ``model.step`` to each. Most SIMs have nothing to do on a given day, and are
 left as they are: doing nothing twice is harmless. The few with something to do — a fee,
 a move, a notice — are then locked on PostgreSQL (in id order), so that a top-up crediting
@@ -226,7 +227,7 @@ async def _lines(
     from their issue; and each SIM's currency."""
     s, p, b = st.sims.c, st.plans.c, lt.balances.c
     balance = (
-        select(func.coalesce(func.sum(b.balance), 0))
+        select(func.coalesce(func.sum(b.balance - b.pending_out), 0))
         .where(b.account_id == s.balance_account_id)
         .scalar_subquery()
     )

@@ -243,6 +243,12 @@ class AlipayPlusSimulator:
                 "currency": p.currency,
                 "attempts": sum(d.attempts for d in self._deliveries_of(p)),
                 "acknowledged": any(d.acknowledged for d in self._deliveries_of(p)),
+                "refunded_minor": p.refunded,
+                "refunds": [
+                    {"refund_no": r.refund_request_id, "amount_minor": r.amount}
+                    for r in self.refund_desk.refunds.values()
+                    if r.payment is p
+                ],
             }
             for p in self.payments.values()
         ]

@@ -53,6 +53,7 @@ from simkeep.payments.providers.fps_bank import (
     request_message,
     stamp,
 )
+from simkeep.payments.providers.fps_payouts import PayoutStatus
 from simkeep.payments.providers.fps_qr import QrError, parse_payload
 from simkeep.payments.signing import (
     KeyPair,
@@ -241,9 +242,28 @@ class FpsBankSimulator:
                 "currency": CURRENCY,
                 "attempts": n.attempts if (n := notices.get(t.id)) else 0,
                 "acknowledged": n.acknowledged if (n := notices.get(t.id)) else False,
+                **self._payout_records(t),
             }
             for t in self.transfers.values()
         ]
+
+    def _payout_records(self, transfer: Transfer) -> dict[str, Any]:
+        """What a transfer's record adds about the payouts that paid it back (a refund): the
+        total that left the account against it, and each payout by its instruction id."""
+        payouts = [
+            p
+            for p in self.payouts.payouts.values()
+            if p.status is not PayoutStatus.RJCT
+            and transfer.fps_txn_id
+            and p.order.original_fps_txn_id == transfer.fps_txn_id
+        ]
+        return {
+            "refunded_minor": sum(p.order.amount_minor for p in payouts),
+            "refunds": [
+                {"refund_no": p.order.instruction_id, "amount_minor": p.order.amount_minor}
+                for p in payouts
+            ],
+        }
 
     def _open(self, reference: str, amount_minor: int, payee_name: str) -> Transfer:
         transfer = Transfer(

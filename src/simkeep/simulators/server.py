@@ -183,6 +183,11 @@ def provider_records(
                 "amount_minor": trade.amount.minor,
                 "currency": trade.amount.currency,
                 **_alipay_notified(alipay_deliveries.get(trade.out_trade_no)),
+                "refunded_minor": trade.refunded.minor,
+                "refunds": [
+                    {"refund_no": number, "amount_minor": refund.amount.minor}
+                    for number, refund in trade.refunds.items()
+                ],
             }
             for trade in alipay.trades.values()
         ],
@@ -194,6 +199,7 @@ def provider_records(
                 "amount_minor": trade.total,
                 "currency": trade.currency,
                 **_wechatpay_notified(wechat_deliveries.get(trade.out_trade_no)),
+                **wechatpay.refund_records(trade),
             }
             for trade in wechatpay.trades.values()
         ],

@@ -302,6 +302,8 @@ class UnionPaySimulator:
                     "currency": CURRENCIES[trade.currency_code],
                     "attempts": len(replies),
                     "acknowledged": any(accepted(reply) for reply in replies),
+                    "refunded_minor": trade.refunded,  # UnionPay's running sum of its refunds
+                    "refunds": self.refund_book.records_of(trade.query_id),
                 }
             )
         return records

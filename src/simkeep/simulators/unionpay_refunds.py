@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from simkeep.payments.providers.unionpay_signing import (
     AMOUNT,
@@ -118,6 +119,14 @@ class RefundBook:
                 refund.trace_no = digits(6)
                 paid.append(refund)
         return paid
+
+    def records_of(self, query_id: str) -> list[dict[str, Any]]:
+        """The refunds of one consume, by their ``orderId`` (the fault harness counts them)."""
+        return [
+            {"refund_no": r.order_id, "amount_minor": r.amount}
+            for r in self.refunds.values()
+            if r.orig_query_id == query_id
+        ]
 
     def next_due(self) -> datetime | None:
         return min((r.due_at for r in self.refunds.values() if r.state == PROCESSING), default=None)

@@ -250,9 +250,19 @@ class WeChatPayPlatform(V3Notifier):
                     "currency": trade.currency,
                     "attempts": len(statuses),
                     "acknowledged": any(status in ACCEPTED for status in statuses),
+                    **self.refund_records(trade),
                 }
             )
         return records
+
+    def refund_records(self, trade: SimTrade) -> dict[str, Any]:
+        """What a trade's record adds about its refunds: the total it has paid back, and each
+        refund of it by the merchant's number (the fault harness counts them)."""
+        refunds = [r for r in self.refunds.values() if r.out_trade_no == trade.out_trade_no]
+        return {
+            "refunded_minor": trade.refunded,
+            "refunds": [{"refund_no": r.out_refund_no, "amount_minor": r.refund} for r in refunds],
+        }
 
     def payment_resource(self, trade: SimTrade, *, total: int) -> dict[str, Any]:
         """The decrypted payment plaintext of a ``TRANSACTION.SUCCESS`` notification."""
