@@ -46,8 +46,11 @@ async def test_the_payer_asks_and_the_rule_approves_a_wrong_number(site: Site) -
         asked = await ask(http, order_no, reason="wrong_number", note="typed it wrong")
         assert asked.status_code == 303, asked.text
         assert asked.headers["location"].startswith(f"/topups/{order_no}?refund=F")
-        page = await http.get(f"/topups/{order_no}")
+        page = await http.get(asked.headers["location"])
         assert "Approved, being sent" in page.text
+        assert "is approved: " in page.text
+        assert "is on its way back to you" in page.text
+        assert "is approved: " not in (await http.get(f"/topups/{order_no}")).text
         assert f'href="/topups/{order_no}/refund"' not in page.text  # one at a time
         again = await http.get(f"/topups/{order_no}/refund")
         assert "already asked for" in again.text
@@ -96,6 +99,8 @@ async def test_staff_decide_what_waits_and_auditors_only_read(staffed: Site) -> 
         assert refund_no is not None
         number = refund_no.group(0)
         assert "Waiting for our staff" in (await payer.get(f"/topups/{order_no}")).text
+        told = await payer.get(f"/topups/{order_no}", params={"refund": number})
+        assert f"We have your refund request {number}." in told.text
 
         assert (await log_in(site, ada, "ada")).status_code == 303
         queue = await ada.get("/staff/refunds")
@@ -121,6 +126,10 @@ async def test_staff_decide_what_waits_and_auditors_only_read(staffed: Site) -> 
         page = await payer.get(f"/topups/{order_no}")
         assert "Refused" in page.text
         assert "used for a call already" in page.text
+        told = await payer.get(f"/topups/{order_no}", params={"refund": number})
+        assert f"Your refund {number} was not made" in told.text
+        long = await payer.get(f"/topups/{order_no}", params={"refund": "F" * 40})
+        assert long.status_code == 400
         assert f'href="/topups/{order_no}/refund"' in page.text  # it may be asked again
         log = await olive.get("/staff/audit")
         assert "refund.refuse" in log.text

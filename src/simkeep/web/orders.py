@@ -24,10 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -120,10 +120,17 @@ async def history(
 
 @router.get("/topups/{order_no}")
 async def status_page(
-    request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep, order_no: str
+    request: Request,
+    pages: PagesDep,
+    services: ServicesDep,
+    me: SignedInDep,
+    order_no: str,
+    refund: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
+    """The order's page; ``refund`` names a refund just asked, told above the order."""
     view = await _order_view(services, me.id, order_no)
-    context = {"view": view, "refresh": REFRESH_SECONDS}
+    asked = next((r for r in view.refunds if refund and r.refund_no == refund), None)
+    context = {"view": view, "refresh": REFRESH_SECONDS, "asked": asked}
     return pages.render(request, "topups/status.html", context, viewer=me.viewer)
 
 
