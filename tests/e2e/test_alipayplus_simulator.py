@@ -99,6 +99,9 @@ async def test_a_payer_logs_in_and_pays_with_the_six_digit_password(world: World
             "currency": "HKD",
             "attempts": 1,
             "acknowledged": True,
+            "fee_minor": 148,  # 1.2 % of HK$123.45, rounded half up
+            "refunded_minor": 0,
+            "refunds": [],
         }
     ]
 

@@ -140,6 +140,9 @@ async def test_a_person_scans_checks_and_pays_in_the_app(world: World) -> None:
             "currency": "HKD",
             "attempts": 1,
             "acknowledged": True,
+            "fee_minor": 0,  # the bank's fee on an incoming FPS payment
+            "refunded_minor": 0,
+            "refunds": [],
         }
     ]
 

@@ -67,6 +67,9 @@ async def test_adapters_in_another_process_pay_and_the_records_say_so(tmp_path: 
             "currency": "CNY",
             "attempts": 1,
             "acknowledged": False,
+            "fee_minor": 28,  # 0.6 % of ¥46.17, rounded half up to the fen
+            "refunded_minor": 0,
+            "refunds": [],
         }
     ]
     assert records["wechatpay"][0]["paid"] is False

@@ -85,6 +85,9 @@ async def test_a_card_pays_on_the_cashier_and_the_notification_verifies(world: W
             "currency": "CNY",
             "attempts": 1,
             "acknowledged": True,
+            "fee_minor": 7,  # 0.55 % of ¥12.34, rounded half up
+            "refunded_minor": 0,
+            "refunds": [],
         }
     ]
     assert (await _pay(world, cashier)).startswith("400")  # paid once only

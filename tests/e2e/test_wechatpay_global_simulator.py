@@ -267,6 +267,9 @@ async def test_retries_follow_the_v3_schedule_and_records_tell_the_story(world: 
             "currency": "HKD",
             "attempts": 3,
             "acknowledged": True,
+            "fee_minor": 12,  # 1 % of HK$12.34, to the cent
+            "refunded_minor": 0,
+            "refunds": [],
         },
         {
             "out_trade_no": "TOPUP_HK_UNPAID",
@@ -276,6 +279,9 @@ async def test_retries_follow_the_v3_schedule_and_records_tell_the_story(world: 
             "currency": "HKD",
             "attempts": 0,
             "acknowledged": False,
+            "fee_minor": 0,
+            "refunded_minor": 0,
+            "refunds": [],
         },
     ]
 

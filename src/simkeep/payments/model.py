@@ -14,6 +14,9 @@ refund, never a second one; ``query_refund`` says what became of it. Several ref
 trade (partial refunds) each have their own ``out_refund_no``. A provider that notifies a
 refund's outcome gets it verified into a ``RefundNotification``.
 
+``bill`` fetches the provider's bill of a day for reconciliation, checked against its own
+digest and totals and read into a ``reconciliation.bill.Bill``.
+
 ``InboxRecord`` is what the inbox keeps of a notification: a verified one whole (the edge
 has already capped its body), a refused one — forged, stale, unsigned: anyone can send
 those — only as a bounded record (its size, SHA-256 digest and first bytes, the reason cut
@@ -25,12 +28,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.reconciliation.bill import Bill
 
 OUT_TRADE_NO_PATTERN = r"^[A-Za-z0-9_]{6,32}$"  # fits both Alipay and WeChat Pay
 REFUSED_PREFIX_BYTES = 256  # of a refused notification's body, enough to tell what it was
@@ -238,4 +242,10 @@ class PaymentProviderAdapter(Protocol):
 
     def acknowledge(self, accepted: bool) -> Acknowledgement:
         """The reply the provider expects (Alipay: ``success``; WeChat Pay: 204)."""
+        ...
+
+    async def bill(self, day: date) -> Bill:
+        """The provider's bill of a Beijing day, downloaded the provider's way, its digest
+        and totals checked, read into rows; ``BillNotReady`` while the provider has none,
+        ``BillRefused`` when it does not add up."""
         ...

@@ -12,7 +12,10 @@ and show the cashier. Like real Alipay, a precreated trade is unknown to ``query
 ``close`` until the payer opens it (or pays it through the test hook), and a trade still
 unpaid after its ``time_expire`` (Beijing time, from the request) is closed: ``query`` says
 ``TRADE_CLOSED`` and neither the cashier nor the test hook can pay it. A paid trade is
-refunded, partly or in full, through ``simulators.alipay_refunds``, registered here.
+refunded, partly or in full, through ``simulators.alipay_refunds``, registered here. Each
+payment costs the merchant Alipay's fee (``fee_rate_bp``, 0.6 % unless told otherwise), which
+its refunds give back pro rata; ``bills`` (``simulators.alipay_bills``) writes the daily
+trade bill from these records.
 
 Paying a trade, and each refund of it, queues a signed ``trade_status_sync`` notification
 for the trade's ``notify_url``. ``deliver_pending(now)`` sends what is due through an
@@ -50,6 +53,7 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.alipay_bills import AlipayBills
 from simkeep.simulators.alipay_refunds import AlipayRefunds, refund_fields
 from simkeep.simulators.alipay_trades import (
     CASHIER_METHODS,
@@ -66,7 +70,10 @@ from simkeep.simulators.alipay_trades import (
     TradeStateError,
     http_deliver,
 )
+from simkeep.simulators.bill_rules import fee_of
 from simkeep.simulators.keys import kept_key_pair
+
+FEE_RATE_BP = 60  # Alipay's fee on a payment, 0.6 %
 
 
 class AlipaySimulator:
@@ -83,6 +90,7 @@ class AlipaySimulator:
         key_dir: Path | None = None,
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
+        fee_rate_bp: int = FEE_RATE_BP,
     ) -> None:
         self.app_id = app_id
         self.seller_id = seller_id
@@ -90,6 +98,7 @@ class AlipaySimulator:
         self.base_url = base_url.rstrip("/")
         self.keys = KeyPair.generate() if key_dir is None else kept_key_pair(key_dir, "alipay")
         self.time_scale = time_scale
+        self.fee_rate_bp = fee_rate_bp
         self.faults: set[AlipayFault] = set()
         self.trades: dict[str, SimTrade] = {}
         self.deliveries: list[Delivery] = []
@@ -103,6 +112,7 @@ class AlipaySimulator:
         }
         self._redirects: dict[str, Redirect] = {}
         AlipayRefunds(self)
+        self.bills = AlipayBills(self)
 
     def extend(self, handlers: Mapping[str, Handler], redirects: Mapping[str, Redirect]) -> None:
         """More gateway methods: answered ones, and page ones that send the payer on
@@ -144,13 +154,16 @@ class AlipaySimulator:
         trade.opened = True
         return trade
 
-    def pay(self, out_trade_no: str) -> SimTrade:
-        """The payer paid: mark the trade and queue its notification (if any, unless dropped)."""
+    def pay(self, out_trade_no: str, *, notify: bool = True) -> SimTrade:
+        """The payer paid: mark the trade, charge the merchant its fee and queue its
+        notification (if any, unless dropped; never, without ``notify``)."""
         trade = self._waiting_trade(out_trade_no)
         trade.opened = True
         trade.status = "TRADE_SUCCESS"
         trade.paid_at = self.clock.now()
-        self.queue_notification(trade, trade.paid_at)
+        trade.fee = Money(fee_of(trade.amount.minor, self.fee_rate_bp), trade.amount.currency)
+        if notify:
+            self.queue_notification(trade, trade.paid_at)
         return trade
 
     def queue_notification(self, trade: SimTrade, at: datetime) -> None:

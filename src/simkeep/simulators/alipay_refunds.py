@@ -16,7 +16,8 @@ of a paid trade (``ACQ.TRADE_NOT_EXIST``, ``ACQ.TRADE_STATUS_ERROR`` unpaid,
 ``ACQ.TRADE_HAS_CLOSE``, ``ACQ.TRADE_HAS_FINISHED``) and keep the refunded total within what
 was paid (``ACQ.REFUND_AMT_NOT_EQUAL_TOTAL``); the fault ``SELLER_BALANCE_NOT_ENOUGH`` refuses
 it ``ACQ.SELLER_BALANCE_NOT_ENOUGH``. The answer's ``refund_fee`` is the trade's refunded
-total. A trade refunded in full is ``TRADE_CLOSED``; each refund queues the notification
+total; each refund gives back its share of the trade's fee (``bill_rules.fee_back``). A
+trade refunded in full is ``TRADE_CLOSED``; each refund queues the notification
 Alipay sends: ``TRADE_SUCCESS`` (or ``TRADE_CLOSED`` once refunded in full) with
 ``refund_fee``, ``gmt_refund`` and ``out_biz_no``.
 
@@ -34,6 +35,7 @@ from simkeep.clock import in_shanghai
 from simkeep.money import InvalidAmount, Money
 from simkeep.payments.providers.alipay_signing import GatewayRefusal, beijing_time, yuan
 from simkeep.simulators.alipay_trades import AlipayFault, SimRefund, SimTrade
+from simkeep.simulators.bill_rules import fee_back
 
 if TYPE_CHECKING:
     from simkeep.simulators.alipay import AlipaySimulator
@@ -80,7 +82,8 @@ class AlipayRefunds:
         if AlipayFault.SELLER_BALANCE_NOT_ENOUGH in self.sim.faults:
             _refuse("ACQ.SELLER_BALANCE_NOT_ENOUGH")
         now = self.sim.clock.now()
-        refund = SimRefund(number, amount, str(biz.get("refund_reason", "")), now)
+        reason = str(biz.get("refund_reason", ""))
+        refund = SimRefund(number, amount, reason, now, fee_back=_fee_back(trade, amount))
         trade.refunds[number] = refund
         if trade.refunded == trade.amount:
             trade.status = "TRADE_CLOSED"  # Alipay closes a trade refunded in full
@@ -122,6 +125,19 @@ def refund_fields(trade: SimTrade) -> dict[str, str]:
     if trade.status == "TRADE_CLOSED":
         fields["gmt_close"] = beijing_time(at)
     return fields
+
+
+def _fee_back(trade: SimTrade, amount: Money) -> Money:
+    """What of the trade's fee this refund gives back (``bill_rules.fee_back``)."""
+    fee = trade.fee or Money.zero(trade.amount.currency)
+    back = fee_back(
+        fee=fee.minor,
+        total=trade.amount.minor,
+        refunded_before=trade.refunded.minor,
+        refund=amount.minor,
+        fee_back_before=trade.fee_given_back.minor,
+    )
+    return Money(back, fee.currency)
 
 
 def _refund_amount(trade: SimTrade, biz: Mapping[str, Any]) -> Money:

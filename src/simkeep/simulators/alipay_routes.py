@@ -1,5 +1,12 @@
-"""The Alipay simulator over HTTP: the gateway, the cashier pages a payer clicks through, and
-a test hook — mounted under ``/_sim/alipay`` in the embedded default."""
+"""The Alipay simulator over HTTP: the gateway, the cashier pages a payer clicks through, the
+bill files its ``bill_download_url`` points to, and the test hooks — mounted under
+``/_sim/alipay`` in the embedded default.
+
+The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``: paid, and the
+merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in the
+bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in fen, 100 unless
+given), ``provider_only`` (a trade of ``amount`` yuan paid now that the merchant never
+created), ``bad_totals`` — which ``DELETE /bills/differences`` clears."""
 
 from __future__ import annotations
 
@@ -10,9 +17,13 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from simkeep.payments.providers.alipay_signing import yuan
+from simkeep.money import InvalidAmount, Money
+from simkeep.payments.providers.alipay_signing import CURRENCY, yuan
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_trades import DEMO_PASSWORD, SimTrade, TradeNotFound, TradeStateError
+from simkeep.simulators.bill_rules import Difference
+
+MAX_SHIFT = 10**8  # fen a planted amount difference may shift a trade by, either way
 
 
 def alipay_router(sim: AlipaySimulator) -> APIRouter:
@@ -50,15 +61,65 @@ def alipay_router(sim: AlipaySimulator) -> APIRouter:
 
     @router.post("/pay/{out_trade_no}")
     async def pay_hook(
-        out_trade_no: str, outcome: Literal["success", "fail"] = "success"
+        out_trade_no: str, outcome: Literal["success", "fail", "silent"] = "success"
     ) -> dict[str, str]:
-        """Test hook: the payer pays (and the first notification goes out) or fails."""
-        action = sim.pay if outcome == "success" else sim.fail
-        trade = _or_http_error(action, out_trade_no)
+        """Test hook: the payer pays (and the first notification goes out, unless
+        ``silent``) or fails."""
+        actions: dict[str, Callable[[str], SimTrade]] = {
+            "success": sim.pay,
+            "fail": sim.fail,
+            "silent": lambda number: sim.pay(number, notify=False),
+        }
+        trade = _or_http_error(actions[outcome], out_trade_no)
         await sim.deliver_pending()
         return {"out_trade_no": trade.out_trade_no, "trade_status": trade.status}
 
+    _add_bill_routes(router, sim)
     return router
+
+
+def _add_bill_routes(router: APIRouter, sim: AlipaySimulator) -> None:
+    """The bill file a ``bill_download_url`` gives, and the hooks that plant differences."""
+
+    @router.get("/downloadBillFile.resource")
+    async def bill_file(token: str = "") -> Response:
+        data = sim.bills.download(token)
+        if data is None:
+            raise HTTPException(404, "the bill download URL is unknown or expired (30 s)")
+        return Response(data, media_type="application/zip")
+
+    @router.post("/bills/differences")
+    async def plant(
+        kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
+    ) -> dict[str, str]:
+        """Test hook: plant a difference in the bills made from now on."""
+        differences = sim.bills.differences
+        if kind is Difference.AMOUNT_MISMATCH:
+            if out_trade_no not in sim.trades or not 0 < abs(shift) <= MAX_SHIFT:
+                raise HTTPException(400, "name a known out_trade_no and a shift of 1 fen or more")
+            differences.shifted[out_trade_no] = shift
+        elif kind is Difference.PROVIDER_ONLY:
+            out_trade_no = sim.bills.plant_provider_only(_hook_amount(amount)).out_trade_no
+        elif kind is Difference.BAD_TOTALS:
+            differences.bad_totals = True
+        else:
+            raise HTTPException(400, f"Alipay's bills have no {kind}")
+        return {"planted": kind.value, "out_trade_no": out_trade_no}
+
+    @router.delete("/bills/differences")
+    async def clear() -> dict[str, str]:
+        sim.bills.differences.clear()
+        return {"planted": ""}
+
+
+def _hook_amount(text: str) -> Money:
+    try:
+        amount = Money.parse(text, CURRENCY)
+    except InvalidAmount as error:
+        raise HTTPException(400, str(error)) from error
+    if not 0 < amount.minor <= MAX_SHIFT:
+        raise HTTPException(400, "amount is 0.01 to 1000000.00 yuan")
+    return amount
 
 
 async def _merged_params(request: Request) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Alipay simulator's records: trades and their refunds, notifications and their attempts,
-faults, the notifier's HTTP delivery, and the retry ladder."""
+"""Alipay simulator's records: trades and their refunds (each with the fee Alipay charges or
+gives back), notifications and their attempts, faults, the notifier's HTTP delivery, and the
+retry ladder."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class SimRefund:
     amount: Money
     reason: str
     refunded_at: datetime
+    fee_back: Money  # what of the trade's fee this refund gives back to the merchant
 
 
 @dataclass
@@ -71,12 +73,19 @@ class SimTrade:
     time_expire: datetime | None = None
     status: str = "WAIT_BUYER_PAY"
     paid_at: datetime | None = None
+    fee: Money | None = None  # what Alipay charges the merchant, once paid
     refunds: dict[str, SimRefund] = field(default_factory=dict)  # by out_request_no, in order
 
     @property
     def refunded(self) -> Money:
         """What all the refunds of this trade paid back together (Alipay's ``refund_fee``)."""
         return sum((r.amount for r in self.refunds.values()), Money.zero(self.amount.currency))
+
+    @property
+    def fee_given_back(self) -> Money:
+        """What of the fee its refunds gave back together."""
+        zero = Money.zero(self.amount.currency)
+        return sum((r.fee_back for r in self.refunds.values()), zero)
 
 
 @dataclass

@@ -24,6 +24,10 @@ drop, duplicate, bad signature, tampered amount and stale time.
 
 Refunds of a paid payment (``alipayplus_refunds``) are paid back at once; a payment with
 refunds can no longer be cancelled.
+
+Each paid payment costs the merchant Alipay+'s fee (``fee_rate_bp``, 1.2 % unless told
+otherwise), which its refunds give back pro rata; ``bills`` (``alipayplus_bill``) answers the
+report download with the day's transaction details, written from these records.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from simkeep.payments.signing import (
     load_public_key,
     verify_sha256_rsa,
 )
+from simkeep.simulators.alipayplus_bill import AlipayPlusBills
 from simkeep.simulators.alipayplus_payments import (
     ACCOUNTS,
     DEMO_PASSWORD,
@@ -70,8 +75,11 @@ from simkeep.simulators.alipayplus_payments import (
     accepted as accepted,
 )
 from simkeep.simulators.alipayplus_refunds import RefundDesk
+from simkeep.simulators.bill_rules import fee_of
 from simkeep.simulators.delivery import Deliver, http_deliver
 from simkeep.simulators.keys import kept_key_pair
+
+FEE_RATE_BP = 120  # Alipay+'s fee on an AlipayHK payment, 1.2 %
 
 
 class AlipayPlusSimulator:
@@ -88,6 +96,7 @@ class AlipayPlusSimulator:
         key_version: str = "1",
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
+        fee_rate_bp: int = FEE_RATE_BP,
     ) -> None:
         self.client_id = client_id
         self.platform_keys = (
@@ -104,6 +113,8 @@ class AlipayPlusSimulator:
         self._clock = clock
         self._deliver = deliver
         self._time_scale = time_scale
+        self.fee_rate_bp = fee_rate_bp
+        self.bills = AlipayPlusBills(self, clock=clock)
 
     def check_request(self, *, path: str, headers: Mapping[str, str], body: bytes) -> None:
         """Refuse (``INVALID_SIGNATURE`` …) unless the merchant signed exactly this, just now."""
@@ -202,8 +213,11 @@ class AlipayPlusSimulator:
     def inquire_refund(self, request: Mapping[str, Any]) -> dict[str, Any]:
         return self.refund_desk.inquiry(request)
 
-    def pay(self, payment_request_id: str, *, account: str, password: str) -> SimPayment:
-        """The payer confirms with the payment password; too little balance declines it."""
+    def pay(
+        self, payment_request_id: str, *, account: str, password: str, notify: bool = True
+    ) -> SimPayment:
+        """The payer confirms with the payment password; too little balance declines it.
+        The result is notified, unless not ``notify``."""
         payment = self.find(payment_request_id)
         holder = ACCOUNTS.get(account)
         if holder is None:
@@ -218,7 +232,9 @@ class AlipayPlusSimulator:
             self._move(payment, "SUCCESS")
             payment.result = ("S", "SUCCESS", "success")
             payment.paid_at, payment.payer = now, account
-        self.deliveries.append(self._notification(payment, now))
+            payment.fee = fee_of(payment.amount, self.fee_rate_bp)
+        if notify:
+            self.deliveries.append(self._notification(payment, now))
         return payment
 
     async def deliver_due(self, now: datetime | None = None) -> None:
@@ -240,12 +256,17 @@ class AlipayPlusSimulator:
                 "paid": p.state == "SUCCESS",
                 "state": p.state,
                 "amount_minor": p.amount,
+                "fee_minor": p.fee,
                 "currency": p.currency,
                 "attempts": sum(d.attempts for d in self._deliveries_of(p)),
                 "acknowledged": any(d.acknowledged for d in self._deliveries_of(p)),
                 "refunded_minor": p.refunded,
                 "refunds": [
-                    {"refund_no": r.refund_request_id, "amount_minor": r.amount}
+                    {
+                        "refund_no": r.refund_request_id,
+                        "amount_minor": r.amount,
+                        "fee_refunded_minor": r.fee_back,
+                    }
                     for r in self.refund_desk.refunds.values()
                     if r.payment is p
                 ],

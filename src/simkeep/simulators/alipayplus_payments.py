@@ -1,6 +1,7 @@
-"""The AlipayHK (Alipay+) simulator's records: payments and their state machine, the test
-accounts, notifications and their attempts, faults, AMS ``result`` answers, and the AMS retry
-schedule (0 s, 2 min, 10 min, 10 min, 1 h, 2 h, 6 h, 15 h: eight attempts)."""
+"""The AlipayHK (Alipay+) simulator's records: payments and their state machine (a paid one
+with the fee Alipay+ charges the merchant), the test accounts, notifications and their
+attempts, faults, AMS ``result`` answers, and the AMS retry schedule (0 s, 2 min, 10 min,
+10 min, 1 h, 2 h, 6 h, 15 h: eight attempts)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ class SimPayment:
     paid_at: datetime | None = None
     payer: str | None = None
     cancelled_at: datetime | None = None
+    fee: int = 0  # cents Alipay+ charges the merchant for it, once paid
     refunded: int = 0  # cents paid back by refunds so far
+    fee_refunded: int = 0  # what of the fee those refunds gave back
 
 
 @dataclass(slots=True)

@@ -11,7 +11,8 @@ refund is checked in this order: the amount is positive cents as digits
 (``ORDER_STATUS_INVALID``), the currency is the payment's (``CURRENCY_NOT_SUPPORT``), and
 the refunds so far plus this one stay within what it charged (``REFUND_AMOUNT_EXCEED``).
 AlipayHK pays refunds back at once, so one taken is answered ``S`` with its ``refundId`` and
-``refundTime``, and the payment's ``refunded`` grows; the payment itself stays
+``refundTime``, the payment's ``refunded`` grows and the refund gives back its share of the
+payment's fee (``bill_rules.fee_back``); the payment itself stays
 ``SUCCESS``, as in AMS, and can no longer be cancelled. ``inquiryRefund`` knows only
 refunds that were made (``REFUND_NOT_EXIST`` otherwise).
 """
@@ -33,6 +34,7 @@ from simkeep.simulators.alipayplus_payments import (
     required_text,
     result,
 )
+from simkeep.simulators.bill_rules import fee_back
 
 Terms = tuple[str, str, str]  # the payment, currency and value, as asked
 
@@ -45,6 +47,7 @@ class SimRefund:
     amount: int
     reason: str
     refunded_at: datetime
+    fee_back: int = 0  # what of the payment's fee it gives back
 
 
 class RefundDesk:
@@ -103,7 +106,15 @@ class RefundDesk:
             raise SimulatorError("CURRENCY_NOT_SUPPORT", f"the payment is in {payment.currency}")
         if payment.refunded + int(value) > payment.amount:
             raise SimulatorError("REFUND_AMOUNT_EXCEED", "more than is left of the payment")
+        back = fee_back(
+            fee=payment.fee,
+            total=payment.amount,
+            refunded_before=payment.refunded,
+            refund=int(value),
+            fee_back_before=payment.fee_refunded,
+        )
         payment.refunded += int(value)
+        payment.fee_refunded += back
         refund = SimRefund(
             refund_request_id=request_id,
             refund_id=f"{in_hong_kong(now):%Y%m%d%H%M%S}{secrets.randbelow(10**18):018d}",
@@ -111,6 +122,7 @@ class RefundDesk:
             amount=int(value),
             reason=str(request.get("refundReason") or ""),
             refunded_at=now,
+            fee_back=back,
         )
         self.refunds[request_id] = refund
         return refund

@@ -1,6 +1,9 @@
 """The Alipay+ (AlipayHK) simulator over HTTP: the AMS endpoints (every answer signed, HTTP 200
-with a ``result``), the cashier page a payer clicks through, and a test hook — mounted under
-``/_sim/alipayhk`` in the embedded default.
+with a ``result``) — the report download ``reports/download`` among them (``alipayplus_bill``)
+— the cashier page a payer clicks through, and the test hooks — ``POST /pay/{id}?outcome=
+success|fail|silent`` (``silent``: paid, and the merchant never told) and the bills'
+``/bills/differences`` (``bill_hooks``) — mounted under ``/_sim/alipayhk`` in the embedded
+default.
 
 The cashier (``GET /cashier/{paymentId}``, the ``normalUrl``; ``?qr=1`` is what the desktop
 QR code opens on a phone) asks for a test AlipayHK account, then for the 6-digit payment
@@ -18,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from simkeep.payments.bills.alipayplus import REPORTS_PATH
 from simkeep.payments.providers.alipayplus_signing import json_bytes
 from simkeep.simulators.alipayplus import AlipayPlusSimulator
 from simkeep.simulators.alipayplus_payments import (
@@ -28,8 +32,10 @@ from simkeep.simulators.alipayplus_payments import (
     SimPayment,
     SimulatorError,
 )
+from simkeep.simulators.bill_hooks import bill_hooks
 
 TITLE = "支付寶HK AlipayHK"
+OUTCOMES = ("success", "fail", "silent")
 
 
 async def _answer(
@@ -82,15 +88,24 @@ def router(sim: AlipayPlusSimulator) -> APIRouter:
     async def inquiry_refund(request: Request) -> Response:
         return await _answer(sim, request, sim.inquire_refund)
 
+    @api.post("/ams/api/v1" + REPORTS_PATH)
+    async def report(request: Request) -> Response:
+        return await _answer(sim, request, sim.bills.answer)
+
     @api.post("/pay/{payment_request_id}")
     async def pay_hook(payment_request_id: str, outcome: str = "success") -> JSONResponse:
-        if outcome not in ("success", "fail"):
+        if outcome not in OUTCOMES:
             return JSONResponse(
-                {"code": "PARAM_ILLEGAL", "message": "outcome is success|fail"}, 400
+                {"code": "PARAM_ILLEGAL", "message": "outcome is success|fail|silent"}, 400
             )
-        account = DEFAULT_ACCOUNT if outcome == "success" else DECLINED_ACCOUNT
+        account = DECLINED_ACCOUNT if outcome == "fail" else DEFAULT_ACCOUNT
         try:
-            payment = sim.pay(payment_request_id, account=account, password=DEMO_PASSWORD)
+            payment = sim.pay(
+                payment_request_id,
+                account=account,
+                password=DEMO_PASSWORD,
+                notify=outcome != "silent",
+            )
         except SimulatorError as error:
             return JSONResponse(error.answer(), 400)
         await sim.deliver_due()
@@ -129,6 +144,7 @@ def router(sim: AlipayPlusSimulator) -> APIRouter:
             return _leave(payment, qr, "支付成功 Paid")
         return _page_for(sim, payment_id, qr=qr, step="done", notice="付款被拒 Declined: balance")
 
+    api.include_router(bill_hooks(sim.bills, currency="HKD"))
     return api
 
 

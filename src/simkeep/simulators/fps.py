@@ -30,6 +30,11 @@ signed) and stale timestamp. ``records()`` gives every transfer by the reference
 carried, for the fault harness's checker. The records themselves (transfers, webhooks,
 faults, the schedule, ``accepted``) are in ``fps_transfers``. FPS QR codes carry no expiry:
 a transfer may arrive for an order long expired, and the merchant decides.
+
+The bank charges a flat ``fee_minor`` on each credit it receives (HK$0.00 unless told
+otherwise: Hong Kong banks mostly charge nothing for receiving FPS); a payout gives none of
+it back — it is a transfer of its own. ``bills`` (``fps_bill``) answers the statement API
+with the day's statement of the account, written from these records.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from simkeep.payments.signing import (
     verify_sha256_rsa,
 )
 from simkeep.simulators.delivery import Deliver, http_deliver
+from simkeep.simulators.fps_bill import FpsBills
 from simkeep.simulators.fps_payouts import PAYOUT_SETTLE_SECONDS, PayoutBook
 from simkeep.simulators.fps_transfers import (
     DEMO_PIN,
@@ -76,6 +82,8 @@ from simkeep.simulators.fps_transfers import (
     fps_reference,
 )
 from simkeep.simulators.keys import kept_key_pair
+
+FEE_MINOR = 0  # the bank's charge on an incoming FPS credit, cents
 
 
 class FpsBankSimulator:
@@ -95,6 +103,7 @@ class FpsBankSimulator:
         key_dir: Path | None = None,
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
+        fee_minor: int = FEE_MINOR,
     ) -> None:
         self.proxy_id = proxy_id
         self.merchant_name = merchant_name
@@ -111,6 +120,8 @@ class FpsBankSimulator:
         self._clock = clock
         self._deliver = deliver
         self._time_scale = time_scale
+        self.fee_minor = fee_minor
+        self.bills = FpsBills(self, clock=clock)
 
     def scan(self, payload: str) -> Transfer:
         """The payer's app reads a QR payload: a PENDING transfer to our merchant."""
@@ -151,9 +162,11 @@ class FpsBankSimulator:
         success: bool,
         amount_minor: int | None = None,
         carried: str | None = None,
+        notify: bool = True,
     ) -> Transfer:
         """The test hook: settle (or reject) the transfer of the QR code last scanned with
-        ``reference``, or a new one of ``amount_minor``; it carries ``carried`` if given."""
+        ``reference``, or a new one of ``amount_minor``; it carries ``carried`` if given. Its
+        webhook goes out, unless not ``notify``."""
         scanned = [
             t
             for t in self.transfers.values()
@@ -173,7 +186,7 @@ class FpsBankSimulator:
         if not success:
             transfer.move(State.REJECTED)
             return transfer
-        await self._settle(transfer)
+        await self._settle(transfer, notify=notify)
         return transfer
 
     def credits(self, bill_reference: str) -> list[dict[str, Any]]:
@@ -239,6 +252,7 @@ class FpsBankSimulator:
                 "paid": t.state is State.SETTLED,
                 "state": t.state.value,
                 "amount_minor": t.amount_minor,
+                "fee_minor": t.fee,
                 "currency": CURRENCY,
                 "attempts": n.attempts if (n := notices.get(t.id)) else 0,
                 "acknowledged": n.acknowledged if (n := notices.get(t.id)) else False,
@@ -260,7 +274,11 @@ class FpsBankSimulator:
         return {
             "refunded_minor": sum(p.order.amount_minor for p in payouts),
             "refunds": [
-                {"refund_no": p.order.instruction_id, "amount_minor": p.order.amount_minor}
+                {
+                    "refund_no": p.order.instruction_id,
+                    "amount_minor": p.order.amount_minor,
+                    "fee_refunded_minor": 0,  # a payout is a transfer of its own
+                }
                 for p in payouts
             ],
         }
@@ -276,12 +294,16 @@ class FpsBankSimulator:
         self.transfers[transfer.id] = transfer
         return transfer
 
-    async def _settle(self, transfer: Transfer) -> None:
+    async def _settle(self, transfer: Transfer, *, notify: bool = True) -> None:
         transfer.move(State.SETTLED)
         now = self._clock.now()
-        transfer.settled_at = now
+        transfer.settled_at, transfer.fee = now, self.fee_minor
         transfer.fps_txn_id = fps_reference(now)
-        self.payouts.credited(transfer.fps_txn_id, transfer.amount_minor, payer=PAYER)
+        self.payouts.credited(
+            transfer.fps_txn_id, transfer.amount_minor, payer=PAYER, fee_minor=transfer.fee
+        )
+        if not notify:
+            return
         event_id = f"EVT-{secrets.token_hex(12)}"
         signed = self._event(transfer, event_id=event_id)
         body = signed

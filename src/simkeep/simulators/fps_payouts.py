@@ -6,6 +6,7 @@ Design overview
 ``PayoutBook`` is the merchant's account seen from the payout side. The bank learns, from
 each incoming credit it settles (``credited``), the payer's proxy (a known account that may
 be paid), the amount the credit brought in (what may go back against it) and the balance.
+The balance is what came in less the bank's charges on it, less what went out.
 ``instruct`` takes a payout request (``providers.fps_payouts``) and keeps one payout per
 instruction id: the same instruction again answers that payout — pays nothing twice — and
 the same id with other details is refused with 409 ``DU01``. A new payout is refused
@@ -86,11 +87,13 @@ class PayoutBook:
         self._clock = clock
         self._settle_after = settle_after
 
-    def credited(self, fps_txn_id: str, amount_minor: int, *, payer: Mapping[str, str]) -> None:
+    def credited(
+        self, fps_txn_id: str, amount_minor: int, *, payer: Mapping[str, str], fee_minor: int
+    ) -> None:
         """An incoming credit settled: its payer becomes an account that may be paid."""
         self.known_accounts[payer["proxy"]] = payer["bank_code"]
         self.received[fps_txn_id] = amount_minor
-        self.balance_minor += amount_minor
+        self.balance_minor += amount_minor - fee_minor
 
     def instruct(self, body: bytes) -> tuple[Payout, bool]:
         """Take a payout request: the payout under its instruction id, and whether it is new."""

@@ -10,14 +10,19 @@ Design overview
   API (``fps_payouts``), signed both ways like the query: 201 a new payout, 200 the one
   already kept under that instruction id, 409 ``DU01`` the same id with other details, 404
   ``not_found``, 400 a malformed request.
+* ``GET /v1/fps/statements?date=yyyy-MM-dd`` — the day's statement of the account
+  (``fps_bill``), signed both ways like the query: 200, 404 ``statement_not_ready`` while
+  the day is not over, 400 ``bad_date``.
 * ``GET /app`` — the payer's banking app: a form to paste a QR payload; ``GET
   /app?payload=…`` (the link a phone opens from the merchant's page) reads it, checks its
   CRC, and shows the payee, amount and reference (which the payer may change or clear)
   with a PIN field, the demo PIN printed on the page; ``POST /app/{transfer}`` pays or
   cancels. The pages are plain server-rendered HTML with no script.
-* ``POST /pay/{reference}?outcome=success|fail[&amount_minor=…][&reference=…]`` — the test
-  hook: pays the QR code last scanned with that reference (or ``amount_minor`` when none
-  was), optionally carrying another ``reference`` (empty for none).
+* ``POST /pay/{reference}?outcome=success|fail|silent[&amount_minor=…][&reference=…]`` — the
+  test hook: pays the QR code last scanned with that reference (or ``amount_minor`` when
+  none was), optionally carrying another ``reference`` (empty for none); ``silent`` settles
+  it without a webhook. ``/bills/differences`` plants differences in the statements
+  (``bill_hooks``).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from simkeep.payments.providers.fps_bank import CREDITS_PATH, error_body, json_bytes
+from simkeep.payments.bills.fps import STATEMENTS_PATH
+from simkeep.payments.providers.fps_bank import CREDITS_PATH, CURRENCY, error_body, json_bytes
 from simkeep.payments.providers.fps_payouts import PAYOUTS_PATH
+from simkeep.simulators.bill_hooks import bill_hooks
 from simkeep.simulators.fps import FpsBankSimulator
 from simkeep.simulators.fps_transfers import DEMO_PIN, SimulatorError, State, Transfer
 
@@ -52,6 +59,15 @@ def router(sim: FpsBankSimulator) -> APIRouter:
         try:
             payout, created = sim.payouts.instruct(await _checked(sim, request))
             status, answer = 201 if created else 200, json_bytes(payout.answer().to_json())
+        except SimulatorError as error:
+            status, answer = error.status, error_body(error.code, error.message)
+        return _signed(sim, status, answer)
+
+    @routes.get(STATEMENTS_PATH)
+    async def statement(request: Request, date: str = Query("", max_length=10)) -> Response:
+        try:
+            await _checked(sim, request)
+            status, answer = 200, json_bytes(sim.bills.answer(date))
         except SimulatorError as error:
             status, answer = error.status, error_body(error.code, error.message)
         return _signed(sim, status, answer)
@@ -101,14 +117,16 @@ def router(sim: FpsBankSimulator) -> APIRouter:
         amount_minor: int | None = None,
         reference: str | None = Query(None, max_length=64),
     ) -> JSONResponse:
-        if outcome not in ("success", "fail"):
-            return JSONResponse({"code": "outcome", "message": "outcome is success|fail"}, 400)
+        if outcome not in ("success", "fail", "silent"):
+            message = "outcome is success|fail|silent"
+            return JSONResponse({"code": "outcome", "message": message}, 400)
         try:
             transfer = await sim.pay(
                 out_trade_no,
-                success=outcome == "success",
+                success=outcome != "fail",
                 amount_minor=amount_minor,
                 carried=reference,
+                notify=outcome == "success",
             )
         except SimulatorError as error:
             return JSONResponse({"code": error.code, "message": error.message}, error.status)
@@ -121,6 +139,7 @@ def router(sim: FpsBankSimulator) -> APIRouter:
             }
         )
 
+    routes.include_router(bill_hooks(sim.bills, currency=CURRENCY))
     return routes
 
 

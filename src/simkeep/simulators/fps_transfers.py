@@ -74,6 +74,7 @@ class Transfer:
     state: State = State.PENDING
     fps_txn_id: str = ""
     settled_at: datetime | None = None
+    fee: int = 0  # the bank's charge on it, once settled (cents)
 
     def move(self, to: State) -> None:
         if to not in TRANSITIONS[self.state]:

@@ -16,8 +16,9 @@ order. ``echo_percent`` of the attempts are sent once more after a random 0.5–
 with a fixed ``seed``), whatever the first copy's answer was.
 
 ``GET /_sim/records`` gives the providers' own records — every trade with its state and
-amount, whether its notification was acknowledged, and the echoes sent — which the fault
-harness's checker holds simkeep's books against.
+amount, the provider's fee on it and on each refund, whether its notification was
+acknowledged, and the echoes sent — which the fault harness's checker holds simkeep's books
+against.
 """
 
 from __future__ import annotations
@@ -183,9 +184,14 @@ def provider_records(
                 "amount_minor": trade.amount.minor,
                 "currency": trade.amount.currency,
                 **_alipay_notified(alipay_deliveries.get(trade.out_trade_no)),
+                "fee_minor": trade.fee.minor if trade.fee is not None else 0,
                 "refunded_minor": trade.refunded.minor,
                 "refunds": [
-                    {"refund_no": number, "amount_minor": refund.amount.minor}
+                    {
+                        "refund_no": number,
+                        "amount_minor": refund.amount.minor,
+                        "fee_refunded_minor": refund.fee_back.minor,
+                    }
                     for number, refund in trade.refunds.items()
                 ],
             }

@@ -24,6 +24,10 @@ A refund (``backTransReq.do``, 退货) of a paid consume is checked and kept by
 ``unionpay_refunds``; it is paid back ``REFUND_SECONDS`` (scaled) after it was taken, when
 ``deliver_due`` (or a query) comes to it, and then back-notified to its own ``backUrl`` on
 the same schedule, signed and faulted like a consume's notification.
+
+Each paid consume costs the merchant UnionPay's fee (``fee_rate_bp``, 0.55 % unless told
+otherwise), which its refunds give back pro rata; ``bills`` (``unionpay_bill``) answers the
+file transfer with the day's flow file, written from these records.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ from simkeep.payments.providers.unionpay_signing import (
     verify_fields,
 )
 from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.simulators.bill_rules import fee_of
 from simkeep.simulators.delivery import Deliver, http_deliver
+from simkeep.simulators.unionpay_bill import UnionPayBills
 from simkeep.simulators.unionpay_pki import kept_pki, self_signed_leaf
 from simkeep.simulators.unionpay_refunds import (
     ORIG_RESP_CODES,
@@ -84,6 +90,7 @@ QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
 REFUND = {"txnType": "04", "txnSubType": "00", "bizType": "000201"}
 CONSUME_FIELDS = ("orderId", "txnTime", "txnAmt", "currencyCode", "backUrl", "payTimeout")
 STALE_BY = timedelta(days=4)
+FEE_RATE_BP = 55  # UnionPay's fee on a consume, 0.55 %
 FORM = "application/x-www-form-urlencoded;charset=UTF-8"
 
 
@@ -102,6 +109,7 @@ class UnionPaySimulator:
         public_base_url: str,
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
+        fee_rate_bp: int = FEE_RATE_BP,
     ) -> None:
         self.mer_id = mer_id
         self.merchant_name = merchant_name
@@ -118,6 +126,8 @@ class UnionPaySimulator:
         self._clock = clock
         self._deliver = deliver
         self._time_scale = time_scale
+        self.fee_rate_bp = fee_rate_bp
+        self.bills = UnionPayBills(self, clock=clock)
 
     def check_request(self, fields: Mapping[str, str], kind: Mapping[str, str]) -> None:
         """Refuse a request that is not this kind, for this merchant, signed by its key."""
@@ -175,7 +185,7 @@ class UnionPaySimulator:
         answer = {name: fields.get(name, "") for name in ("merId", "orderId", "txnTime")}
         answer.update(QUERY, version=VERSION, encoding=ENCODING, accessType="0")
         key = (fields.get("orderId", ""), fields.get("txnTime", ""))
-        self._pay_back_due(self._clock.now())
+        self.pay_back_due(self._clock.now())
         try:
             self.check_request(fields, QUERY)
             trade = self.trades.get(key)
@@ -262,21 +272,22 @@ class UnionPaySimulator:
         await self._settle(trade, trade.card)
         return trade
 
-    async def pay(self, order_id: str, *, success: bool) -> SimTrade:
-        """The test hook: the good card pays, or the declining card is declined."""
+    async def pay(self, order_id: str, *, success: bool, notify: bool = True) -> SimTrade:
+        """The test hook: the good card pays (the merchant told, unless not ``notify``), or
+        the declining card is declined."""
         trade = self.by_order(order_id)
         if not success:
             trade.move(TradeState.DECLINED)
             trade.decline = DECLINE
             return trade
-        await self._settle(trade, GOOD_CARD)
+        await self._settle(trade, GOOD_CARD, notify=notify)
         return trade
 
     async def deliver_due(self, now: datetime | None = None) -> None:
         """Pay back the refunds due at ``now`` (default: the clock), then send every
         back-notification attempt due."""
         instant = now or self._clock.now()
-        self._pay_back_due(instant)
+        self.pay_back_due(instant)
         for delivery in [d for d in self.deliveries.values() if not d.done]:
             if delivery.next_at <= instant:
                 await self._attempt(delivery, instant)
@@ -299,6 +310,7 @@ class UnionPaySimulator:
                     "paid": trade.state is TradeState.PAID,
                     "state": trade.state.value,
                     "amount_minor": trade.amount,
+                    "fee_minor": trade.fee,
                     "currency": CURRENCIES[trade.currency_code],
                     "attempts": len(replies),
                     "acknowledged": any(accepted(reply) for reply in replies),
@@ -308,18 +320,21 @@ class UnionPaySimulator:
             )
         return records
 
-    async def _settle(self, trade: SimTrade, card: str) -> None:
+    def pay_back_due(self, now: datetime) -> None:
+        """Pay back the refunds whose time has come, and queue their notifications."""
+        for refund in self.refund_book.pay_back_due(now):
+            self.deliveries[refund.query_id] = Delivery(refund.query_id, refund.back_url, now)
+
+    async def _settle(self, trade: SimTrade, card: str, *, notify: bool = True) -> None:
         now = self._clock.now()
         trade.move(TradeState.PAID)
         trade.acc_no, trade.card = masked(card), ""
         trace = beijing_time(now)
         trade.trace_no, trade.trace_time, trade.settle_date = digits(6), trace[4:], trace[4:8]
-        self.deliveries[trade.query_id] = Delivery(trade.query_id, trade.back_url, now)
-        await self.deliver_due(now)
-
-    def _pay_back_due(self, now: datetime) -> None:
-        for refund in self.refund_book.pay_back_due(now):
-            self.deliveries[refund.query_id] = Delivery(refund.query_id, refund.back_url, now)
+        trade.paid_at, trade.fee = now, fee_of(trade.amount, self.fee_rate_bp)
+        if notify:
+            self.deliveries[trade.query_id] = Delivery(trade.query_id, trade.back_url, now)
+            await self.deliver_due(now)
 
     def _current(self, trade: SimTrade) -> SimTrade:
         final = trade.state in (TradeState.PAID, TradeState.EXPIRED)

@@ -10,7 +10,8 @@ taken a second time. ``RefundBook.take`` checks, in this order: the amount is po
 integer minor units (``10``), the consume exists and is paid (``35``), the currency is the
 consume's (``36``), and the refunds taken so far plus this one stay within what the consume
 charged (``33``). A refund taken is added to the consume's ``refunded`` at once, so two
-refunds racing for the last of it cannot both pass.
+refunds racing for the last of it cannot both pass; it gives back its share of the consume's
+fee then (``bill_rules.fee_back``: pro rata, the last refund what is left).
 
 A taken refund is ``PROCESSING`` (query: ``origRespCode`` 05) and is paid back
 ``REFUND_SECONDS`` later (scaled by ``time_scale``), then ``SUCCEEDED`` (00), with its own
@@ -31,6 +32,7 @@ from simkeep.payments.providers.unionpay_signing import (
     beijing_time,
     parse_beijing_time,
 )
+from simkeep.simulators.bill_rules import fee_back
 from simkeep.simulators.unionpay_trades import GatewayRefusal, SimTrade, TradeState, digits
 
 REFUND_SECONDS = 30  # from taken to paid back, before time_scale
@@ -48,7 +50,8 @@ class SimRefund:
     amount: int
     currency_code: str
     back_url: str
-    due_at: datetime  # when it is paid back
+    due_at: datetime  # when it is paid back, and so booked
+    fee_back: int = 0  # what of the consume's fee it gives back
     state: str = PROCESSING
     trace_no: str = ""
     trace_time: str = ""
@@ -88,7 +91,15 @@ class RefundBook:
             raise GatewayRefusal("36", "与原交易信息不符 not the consume's currency")
         if trade.refunded + amount > trade.amount:
             raise GatewayRefusal("33", "交易金额超限 more than is left of the consume")
+        back = fee_back(
+            fee=trade.fee,
+            total=trade.amount,
+            refunded_before=trade.refunded,
+            refund=amount,
+            fee_back_before=trade.fee_refunded,
+        )
         trade.refunded += amount
+        trade.fee_refunded += back
         refund = SimRefund(
             order_id=key[0],
             txn_time=key[1],
@@ -98,6 +109,7 @@ class RefundBook:
             currency_code=trade.currency_code,
             back_url=fields["backUrl"],
             due_at=now + self._delay,
+            fee_back=back,
         )
         self.refunds[key] = refund
         return refund
@@ -123,7 +135,7 @@ class RefundBook:
     def records_of(self, query_id: str) -> list[dict[str, Any]]:
         """The refunds of one consume, by their ``orderId`` (the fault harness counts them)."""
         return [
-            {"refund_no": r.order_id, "amount_minor": r.amount}
+            {"refund_no": r.order_id, "amount_minor": r.amount, "fee_refunded_minor": r.fee_back}
             for r in self.refunds.values()
             if r.orig_query_id == query_id
         ]

@@ -1,7 +1,10 @@
 """The UnionPay simulator over HTTP: the gateway's ``frontTransReq.do`` (the payer's browser
 posts the merchant's signed form), ``queryTrans.do`` and ``backTransReq.do`` (a query and a
-refund, server to server, a signed form both ways), the cashier pages a payer clicks through,
-and a test hook — mounted under ``/_sim/unionpay`` in the embedded default.
+refund, server to server, a signed form both ways), the file transfer at ``/filedownload``
+(the merchant's daily flow file, ``unionpay_bill``), the cashier pages a payer clicks
+through, and the test hooks — ``POST /pay/{orderId}?outcome=success|fail|silent``
+(``silent``: paid, and the merchant never told) and the bills' ``/bills/differences``
+(``bill_hooks``) — mounted under ``/_sim/unionpay`` in the embedded default.
 
 Design overview
 ---------------
@@ -23,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simkeep.payments.model import NotificationRejected
 from simkeep.payments.providers.unionpay_signing import CURRENCIES, parse_form
+from simkeep.simulators.bill_hooks import bill_hooks
 from simkeep.simulators.unionpay import UnionPaySimulator
 from simkeep.simulators.unionpay_trades import (
     DECLINED_CARD,
@@ -38,6 +42,8 @@ from simkeep.simulators.unionpay_trades import (
 
 SYMBOLS = {"CNY": "¥", "HKD": "HK$"}
 TITLE = "银联在线支付 UnionPay Online Payment"
+FILE_PATH = "/filedownload"  # UnionPay serves it on a host of its own, at its root
+OUTCOMES = ("success", "fail", "silent")
 
 
 def router(sim: UnionPaySimulator) -> APIRouter:
@@ -61,6 +67,10 @@ def router(sim: UnionPaySimulator) -> APIRouter:
     @routes.post("/backTransReq.do")
     async def back_trans_req(request: Request) -> Response:
         return _form_answer(sim.refund_answer(await _fields(request)))
+
+    @routes.post(FILE_PATH)
+    async def file_transfer(request: Request) -> Response:
+        return _form_answer(sim.bills.answer(await _fields(request)))
 
     @routes.get("/cashier/{query_id}", response_class=HTMLResponse)
     async def cashier(query_id: str) -> Response:
@@ -90,15 +100,17 @@ def router(sim: UnionPaySimulator) -> APIRouter:
 
     @routes.post("/pay/{order_id}")
     async def pay_hook(order_id: str, outcome: str = "success") -> JSONResponse:
-        if outcome not in ("success", "fail"):
-            return JSONResponse({"respCode": "10", "respMsg": "outcome is success|fail"}, 400)
+        if outcome not in OUTCOMES:
+            body = {"respCode": "10", "respMsg": "outcome is success|fail|silent"}
+            return JSONResponse(body, 400)
         try:
-            trade = await sim.pay(order_id, success=outcome == "success")
+            trade = await sim.pay(order_id, success=outcome != "fail", notify=outcome == "success")
         except GatewayRefusal as refusal:
             body = {"respCode": refusal.code, "respMsg": refusal.message}
             return JSONResponse(body, refusal.status)
         return JSONResponse({"orderId": order_id, "state": trade.state.value})
 
+    routes.include_router(bill_hooks(sim.bills, currency="CNY"))
     return routes
 
 

@@ -6,8 +6,9 @@ Design overview
 ``keys_dir`` (``merchant``, shared with the other simulators), with UnionPay's certificates
 and signing key kept in ``keys_dir / "unionpay"`` (``unionpay_pki``); ``simulator_adapter``
 builds our adapter for a simulator served at ``base_url`` from those same kept files — the
-merchant key, and UnionPay's root and middle certificates as the trust anchors — so any
-process on the same ``keys_dir`` is the same merchant and trusts the same UnionPay. The
+merchant key, and UnionPay's root and middle certificates as the trust anchors, and the
+file host at ``/filedownload`` under ``base_url`` — so any process on the same ``keys_dir``
+is the same merchant and trusts the same UnionPay. The
 simulated acquirer settles both CNY and HKD. Refunds are notified to ``notify_url``; unless
 told, it is our notify path on the origin the simulators are mounted on (``…/_sim``), which
 is the app itself in the embedded default.
@@ -25,6 +26,7 @@ from simkeep.simulators.delivery import Deliver
 from simkeep.simulators.keys import kept_key_pair
 from simkeep.simulators.unionpay import UnionPaySimulator
 from simkeep.simulators.unionpay_pki import kept_pki
+from simkeep.simulators.unionpay_routes import FILE_PATH
 
 MER_ID = "777290058110048"  # the merchant's merId at the simulated gateway
 MERCHANT_CERT_ID = "69629715588"  # the serial of the merchant's signing certificate
@@ -69,5 +71,6 @@ def simulator_adapter(
         gateway_url=base_url,
         currencies=CURRENCIES,
         notify_url=notify_url or base_url.split("/_sim/", 1)[0].rstrip("/") + NOTIFY_PATH,
+        file_url=base_url.rstrip("/") + FILE_PATH,
     )
     return UnionPayAdapter(config=config, http=http, clock=clock)

@@ -11,6 +11,9 @@ A trade is one consume, found by ``(orderId, txnTime)`` for the merchant and by 
 * ``DECLINED`` — the last card was declined; the payer may try another (its code, e.g. 51);
 * ``PAID`` — final (00); ``EXPIRED`` — ``payTimeout`` passed unpaid, final (01).
 
+A paid trade carries the fee UnionPay charges the merchant for it, and what its refunds
+gave back of that fee (``bill_rules``).
+
 The test cards (Luhn-valid, printed on the cashier page) decide the outcome: one pays, one
 is declined for insufficient funds, one asks an SMS code first. Any other valid number is an
 unknown card (``61``). The payment password and the SMS code are printed there too.
@@ -111,7 +114,10 @@ class SimTrade:
     trace_no: str = ""
     trace_time: str = ""
     settle_date: str = ""
+    paid_at: datetime | None = None
+    fee: int = 0  # what UnionPay charges the merchant for it, once paid (minor units)
     refunded: int = 0  # minor units taken back by refunds so far
+    fee_refunded: int = 0  # what of the fee those refunds gave back
 
     def move(self, to: TradeState) -> None:
         """Take one transition of ``TRANSITIONS``; anything else is refused."""

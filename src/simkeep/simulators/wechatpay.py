@@ -28,13 +28,17 @@ A paid trade gets one ``TRANSACTION.SUCCESS`` notification, a refund that names 
 ``redirect_url`` the merchant appended to the ``h5_url``, if it is on the merchant's own
 site (the host of the order's notify URL stands in for the registered H5 domain).
 ``records()`` gives every trade as the provider sees it, for the fault harness's checker.
+
+Every payment costs the merchant WeChat Pay's fee (``fee_rate_bp``: Mainland 0.6 %, HK
+1.0 %, unless told otherwise), which its refunds give back pro rata; ``bills``
+(``simulators.wechatpay_bills``) writes the daily bill from these records.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -53,7 +57,9 @@ from simkeep.payments.signing import (
     verify_sha256_rsa,
 )
 from simkeep.simulators import delivery as generic
+from simkeep.simulators.bill_rules import fee_of
 from simkeep.simulators.keys import kept_key_pair
+from simkeep.simulators.wechatpay_bills import WeChatPayBills
 from simkeep.simulators.wechatpay_notifier import REFUND_SUCCESS, V3Notifier
 from simkeep.simulators.wechatpay_refunds import (
     REFUND_SECONDS,
@@ -84,6 +90,7 @@ class WeChatPayPlatform(V3Notifier):
 
     api: ClassVar[V3Api] = MAINLAND
     key_name: ClassVar[str] = "wechatpay"  # the platform key pair's name in ``key_dir``
+    default_fee_rate_bp: ClassVar[int] = 60  # WeChat Pay's fee on a payment, 0.6 %
 
     def __init__(
         self,
@@ -98,6 +105,7 @@ class WeChatPayPlatform(V3Notifier):
         key_dir: Path | None = None,
         deliver: generic.Deliver = generic.http_deliver,
         time_scale: float = 1.0,
+        fee_rate_bp: int | None = None,
     ) -> None:
         super().__init__(
             platform_keys=(
@@ -114,8 +122,14 @@ class WeChatPayPlatform(V3Notifier):
         self.trades: dict[str, SimTrade] = {}
         self.refunds: dict[str, SimRefund] = {}  # by the merchant's out_refund_no
         self.refund_funds: int | None = None  # None: the account funds any refund
+        self.fee_rate_bp = self.default_fee_rate_bp if fee_rate_bp is None else fee_rate_bp
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_serial_no = merchant_serial_no
+        self.bills = WeChatPayBills(self)
+
+    def now(self) -> datetime:
+        """The platform's time."""
+        return self._clock.now()
 
     def check_request(self, *, method: str, path: str, body: bytes, authorization: str) -> None:
         """Raise 401 ``SIGN_ERROR`` unless the merchant signed exactly this request just now."""
@@ -175,9 +189,12 @@ class WeChatPayPlatform(V3Notifier):
             raise SimulatorError(400, "ORDERPAID", "a paid order cannot be closed")
         trade.state = "CLOSED"
 
-    async def pay(self, out_trade_no: str, *, success: bool, wallet: str | None = None) -> SimTrade:
+    async def pay(
+        self, out_trade_no: str, *, success: bool, wallet: str | None = None, notify: bool = True
+    ) -> SimTrade:
         """The payer pays (or fails) from a wallet in ``wallet``'s currency (by default one
-        of those the API takes); a success is notified at once, then on the schedule."""
+        of those the API takes), and the merchant is charged WeChat Pay's fee; a success is
+        notified at once, then on the schedule (never, without ``notify``)."""
         trade = self.find(out_trade_no)
         if trade.state not in ("NOTPAY", "PAYERROR"):
             raise SimulatorError(400, "TRADE_ERROR", f"the order is {trade.state}")
@@ -187,6 +204,9 @@ class WeChatPayPlatform(V3Notifier):
         self._charge(trade, wallet)
         trade.state, trade.success_time = "SUCCESS", self._clock.now()
         trade.transaction_id = "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
+        trade.fee = fee_of(trade.total, self.fee_rate_bp)
+        if not notify:
+            return trade
         self.queue(
             out_trade_no=trade.out_trade_no,
             url=trade.notify_url,
@@ -256,12 +276,21 @@ class WeChatPayPlatform(V3Notifier):
         return records
 
     def refund_records(self, trade: SimTrade) -> dict[str, Any]:
-        """What a trade's record adds about its refunds: the total it has paid back, and each
-        refund of it by the merchant's number (the fault harness counts them)."""
+        """What a trade's record adds about its money: WeChat Pay's fee on it, the total its
+        refunds paid back, and each refund of it by the merchant's number with the fee it
+        gave back (the fault harness counts them)."""
         refunds = [r for r in self.refunds.values() if r.out_trade_no == trade.out_trade_no]
         return {
+            "fee_minor": trade.fee,
             "refunded_minor": trade.refunded,
-            "refunds": [{"refund_no": r.out_refund_no, "amount_minor": r.refund} for r in refunds],
+            "refunds": [
+                {
+                    "refund_no": r.out_refund_no,
+                    "amount_minor": r.refund,
+                    "fee_refunded_minor": r.fee_refunded,
+                }
+                for r in refunds
+            ],
         }
 
     def payment_resource(self, trade: SimTrade, *, total: int) -> dict[str, Any]:
@@ -330,6 +359,7 @@ class WeChatPaySimulator(WeChatPayPlatform):
         key_dir: Path | None = None,
         deliver: Deliver = http_deliver,
         time_scale: float = 1.0,
+        fee_rate_bp: int | None = None,
     ) -> None:
         super().__init__(
             mchid=mchid,
@@ -342,4 +372,5 @@ class WeChatPaySimulator(WeChatPayPlatform):
             key_dir=key_dir,
             deliver=replying(deliver),
             time_scale=time_scale,
+            fee_rate_bp=fee_rate_bp,
         )

@@ -50,6 +50,7 @@ class WeChatPayGlobalSimulator(WeChatPayPlatform):
 
     api = GLOBAL
     key_name = "wechatpay_hk"
+    default_fee_rate_bp = 100  # WeChat Pay HK's fee on a payment, 1.0 %
     cny_per_hkd = CNY_PER_HKD  # WeChat Pay's rate for Mainland wallets, ×10⁸
 
     def wallet_choices(self, trade: SimTrade) -> dict[str, str]:

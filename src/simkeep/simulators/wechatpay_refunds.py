@@ -22,7 +22,9 @@ A refund taken turns its trade's ``trade_state`` to ``REFUND`` and adds to what 
 has paid back (``SimTrade.refunded``). It is ``PROCESSING`` until its ``success_time``, a
 time-scaled minute later, then ``SUCCESS``, when its ``REFUND.SUCCESS`` notification is
 due at the refund's ``notify_url`` if it named one. What goes back to a payer who paid in
-another currency is the same share of what they paid, rounded so that the shares add up.
+another currency is the same share of what they paid, rounded so that the shares add up; what
+goes back to the merchant of WeChat Pay's fee is the refund's share of it
+(``bill_rules.fee_back``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any, TypeGuard
 
 from simkeep.clock import in_shanghai
 from simkeep.payments.providers.wechatpay_api import V3Api
+from simkeep.simulators.bill_rules import fee_back
 from simkeep.simulators.wechatpay_trades import PAID_STATES, SimRefund, SimTrade, SimulatorError
 
 REFUND_SECONDS = 60  # from PROCESSING to SUCCESS, before the time scale
@@ -124,7 +127,15 @@ def take_refund(trade: SimTrade, terms: RefundTerms, *, now: datetime, done: dat
     """Record a new refund of ``trade``, in process from ``now`` until ``done``."""
     before, after = trade.refunded, trade.refunded + terms.refund
     payer_refund = _share(trade, after) - _share(trade, before)
+    fee_refunded = fee_back(
+        fee=trade.fee,
+        total=trade.total,
+        refunded_before=before,
+        refund=terms.refund,
+        fee_back_before=trade.fee_refunded,
+    )
     trade.refunded, trade.state = after, "REFUND"
+    trade.fee_refunded += fee_refunded
     return SimRefund(
         out_refund_no=terms.out_refund_no,
         out_trade_no=trade.out_trade_no,
@@ -140,6 +151,7 @@ def take_refund(trade: SimTrade, terms: RefundTerms, *, now: datetime, done: dat
         notify_url=terms.notify_url,
         create_time=now,
         success_time=done,
+        fee_refunded=fee_refunded,
     )
 
 

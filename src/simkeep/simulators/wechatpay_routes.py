@@ -1,8 +1,16 @@
 """A WeChat Pay v3 simulator over HTTP: its API's endpoints — orders, their query and close,
-refunds and their query; every answer signed, even an empty 204 — the cashier page a payer
-clicks through, and a test hook — the Mainland one mounted under ``/_sim/wechatpay`` in the
-embedded default. The paths are the simulator's ``V3Api``'s, so WeChat Pay HK's global API is
-served by the same routes."""
+refunds and their query, the day's bill; every answer signed, even an empty 204 (but a bill
+download, which WeChat Pay leaves unsigned) — the cashier page a payer clicks through, and the
+test hooks — the Mainland one mounted under ``/_sim/wechatpay`` in the embedded default. The
+paths are the simulator's ``V3Api``'s, so WeChat Pay HK's global API is served by the same
+routes.
+
+The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``: paid, and
+the merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in
+the bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in minor units, 100
+unless given), ``provider_only`` (a trade of ``amount``, in major units of the API's
+currency, paid now that the merchant never created), ``bad_digest`` — which
+``DELETE /bills/differences`` clears."""
 
 from __future__ import annotations
 
@@ -14,12 +22,14 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from simkeep.money import InvalidAmount, Money
 from simkeep.payment_methods import Channel
-from simkeep.payments.providers.wechatpay_signing import (
-    json_bytes,
-)
+from simkeep.payments.providers.wechatpay_signing import STATEMENT_SHA1, json_bytes
+from simkeep.simulators.bill_rules import Difference
 from simkeep.simulators.wechatpay import WeChatPayPlatform
 from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, SimTrade, SimulatorError, price
+
+MAX_SHIFT = 10**8  # minor units a planted amount difference may shift a trade by, either way
 
 
 def _signed_response(
@@ -100,15 +110,22 @@ def wechatpay_router(sim: WeChatPayPlatform) -> APIRouter:
         return await _answer(sim, request, answer)
 
     _add_refund_routes(router, sim)
+    _add_bill_routes(router, sim)
 
     @router.post("/pay/{out_trade_no}")
     async def pay_hook(
         out_trade_no: str, outcome: str = "success", wallet: str | None = None
     ) -> JSONResponse:
-        if outcome not in ("success", "fail"):
-            return JSONResponse({"code": "PARAM_ERROR", "message": "outcome is success|fail"}, 400)
+        if outcome not in ("success", "fail", "silent"):
+            message = "outcome is success|fail|silent"
+            return JSONResponse({"code": "PARAM_ERROR", "message": message}, 400)
         try:
-            trade = await sim.pay(out_trade_no, success=outcome == "success", wallet=wallet)
+            trade = await sim.pay(
+                out_trade_no,
+                success=outcome != "fail",
+                wallet=wallet,
+                notify=outcome != "silent",
+            )
         except SimulatorError as error:
             return JSONResponse({"code": error.code, "message": error.message}, error.status)
         return JSONResponse({"out_trade_no": out_trade_no, "trade_state": trade.state})
@@ -164,6 +181,87 @@ def _add_refund_routes(router: APIRouter, sim: WeChatPayPlatform) -> None:
             return 200, sim.refund_answer(sim.find_refund(out_refund_no))
 
         return await _answer(sim, request, answer)
+
+
+def _add_bill_routes(router: APIRouter, sim: WeChatPayPlatform) -> None:
+    """The day's bill the API's way, and the hooks that plant differences in it."""
+    bills = sim.bills
+
+    if sim.api.bill_download:
+
+        @router.get(sim.api.bills)
+        async def trade_bill(request: Request) -> Response:
+            def answer(_: dict[str, Any]) -> tuple[int, Mapping[str, Any]]:
+                return 200, bills.trade_bill(request.query_params)
+
+            return await _answer(sim, request, answer)
+
+        @router.get("/v3/billdownload/file")
+        async def bill_download(request: Request, token: str = "") -> Response:
+            try:
+                _check_signed(sim, request)
+                data = bills.download(token)
+            except SimulatorError as error:
+                return _signed_response(sim, error.status, _error(error))
+            return Response(data, media_type="application/octet-stream")
+
+    else:
+
+        @router.get(sim.api.bills)
+        async def statement(request: Request) -> Response:
+            try:
+                _check_signed(sim, request)
+                made = bills.statement(request.query_params)
+            except SimulatorError as error:
+                return _signed_response(sim, error.status, _error(error))
+            headers = sim.sign(json_bytes({"sha1": made.digest}))
+            headers[STATEMENT_SHA1] = made.digest
+            return Response(made.data, media_type="text/plain", headers=headers)
+
+    @router.post("/bills/differences")
+    async def plant(
+        kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
+    ) -> JSONResponse:
+        """Test hook: plant a difference in the bills made from now on."""
+        try:
+            if kind is Difference.AMOUNT_MISMATCH:
+                sim.find(out_trade_no)
+                if not 0 < abs(shift) <= MAX_SHIFT:
+                    raise SimulatorError(400, "PARAM_ERROR", "shift is 1 to 10⁸ minor units")
+                bills.differences.shifted[out_trade_no] = shift
+            elif kind is Difference.PROVIDER_ONLY:
+                total = _minor(amount, sim.api.currency)
+                out_trade_no = (await bills.plant_provider_only(total)).out_trade_no
+            elif kind is Difference.BAD_DIGEST:
+                bills.differences.bad_digest = True
+            else:
+                raise SimulatorError(400, "PARAM_ERROR", f"WeChat Pay's bills have no {kind}")
+        except SimulatorError as error:
+            return JSONResponse(_error(error), error.status)
+        return JSONResponse({"planted": kind.value, "out_trade_no": out_trade_no})
+
+    @router.delete("/bills/differences")
+    async def clear() -> JSONResponse:
+        bills.differences.clear()
+        return JSONResponse({"planted": ""})
+
+
+def _check_signed(sim: WeChatPayPlatform, request: Request) -> None:
+    """A GET the merchant must have signed, as every v3 call."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    authorization = request.headers.get("Authorization", "")
+    sim.check_request(method="GET", path=path, body=b"", authorization=authorization)
+
+
+def _minor(amount: str, currency: str) -> int:
+    try:
+        return Money.parse(amount, currency).minor
+    except InvalidAmount as error:
+        raise SimulatorError(400, "PARAM_ERROR", str(error)) from error
+
+
+def _error(error: SimulatorError) -> dict[str, str]:
+    return {"code": error.code, "message": error.message}
 
 
 def _cashier_response(

@@ -1,4 +1,5 @@
-"""WeChat Pay simulator's records: trades and their refunds, notifications and their attempts,
+"""WeChat Pay simulator's records: trades and their refunds (each with the fee WeChat Pay
+charges or gives back), notifications and their attempts,
 faults, v3 error answers, the orders' terms, the notifier's HTTP delivery and the retry schedule.
 
 The Mainland simulator's ``Deliver`` answers a bare status; ``replying`` makes it the generic
@@ -67,6 +68,8 @@ class SimTrade:
     payer_total: int = 0  # what the payer's wallet paid, in its own currency
     payer_currency: str = ""
     refunded: int = 0  # what its refunds (in process or made) pay back, in ``currency``
+    fee: int = 0  # what WeChat Pay charges the merchant, once paid, in ``currency``
+    fee_refunded: int = 0  # what of the fee its refunds gave back
 
     @property
     def code_url(self) -> str:
@@ -92,6 +95,7 @@ class SimRefund:
     notify_url: str
     create_time: datetime
     success_time: datetime
+    fee_refunded: int  # what of the trade's fee this refund gives back to the merchant
 
     def status(self, now: datetime) -> str:
         return "SUCCESS" if now >= self.success_time else "PROCESSING"

@@ -20,6 +20,11 @@ Alipay advises. Only a signed ``40004`` business refusal is definitive (``FAILED
 ``sub_code``); anything else — no answer, an unsigned or unverifiable one, a system error —
 raises ``ProviderError`` so that the same refund is asked for again.
 
+The day's trade bill is ``alipay.data.dataservice.bill.downloadurl.query`` (``bill_type=trade``),
+whose signed answer names a ``bill_download_url``; the zip it gives is unsigned, so it is
+believed only once its own totals add up (``payments.bills.alipay``). ``isp.bill_not_exist``
+is Alipay's "no bill for that day (yet)": ``BillNotReady``, asked again later.
+
 The signing and wire-format rules live in ``alipay_signing``, shared with the Alipay
 simulator, which speaks the same protocol from the other side.
 """
@@ -29,7 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +43,7 @@ import httpx
 from simkeep.clock import Clock
 from simkeep.money import InvalidAmount, Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.bills import alipay as alipay_bill
 from simkeep.payments.model import (
     Acknowledgement,
     NotificationRejected,
@@ -68,6 +74,7 @@ from simkeep.payments.providers.alipay_signing import (
     yuan,
 )
 from simkeep.payments.signing import load_private_key, load_public_key, verify_sha256_rsa
+from simkeep.reconciliation.bill import Bill, BillNotReady
 
 SUCCESS_CODE = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
@@ -80,6 +87,8 @@ REFUND_RETRY_CODES = frozenset({"ACQ.SYSTEM_ERROR", "ACQ.DISCORDANT_REPEAT_REQUE
 REFUND_TRADE_UNKNOWN = frozenset({"TRADE_NOT_EXIST", TRADE_NOT_EXIST})
 REFUND_SUCCESS = "REFUND_SUCCESS"
 UNKNOWN_REFUND = "unknown"
+BILL_METHOD = "alipay.data.dataservice.bill.downloadurl.query"
+BILL_NOT_EXIST = "isp.bill_not_exist"
 TRADE_STATUSES = {
     "WAIT_BUYER_PAY": TradeStatus.UNPAID,
     "TRADE_SUCCESS": TradeStatus.PAID,
@@ -242,6 +251,25 @@ class AlipayAdapter:
         amount = _money(_required(answer, "refund_amount"))
         refunded_at = optional_beijing_time(answer.get("gmt_refund_pay"))
         return _refund(request, RefundStatus.SUCCEEDED, amount, refunded_at)
+
+    async def bill(self, day: date) -> Bill:
+        """The trade bill of a Beijing day: its download URL asked for (signed both ways),
+        the zip fetched and read; ``BillNotReady`` while Alipay has none."""
+        biz = {"bill_type": "trade", "bill_date": day.isoformat()}
+        try:
+            answer = await self._call(BILL_METHOD, biz)
+        except AlipayError as error:
+            if error.signed and error.sub_code == BILL_NOT_EXIST:
+                raise BillNotReady(f"Alipay has no bill of {day} yet") from error
+            raise
+        url = _required(answer, "bill_download_url")
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"Alipay's bill could not be downloaded: {error}") from error
+        if response.status_code != 200:
+            raise ProviderError(f"Alipay's bill download answered HTTP {response.status_code}")
+        return alipay_bill.parse(response.content, day=day)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """RSA2 over the decoded fields minus ``sign``/``sign_type``, then merchant and shape.

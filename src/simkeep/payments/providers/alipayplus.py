@@ -28,6 +28,11 @@ Notifications come to our notify URL signed over its path (``RawNotification`` h
 so the adapter is told it: ``notify_path``), with our ``Client-Id`` and a ``Request-Time``
 within five minutes. ``acknowledge`` answers the fixed ``SUCCESS`` JSON (unsigned, as AMS
 asks) or a failure, which Alipay+ sends again later.
+
+``bill`` downloads a day's transaction details report (``payments.bills.alipayplus``): Antom
+delivers it by SFTP; here it is a signed AMS call, ``reports/download``, whose answer carries
+the file and its SHA-256. ``REPORT_NOT_READY`` is no report yet (``BillNotReady``); a digest
+that is not the file's, or a file that does not add up, is ``BillRefused``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +49,12 @@ import httpx
 
 from simkeep.clock import Clock
 from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.bills.alipayplus import (
+    REPORT_NOT_READY,
+    REPORT_TYPE,
+    REPORTS_PATH,
+    read_answer,
+)
 from simkeep.payments.model import (
     OUT_TRADE_NO_PATTERN,
     Acknowledgement,
@@ -79,6 +90,7 @@ from simkeep.payments.providers.alipayplus_signing import (
     signed_headers,
 )
 from simkeep.payments.signing import load_private_key, load_public_key
+from simkeep.reconciliation.bill import Bill, BillNotReady
 from simkeep.settings import Settings
 
 CURRENCY = "HKD"
@@ -110,10 +122,14 @@ class AlipayPlusConfig:
     notify_path: str = NOTIFY_PATH
 
     @property
-    def api_prefix(self) -> str:
+    def api_root(self) -> str:
         """AMS serves sandbox Client-Ids (``SANDBOX_…``) under its own path."""
         sandbox = self.client_id.startswith("SANDBOX_")
-        return "/ams/sandbox/api/v1/payments" if sandbox else "/ams/api/v1/payments"
+        return "/ams/sandbox/api/v1" if sandbox else "/ams/api/v1"
+
+    @property
+    def api_prefix(self) -> str:
+        return f"{self.api_root}/payments"
 
 
 class AlipayPlusAdapter:
@@ -201,6 +217,18 @@ class AlipayPlusAdapter:
             )
         return refund_from_inquiry(number, answer)
 
+    async def bill(self, day: date) -> Bill:
+        """``reports/download`` of ``day``'s transaction details: signed answer, the file's
+        SHA-256 and its summary checked."""
+        payload = {"reportType": REPORT_TYPE, "reportDate": day.isoformat()}
+        answer = await self._post(self._config.api_root + REPORTS_PATH, payload)
+        result = answer_result(answer)
+        if (result["resultStatus"], result["resultCode"]) == ("F", REPORT_NOT_READY):
+            raise BillNotReady(f"Alipay+ has no report of {day} yet: {said(result)}")
+        if result["resultStatus"] != "S":
+            raise ProviderError(f"Alipay+ refused the report of {day}: {said(result)}")
+        return read_answer(answer, day=day)
+
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Signature, Client-Id and freshness over the raw body, then the payment's shape."""
         check_signed(
@@ -281,10 +309,14 @@ class AlipayPlusAdapter:
         return answer
 
     async def _call(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._post(f"{self._config.api_prefix}/{endpoint}", payload)
+
+    async def _post(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Sign and post ``payload`` to ``path``; the answer once its signature verifies."""
         body = json_bytes(payload)
         request = self._http.build_request(
             "POST",
-            f"{self._config.gateway_url.rstrip('/')}{self._config.api_prefix}/{endpoint}",
+            f"{self._config.gateway_url.rstrip('/')}{path}",
             content=body,
             headers={"Content-Type": "application/json; charset=UTF-8"},
         )

@@ -42,12 +42,17 @@ the bank's signature, our client id and its freshness verify; anything else (unr
 5xx, unsigned, malformed, or about another payout) is a ``ProviderError``, so the caller asks
 again with the same refund number. A refund without the payer's account is FAILED at once:
 there is nowhere to send it.
+
+``bill`` is the bank's statement of the account for a day (``payments.bills.fps``), from
+its statement API, signed like every answer: 404 ``statement_not_ready`` is no statement
+yet (``BillNotReady``); a SHA-256 that is not the file's, or a statement that does not add
+up, is ``BillRefused``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -57,6 +62,7 @@ import httpx
 from simkeep.clock import Clock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.payments.bills.fps import NOT_READY, STATEMENTS_PATH, read_answer
 from simkeep.payments.model import (
     Acknowledgement,
     NotificationRejected,
@@ -92,6 +98,7 @@ from simkeep.payments.providers.fps_payouts import (
 )
 from simkeep.payments.providers.fps_qr import FpsQr, ProxyType, QrError, build_payload
 from simkeep.payments.signing import load_private_key, load_public_key
+from simkeep.reconciliation.bill import Bill, BillNotReady
 from simkeep.settings import Settings
 
 EVENT_TYPE = "fps.credit"
@@ -201,6 +208,16 @@ class FpsAdapter:
                 raise ProviderError(f"the FPS bank answered 404 without not_found: {answer}")
             return ProviderRefund(request.out_refund_no, RefundStatus.FAILED, reason="unknown")
         return _refund(request, answer)
+
+    async def bill(self, day: date) -> Bill:
+        """The bank's statement of ``day``: signed answer, its SHA-256 and totals checked."""
+        path = f"{STATEMENTS_PATH}?{urlencode({'date': day.isoformat()})}"
+        status, answer = await self._call("GET", path, accept=frozenset({200, 404}))
+        if status == 404:
+            if error_code(answer) != NOT_READY:
+                raise ProviderError(f"the FPS bank answered 404 without {NOT_READY}: {answer}")
+            raise BillNotReady(f"the bank has no statement of {day} yet")
+        return read_answer(answer, day=day)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """Check the bank's signature, freshness, client id, payee, currency and amount."""

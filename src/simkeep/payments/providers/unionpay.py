@@ -33,6 +33,9 @@ is PROCESSING until a query says otherwise. The same ``orderId`` again is refuse
 duplicate (``12``), which is answered by asking what became of the first — so a retry never
 pays twice. The gateway's other refusals are FAILED with its code; a refund's result comes
 by a back-notification to ``notify_url`` too, which this adapter does not read yet.
+
+``bill`` downloads a day's flow file by the file transfer (对账文件下载, ``unionpay_files``)
+from ``file_url``, UnionPay's file host; the answer is signed and checked like every other.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -65,6 +68,11 @@ from simkeep.payments.model import (
     VerifiedNotification,
 )
 from simkeep.payments.providers.unionpay_certs import UnionPayTrust
+from simkeep.payments.providers.unionpay_files import (
+    DEFAULT_FILE_URL,
+    bill_from_answer,
+    transfer_fields,
+)
 from simkeep.payments.providers.unionpay_refunds import (
     IN_PROCESS,
     REFUND_TYPE,
@@ -89,6 +97,7 @@ from simkeep.payments.providers.unionpay_signing import (
     verify_fields,
 )
 from simkeep.payments.signing import load_private_key
+from simkeep.reconciliation.bill import Bill
 from simkeep.settings import Settings
 
 DEFAULT_GATEWAY_URL = "https://gateway.95516.com/gateway/api"
@@ -127,6 +136,7 @@ class UnionPayConfig:
     gateway_url: str = DEFAULT_GATEWAY_URL
     currencies: frozenset[str] = frozenset({"CNY"})
     notify_url: str = ""
+    file_url: str = DEFAULT_FILE_URL
 
 
 class UnionPayAdapter:
@@ -174,7 +184,7 @@ class UnionPayAdapter:
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask the gateway about the consume; one it never saw (``34``) is UNPAID."""
-        answer = await self._ask(QUERY_PATH, self._common(QUERY, out_trade_no))
+        answer = await self._ask(self._url(QUERY_PATH), self._common(QUERY, out_trade_no))
         code = answer.get("respCode", "")
         if code == NO_SUCH_TRADE:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
@@ -205,7 +215,7 @@ class UnionPayAdapter:
             "currencyCode": currency_code(request.amount.currency),
             "backUrl": self._config.notify_url,
         }
-        answer = await self._ask(BACK_PATH, fields)
+        answer = await self._ask(self._url(BACK_PATH), fields)
         code = answer.get("respCode", "")
         if code == DUPLICATE:
             return await self._first_answer(request)
@@ -225,7 +235,7 @@ class UnionPayAdapter:
         """Ask the gateway about the refund; one it never saw (``34``) is FAILED ``unknown``."""
         number = request.out_refund_no
         fields = self._common(QUERY, number, txn_time=refund_txn_time(number))
-        answer = await self._ask(QUERY_PATH, fields)
+        answer = await self._ask(self._url(QUERY_PATH), fields)
         code = answer.get("respCode", "")
         if code == NO_SUCH_TRADE:
             return failed(number, "unknown")
@@ -233,6 +243,14 @@ class UnionPayAdapter:
             raise ProviderError(f"UnionPay refused the query: {said(answer)}")
         self._check_about(answer, number)
         return refund_from_query(number, answer)
+
+    async def bill(self, day: date) -> Bill:
+        """The file transfer of ``day``'s flow file: signed answer, CRC and totals checked."""
+        mer_id = self._config.mer_id
+        now = self._clock.now()
+        fields = transfer_fields(mer_id=mer_id, cert_id=self._config.cert_id, day=day, now=now)
+        answer = await self._ask(self._config.file_url, fields)
+        return bill_from_answer(answer, day=day, mer_id=mer_id)
 
     def verify_notification(
         self, raw: RawNotification, *, now: datetime
@@ -292,11 +310,11 @@ class UnionPayAdapter:
             raise ProviderError("UnionPay called the refund a duplicate but cannot find it")
         return known
 
-    async def _ask(self, path: str, fields: Mapping[str, str]) -> dict[str, str]:
+    async def _ask(self, url: str, fields: Mapping[str, str]) -> dict[str, str]:
         """Sign and post a server-to-server form; the answer once its signature verifies."""
         form = signed(self._private_key, fields)
         try:
-            response = await self._http.post(self._url(path), data=form)
+            response = await self._http.post(url, data=form)
         except httpx.HTTPError as error:
             raise ProviderError(f"UnionPay could not be reached: {error}") from error
         if response.status_code != 200:

@@ -27,6 +27,13 @@ and a refund taken as failed that was in fact made would be paid again under a n
 401 and 429 say nothing about the refund, and a 5xx or an unreachable WeChat Pay leaves it
 unknown: those raise ``ProviderError``, so that it is asked again under the same number.
 
+The day's bill (``bill``): ``GET /v3/bill/tradebill?bill_date=…&bill_type=ALL&tar_type=GZIP``,
+signed and verified as every call, answers its ``download_url`` and ``hash_value``; the
+download is a signed GET too, but its answer is unsigned, so the gzip's contents are believed
+only when their SHA-1 is that ``hash_value`` (``payments.bills.wechatpay``).
+``STATEMENT_CREATING`` is a bill not made yet (``BillNotReady``); ``NO_STATEMENT_EXIST`` is a
+day without payments or refunds — an empty bill once the day is over, not ready before.
+
 An H5 order's ``h5_url`` gets the order's return URL appended as ``redirect_url``
 (URL-encoded), WeChat Pay's way of sending the payer back to the merchant's page once the
 payment is done or abandoned; WeChat Pay accepts it only on the merchant's registered H5
@@ -39,7 +46,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -47,6 +54,7 @@ import httpx
 
 from simkeep.clock import Clock, in_shanghai
 from simkeep.payment_methods import Channel
+from simkeep.payments.bills import wechatpay as wechatpay_bill
 from simkeep.payments.model import (
     OUT_TRADE_NO_PATTERN,
     Acknowledgement,
@@ -85,6 +93,7 @@ from simkeep.payments.signing import (
     load_private_key,
     load_public_key,
 )
+from simkeep.reconciliation.bill import Bill, BillNotReady
 
 CURRENCY = MAINLAND.currency
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
@@ -93,6 +102,7 @@ OUT_REFUND_NO_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 REFUND_REASON_CHARS = 80
 NOT_FOUND = frozenset({"RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST"})
 RETRYABLE = frozenset({401, 429})  # our signature or clock, or too many requests: not a refusal
+STATEMENT_CREATING, NO_STATEMENT_EXIST = "STATEMENT_CREATING", "NO_STATEMENT_EXIST"
 
 
 class CurrencyNotSupported(ValueError):
@@ -221,6 +231,55 @@ class WeChatPayAdapter:
             raise NotificationRejected("not_success", "only a SUCCESS payment is notified")
         return verified_payment(event, payment, self.api)
 
+    async def bill(self, day: date) -> Bill:
+        """The trade bill of a Beijing day, downloaded, its SHA-1 checked and read;
+        ``BillNotReady`` while WeChat Pay has not made it."""
+        data = await self._bill_file(day)
+        if data is None:
+            return Bill(provider=self.provider, day=day, rows=())
+        return wechatpay_bill.parse(data, day=day, provider=self.provider)
+
+    async def _bill_file(self, day: date) -> bytes | None:
+        """The day's file, its digest checked; None when WeChat Pay says there was nothing."""
+        query = f"bill_date={day.isoformat()}&bill_type=ALL&tar_type=GZIP"
+        response = await self._call("GET", f"{self.api.bills}?{query}", None, refusals=True)
+        if self._no_bill(response, day):
+            return None
+        answer = _expect(response, 200)
+        url, digest = answer.get("download_url"), answer.get("hash_value")
+        if (
+            answer.get("hash_type") != "SHA1"
+            or not isinstance(url, str)
+            or not isinstance(digest, str)
+        ):
+            raise ProviderError("WeChat Pay's bill answer lacks a SHA1 hash_value or download_url")
+        data = wechatpay_bill.gunzip(await self._download(url), day=day, provider=self.provider)
+        wechatpay_bill.check_digest(data, digest, day=day, provider=self.provider)
+        return data
+
+    def _no_bill(self, response: httpx.Response, day: date) -> bool:
+        """Whether WeChat Pay (in a signed refusal) says the day had nothing; a bill not made
+        yet is ``BillNotReady``."""
+        if response.status_code != 400:
+            return False
+        code = _error_code(response)
+        day_over = in_shanghai(self._clock.now()).date() > day
+        if code == STATEMENT_CREATING or (code == NO_STATEMENT_EXIST and not day_over):
+            raise BillNotReady(f"{self.api.name} has no bill of {day} yet")
+        return code == NO_STATEMENT_EXIST
+
+    async def _download(self, url: str) -> bytes:
+        """A bill's download: a signed GET whose answer WeChat Pay does not sign."""
+        request = self._client.build_request("GET", url)
+        request.headers["Authorization"] = self._authorization("GET", request, b"")
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"WeChat Pay's bill could not be downloaded: {error}") from error
+        if response.status_code != 200:
+            raise ProviderError(f"WeChat Pay's bill download answered {response.status_code}")
+        return response.content
+
     def acknowledge(self, accepted: bool) -> Acknowledgement:
         """204 with no body when accepted; 400 with ``{"code":"FAIL"}`` asks for a retry (any
         4xx or 5xx does; a 5xx would say that simkeep failed, where it refused)."""
@@ -262,10 +321,17 @@ class WeChatPayAdapter:
         return order
 
     async def _call(
-        self, method: str, path: str, payload: Mapping[str, Any] | None, *, refusals: bool = False
+        self,
+        method: str,
+        path: str,
+        payload: Mapping[str, Any] | None,
+        *,
+        refusals: bool = False,
+        signed_body: bool = True,
     ) -> httpx.Response:
         """Send one signed request; its 2xx answer (and with ``refusals`` its 4xx answer too,
-        to be believed as a refusal) must carry WeChat Pay's signature."""
+        to be believed as a refusal) must carry WeChat Pay's signature — over its body,
+        unless ``signed_body`` is False (the caller checks what a 2xx signs)."""
         body = json_bytes(payload) if payload is not None else b""
         request = self._client.build_request(
             method,
@@ -273,7 +339,18 @@ class WeChatPayAdapter:
             content=body,
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
-        request.headers["Authorization"] = authorization_header(
+        request.headers["Authorization"] = self._authorization(method, request, body)
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as error:
+            raise ProviderError(f"WeChat Pay could not be reached: {error}") from error
+        if (response.is_success and signed_body) or (refusals and response.is_client_error):
+            self._check_signed(response.headers, response.content)
+        return response
+
+    def _authorization(self, method: str, request: httpx.Request, body: bytes) -> str:
+        """The merchant's signature of a request, over its path as sent."""
+        return authorization_header(
             private_key=self._private_key,
             mchid=self._config.mchid,
             serial_no=self._config.merchant_serial_no,
@@ -283,19 +360,13 @@ class WeChatPayAdapter:
             timestamp=int(self._clock.now().timestamp()),
             nonce=new_nonce(),
         )
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"WeChat Pay could not be reached: {error}") from error
-        if response.is_success or (refusals and response.is_client_error):
-            self._check_response(response)
-        return response
 
-    def _check_response(self, response: httpx.Response) -> None:
+    def _check_signed(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Believe an answer only when WeChat Pay's headers sign ``body``."""
         try:
             check_platform_signature(
-                headers=response.headers,
-                body=response.content,
+                headers=headers,
+                body=body,
                 public_key=self._platform_key,
                 serial=self._config.platform_public_key_id,
                 now=self._clock.now(),

@@ -70,6 +70,10 @@ class V3Api:
     refund_by_no: str  # one refund, by ``{out_refund_no}``
     refund_id: str  # the field that carries WeChat Pay's own refund number
     merchant_in_refunds: bool  # refunds name mchid/appid (body) and mchid (query)
+    bills: str  # where the day's bill is asked for
+    # True: that answers where to download the gzip and its SHA-1 (Mainland); False: it
+    # answers the file itself, its SHA-1 in a signed header (global statements)
+    bill_download: bool
 
     def refund_path(self, out_refund_no: str, mchid: str) -> str:
         """Where one refund is asked about, by our number."""
@@ -89,6 +93,8 @@ MAINLAND = V3Api(
     refund_by_no="/v3/refund/domestic/refunds/{out_refund_no}",
     refund_id="refund_id",
     merchant_in_refunds=False,
+    bills="/v3/bill/tradebill",
+    bill_download=True,
 )
 
 

@@ -17,6 +17,9 @@ the APIv3 key. So ``WeChatPayGlobalAdapter`` is ``WeChatPayAdapter`` on another 
   is its refund number (Mainland: ``refund_id``).
 * Refunds: ``POST /v3/global/refunds`` (the body names ``mchid`` and ``appid`` too, the amount
   in HKD) and ``GET /v3/global/refunds/out-refund-no/{no}?mchid=…``; read as the Mainland's.
+* The day's bill: ``GET /v3/global/statements?date=yyyyMMdd&mchid=…`` answers the CSV itself;
+  its SHA-1 comes in ``Wechatpay-Statement-Sha1``, and the answer's signature covers
+  ``{"sha1":"<that digest>"}`` in place of the body.
 * Amounts are HKD cents. A Mainland wallet may pay in CNY at WeChat Pay's rate: the payer's
   ``payer_total``/``payer_currency``/``exchange_rate`` are the payer's business; the merchant's
   money is ``amount.total`` in ``amount.currency``, which the global API always states (no
@@ -28,6 +31,7 @@ providers (``sp_mchid``/``sub_mchid``) is not spoken here.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +39,11 @@ import httpx
 
 from simkeep.clock import Clock
 from simkeep.payment_methods import Channel, Provider
-from simkeep.payments.model import PaymentRequest
+from simkeep.payments.bills import wechatpay as wechatpay_bill
+from simkeep.payments.model import PaymentRequest, ProviderError
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.payments.providers.wechatpay_api import V3Api
+from simkeep.payments.providers.wechatpay_signing import STATEMENT_SHA1, json_bytes
 from simkeep.settings import Settings
 
 CURRENCY = "HKD"
@@ -56,6 +62,8 @@ GLOBAL = V3Api(
     refund_by_no="/v3/global/refunds/out-refund-no/{out_refund_no}",
     refund_id="id",
     merchant_in_refunds=True,
+    bills="/v3/global/statements",
+    bill_download=False,
 )
 
 
@@ -73,6 +81,22 @@ class WeChatPayGlobalAdapter(WeChatPayAdapter):
             "trade_type": TRADE_TYPES[request.channel],
             "merchant_category_code": MERCHANT_CATEGORY_CODE,
         }
+
+    async def _bill_file(self, day: date) -> bytes | None:
+        """The day's statement, answered whole: believed once the signature covers its
+        ``Wechatpay-Statement-Sha1`` and that is the file's SHA-1."""
+        path = f"{self.api.bills}?date={day:%Y%m%d}&mchid={self._config.mchid}"
+        response = await self._call("GET", path, None, refusals=True, signed_body=False)
+        if self._no_bill(response, day):
+            return None
+        if response.status_code != 200:
+            raise ProviderError(
+                f"WeChat Pay HK answered {response.status_code}: {response.text[:200]}"
+            )
+        digest = response.headers.get(STATEMENT_SHA1, "")
+        self._check_signed(response.headers, json_bytes({"sha1": digest}))
+        wechatpay_bill.check_digest(response.content, digest, day=day, provider=self.provider)
+        return response.content
 
 
 def real_adapter(

@@ -18,6 +18,7 @@ from simkeep.payments.signing import SignatureError, sign_sha256_rsa, verify_sha
 SIGN_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
+STATEMENT_SHA1 = "Wechatpay-Statement-Sha1"  # a global statement's digest, signed in its stead
 MAX_SKEW = timedelta(seconds=300)
 AUTHORIZATION_FIELDS = ("mchid", "nonce_str", "signature", "timestamp", "serial_no")
 PLATFORM_HEADERS = ("timestamp", "nonce", "signature", "serial")

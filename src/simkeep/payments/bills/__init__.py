@@ -1,0 +1,1 @@
+"""Readers of the providers' daily bills, one module per bill format."""

@@ -1,0 +1,87 @@
+"""The test hooks of a simulated provider's bills, one shape for every kit (Alipay's own are
+the same: ``simulators.alipay_routes``), mounted under the simulator's prefix.
+
+Design overview
+---------------
+``POST /bills/differences?kind=…`` plants a difference (``bill_rules.Difference``) in every
+bill the simulator makes from then on:
+
+* ``amount_mismatch`` — the trade ``out_trade_no`` (one the simulator knows) shifted by
+  ``shift`` minor units in the bill (100 unless given, either way, never to nothing);
+* ``provider_only`` — a trade of ``amount`` (major units of the kit's currency, 0.01 unless
+  given) paid now that the merchant never created, and is never told of; the answer names
+  its order number;
+* ``bad_digest`` — the provider vouches for a file that is not the one it hands over;
+* ``bad_totals`` — the bill's summary or trailer is one minor unit off its rows.
+
+``DELETE /bills/differences`` clears them all. A refusal is 400 with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from fastapi import APIRouter, HTTPException
+
+from simkeep.money import InvalidAmount, Money
+from simkeep.simulators.bill_rules import BillDifferences, Difference
+
+MAX_MINOR = 10**8  # what a planted difference may shift or pay, in minor units
+
+
+class Billed(Protocol):
+    """A simulator's bills, as the hooks plant differences in them."""
+
+    differences: BillDifferences
+
+    def knows(self, out_trade_no: str) -> bool:
+        """Whether the provider has a trade of that order number."""
+        ...
+
+    async def plant_provider_only(self, amount: Money) -> str:
+        """Pay a trade the merchant never created, without telling it; its order number."""
+        ...
+
+
+def bill_hooks(bills: Billed, *, currency: str) -> APIRouter:
+    """``/bills/differences`` for ``bills``; a provider-only trade is paid in ``currency``."""
+    routes = APIRouter(tags=["simulator: bills"])
+
+    @routes.post("/bills/differences")
+    async def plant(
+        kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
+    ) -> dict[str, str]:
+        differences = bills.differences
+        if kind is Difference.AMOUNT_MISMATCH:
+            if not bills.knows(out_trade_no) or not 0 < abs(shift) <= MAX_MINOR:
+                raise HTTPException(400, "name a known out_trade_no and a shift of 1 or more")
+            differences.shifted[out_trade_no] = shift
+        elif kind is Difference.PROVIDER_ONLY:
+            out_trade_no = await bills.plant_provider_only(_amount(amount, currency))
+        elif kind is Difference.BAD_DIGEST:
+            differences.bad_digest = True
+        else:
+            differences.bad_totals = True
+        return {"planted": kind.value, "out_trade_no": out_trade_no}
+
+    @routes.delete("/bills/differences")
+    async def clear() -> dict[str, str]:
+        bills.differences.clear()
+        return {"planted": ""}
+
+    return routes
+
+
+def billed_amount(differences: BillDifferences, out_trade_no: str, amount_minor: int) -> int:
+    """A trade's amount as the bill states it: shifted if planted so, never below 1."""
+    return max(differences.shift(out_trade_no, amount_minor), 1)
+
+
+def _amount(text: str, currency: str) -> Money:
+    try:
+        amount = Money.parse(text, currency)
+    except InvalidAmount as error:
+        raise HTTPException(400, str(error)) from error
+    if not 0 < amount.minor <= MAX_MINOR:
+        raise HTTPException(400, f"amount is 0.01 to 1000000.00 {currency}")
+    return amount
