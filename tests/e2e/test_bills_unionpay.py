@@ -128,10 +128,16 @@ async def test_no_file_before_the_day_is_over(world: World) -> None:
     await _a_day_of_trades(world)
     world.clock.set(LAST_SECOND)
     sent = _recorded(world.client)
-    for day in (DAY, DAY + timedelta(days=2)):  # MMDD alone would name last year's
-        with pytest.raises(BillNotReady):
-            await world.adapter.bill(day)
-    assert sent == []  # not asked: the day is not over here
+    with pytest.raises(BillNotReady, match="98"):
+        await world.adapter.bill(DAY)  # today: asked, and UnionPay has no file of it yet
+    with pytest.raises(BillNotReady, match="has not begun"):
+        await world.adapter.bill(DAY + timedelta(days=2))  # MMDD alone names last year's
+    assert len(sent) == 1  # the day not begun was not asked for
+    early = await world.client.post(f"{PREFIX}/bills/differences", params={"kind": "early"})
+    assert early.status_code == 200, early.text
+    so_far = await world.adapter.bill(DAY)  # made early: what is booked so far
+    assert {row.order_no for row in so_far.rows} >= {FIRST}
+    await world.client.delete(f"{PREFIX}/bills/differences")
     ahead = simulator_adapter(
         world.keys_dir,
         FixedClock(MORNING_AFTER),  # our clock says the 26th, UnionPay's the 25th

@@ -58,7 +58,7 @@ from simkeep.payments.bills.alipay import (
 )
 from simkeep.payments.providers.alipay_signing import GatewayRefusal, beijing_time
 from simkeep.simulators.alipay_trades import SimTrade
-from simkeep.simulators.bill_rules import BillDifferences, day_of, day_over
+from simkeep.simulators.bill_rules import BillDifferences, day_of
 
 if TYPE_CHECKING:
     from simkeep.simulators.alipay import AlipaySimulator
@@ -137,7 +137,7 @@ class AlipayBills:
     def _query(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
         day = _bill_day(biz)
         now = self.sim.clock.now()
-        if not day_over(day, now):
+        if not self.differences.made(day, now):
             raise GatewayRefusal("40004", "isp.bill_not_exist", "账单不存在")
         token = secrets.token_urlsafe(16)
         self._made[token] = (zip_files(self.files(day), at=now), now + URL_LIFETIME)

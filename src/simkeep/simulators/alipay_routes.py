@@ -6,7 +6,8 @@ The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``:
 merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in the
 bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in fen, 100 unless
 given), ``provider_only`` (a trade of ``amount`` yuan paid now that the merchant never
-created), ``bad_totals`` — which ``DELETE /bills/differences`` clears."""
+created), ``bad_totals``, ``early`` (bills made before their day is over) — which
+``DELETE /bills/differences`` clears."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ def _add_bill_routes(router: APIRouter, sim: AlipaySimulator) -> None:
             out_trade_no = sim.bills.plant_provider_only(_hook_amount(amount)).out_trade_no
         elif kind is Difference.BAD_TOTALS:
             differences.bad_totals = True
+        elif kind is Difference.EARLY:
+            differences.early = True
         else:
             raise HTTPException(400, f"Alipay's bills have no {kind}")
         return {"planted": kind.value, "out_trade_no": out_trade_no}

@@ -48,7 +48,7 @@ from simkeep.simulators.alipayplus_payments import (
     result,
 )
 from simkeep.simulators.bill_hooks import billed_amount
-from simkeep.simulators.bill_rules import BillDifferences, day_of, day_over
+from simkeep.simulators.bill_rules import BillDifferences, day_of
 
 if TYPE_CHECKING:
     from simkeep.simulators.alipayplus import AlipayPlusSimulator
@@ -73,7 +73,7 @@ class AlipayPlusBills:
             day = date.fromisoformat(str(request.get("reportDate", "")))
         except ValueError as error:
             raise SimulatorError("PARAM_ILLEGAL", "reportDate is yyyy-MM-dd") from error
-        if not day_over(day, self._clock.now()):
+        if not self.differences.made(day, self._clock.now()):
             raise SimulatorError(REPORT_NOT_READY, f"the report of {day} is made after the day")
         data = self.report(day)
         stated = digest(b"damaged" + data) if self.differences.bad_digest else digest(data)

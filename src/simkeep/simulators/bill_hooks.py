@@ -12,7 +12,8 @@ bill the simulator makes from then on:
   given) paid now that the merchant never created, and is never told of; the answer names
   its order number;
 * ``bad_digest`` — the provider vouches for a file that is not the one it hands over;
-* ``bad_totals`` — the bill's summary or trailer is one minor unit off its rows.
+* ``bad_totals`` — the bill's summary or trailer is one minor unit off its rows;
+* ``early`` — a day's bill is made before the day is over, with what is booked so far.
 
 ``DELETE /bills/differences`` clears them all. A refusal is 400 with the reason.
 """
@@ -60,8 +61,10 @@ def bill_hooks(bills: Billed, *, currency: str) -> APIRouter:
             out_trade_no = await bills.plant_provider_only(_amount(amount, currency))
         elif kind is Difference.BAD_DIGEST:
             differences.bad_digest = True
-        else:
+        elif kind is Difference.BAD_TOTALS:
             differences.bad_totals = True
+        else:
+            differences.early = True
         return {"planted": kind.value, "out_trade_no": out_trade_no}
 
     @routes.delete("/bills/differences")

@@ -14,7 +14,9 @@ booked each row; it exists once that day is over.
 
 ``BillDifferences`` are what the reconciliation tests plant (``POST /bills/differences``
 under a simulator): one trade's amount shifted in the bill, the digest or the summary totals
-corrupted. They hold for every bill made after they are planted, until cleared.
+corrupted, or bills made early — the day's bill before the day is over, with what is booked
+so far (the fault harness reconciles the day it ran on). They hold for every bill made
+after they are planted, until cleared.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Difference(StrEnum):
     PROVIDER_ONLY = "provider_only"  # a paid trade the merchant never created
     BAD_DIGEST = "bad_digest"  # WeChat Pay vouches for another file's SHA-1
     BAD_TOTALS = "bad_totals"  # Alipay's summary totals do not add up
+    EARLY = "early"  # a day's bill is made before the day is over, with what is booked so far
 
 
 @dataclass
@@ -42,6 +45,12 @@ class BillDifferences:
     shifted: dict[str, int] = field(default_factory=dict)  # out_trade_no → minor units added
     bad_digest: bool = False
     bad_totals: bool = False
+    early: bool = False
+
+    def made(self, day: date, now: datetime) -> bool:
+        """Whether the bill of ``day`` is made by ``now``: once the day is over, or at once
+        when planted ``early`` (a harness that cannot wait for midnight)."""
+        return self.early or day_over(day, now)
 
     def shift(self, out_trade_no: str, amount_minor: int) -> int:
         """A payment's amount as the bill states it."""
@@ -49,7 +58,7 @@ class BillDifferences:
 
     def clear(self) -> None:
         self.shifted.clear()
-        self.bad_digest = self.bad_totals = False
+        self.bad_digest = self.bad_totals = self.early = False
 
 
 def fee_of(amount_minor: int, rate_bp: int) -> int:

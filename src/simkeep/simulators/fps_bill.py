@@ -40,7 +40,7 @@ from simkeep.payments.bills.fps import (
 from simkeep.payments.providers.fps_bank import CURRENCY
 from simkeep.payments.providers.fps_payouts import PayoutStatus
 from simkeep.simulators.bill_hooks import billed_amount
-from simkeep.simulators.bill_rules import BillDifferences, day_of, day_over
+from simkeep.simulators.bill_rules import BillDifferences, day_of
 from simkeep.simulators.fps_payouts import Payout
 from simkeep.simulators.fps_transfers import PAYER, SimulatorError, State, Transfer
 
@@ -62,7 +62,7 @@ class FpsBills:
             day = date.fromisoformat(date_text)
         except ValueError as error:
             raise SimulatorError(400, "bad_date", "date is yyyy-MM-dd") from error
-        if not day_over(day, self._clock.now()):
+        if not self.differences.made(day, self._clock.now()):
             raise SimulatorError(404, NOT_READY, f"the statement of {day} is made after the day")
         data = self.statement(day)
         stated = digest(b"damaged" + data) if self.differences.bad_digest else digest(data)

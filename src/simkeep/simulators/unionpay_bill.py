@@ -47,7 +47,7 @@ from simkeep.payments.providers.unionpay_signing import (
     currency_code,
 )
 from simkeep.simulators.bill_hooks import billed_amount
-from simkeep.simulators.bill_rules import BillDifferences, day_of, day_over
+from simkeep.simulators.bill_rules import BillDifferences, day_of
 from simkeep.simulators.unionpay_refunds import SUCCEEDED, SimRefund
 from simkeep.simulators.unionpay_trades import GatewayRefusal, SimTrade, TradeState, digits
 
@@ -145,7 +145,7 @@ class UnionPayBills:
             except ValueError:
                 continue
             if day <= today:
-                if not day_over(day, now):
+                if not self.differences.made(day, now):
                     raise GatewayRefusal(*NO_FILE)
                 return day
         raise GatewayRefusal("10", f"报文格式错误 settleDate {settle_date} is no day")

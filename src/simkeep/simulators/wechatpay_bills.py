@@ -51,7 +51,7 @@ from simkeep.payments.bills.wechatpay import (
     TIME_FORMAT,
     Layout,
 )
-from simkeep.simulators.bill_rules import BillDifferences, day_of, day_over
+from simkeep.simulators.bill_rules import BillDifferences, day_of
 from simkeep.simulators.wechatpay_trades import SimRefund, SimTrade, SimulatorError
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class WeChatPayBills:
 
     def bill_file(self, day: date) -> BillFile:
         """The day's file and its digest, or WeChat Pay's refusal when it has none."""
-        if not day_over(day, self.platform.now()):
+        if not self.differences.made(day, self.platform.now()):
             raise SimulatorError(400, "STATEMENT_CREATING", "账单生成中")
         rows = self.rows(day)
         if not rows:

@@ -9,8 +9,8 @@ The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``:
 the merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in
 the bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in minor units, 100
 unless given), ``provider_only`` (a trade of ``amount``, in major units of the API's
-currency, paid now that the merchant never created), ``bad_digest`` — which
-``DELETE /bills/differences`` clears."""
+currency, paid now that the merchant never created), ``bad_digest``, ``early`` (bills made
+before their day is over) — which ``DELETE /bills/differences`` clears."""
 
 from __future__ import annotations
 
@@ -234,6 +234,8 @@ def _add_bill_routes(router: APIRouter, sim: WeChatPayPlatform) -> None:
                 out_trade_no = (await bills.plant_provider_only(total)).out_trade_no
             elif kind is Difference.BAD_DIGEST:
                 bills.differences.bad_digest = True
+            elif kind is Difference.EARLY:
+                bills.differences.early = True
             else:
                 raise SimulatorError(400, "PARAM_ERROR", f"WeChat Pay's bills have no {kind}")
         except SimulatorError as error:

@@ -3,9 +3,9 @@ for a day's flow file, and reading the answer into a ``Bill``.
 
 Design overview
 ---------------
-The form names the day by ``settleDate`` (``MMDD``) alone, so a day not over yet in Beijing
-is not asked for (``BillNotReady`` at once: UnionPay would answer another year's file, or
-none), nor one a year ago or more (``BillRefused``: ``MMDD`` would name a later one). The
+The form names the day by ``settleDate`` (``MMDD``) alone, so a day not begun yet in Beijing
+is not asked for (``BillNotReady`` at once: UnionPay would answer another year's file; today
+it answers that it has none yet), nor one a year ago or more (``BillRefused``: ``MMDD`` would name a later one). The
 answer, its signature already checked by the adapter, is ``respCode`` 00 with ``fileName``
 and ``fileContent`` (read by ``payments.bills.unionpay``, which checks the zip's CRC-32, the
 lines and the trailer), or ``98`` 文件不存在 — no file yet, ``BillNotReady`` — or a refusal
@@ -37,10 +37,10 @@ NO_FILE = "98"  # 文件不存在: the day's file is not made yet
 
 
 def transfer_fields(*, mer_id: str, cert_id: str, day: date, now: datetime) -> dict[str, str]:
-    """The form asking for ``day``'s file, unsigned; ``day`` must be over and within a year."""
+    """The form asking for ``day``'s file, unsigned; ``day`` must have begun, within a year."""
     today = in_shanghai(now).date()
-    if day >= today:
-        raise BillNotReady(f"{day} is not over in Beijing: UnionPay has no file for it")
+    if day > today:
+        raise BillNotReady(f"{day} has not begun in Beijing: UnionPay has no file for it")
     if day <= today - timedelta(days=365):
         raise BillRefused(f"UnionPay names a file by month and day: {day} is a year ago")
     return {
