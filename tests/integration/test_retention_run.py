@@ -1,8 +1,9 @@
 """The daily retention run over months of a SIM's life, on both databases: monthly fees
 charged on the billing day (the month's last day when it is shorter), a fee the balance
 cannot cover owed and the SIM in grace, then suspended, then recycled with its balance
-forfeited through the books and its links ended; money held for a refund left alone; a validity SIM in grace the day after its
-validity ends; and every run safe to repeat or to resume after it was killed."""
+forfeited through the books and its links ended; money held for a refund left alone; a
+validity SIM in grace the day after its validity ends; and every run safe to repeat or to
+resume after it was killed."""
 
 from __future__ import annotations
 

@@ -5,11 +5,11 @@ Design overview
 ---------------
 The form names the day by ``settleDate`` (``MMDD``) alone, so a day not begun yet in Beijing
 is not asked for (``BillNotReady`` at once: UnionPay would answer another year's file; today
-it answers that it has none yet), nor one a year ago or more (``BillRefused``: ``MMDD`` would name a later one). The
-answer, its signature already checked by the adapter, is ``respCode`` 00 with ``fileName``
-and ``fileContent`` (read by ``payments.bills.unionpay``, which checks the zip's CRC-32, the
-lines and the trailer), or ``98`` 文件不存在 — no file yet, ``BillNotReady`` — or a refusal
-(``ProviderError``).
+it answers that it has none yet), nor one a year ago or more (``BillRefused``: ``MMDD``
+would name a later one). The answer, its signature already checked by the adapter, is
+``respCode`` 00 with ``fileName`` and ``fileContent`` (read by ``payments.bills.unionpay``,
+which checks the zip's CRC-32, the lines and the trailer), or ``98`` 文件不存在 — no file
+yet, ``BillNotReady`` — or a refusal (``ProviderError``).
 """
 
 from __future__ import annotations
