@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    console_bench,
     counter_bench,
     history_bench,
     ledger_bench,
     outlets_bench,
+    reconcile_bench,
     retention_bench,
     topup_report,
     usage_bench,
@@ -150,9 +152,11 @@ async def main(quick: bool) -> list[str]:
     ]
     lines += await topup_report.section(quick)
     lines += await _retention_run(quick)
+    lines += await reconcile_bench.report(quick)
     lines += await usage_bench.report(quick)
     lines += await outlets_bench.report(quick)
     lines += await counter_bench.report(quick)
+    lines += await console_bench.report(quick)
     return lines
 
 

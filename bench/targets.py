@@ -18,6 +18,8 @@ from simkeep.settings import load_settings
 OUT = Path(__file__).parent / "out"
 PG_ADMIN = os.environ.get("SIMKEEP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 HOT_SLOTS = 8
+RECONCILE_ROWS = {"postgresql": 1_000_000, "sqlite": 100_000}  # one provider's day
+RECONCILE_SECONDS = 30.0  # the target for a million rows on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class Target:
     @property
     def sqlite_path(self) -> Path:
         return Path(self.url.removeprefix("sqlite:///"))
+
+    @property
+    def driver_url(self) -> str:
+        """The PostgreSQL URL as asyncpg takes it, for loading in bulk with its own SQL."""
+        return self.url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def fresh(name: str, label: str) -> Target:

@@ -55,6 +55,8 @@ from chaos.ports import free_port
 from chaos.processes import Process, Spec
 from chaos.proxy import FaultyProxy
 from chaos.push_figures import exactly_paid, read_pushed, trade_providers, unaccounted
+from chaos.reconcile_figures import reconcile_figures
+from chaos.reconcile_ops import bills_early, days_of, reconcile_days, run_again
 from chaos.refund_figures import OPEN, ever_paid
 from chaos.refund_ops import prepare_refund_staff, refund_settings
 from chaos.setup import IssuedCard, network_token, prepare
@@ -62,6 +64,7 @@ from chaos.workload import Card, Person, World, run_clients, settle_unknown
 from simkeep.db import Database
 from simkeep.notifications.tables import outbox
 from simkeep.refunds import tables as rt
+from simkeep.retention.model import day_of
 from simkeep.settings import load_settings
 from simkeep.topups import tables as tt
 
@@ -254,6 +257,8 @@ async def run(config: Config, harness: Harness) -> Result:
         operator = Person(len(people), "", [], random.Random(config.seed), role="operator")
         async with httpx.AsyncClient(timeout=15.0, headers={"Accept-Language": "en"}) as http:
             world = World(app_url, sim_url, http, cli=(str(BIN / "simkeep"),), cli_env=started.env)
+            await bills_early(http, sim_url)
+            first_day = day_of(datetime.now(UTC))
             world.network_token = await network_token(db, now=datetime.now(UTC))
             world.counter = shared
             people.append(operator)
@@ -276,8 +281,14 @@ async def run(config: Config, harness: Harness) -> Result:
             clock = time.monotonic()
             records = await _drain(db, http, sim_url)
             phases["drain"] = time.monotonic() - clock
+            clock = time.monotonic()
+            days = days_of(first_day, day_of(datetime.now(UTC)))
+            await reconcile_days(world, days, random.Random(config.seed))
+            again = await run_again(db, world, days)
+            phases["reconcile"] = time.monotonic() - clock
         flat = [card for cards in stock for card in cards]
         figures, tally = await check(db, records, world.attempts, world.anomalies, flat)
+        figures += await reconcile_figures(db, records, days=days, again=again)
     finally:
         await db.dispose()
     return Result(figures, tally, nemesis.timeline, config, started_at, phases)

@@ -190,6 +190,8 @@ def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
         keepalive_urls=KeepAliveUrls(settings.public_url),
         keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
         notify_urls=CheckoutUrls(settings.public_url),
+        reconcile_at=settings.reconcile_time,
+        reconcile_carry=settings.reconcile_carry,
     )
     if app.state.providers is not None:
         jobs["simulator_notifications"] = app.state.providers.tick

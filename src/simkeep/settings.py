@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     # credit, is approved without staff.
     refund_auto_max: int = Field(default=30_000, ge=0, le=10**9)
     refund_auto_hours: int = Field(default=24, ge=0, le=24 * 365)
+    # Reconciliation (docs/reconciliation.md): what simkeep took within this many minutes of
+    # a day's end that the day's bill lacks is looked for in the next day's bill before it is
+    # flagged; the job loop reconciles yesterday of every online provider from this Hong
+    # Kong time (HH:MM), once the providers' bills are out; empty: not by the job loop (run
+    # `simkeep reconcile` from cron instead).
+    reconcile_carry_minutes: int = Field(default=10, ge=0, le=12 * 60)
+    reconcile_at: str = Field(default="10:00", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")
     keys_dir: str = "var/keys"
     # The outlet finder's map (docs/outlets.md): a tile server's URL with {z}, {x}, {y} (and
     # {s}), whose host the pages' CSP lets images come from; empty: no tiles, the markers on
@@ -280,6 +287,15 @@ class Settings(BaseSettings):
     def retention_time(self) -> time | None:
         """The Hong Kong time of the daily retention run, if the job loop runs it."""
         return time.fromisoformat(self.retention_run_at) if self.retention_run_at else None
+
+    @property
+    def reconcile_time(self) -> time | None:
+        """The Hong Kong time the job loop reconciles yesterday from, if it does."""
+        return time.fromisoformat(self.reconcile_at) if self.reconcile_at else None
+
+    @property
+    def reconcile_carry(self) -> timedelta:
+        return timedelta(minutes=self.reconcile_carry_minutes)
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,9 +2,11 @@
 demo subscriber's wrong-number top-up of a stranger's SIM, approved by the automatic rule and
 paid back in full through the WeChat Pay simulator (the order refunded, the SIM back at zero,
 journals from the hold to the payment, the payer told by SMS); a request of theirs waiting on
-the staff's queue, its money held on the SIM; and the Hong Kong subscriber's request refused
+the staff's queue, its money held on the SIM; the Hong Kong subscriber's request refused
 by the demo operator with a note, in the audit log, the order credited again and nothing
-held. The books check passes, and seeding again changes nothing."""
+held; and a counter top-up asked back by the operator for its payer, paid to the agent's
+float and waiting at its counters. The books check passes, and seeding again changes
+nothing."""
 
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ async def test_the_demo_refunds_one_pays_one_waits_one_refused(
     await seed(database_url, tmp_path)
     hong_kong, mainland = [await seen(db, clock, p.phone, p.password) for p in DEMO_SUBSCRIBERS]
     made = await db.read(lambda conn: recent_refunds(conn))
-    paid, refused, waiting = sorted(made, key=lambda refund: refund.requested_at)
+    at_outlet = [refund for refund in made if refund.at_outlet]
+    online = [refund for refund in made if not refund.at_outlet]
+    paid, refused, waiting = sorted(online, key=lambda refund: refund.requested_at)
 
     assert (paid.state, paid.reason, paid.provider) == (
         RefundState.PAID,
@@ -90,6 +94,15 @@ async def test_the_demo_refunds_one_pays_one_waits_one_refused(
     assert [(e.target.id, e.staff_id, e.after["decision_note"]) for e in logged] == [
         (refused.refund_no, members["operator"], REFUSAL)
     ]
+
+    [collect] = at_outlet
+    assert (collect.state, collect.payout, collect.pay) == (
+        RefundState.PAID,
+        None,
+        Money(10_000, "HKD"),
+    )
+    assert collect.requested_by == collect.decided_by == f"staff:{members['operator']}"
+    assert (await order(db, collect.order_no)).state is OrderState.REFUNDED
 
     code, output = await asyncio.to_thread(simkeep, database_url, "ledger", "check")
     assert code == 0, output

@@ -91,16 +91,18 @@ def test_the_id_policy_from_the_threshold_and_always_when_suspended() -> None:
     assert not policy.needs_check(Money(1_000, "HKD"), SimState.GRACE)
 
 
-def test_the_close_expects_opening_plus_cash_sales() -> None:
+def test_the_close_expects_opening_plus_cash_sales_less_cash_refunds() -> None:
     figures = close_figures(
         opening=Money(100_000, "HKD"),
         cash_sales=Money(65_000, "HKD"),
         card_sales=Money(30_000, "HKD"),
-        counted=Money(164_000, "HKD"),
+        cash_refunds=Money(9_400, "HKD"),
+        card_refunds=Money(5_000, "HKD"),
+        counted=Money(154_600, "HKD"),
     )
 
-    assert figures.expected_cash == Money(165_000, "HKD")
-    assert figures.expected_card == Money(30_000, "HKD")
+    assert figures.expected_cash == Money(155_600, "HKD")
+    assert figures.expected_card == Money(25_000, "HKD")
     assert figures.difference == Money(-1_000, "HKD")
 
 

@@ -121,8 +121,12 @@ DOMAIN_STATUS = {
     "refund_open": 409,
     "refund_decided": 409,
     "not_refundable": 409,
-    "refund_at_outlet": 409,
     "nothing_to_refund": 409,
+    # refunds at the counter (api.pos)
+    "unknown_topup": 404,
+    "not_outlet_topup": 409,
+    "other_agent": 409,
+    "refund_paid_out": 409,
 }
 
 

@@ -1,6 +1,7 @@
 """``/api/v1/pos``: the counter for a clerk's device — shifts, looking a number up, the ID
 check, top-ups and voucher sales (each with an ``Idempotency-Key``), whether a key's sale
-went through, receipts (JSON and PDF) and a shift's Z-report.
+went through, receipts (JSON and PDF) and a shift's Z-report; refunds of the agent's counter
+top-ups are ``api.pos_refunds``, under the same prefix.
 
 Every route takes the bearer token of a device that belongs to a clerk (``simkeep pos
 add-device``): no token, or an unknown or revoked one, is a 401; an agent's device is a
@@ -12,72 +13,50 @@ another body, 409 ``idempotency_conflict``. Thin: each route calls ``counter.ser
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from simkeep.api import errors
+from simkeep.api import pos_refunds
 from simkeep.api.deps import LanguageDep
 from simkeep.api.devices import ClerkDeviceDep
 from simkeep.api.pos_schemas import (
+    KEY_PATTERN,
+    PDF,
+    POS_ERRORS,
     CloseShiftRequest,
     IdCheckOut,
     IdCheckRequest,
+    IdempotencyKey,
     LookupOut,
     OpenShiftRequest,
+    PdfLanguage,
     SaleOut,
     SaleReceiptOut,
     ShiftOut,
     ShiftReportOut,
     TopUpRequest,
     VoucherSaleRequest,
+    actor,
+    pdf_answer,
+    policy,
 )
 from simkeep.api.schemas import link_to
 from simkeep.counter import service as counter
-from simkeep.counter.model import IdLimits, IdPolicy, Payer, TopUp, VoucherSale, check_payer
+from simkeep.counter.model import IdLimits, Payer, TopUp, VoucherSale, check_payer
 from simkeep.counter.service import Device, Sale, ShiftReport
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt, SaleReceipt
 from simkeep.services import Services, ServicesDep
 from simkeep.sims.model import digest_key
 from simkeep.sqltypes import MAX_ID
-from simkeep.staff.audit import Actor
 
-router = APIRouter(
-    prefix="/api/v1/pos",
-    tags=["pos"],
-    responses={
-        **errors.documented(400, 401, 404, 409, 413, 422, 429),
-        403: {"model": errors.ErrorOut, "description": "The device is not a clerk's"},
-    },
-)
-KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
-        description="Made by the POS once per sale (a UUID): a retry sends the same key",
-    ),
-]
+router = APIRouter(prefix="/api/v1/pos", tags=["pos"], responses=POS_ERRORS)
+router.include_router(pos_refunds.router)  # refunds at the counter
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Language = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
-PdfLanguage = Annotated[
-    Language | None, Query(description="The paper's language; Accept-Language otherwise")
-]
-PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
 REPLAYED: dict[int | str, dict[str, Any]] = {
     200: {"model": SaleOut, "description": "This key's sale, made before: nothing new"}
 }
-
-
-def policy(services: Services) -> IdPolicy:
-    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
-    return IdPolicy(check_from_minor=services.settings.id_check_from)
-
-
-def actor(device: Device, request: Request) -> Actor:
-    return Actor(device.member.id, request.client.host if request.client else "unknown")
 
 
 @router.post("/shifts", status_code=201, summary="Open my shift with the cash in the drawer")
@@ -143,7 +122,7 @@ async def shift_report_pdf(
 ) -> Response:
     report = await _report(services, device, shift_id)
     pdf = await receipts.z_report_pdf(report, language=lang or language)
-    return _pdf(pdf, f"z-report-{shift_id}")
+    return pdf_answer(pdf, f"z-report-{shift_id}")
 
 
 @router.get("/numbers/{number}", summary="Look a number up before a top-up")
@@ -268,7 +247,7 @@ async def sale_receipt_pdf(
         pdf = await receipts.sale_receipt_pdf(receipt, language=chosen)
     else:
         pdf = await receipts.receipt_pdf(receipt, language=chosen)
-    return _pdf(pdf, receipt.view.receipt_no)
+    return pdf_answer(pdf, receipt.view.receipt_no)
 
 
 def _payer(body: TopUpRequest | VoucherSaleRequest) -> Payer:
@@ -295,9 +274,3 @@ async def _receipt(services: Services, device: Device, sale_id: int) -> Receipt 
     if receipt is None:
         raise HTTPException(404, "no such sale that you may read")
     return receipt
-
-
-def _pdf(pdf: bytes, name: str) -> Response:
-    disposition = f'attachment; filename="{name}.pdf"'
-    headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
-    return Response(pdf, media_type="application/pdf", headers=headers)

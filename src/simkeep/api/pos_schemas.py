@@ -1,21 +1,57 @@
-"""The bodies of the POS API (``api.pos``): what a counter's device sends and reads."""
+"""The bodies of the POS API (``api.pos``, ``api.pos_refunds``): what a counter's device
+sends and reads, and what every route of it takes — the errors it may answer, the
+``Idempotency-Key`` header, a paper's language, the device's member as the actor, the ID
+policy of the settings."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from simkeep.api import errors
 from simkeep.api.schemas import Amount, Balance, Phone, PlanOut
-from simkeep.counter.model import MAX_CASH_MINOR, MAX_TERMINAL_REF, MAX_TOPUP, MIN_TOPUP
-from simkeep.counter.service import Lookup, Sale, Shift, ShiftReport, TotalLine
+from simkeep.counter.model import MAX_CASH_MINOR, MAX_TERMINAL_REF, MAX_TOPUP, MIN_TOPUP, IdPolicy
+from simkeep.counter.model import Payment as PaymentKind
+from simkeep.counter.service import (
+    Device,
+    Lookup,
+    RefundLine,
+    Sale,
+    Shift,
+    ShiftReport,
+    TotalLine,
+)
 from simkeep.money import Money
 from simkeep.receipts.model import CounterSale, VoucherLine
 from simkeep.receipts.service import Receipt, SaleReceipt
+from simkeep.refunds.model import Reason, RefundState
+from simkeep.refunds.queries import Refund
+from simkeep.services import Services
 from simkeep.sims.model import IdType, SimState
+from simkeep.staff.audit import Actor
 from simkeep.vouchers.model import MAX_SALE
 
+POS_ERRORS: dict[int | str, dict[str, Any]] = {
+    **errors.documented(400, 401, 404, 409, 413, 422, 429),
+    403: {"model": errors.ErrorOut, "description": "The device is not a clerk's"},
+}
+KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="Made by the POS once per sale or refund (a UUID): a retry sends the same key",
+    ),
+]
+Language = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
+PdfLanguage = Annotated[
+    Language | None, Query(description="The paper's language; Accept-Language otherwise")
+]
+PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
 Payment = Literal["cash", "card"]
 TerminalRef = Field(
     default=None,
@@ -23,6 +59,22 @@ TerminalRef = Field(
     max_length=MAX_TERMINAL_REF,
     description="The card terminal's reference: required for card, left out for cash",
 )
+
+
+def policy(services: Services) -> IdPolicy:
+    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
+    return IdPolicy(check_from_minor=services.settings.id_check_from)
+
+
+def actor(device: Device, request: Request) -> Actor:
+    return Actor(device.member.id, request.client.host if request.client else "unknown")
+
+
+def pdf_answer(pdf: bytes, name: str) -> Response:
+    """A paper as a PDF download."""
+    disposition = f'attachment; filename="{name}.pdf"'
+    headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
+    return Response(pdf, media_type="application/pdf", headers=headers)
 
 
 class NameOut(BaseModel):
@@ -168,6 +220,56 @@ class TotalOut(BaseModel):
         )
 
 
+class RefundTotalOut(BaseModel):
+    payment: Payment
+    count: int
+    total: Balance = Field(description="Paid back")
+
+    @classmethod
+    def of(cls, line: RefundLine) -> RefundTotalOut:
+        return cls(payment=line.payment.value, count=line.count, total=Balance.of(line.total))
+
+
+class CounterRefundOut(BaseModel):
+    """A refund of a counter top-up: paid to the agent's float, and paid out at a counter."""
+
+    refund_no: str = Field(description="Printed on its receipt; the payer collects it with it")
+    order_no: str
+    state: RefundState
+    reason: Reason
+    taken: Amount = Field(description="Taken off the SIM")
+    deducted: Amount | None = Field(description="Of it, bonus money used, kept")
+    pay: Amount = Field(description="What goes back to the payer")
+    commission_back: Balance | None = Field(description="The agent's commission taken back")
+    requested_at: datetime
+    paid_at: datetime | None = Field(description="When it was paid to the agent's float")
+    paid_out_at: datetime | None = Field(description="When the payer got it at a counter")
+    payout: Payment | None = Field(description="Cash, or back to the card; null: still owed")
+    terminal_ref: str | None
+    shift_id: int | None = Field(description="The shift that paid it out")
+    replayed: bool = Field(description="True: this key's refund was made before; nothing new")
+
+    @classmethod
+    def of(cls, refund: Refund) -> CounterRefundOut:
+        return cls(
+            refund_no=refund.refund_no,
+            order_no=refund.order_no,
+            state=refund.state,
+            reason=refund.reason,
+            taken=Amount.of(refund.taken),
+            deducted=Amount.of(refund.deducted) if refund.deducted.minor else None,
+            pay=Amount.of(refund.pay),
+            commission_back=Balance.of(refund.commission_back) if refund.commission_back else None,
+            requested_at=refund.requested_at,
+            paid_at=refund.paid_at,
+            paid_out_at=refund.paid_out_at,
+            payout=refund.payout.value if refund.payout else None,
+            terminal_ref=refund.terminal_ref,
+            shift_id=refund.shift_id,
+            replayed=refund.replayed,
+        )
+
+
 class ShiftReportOut(BaseModel):
     """A shift's Z-report: its figures so far while it is open."""
 
@@ -175,11 +277,14 @@ class ShiftReportOut(BaseModel):
     outlet: NameOut
     clerk: str
     totals: list[TotalOut]
+    refund_totals: list[RefundTotalOut] = Field(description="Refunds paid out in the shift")
     cash_sales: Balance
     card_sales: Balance
-    expected_cash: Balance
-    commission: Balance
+    expected_cash: Balance = Field(description="Opening cash, plus cash sales, less cash refunds")
+    expected_card: Balance = Field(description="Card sales less refunds back to cards")
+    commission: Balance = Field(description="Earned by the sales, less what refunds took back")
     sales: list[SaleOut]
+    refunds: list[CounterRefundOut]
 
     @classmethod
     def of(cls, report: ShiftReport, locale: str) -> ShiftReportOut:
@@ -188,11 +293,14 @@ class ShiftReportOut(BaseModel):
             outlet=NameOut(code=report.outlet.code, name=report.outlet.names.pick(locale)),
             clerk=report.clerk_name,
             totals=[TotalOut.of(line) for line in report.lines],
-            cash_sales=Balance.of(report.cash),
-            card_sales=Balance.of(report.card),
+            refund_totals=[RefundTotalOut.of(line) for line in report.refund_lines],
+            cash_sales=Balance.of(report.sales_by(PaymentKind.CASH)),
+            card_sales=Balance.of(report.sales_by(PaymentKind.CARD)),
             expected_cash=Balance.of(report.expected_cash),
+            expected_card=Balance.of(report.card),
             commission=Balance.of(report.commission),
             sales=[SaleOut.of(sale) for sale in report.sales],
+            refunds=[CounterRefundOut.of(refund) for refund in report.refunds],
         )
 
 

@@ -12,10 +12,12 @@ from simkeep.cli import (
     agents,
     db,
     demo,
+    export,
     ledger,
     network,
     outlets,
     pos,
+    reconcile,
     retention,
     simulators,
     staff,
@@ -36,6 +38,8 @@ app.add_typer(outlets.outlets_app, name="outlets")
 app.add_typer(outlets.agents_app, name="agents")
 agents.register(outlets.agents_app)  # add-clerk, add-user
 app.add_typer(vouchers.app, name="vouchers")
+app.add_typer(export.app, name="export")
+app.command("reconcile")(reconcile.reconcile_command)
 
 
 @app.command("serve")

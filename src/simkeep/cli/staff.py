@@ -29,7 +29,13 @@ console = Console()
 def add_command(
     username: str = typer.Option(..., "--username", help="2 to 32 of a-z, 0-9, '.', '_', '-'."),
     name: str = typer.Option(..., "--name", help="The name shown on the pages."),
-    role: str = typer.Option(..., "--role", help="operator (reads and changes) or auditor."),
+    role: str = typer.Option(
+        ...,
+        "--role",
+        help="operator (reads and changes everything), support (reads, decides refunds),"
+        " finance (reads, reconciles, enters and decides balance adjustments) or auditor"
+        " (reads only).",
+    ),
     generate_password: bool = typer.Option(
         False, "--generate-password", help="Generate a password and print it."
     ),

@@ -8,8 +8,9 @@ Design overview
   validity it buys is the online rule's, ``topups.model.validity_days``).
 * A sale is paid in cash or by card; a card payment names the terminal's reference.
 * A shift moves ``open → closed`` only (``TRANSITIONS``), with a conditional update. Closing
-  computes the figures here: expected cash is the opening cash plus the cash sales,
-  expected card the card sales, the difference what was counted less the expected cash.
+  computes the figures here: expected cash is the opening cash plus the cash sales less the
+  refunds paid out in cash, expected card the card sales less the refunds back to cards,
+  the difference what was counted less the expected cash.
 * The ID policy: a top-up of at least the threshold (a setting), and any top-up of a
   suspended SIM, needs a match of the holder's ID by this clerk in the last
   ``IdLimits.match_valid``. Checks are limited per SIM and per clerk in a window, each
@@ -209,8 +210,8 @@ class VoucherSale:
 
 @dataclass(frozen=True, slots=True)
 class ShiftFigures:
-    expected_cash: Money  # the opening cash plus the cash sales
-    expected_card: Money  # the card sales
+    expected_cash: Money  # the opening cash plus the cash taken (sales less refunds)
+    expected_card: Money  # the card sales less the refunds back to cards
     counted_cash: Money
     difference: Money  # counted less expected: negative when cash is missing
 
@@ -282,11 +283,18 @@ def check_label(label: str) -> str:
 
 
 def close_figures(
-    *, opening: Money, cash_sales: Money, card_sales: Money, counted: Money
+    *,
+    opening: Money,
+    cash_sales: Money,
+    card_sales: Money,
+    cash_refunds: Money,
+    card_refunds: Money,
+    counted: Money,
 ) -> ShiftFigures:
     """What a shift's close records."""
-    expected_cash = opening + cash_sales
-    return ShiftFigures(expected_cash, card_sales, counted, counted - expected_cash)
+    expected_cash = opening + cash_sales - cash_refunds
+    expected_card = card_sales - card_refunds
+    return ShiftFigures(expected_cash, expected_card, counted, counted - expected_cash)
 
 
 def voucher_receipt_no(sale_id: int, now: datetime) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.counter.checks import Lookup, check_id, look_up
+from simkeep.counter.checks import Lookup, check_id, look_up, recent_match
 from simkeep.counter.devices import (
     Device,
     DeviceRow,
@@ -32,14 +32,23 @@ from simkeep.counter.devices import (
 from simkeep.counter.sale_rows import Sale, get_sale, sale_by_key, sale_by_receipt, sale_of_order
 from simkeep.counter.sales import sell_vouchers, top_up
 from simkeep.counter.shifts import (
+    Place,
     Shift,
     close_shift,
     current_shift,
+    lock_open_shift,
     open_shift,
     place_of,
     trading_outlet,
 )
-from simkeep.counter.zreport import ShiftReport, TotalLine, clerk_name, may_see, shift_report
+from simkeep.counter.zreport import (
+    RefundLine,
+    ShiftReport,
+    TotalLine,
+    clerk_name,
+    may_see,
+    shift_report,
+)
 from simkeep.db import Database
 from simkeep.outlets import service as outlets
 from simkeep.outlets.model import Outlet
@@ -51,6 +60,8 @@ __all__ = [
     "DeviceRow",
     "Lookup",
     "NewDevice",
+    "Place",
+    "RefundLine",
     "Sale",
     "SalePapers",
     "Shift",
@@ -58,6 +69,7 @@ __all__ = [
     "TotalLine",
     "authenticate_device",
     "check_id",
+    "clerk_name",
     "close_shift",
     "counter_of",
     "current_shift",
@@ -65,15 +77,21 @@ __all__ = [
     "find_sale",
     "issue_device",
     "list_devices",
+    "lock_open_shift",
     "look_up",
+    "may_see",
     "member_id",
     "open_shift",
     "papers_of",
+    "place_of",
+    "recent_match",
     "revoke_device",
     "sale_for",
+    "sale_of_order",
     "sell_vouchers",
     "shift_report",
     "top_up",
+    "trading_outlet",
 ]
 
 

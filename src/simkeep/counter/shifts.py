@@ -5,11 +5,12 @@ Design overview
 ---------------
 * A clerk has at most one open shift: the partial unique index on ``counter_shifts``
   refuses a second, whatever races. A shift is in the outlet's currency.
-* Every sale takes its clerk's open shift with ``lock_open_shift`` — a conditional update
-  that locks the shift's row on PostgreSQL — before it writes anything, and closing takes
-  the same lock first. So a sale either lands before the close (and is counted) or finds the
-  shift closed, and the close sums the sales in a statement of its own once it holds the
-  lock (read committed: it sees every sale committed before it).
+* Every sale, and every refund paid out at the counter, takes its clerk's open shift with
+  ``lock_open_shift`` — a conditional update that locks the shift's row on PostgreSQL —
+  before it writes anything, and closing takes the same lock first. So a sale or a refund
+  either lands before the close (and is counted) or finds the shift closed, and the close
+  sums them in statements of their own once it holds the lock (read committed: it sees
+  every one committed before it).
 * Closing computes the figures (``model.close_figures``) and moves the shift with
   ``UPDATE … WHERE state = 'open'``; a second close finds nothing to move and is refused.
   Opening and closing are recorded in the staff audit log in their own transaction.
@@ -43,6 +44,7 @@ from simkeep.db import Database
 from simkeep.money import Money
 from simkeep.outlets import service as outlets
 from simkeep.outlets.model import Outlet, OutletState
+from simkeep.refunds import queries as refunds
 from simkeep.staff.audit import Actor, Target, record
 from simkeep.staff.model import Role
 from simkeep.staff.service import StaffMember
@@ -170,8 +172,14 @@ async def close_shift(
         shift = await _lock_for_close(conn, shift_id, place.clerk_id)
         counted = check_cash_minor(counted_minor, shift.currency, field="counted_cash")
         cash, card = await _sales_by_payment(conn, shift)
+        cash_back, card_back = await _refunds_by_payment(conn, shift)
         figures = close_figures(
-            opening=shift.opening_cash, cash_sales=cash, card_sales=card, counted=counted
+            opening=shift.opening_cash,
+            cash_sales=cash,
+            card_sales=card,
+            cash_refunds=cash_back,
+            card_refunds=card_back,
+            counted=counted,
         )
         closed = await _closed(conn, shift.id, figures, now)
         after = {
@@ -247,6 +255,15 @@ async def _sales_by_payment(conn: AsyncConnection, shift: Shift) -> tuple[Money,
         Money(totals.get(Payment.CASH.value, 0), shift.currency),
         Money(totals.get(Payment.CARD.value, 0), shift.currency),
     )
+
+
+async def _refunds_by_payment(conn: AsyncConnection, shift: Shift) -> tuple[Money, Money]:
+    """What the shift's refunds paid out in cash, and back to cards."""
+    paid = {payment: Money.zero(shift.currency) for payment in Payment}
+    for refund in await refunds.refunds_of_shift(conn, shift_id=shift.id):
+        assert refund.payout is not None  # a shift's refunds were paid out in it
+        paid[refund.payout] += refund.pay
+    return paid[Payment.CASH], paid[Payment.CARD]
 
 
 def _shift(row: Any) -> Shift:

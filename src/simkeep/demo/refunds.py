@@ -1,6 +1,6 @@
 """The demo's refunds (docs/refunds.md): one paid back by the automatic rule, one waiting for
-staff, one refused by the demo operator, each asked, decided and sent by the services a real
-refund goes through.
+staff, one refused by the demo operator, and one of a counter top-up waiting at the agent's
+counters, each asked, decided and sent by the services a real refund goes through.
 
 Design overview
 ---------------
@@ -17,6 +17,12 @@ then) the operator refuses the first with a note (``refunds.service.refuse``, in
 log), and the second waits on ``/staff/refunds``. Each request has a fixed
 ``Idempotency-Key`` and the top-up its fixed key, so a request made by an earlier seed is
 found as it is, and only a request still waiting is refused: seeding again changes nothing.
+
+Once the counter's history exists (``demo.counter``), the demo operator asks, for its payer,
+for the first cash top-up ``clerk.mk`` made (HK$100 at the Mong Kok shop three days ago)
+back, and approves it (``ensure_demo_outlet_refund``): paid to the agent's float, it waits
+under "Refunds to pay out" at the agent's counters for a clerk to pay it out. Its fixed key
+finds it again on a later seed.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from simkeep.clock import FixedClock
+from simkeep.counter import service as counter
 from simkeep.db import Database
 from simkeep.demo.cashier import DemoTopup, demo_providers, top_up
+from simkeep.demo.counter import CLERK
 from simkeep.errors import Refusal
 from simkeep.payment_methods import Provider
 from simkeep.refunds import sending
@@ -37,6 +45,7 @@ from simkeep.refunds.queries import Refund, get_refund
 from simkeep.refunds.service import Asking
 from simkeep.settings import Settings
 from simkeep.simulators.embedded import EmbeddedProviders
+from simkeep.staff import service as staff
 from simkeep.staff.audit import CLI, Actor
 from simkeep.topups.model import Order
 
@@ -81,6 +90,11 @@ WAITING = DemoAsk(
 )
 
 
+AT_OUTLET_SALE = "demo-counter-3-0"  # the counter demo's first sale: HK$100 in cash
+AT_OUTLET_KEY = "demo-refund-outlet"  # the operator's request's Idempotency-Key
+AT_OUTLET_NOTE = "客人來電：增值後才知道號碼要停用，想到門市取回現金。"
+
+
 class DemoRefundFailed(Refusal):
     code = "demo_refused"
 
@@ -115,6 +129,41 @@ async def ensure_demo_refunds(
     if refused.state is RefundState.REQUESTED:  # not when an earlier seed refused it
         refused = await _refuse(db, refused.refund_no, Actor(operator_id, CLI.origin), now)
     return DemoRefunds(paid, waiting, refused)
+
+
+async def ensure_demo_outlet_refund(
+    db: Database, *, settings: Settings, operator_id: int, now: datetime
+) -> Refund | None:
+    """The refund of the counter demo's first top-up, asked by the demo operator for its
+    payer and approved: paid to the agent's float, it waits at the agent's counters. None
+    without the counter's history, or with nothing of that top-up left on its SIM."""
+    clerk = await db.read(lambda conn: staff.find_member(conn, username=CLERK))
+    sale = None if clerk is None else await counter.find_sale(db, clerk=clerk, key=AT_OUTLET_SALE)
+    if sale is None or sale.order_no is None:
+        return None
+    operator = Actor(operator_id, CLI.origin)
+    try:
+        asked = await db.transaction(
+            lambda conn: refunds.request_refund(
+                conn,
+                order_no=str(sale.order_no),
+                asking=Asking(None, staff=operator, idempotency_key=AT_OUTLET_KEY),
+                reason=Reason.NOT_NEEDED,
+                note=AT_OUTLET_NOTE,
+                asked=None,
+                rule=settings.refund_rule,
+                now=now,
+            )
+        )
+    except Refusal:
+        return None
+    if asked.state is not RefundState.REQUESTED:  # approved by an earlier seed
+        return asked
+    return await db.transaction(
+        lambda conn: refunds.approve(
+            conn, refund_no=asked.refund_no, actor=operator, note="", now=now
+        )
+    )
 
 
 async def _ask(

@@ -47,7 +47,7 @@ from simkeep.demo.emails import ensure_demo_email
 from simkeep.demo.keepalive import ensure_demo_keep_alive
 from simkeep.demo.outlets import ensure_demo_outlets
 from simkeep.demo.promotions import ensure_demo_promotions
-from simkeep.demo.refunds import ensure_demo_refunds
+from simkeep.demo.refunds import ensure_demo_outlet_refund, ensure_demo_refunds
 from simkeep.demo.vouchers import DemoVouchers, ensure_demo_vouchers
 from simkeep.errors import Refusal
 from simkeep.ledger import service as ledger
@@ -241,6 +241,9 @@ async def seed_demo(db: Database, *, settings: Settings, clock: Clock) -> SeedSu
     counter_numbers = [demo_number(n)[1] for n in COUNTER_SIMS]
     await ensure_demo_counter(  # three days of a clerk's shifts and sales
         db, numbers=counter_numbers, now=now, secret_key=settings.secret_key
+    )
+    await ensure_demo_outlet_refund(  # one of those top-ups, waiting at the agent's counters
+        db, settings=settings, operator_id=members["operator"], now=now
     )
     printed = DEMO_STAFF + tuple(DemoStaff(*member.printed()) for member in agents_staff)
     cards = await ensure_demo_vouchers(  # PINs a tester redeems

@@ -5,6 +5,7 @@ Jobs: deliver the outbox (SMS, and email when there is a mail gateway), poll pro
 about unpaid orders, expire unpaid orders and close their trades at the provider, send
 approved refunds through their providers and ask about those in progress, the daily
 retention run from its set Hong Kong time (when one is set: ``SIMKEEP_RETENTION_RUN_AT``),
+the reconciliation of yesterday's bills from theirs (``SIMKEEP_RECONCILE_AT``),
 auto keep-alive's notices, charges and retries, the expiry of promotions' benefit buckets,
 the expiry of vouchers past their last day (their breakage), and in the embedded default
 let the simulators send their due notification retries.
@@ -30,6 +31,8 @@ from simkeep.payments import service as payments
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.service import CheckoutUrls
 from simkeep.promotions import granting
+from simkeep.reconciliation import daily as reconciliation
+from simkeep.reconciliation import model as reconciling
 from simkeep.refunds import sending as refunds
 from simkeep.retention import service as retention
 from simkeep.vouchers import service as vouchers
@@ -49,6 +52,8 @@ def standard_jobs(
     keepalive_urls: KeepAliveUrls | None = None,
     keepalive_scan: timedelta = charging.SCAN_EVERY,
     notify_urls: CheckoutUrls | None = None,
+    reconcile_at: time | None = None,
+    reconcile_carry: timedelta = reconciling.CARRY,
 ) -> dict[str, Job]:
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, email=email, now=now)
@@ -89,6 +94,17 @@ def standard_jobs(
             return len(done)
 
         jobs["retention_run"] = keep_numbers
+    if reconcile_at is not None:
+        at = reconcile_at
+
+        async def reconcile(now: datetime) -> int:
+            """From the set time, yesterday of every online provider, once its bill is out."""
+            clock = FixedClock(now)
+            return await reconciliation.reconcile_due(
+                db, adapters=adapters, clock=clock, at=at, carry=reconcile_carry
+            )
+
+        jobs["reconcile"] = reconcile
     if keepalive_urls is not None:
         agreements = keepalive.agreement_adapters(adapters)
         scanned: list[datetime] = []  # when the rules were last looked over for notices

@@ -38,6 +38,8 @@ async def run_worker(settings: Settings, clock: Clock, *, every: float = 1.0) ->
             keepalive_urls=KeepAliveUrls(settings.public_url),
             keepalive_scan=timedelta(seconds=settings.keepalive_scan_seconds),
             notify_urls=CheckoutUrls(settings.public_url),
+            reconcile_at=settings.reconcile_time,
+            reconcile_carry=settings.reconcile_carry,
         )
         await run_forever(jobs, clock=clock, every=every)
     finally:

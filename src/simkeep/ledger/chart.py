@@ -30,6 +30,7 @@ class System(StrEnum):
     UNMATCHED_PAYMENTS = "unmatched_payments"
     BANK = "bank"
     PROVIDER_FEES = "provider_fees"
+    ADJUSTMENTS = "adjustments"
 
 
 _SYSTEM: dict[System, tuple[AccountType, bool, str]] = {
@@ -45,6 +46,7 @@ _SYSTEM: dict[System, tuple[AccountType, bool, str]] = {
     System.UNMATCHED_PAYMENTS: (AccountType.LIABILITY, False, "Payments received, in review"),
     System.BANK: (AccountType.ASSET, False, "Settlement bank"),
     System.PROVIDER_FEES: (AccountType.EXPENSE, False, "Payment provider fees"),
+    System.ADJUSTMENTS: (AccountType.EXPENSE, False, "Manual balance adjustments"),
 }
 
 

@@ -1,14 +1,18 @@
-"""Read models of the books: accounts, balances (O(1) in history length), journals, history."""
+"""Read models of the books: accounts, balances (O(1) in history length), journals, history,
+the journals of an owner's accounts."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.keyset import Keyset, older_than
 from simkeep.ledger import statements as sql
 from simkeep.ledger import tables as t
 from simkeep.ledger.model import (
@@ -22,6 +26,8 @@ from simkeep.ledger.model import (
     Posting,
     UnknownAccount,
 )
+from simkeep.money import Money
+from simkeep.sqltypes import as_utc
 
 MAX_PAGE = 500
 
@@ -121,6 +127,65 @@ async def get_journal_by_client_id(conn: AsyncConnection, *, client_id: str) -> 
         await conn.execute(select(t.journals.c.id).where(t.journals.c.client_id == client_id))
     ).scalar()
     return None if journal_id is None else await get_journal(conn, journal_id=journal_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerJournal:
+    """A journal as an owner's accounts saw it: what it changed on each of them."""
+
+    id: int
+    client_id: str
+    kind: JournalKind
+    description: str
+    created_at: datetime
+    changes: tuple[tuple[str, Money], ...]  # (account code, change on its normal side)
+
+
+async def owner_journals(
+    conn: AsyncConnection,
+    *,
+    owner_type: str,
+    owner_id: str,
+    before: Keyset | None,
+    limit: int,
+) -> list[OwnerJournal]:
+    """The journals touching an owner's accounts (a SIM's balance and bonus), newest
+    first: at most ``limit`` before ``before``, each with the change it made to each of
+    those accounts on the account's normal side (+100.00 is 100.00 more on a SIM)."""
+    a, p, j = t.accounts.c, t.postings.c, t.journals.c
+    owned = select(a.id).where(a.owner_type == owner_type, a.owner_id == owner_id)
+    heads = (
+        await conn.execute(
+            select(j.id, j.client_id, j.kind, j.description, j.created_at)
+            .where(
+                j.id.in_(select(p.journal_id).where(p.account_id.in_(owned))),
+                older_than(j.created_at, j.id, before),
+            )
+            .order_by(j.created_at.desc(), j.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    changes: dict[int, list[tuple[str, Money]]] = {head.id: [] for head in heads}
+    lines = await conn.execute(
+        select(p.journal_id, a.code, a.normal_sign, p.amount, p.currency)
+        .join(t.accounts, a.id == p.account_id)
+        .where(p.journal_id.in_(list(changes)), a.owner_type == owner_type, a.owner_id == owner_id)
+        .order_by(p.id)
+    )
+    for line in lines:
+        change = Money(line.amount * line.normal_sign, line.currency)
+        changes[line.journal_id].append((line.code, change))
+    return [
+        OwnerJournal(
+            id=head.id,
+            client_id=head.client_id,
+            kind=JournalKind(head.kind),
+            description=head.description,
+            created_at=as_utc(head.created_at),
+            changes=tuple(changes[head.id]),
+        )
+        for head in heads
+    ]
 
 
 async def history(

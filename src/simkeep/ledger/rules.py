@@ -176,14 +176,41 @@ def refund_approved(
 
 
 def refund_paid(*, refunds_payable: int, paid_from: int, amount: Money) -> Postings:
-    """The refund went out: from the provider's clearing account, or as cash at the outlet
-    (from the agent's float)."""
+    """The refund went out from the provider's clearing account."""
     return transfer(refunds_payable, paid_from, amount)
+
+
+def outlet_refund_paid(
+    *,
+    refunds_payable: int,
+    agent_float: int,
+    commission_payable: int,
+    commission_expense: int,
+    amount: Money,
+    commission: Money,
+) -> Postings:
+    """A refund of an outlet top-up is paid to the agent's float (the agent pays the payer at
+    its counter); the commission it earned on the refunded part goes back."""
+    paid = transfer(refunds_payable, agent_float, amount)
+    if commission.is_zero():
+        return paid
+    return paid + transfer(commission_payable, commission_expense, commission)
 
 
 def forfeiture(*, sim_balance: int, forfeited: int, remaining: Money) -> Postings:
     """A recycled SIM's remaining balance is forfeited, never deleted."""
     return transfer(sim_balance, forfeited, remaining)
+
+
+def balance_adjustment(*, sim_balance: int, adjustments: int, amount: Money) -> Postings:
+    """A manual adjustment another member of staff approved: a credit (``amount`` positive)
+    puts money on the SIM from the adjustments expense account, a debit (negative) takes it
+    back there."""
+    if amount.minor > 0:
+        return transfer(adjustments, sim_balance, amount)
+    if amount.minor < 0:
+        return transfer(sim_balance, adjustments, -amount)
+    raise InvalidJournal("an adjustment moves some money")
 
 
 def float_deposit(*, bank: int, agent_float: int, amount: Money) -> Postings:
@@ -201,6 +228,17 @@ def provider_settlement(
     if fee.minor:
         postings.insert(1, Posting.debit(fees, fee))
     return tuple(postings)
+
+
+def provider_fees(*, clearing: int, fees: int, net: Money) -> Postings:
+    """A day's fees a provider kept on its payments, less those it gave back on refunds
+    (``net``, found by reconciliation): out of its clearing account into the provider fees
+    expense; a day that gave back more (``net`` negative) reverses."""
+    if net.minor > 0:
+        return transfer(fees, clearing, net)
+    if net.minor < 0:
+        return transfer(clearing, fees, -net)
+    raise InvalidJournal("fees that cancel out move no money")
 
 
 def commission_payout(*, commission_payable: int, bank: int, amount: Money) -> Postings:

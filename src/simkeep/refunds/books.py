@@ -10,7 +10,9 @@ Each step of a refund is one journal, idempotent by its client id:
   paid (``refunds_payable``), the used bonus back to the promotion expense
   (``rules.refund_approved``);
 * paid — ``refund-paid:<no>``, the provider paid it back out of its clearing account
-  (``rules.refund_paid``);
+  (``rules.refund_paid``); or, for a top-up made at an outlet, it is paid to the agent's
+  float, which pays the payer at its counter, and the agent's commission on it goes back
+  (``rules.outlet_refund_paid``);
 * failed — ``refund-failed:<no>`` reverses ``refund:<no>``: the money is back on the SIM.
 """
 
@@ -25,6 +27,7 @@ from simkeep.ledger import service as ledger
 from simkeep.ledger.chart import System
 from simkeep.ledger.model import InsufficientFunds
 from simkeep.money import Money
+from simkeep.outlets import floats
 from simkeep.refunds.model import Amounts, NothingToRefund, RefundError
 
 
@@ -127,6 +130,44 @@ async def paid(
         now=now,
         description=f"Refund {refund_no} paid by {provider}",
         metadata={"refund_no": refund_no},
+    )
+
+
+async def paid_to_float(
+    conn: AsyncConnection,
+    *,
+    refund_no: str,
+    agent_id: int,
+    amount: Money,
+    commission: Money,
+    now: datetime,
+) -> None:
+    """The refund of an outlet top-up is paid to its agent's float; the commission earned on
+    it goes back."""
+    accounts = await floats.float_accounts(
+        conn, agent_id=agent_id, currency=amount.currency, now=now
+    )
+    payable, expense = await _ids(
+        conn,
+        [
+            chart.system_code(System.REFUNDS_PAYABLE, amount.currency),
+            chart.system_code(System.COMMISSION_EXPENSE, amount.currency),
+        ],
+    )
+    await ledger.post_journal(
+        conn,
+        client_id=f"refund-paid:{refund_no}",
+        postings=rules.outlet_refund_paid(
+            refunds_payable=payable,
+            agent_float=accounts.float_id,
+            commission_payable=accounts.commission_id,
+            commission_expense=expense,
+            amount=amount,
+            commission=commission,
+        ),
+        now=now,
+        description=f"Refund {refund_no} paid to the float of agent {agent_id}",
+        metadata={"refund_no": refund_no, "agent_id": str(agent_id)},
     )
 
 

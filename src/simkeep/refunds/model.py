@@ -16,20 +16,30 @@ Design overview
   ``TRANSITIONS`` lists every move; each is one conditional update.
 * ``auto_approves``: the rule that lets a request through without staff — a wrong-number
   top-up, all of it unused, at most the set amount, asked within the set time of its credit.
+* A top-up made at an outlet is paid back by its agent: the refund is paid to the agent's
+  float, and the payer gets the money at one of the agent's counters, the way the top-up was
+  paid (``way_back``: cash for cash, back to the card for a card). The commission the agent
+  earned on the refunded part goes back (``commission_back``): pro rata of the sale's own,
+  rounded down as it was, on all that the sale's refunds paid back so far — so they never
+  take back more than the sale earned, and all of it once all is paid back.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from simkeep.clock import in_hong_kong
+from simkeep.counter.model import InvalidPayment, Payer, Payment
 from simkeep.errors import Refusal
 from simkeep.money import Money
+from simkeep.topups.model import request_hash
 
 NOTE_CHARS = 500
+_TOPUP_NUMBER = re.compile(r"R[0-9]{16}|T[0-9]{18}")  # a receipt's, an order's
 
 
 class RefundError(Refusal):
@@ -40,8 +50,12 @@ class NotRefundable(RefundError):
     code = "not_refundable"
 
 
-class RefundAtOutlet(NotRefundable):
-    code = "refund_at_outlet"
+class NotOutletTopUp(NotRefundable):
+    code = "not_outlet_topup"
+
+
+class OtherAgent(NotRefundable):
+    code = "other_agent"
 
 
 class NothingToRefund(RefundError):
@@ -62,6 +76,18 @@ class RefundDecided(RefundError):
 
 class UnknownRefund(RefundError):
     code = "unknown_refund"
+
+
+class UnknownTopUp(RefundError):
+    code = "unknown_topup"
+
+
+class InvalidTopUpNumber(RefundError):
+    code = "invalid_topup_number"
+
+
+class PaidOut(RefundError):
+    code = "refund_paid_out"
 
 
 class RefundState(StrEnum):
@@ -195,3 +221,51 @@ def check_note(note: str) -> str:
     if len(note) > NOTE_CHARS:
         raise RefundError(f"write at most {NOTE_CHARS} characters")
     return note
+
+
+def check_topup_number(text: str) -> str:
+    """A top-up's receipt number (``R…``) or order number (``T…``) as printed on its
+    receipt, spaces and case forgiven."""
+    typed = "".join(text[:64].split()).upper()
+    if not _TOPUP_NUMBER.fullmatch(typed):
+        raise InvalidTopUpNumber(
+            "type the receipt number (R and 16 digits) or the order number (T and 18 digits)"
+        )
+    return typed
+
+
+def way_back(paid_with: Payment, payer: Payer) -> Payer:
+    """How a refund of an outlet top-up goes back at the counter: as it was paid."""
+    if payer.payment is not paid_with:
+        if paid_with is Payment.CARD:
+            raise InvalidPayment(
+                "this top-up was paid by card: refund it to the card", field="payment"
+            )
+        raise InvalidPayment("this top-up was paid in cash: refund it in cash", field="payment")
+    return payer
+
+
+def commission_back(*, sale: Money, earned: Money, paid_before: Money, pay: Money) -> Money:
+    """What a refund paying back ``pay`` of a sale takes back of the ``earned`` commission,
+    after refunds that paid back ``paid_before``: pro rata, rounded down on the total."""
+
+    def share(paid: int) -> int:
+        return earned.minor * paid // sale.minor
+
+    back = share(paid_before.minor + pay.minor) - share(paid_before.minor)
+    return Money(back, earned.currency)
+
+
+def counter_fingerprint(
+    *, topup: str, reason: Reason, asked_minor: int | None, payer: Payer
+) -> str:
+    """What tells a replayed refund at the counter from another one sent with the same key."""
+    return request_hash(
+        {
+            "topup": topup,
+            "reason": reason.value,
+            "asked": asked_minor,
+            "payment": payer.payment.value,
+            "terminal_ref": payer.terminal_ref,
+        }
+    )

@@ -48,11 +48,11 @@ from simkeep.payments.model import (
 from simkeep.refunds import books
 from simkeep.refunds import tables as t
 from simkeep.refunds.model import RefundState, sources
+from simkeep.refunds.orders import put_order_back, settle_order
 from simkeep.refunds.queries import Refund, get_refund
-from simkeep.refunds.service import put_order_back
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
-from simkeep.topups.model import Order, OrderState
+from simkeep.topups.model import Order
 
 CLAIM = timedelta(minutes=1)
 FIRST_WAIT = timedelta(seconds=15)
@@ -199,22 +199,11 @@ async def _paid(
     await books.paid(
         conn, refund_no=refund_no, provider=refund.provider.value, amount=refund.pay, now=now
     )
+    await settle_order(conn, order_no=refund.order_no)
     order = await topups.get_order(conn, order_no=refund.order_no)
     assert order is not None
-    emptied = await _emptied(conn, order)
-    to = OrderState.REFUNDED if emptied else OrderState.PARTIALLY_REFUNDED
-    await topups.move_for_refund(conn, order_no=order.order_no, to=to)
     await _tell(conn, refund, order, PAID_TEXT, refund.pay, now)
     return 1
-
-
-async def _emptied(conn: AsyncConnection, order: Order) -> bool:
-    """Whether the order's paid refunds took all it credited."""
-    c = t.refunds.c
-    taken = await conn.execute(
-        select(c.taken_minor).where(c.order_no == order.order_no, c.state == RefundState.PAID.value)
-    )
-    return sum(int(row.taken_minor) for row in taken) >= order.credit.minor
 
 
 async def _failed(

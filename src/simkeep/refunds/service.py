@@ -14,11 +14,16 @@ Design overview
   too) and booked (``books.approve``), and the refund is due to be sent. ``refuse`` releases
   the hold and puts the order back. Both are in the audit log.
 * Sending to the provider, and what it answers, is ``refunds.sending``.
+* A top-up made at an outlet (no account paid it) may be asked back by a subscriber who
+  holds the SIM it topped up, or by staff. Its refund names the agent whose counter made it;
+  approved, it is paid to that agent's float at once (``refunds.outlets``) and waits for the
+  payer at the agent's counters. At a counter (``refunds.counter``) the clerk asks, approves
+  and pays out in one transaction (``approve_at_counter``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -26,17 +31,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.money import Money
-from simkeep.payment_methods import PROVIDERS
+from simkeep.payment_methods import Provider
 from simkeep.promotions import granting
-from simkeep.refunds import books
+from simkeep.refunds import books, outlets
 from simkeep.refunds import tables as t
 from simkeep.refunds.model import (
     Amounts,
     AutoRule,
-    NotRefundable,
     OrderFacts,
     Reason,
-    RefundAtOutlet,
     RefundDecided,
     RefundError,
     RefundOpen,
@@ -47,7 +50,10 @@ from simkeep.refunds.model import (
     refund_number,
     refundable,
 )
+from simkeep.refunds.orders import put_order_back, refundable_order, settle_order
+from simkeep.refunds.outlets import Payout
 from simkeep.refunds.queries import Refund, get_refund, refund_from_row
+from simkeep.sims import service as sims
 from simkeep.staff import audit
 from simkeep.staff.audit import Actor, Target
 from simkeep.topups import service as topups
@@ -102,12 +108,39 @@ async def request_refund(
         {"order_no": order_no, "reason": reason.value, "note": note, "asked": str(asked)}
     )
     if asking.idempotency_key is not None:
-        earlier = await _replay(conn, asking, fingerprint)
+        earlier = await replay(conn, asking, fingerprint)
         if earlier is not None:
             return earlier
     order = await _refundable_order(conn, order_no=order_no, asking=asking)
     facts = await _facts(conn, order, take_back=False, now=now)
     amounts = refundable(facts, asked)
+    asked_for = Asked(asking, fingerprint, reason, note)
+    refund_no = await open_refund(conn, order=order, asked=asked_for, amounts=amounts, now=now)
+    if auto_approves(rule, reason=reason, amounts=amounts, facts=facts, now=now):
+        return await approve(
+            conn, refund_no=refund_no, actor=Actor(None, AUTO_RULE_NAME), note="", now=now
+        )
+    return await _get(conn, refund_no)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A request for a refund: who asks, its fingerprint, why."""
+
+    asking: Asking
+    fingerprint: str
+    reason: Reason
+    note: str
+
+
+async def open_refund(
+    conn: AsyncConnection, *, order: Order, asked: Asked, amounts: Amounts, now: datetime
+) -> str:
+    """Move the order to ``refund_requested`` (one refund open at a time), hold what the
+    refund takes and write it; its number."""
+    agent_id = None
+    if order.provider is Provider.OUTLET:
+        agent_id = (await outlets.sale_behind(conn, order_no=order.order_no)).agent_id
     if not await topups.move_for_refund(
         conn, order_no=order.order_no, to=OrderState.REFUND_REQUESTED
     ):
@@ -122,11 +155,11 @@ async def request_refund(
             order_no=order.order_no,
             sim_id=order.sim_id,
             provider=order.provider.value,
-            requested_by=asking.by,
-            idempotency_key=asking.idempotency_key,
-            request_hash=fingerprint,
-            reason=reason.value,
-            note=note,
+            requested_by=asked.asking.by,
+            idempotency_key=asked.asking.idempotency_key,
+            request_hash=asked.fingerprint,
+            reason=asked.reason.value,
+            note=asked.note,
             state=RefundState.REQUESTED.value,
             taken_minor=amounts.taken.minor,
             deducted_minor=amounts.deducted.minor,
@@ -137,13 +170,10 @@ async def request_refund(
             full=amounts.full,
             hold_journal_id=hold_id,
             requested_at=now,
+            agent_id=agent_id,
         )
     )
-    if auto_approves(rule, reason=reason, amounts=amounts, facts=facts, now=now):
-        return await approve(
-            conn, refund_no=refund_no, actor=Actor(None, AUTO_RULE_NAME), note="", now=now
-        )
-    return await _get(conn, refund_no)
+    return refund_no
 
 
 async def preview_refund(
@@ -151,10 +181,19 @@ async def preview_refund(
 ) -> Amounts:
     """What a refund of the order would give back now, if it may be asked for."""
     order = await _refundable_order(conn, order_no=order_no, asking=asking)
-    return refundable(await _facts(conn, order, take_back=False, now=now))
+    return await refund_amounts(conn, order=order, asked=None, now=now)
 
 
-async def _replay(conn: AsyncConnection, asking: Asking, fingerprint: str) -> Refund | None:
+async def refund_amounts(
+    conn: AsyncConnection, *, order: Order, asked: Money | None, now: datetime
+) -> Amounts:
+    """What a refund of ``asked`` (or of all that can go back) of the order gives back now."""
+    return refundable(await _facts(conn, order, take_back=False, now=now), asked)
+
+
+async def replay(conn: AsyncConnection, asking: Asking, fingerprint: str) -> Refund | None:
+    """The refund asked before with the asker's key (marked replayed), if any; refused if
+    it asked something else."""
     c = t.refunds.c
     row = (
         await conn.execute(
@@ -167,21 +206,26 @@ async def _replay(conn: AsyncConnection, asking: Asking, fingerprint: str) -> Re
         return None
     if row.request_hash != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was used for another request")
-    return refund_from_row(row)
+    return replace(refund_from_row(row), replayed=True)
 
 
 async def _refundable_order(conn: AsyncConnection, *, order_no: str, asking: Asking) -> Order:
-    """The order, if the one asking may ask for it back and it went through a provider."""
+    """The order, if the one asking may ask for it back and it may be refunded."""
     order = await topups.get_order(conn, order_no=order_no.strip().upper(), lock=True)
-    if order is None or (asking.staff is None and order.subscriber_id != asking.subscriber_id):
+    if order is None or not await _may_ask(conn, order, asking):
         raise UnknownRefund(f"no top-up {order_no} of yours")
-    if not PROVIDERS[order.provider].online:
-        raise RefundAtOutlet("a top-up made at an outlet is refunded at an outlet")
-    if order.state is OrderState.REFUND_REQUESTED:
-        raise RefundOpen("a refund of this top-up is already asked for")
-    if order.state not in (OrderState.CREDITED, OrderState.PARTIALLY_REFUNDED):
-        raise NotRefundable("only a credited top-up can be refunded")
-    return order
+    return refundable_order(order)
+
+
+async def _may_ask(conn: AsyncConnection, order: Order, asking: Asking) -> bool:
+    """Staff, the subscriber who paid, or — for a top-up made at an outlet, which no account
+    paid — a subscriber who holds the SIM it topped up."""
+    if asking.staff is not None or order.subscriber_id == asking.subscriber_id:
+        return True
+    if order.provider is not Provider.OUTLET or asking.subscriber_id is None:
+        return False
+    held = await sims.held_sim(conn, subscriber_id=asking.subscriber_id, sim_id=order.sim_id)
+    return held is not None
 
 
 async def _facts(
@@ -224,7 +268,41 @@ async def _facts(
 async def approve(
     conn: AsyncConnection, *, refund_no: str, actor: Actor, note: str, now: datetime
 ) -> Refund:
-    """Approve a requested refund: it leaves the SIM and is due to be sent."""
+    """Approve a requested refund: it leaves the SIM and is due to be sent — or, for a
+    top-up made at an outlet, is paid to the agent's float to wait for the payer there."""
+    approved = await _approve(conn, refund_no, actor, note, now)
+    if not approved.at_outlet:
+        return approved
+    paid = await _to_float(conn, approved, now)
+    await outlets.tell_waiting(conn, refund=paid, now=now)
+    return paid
+
+
+async def approve_at_counter(
+    conn: AsyncConnection, *, refund_no: str, actor: Actor, payout: Payout, now: datetime
+) -> Refund:
+    """A clerk approves the refund of an outlet top-up they asked for and pays it out at
+    once: paid to the agent's float, and from the counter to the payer."""
+    paid = await _to_float(conn, await _approve(conn, refund_no, actor, "", now), now)
+    assert paid.agent_id is not None
+    recorded = await outlets.record_payout(
+        conn, refund_no=refund_no, agent_id=paid.agent_id, payout=payout, actor=actor, now=now
+    )
+    assert recorded  # paid to the float in this transaction, not paid out yet
+    paid_out = await _get(conn, refund_no)
+    await outlets.tell_paid_out(conn, refund=paid_out, now=now)
+    return paid_out
+
+
+async def _to_float(conn: AsyncConnection, refund: Refund, now: datetime) -> Refund:
+    paid = await outlets.to_float(conn, refund=refund, now=now)
+    await settle_order(conn, order_no=refund.order_no)
+    return paid
+
+
+async def _approve(
+    conn: AsyncConnection, refund_no: str, actor: Actor, note: str, now: datetime
+) -> Refund:
     refund = await _decide(conn, refund_no, RefundState.APPROVED, actor, note, now)
     assert refund.hold_journal_id is not None
     await books.release(conn, refund_no=refund_no, hold_id=refund.hold_journal_id, now=now)
@@ -243,7 +321,7 @@ async def approve(
             bonus_back_minor=amounts.bonus_back.minor,
             pay_minor=amounts.pay.minor,
             full=amounts.full,
-            next_try_at=now,
+            next_try_at=None if refund.at_outlet else now,  # an outlet's: no provider asked
         )
     )
     approved = await _get(conn, refund_no)
@@ -262,17 +340,6 @@ async def refuse(
     refused = await _get(conn, refund_no)
     await _audit(conn, refund, refused, actor, "refund.refuse", now)
     return refused
-
-
-async def put_order_back(conn: AsyncConnection, *, order_no: str) -> None:
-    """A refund that did not go out: the order is credited again, or partly refunded if an
-    earlier refund of it was paid."""
-    c = t.refunds.c
-    paid = await conn.scalar(
-        select(func.count()).where(c.order_no == order_no, c.state == RefundState.PAID.value)
-    )
-    back = OrderState.PARTIALLY_REFUNDED if paid else OrderState.CREDITED
-    await topups.move_for_refund(conn, order_no=order_no, to=back)
 
 
 async def _decide(

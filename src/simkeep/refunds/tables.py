@@ -1,4 +1,4 @@
-"""Refund tables (migration 0022_refunds)."""
+"""Refund tables (migrations 0022_refunds, 0025_counter_refunds)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ refunds = Table(
     Column("last_error", String(500)),
     Column("provider_refund_no", String(64)),
     Column("paid_at", UTCDateTime),
+    # an outlet top-up's refund: the agent whose float it is paid to, the commission back
+    Column("agent_id", BigInteger),
+    Column("commission_back_minor", BigInteger),
+    # paid out at a counter: where, in which shift, by whom, how, with the POS's key
+    Column("outlet_id", BigInteger),
+    Column("shift_id", BigInteger),
+    Column("clerk_id", BigInteger),
+    Column("payout", String(8)),  # cash | card
+    Column("terminal_ref", String(64)),  # a card's
+    Column("paid_out_at", UTCDateTime),
+    Column("payout_key", String(128)),
     CheckConstraint(
         "state IN ('requested', 'approved', 'processing', 'paid', 'refused', 'failed')",
         name="ck_refunds_state",
@@ -61,6 +72,9 @@ refunds = Table(
         name="ck_refunds_amounts",
     ),
     UniqueConstraint("requested_by", "idempotency_key", name="uq_refunds_idempotency"),
+    UniqueConstraint("clerk_id", "payout_key", name="uq_refunds_payout_key"),
     Index("ix_refunds_order", "order_no"),
     Index("ix_refunds_state_next", "state", "next_try_at"),
+    Index("ix_refunds_shift", "shift_id", "id"),
+    Index("ix_refunds_agent_waiting", "agent_id", "state", "paid_out_at"),
 )

@@ -19,7 +19,8 @@ filtered, ordered by the day and paginated in SQL — never a query per SIM. Day
 Kong days; an instant plus whole days keeps its Hong Kong clock time (Hong Kong has no
 daylight saving), so "leaves on or before day D" is "the instant its state began, plus the
 plan's days, is before the start of day D + 1". The day shown is then computed from each
-row (``day_of``).
+row (``day_of``); ``at_risk_by_day`` groups the same lines by that day in SQL, for the
+dashboard's chart.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import HONG_KONG
+from simkeep.days import as_day, hk_day
 from simkeep.ledger import tables as lt
 from simkeep.phone import Number, Region
 from simkeep.retention import tables as rt
@@ -96,6 +98,28 @@ async def at_risk_counts(
         )
         counts[state] = int((await conn.execute(query)).scalar_one())
     return counts
+
+
+async def at_risk_by_day(
+    conn: AsyncConnection, *, today: date, days: int = HORIZON_DAYS
+) -> dict[SimState, dict[date, int]]:
+    """How many lines of each state the run moves on, per Hong Kong day within ``days`` of
+    ``today`` (a line already due counts on ``today``): one grouped query per state."""
+    found = {}
+    for state in AT_RISK_STATES:
+        leaves_on = _leaves_on(conn, state).label("day")
+        query = (
+            select(leaves_on, func.count().label("n"))
+            .select_from(_joined())
+            .where(_at_risk(conn, state, today, days))
+            .group_by(leaves_on)
+        )
+        per_day: dict[date, int] = {}
+        for row in await conn.execute(query):
+            day = max(as_day(row.day), today)
+            per_day[day] = per_day.get(day, 0) + int(row.n)
+        found[state] = per_day
+    return found
 
 
 async def at_risk(
@@ -186,6 +210,15 @@ def _leaves_at(conn: AsyncConnection, state: SimState) -> Any:
     if state is SimState.SUSPENDED:
         return _plus_days(conn, since, p.suspension_days)
     validity_leaves = _plus_days(conn, s.validity_until, 1)
+    return case((p.retention == Retention.VALIDITY.value, validity_leaves), else_=s.next_fee_on)
+
+
+def _leaves_on(conn: AsyncConnection, state: SimState) -> Any:
+    """The Hong Kong day a SIM in ``state`` is moved on, in SQL (the day ``_row`` shows)."""
+    s, p = st.sims.c, st.plans.c
+    if state is not SimState.ACTIVE:
+        return hk_day(conn, _leaves_at(conn, state))
+    validity_leaves = hk_day(conn, _plus_days(conn, s.validity_until, 1))
     return case((p.retention == Retention.VALIDITY.value, validity_leaves), else_=s.next_fee_on)
 
 

@@ -4,8 +4,10 @@ Design overview
 ---------------
 * A role is data (``staff_members.role``); what it may do is answered by one function,
   ``may(role, permission)``, over the table ``PERMISSIONS``. An ``operator`` reads and
-  changes; an ``auditor`` reads every staff page and changes nothing. A new role is a line in
-  that table.
+  changes everything; ``support`` reads and decides refunds; ``finance`` reads, reconciles
+  and enters and decides balance adjustments (never its own: ``adjustments.model``); an
+  ``auditor`` reads every staff page and changes nothing. A new role is a line in that
+  table; what a staff route needs is declared by its router (``web.staff_session``).
 * Passwords are the subscribers' rule and hash (``subscribers.model``: argon2id, 8 to 128
   characters): one piece of code where the logic is the same.
 * The second factor is TOTP (RFC 6238, ``pyotp``: 6 digits, 30-second steps, SHA-1 — what
@@ -57,20 +59,35 @@ class InvalidStaff(StaffError):
 class Role(StrEnum):
     OPERATOR = "operator"
     AUDITOR = "auditor"
+    SUPPORT = "support"  # reads every staff page; decides refunds
+    FINANCE = "finance"  # reads every staff page; reconciles; enters and decides adjustments
     AGENT = "agent"  # a company that owns outlets: its outlets' shifts and sales
     CLERK = "clerk"  # at one outlet's counter: the POS
 
 
 class Permission(StrEnum):
     READ = "read"  # every staff page
-    CHANGE = "change"  # every state-changing staff route
+    CHANGE = "change"  # every state-changing staff route no narrower permission names
     POS = "pos"  # the counter: shifts, top-ups, ID checks, voucher sales at one outlet
     AGENT_VIEW = "agent_view"  # an agent's own outlets, shifts, sales and float
+    REFUND = "refund"  # approve or refuse a refund asked for
+    ADJUST = "adjust"  # enter a balance adjustment, decide another member's
+    RECONCILE = "reconcile"  # resolve a difference a provider's bill left
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({Permission.READ, Permission.CHANGE}),
+    Role.OPERATOR: frozenset(
+        {
+            Permission.READ,
+            Permission.CHANGE,
+            Permission.REFUND,
+            Permission.ADJUST,
+            Permission.RECONCILE,
+        }
+    ),
     Role.AUDITOR: frozenset({Permission.READ}),
+    Role.SUPPORT: frozenset({Permission.READ, Permission.REFUND}),
+    Role.FINANCE: frozenset({Permission.READ, Permission.ADJUST, Permission.RECONCILE}),
     Role.AGENT: frozenset({Permission.AGENT_VIEW}),
     Role.CLERK: frozenset({Permission.POS}),
 }
@@ -78,10 +95,15 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 def may(role: str, permission: Permission) -> bool:
     """Whether a member of staff in ``role`` may do what ``permission`` allows."""
+    return permission in permissions(role)
+
+
+def permissions(role: str) -> frozenset[Permission]:
+    """Everything a member of staff in ``role`` may do."""
     try:
-        return permission in PERMISSIONS[Role(role)]
+        return PERMISSIONS[Role(role)]
     except ValueError:
-        return False  # a role this version does not know may do nothing
+        return frozenset()  # a role this version does not know may do nothing
 
 
 def check_role(role: str) -> Role:

@@ -1,4 +1,4 @@
-"""Top-up read models: one order, a subscriber's history with filters.
+"""Top-up read models: one order, a subscriber's history with filters, a SIM's orders.
 
 Design overview
 ---------------
@@ -21,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simkeep.keyset import Keyset, older_than
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.sqltypes import as_utc
@@ -117,6 +118,21 @@ async def credited_before(conn: AsyncConnection, *, sim_id: int) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+async def orders_of_sim(
+    conn: AsyncConnection, *, sim_id: int, before: Keyset | None, limit: int
+) -> list[tuple[int, Order]]:
+    """The SIM's orders with their ids, newest first: at most ``limit`` before ``before``
+    (a SIM's timeline on the console)."""
+    o = t.orders.c
+    rows = await conn.execute(
+        select(t.orders)
+        .where(o.sim_id == sim_id, older_than(o.created_at, o.id, before))
+        .order_by(o.created_at.desc(), o.id.desc())
+        .limit(limit)
+    )
+    return [(row.id, order_from_row(row)) for row in rows]
 
 
 def order_from_row(row: Row[tuple[object, ...]] | StatementRow) -> Order:

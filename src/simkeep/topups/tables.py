@@ -70,5 +70,6 @@ orders = Table(
     Index("ix_topup_orders_subscriber", "subscriber_id", "id"),
     Index("ix_topup_orders_close", "state", "close_due_at"),
     Index("ix_topup_orders_msisdn", "msisdn", "id"),
+    Index("ix_topup_orders_credited", "credited_at"),
     Index("ix_topup_orders_sim", "sim_id", "state"),  # migration 0014: first top-ups
 )

@@ -1,5 +1,6 @@
 """The counter's page, ``/pos``, and its forms: open a shift, look a number up, check the
-holder's ID, top up, sell vouchers, close the shift.
+holder's ID, top up, sell vouchers, close the shift; and, from it, refunds
+(``pos_refunds``): finding a top-up to refund, and the refunds waiting to be paid out.
 
 Design overview
 ---------------
@@ -33,7 +34,6 @@ from simkeep.counter import service as counter
 from simkeep.counter.model import (
     CounterError,
     IdLimits,
-    IdPolicy,
     TopUp,
     VoucherSale,
     check_cash,
@@ -42,21 +42,19 @@ from simkeep.counter.model import (
 )
 from simkeep.counter.service import Sale
 from simkeep.errors import Refusal
+from simkeep.refunds import counter_papers
 from simkeep.services import Services, ServicesDep
 from simkeep.sims.model import IdType, digest_key
+from simkeep.web import pos_refunds
 from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import PagesDep, RowId
-from simkeep.web.pos_session import ClerkDep, pos_page
+from simkeep.web.pos_session import ClerkDep, id_policy, pos_page
 from simkeep.web.staff_session import SignedInStaff
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+router.include_router(pos_refunds.router)  # refunds at the counter
 FORMS = ("open", "lookup", "id", "topup", "vouchers", "close")
 MAX_SERIALS_TEXT = 2_000
-
-
-def policy(services: Services) -> IdPolicy:
-    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
-    return IdPolicy(check_from_minor=services.settings.id_check_from)
 
 
 @router.get("/pos")
@@ -133,7 +131,7 @@ async def top_up(
             clerk=clerk.member,
             device_id=None,
             request=request_,
-            policy=policy(services),
+            policy=id_policy(services),
             now=services.clock.now(),
         )
 
@@ -251,7 +249,7 @@ async def _page(
                 services.db,
                 clerk=clerk.member,
                 number=number,
-                policy=policy(services),
+                policy=id_policy(services),
                 now=services.clock.now(),
             )
         except Refusal as error:
@@ -261,6 +259,7 @@ async def _page(
         "counter": place,
         "forms": forms,
         "lookup": lookup,
+        "waiting": await counter_papers.waiting_here(services.db, clerk=clerk.member),
         "id_types": list(IdType),
         "keys": {"topup": str(uuid.uuid4()), "vouchers": str(uuid.uuid4())},
     }

@@ -9,7 +9,8 @@ the second factor — the papers (a sale's receipt, a shift's Z-report) are then
 to those the counter's service lets read them (the clerk, the outlet's agent, the
 operator's staff), as if nothing else existed. Nobody signed in is sent to the staff login
 and back; anyone else is refused (403). ``pos_page`` renders in the POS layout, with the
-member for the header and the CSRF token for forms.
+member for the header and the CSRF token for forms. ``id_policy`` is the ID check's policy
+every counter form applies.
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from simkeep.counter.model import IdPolicy
+from simkeep.services import Services
 from simkeep.staff.audit import Actor
 from simkeep.staff.model import Permission, may
 from simkeep.web.pages import Pages
 from simkeep.web.session import SeeOther
 from simkeep.web.staff_session import SignedInStaff, StaffViewerDep, origin_of
+
+
+def id_policy(services: Services) -> IdPolicy:
+    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
+    return IdPolicy(check_from_minor=services.settings.id_check_from)
 
 
 async def signed_in(request: Request, viewer: StaffViewerDep) -> SignedInStaff:

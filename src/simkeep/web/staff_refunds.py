@@ -8,8 +8,9 @@ Approving or refusing is one transaction in ``refunds.service`` (``approve``, ``
 the refund leaves ``requested`` by one conditional update (two operators at once: one wins,
 the other is told), the books move with it, and the audit log records who, what and the
 note they gave. A refusal of the request (decided already, nothing left) changes nothing
-and shows the list again with the reason beside that refund (409). Auditors read the list;
-the forms are for operators (``staff_guard`` refuses their POSTs).
+and shows the list again with the reason beside that refund (409). Every member of staff
+reads the list; the forms are for those with ``Permission.REFUND`` — operators and support
+(the router's guard refuses anyone else's POSTs).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from simkeep.refunds import service as refunds
 from simkeep.refunds.model import RefundError, RefundState
 from simkeep.refunds.queries import Refund
 from simkeep.services import ServicesDep
+from simkeep.staff.model import Permission
 from simkeep.web.forms import read_form, see_other
 from simkeep.web.pages import PagesDep
 from simkeep.web.staff_session import SignedInStaff, StaffDep, staff_page, staff_router
 
-router = staff_router()
+router = staff_router(Permission.REFUND)
 RefundNo = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 
 

@@ -30,10 +30,16 @@ Design overview
 
   ``StaffDep`` is a signed-in member of staff who passed the second factor and may read
   staff pages (anyone else is sent to ``/staff/login``, or to ``/staff/enrol`` to finish
-  enrolling). ``staff_router()`` puts ``staff_guard`` on every route: a request by any
-  method but GET and HEAD needs ``Permission.CHANGE`` (the operator role), else 403 before
-  the route runs — one dependency for every state-changing staff route, present or future.
-  ``OperatorDep`` asks for the same permission on a single route.
+  enrolling). ``staff_router(changes)`` puts its guard (``StaffGuard``) on every route: a
+  request by any method but GET and HEAD needs the permission the router declares —
+  ``Permission.CHANGE`` (the operator role) unless it names a narrower one, as the refunds'
+  router names ``Permission.REFUND`` (operators and support) and the adjustments'
+  ``Permission.ADJUST`` (operators and finance) — else 403 before the route runs: one
+  dependency for every state-changing staff route, present or future, whose permission the
+  role matrix test reads back from the route. ``OperatorDep`` asks for
+  ``Permission.CHANGE`` on a single route.
+* ``staff_page`` hands templates what the member may do (``can``: their permissions), so a
+  form is shown to those whose POST the guard lets through.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from fastapi.responses import HTMLResponse
 from simkeep.services import ServicesDep
 from simkeep.staff import service as staff_service
 from simkeep.staff.audit import MAX_ORIGIN, Actor
-from simkeep.staff.model import Permission, Role, may
+from simkeep.staff.model import Permission, Role, may, permissions
 from simkeep.staff.service import StaffMember, StaffSession
 from simkeep.web.pages import Pages
 from simkeep.web.session import FormTokens, SeeOther, csrf_key
@@ -195,10 +201,16 @@ async def signed_in_staff(request: Request, viewer: StaffViewerDep) -> SignedInS
 StaffDep = Annotated[SignedInStaff, Depends(signed_in_staff)]
 
 
-async def staff_guard(request: Request, staff: StaffDep) -> None:
-    """Every staff route: a signed-in member; a change needs ``Permission.CHANGE``."""
-    if request.method not in SAFE_METHODS and not staff.may(Permission.CHANGE):
-        raise HTTPException(403, "this role reads and changes nothing")
+@dataclass(frozen=True, slots=True)
+class StaffGuard:
+    """Every route of a staff router: a signed-in member who may read; a request that
+    changes something needs ``changes``."""
+
+    changes: Permission
+
+    async def __call__(self, request: Request, staff: StaffDep) -> None:
+        if request.method not in SAFE_METHODS and not staff.may(self.changes):
+            raise HTTPException(403, f"this role may not do this (it needs {self.changes})")
 
 
 async def operator(staff: StaffDep) -> SignedInStaff:
@@ -210,12 +222,13 @@ async def operator(staff: StaffDep) -> SignedInStaff:
 OperatorDep = Annotated[SignedInStaff, Depends(operator)]
 
 
-def staff_router() -> APIRouter:
-    """A router for staff pages: every route behind ``staff_guard``."""
+def staff_router(changes: Permission = Permission.CHANGE) -> APIRouter:
+    """A router for staff pages: every route behind a ``StaffGuard`` whose changes need
+    ``changes``."""
     return APIRouter(
         include_in_schema=False,
         default_response_class=HTMLResponse,
-        dependencies=[Depends(staff_guard)],
+        dependencies=[Depends(StaffGuard(changes))],
     )
 
 
@@ -231,7 +244,8 @@ def staff_page(
     """A staff page in the request's language, in the staff layout (``staff/base.html``)."""
     viewer = staff.viewer if isinstance(staff, SignedInStaff) else staff
     member = viewer.member if viewer.member and viewer.member.second_factor else None
-    full = {"me": viewer, "staff": member, **(context or {})}
+    can = permissions(member.role) if member else frozenset()
+    full = {"me": viewer, "staff": member, "can": can, **(context or {})}
     response = pages.render(request, template, full, status_code=status_code)
     viewer.finish(response)
     return response

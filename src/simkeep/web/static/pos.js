@@ -2,6 +2,7 @@
 // sent again with the same idempotency key (the server makes one sale whatever arrives
 // twice), waiting a little longer each time; then the server is asked whether a sale was
 // made with that key. The clerk sees "sending…", "done — receipt …" or "NOT done".
+// A refund's form is sent the same way and names where to ask (data-pos-ask).
 // Without scripts the forms post as any form does. Also: the Print buttons.
 (function () {
   "use strict";
@@ -59,9 +60,10 @@
       });
   }
 
-  // After the last retry: did a sale with this key go through after all?
+  // After the last retry: did a sale (or a refund) with this key go through after all?
   function ask(form, key) {
-    fetch("/pos/sales?key=" + encodeURIComponent(key), {
+    var where = form.dataset.posAsk || "/pos/sales";
+    fetch(where + "?key=" + encodeURIComponent(key), {
       headers: { Accept: "application/json" },
       credentials: "same-origin",
       cache: "no-store",

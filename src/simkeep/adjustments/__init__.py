@@ -1,0 +1,1 @@
+"""Manual balance adjustments with maker–checker (docs/staff.md, "Adjustments")."""
