@@ -14,6 +14,9 @@ Hong Kong dollar SIM, and the demo operator on a 1280×900 desktop:
    shows it paid back, and the audit log shows the decision with the note.
 3. HK$50 more on their own SIM, asked back and refused by the operator with a reason: the
    subscriber sees "Refused" with the reason, and the SIM's balance is what it was.
+4. The day's FPS statement is reconciled (made early by the bank simulator, matched on a
+   clock a day ahead): the refunds paid back are matched, and the operator's report of the
+   day says the day is done.
 
 The refund form, the order page with its refunds and the staff queue are photographed in
 the three languages (繁, 简, EN), each checked for its region's CJK font, for English left
@@ -23,24 +26,32 @@ Screenshots go to ``$SIMKEEP_SCREENSHOTS`` or ``var/screenshots``.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from simkeep.clock import HONG_KONG
 from simkeep.demo.service import DEMO_STAFF
-from tests.browser.conftest import Tab, open_tab
+from simkeep.payment_methods import Provider
+from tests.browser.conftest import DemoSite, Tab, open_tab
 from tests.browser.test_layout import REGIONAL_FONTS, assert_fits_the_screen, fonts_drawing
 from tests.browser.test_staff_console import log_in
 from tests.browser.test_topup_story import SETTLE_MS, WIDTH, Story
 
 pytestmark = pytest.mark.browser
 
+ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+85261880007"  # the new subscriber
 TYPED_PHONE = "6188 0007"
 PASSWORD = "my refund password"
@@ -325,6 +336,49 @@ def test_a_refused_request_shows_why_and_gives_the_balance_back(
     # The hold is released: all of it can be asked back again (the form counts holds).
     story.page.goto(f"/topups/{order_no}/refund")
     expect(story.page.locator(".summary__total")).to_have_text("HK$50.00")
+
+
+def test_the_days_fps_bill_matches_the_refunds_paid_back(
+    demo_site: DemoSite, desk: Tab, screenshots: Path
+) -> None:
+    """The day's FPS statement, reconciled as the next morning's job would (the bank
+    simulator makes it early, the service runs a day ahead): the refunds paid back above
+    are in it and matched, and the report page says so."""
+    paid_back = re.findall(r"F\d[0-9A-F]{17}", desk.page.content())  # what the audit showed
+    reconcile_today(demo_site, Provider.FPS)
+    today = datetime.now(HONG_KONG).date().isoformat()
+    staff = desk.page
+    staff.goto(f"/staff/reconciliation/fps/{today}")
+    expect(staff.locator("h1")).to_contain_text("FPS")
+    expect(staff.locator("h1")).to_contain_text("Done")
+    refunds = staff.locator(".staff-card dd", has_text=re.compile(r"^\d+ · "))
+    expect(refunds.nth(1)).not_to_have_text(re.compile(r"^[01] · "))  # two paid back, or more
+    differences = staff.locator("main").inner_text()
+    for refund_no in paid_back:
+        assert refund_no not in differences  # matched: counted, not listed
+    staff.screenshot(path=str(screenshots / "refund_story_4_reconciled_en.png"), full_page=True)
+
+
+def reconcile_today(site: DemoSite, provider: Provider) -> None:
+    """Today's bill of ``provider`` made early by its simulator in the server, and matched
+    by the reconciliation service on a clock a day ahead (``chaos.reconcile_day``: today's
+    bill is otherwise only made after midnight), its adapter reaching the server's
+    simulators."""
+    early = httpx.post(
+        f"{site.base_url}/_sim/{provider.value}/bills/differences", params={"kind": "early"}
+    )
+    early.raise_for_status()
+    env = {
+        **os.environ,
+        "SIMKEEP_DATABASE_URL": f"sqlite:///{site.workdir / 'simkeep.db'}",
+        "SIMKEEP_KEYS_DIR": str(site.workdir / "var" / "keys"),
+        "SIMKEEP_PUBLIC_URL": site.base_url,
+        "SIMKEEP_SIMULATORS_URL": site.base_url,
+    }
+    today = datetime.now(HONG_KONG).date().isoformat()
+    command = [sys.executable, "-m", "chaos.reconcile_day", provider.value, today]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def staff_tour(page: Page, folder: Path, name: str, sample: str) -> None:
