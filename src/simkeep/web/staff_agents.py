@@ -5,7 +5,7 @@ with its forms, and ``/staff/agents/deposits`` is the queue of deposits to check
 Design overview
 ---------------
 Every route is on a ``staff_router()``: operators and auditors read, only operators post
-(``staff_guard``), each form with its CSRF token. The text of a form is read and capped
+(``StaffGuard``), each form with its CSRF token. The text of a form is read and capped
 here (an amount in major units, a bank reference, a reason, a username); every rule is the
 service's (``outlets.floats``, ``outlets.staffing``), each change audited in its own
 transaction there. A refusal shows the page again with the field marked (400) and changes

@@ -9,7 +9,7 @@ of the account's limit for all three and says only "wrong" (``staff.service.logi
 member of staff with no confirmed TOTP yet leaves the code empty: the right password opens a
 short session that reaches only ``/staff/enrol``, which shows the QR code (and the secret,
 to type in) and confirms with a code; the session then rotates to a full one. These routes
-are not behind ``staff_guard``: an auditor logs in and out too. Each POST is CSRF-checked
+are not behind ``StaffGuard``: an auditor logs in and out too. Each POST is CSRF-checked
 (``web.forms.read_form``) and answers a success with a 303.
 """
 

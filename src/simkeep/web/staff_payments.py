@@ -10,7 +10,7 @@ payment leaves review by one conditional update (two operators at once: one wins
 other is told), the order is credited as if it had matched, the audit log records who and
 why. A refusal (the order unknown, of another amount, paid already) changes nothing and
 shows the list again with the reason beside that payment (400). Auditors read the list;
-the forms are for operators (``staff_guard`` refuses their POSTs).
+the forms are for operators (``StaffGuard`` refuses their POSTs).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Design overview
 The edit form holds a plan's names in the three languages, its monthly fee (in major units
 of the plan's currency), its grace and suspension days, and its usage rates — the price of
 a voice minute, a data MB and an SMS in Hong Kong and on the Mainland; code, currency and
-retention model are shown, not edited. The POST is behind ``staff_guard`` (operators only) and its
+retention model are shown, not edited. The POST is behind ``StaffGuard`` (operators only) and its
 CSRF token, and calls ``staff.console.edit_plan``, which checks the terms, stores them and
 records the change with before and after in one transaction. A refusal shows the form
 again with the field marked (400) and changes nothing; a success answers with a 303 back to

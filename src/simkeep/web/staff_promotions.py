@@ -10,7 +10,7 @@ only, the plan, the first and last Hong Kong day; and per benefit its amount, it
 for data, minutes and SMS, a zone. The text is read here — whole numbers, amounts, days —
 and every rule is the service's (``promotions.model.check_promotion``): a refusal shows the
 form again with the field marked (400) and changes nothing. The POSTs are behind
-``staff_guard`` (operators only) and the CSRF token, call ``promotions.console``, which
+``StaffGuard`` (operators only) and the CSRF token, call ``promotions.console``, which
 records each change in the audit log in the same transaction, and answer with a 303.
 """
 

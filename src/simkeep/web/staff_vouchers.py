@@ -10,7 +10,7 @@ was redeemed. Making a batch answers, in that same response, with the printer's 
 as a download (serial, PIN, value, currency, expiry) — the only time the PINs leave the
 server; nothing can show them again (the batch is marked exported). A refusal shows the
 form again with the field marked (400) and writes nothing. Every POST is behind
-``staff_guard`` (operators; auditors read) and the CSRF token, and is audited by
+``StaffGuard`` (operators; auditors read) and the CSRF token, and is audited by
 ``vouchers.service`` without PINs.
 """
 
