@@ -68,8 +68,8 @@ LATIN_ALLOWED = re.compile(
     r"^(simkeep|SIM|SK|EN|HK|CN|HKD|CNY|FPS|AlipayHK|Alipay|WeChat|Pay|UnionPay|Demo|Operator"
     r"|operator)$"
 )
-# An order or refund number, or who decided a refund (``staff:<id>``, as the list shows it).
-CODE = re.compile(r"\b([TF]\d[0-9A-F]{8,}|staff:\d+)\b")
+# An order or refund number: codes, not words.
+CODE = re.compile(r"\b[TF]\d[0-9A-F]{8,}\b")
 # The state words of the refunds table, in each language (refunds.po).
 PAID_BACK = {"zh_Hant_HK": "已退回", "zh_Hans_CN": "已退回", "en": "Paid back"}
 REFUSED = {"zh_Hant_HK": "已拒絕", "zh_Hans_CN": "已拒绝", "en": "Refused"}

@@ -122,6 +122,11 @@ async def test_staff_decide_what_waits_and_auditors_only_read(staffed: Site) -> 
             f"/staff/refunds/{number}/approve", data={"csrf": csrf_of(queue), "note": ""}
         )
         assert twice.status_code == 409
+        decided_by = re.search(
+            rf"{number}</td>.*?</tr>", (await ada.get("/staff/refunds")).text, re.S
+        )
+        assert decided_by is not None
+        assert "<td>Olive</td>" in decided_by.group(0)  # by name, not by staff id
         assert "Someone decided about this refund already." in twice.text
         page = await payer.get(f"/topups/{order_no}")
         assert "Refused" in page.text

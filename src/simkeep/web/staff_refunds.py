@@ -26,6 +26,7 @@ from simkeep.refunds import service as refunds
 from simkeep.refunds.model import RefundError, RefundState
 from simkeep.refunds.queries import Refund
 from simkeep.services import ServicesDep
+from simkeep.staff import accounts
 from simkeep.staff.model import Permission
 from simkeep.web.forms import read_form, see_other
 from simkeep.web.pages import PagesDep
@@ -97,5 +98,12 @@ async def _page(
         return waiting, await queries.recent_refunds(conn)
 
     waiting, recent = await services.db.read(read)
-    context = {"waiting": waiting, "recent": recent, "notice": notice, "failed": failed or {}}
+    members = await accounts.list_staff(services.db)
+    context = {
+        "waiting": waiting,
+        "recent": recent,
+        "deciders": {f"staff:{member.id}": member.display_name for member in members},
+        "notice": notice,
+        "failed": failed or {},
+    }
     return staff_page(pages, request, "staff/refunds.html", staff, context, status_code=status_code)
