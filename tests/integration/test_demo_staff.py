@@ -1,6 +1,7 @@
-"""``simkeep demo seed`` prints two staff logins — an operator and an auditor — whose
-password and TOTP secret work at the staff login, and seeding again adds no one;
-``simkeep staff add`` prints a new member's secret once, ``simkeep staff list`` lists them."""
+"""``simkeep demo seed`` prints four staff logins — an operator, an auditor, support and
+finance — whose password and TOTP secret work at the staff login, and seeding again adds no
+one; ``simkeep staff add`` prints a new member's secret once, ``simkeep staff list`` lists
+them."""
 
 from __future__ import annotations
 

@@ -18,11 +18,12 @@ specification (``demo.promotions``) run from the start, so the top-ups they appl
 granted what they give, and the benefits that expired over those weeks were expired by the
 same job as every day (``promotions.granting.expire_buckets``). Each order has a fixed
 ``Idempotency-Key`` and each day's run is done once: seeding again finds everything as it
-is and changes nothing. Two members of staff — an operator and an auditor — are added
-through ``staff.service`` with known passwords and fixed TOTP secrets, printed with the
-logins, so that a tester can compute their codes; the agents' people (a second operator,
-each agent's user and clerks) and approved float deposits follow (``demo.agents``), then
-three days of a clerk's shifts at a counter (``demo.counter``). Demo
+is and changes nothing. Four members of staff — an operator, an auditor, support and
+finance (``accounts``) — are added through ``staff.service`` with known passwords and fixed
+TOTP secrets, printed with the logins, so that a tester can compute their codes; the
+agents' people (a second operator, each agent's user and clerks) and approved float
+deposits follow (``demo.agents``), then three days of a clerk's shifts at a counter
+(``demo.counter``). Demo
 SIM 4 has auto keep-alive, signed with Alipay at its simulator (``demo.keepalive``), and
 their reminders go by email too, to an address they confirmed with the emailed code
 (``demo.emails``). Once the staff exist, the demo's refunds (``demo.refunds``): a
@@ -162,6 +163,12 @@ DEMO_STAFF = (
     ),
     DemoStaff(
         "auditor", "Demo Auditor", "auditor", "demo-staff-au", "DEMOAUDITORTOTPSECRET23456723456"
+    ),
+    DemoStaff(
+        "support", "Demo Support", "support", "demo-staff-su", "DEMOSUPPORTTOTPSECRET234567ABCDE"
+    ),
+    DemoStaff(
+        "accounts", "Demo Accounts", "finance", "demo-staff-ac", "DEMOACCOUNTSTOTPSECRET234567ABCD"
     ),
 )
 
