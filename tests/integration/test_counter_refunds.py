@@ -26,6 +26,7 @@ from simkeep.counter import service as counter
 from simkeep.counter.model import IdPolicy, Payer, Payment
 from simkeep.db import Database
 from simkeep.errors import Refusal
+from simkeep.i18n import translations
 from simkeep.ledger import chart, rules
 from simkeep.ledger import service as ledger
 from simkeep.ledger import tables as lt
@@ -37,6 +38,7 @@ from simkeep.outlets import service as outlets
 from simkeep.outlets.hours import ALWAYS
 from simkeep.outlets.model import NewOutlet, OutletKind, Service
 from simkeep.payment_methods import Channel, Provider
+from simkeep.receipts.counter_pdf import render_z_report_pdf
 from simkeep.refunds import counter as refunds
 from simkeep.refunds import counter_papers, sending
 from simkeep.refunds import service as refund_service
@@ -70,6 +72,7 @@ from tests.counter_world import (
     sim,
     topup,
 )
+from tests.e2e.test_languages import pdf_text
 
 CHEAP = IdPolicy(check_from_minor=100_000)  # no ID check below HK$1,000 here
 NO_RULE = AutoRule(max_credit=0, within=timedelta(0))
@@ -270,6 +273,10 @@ async def test_a_cash_top_up_comes_back_in_cash_from_the_drawer(world: World) ->
         ("card", 0, 0),
     ]
     assert report.commission == Money(0, "HKD")
+    printed = pdf_text(render_z_report_pdf(report, language="en", translations=translations("en")))
+    assert "Refunds·Cash(1)-HK$100.00" in printed
+    assert f"{made.refund_no}-HK$100.00" in printed  # the refund among the shift's lines
+    assert "Commissiongivenbackonrefunds" in printed
 
     async def logged(conn: AsyncConnection) -> list[tuple[str, int | None]]:
         found = await audit.entries(conn, limit=10)

@@ -8,8 +8,9 @@ machinery (the CJK font embedded, Hong Kong times, amounts in the reader's langu
 voucher receipt ends with the QR code of its verification link, as a top-up's does; it
 lists each voucher's serial, value and last day of use — never a PIN, which is printed on
 the card itself. A Z-report is for the counter and the agent: no QR code; it prints the
-totals by kind of sale and payment type, the close's figures (expected cash and card, the
-cash counted, the difference) and every sale. Labels are the catalog's, context
+totals by kind of sale and payment type and the refunds paid out by payment type, the
+close's figures (expected cash and card, the cash counted, the difference, the commission
+given back) and every sale and refund paid out. Labels are the catalog's, context
 ``receipt`` (``receipts.po``).
 """
 
@@ -78,18 +79,41 @@ def render_z_report_pdf(
             Row(pgettext("receipt", "Closed"), f"{in_hong_kong(shift.closed_at):%Y-%m-%d %H:%M}")
         )
     lines = [_total_row(line, language, translations) for line in report.lines]
+    lines += [
+        Row(
+            f"{pgettext('receipt', 'Refunds')} · {payment_name(line.payment, translations)}"
+            f" ({line.count})",
+            f"-{line.total.format(language)}",  # ASCII: the roll's font has no U+2212
+        )
+        for line in report.refund_lines
+    ]
     cash = [
         Row(pgettext("receipt", "Opening cash"), shift.opening_cash.format(language)),
         Row(pgettext("receipt", "Expected cash"), report.expected_cash.format(language), 12),
         Row(pgettext("receipt", "Expected card"), report.card.format(language)),
         Row(pgettext("receipt", "Commission earned"), report.commission.format(language)),
     ]
+    if report.refunds:
+        cash.append(
+            Row(
+                pgettext("receipt", "Commission given back on refunds"),
+                report.commission_back.format(language),
+            )
+        )
     if report.figures is not None:
         cash += [
             Row(pgettext("receipt", "Counted cash"), report.figures.counted_cash.format(language)),
             Row(pgettext("receipt", "Difference"), report.figures.difference.format(language), 12),
         ]
     sales = [_sale_row(sale, language, translations) for sale in report.sales]
+    sales += [
+        Row(
+            f"{in_hong_kong(refund.paid_out_at or refund.requested_at):%H:%M}"
+            f" {payment_name(refund.payout or 'cash', translations)}",
+            f"{refund.refund_no} -{refund.pay.format(language)}",
+        )
+        for refund in report.refunds
+    ]
     sheet = Sheet(title=title, sections=[head, lines, cash, sales or [Row("", "—")]])
     created = shift.closed_at or shift.opened_at
     return render_sheet(sheet, language=language, name=f"{title} {shift.id}", created=created)
