@@ -82,7 +82,11 @@ async def test_a_device_refunds_a_counter_top_up_in_cash_once_per_key(api: Api) 
     assert [found["refund_no"] for found in report.json()["refunds"]] == [refund_no]
     pdf = await http.get(f"/api/v1/pos/refunds/{refund_no}/receipt.pdf?lang=en", headers=auth)
     assert pdf.headers["content-type"] == "application/pdf", pdf.text
-    assert refund_no in PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    printed = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert refund_no in printed
+    flat = "".join(printed.split())  # paid out at this counter, by its clerk, in cash
+    assert "Clerk" in flat
+    assert "TenderCash" in flat
 
     unknown = await http.get("/api/v1/pos/topups/R2611259999999999/refund", headers=auth)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "unknown_topup")

@@ -4,7 +4,9 @@ Design overview
 ---------------
 A refund has a receipt once it is paid back. Everything printed comes from the refund (its
 number, what left the SIM, the used bonus kept, what went back in the currency paid, how,
-when) and from the top-up it refunds (its order and receipt numbers, the number topped up).
+when; paid out at a counter, the outlet, the clerk, cash or the card and its terminal's
+reference) and from the top-up it refunds (its order and receipt numbers, the number
+topped up).
 The payer reads it by refund number (``refund_receipt``: only for their own order); its QR
 code carries a link signed like a top-up receipt's (``/r/{refund_no}/{signature}``), which
 anyone may open for a masked summary (``verify_refund_receipt``). The PDF is a ``Sheet`` on
@@ -21,13 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from simkeep.clock import in_hong_kong
+from simkeep.counter.service import clerk_name
 from simkeep.db import Database
 from simkeep.i18n import translations
 from simkeep.money import Money
+from simkeep.outlets import service as outlets
 from simkeep.payment_methods import Provider, provider_name
 from simkeep.phone import parse_number
-from simkeep.receipts.model import signature_matches
-from simkeep.receipts.pdf import Row, qr_sheet, render_sheet
+from simkeep.receipts.model import CounterSale, signature_matches
+from simkeep.receipts.pdf import Row, counter_rows, qr_sheet, render_sheet
 from simkeep.receipts.service import ReceiptSigning
 from simkeep.refunds import queries as refunds
 from simkeep.refunds.model import RefundState
@@ -50,6 +54,7 @@ class RefundReceipt:
     provider: Provider
     provider_refund_no: str
     verify_url: str  # absolute: printed as a QR code
+    counter: CounterSale | None = None  # paid out at a counter: where, by whom, how
 
 
 async def refund_receipt(
@@ -62,7 +67,7 @@ async def refund_receipt(
         if refund is None:
             return None
         order = await topups.get_order(conn, order_no=refund.order_no, subscriber_id=subscriber_id)
-        return _receipt(refund, order, signing)
+        return _receipt(refund, order, signing, await _counter(conn, refund))
 
     return await db.read(read)
 
@@ -78,12 +83,26 @@ async def verify_refund_receipt(
         refund = await refunds.get_refund(conn, refund_no=refund_no)
         if refund is None:
             return None
-        return _receipt(refund, await topups.get_order(conn, order_no=refund.order_no), signing)
+        order = await topups.get_order(conn, order_no=refund.order_no)
+        return _receipt(refund, order, signing, await _counter(conn, refund))
 
     return await db.read(read)
 
 
-def _receipt(refund: Refund, order: Order | None, signing: ReceiptSigning) -> RefundReceipt | None:
+async def _counter(conn: AsyncConnection, refund: Refund) -> CounterSale | None:
+    """Where a refund was paid out at a counter, by whom and how; None for any other."""
+    if refund.outlet_id is None or refund.clerk_id is None or refund.payout is None:
+        return None
+    outlet = await outlets.get_outlet(conn, outlet_id=refund.outlet_id)
+    if outlet is None:
+        return None
+    clerk = await clerk_name(conn, refund.clerk_id)
+    return CounterSale(outlet.names, clerk, refund.payout.value, refund.terminal_ref)
+
+
+def _receipt(
+    refund: Refund, order: Order | None, signing: ReceiptSigning, counter: CounterSale | None
+) -> RefundReceipt | None:
     if order is None or refund.state is not RefundState.PAID or refund.paid_at is None:
         return None
     return RefundReceipt(
@@ -99,6 +118,7 @@ def _receipt(refund: Refund, order: Order | None, signing: ReceiptSigning) -> Re
         provider=refund.provider,
         provider_refund_no=refund.provider_refund_no or "",
         verify_url=signing.verify_url(refund.refund_no),
+        counter=counter,
     )
 
 
@@ -141,4 +161,6 @@ def _money_rows(receipt: RefundReceipt, language: str, catalog: NullTranslations
     ]
     if receipt.provider_refund_no:
         rows.append(Row(pgettext("receipt", "Refund transaction no."), receipt.provider_refund_no))
+    if receipt.counter is not None:
+        rows += counter_rows(receipt.counter, language=language, translations=catalog)
     return rows
