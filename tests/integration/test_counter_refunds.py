@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.clock import FixedClock
+from simkeep.clock import FixedClock, in_hong_kong
+from simkeep.counter import reports
 from simkeep.counter import service as counter
 from simkeep.counter.model import IdPolicy, Payer, Payment
 from simkeep.db import Database
@@ -277,6 +278,18 @@ async def test_a_cash_top_up_comes_back_in_cash_from_the_drawer(world: World) ->
     assert "Refunds·Cash(1)-HK$100.00" in printed
     assert f"{made.refund_no}-HK$100.00" in printed  # the refund among the shift's lines
     assert "Commissiongivenbackonrefunds" in printed
+    day = in_hong_kong(w.clock.now()).date()
+    (totals,) = await w.db.read(
+        lambda conn: reports.totals_of_day(conn, agent_id=w.where.agent_id, day=day)
+    )
+    assert (totals.topups, totals.refunds) == (1, 1)  # the agent's day: the sale, paid back
+    assert [totals.amount(key).minor for key in ("topup", "refund", "cash", "total")] == [
+        10_000,
+        10_000,
+        0,
+        0,
+    ]
+    assert totals.amount("commission").minor == 0  # earned, then taken back
 
     async def logged(conn: AsyncConnection) -> list[tuple[str, int | None]]:
         found = await audit.entries(conn, limit=10)

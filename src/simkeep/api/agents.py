@@ -113,10 +113,11 @@ class OutletTotalsOut(BaseModel):
     sales: int
     topups: Balance
     vouchers: Balance
-    cash: Balance
-    card: Balance
-    total: Balance
-    commission: Balance
+    refunds: Balance = Field(description="Paid out at the outlet's counters")
+    cash: Balance = Field(description="Cash sales less the refunds paid out in cash")
+    card: Balance = Field(description="Card sales less the refunds back to cards")
+    total: Balance = Field(description="Every sale less every refund paid out")
+    commission: Balance = Field(description="Earned by the sales, less what refunds took back")
 
     @classmethod
     def of(cls, totals: OutletTotals, outlets: dict[int, Outlet]) -> OutletTotalsOut:
@@ -126,6 +127,7 @@ class OutletTotalsOut(BaseModel):
             sales=totals.sales,
             topups=Balance.of(amount("topup")),
             vouchers=Balance.of(amount("voucher")),
+            refunds=Balance.of(amount("refund")),
             cash=Balance.of(amount("cash")),
             card=Balance.of(amount("card")),
             total=Balance.of(amount("total")),

@@ -8,7 +8,9 @@ day is a Hong Kong calendar day (``day_window``: its two UTC instants). ``shifts
 lists the shifts opened that day at some outlets, each with the count and sum of its sales
 (one grouped query for all of them). ``sales_of_day`` lists an agent's sales of the day, a
 page at a time (keyset on the id), and ``totals_of_day`` sums them per outlet: top-ups and
-vouchers, cash and card, commission — one grouped query, whatever the number of sales.
+vouchers, cash and card, commission — one grouped query, whatever the number of sales —
+less the refunds paid out at the outlet that day (one more grouped query), as the Z-report
+counts a shift.
 The agent's pages and API, and the operator's agent page, read these; nothing here writes.
 """
 
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.clock import HONG_KONG
 from simkeep.counter import tables as t
 from simkeep.money import Money
+from simkeep.refunds import tables as refund_tables
 
 MAX_SALES_PAGE = 500
 MAX_SHIFTS = 500
@@ -76,11 +79,14 @@ class OutletTotals:
     sales: int = 0
     topups: int = 0
     vouchers: int = 0
+    refunds: int = 0  # paid out at its counters
     amounts: dict[str, int] = field(default_factory=dict)  # by kind and by payment
 
     def amount(self, key: str) -> Money:
-        """The sum of a kind (``topup``, ``voucher``), a payment (``cash``, ``card``),
-        ``total`` or ``commission``."""
+        """The sum of a kind (``topup``, ``voucher``), of the refunds paid out (``refund``),
+        or of a payment (``cash``, ``card``), ``total`` or ``commission``: those four net of
+        the refunds paid out (in cash, to cards, and the commission they took back), as the
+        Z-report counts them."""
         return Money(self.amounts.get(key, 0), self.currency)
 
 
@@ -214,7 +220,39 @@ async def totals_of_day(
     for outlet, currency, kind, payment, count, amount, commission in await conn.execute(query):
         found = totals.setdefault((outlet, currency), OutletTotals(outlet, currency))
         _add(found, kind, payment, int(count), int(amount or 0), int(commission or 0))
+    r = refund_tables.refunds.c
+    paid_out = (
+        select(
+            r.outlet_id,
+            r.pay_currency,
+            r.payout,
+            func.count(),
+            func.sum(r.pay_minor),
+            func.sum(r.commission_back_minor),
+        )
+        .where(
+            r.agent_id == agent_id,
+            r.outlet_id.is_not(None),
+            r.paid_out_at >= start,
+            r.paid_out_at < end,
+        )
+        .group_by(r.outlet_id, r.pay_currency, r.payout)
+    )
+    if outlet_id is not None:
+        paid_out = paid_out.where(r.outlet_id == outlet_id)
+    for outlet, currency, payout, count, amount, back in await conn.execute(paid_out):
+        found = totals.setdefault((outlet, currency), OutletTotals(outlet, currency))
+        _take_back(found, payout, int(count), int(amount or 0), int(back or 0))
     return [totals[key] for key in sorted(totals)]
+
+
+def _take_back(totals: OutletTotals, payout: str, count: int, amount: int, back: int) -> None:
+    """Refunds paid out at the outlet: off its takings in cash or on cards, and the
+    commission they took back."""
+    totals.refunds += count
+    for key, minor in (("refund", amount), (payout, -amount), ("total", -amount)):
+        totals.amounts[key] = totals.amounts.get(key, 0) + minor
+    totals.amounts["commission"] = totals.amounts.get("commission", 0) - back
 
 
 def _add(
