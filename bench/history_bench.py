@@ -18,14 +18,21 @@ from simkeep.ledger import chart
 from simkeep.ledger import service as ledger
 from simkeep.settings import load_settings
 
+# ``$5`` months: journal g is dated g months back (modulo $5), so the history spreads over
+# that many of the books' monthly partitions; every journal with its key, as the writer's.
 _PG_LOAD = """
 WITH j AS (
     INSERT INTO ledger_journals (client_id, content_hash, kind, posting_count, created_at)
-    SELECT 'load:' || $1 || ':' || g, 'x', 'standard', 2, now() FROM generate_series(1, $2) g
-    RETURNING id
+    SELECT 'load:' || $1 || ':' || g, 'x', 'standard', 2,
+           now() - make_interval(months => (g % $5)::int)
+    FROM generate_series(1, $2) g
+    RETURNING id, client_id, created_at
+), k AS (
+    INSERT INTO ledger_journal_keys (client_id, journal_id, created_at)
+    SELECT client_id, id, created_at FROM j
 )
-INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount)
-SELECT j.id, a.account_id, 'HKD', 0, a.amount FROM j
+INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount, created_at)
+SELECT j.id, a.account_id, 'HKD', 0, a.amount, j.created_at FROM j
 CROSS JOIN (VALUES ($3::bigint, 1::bigint), ($4::bigint, -1::bigint)) AS a(account_id, amount)
 """
 
@@ -36,15 +43,16 @@ SELECT 'load:' || ? || ':' || n, 'x', 'standard', 2, '2026-01-01 00:00:00.000000
 """
 
 _SQLITE_LOAD_POSTINGS = """
-INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount)
-SELECT j.id, a.column1, 'HKD', 0, a.column2 FROM ledger_journals j
+INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount, created_at)
+SELECT j.id, a.column1, 'HKD', 0, a.column2, j.created_at FROM ledger_journals j
 CROSS JOIN (VALUES (?, 1), (?, -1)) AS a
 WHERE j.client_id LIKE 'load:' || ? || ':%'
 """
 
 
-async def _history_account(target: Target, size: int) -> int:
-    """An account with ``size`` postings (bulk-loaded), its balance row kept true."""
+async def history_account(target: Target, size: int, *, months: int = 1) -> int:
+    """An account with ``size`` postings (bulk-loaded; on PostgreSQL spread over ``months``
+    months up to this one), its balance row kept true."""
     db = Database.from_settings(load_settings(database_url=target.url))
     now = SystemClock().now()
 
@@ -72,7 +80,7 @@ async def _history_account(target: Target, size: int) -> int:
     try:
         async with pg.transaction():
             await pg.execute("SET LOCAL session_replication_role = replica")
-            await pg.execute(_PG_LOAD, str(size), size, a, b)
+            await pg.execute(_PG_LOAD, str(size), size, a, b, months)
             await pg.execute(
                 "UPDATE ledger_balances SET balance = $1 WHERE account_id = $2", -size, a
             )
@@ -92,11 +100,13 @@ class ReadCost:
     history_us: float
 
 
-async def balance_read(target: Target, sizes: tuple[int, ...], reads: int = 300) -> list[ReadCost]:
+async def balance_read(
+    target: Target, sizes: tuple[int, ...], reads: int = 300, *, months: int = 1
+) -> list[ReadCost]:
     """Mean cost of ``get_balance`` and of the newest history page, per history length."""
     costs = []
     for size in sizes:
-        account = await _history_account(target, size)
+        account = await history_account(target, size, months=months)
         db = Database.from_settings(load_settings(database_url=target.url))
 
         async def measure(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.targets import Target
-from simkeep.clock import HONG_KONG, FixedClock
+from simkeep.clock import HONG_KONG, FixedClock, in_hong_kong
 from simkeep.db import Database
 from simkeep.ledger import tables as lt
 from simkeep.ledger.chart import sim_balance
@@ -50,7 +50,9 @@ class RunCost:
 
 
 def _sim(n: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """SIM number ``n``: its row, its two lines, and its balance in minor units."""
+    """SIM number ``n``: its row, its two lines, and its balance in minor units, for a run
+    on ``now``'s Hong Kong day."""
+    day = in_hong_kong(now).date()
     plan = DEFAULT_PLANS[n % len(DEFAULT_PLANS)]
     issued = now - timedelta(days=30 + (n * 7919) % 335, minutes=n % 1440)
     row: dict[str, Any] = {
@@ -74,15 +76,15 @@ def _sim(n: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]], i
     balance = 0 if n % 10 == 0 else 5_000
     if plan.monthly_fee:
         billing_day, due = first_fee(issued)
-        while due < DAY:
+        while due < day:
             due = next_billing(due, billing_day)
         row["billing_day"], row["next_fee_on"] = billing_day, due
     else:
-        ends = datetime.combine(DAY, clock_time(23, 59), HONG_KONG) + timedelta(
+        ends = datetime.combine(day, clock_time(23, 59), HONG_KONG) + timedelta(
             days=(n * 104729) % 420 - 40
         )
         row["validity_until"] = ends.astimezone(UTC)
-        if ends.date() < DAY:
+        if ends.date() < day:
             row["state"], row["state_since"] = "grace", ends.astimezone(UTC)
     lines = [
         {"e164": f"+8526{n:07d}", "sim_id": n, "region": "HK"},
@@ -124,8 +126,9 @@ def _accounts(
     return accounts, slots
 
 
-async def _load(db: Database, target: Target, count: int, now: datetime) -> None:
-    """``count`` SIMs, their lines, balance accounts and balances; ids above the chart's."""
+async def load(db: Database, target: Target, count: int, now: datetime) -> None:
+    """``count`` SIMs, their lines, balance accounts and balances, as of ``now``; ids above
+    the chart's."""
 
     async def offset(conn: AsyncConnection) -> int:
         await ensure_plans(conn)
@@ -177,7 +180,7 @@ async def run_cost(target: Target, count: int) -> RunCost:
     now = datetime.combine(DAY, clock_time(0, 10), HONG_KONG).astimezone(UTC)
     db = Database.from_settings(load_settings(database_url=target.url))
     try:
-        await _load(db, target, count, now)
+        await load(db, target, count, now)
         if target.name == "postgresql":
             await db.transaction(lambda conn: conn.exec_driver_sql("ANALYZE"))
         started = time.perf_counter()

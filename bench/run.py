@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark and write docs/benchmarks.md.
 
-Usage: ``python -m bench.run [--quick]`` (``--quick`` shrinks every scenario for a smoke run
-and writes nothing).
+Usage: ``python -m bench.run [--quick] [--only SECTION]`` (``--quick`` shrinks every
+scenario for a smoke run and writes nothing; ``--only fleet`` runs one section and
+replaces it in docs/benchmarks.md, leaving the others as they were).
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    cluster_bench,
+    cluster_topups,
     console_bench,
     counter_bench,
+    fleet_bench,
     history_bench,
     ledger_bench,
+    months_bench,
     outlets_bench,
     reconcile_bench,
     retention_bench,
@@ -157,7 +162,31 @@ async def main(quick: bool) -> list[str]:
     lines += await outlets_bench.report(quick)
     lines += await counter_bench.report(quick)
     lines += await console_bench.report(quick)
+    lines += await fleet_bench.report(quick)
+    lines += await cluster_bench.report(quick)
+    lines += await cluster_topups.report(quick)
+    lines += await months_bench.report(quick)
     return lines
+
+
+SECTIONS = {
+    "fleet": fleet_bench.report,
+    "cluster": cluster_bench.report,
+    "cluster-topups": cluster_topups.report,
+    "months": months_bench.report,
+}
+
+
+def splice(doc: str, section: list[str]) -> str:
+    """``doc`` with the section of the same title as ``section`` replaced by it (added at the
+    end when it has none)."""
+    title = next(line for line in section if line.startswith("## "))
+    if f"\n{title}\n" not in doc:
+        return doc.rstrip("\n") + "\n" + "\n".join(section) + "\n"
+    head, rest = doc.split(f"\n{title}\n", 1)
+    tail = rest[rest.index("\n## ") :] if "\n## " in rest else ""
+    body = "\n".join(section[section.index(title) :])
+    return f"{head}\n{body}\n{tail}".replace("\n\n\n", "\n\n").rstrip("\n") + "\n"
 
 
 async def _retention_run(quick: bool) -> list[str]:
@@ -196,7 +225,14 @@ async def _retention_run(quick: bool) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=sorted(SECTIONS))
     args = parser.parse_args()
+    if args.only:
+        section = asyncio.run(SECTIONS[args.only](args.quick))
+        if not args.quick:
+            DOC.write_text(splice(DOC.read_text(encoding="utf-8"), section), encoding="utf-8")
+            print(f"wrote the section into {DOC}")
+        raise SystemExit(0)
     report = asyncio.run(main(args.quick))
     if not args.quick:
         DOC.write_text("\n".join(report), encoding="utf-8")

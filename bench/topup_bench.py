@@ -197,7 +197,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
     target = await fresh(name, "topup")
     keys_dir = Path(tempfile.mkdtemp(prefix="simkeep-bench-keys-"))
     try:
-        numbers = await _seed(target, clients * SIMS_PER_CLIENT)
+        numbers = await seed(target, clients * SIMS_PER_CLIENT)
         await ceiling_app.create_tables(target)
         port, ceiling_port = free_port(), free_port()
         env = {
@@ -230,7 +230,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
                 label=f"ceiling-{name}",
             ) as ceiling,
         ):
-            tokens = await _sign_up(product.port, target, clients)
+            tokens = await sign_up(product.port, target, clients)
             payers = [
                 Payer(token, numbers[i * SIMS_PER_CLIENT : (i + 1) * SIMS_PER_CLIENT])
                 for i, token in enumerate(tokens)
@@ -241,7 +241,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
                 method: Load(
                     product.port,
                     Watch(product.pid, database),
-                    _topup_step(method, payers, presigned[method], tallies[method], keys),
+                    topup_step(method, payers, presigned[method], tallies[method], keys),
                     presigned[method],
                 )
                 for method in METHODS
@@ -250,7 +250,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
             topup_runs: dict[Method, dict[int, Run]] = {method: {} for method in METHODS}
             ceiling_runs: dict[int, Run] = {}
             for count in plan.clients:
-                runs = await _interleaved([*loads.values(), tpcb], clients=count, plan=plan)
+                runs = await interleaved([*loads.values(), tpcb], clients=count, plan=plan)
                 for method, run in zip(METHODS, runs, strict=False):
                     topup_runs[method][count] = run
                 ceiling_runs[count] = runs[-1]
@@ -260,7 +260,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
                 profiled = functools.partial(load.run, clients, plan.profile_seconds)
                 _, found = await profile(product, profiled, rate=100, out=out)
                 profiles[method] = found, out
-        journals = await _check(target, {m.provider.value: t.credited for m, t in tallies.items()})
+        journals = await check(target, {m.provider.value: t.credited for m, t in tallies.items()})
     finally:
         shutil.rmtree(keys_dir, ignore_errors=True)
         await drop(target)
@@ -282,7 +282,7 @@ async def measure(name: str, *, workers: int, plan: Plan) -> Figures:
     )
 
 
-async def _seed(target: Target, count: int) -> list[tuple[str, str]]:
+async def seed(target: Target, count: int) -> list[tuple[str, str]]:
     """Plans, the bench's rates and ``count`` SIMs; the number to top up of each SIM."""
     db = Database.from_settings(load_settings(database_url=target.url))
     now = SystemClock().now()
@@ -317,7 +317,7 @@ async def _seed(target: Target, count: int) -> list[tuple[str, str]]:
         await db.dispose()
 
 
-async def _sign_up(port: int, target: Target, count: int) -> list[str]:
+async def sign_up(port: int, target: Target, count: int) -> list[str]:
     """Register ``count`` subscribers through the API; their bearer tokens."""
     db = Database.from_settings(load_settings(database_url=target.url))
     connection = await Connection.open(port)
@@ -355,7 +355,7 @@ async def _last_code(db: Database, phone: str) -> str:
     return found.group(1)
 
 
-def _topup_step(
+def topup_step(
     method: Method, payers: list[Payer], presigned: Presigned, tally: Tally, keys: Iterator[int]
 ) -> Step:
     """One top-up: create the order, then deliver its paid notification, signed ahead."""
@@ -444,7 +444,7 @@ class Load:
         return run
 
 
-async def _interleaved(loads: list[Load], *, clients: int, plan: Plan) -> list[Run]:
+async def interleaved(loads: list[Load], *, clients: int, plan: Plan) -> list[Run]:
     """Warm each load up, then run them in alternating blocks, each going first in turn."""
     for load in loads:
         await load.run(clients, plan.warmup_seconds)
@@ -456,7 +456,7 @@ async def _interleaved(loads: list[Load], *, clients: int, plan: Plan) -> list[R
     return [Run.combine(runs[load]) for load in loads]
 
 
-async def _check(target: Target, credited: dict[str, int]) -> int:
+async def check(target: Target, credited: dict[str, int]) -> int:
     """Every order credited, per provider once per answer that said "taken"; every
     notification too; books sound."""
     db = Database.from_settings(load_settings(database_url=target.url))

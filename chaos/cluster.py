@@ -66,10 +66,7 @@ class PostgresCluster:
 
     def create(self) -> None:
         """A new cluster in ``root/data``, started, with the database ``simkeep``."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            server = pwd.getpwnam(SERVER_USER)
-            os.chown(self.root, server.pw_uid, server.pw_gid)
+        self._own_root()
         self._run(
             "initdb",
             *("--pgdata", str(self.data), "--username", SERVER_USER),
@@ -77,22 +74,27 @@ class PostgresCluster:
             *("--auth-local", "trust", "--auth-host", "trust"),
             "--no-sync",  # the harness crashes the server, never the machine
         )
-        settings = {
-            "listen_addresses": "'127.0.0.1'",
-            "port": str(self.port),
-            "unix_socket_directories": _quoted(str(self.root)),
-            "fsync": "on",
-            "max_connections": "200",
-        }
-        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write("\n# The fault harness's cluster\n")
-            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+        self._configure("The fault harness's cluster")
         self.start()
         self._run(
             "createdb",
             *("--host", str(self.root), "--port", str(self.port), "--username", SERVER_USER),
             DATABASE,
         )
+
+    def create_replica_of(self, primary: PostgresCluster) -> None:
+        """A streaming replica of ``primary`` in ``root/data`` (``pg_basebackup`` with its
+        recovery settings written), listening on its own port, started."""
+        self._own_root()
+        self._run(
+            "pg_basebackup",
+            *("--host", str(primary.root), "--port", str(primary.port)),
+            *("--username", SERVER_USER, "--pgdata", str(self.data)),
+            *("--write-recovery-conf", "--wal-method", "stream", "--checkpoint", "fast"),
+            "--no-sync",
+        )
+        self._configure("The fault harness's replica")
+        self.start()
 
     def start(self) -> None:
         """Start the server and return once it accepts connections."""
@@ -126,6 +128,25 @@ class PostgresCluster:
         status = self._command("pg_ctl", "status", "--pgdata", str(self.data))
         # 0: running; 3: not running (4, no data folder, is ruled out above)
         return status.returncode == 0
+
+    def _own_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            server = pwd.getpwnam(SERVER_USER)
+            os.chown(self.root, server.pw_uid, server.pw_gid)
+
+    def _configure(self, title: str) -> None:
+        """Its settings, after those ``initdb`` or the base backup wrote (the last wins)."""
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": _quoted(str(self.root)),
+            "fsync": "on",
+            "max_connections": "200",
+        }
+        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(f"\n# {title}\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
     def _run(self, program: str, *arguments: str) -> None:
         result = self._command(program, *arguments)

@@ -7,10 +7,12 @@ Two loops run beside the workload, each waiting 2–10 s between faults:
 * the **killer** SIGKILLs the web app or a worker (by the PID the harness started it with)
   and starts it again at once, or pauses a worker (SIGSTOP) for 1–5 s and resumes it;
 * the **network and the database**: PostgreSQL stopped in ``immediate`` mode (no shutdown
-  checkpoint, every connection cut) and started again after 0.5–3 s; or one of the two TCP
-  proxies — app and workers ↔ PostgreSQL, the simulators' notifications → the app — drops
-  every connection, slows every byte by 50–300 ms, or goes half-open (silence, no FIN), for
-  1–6 s, then heals.
+  checkpoint, every connection cut) and started again after 0.5–3 s — on the Patroni
+  cluster, the primary killed (``kill -9``, Patroni and its server) and its node started
+  again 15–20 s later, after a replica was promoted (``chaos.database_faults``); or one of
+  the two TCP proxies — app and workers ↔ PostgreSQL, the simulators' notifications → the
+  app — drops every connection, slows every byte by 50–300 ms, or goes half-open (silence,
+  no FIN), for 1–6 s, then heals.
 
 On SQLite there is no database server to stop and no proxy in front of it, so the second
 loop only faults the notifications' proxy. Every fault is written to ``timeline`` with its
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from chaos.cluster import PostgresCluster
+from chaos.database_faults import PrimaryKill, ServerCrash
 from chaos.processes import Process
 from chaos.proxy import FaultyProxy
 
@@ -48,7 +50,7 @@ class Nemesis:
     app: Process
     workers: list[Process]
     notify_proxy: FaultyProxy
-    cluster: PostgresCluster | None = None
+    database: ServerCrash | PrimaryKill | None = None
     db_proxy: FaultyProxy | None = None
     timeline: list[Event] = field(default_factory=list)
     _started: float = field(default_factory=time.monotonic)
@@ -76,14 +78,12 @@ class Nemesis:
     async def _network(self, rng: random.Random, until: float) -> None:
         proxies = [self.notify_proxy] + ([self.db_proxy] if self.db_proxy else [])
         while await self._gap(rng, until):
-            if self.cluster is not None and rng.random() < 0.25:
-                cluster = self.cluster
-                down = rng.uniform(0.5, 3.0)
-                event = await self._do(
-                    "stop -m immediate", "postgresql", partial(cluster.stop, "immediate")
-                )
+            if self.database is not None and rng.random() < self.database.chance:
+                database = self.database
+                down = rng.uniform(*database.down)
+                event = await self._do(database.fault, database.target, database.crash)
                 await asyncio.sleep(down)
-                await asyncio.to_thread(cluster.start)
+                await asyncio.to_thread(database.recover)
                 self._lasted(event, down)
                 continue
             proxy = rng.choice(proxies)
@@ -127,8 +127,8 @@ class Nemesis:
         for proxy in (self.notify_proxy, self.db_proxy):
             if proxy is not None:
                 proxy.heal()
-        if self.cluster is not None and not self.cluster.running():
-            self.cluster.start()
+        if self.database is not None:
+            self.database.recover()
         for process in (self.app, *self.workers):
             process.resume()
             if not process.alive():

@@ -44,7 +44,10 @@ def print_result(result: Result) -> None:
     faults = Counter(f"{event.fault} ({event.target})" for event in result.timeline)
     console.print(f"faults: {dict(faults)}")
     verdict = "[green]PASS[/green]" if result.ok else "[bold red]FAIL[/bold red]"
-    console.print(f"{verdict}: {sum(not f.ok for f in result.figures)} figure(s) wrong")
+    wrong = [f for f in result.figures if not f.ok]
+    console.print(f"{verdict}: {len(wrong)} figure(s) wrong")
+    for figure in wrong:
+        console.print(f"wrong: {figure.name} = {figure.value}, must be {figure.expected}")
 
 
 def write(result: Result, page: Path) -> None:
@@ -60,7 +63,7 @@ def render(result: Result) -> str:
     config, tally = result.config, result.tally
     lines = [
         f"Run of {result.started_at:%Y-%m-%d %H:%M} UTC: {config.seconds:.0f} s of workload on "
-        f"{config.database}, {config.clients} clients, seed {config.seed}; then "
+        f"{config.shape}, {config.clients} clients, seed {config.seed}; then "
         f"{result.phases.get('settle', 0):.0f} s settling unknown operations and "
         f"{result.phases.get('drain', 0):.0f} s for the workers to drain. "
         f"Verdict: **{'pass' if result.ok else 'FAIL'}**.",

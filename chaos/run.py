@@ -22,7 +22,10 @@ prints its figures. The exit status is 1 if a figure is wrong. ``REPORT=1`` writ
 into ``docs/reliability.md``. The processes' logs are kept in ``var/chaos/`` after a run.
 
 Settings (environment): ``CHAOS_SECONDS`` (300), ``CHAOS_CLIENTS`` (16),
-``CHAOS_DATABASE`` (postgresql | sqlite), ``CHAOS_SEED`` (20261130), ``REPORT``.
+``CHAOS_DATABASE`` (postgresql | sqlite | cluster), ``CHAOS_SEED`` (20261130), ``REPORT``;
+``CHAOS_QUEUE_URL`` (the workers on RabbitMQ). With ``cluster`` the database is
+``make cluster``'s (``cluster.run``: Patroni's three PostgreSQL servers, HAProxy,
+pgbouncer; the app reads off the replicas) and the nemesis kills the primary.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -47,20 +52,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chaos import report
 from chaos.checker import CREDITED, Figure, Tally, check
-from chaos.cluster import PostgresCluster
+from chaos.cluster import PostgresCluster, find_bin_dir
 from chaos.counter_ops import CounterWorld
 from chaos.counter_setup import CounterStock, prepare_counters
+from chaos.database_faults import PrimaryKill, ServerCrash
 from chaos.nemesis import Nemesis
 from chaos.ports import free_port
 from chaos.processes import Process, Spec
 from chaos.proxy import FaultyProxy
 from chaos.push_figures import exactly_paid, read_pushed, trade_providers, unaccounted
+from chaos.queues import Queues
 from chaos.reconcile_figures import reconcile_figures
 from chaos.reconcile_ops import bills_early, days_of, reconcile_days, run_again
 from chaos.refund_figures import OPEN, ever_paid
 from chaos.refund_ops import prepare_refund_staff, refund_settings
 from chaos.setup import IssuedCard, network_token, prepare
 from chaos.workload import Card, Person, World, run_clients, settle_unknown
+from cluster.run import Cluster
+from cluster.shape import Layout
 from simkeep.db import Database
 from simkeep.notifications.tables import outbox
 from simkeep.refunds import tables as rt
@@ -69,6 +78,7 @@ from simkeep.settings import load_settings
 from simkeep.topups import tables as tt
 
 ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_PORTS = 15600  # the Patroni cluster's ports start here (make cluster's at 15400)
 BIN = Path(sys.executable).parent
 LOGS = ROOT / "var" / "chaos"
 ORDER_TTL_SECONDS = 20
@@ -91,19 +101,25 @@ class Config:
     database: str
     seed: int
     write_report: bool
+    queue_url: str  # the workers as a fleet on RabbitMQ; empty: each runs every job
 
     @classmethod
     def from_environment(cls) -> Config:
         database = os.environ.get("CHAOS_DATABASE", "postgresql")
-        if database not in ("postgresql", "sqlite"):
-            raise SystemExit("CHAOS_DATABASE is postgresql or sqlite")
+        if database not in ("postgresql", "sqlite", "cluster"):
+            raise SystemExit("CHAOS_DATABASE is postgresql, sqlite or cluster")
         return cls(
             seconds=float(os.environ.get("CHAOS_SECONDS", "300")),
             clients=int(os.environ.get("CHAOS_CLIENTS", "16")),
             database=database,
             seed=int(os.environ.get("CHAOS_SEED", "20261130")),
             write_report=os.environ.get("REPORT", "") == "1",
+            queue_url=os.environ.get("CHAOS_QUEUE_URL", ""),
         )
+
+    @property
+    def shape(self) -> str:
+        return f"{self.database}, workers on RabbitMQ" if self.queue_url else self.database
 
 
 @dataclass
@@ -137,8 +153,10 @@ class Harness:
         self.workdir = Path(tempfile.mkdtemp(prefix="simkeep-chaos-"))
         self.workdir.chmod(0o755)  # the cluster inside is run by the postgres user
         self.cluster: PostgresCluster | None = None
+        self.patroni: Cluster | None = None  # CHAOS_DATABASE=cluster
         self.proxies: list[FaultyProxy] = []
         self.processes: list[Process] = []
+        self.queues = Queues(config.queue_url, f"chaos-{uuid.uuid4().hex[:8]}")
 
     def start(self) -> Started:
         """Start the database, the simulators, the proxies, the app and the workers."""
@@ -155,6 +173,15 @@ class Harness:
                 "app ↔ postgresql", listen_port=free_port(), target_port=self.cluster.port
             )
             served = self.cluster.url_at(db_proxy.listen_port)
+        elif self.config.database == "cluster":
+            layout = Layout(self.workdir / "patroni", find_bin_dir(), CLUSTER_PORTS, free_port())
+            self.patroni = Cluster(layout, queues=Queues("", ""))
+            self.patroni.up(simkeep=False)
+            direct = layout.database_url
+            db_proxy = FaultyProxy(
+                "app ↔ pgbouncer", listen_port=free_port(), target_port=layout.pgbouncer_port
+            )
+            served = f"postgresql://postgres@127.0.0.1:{db_proxy.listen_port}/simkeep"
         else:
             direct = served = f"sqlite:///{self.workdir / 'simkeep.db'}"
         sim_url = f"http://127.0.0.1:{sim_port}"
@@ -174,6 +201,9 @@ class Harness:
             "SIMKEEP_KEEPALIVE_SCAN_SECONDS": str(KEEPALIVE_SCAN_SECONDS),
             "SIMKEEP_LOG_LEVEL": "WARNING",
             "SIMKEEP_DATABASE_URL": direct,
+            "SIMKEEP_QUEUE_URL": self.config.queue_url,
+            "SIMKEEP_QUEUE_PREFIX": self.queues.prefix,
+            "SIMKEEP_REPLICA_URLS": self.patroni.layout.replicas_url if self.patroni else "",
             **refund_settings(),
         }
         subprocess.run([str(BIN / "simkeep"), "db", "upgrade"], env=env, check=True)
@@ -225,7 +255,13 @@ class Harness:
             app=app,
             workers=workers,
             notify_proxy=notify_proxy,
-            cluster=self.cluster,
+            database=(
+                ServerCrash(self.cluster)
+                if self.cluster
+                else PrimaryKill(self.patroni)
+                if self.patroni
+                else None
+            ),
             db_proxy=db_proxy,
         )
         return Started(direct, f"http://127.0.0.1:{app_port}", sim_url, nemesis, served_env)
@@ -237,6 +273,9 @@ class Harness:
             proxy.stop()
         if self.cluster is not None:
             self.cluster.remove()
+        if self.patroni is not None:
+            self.patroni.down()
+        self.queues.delete()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -382,8 +421,15 @@ async def _left(conn: AsyncConnection, *, records: dict[str, Any]) -> dict[str, 
     return {name: count for name, count in left.items() if count}
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """A SIGTERM ends the run as an error does: the processes, proxies and cluster it
+    started are stopped and its folder removed before it exits."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     config = Config.from_environment()
+    signal.signal(signal.SIGTERM, _stop)
     harness = Harness(config)
     try:
         result = asyncio.run(run(config, harness))

@@ -2,7 +2,8 @@
 
 Integration tests take ``db`` and run once per database. PostgreSQL is found at
 ``SIMKEEP_TEST_POSTGRES_URL``; when it cannot be reached the tests are skipped, unless
-``SIMKEEP_REQUIRE_POSTGRES=1``, which turns that into a failure.
+``SIMKEEP_REQUIRE_POSTGRES=1``, which turns that into a failure. RabbitMQ (for the worker
+fleet) likewise: ``SIMKEEP_TEST_RABBITMQ_URL``, ``SIMKEEP_REQUIRE_RABBITMQ=1``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,15 +19,21 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from alembic import command
 from hypothesis import settings
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import FixedClock
 from simkeep.db import Database
-from simkeep.migrations import upgrade
+from simkeep.migrations import alembic_config, upgrade
 from simkeep.settings import load_settings
 
+pytest_plugins = ["tests.replicated"]  # a primary and its streaming replica
+
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+RABBITMQ = os.environ.get("SIMKEEP_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 # Apps built by tests run no background worker; tests run each job when they mean to.
 os.environ.setdefault("SIMKEEP_RUN_JOBS", "false")
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -36,7 +44,21 @@ if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 
-def _migrate(url: str) -> None:
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to ``revision`` (its data moved by each migration's downgrade)."""
+
+    def run(sync: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = sync
+        command.downgrade(config, revision)
+
+    async def step(conn: AsyncConnection) -> None:
+        await conn.run_sync(run)
+
+    await db.transaction(step)
+
+
+def migrate(url: str) -> None:
     async def run() -> None:
         db = Database.from_settings(load_settings(database_url=url))
         try:
@@ -47,10 +69,24 @@ def _migrate(url: str) -> None:
     asyncio.run(run())
 
 
+def require_rabbitmq() -> str:
+    """The broker's URL, once it answers; else a skip (a failure with
+    ``SIMKEEP_REQUIRE_RABBITMQ=1``)."""
+    url = make_url(RABBITMQ.replace("amqp://", "postgresql://", 1))
+    try:
+        socket.create_connection((url.host or "127.0.0.1", url.port or 5672), timeout=2).close()
+    except OSError as error:
+        message = f"RabbitMQ at {url.host}:{url.port} is not reachable: {error}"
+        if os.environ.get("SIMKEEP_REQUIRE_RABBITMQ") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return RABBITMQ
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "simkeep.db"
-    _migrate(f"sqlite:///{path}")
+    migrate(f"sqlite:///{path}")
     return path
 
 
@@ -75,7 +111,7 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    _migrate(url)
+    migrate(url)
     yield url
     asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

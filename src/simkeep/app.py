@@ -56,6 +56,7 @@ from simkeep.clock import Clock, SystemClock
 from simkeep.db import Database
 from simkeep.edge.bodies import BodyLimit, CapFor, route_path
 from simkeep.edge.headers import SecurityHeaders, security_headers
+from simkeep.edge.writes import RememberWrites
 from simkeep.errors import Refusal
 from simkeep.jobs.loop import run_forever, standard_jobs
 from simkeep.keepalive.service import KeepAliveUrls
@@ -102,13 +103,17 @@ def create_app(
             adapters=app.state.payment_adapters,
         )
         worker = _start_jobs(app, settings)
+        reads = app.state.services.reads
+        watcher = asyncio.create_task(reads.watch()) if reads.replicas else None
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
-                with suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(worker, timeout=5)
+            for task in (worker, watcher):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError, TimeoutError):
+                        await asyncio.wait_for(task, timeout=5)
+            await reads.dispose()
             await gateways.close()
             if db is None:
                 await app.state.db.dispose()
@@ -142,6 +147,7 @@ def create_app(
     app.add_middleware(
         BodyLimit, cap_for=_body_cap(settings), refuse=partial(_too_large, app.state.pages)
     )
+    app.add_middleware(RememberWrites)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics, router=app.router)
     _add_error_handlers(app)
 
@@ -178,8 +184,9 @@ def create_app(
 
 
 def _start_jobs(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
-    """The worker loop inside the web process (the embedded default runs as one process)."""
-    if not settings.run_jobs:
+    """The worker loop inside the web process (the embedded default runs as one process);
+    with a queue, the workers run the jobs instead."""
+    if not settings.run_jobs or settings.queue_url:
         return None
     jobs = standard_jobs(
         db=app.state.db,

@@ -7,7 +7,19 @@ import sys
 
 import structlog
 
-QUIET_LIBRARIES = ("httpx", "httpcore")
+QUIET_LIBRARIES = ("httpx", "httpcore", "pika", "dramatiq")
+
+
+class _Stderr:
+    """The process's standard error as it is when a line is written, not as it was when
+    logging was configured: a stream swapped since (a command's output captured, then
+    closed) is never written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -23,9 +35,9 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=level, stream=_Stderr(), format="%(levelname)s %(name)s %(message)s")
     for chatty in QUIET_LIBRARIES:  # a line per provider call at INFO: noise, and slow
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -3,10 +3,10 @@
 Design overview
 ---------------
 ``Services`` holds the database, the clock, the settings and what is derived from them
-once (keys for codes and receipt links, the limits, the payment adapters, the URLs
-providers reach us at). ``create_app`` builds it in its
-lifespan and keeps it on ``app.state``; the API routers and the pages both take it through
-``ServicesDep``, so neither depends on the other.
+once (keys for codes, receipt links and ID digests, the limits, the counter's ID check
+policy, the payment adapters, the URLs providers reach us at). ``create_app`` builds it in
+its lifespan and keeps it on ``app.state``; the API routers and the pages both take it
+through ``ServicesDep``, so neither depends on the other.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from simkeep.clock import Clock
+from simkeep.counter.model import IdPolicy
 from simkeep.db import Database
 from simkeep.notifications.service import EmailGateway
 from simkeep.notifications.smtp import SmtpGateway, SmtpServer
@@ -27,7 +28,9 @@ from simkeep.payments.gateways import Gateways, real_adapters
 from simkeep.payments.model import PaymentProviderAdapter
 from simkeep.payments.service import CheckoutUrls
 from simkeep.receipts.service import ReceiptSigning
+from simkeep.replicas import ReadPool
 from simkeep.settings import Settings
+from simkeep.sims.model import digest_key
 from simkeep.simulators.email import SimulatedMailbox
 from simkeep.simulators.embedded import remote_simulators
 from simkeep.subscribers.model import Limits, auth_key
@@ -43,11 +46,14 @@ class Services:
     clock: Clock
     auth_key: bytes
     receipts: ReceiptSigning
+    id_key: bytes  # digests of ID numbers, on the SIM and as a clerk types them
+    id_policy: IdPolicy  # when a counter top-up or refund needs the holder's ID checked
     limits: Limits
     pin_limits: PinLimits  # failed voucher PINs before redemptions are refused
     adapters: Mapping[Provider, PaymentProviderAdapter]
     urls: CheckoutUrls
     order_ttl: timedelta  # how long a payer has to pay an order
+    reads: ReadPool  # the replicas for what only reads (and the primary when none will do)
 
     @classmethod
     def build(
@@ -64,6 +70,8 @@ class Services:
             clock=clock,
             auth_key=auth_key(settings.secret_key),
             receipts=ReceiptSigning(settings.secret_key.encode(), settings.public_url),
+            id_key=digest_key(settings.secret_key),
+            id_policy=IdPolicy(check_from_minor=settings.id_check_from),
             limits=Limits(),
             pin_limits=PinLimits(
                 per_number=settings.voucher_failures_per_number,
@@ -73,6 +81,7 @@ class Services:
             adapters=adapters,
             urls=CheckoutUrls(settings.public_url),
             order_ttl=timedelta(seconds=settings.order_ttl_seconds),
+            reads=ReadPool.from_settings(settings, db),
         )
 
     def adapter(self, provider: Provider) -> PaymentProviderAdapter:

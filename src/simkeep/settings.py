@@ -107,7 +107,23 @@ class Settings(BaseSettings):
     # The provider simulators served by a process of their own (``simkeep simulators
     # serve``), e.g. http://127.0.0.1:9100; unset, they run inside the web process.
     simulators_url: str = ""
+    # Where the provider simulators keep their records (trades, refunds, agreements …) so that
+    # they remember them when started again, e.g. var/simulators (``simulators.records``; one
+    # process writes it at a time); empty: in memory only.
+    simulator_records: str = ""
     run_jobs: bool = True  # deliver SMS, poll providers, expire orders, in this process
+    # Work on a queue (docs/scaling.md): a RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/
+    # — the background work then goes to the broker and is run by `simkeep worker` processes,
+    # not by the web processes; empty (the embedded default): the in-process worker loop.
+    queue_url: str = Field(default="", pattern=r"^$|^amqps?://")
+    queue_prefix: str = Field(default="simkeep", pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+    worker_threads: int = Field(default=4, ge=1, le=64)  # tasks a queue worker runs at once
+    # Reads off the primary (docs/scaling.md): PostgreSQL streaming replicas, comma-separated
+    # URLs (each a replica, or a pgbouncer pool in front of one), for the pages and routes that
+    # only read; a replica more than replica_max_lag_seconds behind is left out until it has
+    # caught up. Empty (the default): every read on the primary.
+    replica_urls: str = ""
+    replica_max_lag_seconds: float = Field(default=2.0, ge=0.1, le=60.0)
     order_ttl_seconds: int = Field(default=15 * 60, ge=10, le=24 * 3600)  # an order's time to pay
     # The daily retention run (docs/retention.md), at this Hong Kong time (HH:MM) by the job
     # loop; empty: not by the job loop (run `simkeep retention run` from cron instead).

@@ -1,4 +1,5 @@
-"""The fault harness, short: a minute of the workload under the nemesis on each database,
+"""The fault harness, short: a minute of the workload under the nemesis on each database
+(and on PostgreSQL once more with the workers as a fleet on RabbitMQ),
 then recovery, drain and every figure of the checker — so a change that loses, creates or
 doubles money under crashes, restarts or cut connections fails ``make test``.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,38 +27,56 @@ import pytest
 
 from simkeep.payment_methods import ONLINE_PROVIDERS, PROVIDERS
 from tests.chaos.conftest import require_own_cluster
+from tests.conftest import require_rabbitmq
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = "60"
 CLIENTS = "6"
+TIMEOUT = 600
 
 pytestmark = pytest.mark.slow
 
 
-def run_harness(database: str) -> subprocess.CompletedProcess[str]:
+def run_harness(database: str, queue_url: str = "") -> subprocess.CompletedProcess[str]:
+    """Run the harness; past its time it is told to stop (SIGTERM), so that it stops what
+    it started, and after a minute more its group is killed."""
     env = {
         **os.environ,
         "CHAOS_DATABASE": database,
         "CHAOS_SECONDS": SECONDS,
         "CHAOS_CLIENTS": CLIENTS,
+        "CHAOS_QUEUE_URL": queue_url,
         "REPORT": "",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "chaos.run"],
+    command = [sys.executable, "-m", "chaos.run"]
+    with subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
-        check=False,
-    )
+        start_new_session=True,
+    ) as harness:
+        try:
+            output, _ = harness.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            harness.terminate()
+            try:
+                output, _ = harness.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(harness.pid, signal.SIGKILL)
+                output, _ = harness.communicate()
+            output = f"{output}\nthe harness ran past {TIMEOUT} s and was stopped"
+        return subprocess.CompletedProcess(command, harness.returncode, output, "")
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_minute_under_faults_accounts_for_every_cent(database: str) -> None:
+@pytest.mark.parametrize("shape", ["sqlite", "postgresql", "postgresql+rabbitmq"])
+def test_a_minute_under_faults_accounts_for_every_cent(shape: str) -> None:
+    database, _, queue = shape.partition("+")
     if database == "postgresql":
         require_own_cluster()
-    finished = run_harness(database)
+    finished = run_harness(database, require_rabbitmq() if queue else "")
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output[-6000:]
     assert "PASS: 0 figure(s) wrong" in output

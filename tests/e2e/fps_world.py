@@ -5,6 +5,7 @@ and the helpers that start and pay an order."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from simkeep.payments.model import PaymentRequest, RawNotification
 from simkeep.payments.providers.fps import FpsAdapter, FpsConfig
 from simkeep.payments.signing import KeyPair
 from simkeep.simulators.delivery import Reply
-from simkeep.simulators.fps import FpsBankSimulator
+from simkeep.simulators.fps import FEE_MINOR, FpsBankSimulator
 from simkeep.simulators.fps_routes import router, scan_path
 
 PROXY, NAME, CLIENT = "7654321", "SIMKEEP DEMO LTD", "SIMKEEP-FPS-TEST"
@@ -100,6 +101,15 @@ def adapter_for(
 
 @pytest.fixture
 async def world(merchant_keys: KeyPair, bank_dir: Path) -> AsyncIterator[World]:
+    async with bank_world(merchant_keys, bank_dir) as built:
+        yield built
+
+
+@asynccontextmanager
+async def bank_world(
+    merchant_keys: KeyPair, bank_dir: Path, *, fee_minor: int = FEE_MINOR
+) -> AsyncIterator[World]:
+    """A world whose bank charges ``fee_minor`` on every credit it receives."""
     clock, merchant = FixedClock(START), Merchant()
     sim = FpsBankSimulator(
         proxy_id=PROXY,
@@ -110,6 +120,7 @@ async def world(merchant_keys: KeyPair, bank_dir: Path) -> AsyncIterator[World]:
         clock=clock,
         key_dir=bank_dir,
         deliver=merchant,
+        fee_minor=fee_minor,
     )
     app = FastAPI()
     app.include_router(router(sim), prefix=PREFIX)
@@ -139,14 +150,3 @@ async def scanned(world: World, otn: str = OTN, minor: int = 12345) -> httpx.Res
     page = await world.client.get(PREFIX + scan_path(otn, start.qr_payload))
     assert page.status_code == 200, page.text
     return page
-
-
-def recorded(client: httpx.AsyncClient) -> list[httpx.Request]:
-    """Every request ``client`` sends from now on, in order."""
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        sent.append(request)
-
-    client.event_hooks["request"].append(keep)
-    return sent

@@ -56,6 +56,7 @@ async def agents(site: Site) -> Agents:
     now = site.clock.now()
     golden = await agency(site.db, now=now, code=AGENT, books=False)
     await add_operator(site.db, "ada", now=now, role="auditor")
+    await add_operator(site.db, "fay", now=now, role="finance")
     abby = await agent_member(site.db, "abby", agent_id=golden.agent_id, now=now)
     carl = await agent_member(
         site.db, "carl", agent_id=golden.agent_id, outlet_id=golden.mong_kok, now=now
@@ -145,12 +146,12 @@ async def test_the_pages_in_three_languages(agents: Agents, language: str) -> No
         assert agent_mark in own.text
 
 
-async def test_a_deposit_is_entered_by_one_operator_and_approved_by_another(
+async def test_a_deposit_is_entered_by_an_operator_and_approved_by_finance(
     agents: Agents,
 ) -> None:
     site = agents.site
     page_url = f"/staff/agents/{AGENT}"
-    async with site.browser() as olive, site.browser() as fiona:
+    async with site.browser() as olive, site.browser() as fay:
         await log_in(site, olive, "olive")
         entered = await post(
             olive,
@@ -161,7 +162,7 @@ async def test_a_deposit_is_entered_by_one_operator_and_approved_by_another(
         assert entered.status_code == 303, entered.text[:500]
         (deposit,) = await site.db.read(lambda conn: floats.deposits(conn))
         queue = await olive.get("/staff/agents/deposits", params={"lang": "en"})
-        assert "Entered by you: another operator checks it." in queue.text
+        assert "Entered by you: someone else checks it." in queue.text
         assert f"/staff/agents/deposits/{deposit.id}/approve" not in queue.text
         own = await olive.post(
             f"/staff/agents/deposits/{deposit.id}/approve",
@@ -171,20 +172,20 @@ async def test_a_deposit_is_entered_by_one_operator_and_approved_by_another(
         assert own.status_code == 400
         assert "not the one who entered it" in own.text
 
-        await log_in(site, fiona, "fiona")
+        await log_in(site, fay, "fay")
         approved = await post(
-            fiona,
+            fay,
             "/staff/agents/deposits",
             f"/staff/agents/deposits/{deposit.id}/approve",
             {},
         )
         assert approved.status_code == 303
         again = await post(
-            fiona, "/staff/agents/deposits", f"/staff/agents/deposits/{deposit.id}/approve", {}
+            fay, "/staff/agents/deposits", f"/staff/agents/deposits/{deposit.id}/approve", {}
         )
         assert again.status_code == 400
 
-        listed = await fiona.get("/staff/agents", params={"lang": "en"})
+        listed = await fay.get("/staff/agents", params={"lang": "en"})
         assert "HK$10,000.00" in listed.text
     (done,) = await site.db.read(lambda conn: floats.deposits(conn))
     assert done.state is DepositState.APPROVED

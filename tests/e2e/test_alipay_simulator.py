@@ -14,7 +14,8 @@ from alipay.exceptions import AliPayValidationError
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
 from simkeep.payments.model import ProviderError, TradeStatus
-from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig, AlipayError
+from simkeep.payments.providers.alipay import AlipayAdapter, AlipayConfig
+from simkeep.payments.providers.alipay_gateway import AlipayError
 from simkeep.payments.providers.alipay_signing import beijing_time
 from simkeep.payments.signing import KeyPair
 from simkeep.simulators.alipay_trades import AlipayFault

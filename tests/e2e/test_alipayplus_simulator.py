@@ -15,8 +15,13 @@ import pytest
 from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
-from simkeep.payments.model import NotificationRejected, ProviderError, TradeStatus
-from simkeep.payments.providers.alipayplus import AlipayPlusConfig, CurrencyNotSupported
+from simkeep.payments.model import (
+    CurrencyNotSupported,
+    NotificationRejected,
+    ProviderError,
+    TradeStatus,
+)
+from simkeep.payments.providers.alipayplus import AlipayPlusConfig
 from simkeep.payments.providers.alipayplus_signing import ams_time, signed_headers
 from simkeep.payments.signing import KeyPair, load_private_key
 from simkeep.simulators.alipayplus import accepted

@@ -20,13 +20,23 @@ from simkeep.clock import SHANGHAI
 from simkeep.money import Money
 from simkeep.payment_methods import Provider
 from simkeep.payments.model import RefundRequest
-from simkeep.reconciliation.bill import BillNotReady, BillRefused, RowKind
+from simkeep.reconciliation.bill import BillNotReady, RowKind
 from tests.e2e.alipay_world import BASE, World, order, pay, world
+from tests.e2e.bill_world import (
+    BillHooks,
+    planting_refused,
+    shifted_and_stranger,
+    spoilt_bills_refused,
+)
 
 __all__ = ["world"]  # the shared fixture: imported so that pytest finds it here
 
 DAY = date(2026, 11, 26)  # START is 00:30 of it in Beijing
 MIDNIGHT = datetime(2026, 11, 27, tzinfo=SHANGHAI)
+
+
+def hooks(world: World) -> BillHooks:
+    return BillHooks(world.http, BASE)
 
 
 async def paid(world: World, out_trade_no: str, *, outcome: str = "success") -> None:
@@ -85,34 +95,27 @@ async def test_a_day_without_trades_has_an_empty_bill(world: World) -> None:
 
 async def test_planted_differences_are_in_the_next_bills(world: World) -> None:
     await a_day(world)
-    hooks = f"{BASE}/bills/differences"
-    shifted = await world.http.post(
-        hooks, params={"kind": "amount_mismatch", "out_trade_no": "TOPUP_0002", "shift": 1}
-    )
-    planted = await world.http.post(hooks, params={"kind": "provider_only", "amount": "12.34"})
+    stranger = await shifted_and_stranger(hooks(world), "TOPUP_0002", amount="12.34", shift=1)
     world.clock.set(MIDNIGHT + timedelta(hours=9))
 
     bill = await world.adapter.bill(DAY)
 
-    assert shifted.status_code == planted.status_code == 200
-    stranger = planted.json()["out_trade_no"]
     assert {row.order_no: row.amount for row in bill.rows if row.kind is RowKind.PAY} == {
         "TOPUP_0001": Money(10000, "CNY"),
         "TOPUP_0002": Money(10001, "CNY"),
         stranger: Money(1234, "CNY"),
     }
-    assert (await world.http.delete(hooks)).status_code == 200
+    await hooks(world).clear()
     cleared = await world.adapter.bill(DAY)
     assert [row.amount.minor for row in cleared.rows if row.order_no == "TOPUP_0002"] == [10000]
 
 
 async def test_a_summary_that_does_not_add_up_refuses_the_bill(world: World) -> None:
     await a_day(world)
-    await world.http.post(f"{BASE}/bills/differences", params={"kind": "bad_totals"})
     world.clock.set(MIDNIGHT + timedelta(hours=9))
 
-    with pytest.raises(BillRefused, match="订单金额（元）"):
-        await world.adapter.bill(DAY)
+    spoilt = {"bad_totals": "订单金额（元）"}
+    await spoilt_bills_refused(world.adapter, hooks(world), spoilt, day=DAY)
 
 
 async def test_a_trade_paid_without_telling_is_in_the_bill_only(world: World) -> None:
@@ -127,14 +130,4 @@ async def test_a_trade_paid_without_telling_is_in_the_bill_only(world: World) ->
 
 
 async def test_the_hooks_refuse_what_they_cannot_plant(world: World) -> None:
-    hooks = f"{BASE}/bills/differences"
-
-    unknown = await world.http.post(
-        hooks, params={"kind": "amount_mismatch", "out_trade_no": "NOPE"}
-    )
-    digest = await world.http.post(hooks, params={"kind": "bad_digest"})
-    amount = await world.http.post(hooks, params={"kind": "provider_only", "amount": "-1"})
-    kind = await world.http.post(hooks, params={"kind": "everything"})
-
-    assert [unknown.status_code, digest.status_code, amount.status_code] == [400, 400, 400]
-    assert kind.status_code == 422
+    await planting_refused(hooks(world), cannot="bad_digest")  # the zip has no digest

@@ -7,8 +7,9 @@ and reads the rows, in the worlds of ``tests.e2e.wechatpay_worlds`` (clock at 17
 The day's story: 10.00 paid and 3.00 of it refunded, 10.00 paid at 23:59:59; until midnight
 there is no bill, a day without trades has an empty one. The differences the reconciliation
 tests rely on are planted over HTTP: a trade's amount shifted, a trade we never made, a trade
-paid without telling us, a digest that is not the file's — and a file or digest changed on
-its way to us is never believed.
+paid without telling us, a digest that is not the file's; the hooks refuse what they cannot
+plant as WeChat Pay refuses — and a file or digest changed on its way to us is never
+believed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from simkeep.payments.providers.wechatpay_signing import STATEMENT_SHA1
 from simkeep.payments.signing import KeyPair
 from simkeep.reconciliation.bill import BillNotReady, BillRefused, RowKind
 from simkeep.simulators.wechatpay_routes import wechatpay_router
+from tests.e2e.bill_world import (
+    BillHooks,
+    planting_refused,
+    shifted_and_stranger,
+    spoilt_bills_refused,
+)
 from tests.e2e.wechatpay_worlds import HK, HOST, MAINLAND, Account, World, hk_world, mainland_world
 
 AnyWorld = World[Any, Any]
@@ -91,8 +98,8 @@ async def a_day(world: AnyWorld) -> None:
     await paid(world, "TOPUP_0002")
 
 
-async def plant(world: AnyWorld, **params: str | int) -> httpx.Response:
-    return await world.client.post(f"{account(world).prefix}/bills/differences", params=params)
+def hooks(world: AnyWorld) -> BillHooks:
+    return BillHooks(world.client, account(world).prefix)
 
 
 async def test_the_days_bill_comes_once_the_day_is_over(world: AnyWorld) -> None:
@@ -124,29 +131,37 @@ async def test_a_day_without_trades_has_an_empty_bill(world: AnyWorld) -> None:
 
 async def test_planted_differences_are_in_the_next_bills(world: AnyWorld) -> None:
     await a_day(world)
-    shifted = await plant(world, kind="amount_mismatch", out_trade_no="TOPUP_0002", shift=-1)
-    planted = await plant(world, kind="provider_only", amount="12.34")
+    stranger = await shifted_and_stranger(hooks(world), "TOPUP_0002", amount="12.34", shift=-1)
     world.clock.set(MIDNIGHT + timedelta(hours=10))
 
     bill = await world.adapter.bill(DAY)
 
-    assert shifted.status_code == planted.status_code == 200
     assert {row.order_no: row.amount.minor for row in bill.rows if row.kind is RowKind.PAY} == {
         "TOPUP_0001": 1000,
         "TOPUP_0002": 999,
-        planted.json()["out_trade_no"]: 1234,
+        stranger: 1234,
     }
 
 
 async def test_a_digest_that_is_not_the_files_refuses_the_bill(world: AnyWorld) -> None:
     await a_day(world)
-    assert (await plant(world, kind="bad_digest")).status_code == 200
     world.clock.set(MIDNIGHT + timedelta(hours=10))
 
-    with pytest.raises(BillRefused, match="SHA-1"):
-        await world.adapter.bill(DAY)
-    await world.client.delete(f"{account(world).prefix}/bills/differences")
+    await spoilt_bills_refused(world.adapter, hooks(world), {"bad_digest": "SHA-1"}, day=DAY)
     assert len((await world.adapter.bill(DAY)).rows) == 3
+
+
+async def test_the_hooks_refuse_what_they_cannot_plant_as_wechat_pay_refuses(
+    world: AnyWorld,
+) -> None:
+    refused = await planting_refused(hooks(world), cannot="bad_totals", unknown_status=404)
+
+    assert {name: answer.json()["code"] for name, answer in refused.items()} == {
+        "unknown": "ORDER_NOT_EXIST",
+        "nothing": "PARAM_ERROR",
+        "negative": "PARAM_ERROR",
+        "cannot": "PARAM_ERROR",
+    }
 
 
 async def test_a_trade_paid_without_telling_is_in_the_bill_only(world: AnyWorld) -> None:

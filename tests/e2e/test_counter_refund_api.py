@@ -152,6 +152,18 @@ async def test_another_agents_device_is_refused_and_a_holders_refund_is_paid_out
     assert (again.status_code, again.json()["error"]["code"]) == (409, "refund_paid_out")
     assert (not_theirs.status_code, not_theirs.json()["error"]["code"]) == (404, "unknown_refund")
 
+    followed = await http.get(f"/api/v1/refunds/{refund_no}", headers=mine)
+    assert (followed.status_code, followed.json()["state"]) == (200, "paid"), followed.text
+    listed = await http.get(f"/api/v1/topups/{order_no}/refunds", headers=mine)
+    assert [found["refund_no"] for found in listed.json()] == [refund_no]
+    assert (await http.get(f"/api/v1/topups/{order_no}", headers=mine)).status_code == 200
+    await subscribers.enroll(
+        api.db, phone="+85261110001", password=PASSWORD, language="en", now=api.clock.now()
+    )
+    stranger = await api.login("+85261110001")
+    for path in (f"/api/v1/refunds/{refund_no}", f"/api/v1/topups/{order_no}/refunds"):
+        assert (await http.get(path, headers=stranger)).status_code == 404
+
 
 async def test_the_counters_refunds_are_in_the_openapi_document(api: Api) -> None:
     document = (await api.http.get("/api/v1/openapi.json")).json()

@@ -276,6 +276,13 @@ async def test_the_sims_holder_asks_for_a_counter_top_up_back_from_its_page(site
             data={"csrf": csrf_of(page), "reason": "not_needed", "note": ""},
         )
         assert asked.status_code == 303, asked.text
-        assert asked.headers["location"] == f"/my/sims/{site.hk_sim.id}"
-    waiting = await site.db.read(lambda conn: refunds_in(conn, states=[RefundState.REQUESTED]))
-    assert [refund.order_no for refund in waiting] == [order_no.group(1)]
+        waiting = await site.db.read(lambda conn: refunds_in(conn, states=[RefundState.REQUESTED]))
+        assert [refund.order_no for refund in waiting] == [order_no.group(1)]
+        told = f"/topups/{order_no.group(1)}?refund={waiting[0].refund_no}"
+        assert asked.headers["location"] == told
+        status = await holder.get(told, params={"lang": "en"})
+        assert status.status_code == 200, status.text
+        assert waiting[0].refund_no in status.text
+    async with site.browser() as stranger:
+        await register(site, stranger, "+85261230002")
+        assert (await stranger.get(f"/topups/{order_no.group(1)}")).status_code == 404

@@ -28,6 +28,7 @@ from simkeep.payments.providers.fps_bank import json_bytes
 from simkeep.payments.signing import KeyPair
 from simkeep.simulators.fps import FpsBankSimulator
 from simkeep.simulators.fps_payouts import PAYOUT_SETTLE_SECONDS
+from tests.e2e.bill_world import recorded
 from tests.e2e.fps_world import (
     CLIENT,
     HOST,
@@ -42,7 +43,6 @@ from tests.e2e.fps_world import (
     adapter_for,
     bank_dir,
     merchant_keys,
-    recorded,
     scanned,
     world,
 )

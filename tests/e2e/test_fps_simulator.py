@@ -25,13 +25,13 @@ from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
+    CurrencyNotSupported,
     NotificationRejected,
     ProviderError,
     RawNotification,
     TradeStatus,
 )
 from simkeep.payments.providers.fps import (
-    CurrencyNotSupported,
     FpsAdapter,
     real_adapter,
 )
@@ -43,6 +43,7 @@ from simkeep.simulators.fps import FpsBankSimulator, accepted
 from simkeep.simulators.fps_routes import router, scan_path
 from simkeep.simulators.fps_setup import build_simulator, simulator_adapter
 from simkeep.simulators.fps_transfers import DEMO_PIN, RETRY_SCHEDULE_SECONDS
+from tests.e2e.bill_world import recorded
 from tests.e2e.fps_world import (
     CLIENT,
     HOST,
@@ -59,7 +60,6 @@ from tests.e2e.fps_world import (
     config,
     merchant_keys,
     payment_request,
-    recorded,
     scanned,
     world,
 )

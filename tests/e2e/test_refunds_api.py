@@ -7,7 +7,9 @@ import asyncio
 from typing import Any
 
 from simkeep.refunds import sending
-from tests.e2e.api_world import Api, api, cn100
+from simkeep.sims import service as sims
+from simkeep.subscribers import service as subscribers
+from tests.e2e.api_world import PASSWORD, Api, api, cn100
 
 __all__ = ["api"]
 
@@ -66,9 +68,18 @@ async def test_a_wrong_number_top_up_is_refunded_and_followed(api: Api) -> None:
 
 
 async def test_nobody_else_asks_or_reads_a_refund(api: Api) -> None:
+    """Not even the holder of the SIM topped up: an order paid online is its payer's."""
     auth = await api.signup("+85261234567")
-    other = await api.signup("+85261234568")
+    now = api.clock.now()
+    holder = await subscribers.enroll(
+        api.db, phone="+85261234568", password=PASSWORD, language="en", now=now
+    )
+    await api.db.transaction(
+        lambda conn: sims.assign_sim(conn, subscriber_id=holder, sim_id=api.cn_sim.id, now=now)
+    )
+    other = await api.login("+85261234568")
     order_no = await credited(api, auth)
+    assert (await api.http.get(f"/api/v1/topups/{order_no}", headers=other)).status_code == 404
     status, refused = await ask(api, other, order_no, "refund-key-0003")
     assert (status, refused["error"]["code"]) == (404, "unknown_refund")
     _, refund = await ask(api, auth, order_no, "refund-key-0004", reason="not_needed")

@@ -27,13 +27,14 @@ from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
+    CurrencyNotSupported,
     NotificationRejected,
     PaymentRequest,
     ProviderError,
     RawNotification,
     TradeStatus,
 )
-from simkeep.payments.providers.wechatpay import CurrencyNotSupported, WeChatPayConfig
+from simkeep.payments.providers.wechatpay import WeChatPayConfig
 from simkeep.payments.providers.wechatpay_global import WeChatPayGlobalAdapter, real_adapter
 from simkeep.payments.signing import KeyPair
 from simkeep.settings import Settings

@@ -20,13 +20,13 @@ from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
+    CurrencyNotSupported,
     NotificationRejected,
     PaymentRequest,
     ProviderError,
     TradeStatus,
 )
 from simkeep.payments.providers.wechatpay import (
-    CurrencyNotSupported,
     WeChatPayAdapter,
 )
 from simkeep.payments.signing import KeyPair

@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import hashlib
 
-from alembic import command
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import FixedClock
 from simkeep.db import Database
-from simkeep.migrations import alembic_config, upgrade
+from simkeep.migrations import upgrade
 from simkeep.payments import tables as t
 from simkeep.payments.model import REFUSED_PREFIX_BYTES
+from tests.conftest import downgrade
 
 BEFORE = "0006"  # the revision 0007 follows
-
-
-async def downgrade(db: Database, revision: str) -> None:
-    def run(sync: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = sync
-        command.downgrade(config, revision)
-
-    async def step(conn: AsyncConnection) -> None:
-        await conn.run_sync(run)
-
-    await db.transaction(step)
 
 
 async def test_migration_0007_measures_kept_bodies_and_cuts_refused_ones(

@@ -17,7 +17,7 @@ from simkeep.ledger import service as ledger
 from simkeep.money import Money
 from simkeep.sqltypes import sqlite_timestamp
 
-REFUSED = (DBAPIError, sqlite3.DatabaseError)
+REFUSED = (DBAPIError, sqlite3.DatabaseError, asyncpg.PostgresError)  # the last: at commit
 APPEND_ONLY = "append-only"
 ONLY_BY_THE_WRITER = "only by ledger_write_journal"  # PostgreSQL: no posting but the writer's
 
@@ -160,6 +160,9 @@ async def nothing_left(db: Database, journal: tuple[int, int, int]) -> None:
 async def test_duplicate_client_ids_are_refused(
     db: Database, journal: tuple[int, int, int]
 ) -> None:
+    """SQLite: the unique index on the journals' client id. PostgreSQL, whose journals are
+    partitioned by month: at commit, the journal does not hold its client id's key (the
+    key of ``j1`` is the first journal's)."""
     await refused(
         db,
         "INSERT INTO ledger_journals (client_id, content_hash, kind, posting_count, description, "

@@ -110,8 +110,9 @@ def test_check_fails_on_a_tampered_hold_amount(seeded: str, column: str) -> None
 def test_check_fails_on_an_unbalanced_journal(seeded: str) -> None:
     corrupt(
         seeded,
-        "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount) "
-        "SELECT j.id, p.account_id, p.currency, p.slot, 1 FROM ledger_journals j "
+        "INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount, "
+        "created_at) SELECT j.id, p.account_id, p.currency, p.slot, 1, j.created_at "
+        "FROM ledger_journals j "
         "JOIN ledger_postings p ON p.journal_id = j.id "
         "WHERE j.id = (SELECT min(id) FROM ledger_journals) ORDER BY p.id LIMIT 1",
     )

@@ -3,30 +3,18 @@ rates, and the revision goes down and up again cleanly."""
 
 from __future__ import annotations
 
-from alembic import command
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.db import Database
-from simkeep.migrations import alembic_config, upgrade
+from simkeep.migrations import upgrade
 from simkeep.sims import service as sims
 from simkeep.usage import rates
 from simkeep.usage import tables as ut
 from simkeep.usage.model import Kind, Zone
+from tests.conftest import downgrade
 
 BEFORE = "0012"  # the revision 0013 follows
-
-
-async def downgrade(db: Database, revision: str) -> None:
-    def run(sync: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = sync
-        command.downgrade(config, revision)
-
-    async def step(conn: AsyncConnection) -> None:
-        await conn.run_sync(run)
-
-    await db.transaction(step)
 
 
 async def test_migration_0013_gives_the_default_plans_their_rates(db: Database) -> None:

@@ -37,16 +37,19 @@ from tests.factories import issue_sim, seed_books
 ISSUED = datetime(2026, 1, 31, 2, 0, tzinfo=UTC)  # 10:00 on 31 January in Hong Kong
 
 
-async def funded(db: Database, clock: FixedClock, plan: str, credit: int, **kw: object) -> Sim:
-    """A SIM issued now and topped up with ``credit`` (minor units) through an order."""
+async def funded(
+    db: Database, clock: FixedClock, plan: str, credit: int, n: int = 1, **kw: object
+) -> Sim:
+    """The ``n``-th SIM issued now, topped up with ``credit`` (minor units) through an
+    order."""
 
     async def setup(conn: AsyncConnection) -> Sim:
         await seed_books(conn, now=clock.now())
-        sim = await issue_sim(conn, n=1, plan=plan, now=clock.now(), **kw)  # type: ignore[arg-type]
+        sim = await issue_sim(conn, n=n, plan=plan, now=clock.now(), **kw)  # type: ignore[arg-type]
         number = sim.hk_number.e164
         request = OrderRequest.of(
             subscriber_id=7,
-            idempotency_key="fund-0001",
+            idempotency_key=f"fund-{n:04d}",
             number=number,
             confirm_number=number,
             credit=Money(credit, sim.home_currency),

@@ -263,6 +263,9 @@ async def test_every_role_gets_what_each_route_declares(site: Site) -> None:
     declared = {(m, p): n.changes for m, p, n in routes if n.gate == "staff"}
     assert declared[("POST", "/staff/refunds/{refund_no}/approve")] is Permission.REFUND
     assert declared[("POST", "/staff/adjustments/{adjustment_id}/approve")] is Permission.ADJUST
+    assert declared[("POST", "/staff/agents/deposits/{deposit_id}/approve")] is Permission.ADJUST
+    assert declared[("POST", "/staff/agents/{code}/deposits")] is Permission.ADJUST
+    assert declared[("POST", "/staff/agents/{code}/credit-limit")] is Permission.CHANGE
     assert declared[("POST", "/staff/plans/{code}")] is Permission.CHANGE
 
     wrong = []

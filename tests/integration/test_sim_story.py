@@ -20,7 +20,8 @@ from simkeep.sims import service as sims
 from simkeep.sims.model import Sim
 from simkeep.staff import timeline
 from simkeep.staff.audit import Actor
-from simkeep.staff.timeline import PAGE, Cursor, Source
+from simkeep.staff.timeline import PAGE
+from simkeep.staff.timeline_entries import Cursor, Source
 from simkeep.subscribers import service as subscribers
 from simkeep.topups import service as topups
 from simkeep.topups.model import OrderRequest

@@ -20,14 +20,13 @@ import pytest
 from simkeep.clock import SHANGHAI, FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
-from simkeep.payments.bills.unionpay import (
+from simkeep.payments.bills.unionpay import parse, read_file_content
+from simkeep.payments.bills.unionpay_flow import (
     FIELDS,
     FlowRecord,
     file_content,
     flow_file,
     flow_name,
-    parse,
-    read_file_content,
     zipped,
 )
 from simkeep.payments.model import PaymentRequest

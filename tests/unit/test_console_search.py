@@ -1,5 +1,5 @@
 """The console's search box: what a typed text is read as (docs/staff.md, "Search"), and the
-timeline's cursor and hidden codes (``staff.timeline``)."""
+timeline's cursor and hidden codes (``staff.timeline_entries``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from simkeep.keyset import Keyset
 from simkeep.sims.model import luhn_complete
 from simkeep.sqltypes import MAX_ID
 from simkeep.staff.search import MAX_QUERY, BadQuery, Kind, Reading, recognise
-from simkeep.staff.timeline import Cursor, Source, hide_codes
+from simkeep.staff.timeline_entries import Cursor, Source, hide_codes
 
 HK = "+85292010037"
 CN = "+8613900010053"

@@ -20,13 +20,13 @@ from simkeep.clock import FixedClock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel
 from simkeep.payments.model import (
+    CurrencyNotSupported,
     NotificationRejected,
     PaymentRequest,
     RawNotification,
     TradeStatus,
 )
 from simkeep.payments.providers.unionpay import (
-    CurrencyNotSupported,
     UnionPayAdapter,
     UnionPayConfig,
     real_adapter,

@@ -7,56 +7,57 @@ Every route takes the bearer token of a device that belongs to a clerk (``simkee
 add-device``): no token, or an unknown or revoked one, is a 401; an agent's device is a
 403. The clerk's outlet is the device's, never one named in the request. A sale sent again
 with the same key and body answers the first sale (200, ``replayed``: nothing new); with
-another body, 409 ``idempotency_conflict``. Thin: each route calls ``counter.service`` (or
-``receipts.service`` for papers) once.
+another body, 409 ``idempotency_conflict`` (``api.pos_answers``, shared with the refunds).
+Thin: each route calls ``counter.service`` (or ``receipts.service`` for papers) once.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from simkeep.api import pos_refunds
 from simkeep.api.deps import LanguageDep
 from simkeep.api.devices import ClerkDeviceDep
-from simkeep.api.pos_schemas import (
+from simkeep.api.pos_answers import (
     KEY_PATTERN,
     PDF,
     POS_ERRORS,
+    IdempotencyKey,
+    PaperLanguageDep,
+    actor,
+    pdf_answer,
+    replay_status,
+    replayed,
+    typed_document,
+)
+from simkeep.api.pos_schemas import (
     CloseShiftRequest,
     IdCheckOut,
     IdCheckRequest,
-    IdempotencyKey,
     LookupOut,
     OpenShiftRequest,
-    PdfLanguage,
     SaleOut,
     SaleReceiptOut,
     ShiftOut,
     ShiftReportOut,
     TopUpRequest,
     VoucherSaleRequest,
-    actor,
-    pdf_answer,
-    policy,
 )
 from simkeep.api.schemas import link_to
 from simkeep.counter import service as counter
-from simkeep.counter.model import IdLimits, Payer, TopUp, VoucherSale, check_payer
-from simkeep.counter.service import Device, Sale, ShiftReport
+from simkeep.counter.model import Payer, TopUp, VoucherSale, check_payer
+from simkeep.counter.service import Device, ShiftReport
 from simkeep.receipts import service as receipts
 from simkeep.receipts.service import Receipt, SaleReceipt
 from simkeep.services import Services, ServicesDep
-from simkeep.sims.model import digest_key
 from simkeep.sqltypes import MAX_ID
 
 router = APIRouter(prefix="/api/v1/pos", tags=["pos"], responses=POS_ERRORS)
 router.include_router(pos_refunds.router)  # refunds at the counter
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
-REPLAYED: dict[int | str, dict[str, Any]] = {
-    200: {"model": SaleOut, "description": "This key's sale, made before: nothing new"}
-}
+SOLD = {**replayed(SaleOut, "sale"), 201: link_to("sale_receipt", sale_id="$response.body#/id")}
 
 
 @router.post("/shifts", status_code=201, summary="Open my shift with the cash in the drawer")
@@ -114,14 +115,10 @@ async def shift_report(
     responses=PDF,
 )
 async def shift_report_pdf(
-    shift_id: RowId,
-    device: ClerkDeviceDep,
-    services: ServicesDep,
-    language: LanguageDep,
-    lang: PdfLanguage = None,
+    shift_id: RowId, device: ClerkDeviceDep, services: ServicesDep, language: PaperLanguageDep
 ) -> Response:
     report = await _report(services, device, shift_id)
-    pdf = await receipts.z_report_pdf(report, language=lang or language)
+    pdf = await receipts.z_report_pdf(report, language=language)
     return pdf_answer(pdf, f"z-report-{shift_id}")
 
 
@@ -136,7 +133,7 @@ async def look_up(
         services.db,
         clerk=device.member,
         number=number,
-        policy=policy(services),
+        policy=services.id_policy,
         now=services.clock.now(),
     )
     return LookupOut.of(found, language)
@@ -146,17 +143,8 @@ async def look_up(
 async def check_id(
     body: IdCheckRequest, device: ClerkDeviceDep, services: ServicesDep, request: Request
 ) -> IdCheckOut:
-    matched = await counter.check_id(
-        services.db,
-        clerk=device.member,
-        number=body.number,
-        id_type=body.id_type.value,
-        id_number=body.id_number,
-        id_key=digest_key(services.settings.secret_key),
-        limits=IdLimits(),
-        actor=actor(device, request),
-        now=services.clock.now(),
-    )
+    document = typed_document(body, device, request, services)
+    matched = await counter.check_id(services.db, number=body.number, **document)
     return IdCheckOut(matched=matched)
 
 
@@ -164,7 +152,7 @@ async def check_id(
     "/topups",
     status_code=201,
     summary="Top a number up, paid in cash or by card at the counter",
-    responses={**REPLAYED, 201: link_to("sale_receipt", sale_id="$response.body#/id")},
+    responses=SOLD,
 )
 async def top_up(
     body: TopUpRequest,
@@ -179,17 +167,18 @@ async def top_up(
         clerk=device.member,
         device_id=device.id,
         request=request,
-        policy=policy(services),
+        policy=services.id_policy,
         now=services.clock.now(),
     )
-    return _answer(sale, response)
+    replay_status(sale, response)
+    return SaleOut.of(sale)
 
 
 @router.post(
     "/voucher-sales",
     status_code=201,
     summary="Sell vouchers, paid in cash or by card at the counter",
-    responses={**REPLAYED, 201: link_to("sale_receipt", sale_id="$response.body#/id")},
+    responses=SOLD,
 )
 async def sell_vouchers(
     body: VoucherSaleRequest,
@@ -206,7 +195,8 @@ async def sell_vouchers(
         request=request,
         now=services.clock.now(),
     )
-    return _answer(sale, response)
+    replay_status(sale, response)
+    return SaleOut.of(sale)
 
 
 @router.get("/sales", summary="Whether the sale sent with this key went through")
@@ -235,29 +225,18 @@ async def sale_receipt(
     responses=PDF,
 )
 async def sale_receipt_pdf(
-    sale_id: RowId,
-    device: ClerkDeviceDep,
-    services: ServicesDep,
-    language: LanguageDep,
-    lang: PdfLanguage = None,
+    sale_id: RowId, device: ClerkDeviceDep, services: ServicesDep, language: PaperLanguageDep
 ) -> Response:
     receipt = await _receipt(services, device, sale_id)
-    chosen = lang or language
     if isinstance(receipt, SaleReceipt):
-        pdf = await receipts.sale_receipt_pdf(receipt, language=chosen)
+        pdf = await receipts.sale_receipt_pdf(receipt, language=language)
     else:
-        pdf = await receipts.receipt_pdf(receipt, language=chosen)
+        pdf = await receipts.receipt_pdf(receipt, language=language)
     return pdf_answer(pdf, receipt.view.receipt_no)
 
 
 def _payer(body: TopUpRequest | VoucherSaleRequest) -> Payer:
     return check_payer(body.payment, body.terminal_ref)
-
-
-def _answer(sale: Sale, response: Response) -> SaleOut:
-    if sale.replayed:
-        response.status_code = 200
-    return SaleOut.of(sale)
 
 
 async def _report(services: Services, device: Device, shift_id: int) -> ShiftReport:

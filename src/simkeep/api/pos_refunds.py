@@ -8,43 +8,41 @@ As for a sale: the same key and body answer the first refund (200, ``replayed``)
 body with it is a 409 ``idempotency_conflict``. Refusals keep their codes
 (``api.errors.DOMAIN_STATUS``): another agent's top-up (``other_agent``), one not made at a
 counter (``not_outlet_topup``), a refund paid out already (``refund_paid_out``). Thin: each
-route calls ``refunds.counter`` once.
+route calls ``refunds.counter`` once; what they take and how they answer besides is
+``api.pos_answers``', as for a sale.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from simkeep.api.deps import LanguageDep
 from simkeep.api.devices import ClerkDeviceDep
-from simkeep.api.pos_schemas import (
+from simkeep.api.pos_answers import (
     KEY_PATTERN,
     PDF,
-    CounterRefundOut,
-    IdCheckOut,
     IdempotencyKey,
-    Payment,
-    PdfLanguage,
-    TerminalRef,
+    PaperLanguageDep,
     actor,
     pdf_answer,
-    policy,
+    replay_status,
+    replayed,
+    typed_document,
 )
+from simkeep.api.pos_schemas import CounterRefundOut, IdCheckOut, IdNumber, Payment, TerminalRef
 from simkeep.api.schemas import Amount
-from simkeep.counter.model import MAX_TOPUP, IdLimits, check_payer
+from simkeep.counter.model import MAX_TOPUP, check_payer
 from simkeep.receipts.model import receipt_signature
 from simkeep.receipts.refunds import refund_receipt_pdf, verify_refund_receipt
 from simkeep.refunds import counter as refunds
 from simkeep.refunds import counter_papers
 from simkeep.refunds.counter import Collect, CounterRefund, Holder, Refundable
 from simkeep.refunds.model import Reason
-from simkeep.refunds.queries import Refund
 from simkeep.services import ServicesDep
-from simkeep.sims.model import IdType, digest_key
+from simkeep.sims.model import IdType
 
 router = APIRouter()  # included by ``api.pos``: its prefix, tag and errors
 RefundNo = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9]+$")]
@@ -56,9 +54,7 @@ TopUpNumber = Annotated[
         description="The receipt number (R…) or order number (T…) on the customer's receipt",
     ),
 ]
-REFUND_REPLAYED: dict[int | str, dict[str, Any]] = {
-    200: {"model": CounterRefundOut, "description": "This key's refund, made before: nothing new"}
-}
+REFUND_REPLAYED = replayed(CounterRefundOut, "refund")
 
 TopUpNumberField = Field(
     min_length=1,
@@ -91,9 +87,7 @@ class PayOutRequest(BaseModel):
 class RefundIdCheckRequest(BaseModel):
     topup: str = TopUpNumberField
     id_type: IdType
-    id_number: str = Field(
-        min_length=1, max_length=40, description="As printed on the document; never stored"
-    )
+    id_number: str = IdNumber
 
 
 class HolderOut(BaseModel):
@@ -149,7 +143,7 @@ async def refund_preview(
         services.db,
         clerk=device.member,
         topup=topup,
-        policy=policy(services),
+        policy=services.id_policy,
         now=services.clock.now(),
     )
     return RefundPreviewOut.of(found)
@@ -162,17 +156,8 @@ async def refund_preview(
 async def check_refund_id(
     body: RefundIdCheckRequest, device: ClerkDeviceDep, services: ServicesDep, request: Request
 ) -> IdCheckOut:
-    matched = await refunds.check_holder_id(
-        services.db,
-        clerk=device.member,
-        topup=body.topup,
-        id_type=body.id_type.value,
-        id_number=body.id_number,
-        id_key=digest_key(services.settings.secret_key),
-        limits=IdLimits(),
-        actor=actor(device, request),
-        now=services.clock.now(),
-    )
+    document = typed_document(body, device, request, services)
+    matched = await refunds.check_holder_id(services.db, topup=body.topup, **document)
     return IdCheckOut(matched=matched)
 
 
@@ -201,10 +186,11 @@ async def refund(
             payer=check_payer(body.payment, body.terminal_ref),
             asked_minor=body.amount_minor,
         ),
-        policy=policy(services),
+        policy=services.id_policy,
         now=services.clock.now(),
     )
-    return _refund_answer(made, response)
+    replay_status(made, response)
+    return CounterRefundOut.of(made)
 
 
 @router.get("/refunds", summary="Whether the refund or payout sent with this key went through")
@@ -250,10 +236,11 @@ async def pay_out(
         request=Collect(
             key=key, refund_no=refund_no, payer=check_payer(body.payment, body.terminal_ref)
         ),
-        policy=policy(services),
+        policy=services.id_policy,
         now=services.clock.now(),
     )
-    return _refund_answer(paid, response)
+    replay_status(paid, response)
+    return CounterRefundOut.of(paid)
 
 
 @router.get(
@@ -266,8 +253,7 @@ async def refund_receipt(
     refund_no: RefundNo,
     device: ClerkDeviceDep,
     services: ServicesDep,
-    language: LanguageDep,
-    lang: PdfLanguage = None,
+    language: PaperLanguageDep,
 ) -> Response:
     if await counter_papers.papers(services.db, refund_no=refund_no, viewer=device.member) is None:
         raise HTTPException(404, "no such refund paid out that you may read")
@@ -279,10 +265,4 @@ async def refund_receipt(
         signing=signing,
     )
     assert receipt is not None  # paid out, so paid
-    return pdf_answer(await refund_receipt_pdf(receipt, language=lang or language), refund_no)
-
-
-def _refund_answer(made: Refund, response: Response) -> CounterRefundOut:
-    if made.replayed:
-        response.status_code = 200
-    return CounterRefundOut.of(made)
+    return pdf_answer(await refund_receipt_pdf(receipt, language=language), refund_no)

@@ -1,22 +1,17 @@
 """The bodies of the POS API (``api.pos``, ``api.pos_refunds``): what a counter's device
-sends and reads, and what every route of it takes — the errors it may answer, the
-``Idempotency-Key`` header, a paper's language, the device's member as the actor, the ID
-policy of the settings."""
+sends and reads. What every route of it takes besides is ``api.pos_answers``'."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from fastapi import Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from simkeep.api import errors
 from simkeep.api.schemas import Amount, Balance, Phone, PlanOut
-from simkeep.counter.model import MAX_CASH_MINOR, MAX_TERMINAL_REF, MAX_TOPUP, MIN_TOPUP, IdPolicy
+from simkeep.counter.model import MAX_CASH_MINOR, MAX_TERMINAL_REF, MAX_TOPUP, MIN_TOPUP
 from simkeep.counter.model import Payment as PaymentKind
 from simkeep.counter.service import (
-    Device,
     Lookup,
     RefundLine,
     Sale,
@@ -29,29 +24,9 @@ from simkeep.receipts.model import CounterSale, VoucherLine
 from simkeep.receipts.service import Receipt, SaleReceipt
 from simkeep.refunds.model import Reason, RefundState
 from simkeep.refunds.queries import Refund
-from simkeep.services import Services
 from simkeep.sims.model import IdType, SimState
-from simkeep.staff.audit import Actor
 from simkeep.vouchers.model import MAX_SALE
 
-POS_ERRORS: dict[int | str, dict[str, Any]] = {
-    **errors.documented(400, 401, 404, 409, 413, 422, 429),
-    403: {"model": errors.ErrorOut, "description": "The device is not a clerk's"},
-}
-KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
-        description="Made by the POS once per sale or refund (a UUID): a retry sends the same key",
-    ),
-]
-Language = Literal["zh_Hant_HK", "zh_Hans_CN", "en"]
-PdfLanguage = Annotated[
-    Language | None, Query(description="The paper's language; Accept-Language otherwise")
-]
-PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
 Payment = Literal["cash", "card"]
 TerminalRef = Field(
     default=None,
@@ -59,22 +34,9 @@ TerminalRef = Field(
     max_length=MAX_TERMINAL_REF,
     description="The card terminal's reference: required for card, left out for cash",
 )
-
-
-def policy(services: Services) -> IdPolicy:
-    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
-    return IdPolicy(check_from_minor=services.settings.id_check_from)
-
-
-def actor(device: Device, request: Request) -> Actor:
-    return Actor(device.member.id, request.client.host if request.client else "unknown")
-
-
-def pdf_answer(pdf: bytes, name: str) -> Response:
-    """A paper as a PDF download."""
-    disposition = f'attachment; filename="{name}.pdf"'
-    headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}
-    return Response(pdf, media_type="application/pdf", headers=headers)
+IdNumber = Field(
+    min_length=1, max_length=40, description="As printed on the document; never stored"
+)
 
 
 class NameOut(BaseModel):
@@ -148,9 +110,7 @@ class LookupOut(BaseModel):
 class IdCheckRequest(BaseModel):
     number: str = Phone
     id_type: IdType
-    id_number: str = Field(
-        min_length=1, max_length=40, description="As printed on the document; never stored"
-    )
+    id_number: str = IdNumber
 
 
 class IdCheckOut(BaseModel):

@@ -44,8 +44,8 @@ router = APIRouter(
 async def list_sims(
     subscriber: SubscriberDep, services: ServicesDep, language: LanguageDep
 ) -> list[SimOut]:
-    held = await services.db.transaction(
-        lambda conn: sims.held_sims(conn, subscriber_id=subscriber.id)
+    held = await services.reads.read(
+        lambda conn: sims.held_sims(conn, subscriber_id=subscriber.id), seen=subscriber.seen
     )
     return [SimOut.of(sim, language) for sim in held]
 
@@ -57,8 +57,9 @@ async def get_sim(
     services: ServicesDep,
     language: LanguageDep,
 ) -> SimOut:
-    held = await services.db.transaction(
-        lambda conn: sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id)
+    held = await services.reads.read(
+        lambda conn: sims.held_sim(conn, subscriber_id=subscriber.id, sim_id=sim_id),
+        seen=subscriber.seen,
     )
     if held is None:
         raise HTTPException(404, "you have no SIM with this id")

@@ -10,15 +10,8 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 
 from simkeep.api import errors
 from simkeep.api.deps import LanguageDep, SubscriberDep
-from simkeep.api.schemas import (
-    AppliedOut,
-    Instant,
-    OrderOut,
-    OrderPage,
-    QuoteOut,
-    TopupRequest,
-    link_to,
-)
+from simkeep.api.schemas import Instant, link_to
+from simkeep.api.topup_schemas import AppliedOut, OrderOut, OrderPage, QuoteOut, TopupRequest
 from simkeep.payment_methods import Channel, OnlineProvider
 from simkeep.payments import service as payments
 from simkeep.phone import parse_number
@@ -127,8 +120,9 @@ async def list_topups(
         before=before,
         limit=limit,
     )
-    page = await services.db.transaction(
-        lambda conn: topups.order_history(conn, subscriber_id=subscriber.id, where=where)
+    page = await services.reads.read(
+        lambda conn: topups.order_history(conn, subscriber_id=subscriber.id, where=where),
+        seen=subscriber.seen,
     )
     return OrderPage(
         orders=[OrderOut.of(order) for order in page.orders], next_before=page.next_before

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from simkeep.api import errors
 from simkeep.api.deps import SubscriberDep
-from simkeep.api.schemas import Amount, OrderOut, Phone
+from simkeep.api.schemas import Amount, Phone
+from simkeep.api.topup_schemas import OrderOut
 from simkeep.promotions.model import SalesChannel
 from simkeep.services import ServicesDep
 from simkeep.vouchers import service as vouchers

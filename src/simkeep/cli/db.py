@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock
 from simkeep.db import Database
+from simkeep.ledger import partitions
 from simkeep.ledger import service as ledger
 from simkeep.migrations import current_revision, head_revision, upgrade
 
@@ -18,18 +19,17 @@ console = Console()
 
 @app.command("upgrade")
 def upgrade_command(revision: str = typer.Argument("head")) -> None:
-    """Migrate the schema to REVISION (default: the newest) and open the chart of accounts."""
+    """Migrate the schema to REVISION (default: the newest), open the chart of accounts and
+    the books' months to come (PostgreSQL)."""
     config = settings()
 
     async def work(db: Database) -> str | None:
         await upgrade(db, revision)
 
         async def chart(conn: AsyncConnection) -> None:
-            await ledger.ensure_chart(
-                conn,
-                now=SystemClock().now(),
-                hot_slots=config.ledger_hot_slots,
-            )
+            now = SystemClock().now()
+            await ledger.ensure_chart(conn, now=now, hot_slots=config.ledger_hot_slots)
+            await partitions.ensure_months(conn, now=now)
 
         await db.transaction(chart)
         return await current_revision(db)

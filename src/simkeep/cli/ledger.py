@@ -1,4 +1,4 @@
-"""``simkeep ledger``: prove the books are sound; read a balance."""
+"""``simkeep ledger``: prove the books are sound; read a balance; the books' months."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.cli.common import run_with_db, settings
+from simkeep.clock import SystemClock
 from simkeep.db import Database
+from simkeep.ledger import partitions
 from simkeep.ledger import service as ledger
 from simkeep.money import Money
 
@@ -66,3 +68,47 @@ def balance_command(code: str) -> None:
         return await db.transaction(read)
 
     console.print(run_with_db(settings(), work))
+
+
+@app.command("months")
+def months_command() -> None:
+    """Create the books' partitions of this month and the next ones (PostgreSQL), then
+    list the months in the books, the months archived, and the journals of no month's
+    partition."""
+
+    async def work(db: Database) -> tuple[list[str], partitions.Status]:
+        async def run(conn: AsyncConnection) -> tuple[list[str], partitions.Status]:
+            created = await partitions.ensure_months(conn, now=SystemClock().now())
+            return created, await partitions.status(conn)
+
+        return await db.transaction(run)
+
+    created, found = run_with_db(settings(), work)
+    if created:
+        console.print(f"created: {', '.join(created)}")
+    console.print(f"months in the books: {', '.join(found.months) or 'one table (SQLite)'}")
+    console.print(f"archived: {', '.join(found.archived) or 'none'}")
+    console.print(f"journals of no month's partition: {found.outside}")
+
+
+@app.command("archive")
+def archive_command(month: str) -> None:
+    """Take MONTH (YYYY-MM), which has ended and holds no open hold, out of the books'
+    tables: its totals per account are kept (``ledger check`` adds them) and its two
+    partitions are detached as tables of their own, to dump and drop."""
+    try:
+        wanted = partitions.Month.parse(month)
+    except partitions.ArchiveRefused as error:
+        raise typer.BadParameter(str(error)) from error
+
+    async def work(db: Database) -> partitions.Archived:
+        return await db.transaction(
+            lambda conn: partitions.archive_month(conn, month=wanted, now=SystemClock().now())
+        )
+
+    done = run_with_db(settings(), work)  # a refusal: its reason, exit code 2
+    console.print(
+        f"archived {done.month}: {done.journals} journals, {done.postings} postings; "
+        f"totals of {done.accounts} account slot(s) kept; detached "
+        f"{wanted.partition('ledger_journals')} and {wanted.partition('ledger_postings')}"
+    )

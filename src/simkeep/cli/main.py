@@ -50,11 +50,15 @@ def serve_command(
     """Serve the web pages, the API and the simulators (at SIMKEEP_PUBLIC_URL, or else at
     the host and port served)."""
     from simkeep.app import create_app
+    from simkeep.simulators.records import RecordsUnreadable
 
     config = settings(host=host, port=port)
-    uvicorn.run(
-        create_app(config), host=config.host, port=config.port, log_config=None, access_log=False
-    )
+    try:
+        served = create_app(config)
+    except RecordsUnreadable as error:
+        Console(stderr=True).print(f"[red]refused:[/red] {error}")
+        raise typer.Exit(2) from error
+    uvicorn.run(served, host=config.host, port=config.port, log_config=None, access_log=False)
 
 
 @app.command("worker")
@@ -63,7 +67,8 @@ def worker_command(
 ) -> None:
     """Run the background jobs (SMS, polls, expiry and closing) in a process of their own,
     beside web processes started with SIMKEEP_RUN_JOBS=false. The simulators must then run
-    in their own process too (SIMKEEP_SIMULATORS_URL)."""
+    in their own process too (SIMKEEP_SIMULATORS_URL). With SIMKEEP_QUEUE_URL (RabbitMQ),
+    any number of workers share the work as a fleet (docs/scaling.md)."""
     from simkeep.clock import SystemClock
     from simkeep.jobs.worker import run_worker
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from simkeep.cli.common import run_with_db, settings
 from simkeep.clock import SystemClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.retention import calendar
 from simkeep.retention import service as retention
 from simkeep.retention.service import Totals
 from simkeep.sims import pool
@@ -38,8 +39,8 @@ def run_command(
         raise typer.Exit(2) from error
 
     async def work(db: Database) -> dict[date, Totals]:
-        days = await retention.days_to_run(db, day=until)
-        total = await retention.sims_to_run(db) * len(days)
+        days = await calendar.days_to_run(db, day=until)
+        total = await calendar.sims_to_run(db) * len(days)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),

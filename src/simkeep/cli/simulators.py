@@ -23,15 +23,21 @@ def serve_command(
     ),
     seed: int = typer.Option(1, help="The random seed of the echoes."),
 ) -> None:
-    """Serve the Alipay and WeChat Pay simulators at SIMKEEP_SIMULATORS_URL (on 127.0.0.1),
-    for web apps and workers with the same SIMKEEP_KEYS_DIR and SIMKEEP_SIMULATORS_URL."""
+    """Serve the provider simulators at SIMKEEP_SIMULATORS_URL (on 127.0.0.1), for web apps
+    and workers with the same SIMKEEP_KEYS_DIR and SIMKEEP_SIMULATORS_URL; with
+    SIMKEEP_SIMULATOR_RECORDS, they keep their records in that directory across restarts."""
+    from simkeep.simulators.records import RecordsUnreadable
     from simkeep.simulators.server import simulators_server
 
     config = settings()
     if not config.simulators_url:
         Console(stderr=True).print("[red]set SIMKEEP_SIMULATORS_URL[/red] (where they serve)")
         raise typer.Exit(2)
-    server = simulators_server(
-        config, SystemClock(), time_scale=time_scale, echo_percent=echo_percent, seed=seed
-    )
+    try:
+        server = simulators_server(
+            config, SystemClock(), time_scale=time_scale, echo_percent=echo_percent, seed=seed
+        )
+    except RecordsUnreadable as error:
+        Console(stderr=True).print(f"[red]refused:[/red] {error}")
+        raise typer.Exit(2) from error
     uvicorn.run(server, host="127.0.0.1", port=port, log_config=None, access_log=False)

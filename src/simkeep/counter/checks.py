@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -68,6 +69,21 @@ class Lookup:
     def always_check(self) -> bool:
         """A suspended SIM's top-ups all need the ID checked."""
         return self.state is SimState.SUSPENDED
+
+
+class IdDocument(TypedDict):
+    """What an ID check takes besides the SIM it checks (``check_id``, and a refund's check
+    of its top-up's SIM): the clerk, the document as typed, the digest key and the limits,
+    who checks (for the audit log) and when. An entry point builds it once from its form or
+    body."""
+
+    clerk: StaffMember
+    id_type: str
+    id_number: str
+    id_key: bytes
+    limits: IdLimits
+    actor: Actor
+    now: datetime
 
 
 async def look_up(

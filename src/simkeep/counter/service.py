@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from simkeep.counter.checks import Lookup, check_id, look_up, recent_match
+from simkeep.counter.checks import IdDocument, Lookup, check_id, look_up, recent_match
 from simkeep.counter.devices import (
     Device,
     DeviceRow,
@@ -58,6 +58,7 @@ __all__ = [
     "Counter",
     "Device",
     "DeviceRow",
+    "IdDocument",
     "Lookup",
     "NewDevice",
     "Place",

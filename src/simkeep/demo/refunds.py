@@ -6,11 +6,12 @@ Design overview
 ---------------
 Runs once the history and the demo staff exist, on a ``FixedClock`` that starts an hour
 before ``now``. The Mainland demo subscriber tops up a stranger's number (demo SIM 9) with
-WeChat Pay by mistake, at simulators built for it (``demo.cashier``: a simulator keeps its
-trades in memory, so the refund must be asked of the one that was paid), and asks for it
-back as a wrong number ten minutes later: the automatic rule approves it at once (the demo
-needs the rule on, with room for ¥100), and ``refunds.sending.send_due``, the worker's job,
-asks WeChat Pay for it and then about it, a minute apart, until it is paid. Then the Hong
+WeChat Pay by mistake, at simulators built for it (``demo.cashier``: unless its records are
+kept, a simulator keeps its trades in memory, so the refund is asked of the one that was
+paid), and asks for it back as a wrong number ten minutes later: the automatic rule approves
+it at once (the demo needs the rule on, with room for ¥100), and
+``refunds.sending.send_due``, the worker's job, asks WeChat Pay for it and then about it, a
+minute apart, until it is paid. Then the Hong
 Kong subscriber asks for their bank-card top-up back and the Mainland one for the top-up of
 a relative's SIM, neither of which the rule may approve; at ``now`` (the operator exists from
 then) the operator refuses the first with a note (``refunds.service.refuse``, in the audit

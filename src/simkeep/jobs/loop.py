@@ -7,8 +7,9 @@ approved refunds through their providers and ask about those in progress, the da
 retention run from its set Hong Kong time (when one is set: ``SIMKEEP_RETENTION_RUN_AT``),
 the reconciliation of yesterday's bills from theirs (``SIMKEEP_RECONCILE_AT``),
 auto keep-alive's notices, charges and retries, the expiry of promotions' benefit buckets,
-the expiry of vouchers past their last day (their breakage), and in the embedded default
-let the simulators send their due notification retries.
+the expiry of vouchers past their last day (their breakage), the books' partitions of the
+months to come (``ledger.partitions``, hourly), and in the embedded default let the
+simulators send their due notification retries.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import structlog
 
 from simkeep.clock import Clock, FixedClock, in_hong_kong
 from simkeep.db import Database
+from simkeep.jobs import pieces
 from simkeep.keepalive import charging
 from simkeep.keepalive import service as keepalive
 from simkeep.keepalive.service import KeepAliveUrls
+from simkeep.ledger import partitions
 from simkeep.notifications import service as notifications
 from simkeep.notifications.service import EmailGateway, SmsGateway
 from simkeep.payment_methods import Provider
@@ -40,6 +43,7 @@ from simkeep.vouchers import service as vouchers
 log = structlog.get_logger(__name__)
 
 Job = Callable[[datetime], Awaitable[object]]
+MONTHS_EVERY = timedelta(hours=1)
 
 
 def standard_jobs(
@@ -54,7 +58,13 @@ def standard_jobs(
     notify_urls: CheckoutUrls | None = None,
     reconcile_at: time | None = None,
     reconcile_carry: timedelta = reconciling.CARRY,
+    queued: bool = False,
 ) -> dict[str, Job]:
+    """The jobs by name. ``queued``: for the ticks of a fleet on a queue, where the relay
+    sends the outbox's messages, and the retention run and the reconciliation are cut into
+    tasks (``jobs.pieces``) rather than run whole."""
+    split = pieces.Context(db, adapters, reconcile_carry)
+
     async def deliver_sms(now: datetime) -> int:
         return await notifications.deliver_due(db, gateway=sms, email=email, now=now)
 
@@ -75,13 +85,24 @@ def standard_jobs(
         expired = await vouchers.expire_vouchers(db, now=now)
         return expired.sold + expired.unsold
 
-    jobs: dict[str, Job] = {
-        "deliver_sms": deliver_sms,
+    made: list[datetime] = []  # when the books' months were last looked at
+
+    async def ledger_months(now: datetime) -> int:
+        """The books' partitions of this month and the next ones, looked at hourly."""
+        if made and now - made[-1] < MONTHS_EVERY:
+            return 0
+        made[:] = [now]
+        created = await db.transaction(lambda conn: partitions.ensure_months(conn, now=now))
+        return len(created)
+
+    jobs: dict[str, Job] = {} if queued else {"deliver_sms": deliver_sms}
+    jobs |= {
         "poll_unpaid": poll,
         "expire_orders": expire,
         "expire_buckets": expire_buckets,
         "send_refunds": send_refunds,
         "expire_vouchers": expire_vouchers,
+        "ledger_months": ledger_months,
     }
     if retention_at is not None:
 
@@ -93,7 +114,10 @@ def standard_jobs(
             done = await retention.run_until(db, day=day, clock=FixedClock(now))
             return len(done)
 
-        jobs["retention_run"] = keep_numbers
+        async def plan_retention(now: datetime) -> int:
+            return await pieces.plan_retention(split, at=retention_at, now=now)
+
+        jobs["retention_run"] = plan_retention if queued else keep_numbers
     if reconcile_at is not None:
         at = reconcile_at
 
@@ -104,7 +128,10 @@ def standard_jobs(
                 db, adapters=adapters, clock=clock, at=at, carry=reconcile_carry
             )
 
-        jobs["reconcile"] = reconcile
+        async def plan_reconciliation(now: datetime) -> int:
+            return await pieces.plan_reconciliation(split, at=at, now=now)
+
+        jobs["reconcile"] = plan_reconciliation if queued else reconcile
     if keepalive_urls is not None:
         agreements = keepalive.agreement_adapters(adapters)
         scanned: list[datetime] = []  # when the rules were last looked over for notices

@@ -70,6 +70,12 @@ class AlreadyReversed(LedgerError):
     code = "already_reversed"
 
 
+class JournalArchived(LedgerError):
+    """The journal is in a month taken out of the books (``ledger.partitions``)."""
+
+    code = "journal_archived"
+
+
 class AccountType(StrEnum):
     ASSET = "asset"
     LIABILITY = "liability"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.keyset import Keyset, older_than
@@ -123,8 +123,9 @@ async def get_journal(conn: AsyncConnection, *, journal_id: int) -> Journal | No
 
 async def get_journal_by_client_id(conn: AsyncConnection, *, client_id: str) -> Journal | None:
     """A journal by the id its client chose."""
+    keys = t.journal_keys.c
     journal_id = (
-        await conn.execute(select(t.journals.c.id).where(t.journals.c.client_id == client_id))
+        await conn.execute(select(keys.journal_id).where(keys.client_id == client_id))
     ).scalar()
     return None if journal_id is None else await get_journal(conn, journal_id=journal_id)
 
@@ -204,7 +205,13 @@ async def history(
             t.journals.c.description,
             t.journals.c.created_at,
         )
-        .join(t.journals, t.journals.c.id == t.postings.c.journal_id)
+        .join(  # the same month: one partition's index per posting
+            t.journals,
+            and_(
+                t.journals.c.id == t.postings.c.journal_id,
+                t.journals.c.created_at == t.postings.c.created_at,
+            ),
+        )
         .where(t.postings.c.account_id == account_id)
         .order_by(t.postings.c.id.desc())
         .limit(limit + 1)

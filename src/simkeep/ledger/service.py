@@ -203,7 +203,7 @@ async def reverse_journal(
     )
     existing = (
         await conn.execute(
-            select(t.journals.c.client_id).where(t.journals.c.reverses_id == journal_id)
+            select(t.journal_keys.c.client_id).where(t.journal_keys.c.reverses_id == journal_id)
         )
     ).scalar()
     if existing is not None and existing != request.client_id:

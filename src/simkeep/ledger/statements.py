@@ -36,9 +36,9 @@ INSERT_JOURNAL = Statement(  # SQLite
 
 INSERT_POSTINGS = Statement(  # SQLite: ``postings`` is a list of [account, currency, amount]
     """
-    INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount)
+    INSERT INTO ledger_postings (journal_id, account_id, currency, slot, amount, created_at)
     SELECT :journal_id, json_extract(p.value, '$[0]'), json_extract(p.value, '$[1]'), 0,
-           json_extract(p.value, '$[2]')
+           json_extract(p.value, '$[2]'), :now
     FROM json_each(:postings) AS p ORDER BY p.key
     """
 )
@@ -98,10 +98,13 @@ RELEASE_HOLD = _both(
     """
 )
 
-COUNTS = Statement(
+COUNTS = Statement(  # the archived months' journals and postings count too
     """
-    SELECT (SELECT count(*) FROM ledger_accounts), (SELECT count(*) FROM ledger_journals),
+    SELECT (SELECT count(*) FROM ledger_accounts),
+           (SELECT count(*) FROM ledger_journals)
+             + (SELECT coalesce(sum(journals), 0) FROM ledger_archived_months),
            (SELECT count(*) FROM ledger_postings)
+             + (SELECT coalesce(sum(postings), 0) FROM ledger_archived_months)
     """
 )
 
@@ -139,13 +142,20 @@ STORED_VS_POSTINGS = _both(
         JOIN ledger_accounts a ON a.id = p.account_id
         LEFT JOIN ledger_pending_resolutions r ON r.pending_id = j.id
         GROUP BY p.account_id, p.slot
+        UNION ALL  -- the months archived: what their postings did, kept when detached
+        SELECT account_id, slot, sum(balance), 0, 0 FROM ledger_archived_totals
+        GROUP BY account_id, slot
+    ), summed AS (
+        SELECT account_id, slot, sum(balance) AS balance, sum(pending_out) AS pending_out,
+               sum(pending_in) AS pending_in
+        FROM expected GROUP BY account_id, slot
     ), compared AS (
         SELECT coalesce(b.account_id, e.account_id) AS account_id,
                coalesce(b.slot, e.slot) AS slot,
                b.balance AS stored, coalesce(e.balance, 0) AS expected,
                b.pending_out AS stored_out, coalesce(e.pending_out, 0) AS expected_out,
                b.pending_in AS stored_in, coalesce(e.pending_in, 0) AS expected_in
-        FROM ledger_balances b FULL OUTER JOIN expected e
+        FROM ledger_balances b FULL OUTER JOIN summed e
              ON e.account_id = b.account_id AND e.slot = b.slot
         WHERE b.account_id IS NULL
            OR b.balance <> coalesce(e.balance, 0)

@@ -2,8 +2,10 @@
 
 Design overview
 ---------------
-``write_journal`` inserts the journal header (``ON CONFLICT (client_id) DO NOTHING``), its
-postings, and the balance changes they cause, inside the caller's transaction.
+``write_journal`` inserts the journal header (``ON CONFLICT (client_id) DO NOTHING``; on
+PostgreSQL the client id's row of ``ledger_journal_keys`` first, as the books are
+partitioned by month), its postings, and the balance changes they cause, inside the
+caller's transaction.
 
 * PostgreSQL: one call of the ``ledger_write_journal`` function (migration 0001), a
   ``Statement`` run on the asyncpg connection itself (inside the transaction ``Database``
@@ -26,7 +28,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.clock import require_aware
@@ -36,6 +38,7 @@ from simkeep.ledger.model import (
     AlreadyReversed,
     InsufficientFunds,
     Journal,
+    JournalArchived,
     JournalConflict,
     JournalKind,
     JournalRequest,
@@ -107,7 +110,7 @@ async def _write_sqlite(
         return WriteResult(None, 0)
     journal_id = row[0]
     postings = [[p.account_id, p.currency, p.amount] for p in request.postings]
-    await sql.INSERT_POSTINGS.execute(conn, journal_id=journal_id, postings=postings)
+    await sql.INSERT_POSTINGS.execute(conn, journal_id=journal_id, postings=postings, now=now)
     balances = sql.HOLD_BALANCES if request.kind is JournalKind.PENDING else sql.POST_BALANCES
     updated = await balances.execute(conn, journal_id=journal_id)
     if updated != len({p.account_id for p in request.postings}):
@@ -150,13 +153,16 @@ async def write(conn: AsyncConnection, request: JournalRequest, now: datetime) -
 
 
 async def _replay(conn: AsyncConnection, client_id: str, content_hash: str) -> Journal:
+    j, k = t.journals.c, t.journal_keys.c
     row = (
         await conn.execute(
-            select(t.journals.c.id, t.journals.c.content_hash).where(
-                t.journals.c.client_id == client_id
-            )
+            select(j.id, j.content_hash)
+            .join(t.journal_keys, and_(k.journal_id == j.id, k.created_at == j.created_at))
+            .where(k.client_id == client_id)
         )
-    ).one()
+    ).first()
+    if row is None:
+        raise JournalArchived(f"journal id {client_id} was used by a journal of an archived month")
     if row.content_hash != content_hash:
         raise JournalConflict(f"journal id {client_id} was already used for other content")
     journal = await get_journal(conn, journal_id=row.id)

@@ -8,7 +8,9 @@ claims due rows of the kinds it has a gateway for (pushing their due time out by
 that two workers do not send the same row at once), sends each through the gateway of its
 kind (``SmsGateway``, ``EmailGateway``) outside any transaction, then marks it sent — or
 records the error and retries with back-off. A crash between sending and marking sends the
-message again: at least once.
+message again: at least once. On a queue (``jobs.relay``) each message comes to
+``deliver_one``, which claims that row the same way: a message the queue delivers twice is
+sent once.
 """
 
 from __future__ import annotations
@@ -110,24 +112,46 @@ async def deliver_due(
     """Send the SMS, and the emails when there is an email gateway, that are due; returns
     how many were sent."""
     kinds = ["sms"] if email is None else ["sms", "email"]
-    sent = 0
-    for message in await db.transaction(lambda conn: _claim(conn, kinds, now, limit)):
-        try:
-            if message.kind == "email":
-                assert email is not None  # claimed only with a gateway
-                await email.send(
-                    to=message.recipient, subject=message.subject or "", text=message.body
-                )
-            else:
-                await gateway.send(to=message.recipient, text=message.body)
-        except Exception as error:
-            backoff = min(MAX_BACKOFF, timedelta(seconds=15 * 2 ** min(message.attempts, 8)))
-            failure = f"{type(error).__name__}: {error}"[:500]
-            await db.transaction(_marker(message.id, due_at=now + backoff, last_error=failure))
-            continue
-        await db.transaction(_marker(message.id, sent_at=now))
-        sent += 1
-    return sent
+    claimed = await db.transaction(lambda conn: _claim(conn, kinds, now, limit))
+    return sum([await _send(db, message, gateway, email, now) for message in claimed])
+
+
+async def deliver_one(
+    db: Database,
+    *,
+    message_id: int,
+    gateway: SmsGateway,
+    email: EmailGateway | None = None,
+    now: datetime,
+) -> bool:
+    """Send one message the queue brought, if it is still due and nobody holds it (a message
+    delivered twice, or sent already, is left alone); returns whether it was sent."""
+    kinds = ["sms"] if email is None else ["sms", "email"]
+    claimed = await db.transaction(lambda conn: _claim_one(conn, kinds, now, message_id))
+    return bool(claimed) and await _send(db, claimed[0], gateway, email, now)
+
+
+async def _send(
+    db: Database,
+    message: Claimed,
+    gateway: SmsGateway,
+    email: EmailGateway | None,
+    now: datetime,
+) -> bool:
+    """Send a claimed message and mark it sent, or record the error and its next try."""
+    try:
+        if message.kind == "email":
+            assert email is not None  # claimed only with a gateway
+            await email.send(to=message.recipient, subject=message.subject or "", text=message.body)
+        else:
+            await gateway.send(to=message.recipient, text=message.body)
+    except Exception as error:
+        backoff = min(MAX_BACKOFF, timedelta(seconds=15 * 2 ** min(message.attempts, 8)))
+        failure = f"{type(error).__name__}: {error}"[:500]
+        await db.transaction(_marker(message.id, due_at=now + backoff, last_error=failure))
+        return False
+    await db.transaction(_marker(message.id, sent_at=now))
+    return True
 
 
 async def _claim(
@@ -138,7 +162,7 @@ async def _claim(
         await conn.execute(
             select(o.id, o.kind, o.recipient, o.subject, o.body, o.attempts)
             .where(o.sent_at.is_(None), o.due_at <= now, o.kind.in_(kinds))
-            .order_by(outbox.c.due_at, outbox.c.id)
+            .order_by(o.due_at, o.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -146,13 +170,32 @@ async def _claim(
     if rows:
         await conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_([row.id for row in rows]))
-            .values(due_at=now + LEASE, attempts=outbox.c.attempts + 1)
+            .where(o.id.in_([row.id for row in rows]))
+            .values(due_at=now + LEASE, attempts=o.attempts + 1)
         )
     return [
         Claimed(row.id, row.kind, row.recipient, row.subject, row.body, row.attempts + 1)
         for row in rows
     ]
+
+
+async def _claim_one(
+    conn: AsyncConnection, kinds: list[str], now: datetime, message_id: int
+) -> list[Claimed]:
+    """One statement: it waits for a relay still holding the row (not skipping it), then
+    takes it if it is still due and unsent."""
+    o = outbox.c
+    row = (
+        await conn.execute(
+            update(outbox)
+            .where(o.id == message_id, o.sent_at.is_(None), o.due_at <= now, o.kind.in_(kinds))
+            .values(due_at=now + LEASE, attempts=o.attempts + 1)
+            .returning(o.id, o.kind, o.recipient, o.subject, o.body, o.attempts)
+        )
+    ).first()
+    if row is None:
+        return []
+    return [Claimed(row.id, row.kind, row.recipient, row.subject, row.body, row.attempts)]
 
 
 def _marker(message_id: int, **values: object) -> Callable[[AsyncConnection], Awaitable[None]]:

@@ -1,4 +1,5 @@
-"""The outbox (migrations 0003_subscribers, 0017_email) and the simulated gateways' screens."""
+"""The outbox (migrations 0003_subscribers, 0017_email, 0027_queue) and the simulated
+gateways' screens."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
+    Column("published_at", UTCDateTime),  # relayed to the queue (migration 0027_queue)
     Index("ix_outbox_due", "sent_at", "due_at"),
 )
 

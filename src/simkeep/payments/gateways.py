@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -25,6 +24,7 @@ from simkeep.payments.providers.alipay import AlipayConfig
 from simkeep.payments.providers.alipay_agreements import AlipayAgreementAdapter
 from simkeep.payments.providers.wechatpay import WeChatPayConfig
 from simkeep.payments.providers.wechatpay_papay import WeChatPapayAdapter
+from simkeep.payments.signing import key_file
 from simkeep.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -55,8 +55,8 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
             config=AlipayConfig(
                 app_id=settings.alipay_app_id,
                 seller_id=settings.alipay_seller_id,
-                app_private_key_pem=_pem(settings.alipay_private_key_file),
-                alipay_public_key_pem=_pem(settings.alipay_public_key_file),
+                app_private_key_pem=key_file(settings.alipay_private_key_file),
+                alipay_public_key_pem=key_file(settings.alipay_public_key_file),
                 gateway_url=settings.alipay_gateway_url,
             ),
             http=http,
@@ -67,10 +67,10 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
             config=WeChatPayConfig(
                 mchid=settings.wechatpay_mchid,
                 appid=settings.wechatpay_appid,
-                merchant_private_key_pem=_pem(settings.wechatpay_private_key_file),
+                merchant_private_key_pem=key_file(settings.wechatpay_private_key_file),
                 merchant_serial_no=settings.wechatpay_serial_no,
                 apiv3_key=settings.wechatpay_apiv3_key,
-                platform_public_key_pem=_pem(settings.wechatpay_public_key_file),
+                platform_public_key_pem=key_file(settings.wechatpay_public_key_file),
                 platform_public_key_id=settings.wechatpay_public_key_id,
                 base_url=settings.wechatpay_base_url,
             ),
@@ -81,10 +81,3 @@ def real_adapters(settings: Settings, clock: Clock) -> Gateways:
         if settings.provider_configured(provider.value):
             adapters[provider] = build(settings, clock, http)
     return Gateways(adapters, http)
-
-
-def _pem(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error

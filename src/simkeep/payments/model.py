@@ -26,11 +26,12 @@ short, and its headers each cut short), so a flood of forgeries cannot fill the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
@@ -57,8 +58,30 @@ class NotificationRejected(Exception):
         self.code = code
 
 
+def json_object(data: bytes, *, what: str = "the body") -> dict[str, Any]:
+    """``data`` as a JSON object; ``NotificationRejected`` (malformed) otherwise."""
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise NotificationRejected("malformed", f"{what} is not JSON") from error
+    if not isinstance(value, dict):
+        raise NotificationRejected("malformed", f"{what} is not a JSON object")
+    return value
+
+
 class ProviderError(Exception):
     """The provider answered with an error or could not be reached."""
+
+
+class CurrencyNotSupported(ValueError):
+    """The provider is not taken in the order's currency here; convert before asking to pay."""
+
+
+def require_currency(amount: Money, accepted: Collection[str], *, provider: str) -> None:
+    """Refuse to start a payment of ``amount`` at ``provider`` unless it takes the currency."""
+    if amount.currency not in accepted:
+        taken = ", ".join(sorted(accepted))
+        raise CurrencyNotSupported(f"{provider} takes {taken}, not {amount.currency}")
 
 
 @dataclass(frozen=True, slots=True)

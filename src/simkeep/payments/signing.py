@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -47,6 +48,15 @@ class KeyPair:
             )
         )
         return cls(private_pem, public_pem)
+
+
+def key_file(path: str) -> bytes:
+    """A key or certificate file's bytes, read once at start; ``ValueError`` naming the file
+    when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error
 
 
 def load_private_key(pem: bytes | str) -> rsa.RSAPrivateKey:

@@ -3,14 +3,15 @@
 
 Design overview
 ---------------
-``reconcile_due`` runs on every tick of the worker loop. Before the set Hong Kong time it
-does nothing; from then on it reads yesterday's provider days once (``_due``) and takes
-each that is due — not started, waiting for its bill and due to try again, querying its
-provider and due to ask again, or running with its lease run out (a worker stopped
-mid-run) — by one conditional statement that gives this run its lease (``_claim``), so of
-two workers one runs a day. A day waiting or running is reconciled (``service.reconcile``),
-a day querying only asked about (``service.ask_again``). A refused bill is not fetched
-again: it stays on the page until someone runs the day with ``simkeep reconcile``.
+``reconcile_due`` runs on every tick of the worker loop (on a queue, ``jobs.pieces`` makes a task of
+each provider's day from ``due_days`` and runs it with ``reconcile_one``). Before the set Hong Kong
+time it does nothing; from then on it reads yesterday's provider days once (``_due``) and takes each
+that is due — not started, waiting for its bill and due to try again, querying its provider and due
+to ask again, or running with its lease run out (a worker stopped mid-run) — by one conditional
+statement that gives this run its lease (``_claim``), so of two workers one runs a day. A day
+waiting or running is reconciled (``service.reconcile``), a day querying only asked about
+(``service.ask_again``). A refused bill is not fetched again: it stays on the page until someone
+runs the day with ``simkeep reconcile``.
 """
 
 from __future__ import annotations
@@ -43,38 +44,88 @@ async def reconcile_due(
 ) -> int:
     """The job: from ``at`` (Hong Kong time) on, yesterday of every online provider, as far
     as it is due; returns how many days were worked on."""
+    due = await due_days(db, adapters=adapters, clock=clock, at=at)
+    worked = 0
+    for provider, day in due:
+        adapter = adapters[provider]
+        worked += await reconcile_one(
+            db, provider=provider, day=day, adapter=adapter, clock=clock, carry=carry
+        )
+    return worked
+
+
+async def due_days(
+    db: Database,
+    *,
+    adapters: Mapping[Provider, PaymentProviderAdapter],
+    clock: Clock,
+    at: time,
+) -> list[tuple[Provider, date]]:
+    """From ``at`` (Hong Kong time) on, the online providers whose yesterday is due: one
+    read."""
     local = in_hong_kong(clock.now())
     if local.time() < at:
-        return 0
+        return []
     day = local.date() - timedelta(days=1)
     online = [provider for provider in adapters if PROVIDERS[provider].online]
     due = await db.read(lambda conn: _due(conn, online, day, clock.now()))
-    worked = 0
-    for provider in due:
-        state = await db.transaction(lambda conn: _claim(conn, provider, day, clock.now()))  # noqa: B023
-        if state is None:
-            continue
-        worked += 1
-        adapter = adapters[provider]
-        try:
-            if state is RunState.QUERYING:
-                await service.ask_again(
-                    db, provider=provider, day=day, adapter=adapter, by=service.BY_JOB, clock=clock
-                )
-            else:
-                await service.reconcile(
-                    db,
-                    provider=provider,
-                    day=day,
-                    source=adapter,
-                    adapter=adapter,
-                    by=service.BY_JOB,
-                    clock=clock,
-                    carry=carry,
-                )
-        except (BillNotReady, BillRefused):
-            continue  # recorded: tried again later, or shown
-    return worked
+    return [(provider, day) for provider in due]
+
+
+async def reconcile_one(
+    db: Database,
+    *,
+    provider: Provider,
+    day: date,
+    adapter: PaymentProviderAdapter,
+    clock: Clock,
+    carry: timedelta,
+) -> bool:
+    """Take the provider's day if it is due and nobody has it, and work on it; returns
+    whether it was taken."""
+    state = await db.transaction(lambda conn: _claim(conn, provider, day, clock.now()))
+    if state is None:
+        return False
+    try:
+        if state is RunState.QUERYING:
+            await service.ask_again(
+                db, provider=provider, day=day, adapter=adapter, by=service.BY_JOB, clock=clock
+            )
+        else:
+            await service.reconcile(
+                db,
+                provider=provider,
+                day=day,
+                source=adapter,
+                adapter=adapter,
+                by=service.BY_JOB,
+                clock=clock,
+                carry=carry,
+            )
+    except (BillNotReady, BillRefused):
+        pass  # recorded: tried again later, or shown
+    return True
+
+
+async def next_try(db: Database, *, provider: Provider, day: date) -> datetime | None:
+    """When the job is to work on the provider's day again; None once it is done or
+    refused (a refused bill waits for staff)."""
+    r = t.reconciliations.c
+    query = select(r.state, r.next_try_at, r.claimed_until).where(
+        r.provider == provider.value, r.day == day
+    )
+
+    async def read(conn: AsyncConnection) -> tuple[str, datetime | None, datetime | None] | None:
+        row = (await conn.execute(query)).first()
+        return None if row is None else (row.state, row.next_try_at, row.claimed_until)
+
+    found = await db.read(read)
+    if found is None or found[0] in (RunState.DONE.value, RunState.REFUSED.value):
+        return None
+    state, next_try_at, claimed_until = found
+    if state == RunState.RUNNING.value:
+        return claimed_until  # stopped mid-run: taken again when its lease runs out
+    return next_try_at
 
 
 async def _due(

@@ -53,7 +53,6 @@ from simkeep.refunds.model import (
 from simkeep.refunds.orders import put_order_back, refundable_order, settle_order
 from simkeep.refunds.outlets import Payout
 from simkeep.refunds.queries import Refund, get_refund, refund_from_row
-from simkeep.sims import service as sims
 from simkeep.staff import audit
 from simkeep.staff.audit import Actor, Target
 from simkeep.topups import service as topups
@@ -210,22 +209,18 @@ async def replay(conn: AsyncConnection, asking: Asking, fingerprint: str) -> Ref
 
 
 async def _refundable_order(conn: AsyncConnection, *, order_no: str, asking: Asking) -> Order:
-    """The order, if the one asking may ask for it back and it may be refunded."""
-    order = await topups.get_order(conn, order_no=order_no.strip().upper(), lock=True)
-    if order is None or not await _may_ask(conn, order, asking):
+    """The order, if the one asking may ask for it back and it may be refunded: staff, or a
+    subscriber whose order it is to see (``topups.get_order``: the one who paid, or for a
+    top-up made at an outlet, which no account paid, a holder of the SIM it topped up)."""
+    if asking.staff is None and asking.subscriber_id is None:
+        raise UnknownRefund(f"no top-up {order_no} of yours")
+    seen_by = None if asking.staff is not None else asking.subscriber_id
+    order = await topups.get_order(
+        conn, order_no=order_no.strip().upper(), subscriber_id=seen_by, lock=True
+    )
+    if order is None:
         raise UnknownRefund(f"no top-up {order_no} of yours")
     return refundable_order(order)
-
-
-async def _may_ask(conn: AsyncConnection, order: Order, asking: Asking) -> bool:
-    """Staff, the subscriber who paid, or — for a top-up made at an outlet, which no account
-    paid — a subscriber who holds the SIM it topped up."""
-    if asking.staff is not None or order.subscriber_id == asking.subscriber_id:
-        return True
-    if order.provider is not Provider.OUTLET or asking.subscriber_id is None:
-        return False
-    held = await sims.held_sim(conn, subscriber_id=asking.subscriber_id, sim_id=order.sim_id)
-    return held is not None
 
 
 async def _facts(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import (
     ColumnElement,
@@ -57,7 +57,7 @@ from simkeep.ledger import tables as lt
 from simkeep.ledger.chart import System
 from simkeep.money import Money
 from simkeep.promotions import granting as buckets
-from simkeep.retention import notices
+from simkeep.retention import calendar, notices
 from simkeep.retention import tables as rt
 from simkeep.retention.model import Line, Step, billing, day_of, step
 from simkeep.sims import pool
@@ -88,20 +88,12 @@ class Totals:
 Progress = Callable[[int], None]  # told how many SIMs each batch looked at
 
 
-async def days_to_run(db: Database, *, day: date) -> list[date]:
-    """Every day after the last finished run up to ``day``, in order (``day`` alone the
-    first time)."""
-    last = await db.transaction(_last_finished)
-    first = day if last is None else last + timedelta(days=1)
-    return [first + timedelta(days=n) for n in range((day - first).days + 1)]
-
-
 async def run_until(
     db: Database, *, day: date, clock: Clock, progress: Progress | None = None
 ) -> dict[date, Totals]:
     """Run every day after the last finished one, in order, up to ``day``."""
     done: dict[date, Totals] = {}
-    for current in await days_to_run(db, day=day):
+    for current in await calendar.days_to_run(db, day=day):
         done[current] = await run_day(db, day=current, clock=clock, progress=progress)
     return done
 
@@ -110,37 +102,45 @@ async def run_day(
     db: Database, *, day: date, clock: Clock, batch: int = BATCH, progress: Progress | None = None
 ) -> Totals:
     """The run for one Hong Kong day; safe to repeat and to resume."""
-    await db.transaction(lambda conn: _open_run(conn, day, clock.now()))
-    totals, after = Totals(), 0
+    await open_day(db, day=day, now=clock.now())
+    totals = await run_range(db, day=day, clock=clock, batch=batch, progress=progress)
+    await close_day(db, day=day, now=clock.now())
+    return totals
+
+
+async def run_range(
+    db: Database,
+    *,
+    day: date,
+    clock: Clock,
+    after: int = 0,
+    upto: int | None = None,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+) -> Totals:
+    """The day's run on the SIMs with ids in (``after``, ``upto``] (all of them after
+    ``after`` without ``upto``): the whole run, or a chunk of one the fleet shares
+    (``jobs.pieces``), its totals added to the day's. Its day must be open (``open_day``);
+    safe to repeat and to resume."""
+    totals = Totals()
     while True:
         done = await db.transaction(
-            lambda conn: _batch(conn, day=day, after=after, size=batch, now=clock.now())  # noqa: B023 - awaited here
+            lambda conn: _batch(conn, day=day, after=after, size=batch, now=clock.now(), upto=upto)  # noqa: B023 - awaited here
         )
         if done is None:
-            break
+            return totals
         after, batch_totals = done
         totals += batch_totals
         if progress is not None:
             progress(batch_totals.sims)
-    await db.transaction(lambda conn: _close_run(conn, day, clock.now()))
-    return totals
 
 
-async def sims_to_run(db: Database) -> int:
-    """How many SIMs a run looks at (for a progress bar)."""
-
-    async def count(conn: AsyncConnection) -> int:
-        query = select(func.count()).where(st.sims.c.state != SimState.RECYCLED.value)
-        return int((await conn.execute(query)).scalar_one())
-
-    return await db.transaction(count)
+async def open_day(db: Database, *, day: date, now: datetime) -> None:
+    await db.transaction(lambda conn: _open_run(conn, day, now))
 
 
-async def _last_finished(conn: AsyncConnection) -> date | None:
-    runs = rt.runs.c
-    query = select(func.max(runs.day)).where(runs.finished_at.is_not(None))
-    last: date | None = (await conn.execute(query)).scalar()
-    return last
+async def close_day(db: Database, *, day: date, now: datetime) -> None:
+    await db.transaction(lambda conn: _close_run(conn, day, now))
 
 
 async def _open_run(conn: AsyncConnection, day: date, now: datetime) -> None:
@@ -153,12 +153,21 @@ async def _close_run(conn: AsyncConnection, day: date, now: datetime) -> None:
 
 
 async def _batch(
-    conn: AsyncConnection, *, day: date, after: int, size: int, now: datetime
+    conn: AsyncConnection,
+    *,
+    day: date,
+    after: int,
+    size: int,
+    now: datetime,
+    upto: int | None = None,
 ) -> tuple[int, Totals] | None:
-    """One batch of SIMs after id ``after``: (the last id, what was done), or None at the
-    end."""
+    """One batch of SIMs after id ``after`` (up to ``upto``): (the last id, what was done),
+    or None at the end."""
     s = st.sims.c
-    ids = select(s.id).where(s.id > after).order_by(s.id).limit(size).subquery()
+    wanted = select(s.id).where(s.id > after)
+    if upto is not None:
+        wanted = wanted.where(s.id <= upto)
+    ids = wanted.order_by(s.id).limit(size).subquery()
     last = (await conn.execute(select(func.max(ids.c.id)))).scalar()
     if last is None:
         return None

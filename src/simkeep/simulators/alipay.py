@@ -4,7 +4,8 @@ Design overview
 ---------------
 ``AlipaySimulator`` holds the platform key pair (generated, or kept in a directory by
 ``simulators.keys`` so that every worker process signs alike), the merchant app's public
-key, the trades and the pending notifications; time comes from an injected ``Clock``.
+key, the trades and the pending notifications (``snapshot`` gives them, ``restore`` takes them
+back: ``simulators.records``); time comes from an injected ``Clock``.
 ``gateway`` verifies the merchant's RSA2 request signature and answers
 ``precreate``/``query``/``close`` with ``{"<method>_response":{…},"sign":"…"}`` — the object
 first, signed over exactly the bytes sent — while ``page.pay``/``wap.pay`` create the trade
@@ -113,6 +114,15 @@ class AlipaySimulator:
         self._redirects: dict[str, Redirect] = {}
         AlipayRefunds(self)
         self.bills = AlipayBills(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What Alipay remembers across restarts (``simulators.records``): the trades, with
+        their refunds and fees, and the notifications with their attempts."""
+        return {"trades": self.trades, "deliveries": self.deliveries}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
+        self.trades, self.deliveries = snapshot["trades"], snapshot["deliveries"]
 
     def extend(self, handlers: Mapping[str, Handler], redirects: Mapping[str, Redirect]) -> None:
         """More gateway methods: answered ones, and page ones that send the payer on

@@ -80,6 +80,13 @@ class AlipayAgreements:
             redirects={"alipay.user.agreement.page.sign": self._page_sign},
         )
 
+    def snapshot(self) -> dict[str, Any]:
+        """The agreements, as ``simulators.records`` keeps them."""
+        return {"agreements": self.agreements}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        self.agreements = snapshot["agreements"]
+
     def find(self, external_agreement_no: str) -> SimAgreement:
         agreement = self.agreements.get(external_agreement_no)
         if agreement is None:

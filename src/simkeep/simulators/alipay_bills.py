@@ -117,7 +117,10 @@ class AlipayBills:
             return None
         return made[0]
 
-    def plant_provider_only(self, amount: Money) -> SimTrade:
+    def knows(self, out_trade_no: str) -> bool:
+        return out_trade_no in self.sim.trades
+
+    async def plant_provider_only(self, amount: Money) -> str:
         """A trade paid now that the merchant never created (and is never told of)."""
         now = self.sim.clock.now()
         number = len(self.sim.trades) + 1
@@ -132,7 +135,7 @@ class AlipayBills:
             opened=True,
         )
         self.sim.trades[trade.out_trade_no] = trade
-        return self.sim.pay(trade.out_trade_no)
+        return self.sim.pay(trade.out_trade_no).out_trade_no
 
     def _query(self, params: Mapping[str, str], biz: dict[str, Any]) -> dict[str, str]:
         day = _bill_day(biz)

@@ -3,11 +3,8 @@ bill files its ``bill_download_url`` points to, and the test hooks — mounted u
 ``/_sim/alipay`` in the embedded default.
 
 The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``: paid, and the
-merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in the
-bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in fen, 100 unless
-given), ``provider_only`` (a trade of ``amount`` yuan paid now that the merchant never
-created), ``bad_totals``, ``early`` (bills made before their day is over) — which
-``DELETE /bills/differences`` clears."""
+merchant never told), and the bills' ``/bills/differences`` (``bill_hooks``: every kind but
+``bad_digest``, which Alipay's unsigned zip has no digest for)."""
 
 from __future__ import annotations
 
@@ -18,13 +15,13 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from simkeep.money import InvalidAmount, Money
 from simkeep.payments.providers.alipay_signing import CURRENCY, yuan
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.alipay_trades import DEMO_PASSWORD, SimTrade, TradeNotFound, TradeStateError
+from simkeep.simulators.bill_hooks import bill_hooks
 from simkeep.simulators.bill_rules import Difference
 
-MAX_SHIFT = 10**8  # fen a planted amount difference may shift a trade by, either way
+BILL_DIFFERENCES = tuple(kind for kind in Difference if kind is not Difference.BAD_DIGEST)
 
 
 def alipay_router(sim: AlipaySimulator) -> APIRouter:
@@ -89,40 +86,7 @@ def _add_bill_routes(router: APIRouter, sim: AlipaySimulator) -> None:
             raise HTTPException(404, "the bill download URL is unknown or expired (30 s)")
         return Response(data, media_type="application/zip")
 
-    @router.post("/bills/differences")
-    async def plant(
-        kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
-    ) -> dict[str, str]:
-        """Test hook: plant a difference in the bills made from now on."""
-        differences = sim.bills.differences
-        if kind is Difference.AMOUNT_MISMATCH:
-            if out_trade_no not in sim.trades or not 0 < abs(shift) <= MAX_SHIFT:
-                raise HTTPException(400, "name a known out_trade_no and a shift of 1 fen or more")
-            differences.shifted[out_trade_no] = shift
-        elif kind is Difference.PROVIDER_ONLY:
-            out_trade_no = sim.bills.plant_provider_only(_hook_amount(amount)).out_trade_no
-        elif kind is Difference.BAD_TOTALS:
-            differences.bad_totals = True
-        elif kind is Difference.EARLY:
-            differences.early = True
-        else:
-            raise HTTPException(400, f"Alipay's bills have no {kind}")
-        return {"planted": kind.value, "out_trade_no": out_trade_no}
-
-    @router.delete("/bills/differences")
-    async def clear() -> dict[str, str]:
-        sim.bills.differences.clear()
-        return {"planted": ""}
-
-
-def _hook_amount(text: str) -> Money:
-    try:
-        amount = Money.parse(text, CURRENCY)
-    except InvalidAmount as error:
-        raise HTTPException(400, str(error)) from error
-    if not 0 < amount.minor <= MAX_SHIFT:
-        raise HTTPException(400, "amount is 0.01 to 1000000.00 yuan")
-    return amount
+    router.include_router(bill_hooks(sim.bills, currency=CURRENCY, kinds=BILL_DIFFERENCES))
 
 
 async def _merged_params(request: Request) -> dict[str, str]:

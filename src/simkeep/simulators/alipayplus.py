@@ -23,7 +23,8 @@ payments expire, so tests move a ``FixedClock`` instead of sleeping. ``faults`` 
 drop, duplicate, bad signature, tampered amount and stale time.
 
 Refunds of a paid payment (``alipayplus_refunds``) are paid back at once; a payment with
-refunds can no longer be cancelled.
+refunds can no longer be cancelled. ``snapshot`` and ``restore`` keep the payments, refunds
+and notifications across restarts (``simulators.records``).
 
 Each paid payment costs the merchant Alipay+'s fee (``fee_rate_bp``, 1.2 % unless told
 otherwise), which its refunds give back pro rata; ``bills`` (``alipayplus_bill``) answers the
@@ -115,6 +116,17 @@ class AlipayPlusSimulator:
         self._time_scale = time_scale
         self.fee_rate_bp = fee_rate_bp
         self.bills = AlipayPlusBills(self, clock=clock)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What Alipay+ remembers across restarts (``simulators.records``): the payments,
+        their refunds and the notifications with their attempts."""
+        refunds = self.refund_desk.snapshot()
+        return {"payments": self.payments, "deliveries": self.deliveries, "refunds": refunds}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
+        self.payments, self.deliveries = snapshot["payments"], snapshot["deliveries"]
+        self.refund_desk.restore(snapshot["refunds"])
 
     def check_request(self, *, path: str, headers: Mapping[str, str], body: bytes) -> None:
         """Refuse (``INVALID_SIGNATURE`` …) unless the merchant signed exactly this, just now."""

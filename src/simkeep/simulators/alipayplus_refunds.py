@@ -57,6 +57,13 @@ class RefundDesk:
         self.refunds: dict[str, SimRefund] = {}
         self._answers: dict[str, tuple[Terms, dict[str, Any]]] = {}
 
+    def snapshot(self) -> dict[str, Any]:
+        """The refunds and the answers given, as ``simulators.records`` keeps them."""
+        return {"refunds": self.refunds, "answers": self._answers}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        self.refunds, self._answers = snapshot["refunds"], snapshot["answers"]
+
     def refund(
         self,
         request: Mapping[str, Any],

@@ -1,5 +1,5 @@
-"""The test hooks of a simulated provider's bills, one shape for every kit (Alipay's own are
-the same: ``simulators.alipay_routes``), mounted under the simulator's prefix.
+"""The test hooks of a simulated provider's bills, one shape for every kit, mounted under the
+simulator's prefix.
 
 Design overview
 ---------------
@@ -15,14 +15,20 @@ bill the simulator makes from then on:
 * ``bad_totals`` — the bill's summary or trailer is one minor unit off its rows;
 * ``early`` — a day's bill is made before the day is over, with what is booked so far.
 
-``DELETE /bills/differences`` clears them all. A refusal is 400 with the reason.
+A kit whose bills cannot carry a kind says so (``kinds``: Alipay's have no digest, WeChat
+Pay's no totals). ``DELETE /bills/differences`` clears them all. A refusal is 400 with the
+reason, in the kit's own shape (``refused``): FastAPI's ``{"detail": …}`` unless the kit
+answers errors its own way, as WeChat Pay's ``{"code", "message"}``, which also answers an
+unknown trade 404.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Protocol
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from simkeep.money import InvalidAmount, Money
 from simkeep.simulators.bill_rules import BillDifferences, Difference
@@ -44,33 +50,47 @@ class Billed(Protocol):
         ...
 
 
-def bill_hooks(bills: Billed, *, currency: str) -> APIRouter:
-    """``/bills/differences`` for ``bills``; a provider-only trade is paid in ``currency``."""
+class Refused(Exception):
+    """A difference the hooks will not plant: why, and whether for want of the trade."""
+
+    def __init__(self, message: str, *, unknown_trade: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unknown_trade = unknown_trade
+
+
+def detail_refusal(refused: Refused) -> JSONResponse:
+    """A refusal as FastAPI answers an ``HTTPException``: 400 ``{"detail": …}``."""
+    return JSONResponse({"detail": refused.message}, 400)
+
+
+def bill_hooks(
+    bills: Billed,
+    *,
+    currency: str,
+    kinds: Collection[Difference] = tuple(Difference),
+    refused: Callable[[Refused], JSONResponse] = detail_refusal,
+) -> APIRouter:
+    """``/bills/differences`` for ``bills``, planting ``kinds``; a provider-only trade is paid
+    in ``currency``; a refusal is answered by ``refused``."""
     routes = APIRouter(tags=["simulator: bills"])
 
     @routes.post("/bills/differences")
     async def plant(
         kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
-    ) -> dict[str, str]:
-        differences = bills.differences
-        if kind is Difference.AMOUNT_MISMATCH:
-            if not bills.knows(out_trade_no) or not 0 < abs(shift) <= MAX_MINOR:
-                raise HTTPException(400, "name a known out_trade_no and a shift of 1 or more")
-            differences.shifted[out_trade_no] = shift
-        elif kind is Difference.PROVIDER_ONLY:
-            out_trade_no = await bills.plant_provider_only(_amount(amount, currency))
-        elif kind is Difference.BAD_DIGEST:
-            differences.bad_digest = True
-        elif kind is Difference.BAD_TOTALS:
-            differences.bad_totals = True
-        else:
-            differences.early = True
-        return {"planted": kind.value, "out_trade_no": out_trade_no}
+    ) -> JSONResponse:
+        try:
+            if kind not in kinds:
+                raise Refused(f"these bills have no {kind}: only {', '.join(kinds)}")
+            out_trade_no = await _plant(bills, kind, out_trade_no, shift, amount, currency)
+        except Refused as refusal:
+            return refused(refusal)
+        return JSONResponse({"planted": kind.value, "out_trade_no": out_trade_no})
 
     @routes.delete("/bills/differences")
-    async def clear() -> dict[str, str]:
+    async def clear() -> JSONResponse:
         bills.differences.clear()
-        return {"planted": ""}
+        return JSONResponse({"planted": ""})
 
     return routes
 
@@ -80,11 +100,33 @@ def billed_amount(differences: BillDifferences, out_trade_no: str, amount_minor:
     return max(differences.shift(out_trade_no, amount_minor), 1)
 
 
+async def _plant(
+    bills: Billed, kind: Difference, out_trade_no: str, shift: int, amount: str, currency: str
+) -> str:
+    """Plant ``kind``; the trade it is about (a provider-only one: the new trade's)."""
+    differences = bills.differences
+    if kind is Difference.AMOUNT_MISMATCH:
+        if not bills.knows(out_trade_no):
+            raise Refused(f"no trade {out_trade_no!r} to shift", unknown_trade=True)
+        if not 0 < abs(shift) <= MAX_MINOR:
+            raise Refused(f"shift is 1 to {MAX_MINOR} minor units, either way")
+        differences.shifted[out_trade_no] = shift
+    elif kind is Difference.PROVIDER_ONLY:
+        out_trade_no = await bills.plant_provider_only(_amount(amount, currency))
+    elif kind is Difference.BAD_DIGEST:
+        differences.bad_digest = True
+    elif kind is Difference.BAD_TOTALS:
+        differences.bad_totals = True
+    else:
+        differences.early = True
+    return out_trade_no
+
+
 def _amount(text: str, currency: str) -> Money:
     try:
         amount = Money.parse(text, currency)
     except InvalidAmount as error:
-        raise HTTPException(400, str(error)) from error
+        raise Refused(str(error)) from error
     if not 0 < amount.minor <= MAX_MINOR:
-        raise HTTPException(400, f"amount is 0.01 to 1000000.00 {currency}")
+        raise Refused(f"amount is 0.01 to 1000000.00 {currency}")
     return amount

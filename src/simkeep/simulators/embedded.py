@@ -3,12 +3,15 @@ simulators, and our adapters wired to them.
 
 Design overview
 ---------------
-``build_simulators`` makes an Alipay and a WeChat Pay simulator for the merchant whose key
-pair is kept in ``keys_dir``, with their own platform keys kept there too
-(``simulators.keys``: made by the first process to start, read by the rest);
-``simulators_app`` serves both under ``/alipay`` and ``/wechatpay``. ``simulator_adapters``
-builds our adapters for simulators at a base URL from those same kept keys, so any process
-on the same ``keys_dir`` is the same merchant and verifies the same providers.
+``build_simulators`` makes every provider's simulator (``Simulators``: Alipay and WeChat Pay
+with their payment agreements, and every kit) for the merchant whose key pair is kept in
+``keys_dir``, with their own platform keys kept there too (``simulators.keys``: made by the
+first process to start, read by the rest), and — given ``simulator_records`` — their records
+read back from that directory (``simulators.records``); ``simulators_app`` serves them under
+``/alipay``, ``/wechatpay`` and ``/<provider>``, saving the records before each answer when
+they are kept. ``simulator_adapters`` builds our adapters for simulators at a base URL from
+those same kept keys, so any process on the same ``keys_dir`` is the same merchant and
+verifies the same providers.
 
 ``EmbeddedProviders.build`` (the embedded default: one process) mounts the simulators under
 ``/_sim`` for the payer's browser, and our adapters know them by their public URLs (the
@@ -18,7 +21,8 @@ HTTPS. The simulators deliver their notifications to our notify endpoints at
 ``public_url`` over real HTTP, as the providers do — or, given ``notify`` (the demo data,
 made with no server running), hand each one as it arrived to ``notify`` with the adapter
 that verifies it, and pass its answer back. ``tick`` sends whatever notification retries
-are due. The simulators' trades live in that process's memory.
+are due, and ``close`` saves the records once more. Without ``simulator_records`` the
+simulators' trades live in that process's memory only.
 
 With several processes (web apps and workers beside each other), the simulators run in a
 process of their own (``simulators.server``, ``simkeep simulators serve``) at
@@ -55,6 +59,7 @@ from simkeep.simulators.alipay_routes import alipay_router
 from simkeep.simulators.delivery import Deliver, Reply, http_deliver
 from simkeep.simulators.keys import kept_key_pair, public_key_id
 from simkeep.simulators.kits import KITS, Simulated
+from simkeep.simulators.records import Kept, KeptRecords, SavingRecords
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_papay import WeChatPapay, wechatpay_papay_router
 from simkeep.simulators.wechatpay_routes import wechatpay_router
@@ -98,13 +103,59 @@ class _HandedOver:
 
 
 @dataclass
-class EmbeddedProviders:
-    app: FastAPI
+class Simulators:
+    """Every provider's simulator in one process, and where their records are kept (none:
+    in memory only)."""
+
     alipay: AlipaySimulator
     wechatpay: WeChatPaySimulator
+    agreements: AlipayAgreements  # Alipay's 商家扣款, beside its gateway
+    papay: WeChatPapay  # WeChat Pay's 委托代扣
     others: dict[Provider, Simulated]  # the kits' simulators
+    records: KeptRecords | None = None
+
+    def books(self) -> dict[str, dict[str, Kept]]:
+        """What each provider's records file holds: its simulators, by part."""
+        kits: dict[str, dict[str, Kept]] = {
+            provider.value: {"gateway": simulator} for provider, simulator in self.others.items()
+        }
+        return kits | {
+            Provider.ALIPAY.value: {"gateway": self.alipay, "agreements": self.agreements},
+            Provider.WECHATPAY.value: {"gateway": self.wechatpay, "papay": self.papay},
+        }
+
+    async def deliver_due(self, now: datetime | None = None) -> None:
+        """Send the notification (re)tries that are due, and save what they changed."""
+        await self.alipay.deliver_pending(now)
+        await self.wechatpay.deliver_due(now=now)
+        for simulator in self.others.values():
+            await simulator.deliver_due(now=now)
+        self.save()
+
+    def save(self) -> None:
+        """Write the records that changed, when they are kept."""
+        if self.records is not None:
+            self.records.save()
+
+
+@dataclass
+class EmbeddedProviders:
+    app: FastAPI
+    simulators: Simulators
     adapters: dict[Provider, PaymentProviderAdapter]
     http: httpx.AsyncClient
+
+    @property
+    def alipay(self) -> AlipaySimulator:
+        return self.simulators.alipay
+
+    @property
+    def wechatpay(self) -> WeChatPaySimulator:
+        return self.simulators.wechatpay
+
+    @property
+    def others(self) -> dict[Provider, Simulated]:
+        return self.simulators.others
 
     @classmethod
     def build(
@@ -113,34 +164,27 @@ class EmbeddedProviders:
         public = settings.public_url.rstrip("/")
         adapters: dict[Provider, PaymentProviderAdapter] = {}  # filled below
         handed = _HandedOver(notify, adapters) if notify is not None else None
-        alipay, wechatpay = build_simulators(
+        simulators = build_simulators(
             settings,
             clock,
             base_url=f"{public}/_sim",
             deliver_alipay=handed.alipay if handed else alipay_simulator.http_deliver,
             deliver_wechatpay=handed.wechatpay if handed else wechatpay_simulator.http_deliver,
-        )
-        others = build_kits(
-            settings,
-            clock,
-            base_url=f"{public}/_sim",
             deliver=handed.to if handed else lambda provider: http_deliver,
         )
-        app = simulators_app(alipay, wechatpay, others)
+        app = simulators_app(simulators)
         in_process = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         in_process.mount("/_sim", app)
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process))
         adapters |= simulator_adapters(settings, clock, base_url=f"{public}/_sim", http=http)
-        return cls(app, alipay, wechatpay, others, adapters, http)
+        return cls(app, simulators, adapters, http)
 
     async def tick(self, now: datetime) -> None:
         """Send the notification (re)tries that are due."""
-        await self.alipay.deliver_pending(now)
-        await self.wechatpay.deliver_due(now=now)
-        for simulator in self.others.values():
-            await simulator.deliver_due(now=now)
+        await self.simulators.deliver_due(now)
 
     async def close(self) -> None:
+        self.simulators.save()
         await self.http.aclose()
 
 
@@ -149,12 +193,43 @@ def build_simulators(
     clock: Clock,
     *,
     base_url: str,
-    deliver_alipay: alipay_simulator.Deliver = alipay_simulator.http_deliver,
-    deliver_wechatpay: wechatpay_simulator.Deliver = wechatpay_simulator.http_deliver,
+    deliver_alipay: alipay_simulator.Deliver,
+    deliver_wechatpay: wechatpay_simulator.Deliver,
+    deliver: Callable[[Provider], Deliver],
     time_scale: float = 1.0,
+) -> Simulators:
+    """Every simulator for the merchant kept in ``keys_dir``, served at ``base_url``
+    (``…/alipay``, ``…/wechatpay``, ``…/<provider>``), their keys kept there too; given
+    ``simulator_records``, their records are kept in that directory and read back now
+    (``records.RecordsUnreadable`` when a file cannot be)."""
+    alipay, wechatpay = _mainland(
+        settings,
+        clock,
+        base_url=base_url,
+        deliver_alipay=deliver_alipay,
+        deliver_wechatpay=deliver_wechatpay,
+        time_scale=time_scale,
+    )
+    others = build_kits(settings, clock, base_url=base_url, deliver=deliver, time_scale=time_scale)
+    simulators = Simulators(
+        alipay, wechatpay, AlipayAgreements(alipay), WeChatPapay(wechatpay), others
+    )
+    if settings.simulator_records:
+        simulators.records = KeptRecords(Path(settings.simulator_records), simulators.books())
+        simulators.records.load()
+    return simulators
+
+
+def _mainland(
+    settings: Settings,
+    clock: Clock,
+    *,
+    base_url: str,
+    deliver_alipay: alipay_simulator.Deliver,
+    deliver_wechatpay: wechatpay_simulator.Deliver,
+    time_scale: float,
 ) -> tuple[AlipaySimulator, WeChatPaySimulator]:
-    """Both simulators for the merchant kept in ``keys_dir``, served at ``base_url``
-    (``…/alipay``, ``…/wechatpay``), their keys kept there too."""
+    """The Alipay and WeChat Pay simulators, at ``…/alipay`` and ``…/wechatpay``."""
     keys_dir = Path(settings.keys_dir)
     merchant = kept_key_pair(keys_dir, "merchant")
     alipay = AlipaySimulator(
@@ -209,19 +284,19 @@ def build_kits(
     return built
 
 
-def simulators_app(
-    alipay: AlipaySimulator, wechatpay: WeChatPaySimulator, others: Mapping[Provider, Simulated]
-) -> FastAPI:
+def simulators_app(simulators: Simulators) -> FastAPI:
     """The simulators over HTTP: Alipay and WeChat Pay under ``/alipay`` and ``/wechatpay``,
     each with its payment agreements (Alipay 商家扣款, WeChat Pay 委托代扣), and every kit
-    under ``/<provider>``."""
+    under ``/<provider>``; their kept records saved before each answer."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     for kit in KITS:
-        app.include_router(kit.router(others[kit.provider]), prefix=f"/{kit.name}")
-    app.include_router(alipay_router(alipay), prefix="/alipay")
-    app.include_router(alipay_agreements_router(AlipayAgreements(alipay)), prefix="/alipay")
-    app.include_router(wechatpay_router(wechatpay), prefix="/wechatpay")
-    app.include_router(wechatpay_papay_router(WeChatPapay(wechatpay)), prefix="/wechatpay")
+        app.include_router(kit.router(simulators.others[kit.provider]), prefix=f"/{kit.name}")
+    app.include_router(alipay_router(simulators.alipay), prefix="/alipay")
+    app.include_router(alipay_agreements_router(simulators.agreements), prefix="/alipay")
+    app.include_router(wechatpay_router(simulators.wechatpay), prefix="/wechatpay")
+    app.include_router(wechatpay_papay_router(simulators.papay), prefix="/wechatpay")
+    if simulators.records is not None:
+        app.add_middleware(SavingRecords, records=simulators.records)
     return app
 
 

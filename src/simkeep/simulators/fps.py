@@ -27,7 +27,8 @@ transfer of the QR code last scanned with that reference, or a transfer of ``amo
 when none was scanned, optionally carrying another ``reference`` (wrong or empty). ``faults``
 injects drop, duplicate, bad signature, tampered amount (the body sent is not the body
 signed) and stale timestamp. ``records()`` gives every transfer by the reference it
-carried, for the fault harness's checker. The records themselves (transfers, webhooks,
+carried, for the fault harness's checker; ``snapshot`` and ``restore`` keep them across
+restarts (``simulators.records``). The records themselves (transfers, webhooks,
 faults, the schedule, ``accepted``) are in ``fps_transfers``. FPS QR codes carry no expiry:
 a transfer may arrive for an order long expired, and the merchant decides.
 
@@ -122,6 +123,17 @@ class FpsBankSimulator:
         self._time_scale = time_scale
         self.fee_minor = fee_minor
         self.bills = FpsBills(self, clock=clock)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the bank remembers across restarts (``simulators.records``): the transfers,
+        the webhooks with their attempts, and the merchant's account with its payouts."""
+        payouts = self.payouts.snapshot()
+        return {"transfers": self.transfers, "notices": self.notices, "payouts": payouts}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
+        self.transfers, self.notices = snapshot["transfers"], snapshot["notices"]
+        self.payouts.restore(snapshot["payouts"])
 
     def scan(self, payload: str) -> Transfer:
         """The payer's app reads a QR payload: a PENDING transfer to our merchant."""

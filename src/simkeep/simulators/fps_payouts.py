@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from simkeep.clock import Clock
-from simkeep.payments.model import NotificationRejected
-from simkeep.payments.providers.fps_bank import CURRENCY, json_object
+from simkeep.payments.model import NotificationRejected, json_object
+from simkeep.payments.providers.fps_bank import CURRENCY
 from simkeep.payments.providers.fps_payouts import (
     REASONS,
     PayoutAnswer,
@@ -86,6 +87,20 @@ class PayoutBook:
         self.balance_minor = 0
         self._clock = clock
         self._settle_after = settle_after
+
+    def snapshot(self) -> dict[str, Any]:
+        """The account and its payouts, as ``simulators.records`` keeps them."""
+        return {
+            "payouts": self.payouts,
+            "known_accounts": self.known_accounts,
+            "received": self.received,
+            "balance_minor": self.balance_minor,
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        self.payouts, self.received = snapshot["payouts"], snapshot["received"]
+        self.known_accounts = snapshot["known_accounts"]
+        self.balance_minor = snapshot["balance_minor"]
 
     def credited(
         self, fps_txn_id: str, amount_minor: int, *, payer: Mapping[str, str], fee_minor: int

@@ -18,7 +18,7 @@ from its public URL (``registered_webhook``). Their notifications all go through
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,14 @@ class Simulated(Protocol):
 
     def records(self) -> list[dict[str, Any]]:
         """Every trade as the provider records it (``GET /_sim/records``)."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """What it must remember across restarts, as plain records (``simulators.records``)."""
+        ...
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
         ...
 
 

@@ -2,14 +2,17 @@
 
 Design overview
 ---------------
-``simulators_server`` serves both simulators (``embedded.build_simulators``: the merchant,
-Alipay and WeChat Pay keys kept in ``keys_dir``) under ``/_sim/alipay`` and
-``/_sim/wechatpay`` at ``simulators_url``. A web app and workers given the same ``keys_dir``
-and ``SIMKEEP_SIMULATORS_URL`` reach them over HTTP exactly as they reach the real gateways,
-and each paid trade's notification goes over HTTP to the notify URL its order gave (the web
+``simulators_server`` serves every provider's simulator (``embedded.build_simulators``: the
+merchant's and the providers' keys kept in ``keys_dir``) under ``/_sim/<provider>`` at
+``simulators_url``. A web app and workers given the same ``keys_dir`` and
+``SIMKEEP_SIMULATORS_URL`` reach them over HTTP exactly as they reach the real gateways, and
+each paid trade's notification goes over HTTP to the notify URL its order gave (the web
 app's public URL), on the providers' retry ladders scaled by ``time_scale`` — a background
 task sends what is due every ``TICK``. So the providers outlive any crash of simkeep's own
-processes, as real ones do; the fault harness (``make chaos``) runs them this way.
+processes, as real ones do; the fault harness (``make chaos``) runs them this way. Given
+``simulator_records``, they outlive their own restarts too: their records are read back from
+that directory at start and saved before each answer and after each round of notifications
+(``simulators.records``).
 
 Echoes: a real provider sometimes delivers a notification twice, the copy late and out of
 order. ``echo_percent`` of the attempts are sent once more after a random 0.5–15 s (random
@@ -39,7 +42,7 @@ from simkeep.simulators import alipay_trades as alipay_simulator
 from simkeep.simulators import wechatpay_trades as wechatpay_simulator
 from simkeep.simulators.alipay import AlipaySimulator
 from simkeep.simulators.delivery import Deliver, Reply, http_deliver
-from simkeep.simulators.embedded import build_kits, build_simulators, simulators_app
+from simkeep.simulators.embedded import Simulators, build_simulators, simulators_app
 from simkeep.simulators.kits import KIT_BY_PROVIDER
 from simkeep.simulators.wechatpay import WeChatPaySimulator
 from simkeep.simulators.wechatpay_trades import ACCEPTED
@@ -113,30 +116,19 @@ def simulators_server(
 ) -> FastAPI:
     """The simulators' own app, served at ``settings.simulators_url``."""
     echoes = Echoes(echo_percent, random.Random(seed))  # noqa: S311 - a test schedule
-    alipay, wechatpay = build_simulators(
+    simulators = build_simulators(
         settings,
         clock,
         base_url=f"{settings.simulators_url.rstrip('/')}/_sim",
         deliver_alipay=echoes.alipay(alipay_simulator.http_deliver),
         deliver_wechatpay=echoes.wechatpay(wechatpay_simulator.http_deliver),
-        time_scale=time_scale,
-    )
-    others = build_kits(
-        settings,
-        clock,
-        base_url=f"{settings.simulators_url.rstrip('/')}/_sim",
         deliver=lambda provider: echoes.kit(http_deliver, KIT_BY_PROVIDER[provider].accepted),
         time_scale=time_scale,
     )
-    senders: list[Callable[[], Awaitable[object]]] = [
-        alipay.deliver_pending,
-        wechatpay.deliver_due,
-        *(simulator.deliver_due for simulator in others.values()),
-    ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        notifier = asyncio.create_task(_notify_forever(senders))
+        notifier = asyncio.create_task(_notify_forever(simulators))
         try:
             yield
         finally:
@@ -149,20 +141,30 @@ def simulators_server(
 
     @app.get("/_sim/records")
     async def records() -> dict[str, Any]:
+        others = simulators.others
         kits = {provider.value: simulator.records() for provider, simulator in others.items()}
-        return provider_records(alipay, wechatpay, echoes) | kits
+        return provider_records(simulators.alipay, simulators.wechatpay, echoes) | kits
 
-    app.mount("/_sim", simulators_app(alipay, wechatpay, others))
+    app.mount("/_sim", simulators_app(simulators))
     return app
 
 
-async def _notify_forever(senders: list[Callable[[], Awaitable[object]]]) -> None:
+async def _notify_forever(simulators: Simulators) -> None:
+    senders: list[Callable[[], Awaitable[object]]] = [
+        simulators.alipay.deliver_pending,
+        simulators.wechatpay.deliver_due,
+        *(simulator.deliver_due for simulator in simulators.others.values()),
+    ]
     while True:
         for send in senders:
             try:
                 await send()
             except Exception:
                 log.exception("simulators.notify_failed")
+        try:
+            simulators.save()
+        except OSError:  # a full disk: the records stay in memory until the next round
+            log.exception("simulators.save_failed")
         await asyncio.sleep(TICK)
 
 

@@ -3,22 +3,20 @@ and the tests.
 
 Design overview
 ---------------
-``UnionPaySimulator`` knows one merchant (``merId``, public key, ``certId``), holds UnionPay's
-certificates and signing key (``unionpay_pki``, kept in ``key_dir`` so that every process
-signs alike), keeps trades in memory (``unionpay_trades``) and reads time from an injected
-``Clock``. A request — the browser's consume form, the merchant's query — is taken only
-when signed by the merchant's key, with the merchant's ``certId``, the expected
-``txnType``/``txnSubType``/``bizType``, ``version`` 5.1.0 and ``signMethod`` 01. Every answer
-and notification is signed with the leaf key and carries its certificate in
-``signPubKeyCert``.
+``UnionPaySimulator`` knows one merchant (``merId``, public key, ``certId``), keeps trades in
+memory (``unionpay_trades``) and reads time from an injected ``Clock``; its signatures and
+back-notifications are ``unionpay_notifier``'s (UnionPay's certificates and signing key, kept
+in ``key_dir`` so that every process signs alike). A request — the browser's consume form,
+the merchant's query — is taken only when signed by the merchant's key, with the merchant's
+``certId``, the expected ``txnType``/``txnSubType``/``bizType``, ``version`` 5.1.0 and
+``signMethod`` 01. Every answer and notification is signed with the leaf key and carries
+its certificate in ``signPubKeyCert``.
 
 A trade is paid on the cashier (``unionpay_routes``) with a test card and the password, or
 by the test hook; ``payTimeout`` passed, it expires and nothing pays it. A payment sends one
-back-notification (form POST to ``backUrl``) through the injected ``Deliver`` at once and
-then on ``RETRY_SCHEDULE_SECONDS`` scaled by ``time_scale``, signed afresh each time, until
-the merchant answers HTTP 200 (``accepted``). ``deliver_due(now)`` sends what is due, so
-tests move a ``FixedClock`` instead of sleeping. ``faults`` injects drop, duplicate, bad
-signature, tampered amount, stale ``txnTime`` and a self-signed certificate.
+back-notification (form POST to ``backUrl``) at once and then on UnionPay's schedule until
+the merchant takes it; ``deliver_due(now)`` sends what is due, so tests move a
+``FixedClock`` instead of sleeping.
 
 A refund (``backTransReq.do``, 退货) of a paid consume is checked and kept by
 ``unionpay_refunds``; it is paid back ``REFUND_SECONDS`` (scaled) after it was taken, when
@@ -27,7 +25,9 @@ the same schedule, signed and faulted like a consume's notification.
 
 Each paid consume costs the merchant UnionPay's fee (``fee_rate_bp``, 0.55 % unless told
 otherwise), which its refunds give back pro rata; ``bills`` (``unionpay_bill``) answers the
-file transfer with the day's flow file, written from these records.
+file transfer with the day's flow file, written from these records. ``snapshot`` and
+``restore`` keep the trades, refunds and notifications across restarts
+(``simulators.records``).
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
-
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from simkeep.clock import Clock
 from simkeep.payments.providers.unionpay_signing import (
@@ -50,14 +47,13 @@ from simkeep.payments.providers.unionpay_signing import (
     beijing_time,
     parse_amount,
     parse_beijing_time,
-    signed,
     verify_fields,
 )
-from simkeep.payments.signing import KeyPair, load_private_key, load_public_key
+from simkeep.payments.signing import load_public_key
 from simkeep.simulators.bill_rules import fee_of
 from simkeep.simulators.delivery import Deliver, http_deliver
 from simkeep.simulators.unionpay_bill import UnionPayBills
-from simkeep.simulators.unionpay_pki import kept_pki, self_signed_leaf
+from simkeep.simulators.unionpay_notifier import UnionPayNotifier
 from simkeep.simulators.unionpay_refunds import (
     ORIG_RESP_CODES,
     REFUND_SECONDS,
@@ -69,13 +65,10 @@ from simkeep.simulators.unionpay_trades import (
     DECLINED_CARD,
     GOOD_CARD,
     PASSWORD,
-    RETRY_SCHEDULE_SECONDS,
     SMS_CARD,
     SMS_CODE,
     UNKNOWN_CARD,
     CashierRefusal,
-    Delivery,
-    Faults,
     GatewayRefusal,
     SimTrade,
     TradeState,
@@ -89,12 +82,10 @@ CONSUME = {"txnType": "01", "txnSubType": "01", "bizType": "000201"}
 QUERY = {"txnType": "00", "txnSubType": "00", "bizType": "000000"}
 REFUND = {"txnType": "04", "txnSubType": "00", "bizType": "000201"}
 CONSUME_FIELDS = ("orderId", "txnTime", "txnAmt", "currencyCode", "backUrl", "payTimeout")
-STALE_BY = timedelta(days=4)
 FEE_RATE_BP = 55  # UnionPay's fee on a consume, 0.55 %
-FORM = "application/x-www-form-urlencoded;charset=UTF-8"
 
 
-class UnionPaySimulator:
+class UnionPaySimulator(UnionPayNotifier):
     """UnionPay's gateway for one merchant: consumes, the cashier, queries, notifications."""
 
     def __init__(
@@ -111,23 +102,27 @@ class UnionPaySimulator:
         time_scale: float = 1.0,
         fee_rate_bp: int = FEE_RATE_BP,
     ) -> None:
+        super().__init__(key_dir=key_dir, clock=clock, deliver=deliver, time_scale=time_scale)
         self.mer_id = mer_id
         self.merchant_name = merchant_name
         self.public_base_url = public_base_url.rstrip("/")
-        self.pki = kept_pki(key_dir, now=clock.now())
-        self.faults = Faults()
         self.trades: dict[tuple[str, str], SimTrade] = {}
-        self.deliveries: dict[str, Delivery] = {}  # by queryId
         self.refund_book = RefundBook(delay=timedelta(seconds=REFUND_SECONDS * time_scale))
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_cert_id = merchant_cert_id
-        self._sign_key = load_private_key(self.pki.sign_keys.private_pem)
-        self._forged: tuple[bytes, KeyPair] | None = None
-        self._clock = clock
-        self._deliver = deliver
-        self._time_scale = time_scale
         self.fee_rate_bp = fee_rate_bp
         self.bills = UnionPayBills(self, clock=clock)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What UnionPay remembers across restarts (``simulators.records``): the consumes,
+        the refunds and the notifications with their attempts."""
+        refunds = self.refund_book.refunds
+        return {"trades": self.trades, "refunds": refunds, "deliveries": self.deliveries}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
+        self.trades, self.deliveries = snapshot["trades"], snapshot["deliveries"]
+        self.refund_book.refunds = snapshot["refunds"]
 
     def check_request(self, fields: Mapping[str, str], kind: Mapping[str, str]) -> None:
         """Refuse a request that is not this kind, for this merchant, signed by its key."""
@@ -220,14 +215,6 @@ class UnionPaySimulator:
             {**answer, "respCode": SUCCESS, "respMsg": "成功[0000000]", "queryId": refund.query_id}
         )
 
-    def sign(
-        self, fields: Mapping[str, str], *, key: rsa.RSAPrivateKey | None = None, cert: bytes = b""
-    ) -> dict[str, str]:
-        """``fields`` with ``signMethod``, ``signPubKeyCert`` and UnionPay's ``signature``."""
-        certificate = (cert or self.pki.sign_cert_pem).decode("ascii")
-        content = {**fields, "signMethod": SIGN_METHOD, "signPubKeyCert": certificate}
-        return signed(key or self._sign_key, content)
-
     def trade(self, query_id: str) -> SimTrade:
         """The trade of a cashier page, expired if its ``payTimeout`` has passed."""
         for trade in self.trades.values():
@@ -288,15 +275,12 @@ class UnionPaySimulator:
         back-notification attempt due."""
         instant = now or self._clock.now()
         self.pay_back_due(instant)
-        for delivery in [d for d in self.deliveries.values() if not d.done]:
-            if delivery.next_at <= instant:
-                await self._attempt(delivery, instant)
+        await self.send_due(instant)
 
     def next_due(self) -> datetime | None:
         """When the next pending attempt or refund is due, if any."""
-        pending = [d.next_at for d in self.deliveries.values() if not d.done]
         refund_due = self.refund_book.next_due()
-        return min([*pending, *([refund_due] if refund_due else [])], default=None)
+        return min([*self.pending(), *([refund_due] if refund_due else [])], default=None)
 
     def records(self) -> list[dict[str, Any]]:
         """Every trade as UnionPay records it, with its notification's attempts."""
@@ -323,7 +307,7 @@ class UnionPaySimulator:
     def pay_back_due(self, now: datetime) -> None:
         """Pay back the refunds whose time has come, and queue their notifications."""
         for refund in self.refund_book.pay_back_due(now):
-            self.deliveries[refund.query_id] = Delivery(refund.query_id, refund.back_url, now)
+            self.queue(refund.query_id, refund.back_url, now)
 
     async def _settle(self, trade: SimTrade, card: str, *, notify: bool = True) -> None:
         now = self._clock.now()
@@ -333,7 +317,7 @@ class UnionPaySimulator:
         trade.trace_no, trade.trace_time, trade.settle_date = digits(6), trace[4:], trace[4:8]
         trade.paid_at, trade.fee = now, fee_of(trade.amount, self.fee_rate_bp)
         if notify:
-            self.deliveries[trade.query_id] = Delivery(trade.query_id, trade.back_url, now)
+            self.queue(trade.query_id, trade.back_url, now)
             await self.deliver_due(now)
 
     def _current(self, trade: SimTrade) -> SimTrade:
@@ -373,36 +357,6 @@ class UnionPaySimulator:
             "respCode": SUCCESS,
             "respMsg": "成功[0000000]",
         }
-
-    def _signed_notification(self, query_id: str) -> dict[str, str]:
-        fields = self._notification(query_id)
-        if self.faults.stale_timestamp:
-            fields["txnTime"] = beijing_time(parse_beijing_time(fields["txnTime"]) - STALE_BY)
-        if self.faults.self_signed_cert:
-            self._forged = self._forged or self_signed_leaf(self._clock.now())
-            cert, keys = self._forged
-            return self.sign(fields, key=load_private_key(keys.private_pem), cert=cert)
-        if self.faults.bad_signature:
-            return self.sign(fields, key=load_private_key(KeyPair.generate().private_pem))
-        notification = self.sign(fields)
-        if self.faults.tampered_amount:
-            notification["txnAmt"] = str(int(fields["txnAmt"]) // 100 or 1)
-        return notification
-
-    async def _attempt(self, delivery: Delivery, now: datetime) -> None:
-        if self.faults.drop:
-            delivery.done = True
-            return
-        for _ in range(2 if self.faults.duplicate else 1):
-            body = urlencode(self._signed_notification(delivery.query_id)).encode("ascii")
-            reply = await self._deliver(delivery.url, {"Content-Type": FORM}, body)
-            delivery.replies.append(reply)
-        delivery.attempts += 1
-        if accepted(delivery.replies[-1]) or delivery.attempts >= len(RETRY_SCHEDULE_SECONDS):
-            delivery.done = True
-            return
-        delay = RETRY_SCHEDULE_SECONDS[delivery.attempts] * self._time_scale
-        delivery.next_at = now + timedelta(seconds=delay)
 
 
 def _payable(trade: SimTrade) -> SimTrade:

@@ -7,7 +7,7 @@ Design overview
 (``txnType`` 76, ``txnSubType`` 01, ``bizType`` 000000) with ``fileType`` 00, and finds the
 day by ``settleDate`` (``MMDD``): the latest such day up to today, Beijing time. A day not
 over yet is ``98`` 文件不存在, UnionPay's answer before its file is made. A day that is over
-is written when asked (``payments.bills.unionpay``): the consumes paid that day, by when
+is written when asked (``payments.bills.unionpay_flow``): the consumes paid that day, by when
 they were paid, and the refunds paid back that day, by when they were paid back, in time
 order (consumes first within a second, otherwise as they were taken); zipped as
 ``<merId>_<yyyyMMdd>.zip`` and handed over in the signed answer as ``fileName`` and
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from simkeep.clock import Clock
 from simkeep.money import Money
-from simkeep.payments.bills.unionpay import (
+from simkeep.payments.bills.unionpay_flow import (
     CONSUME,
     REFUND,
     FlowRecord,

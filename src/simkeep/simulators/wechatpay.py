@@ -27,7 +27,9 @@ A paid trade gets one ``TRANSACTION.SUCCESS`` notification, a refund that names 
 (``POST /pay/{out_trade_no}``) stand in for the payer; an H5 payer is sent back to the
 ``redirect_url`` the merchant appended to the ``h5_url``, if it is on the merchant's own
 site (the host of the order's notify URL stands in for the registered H5 domain).
-``records()`` gives every trade as the provider sees it, for the fault harness's checker.
+``records()`` gives every trade as the provider sees it, for the fault harness's checker;
+``snapshot`` and ``restore`` keep the trades, refunds and notifications across restarts
+(``simulators.records``).
 
 Every payment costs the merchant WeChat Pay's fee (``fee_rate_bp``: Mainland 0.6 %, HK
 1.0 %, unless told otherwise), which its refunds give back pro rata; ``bills``
@@ -126,6 +128,16 @@ class WeChatPayPlatform(V3Notifier):
         self._merchant_key = load_public_key(merchant_public_key_pem)
         self._merchant_serial_no = merchant_serial_no
         self.bills = WeChatPayBills(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What WeChat Pay remembers across restarts (``simulators.records``): the trades,
+        the refunds and the notifications with their attempts."""
+        return {"trades": self.trades, "refunds": self.refunds, "deliveries": self.deliveries}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot``, just after being built."""
+        self.trades, self.refunds = snapshot["trades"], snapshot["refunds"]
+        self.deliveries = snapshot["deliveries"]
 
     def now(self) -> datetime:
         """The platform's time."""

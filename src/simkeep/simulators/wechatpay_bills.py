@@ -61,7 +61,6 @@ URL_LIFETIME = timedelta(seconds=30)
 LINE_END = "\r\n"
 ZERO = "0.00"
 RATE_SCALE = 100_000_000  # exchange rates are written ×10⁸, as the API gives them
-MAX_PROVIDER_ONLY = 10**8  # minor units a planted trade may charge
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,21 +127,22 @@ class WeChatPayBills:
             raise SimulatorError(400, "PARAM_ERROR", "mchid must be the merchant's")
         return self.bill_file(_day(query.get("date", ""), "%Y%m%d"))
 
-    async def plant_provider_only(self, total: int) -> SimTrade:
+    def knows(self, out_trade_no: str) -> bool:
+        return out_trade_no in self.platform.trades
+
+    async def plant_provider_only(self, amount: Money) -> str:
         """A trade paid now that the merchant never created (and is never told of)."""
-        if not 0 < total <= MAX_PROVIDER_ONLY:
-            raise SimulatorError(400, "PARAM_ERROR", "amount is 0.01 to 1000000.00")
         number = f"WXONLY{len(self.platform.trades) + 1:08d}"
         self.platform.trades[number] = SimTrade(
             out_trade_no=number,
             trade_type="NATIVE",
             description="扫码支付",
-            total=total,
-            currency=self.platform.api.currency,
+            total=amount.minor,
+            currency=amount.currency,
             notify_url="",
             time_expire=None,
         )
-        return await self.platform.pay(number, success=True, notify=False)
+        return (await self.platform.pay(number, success=True, notify=False)).out_trade_no
 
     def _payments(self, day: date) -> list[dict[str, str]]:
         rows = []

@@ -64,6 +64,14 @@ class WeChatPapay:
         self.contracts: dict[str, SimContract] = {}
         self.outcomes: dict[str, bool] = {}  # applied charges still to be carried out
 
+    def snapshot(self) -> dict[str, Any]:
+        """The contracts, as ``simulators.records`` keeps them (an applied charge is carried
+        out within its request)."""
+        return {"contracts": self.contracts}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        self.contracts = snapshot["contracts"]
+
     def pre_sign(self, body: Mapping[str, Any]) -> dict[str, str]:
         if body.get("appid") != self.sim.appid:
             raise SimulatorError(400, "PARAM_ERROR", "appid must be the merchant's")

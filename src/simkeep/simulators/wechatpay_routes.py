@@ -6,11 +6,9 @@ paths are the simulator's ``V3Api``'s, so WeChat Pay HK's global API is served b
 routes.
 
 The hooks: ``POST /pay/{out_trade_no}?outcome=success|fail|silent`` (``silent``: paid, and
-the merchant never told), and ``POST /bills/differences?kind=…`` to plant a difference in
-the bills made after — ``amount_mismatch`` (``out_trade_no``, ``shift`` in minor units, 100
-unless given), ``provider_only`` (a trade of ``amount``, in major units of the API's
-currency, paid now that the merchant never created), ``bad_digest``, ``early`` (bills made
-before their day is over) — which ``DELETE /bills/differences`` clears."""
+the merchant never told), and the bills' ``/bills/differences`` (``bill_hooks``: every kind
+but ``bad_totals``, which WeChat Pay's bill has no trailer for; refusals answered as the API
+answers its own)."""
 
 from __future__ import annotations
 
@@ -22,14 +20,14 @@ from typing import Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from simkeep.money import InvalidAmount, Money
 from simkeep.payment_methods import Channel
 from simkeep.payments.providers.wechatpay_signing import STATEMENT_SHA1, json_bytes
+from simkeep.simulators.bill_hooks import Refused, bill_hooks
 from simkeep.simulators.bill_rules import Difference
 from simkeep.simulators.wechatpay import WeChatPayPlatform
 from simkeep.simulators.wechatpay_trades import DEMO_PASSWORD, SimTrade, SimulatorError, price
 
-MAX_SHIFT = 10**8  # minor units a planted amount difference may shift a trade by, either way
+BILL_DIFFERENCES = tuple(kind for kind in Difference if kind is not Difference.BAD_TOTALS)
 
 
 def _signed_response(
@@ -218,34 +216,9 @@ def _add_bill_routes(router: APIRouter, sim: WeChatPayPlatform) -> None:
             headers[STATEMENT_SHA1] = made.digest
             return Response(made.data, media_type="text/plain", headers=headers)
 
-    @router.post("/bills/differences")
-    async def plant(
-        kind: Difference, out_trade_no: str = "", shift: int = 100, amount: str = "0.01"
-    ) -> JSONResponse:
-        """Test hook: plant a difference in the bills made from now on."""
-        try:
-            if kind is Difference.AMOUNT_MISMATCH:
-                sim.find(out_trade_no)
-                if not 0 < abs(shift) <= MAX_SHIFT:
-                    raise SimulatorError(400, "PARAM_ERROR", "shift is 1 to 10⁸ minor units")
-                bills.differences.shifted[out_trade_no] = shift
-            elif kind is Difference.PROVIDER_ONLY:
-                total = _minor(amount, sim.api.currency)
-                out_trade_no = (await bills.plant_provider_only(total)).out_trade_no
-            elif kind is Difference.BAD_DIGEST:
-                bills.differences.bad_digest = True
-            elif kind is Difference.EARLY:
-                bills.differences.early = True
-            else:
-                raise SimulatorError(400, "PARAM_ERROR", f"WeChat Pay's bills have no {kind}")
-        except SimulatorError as error:
-            return JSONResponse(_error(error), error.status)
-        return JSONResponse({"planted": kind.value, "out_trade_no": out_trade_no})
-
-    @router.delete("/bills/differences")
-    async def clear() -> JSONResponse:
-        bills.differences.clear()
-        return JSONResponse({"planted": ""})
+    router.include_router(
+        bill_hooks(bills, currency=sim.api.currency, kinds=BILL_DIFFERENCES, refused=_refused)
+    )
 
 
 def _check_signed(sim: WeChatPayPlatform, request: Request) -> None:
@@ -255,11 +228,10 @@ def _check_signed(sim: WeChatPayPlatform, request: Request) -> None:
     sim.check_request(method="GET", path=path, body=b"", authorization=authorization)
 
 
-def _minor(amount: str, currency: str) -> int:
-    try:
-        return Money.parse(amount, currency).minor
-    except InvalidAmount as error:
-        raise SimulatorError(400, "PARAM_ERROR", str(error)) from error
+def _refused(refused: Refused) -> JSONResponse:
+    """A difference the bill hooks will not plant, refused as WeChat Pay refuses."""
+    status, code = (404, "ORDER_NOT_EXIST") if refused.unknown_trade else (400, "PARAM_ERROR")
+    return JSONResponse({"code": code, "message": refused.message}, status)
 
 
 def _error(error: SimulatorError) -> dict[str, str]:

@@ -71,6 +71,7 @@ class StaffMember:
     second_factor: bool  # this session passed the second factor (else it may only enrol)
     agent_id: int | None = None  # an agent's or a clerk's company
     outlet_id: int | None = None  # a clerk's outlet
+    seen: int | None = None  # the primary's position after their last write (``replicas``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,10 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
     """The member of staff a live session token belongs to, or None."""
     m, s = t.members.c, t.sessions.c
     query = (
-        select(m.id, m.username, m.display_name, m.role, s.second_factor, m.agent_id, m.outlet_id)
+        select(
+            *(m.id, m.username, m.display_name, m.role, s.second_factor),
+            *(m.agent_id, m.outlet_id, s.seen_lsn),
+        )
         .join(t.sessions, s.staff_id == m.id)
         .where(
             s.token_digest == token_digest(token),
@@ -186,6 +190,7 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> StaffMembe
             bool(row[4]),
             agent_id=row.agent_id,
             outlet_id=row.outlet_id,
+            seen=row.seen_lsn,
         )
 
     return await db.read(read)

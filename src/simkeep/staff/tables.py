@@ -50,6 +50,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
+    Column("seen_lsn", BigInteger),  # migration 0028: the primary's position after their write
     Index("ix_staff_sessions_staff", "staff_id"),
 )
 

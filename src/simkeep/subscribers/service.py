@@ -81,6 +81,7 @@ class Subscriber:
     id: int
     phone: str
     language: str  # the locale they read; their SMS go out in it
+    seen: int | None = None  # the primary's position after their last write (``replicas``)
 
 
 async def register(
@@ -193,7 +194,9 @@ async def authenticate(db: Database, *, token: str, now: datetime) -> Subscriber
 
     async def read(conn: AsyncConnection) -> Subscriber | None:
         row = await sql.SESSION_SUBSCRIBER.row(conn, digest=token_digest(token), now=now)
-        return Subscriber(row["id"], row["phone"], row["language"]) if row else None
+        if not row:
+            return None
+        return Subscriber(row["id"], row["phone"], row["language"], row["seen_lsn"])
 
     return await db.read(read)
 

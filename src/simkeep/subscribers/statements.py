@@ -56,7 +56,7 @@ class LiveCode:
 
 SESSION_SUBSCRIBER = Statement(
     """
-    SELECT s.id, s.phone, s.language
+    SELECT s.id, s.phone, s.language, n.seen_lsn
     FROM subscribers s JOIN subscriber_sessions n ON n.subscriber_id = s.id
     WHERE n.token_digest = :digest AND n.ended_at IS NULL AND n.expires_at > :now
     """

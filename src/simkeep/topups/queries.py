@@ -8,7 +8,9 @@ state, the number topped up and a date range (Hong Kong days are the caller's to
 a bound on the calendar's first or last day, which UTC cannot hold from every offset, means
 "from the beginning" or "to the end").
 Ownership is part of every query that takes a subscriber: an order of another subscriber is
-simply not found.
+simply not found. A top-up made at an outlet, which no account paid, is the business of
+whoever holds the SIM it topped up: a subscriber who linked that SIM sees it (and may ask
+for it back, ``refunds.service``) as the payer of an online order does.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from dataclasses import dataclass
 from datetime import MINYEAR, UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simkeep.keyset import Keyset, older_than
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
+from simkeep.sims.tables import holdings
 from simkeep.sqltypes import as_utc
 from simkeep.statements import Row as StatementRow
 from simkeep.topups import tables as t
@@ -55,10 +58,17 @@ async def get_order(
     subscriber_id: int | None = None,
     lock: bool = False,
 ) -> Order | None:
-    """One order; with ``subscriber_id``, only if that subscriber placed it."""
-    query = select(t.orders).where(t.orders.c.order_no == order_no)
+    """One order; with ``subscriber_id``, only if it is theirs to see: they placed it, or it
+    was made at an outlet for a SIM they hold."""
+    o = t.orders.c
+    query = select(t.orders).where(o.order_no == order_no)
     if subscriber_id is not None:
-        query = query.where(t.orders.c.subscriber_id == subscriber_id)
+        held = exists().where(
+            holdings.c.subscriber_id == subscriber_id, holdings.c.sim_id == o.sim_id
+        )
+        query = query.where(
+            or_(o.subscriber_id == subscriber_id, and_(o.provider == Provider.OUTLET.value, held))
+        )
     if lock:
         query = query.with_for_update()
     row = (await conn.execute(query)).first()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,11 +22,9 @@ from fastapi.responses import HTMLResponse, Response
 from simkeep.outlets import agent_console
 from simkeep.retention.model import day_of
 from simkeep.services import ServicesDep
-from simkeep.staff.audit import Actor
-from simkeep.staff.model import Permission, may
+from simkeep.staff.model import Permission
 from simkeep.web.pages import PagesDep
-from simkeep.web.session import SeeOther
-from simkeep.web.staff_session import SignedInStaff, StaffViewerDep, origin_of, staff_page
+from simkeep.web.staff_session import SignedInStaff, StaffViewerDep, signed_in, staff_page
 
 AGENT_HOME = "/agent"
 FIRST_DAY = date(2020, 1, 1)
@@ -37,15 +34,10 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 async def signed_in_agent(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
     """A member of an agent's staff with the agent role, past the second factor."""
-    member = viewer.member
-    if member is None:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SeeOther(f"/staff/login?next={quote(here, safe='/')}")
-    if not member.second_factor:
-        raise SeeOther("/staff/enrol")
-    if not may(member.role, Permission.AGENT_VIEW) or member.agent_id is None:
+    staff = await signed_in(request, viewer)
+    if not staff.may(Permission.AGENT_VIEW) or staff.member.agent_id is None:
         raise HTTPException(403, "these pages are an agent's")
-    return SignedInStaff(member, viewer, Actor(member.id, origin_of(request)))
+    return staff
 
 
 AgentDep = Annotated[SignedInStaff, Depends(signed_in_agent)]

@@ -103,8 +103,9 @@ async def history(
     where = _history_filter(form)
     page = None
     if form.ok:
-        page = await services.db.transaction(
-            lambda conn: topups.order_history(conn, subscriber_id=me.id, where=where)
+        page = await services.reads.read(
+            lambda conn: topups.order_history(conn, subscriber_id=me.id, where=where),
+            seen=me.seen,
         )
     context = {
         "form": form,

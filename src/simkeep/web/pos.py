@@ -18,37 +18,39 @@ it again with the same key — the counter makes one sale, whatever arrives twic
 ``/pos/sales?key=…``; it shows "sending…", "done — receipt …" or "NOT done". Asked for JSON,
 a sale's POST answers ``{"done": true, "receipt_no", "url"}`` or its refusal as
 ``{"done": false, "code", "message"}`` with the 4xx status, the message in the page's
-language. Without scripts the form posts as any form does.
+language (``pos_answers``, which the refunds' forms share). Without scripts the form posts
+as any form does.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from simkeep.counter import service as counter
-from simkeep.counter.model import (
-    CounterError,
-    IdLimits,
-    TopUp,
-    VoucherSale,
-    check_cash,
-    check_payer,
-    topup_minor,
-)
-from simkeep.counter.service import Sale
+from simkeep.counter.model import CounterError, TopUp, VoucherSale, check_cash, topup_minor
+from simkeep.counter.service import Lookup
 from simkeep.errors import Refusal
 from simkeep.refunds import counter_papers
 from simkeep.services import Services, ServicesDep
-from simkeep.sims.model import IdType, digest_key
+from simkeep.sims.model import IdType
 from simkeep.web import pos_refunds
 from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import PagesDep, RowId
-from simkeep.web.pos_session import ClerkDep, id_policy, pos_page
+from simkeep.web.pos_answers import (
+    Paper,
+    answer,
+    id_answer,
+    id_checked,
+    looked_up,
+    typed_document,
+    typed_payer,
+    untyped,
+)
+from simkeep.web.pos_session import ClerkDep, forms_page
 from simkeep.web.staff_session import SignedInStaff
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -61,11 +63,8 @@ MAX_SERIALS_TEXT = 2_000
 async def counter_page(
     request: Request, pages: PagesDep, services: ServicesDep, clerk: ClerkDep
 ) -> Response:
-    query = request.query_params
-    forms = {"lookup": FormState({"number": query.get("number", "")[:32]})}
-    if query.get("id") in ("match", "no_match"):
-        forms["id"] = FormState({"result": str(query.get("id"))})
-    return await _page(request, pages, services, clerk, forms)
+    lookup = FormState({"number": request.query_params.get("number", "")[:32]})
+    return await _page(request, pages, services, clerk, {"lookup": lookup, **id_checked(request)})
 
 
 @router.post("/pos/shifts")
@@ -74,12 +73,10 @@ async def open_shift(
 ) -> Response:
     form = await read_form(request, clerk.viewer)
     try:
-        place = await counter.counter_of(services.db, clerk=clerk.member)
-        opening = check_cash(form.text("opening_cash"), place.outlet.currency, field="opening_cash")
         await counter.open_shift(
             services.db,
             clerk=clerk.member,
-            opening_minor=opening.minor,
+            opening_minor=await _cash(services, clerk, form, "opening_cash"),
             actor=clerk.actor,
             now=services.clock.now(),
         )
@@ -96,21 +93,12 @@ async def check_id(
     number = form.text("number")[:32]
     try:
         matched = await counter.check_id(
-            services.db,
-            clerk=clerk.member,
-            number=number,
-            id_type=form.text("id_type")[:24],
-            id_number=form.secret("id_number")[:40],
-            id_key=digest_key(services.settings.secret_key),
-            limits=IdLimits(),
-            actor=clerk.actor,
-            now=services.clock.now(),
+            services.db, number=number, **typed_document(form, services, clerk)
         )
     except Refusal as error:
-        form.values.pop("id_number", None)  # never written back to the page
-        forms = {"lookup": FormState({"number": number}), "id": form.fail("id_number", error)}
+        forms = {"lookup": FormState({"number": number}), "id": untyped(form, error)}
         return await _page(request, pages, services, clerk, forms)
-    return see_other("/pos", number=number, id="match" if matched else "no_match")
+    return see_other("/pos", number=number, id=id_answer(matched))
 
 
 @router.post("/pos/topups")
@@ -119,21 +107,22 @@ async def top_up(
 ) -> Response:
     form = await read_form(request, clerk.viewer)
 
-    async def sell() -> Sale:
+    async def sell() -> Paper:
         request_ = TopUp(
             key=form.text("key"),
             number=form.text("number")[:32],
             amount_minor=topup_minor(form.text("amount")[:12]),
-            payer=check_payer(form.text("payment"), form.text("terminal_ref")[:80] or None),
+            payer=typed_payer(form),
         )
-        return await counter.top_up(
+        sale = await counter.top_up(
             services.db,
             clerk=clerk.member,
             device_id=None,
             request=request_,
-            policy=id_policy(services),
+            policy=services.id_policy,
             now=services.clock.now(),
         )
+        return Paper.of_sale(sale)
 
     lookup = FormState({"number": form.text("number")[:32]})
     return await _sold(request, pages, services, clerk, form, sell(), {"lookup": lookup}, "topup")
@@ -145,21 +134,19 @@ async def sell_vouchers(
 ) -> Response:
     form = await read_form(request, clerk.viewer)
 
-    async def sell() -> Sale:
+    async def sell() -> Paper:
         serials = form.text("serials")[:MAX_SERIALS_TEXT].replace(",", " ").split()
-        ref = form.text("v_terminal_ref")[:80] or None
         request_ = VoucherSale(
-            key=form.text("key"),
-            serials=tuple(serials),
-            payer=check_payer(form.text("v_payment"), ref),
+            key=form.text("key"), serials=tuple(serials), payer=typed_payer(form, "v_")
         )
-        return await counter.sell_vouchers(
+        sale = await counter.sell_vouchers(
             services.db,
             clerk=clerk.member,
             device_id=None,
             request=request_,
             now=services.clock.now(),
         )
+        return Paper.of_sale(sale)
 
     return await _sold(request, pages, services, clerk, form, sell(), {}, "vouchers")
 
@@ -170,21 +157,24 @@ async def close_shift(
 ) -> Response:
     form = await read_form(request, clerk.viewer)
     try:
-        place = await counter.counter_of(services.db, clerk=clerk.member)
-        counted = check_cash(form.text("counted_cash"), place.outlet.currency, field="counted_cash")
         await counter.close_shift(
             services.db,
             clerk=clerk.member,
             shift_id=shift_id,
-            counted_minor=counted.minor,
+            counted_minor=await _cash(services, clerk, form, "counted_cash"),
             actor=clerk.actor,
             now=services.clock.now(),
         )
     except CounterError as error:
-        return await _page(
-            request, pages, services, clerk, {"close": form.fail("counted_cash", error)}
-        )
+        forms = {"close": form.fail("counted_cash", error)}
+        return await _page(request, pages, services, clerk, forms)
     return see_other(f"/pos/shifts/{shift_id}/z-report")
+
+
+async def _cash(services: Services, clerk: SignedInStaff, form: FormState, field: str) -> int:
+    """The cash in the drawer typed in ``field``, in minor units of the outlet's currency."""
+    place = await counter.counter_of(services.db, clerk=clerk.member)
+    return check_cash(form.text(field), place.outlet.currency, field=field).minor
 
 
 async def _sold(
@@ -193,27 +183,20 @@ async def _sold(
     services: Services,
     clerk: SignedInStaff,
     form: FormState,
-    selling: Awaitable[Sale],
+    selling: Awaitable[Paper],
     forms: dict[str, FormState],
     kind: str,
 ) -> Response:
-    """Answer a sale's POST: its receipt (or, asked for JSON, where it is); a refusal marks
-    its field on the counter page (or comes as JSON)."""
-    wants_json = "application/json" in request.headers.get("accept", "")
-    try:
-        sale = await selling
-    except Refusal as error:
-        field = _field(error, kind)
-        form.fail(field, error)
-        if wants_json:
-            message = pages.fragment(request, "pos/_refusal.html", {"error": form.errors[field]})
-            body = {"done": False, "code": error.code, "message": message.strip()}
-            return JSONResponse(body, status_code=_status(error.code))
+    """Answer a sale's POST (``pos_answers.answer``); a refusal marks its field on the
+    counter page."""
+
+    async def again(error: Refusal) -> Response:
         return await _page(request, pages, services, clerk, {**forms, kind: form})
-    url = f"/pos/sales/{sale.id}"
-    if wants_json:
-        return JSONResponse({"done": True, "receipt_no": sale.receipt_no, "url": url})
-    return see_other(url, new="1")
+
+    def field(error: Refusal) -> str:
+        return _field(error, kind)
+
+    return await answer(request, pages, selling, form=form, field=field, again=again)
 
 
 def _field(error: Refusal, kind: str) -> str:
@@ -223,12 +206,6 @@ def _field(error: Refusal, kind: str) -> str:
     if kind == "vouchers" and field in ("payment", "terminal_ref"):
         return f"v_{field}"
     return field
-
-
-def _status(code: str) -> int:
-    """The status of a refused sale: a conflict with the counter's state, or bad input."""
-    conflicts = {"no_open_shift", "id_check_required", "float_too_low", "idempotency_conflict"}
-    return 409 if code in conflicts or code == "outlet_not_selling" else 422
 
 
 async def _page(
@@ -241,28 +218,21 @@ async def _page(
     """The counter: the outlet, the shift so far, the number looked up, and the forms."""
     place = await counter.counter_of(services.db, clerk=clerk.member)
     forms = {name: forms.get(name, FormState()) for name in FORMS}
-    lookup: Any = None
-    number = forms["lookup"].text("number")
-    if number:
-        try:
-            lookup = await counter.look_up(
-                services.db,
-                clerk=clerk.member,
-                number=number,
-                policy=id_policy(services),
-                now=services.clock.now(),
-            )
-        except Refusal as error:
-            forms["lookup"].fail("number", error)
-    refused = any(not form.ok for form in forms.values())
+
+    async def look_up(number: str) -> Lookup:
+        return await counter.look_up(
+            services.db,
+            clerk=clerk.member,
+            number=number,
+            policy=services.id_policy,
+            now=services.clock.now(),
+        )
+
     context = {
         "counter": place,
-        "forms": forms,
-        "lookup": lookup,
+        "lookup": await looked_up(forms["lookup"], "number", look_up),
         "waiting": await counter_papers.waiting_here(services.db, clerk=clerk.member),
         "id_types": list(IdType),
         "keys": {"topup": str(uuid.uuid4()), "vouchers": str(uuid.uuid4())},
     }
-    return pos_page(
-        pages, request, "pos/counter.html", clerk, context, status_code=422 if refused else 200
-    )
+    return forms_page(pages, request, "pos/counter.html", clerk, forms, context)

@@ -9,43 +9,22 @@ the second factor — the papers (a sale's receipt, a shift's Z-report) are then
 to those the counter's service lets read them (the clerk, the outlet's agent, the
 operator's staff), as if nothing else existed. Nobody signed in is sent to the staff login
 and back; anyone else is refused (403). ``pos_page`` renders in the POS layout, with the
-member for the header and the CSRF token for forms. ``id_policy`` is the ID check's policy
-every counter form applies.
+member for the header and the CSRF token for forms; ``forms_page`` is such a page with
+forms, its status 200 or, when one of them is marked, the refusal's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
-from simkeep.counter.model import IdPolicy
-from simkeep.services import Services
-from simkeep.staff.audit import Actor
 from simkeep.staff.model import Permission, may
+from simkeep.web.forms import FormState
 from simkeep.web.pages import Pages
-from simkeep.web.session import SeeOther
-from simkeep.web.staff_session import SignedInStaff, StaffViewerDep, origin_of
-
-
-def id_policy(services: Services) -> IdPolicy:
-    """The ID policy of the settings (``SIMKEEP_ID_CHECK_FROM``)."""
-    return IdPolicy(check_from_minor=services.settings.id_check_from)
-
-
-async def signed_in(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
-    """A member of staff past the second factor; the login for anyone else."""
-    member = viewer.member
-    if member is None:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SeeOther(f"/staff/login?next={quote(here, safe='/')}")
-    if not member.second_factor:
-        raise SeeOther("/staff/enrol")
-    return SignedInStaff(member, viewer, Actor(member.id, origin_of(request)))
-
+from simkeep.web.staff_session import SignedInStaff, signed_in
 
 PaperReaderDep = Annotated[SignedInStaff, Depends(signed_in)]
 
@@ -58,6 +37,8 @@ async def signed_in_clerk(staff: PaperReaderDep) -> SignedInStaff:
 
 
 ClerkDep = Annotated[SignedInStaff, Depends(signed_in_clerk)]
+# A refund's number in a page's address.
+RefundNo = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 
 
 def pos_page(
@@ -79,3 +60,20 @@ def pos_page(
     response = pages.render(request, template, full, status_code=status_code)
     staff.viewer.finish(response)
     return response
+
+
+def forms_page(
+    pages: Pages,
+    request: Request,
+    template: str,
+    staff: SignedInStaff,
+    forms: Mapping[str, FormState],
+    context: Mapping[str, Any],
+    *,
+    refused: int = 422,
+) -> HTMLResponse:
+    """A POS page with ``forms``: 200, or ``refused`` when one of them is marked."""
+    status = 200 if all(form.ok for form in forms.values()) else refused
+    return pos_page(
+        pages, request, template, staff, {"forms": forms, **context}, status_code=status
+    )

@@ -8,10 +8,10 @@ the used bonus deducted, in the currency paid) and asks why; posting it asks for
 (``request_refund``) and goes back to the order's page, which lists its refunds and their
 states. A wrong-number top-up nobody used is approved at once by the rule; others wait for
 staff. A top-up made at an outlet may be asked back by a holder of the SIM it topped up (by
-the order number on its receipt); its refund is paid at the agent's counters, and the asker
-is sent to the SIM's page. A top-up that cannot be refunded (not credited, one already asked
-for, nothing left unused) shows why instead of the form; a refused request shows the form
-again with the reason (409), and changes nothing.
+the order number on its receipt), who then sees that order's page as its payer would; its
+refund is paid out at the agent's counters. A top-up that cannot be refunded (not credited,
+one already asked for, nothing left unused) shows why instead of the form; a refused request
+shows the form again with the reason (409), and changes nothing.
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ async def ask_refund(
     except RefundError as error:
         form.fail("refund", error)
         return await _page(request, pages, services, me, order_no, form, status_code=409)
-    if refund.at_outlet:  # no account paid it: its holder follows the SIM (and the SMS)
-        return see_other(f"/my/sims/{refund.sim_id}")
     return see_other(f"/topups/{refund.order_no}", refund=refund.refund_no)
 
 

@@ -128,6 +128,11 @@ class SignedIn:
     def id(self) -> int:
         return self.subscriber.id
 
+    @property
+    def seen(self) -> int | None:
+        """Where the primary was after their last write (``replicas``)."""
+        return self.subscriber.seen
+
 
 def set_cookie(
     response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None

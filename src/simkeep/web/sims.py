@@ -44,7 +44,9 @@ RECENT = 5
 async def home(
     request: Request, pages: PagesDep, services: ServicesDep, me: SignedInDep
 ) -> HTMLResponse:
-    accounts = await services.db.transaction(lambda conn: sims.held_sims(conn, subscriber_id=me.id))
+    accounts = await services.reads.read(
+        lambda conn: sims.held_sims(conn, subscriber_id=me.id), seen=me.seen
+    )
     return pages.render(request, "my/home.html", {"accounts": accounts}, viewer=me.viewer)
 
 
@@ -115,7 +117,7 @@ async def sim_page(
             "keepalive": await keep_alive_or_none(conn, subscriber_id=me.id, sim_id=sim_id),
         }
 
-    context = await services.db.transaction(read)
+    context = await services.reads.read(read, seen=me.seen)
     if context is None:
         raise HTTPException(404)
     return pages.render(request, "my/sim.html", context, viewer=me.viewer)

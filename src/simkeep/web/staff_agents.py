@@ -4,14 +4,16 @@ with its forms, and ``/staff/agents/deposits`` is the queue of deposits to check
 
 Design overview
 ---------------
-Every route is on a ``staff_router()``: operators and auditors read, only operators post
-(``StaffGuard``), each form with its CSRF token. The text of a form is read and capped
-here (an amount in major units, a bank reference, a reason, a username); every rule is the
-service's (``outlets.floats``, ``outlets.staffing``), each change audited in its own
-transaction there. A refusal shows the page again with the field marked (400) and changes
-nothing; a success answers 303 — except adding a member of staff, whose answer shows their
-new authenticator key and QR code once (never put in an address, and kept out of caches),
-as ``simkeep agents add-clerk`` prints them.
+Every member of staff reads these pages. The float deposits — entering one, approving or
+rejecting another's — are on ``deposit_router`` (``staff_router(Permission.ADJUST)``:
+operators and finance); the rest posts only for operators (``staff_router()``); each form
+has its CSRF token. The text of a form is read and capped here (an amount in major units, a
+bank reference, a reason, a username); every rule is the service's (``outlets.floats``,
+``outlets.staffing``), each change audited in its own transaction there. A refusal shows
+the page again with the field marked (400) and changes nothing; a success answers 303 —
+except adding a member of staff, whose answer shows their new authenticator key and QR code
+once (never put in an address, and kept out of caches), as ``simkeep agents add-clerk``
+prints them.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from simkeep.outlets.model import UnknownAgent
 from simkeep.retention.model import day_of
 from simkeep.services import Services, ServicesDep
 from simkeep.sqltypes import MAX_ID
-from simkeep.staff.model import InvalidStaff, check_display_name, check_username
+from simkeep.staff.model import InvalidStaff, Permission, check_display_name, check_username
 from simkeep.web.formats import qr_svg
 from simkeep.web.forms import FormState, read_form, see_other
 from simkeep.web.pages import Pages, PagesDep
 from simkeep.web.staff_session import SignedInStaff, StaffDep, staff_page, staff_router
 
 router = staff_router()
+deposit_router = staff_router(Permission.ADJUST)
 AgentCode = Annotated[str, Path(min_length=2, max_length=16, pattern=r"^[A-Z0-9][A-Z0-9-]+$")]
 DepositId = Annotated[int, Path(ge=1, le=MAX_ID)]
 FORMS = ("deposit", "limit", "member")
@@ -65,7 +68,7 @@ async def deposits(
     return await _queue(request, pages, services, staff, FormState(), 200)
 
 
-@router.post("/staff/agents/deposits/{deposit_id}/approve")
+@deposit_router.post("/staff/agents/deposits/{deposit_id}/approve")
 async def approve(
     request: Request, pages: PagesDep, services: ServicesDep, staff: StaffDep, deposit_id: DepositId
 ) -> Response:
@@ -81,7 +84,7 @@ async def approve(
     return see_other("/staff/agents/deposits", approved=str(deposit_id))
 
 
-@router.post("/staff/agents/deposits/{deposit_id}/reject")
+@deposit_router.post("/staff/agents/deposits/{deposit_id}/reject")
 async def reject(
     request: Request, pages: PagesDep, services: ServicesDep, staff: StaffDep, deposit_id: DepositId
 ) -> Response:
@@ -110,7 +113,7 @@ async def agent(
     return await _agent_page(request, pages, services, staff, code, {}, 200)
 
 
-@router.post("/staff/agents/{code}/deposits")
+@deposit_router.post("/staff/agents/{code}/deposits")
 async def enter_deposit(
     request: Request, pages: PagesDep, services: ServicesDep, staff: StaffDep, code: AgentCode
 ) -> Response:

@@ -51,7 +51,10 @@ async def dashboard_page(
     days = chosen_days(form, today=today, default=dashboard.DEFAULT_DAYS)
     figures = None
     if days is not None:
-        figures = await dashboard.dashboard(services.db, days=days, today=today)
+        figures = await services.reads.run(
+            lambda db: dashboard.dashboard(db, days=days, today=today),
+            seen=staff.seen,
+        )
         form.values.update({"from": days.first.isoformat(), "to": days.last.isoformat()})
     locale = pages.choose(request).language.code
     context = {

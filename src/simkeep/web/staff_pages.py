@@ -50,6 +50,7 @@ for _area in (
     agent_pages,
 ):
     router.include_router(_area.router)
+router.include_router(staff_agents.deposit_router)  # float deposits: operators and finance
 router.include_router(vouchers_router)  # the voucher batches
 router.include_router(pos.router)
 router.include_router(pos_papers.router)

@@ -39,7 +39,7 @@ async def search_page(
     if not query:
         return staff_page(pages, request, "staff/search.html", staff, {"search_query": query})
     try:
-        hits = await search.find(services.db, text=query)
+        hits = await services.reads.run(lambda db: search.find(db, text=query), seen=staff.seen)
     except BadQuery as error:
         context = {"search_query": query, "search_error": error}
         return staff_page(pages, request, "staff/search.html", staff, context, status_code=400)

@@ -37,7 +37,9 @@ Design overview
   ``Permission.ADJUST`` (operators and finance) — else 403 before the route runs: one
   dependency for every state-changing staff route, present or future, whose permission the
   role matrix test reads back from the route. ``OperatorDep`` asks for
-  ``Permission.CHANGE`` on a single route.
+  ``Permission.CHANGE`` on a single route. Every guard of a member (the staff pages', the
+  counter's, an agent's page's) starts with ``signed_in``: past the second factor, whatever
+  the role.
 * ``staff_page`` hands templates what the member may do (``can``: their permissions), so a
   form is shown to those whose POST the guard lets through.
 """
@@ -117,6 +119,11 @@ class SignedInStaff:
     def role(self) -> str:
         return self.member.role
 
+    @property
+    def seen(self) -> int | None:
+        """Where the primary was after their last write (``replicas``)."""
+        return self.member.seen
+
     def may(self, permission: Permission) -> bool:
         return may(self.member.role, permission)
 
@@ -183,19 +190,26 @@ async def staff_viewer(request: Request, services: ServicesDep) -> StaffViewer:
 StaffViewerDep = Annotated[StaffViewer, Depends(staff_viewer)]
 
 
-async def signed_in_staff(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
-    """A member of staff past the second factor who may read staff pages."""
+async def signed_in(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
+    """A member of staff past the second factor, whatever the role (the narrower guards
+    start here); the login and back for anyone else."""
     member = viewer.member
     if member is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SeeOther(f"/staff/login?next={quote(here, safe='/')}")
     if not member.second_factor:
         raise SeeOther("/staff/enrol")
-    if not may(member.role, Permission.READ):
-        if member.role in ROLE_HOMES:
-            raise SeeOther(ROLE_HOMES[member.role])
-        raise HTTPException(403, "this role may not read staff pages")
     return SignedInStaff(member, viewer, Actor(member.id, origin_of(request)))
+
+
+async def signed_in_staff(request: Request, viewer: StaffViewerDep) -> SignedInStaff:
+    """A member of staff past the second factor who may read staff pages."""
+    staff = await signed_in(request, viewer)
+    if not staff.may(Permission.READ):
+        if staff.role in ROLE_HOMES:
+            raise SeeOther(ROLE_HOMES[staff.role])
+        raise HTTPException(403, "this role may not read staff pages")
+    return staff
 
 
 StaffDep = Annotated[SignedInStaff, Depends(signed_in_staff)]

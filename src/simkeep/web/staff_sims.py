@@ -26,7 +26,7 @@ from simkeep.services import Services, ServicesDep
 from simkeep.sqltypes import MAX_ID
 from simkeep.staff import service as staff_service
 from simkeep.staff import timeline
-from simkeep.staff.timeline import Cursor, Source
+from simkeep.staff.timeline_entries import Cursor, Source
 from simkeep.web.forms import FormState
 from simkeep.web.pages import Pages, PagesDep, RowId
 from simkeep.web.staff_session import SignedInStaff, StaffDep, staff_page, staff_router

@@ -3,11 +3,9 @@
 Design overview
 ---------------
 ``AlipayAdapter`` implements ``PaymentProviderAdapter`` over an injected ``httpx.AsyncClient``
-and ``Clock``. Every request is a form POST of the common parameters plus a JSON
-``biz_content``, signed RSA2 over the sorted raw ``k=v`` pairs (all but ``sign``, empty values
-dropped). A synchronous answer is trusted only after its signature verifies over the exact
-raw substring of ``<method>_response`` as received; it is never re-serialised. Page and
-mobile-web payments need no call: the payer is redirected to a signed gateway URL.
+and ``Clock``, talking through an ``AlipayGateway`` (``alipay_gateway``: every call signed
+RSA2 and its answer believed only once Alipay's signature verifies over it as received).
+Page and mobile-web payments need no call: the payer is redirected to a signed gateway URL.
 
 Notifications are verified over the URL-decoded fields minus ``sign`` and ``sign_type`` with
 the Alipay public key, then checked for our ``app_id``/``seller_id``; amounts are parsed as
@@ -24,19 +22,14 @@ The day's trade bill is ``alipay.data.dataservice.bill.downloadurl.query`` (``bi
 whose signed answer names a ``bill_download_url``; the zip it gives is unsigned, so it is
 believed only once its own totals add up (``payments.bills.alipay``). ``isp.bill_not_exist``
 is Alipay's "no bill for that day (yet)": ``BillNotReady``, asked again later.
-
-The signing and wire-format rules live in ``alipay_signing``, shared with the Alipay
-simulator, which speaks the same protocol from the other side.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -58,25 +51,17 @@ from simkeep.payments.model import (
     TradeStatus,
     VerifiedNotification,
 )
+from simkeep.payments.providers.alipay_gateway import AlipayError, AlipayGateway
 from simkeep.payments.providers.alipay_signing import (
     CURRENCY,
-    NOTIFICATION_UNSIGNED,
     amount_text,
     beijing_time,
-    compact_json,
-    notification_fields,
     optional_beijing_time,
     parse_beijing_time,
-    response_content,
-    response_key,
-    sign_params,
-    verify_params,
     yuan,
 )
-from simkeep.payments.signing import load_private_key, load_public_key, verify_sha256_rsa
 from simkeep.reconciliation.bill import Bill, BillNotReady
 
-SUCCESS_CODE = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
 TRADE_STATUS_ERROR = "ACQ.TRADE_STATUS_ERROR"
 BUSINESS_FAILED = "40004"
@@ -111,17 +96,6 @@ REDIRECT_METHODS = {
 }
 
 
-class AlipayError(ProviderError):
-    """Alipay answered with a gateway or business error (``code`` other than 10000)."""
-
-    def __init__(self, *, code: str, sub_code: str, message: str, signed: bool = True) -> None:
-        super().__init__(f"Alipay {code} {sub_code}: {message}")
-        self.code = code
-        self.sub_code = sub_code
-        self.message = message
-        self.signed = signed  # False: an ``error_response`` nobody signed, so nothing final
-
-
 @dataclass(frozen=True, slots=True)
 class AlipayConfig:
     app_id: str
@@ -140,10 +114,7 @@ class AlipayAdapter:
 
     def __init__(self, *, config: AlipayConfig, http: httpx.AsyncClient, clock: Clock) -> None:
         self._config = config
-        self._http = http
-        self._clock = clock
-        self._private_key = load_private_key(config.app_private_key_pem)
-        self._alipay_key = load_public_key(config.alipay_public_key_pem)
+        self._gateway = AlipayGateway(config=config, http=http, clock=clock)
 
     def signs_locally(self, channel: Channel) -> bool:
         """Page and WAP payment are a signed link to Alipay's cashier; QR asks Alipay."""
@@ -160,17 +131,16 @@ class AlipayAdapter:
         extra = {"notify_url": request.notify_url, "return_url": request.return_url or ""}
         if request.channel is Channel.QR:
             biz["product_code"] = "FACE_TO_FACE_PAYMENT"
-            answer = await self._call("alipay.trade.precreate", biz, extra=extra)
+            answer = await self._gateway.call("alipay.trade.precreate", biz, extra=extra)
             return PaymentStart(qr_payload=_required(answer, "qr_code"))
         method, product_code = REDIRECT_METHODS[request.channel]
         biz["product_code"] = product_code
-        query = urlencode(self._signed_params(method, biz, extra=extra))
-        return PaymentStart(redirect_url=f"{self._config.gateway_url}?{query}")
+        return PaymentStart(redirect_url=self._gateway.link(method, biz, extra=extra))
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """``alipay.trade.query``; a trade Alipay does not know yet is UNPAID."""
         try:
-            answer = await self._call("alipay.trade.query", {"out_trade_no": out_trade_no})
+            answer = await self._gateway.call("alipay.trade.query", {"out_trade_no": out_trade_no})
         except AlipayError as error:
             if error.sub_code == TRADE_NOT_EXIST:
                 return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
@@ -192,7 +162,7 @@ class AlipayAdapter:
         closed itself at its ``time_expire`` (refused as ``ACQ.TRADE_STATUS_ERROR``, like a
         paid one) is closed already — the query tells the two apart."""
         try:
-            await self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
+            await self._gateway.call("alipay.trade.close", {"out_trade_no": out_trade_no})
         except AlipayError as error:
             if error.sub_code == TRADE_NOT_EXIST:
                 return
@@ -214,7 +184,7 @@ class AlipayAdapter:
         if request.amount.currency != CURRENCY:  # asked as such, so that Alipay says no
             biz["refund_currency"] = request.amount.currency
         try:
-            answer = await self._call("alipay.trade.refund", biz)
+            answer = await self._gateway.call("alipay.trade.refund", biz)
         except AlipayError as error:
             if not _refused_for_good(error):
                 raise
@@ -238,7 +208,7 @@ class AlipayAdapter:
             "query_options": ["gmt_refund_pay"],
         }
         try:
-            answer = await self._call("alipay.trade.fastpay.refund.query", biz)
+            answer = await self._gateway.call("alipay.trade.fastpay.refund.query", biz)
         except AlipayError as error:
             if error.signed and error.sub_code in REFUND_TRADE_UNKNOWN:
                 return _refund(request, RefundStatus.FAILED, reason=UNKNOWN_REFUND)
@@ -257,19 +227,13 @@ class AlipayAdapter:
         the zip fetched and read; ``BillNotReady`` while Alipay has none."""
         biz = {"bill_type": "trade", "bill_date": day.isoformat()}
         try:
-            answer = await self._call(BILL_METHOD, biz)
+            answer = await self._gateway.call(BILL_METHOD, biz)
         except AlipayError as error:
             if error.signed and error.sub_code == BILL_NOT_EXIST:
                 raise BillNotReady(f"Alipay has no bill of {day} yet") from error
             raise
-        url = _required(answer, "bill_download_url")
-        try:
-            response = await self._http.get(url)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"Alipay's bill could not be downloaded: {error}") from error
-        if response.status_code != 200:
-            raise ProviderError(f"Alipay's bill download answered HTTP {response.status_code}")
-        return alipay_bill.parse(response.content, day=day)
+        data = await self._gateway.download_bill(_required(answer, "bill_download_url"))
+        return alipay_bill.parse(data, day=day)
 
     def verify_notification(self, raw: RawNotification, *, now: datetime) -> VerifiedNotification:
         """RSA2 over the decoded fields minus ``sign``/``sign_type``, then merchant and shape.
@@ -277,12 +241,7 @@ class AlipayAdapter:
         Alipay notifications carry no freshness window (retries span 25 h with one
         ``notify_id``), so ``now`` is not needed: idempotency is the caller's defence.
         """
-        fields = notification_fields(raw)
-        signature = fields.get("sign", "")
-        if fields.get("sign_type", "RSA2") != "RSA2" or not signature:
-            raise NotificationRejected("bad_signature", "the notification is not signed RSA2")
-        if not verify_params(self._alipay_key, fields, signature, unsigned=NOTIFICATION_UNSIGNED):
-            raise NotificationRejected("bad_signature", "the signature does not verify")
+        fields = self._gateway.notification(raw)
         missing = [name for name in REQUIRED_NOTIFICATION_FIELDS if not fields.get(name)]
         if missing:
             raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
@@ -293,56 +252,6 @@ class AlipayAdapter:
     def acknowledge(self, accepted: bool) -> Acknowledgement:
         """Alipay wants the bare text ``success``; anything else means "send it again"."""
         return Acknowledgement(status=200, body=b"success" if accepted else b"fail")
-
-    def _signed_params(
-        self, method: str, biz: Mapping[str, Any], *, extra: Mapping[str, str]
-    ) -> dict[str, str]:
-        params = {
-            "app_id": self._config.app_id,
-            "method": method,
-            "format": "JSON",
-            "charset": "utf-8",
-            "sign_type": "RSA2",
-            "timestamp": beijing_time(self._clock.now()),
-            "version": "1.0",
-            "biz_content": compact_json(biz),
-        }
-        params.update({key: value for key, value in extra.items() if value})
-        params["sign"] = sign_params(self._private_key, params)
-        return params
-
-    async def _call(
-        self, method: str, biz: Mapping[str, Any], *, extra: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
-        params = self._signed_params(method, biz, extra=extra or {})
-        try:
-            response = await self._http.post(self._config.gateway_url, data=params)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"Alipay could not be reached: {error}") from error
-        if response.status_code != 200:
-            raise ProviderError(f"Alipay answered HTTP {response.status_code}")
-        return self._verified_answer(response.content.decode("utf-8"), method)
-
-    def _verified_answer(self, raw_text: str, method: str) -> dict[str, Any]:
-        try:
-            envelope = json.loads(raw_text)
-            key = "error_response" if "error_response" in envelope else response_key(method)
-            content = response_content(raw_text, key)
-            answer: dict[str, Any] = json.loads(content)
-        except (ValueError, TypeError) as error:
-            raise ProviderError(f"unreadable Alipay response: {error}") from error
-        if key != "error_response":
-            signature = envelope.get("sign", "")
-            if not verify_sha256_rsa(self._alipay_key, content.encode(), signature):
-                raise ProviderError("the Alipay response signature does not verify")
-        if answer.get("code") != SUCCESS_CODE:
-            raise AlipayError(
-                code=str(answer.get("code", "")),
-                sub_code=str(answer.get("sub_code", "")),
-                message=str(answer.get("sub_msg") or answer.get("msg", "")),
-                signed=key != "error_response",
-            )
-        return answer
 
 
 def _verified(fields: Mapping[str, str]) -> VerifiedNotification:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from simkeep.payments.agreements import (
     AgreementRequest,
@@ -38,14 +37,9 @@ from simkeep.payments.agreements import (
     DeductionResult,
 )
 from simkeep.payments.model import NotificationRejected, ProviderError, RawNotification
-from simkeep.payments.providers.alipay import AlipayAdapter, AlipayError
-from simkeep.payments.providers.alipay_signing import (
-    NOTIFICATION_UNSIGNED,
-    notification_fields,
-    optional_beijing_time,
-    verify_params,
-    yuan,
-)
+from simkeep.payments.providers.alipay import AlipayAdapter
+from simkeep.payments.providers.alipay_gateway import AlipayError
+from simkeep.payments.providers.alipay_signing import optional_beijing_time, yuan
 
 PRODUCT_CODE = "GENERAL_WITHHOLDING"
 PERSONAL_PRODUCT_CODE = "GENERAL_WITHHOLDING_P"
@@ -75,13 +69,13 @@ class AlipayAgreementAdapter(AlipayAdapter):
             "access_params": {"channel": "ALIPAYAPP"},
         }
         extra = {"notify_url": request.notify_url, "return_url": request.return_url}
-        query = urlencode(self._signed_params(SIGN_METHOD, biz, extra=extra))
-        return f"{self._config.gateway_url}?{query}"
+        return self._gateway.link(SIGN_METHOD, biz, extra=extra)
 
     async def query_agreement(self, agreement_ref: str) -> AgreementStatus:
         """``alipay.user.agreement.query`` by our reference; unknown is still signing."""
         try:
-            answer = await self._call("alipay.user.agreement.query", _agreement(agreement_ref))
+            biz = _agreement(agreement_ref)
+            answer = await self._gateway.call("alipay.user.agreement.query", biz)
         except AlipayError as error:
             if error.sub_code == AGREEMENT_NOT_EXIST:
                 return AgreementStatus(agreement_ref, AgreementState.SIGNING)
@@ -106,7 +100,8 @@ class AlipayAgreementAdapter(AlipayAdapter):
             "agreement_params": {"agreement_no": deduction.provider_agreement_no},
         }
         try:
-            await self._call("alipay.trade.pay", biz, extra={"notify_url": deduction.notify_url})
+            extra = {"notify_url": deduction.notify_url}
+            await self._gateway.call("alipay.trade.pay", biz, extra=extra)
         except AlipayError as error:
             if error.sub_code == TRADE_HAS_SUCCESS:  # a repeat of a charge that was taken
                 return DeductionResult(DeductionOutcome.PAID)
@@ -123,7 +118,7 @@ class AlipayAgreementAdapter(AlipayAdapter):
         """``alipay.user.agreement.unsign``; one Alipay no longer has is ended already."""
         try:
             biz = {"agreement_no": provider_agreement_no}
-            await self._call("alipay.user.agreement.unsign", biz)
+            await self._gateway.call("alipay.user.agreement.unsign", biz)
         except AlipayError as error:
             if error.sub_code != AGREEMENT_NOT_EXIST:
                 raise
@@ -132,12 +127,7 @@ class AlipayAgreementAdapter(AlipayAdapter):
         self, raw: RawNotification, *, now: datetime
     ) -> AgreementStatus:
         """``dut_user_sign`` / ``dut_user_unsign``, verified as trade notifications are."""
-        fields = notification_fields(raw)
-        signature = fields.get("sign", "")
-        if fields.get("sign_type", "RSA2") != "RSA2" or not signature:
-            raise NotificationRejected("bad_signature", "the notification is not signed RSA2")
-        if not verify_params(self._alipay_key, fields, signature, unsigned=NOTIFICATION_UNSIGNED):
-            raise NotificationRejected("bad_signature", "the signature does not verify")
+        fields = self._gateway.notification(raw)
         if fields.get("app_id") != self._config.app_id:
             raise NotificationRejected("wrong_merchant", "app_id is not ours")
         if fields.get("notify_type") not in NOTIFY_TYPES:

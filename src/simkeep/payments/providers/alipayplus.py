@@ -41,7 +41,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,11 +68,12 @@ from simkeep.payments.model import (
     RefundStatus,
     TradeStatus,
     VerifiedNotification,
+    json_object,
+    require_currency,
 )
 from simkeep.payments.providers.alipayplus_messages import (
     answer_result,
     code_value,
-    json_object,
     notified_status,
     optional_time,
     payment_amount,
@@ -89,7 +89,7 @@ from simkeep.payments.providers.alipayplus_signing import (
     key_pem,
     signed_headers,
 )
-from simkeep.payments.signing import load_private_key, load_public_key
+from simkeep.payments.signing import key_file, load_private_key, load_public_key
 from simkeep.reconciliation.bill import Bill, BillNotReady
 from simkeep.settings import Settings
 
@@ -104,10 +104,6 @@ ACCEPTED = {"result": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMess
 REFUSED = {
     "result": {"resultCode": "PROCESS_FAIL", "resultStatus": "F", "resultMessage": "not taken"}
 }
-
-
-class CurrencyNotSupported(ValueError):
-    """AlipayHK charges HKD only here; convert before asking for a payment."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -152,8 +148,7 @@ class AlipayPlusAdapter:
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """``payments/pay``: the cashier URL on a phone, the order code's text on a desktop."""
-        if request.amount.currency != CURRENCY:
-            raise CurrencyNotSupported(f"AlipayHK takes HKD, not {request.amount.currency}")
+        require_currency(request.amount, self.currencies, provider="AlipayHK")
         if request.channel not in TERMINAL_TYPES:
             raise ValueError(f"AlipayHK has no {request.channel} channel here (use qr or wap)")
         _check_out_trade_no(request.out_trade_no)
@@ -356,22 +351,17 @@ class AlipayPlusAdapter:
 def real_adapter(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> AlipayPlusAdapter:
     """The adapter for the real Alipay+ gateway, from the ``alipayhk_*`` settings (key files
     read once, here); notifications come to our public URL's notify path."""
+    private_key = key_file(settings.alipayhk_private_key_file)
+    public_key = key_file(settings.alipayhk_public_key_file)
     config = AlipayPlusConfig(
         client_id=settings.alipayhk_client_id,
-        merchant_private_key_pem=key_pem(_read(settings.alipayhk_private_key_file), private=True),
-        alipayplus_public_key_pem=key_pem(_read(settings.alipayhk_public_key_file), private=False),
+        merchant_private_key_pem=key_pem(private_key, private=True),
+        alipayplus_public_key_pem=key_pem(public_key, private=False),
         key_version=settings.alipayhk_key_version,
         gateway_url=settings.alipayhk_gateway_url,
         notify_path=urlsplit(settings.public_url).path.rstrip("/") + NOTIFY_PATH,
     )
     return AlipayPlusAdapter(config=config, http=http, clock=clock)
-
-
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error
 
 
 def _check_out_trade_no(out_trade_no: str) -> None:

@@ -17,7 +17,6 @@ which may well have been paid, so calling this one FAILED could pay the payer tw
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -48,16 +47,6 @@ REFUND_STATUSES = {
 }
 NOT_ANSWERS = frozenset({"REPEAT_REQ_INCONSISTENT"})
 VALUE = re.compile(r"^(0|[1-9][0-9]{0,17})$")  # cents, as AMS writes them
-
-
-def json_object(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError as error:
-        raise NotificationRejected("malformed", "the body is not JSON") from error
-    if not isinstance(value, dict):
-        raise NotificationRejected("malformed", "the body is not a JSON object")
-    return value
 
 
 def answer_result(answer: Mapping[str, Any]) -> dict[str, str]:

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -76,6 +75,8 @@ from simkeep.payments.model import (
     RefundStatus,
     TradeStatus,
     VerifiedNotification,
+    json_object,
+    require_currency,
 )
 from simkeep.payments.providers.fps_bank import (
     CREDITS_PATH,
@@ -84,7 +85,6 @@ from simkeep.payments.providers.fps_bank import (
     check_bank_signature,
     error_code,
     json_bytes,
-    json_object,
     parse_credit,
     request_headers,
 )
@@ -97,7 +97,7 @@ from simkeep.payments.providers.fps_payouts import (
     parse_answer,
 )
 from simkeep.payments.providers.fps_qr import FpsQr, ProxyType, QrError, build_payload
-from simkeep.payments.signing import load_private_key, load_public_key
+from simkeep.payments.signing import key_file, load_private_key, load_public_key
 from simkeep.reconciliation.bill import Bill, BillNotReady
 from simkeep.settings import Settings
 
@@ -109,10 +109,6 @@ REFUND_STATUS = {
     PayoutStatus.RJCT: RefundStatus.FAILED,
 }
 NO_PAYER = "no_payer_account: the payment came without the payer's FPS proxy to send it back to"
-
-
-class CurrencyNotSupported(ValueError):
-    """FPS is taken here in HKD only."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -151,8 +147,7 @@ class FpsAdapter:
 
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """The dynamic FPS QR code for the order: our proxy, amount, order number."""
-        if request.amount.currency != CURRENCY:
-            raise CurrencyNotSupported(f"FPS takes {CURRENCY}, not {request.amount.currency}")
+        require_currency(request.amount, self.currencies, provider="FPS")
         if request.channel is not Channel.QR:
             raise ValueError(f"FPS has no {request.channel} channel (use qr)")
         qr = FpsQr(
@@ -363,17 +358,10 @@ def real_adapter(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> F
             proxy_id=settings.fps_proxy_id,
             merchant_name=settings.fps_merchant_name,
             bank_client_id=settings.fps_bank_client_id,
-            merchant_private_key_pem=_key_file(settings.fps_private_key_file),
-            bank_public_key_pem=_key_file(settings.fps_bank_public_key_file),
+            merchant_private_key_pem=key_file(settings.fps_private_key_file),
+            bank_public_key_pem=key_file(settings.fps_bank_public_key_file),
             bank_api_url=settings.fps_bank_api_url,
         ),
         client=http,
         clock=clock,
     )
-
-
-def _key_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read the FPS key file {path}: {error.strerror}") from error

@@ -146,16 +146,6 @@ def check_bank_signature(
         raise NotificationRejected("stale", "the timestamp is not within 5 minutes of now")
 
 
-def json_object(data: bytes, *, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError as error:
-        raise NotificationRejected("malformed", f"{what} is not JSON") from error
-    if not isinstance(value, dict):
-        raise NotificationRejected("malformed", f"{what} is not a JSON object")
-    return value
-
-
 def error_body(code: str, message: str) -> bytes:
     """An error answer of the bank's API: ``{"error": {"code", "message"}}``."""
     return json_bytes({"error": {"code": code, "message": message}})

@@ -10,20 +10,16 @@ gateway's ``frontTransReq.do`` URL, and the payer's browser posts it there (``ch
 payment after it, which is why ``close`` asks nothing — UnionPay has no close for an unpaid
 consume, and none is needed.
 
-UnionPay finds a trade by ``merId``, ``orderId`` and ``txnTime``, and ``query`` is given the
-order number only. So ``txnTime`` is not the instant the form is signed but is derived from
-the order number, which carries the order's date (``T<yyyyMMdd><id>``, the same date in
-Hong Kong and Beijing): midnight, Beijing time, of that day. The consume and every later
-query send the same ``txnTime`` and the gateway matches it exactly, as the real one does;
-an order number of another shape is refused.
-
-Answers and notifications are believed only once their ``signPubKeyCert`` chains to the
-configured root and middle certificates (``unionpay_certs``) and the signature verifies with
-its key. A notification must then be for our ``merId``, a consume, ``respCode`` 00, and
-fresh: its ``txnTime`` no older than ``FRESHNESS`` (3 days — UnionPay retries for about a
-day after a payment, and ``txnTime`` is the start of the order's day) nor ahead of our
-clock by more than ``SKEW``. Its id is ``queryId`` + ``respCode``, so a delivery made again
-is the same notification. Amounts are integer minor units in ``txnAmt``, in 156 (CNY) or
+The forms, their signing and the checks of what comes back are ``unionpay_gateway``'s: every
+answer and notification is believed only once its ``signPubKeyCert`` chains to the
+configured root and middle certificates and the signature verifies with its key, and a
+consume's ``txnTime`` comes from the order number (``T<yyyyMMdd><id>``: midnight, Beijing
+time, of that day), so that ``query``, given the order number only, finds the trade. A
+notification must then be for our ``merId``, a consume, ``respCode`` 00, and fresh: its
+``txnTime`` no older than ``FRESHNESS`` (3 days — UnionPay retries for about a day after a
+payment, and ``txnTime`` is the start of the order's day) nor ahead of our clock by more
+than ``SKEW``. Its id is ``queryId`` + ``respCode``, so a delivery made again is the same
+notification. Amounts are integer minor units in ``txnAmt``, in 156 (CNY) or
 344 (HKD); which of these the acquirer settles is configuration.
 
 A refund is a back transaction (``backTransReq.do``, 退货: ``txnType`` 04) of the consume's
@@ -40,11 +36,9 @@ from ``file_url``, UnionPay's file host; the answer is signed and checked like e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
@@ -52,7 +46,6 @@ from simkeep.clock import Clock
 from simkeep.money import Money
 from simkeep.payment_methods import Channel, Provider
 from simkeep.payments.model import (
-    OUT_TRADE_NO_PATTERN,
     Acknowledgement,
     NotificationRejected,
     PaymentRequest,
@@ -66,13 +59,14 @@ from simkeep.payments.model import (
     RefundStatus,
     TradeStatus,
     VerifiedNotification,
+    require_currency,
 )
-from simkeep.payments.providers.unionpay_certs import UnionPayTrust
 from simkeep.payments.providers.unionpay_files import (
     DEFAULT_FILE_URL,
     bill_from_answer,
     transfer_fields,
 )
+from simkeep.payments.providers.unionpay_gateway import UnionPayGateway, txn_time_of
 from simkeep.payments.providers.unionpay_refunds import (
     IN_PROCESS,
     REFUND_TYPE,
@@ -83,20 +77,15 @@ from simkeep.payments.providers.unionpay_refunds import (
     said,
 )
 from simkeep.payments.providers.unionpay_signing import (
-    ENCODING,
-    SIGN_METHOD,
     SUCCESS,
-    VERSION,
     beijing_time,
     currency_code,
     parse_amount,
     parse_beijing_time,
     parse_form,
-    signed,
     trace_instant,
-    verify_fields,
 )
-from simkeep.payments.signing import load_private_key
+from simkeep.payments.signing import key_file
 from simkeep.reconciliation.bill import Bill
 from simkeep.settings import Settings
 
@@ -111,16 +100,10 @@ NO_SUCH_TRADE = "34"
 DUPLICATE = "12"  # 重复交易: this orderId was taken before
 FRESHNESS = timedelta(days=3)
 SKEW = timedelta(minutes=10)
-ORDER_NO = re.compile(r"^T([0-9]{8})[0-9]+$")
-SIGNED_FIELDS = ("signature", "signPubKeyCert", "signMethod", "version")
 NOTIFICATION_FIELDS = (
     *("merId", "orderId", "queryId", "respCode", "txnType", "txnTime", "txnAmt"),
     "currencyCode",
 )
-
-
-class CurrencyNotSupported(ValueError):
-    """The acquirer settles this merchant's UnionPay payments in other currencies."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -150,12 +133,8 @@ class UnionPayAdapter:
             currency_code(currency)
         self.currencies = frozenset(config.currencies)
         self._config = config
-        self._http = http
         self._clock = clock
-        self._private_key = load_private_key(config.merchant_private_key_pem)
-        self._trust = UnionPayTrust(
-            root_pem=config.root_cert_pem, middle_pem=config.middle_cert_pem
-        )
+        self._gateway = UnionPayGateway(config=config, http=http, clock=clock)
 
     def signs_locally(self, channel: Channel) -> bool:
         """A consume is a form the payer's browser posts: the gateway is asked nothing."""
@@ -165,13 +144,11 @@ class UnionPayAdapter:
         """The signed consume form and the gateway URL the payer's browser posts it to."""
         if request.channel not in CHANNEL_TYPES:
             raise ValueError(f"UnionPay has no {request.channel} channel here (page or wap)")
-        if request.amount.currency not in self.currencies:
-            accepted = ", ".join(sorted(self.currencies))
-            raise CurrencyNotSupported(f"UnionPay takes {accepted}, not {request.amount.currency}")
+        require_currency(request.amount, self.currencies, provider="UnionPay")
         if request.amount.minor <= 0:
             raise ValueError("a consume is for a positive amount")
         fields = {
-            **self._common(CONSUME, request.out_trade_no),
+            **self._gateway.common(CONSUME, request.out_trade_no),
             "channelType": CHANNEL_TYPES[request.channel],
             "txnAmt": str(request.amount.minor),
             "currencyCode": currency_code(request.amount.currency),
@@ -179,18 +156,20 @@ class UnionPayAdapter:
             "backUrl": request.notify_url,
             "payTimeout": beijing_time(request.expires_at),
         }
-        form = signed(self._private_key, fields)
-        return PaymentStart(redirect_url=self._url(FRONT_PATH), form=form)
+        form = self._gateway.signed(fields)
+        return PaymentStart(redirect_url=self._gateway.url(FRONT_PATH), form=form)
 
     async def query(self, out_trade_no: str) -> ProviderTrade:
         """Ask the gateway about the consume; one it never saw (``34``) is UNPAID."""
-        answer = await self._ask(self._url(QUERY_PATH), self._common(QUERY, out_trade_no))
+        answer = await self._gateway.ask(
+            self._gateway.url(QUERY_PATH), self._gateway.common(QUERY, out_trade_no)
+        )
         code = answer.get("respCode", "")
         if code == NO_SUCH_TRADE:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
         if code != SUCCESS:
             raise ProviderError(f"UnionPay refused the query: {said(answer)}")
-        self._check_about(answer, out_trade_no)
+        self._gateway.check_about(answer, out_trade_no)
         if answer.get("origRespCode") != SUCCESS:
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
         return _paid_trade(out_trade_no, answer)
@@ -198,7 +177,7 @@ class UnionPayAdapter:
     async def close(self, out_trade_no: str) -> None:
         """Nothing to ask: an unpaid consume has no close at UnionPay, and its ``payTimeout``
         (the order's expiry) already makes the gateway refuse to take payment after it."""
-        _txn_time(out_trade_no)
+        txn_time_of(out_trade_no)
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         """退货 of the paid consume: taken is PROCESSING; a duplicate is the first one's
@@ -208,14 +187,14 @@ class UnionPayAdapter:
             return failed(request.out_refund_no, "the consume is not paid at UnionPay")
         number = request.out_refund_no
         fields = {
-            **self._common(REFUND, number, txn_time=refund_txn_time(number)),
+            **self._gateway.common(REFUND, number, txn_time=refund_txn_time(number)),
             "channelType": CHANNEL_TYPES[Channel.PAGE],
             "origQryId": orig_query_id,
             "txnAmt": str(request.amount.minor),
             "currencyCode": currency_code(request.amount.currency),
             "backUrl": self._config.notify_url,
         }
-        answer = await self._ask(self._url(BACK_PATH), fields)
+        answer = await self._gateway.ask(self._gateway.url(BACK_PATH), fields)
         code = answer.get("respCode", "")
         if code == DUPLICATE:
             return await self._first_answer(request)
@@ -223,7 +202,7 @@ class UnionPayAdapter:
             raise ProviderError(f"UnionPay has not decided the refund: {said(answer)}")
         if code != SUCCESS:
             return failed(number, said(answer))
-        self._check_about(answer, number)
+        self._gateway.check_about(answer, number)
         return ProviderRefund(
             out_refund_no=number,
             status=RefundStatus.PROCESSING,
@@ -234,14 +213,14 @@ class UnionPayAdapter:
     async def query_refund(self, request: RefundRequest) -> ProviderRefund:
         """Ask the gateway about the refund; one it never saw (``34``) is FAILED ``unknown``."""
         number = request.out_refund_no
-        fields = self._common(QUERY, number, txn_time=refund_txn_time(number))
-        answer = await self._ask(self._url(QUERY_PATH), fields)
+        fields = self._gateway.common(QUERY, number, txn_time=refund_txn_time(number))
+        answer = await self._gateway.ask(self._gateway.url(QUERY_PATH), fields)
         code = answer.get("respCode", "")
         if code == NO_SUCH_TRADE:
             return failed(number, "unknown")
         if code != SUCCESS:
             raise ProviderError(f"UnionPay refused the query: {said(answer)}")
-        self._check_about(answer, number)
+        self._gateway.check_about(answer, number)
         return refund_from_query(number, answer)
 
     async def bill(self, day: date) -> Bill:
@@ -249,14 +228,14 @@ class UnionPayAdapter:
         mer_id = self._config.mer_id
         now = self._clock.now()
         fields = transfer_fields(mer_id=mer_id, cert_id=self._config.cert_id, day=day, now=now)
-        answer = await self._ask(self._config.file_url, fields)
+        answer = await self._gateway.ask(self._config.file_url, fields)
         return bill_from_answer(answer, day=day, mer_id=mer_id)
 
     def verify_notification(
         self, raw: RawNotification, *, now: datetime
     ) -> VerifiedNotification | RefundNotification:
         """Chain and signature, then merchant, kind, outcome, freshness and amount."""
-        fields = self._verified(parse_form(raw.body), now=now)
+        fields = self._gateway.verified(parse_form(raw.body), now=now)
         missing = [name for name in NOTIFICATION_FIELDS if not fields.get(name)]
         if missing:
             raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
@@ -310,67 +289,6 @@ class UnionPayAdapter:
             raise ProviderError("UnionPay called the refund a duplicate but cannot find it")
         return known
 
-    async def _ask(self, url: str, fields: Mapping[str, str]) -> dict[str, str]:
-        """Sign and post a server-to-server form; the answer once its signature verifies."""
-        form = signed(self._private_key, fields)
-        try:
-            response = await self._http.post(url, data=form)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"UnionPay could not be reached: {error}") from error
-        if response.status_code != 200:
-            raise ProviderError(f"UnionPay answered HTTP {response.status_code}")
-        return self._verified_answer(response.content)
-
-    def _check_about(self, answer: Mapping[str, str], order_id: str) -> None:
-        if (answer.get("merId"), answer.get("orderId")) != (self._config.mer_id, order_id):
-            raise ProviderError("UnionPay answered about another trade")
-
-    def _common(
-        self, kind: Mapping[str, str], order_id: str, *, txn_time: str | None = None
-    ) -> dict[str, str]:
-        return {
-            "version": VERSION,
-            "encoding": ENCODING,
-            "signMethod": SIGN_METHOD,
-            **kind,
-            "accessType": "0",
-            "merId": self._config.mer_id,
-            "orderId": order_id,
-            "txnTime": txn_time or _txn_time(order_id),
-            "certId": self._config.cert_id,
-        }
-
-    def _verified(self, fields: dict[str, str], *, now: datetime) -> dict[str, str]:
-        missing = [name for name in SIGNED_FIELDS if not fields.get(name)]
-        if missing:
-            raise NotificationRejected("malformed", f"missing fields: {', '.join(missing)}")
-        if (fields["signMethod"], fields["version"]) != (SIGN_METHOD, VERSION):
-            raise NotificationRejected("malformed", "not signMethod 01 of version 5.1.0")
-        key = self._trust.signing_key(fields["signPubKeyCert"], now=now)
-        if not verify_fields(key, fields):
-            raise NotificationRejected("bad_signature", "the signature does not verify")
-        return fields
-
-    def _verified_answer(self, body: bytes) -> dict[str, str]:
-        try:
-            return self._verified(parse_form(body), now=self._clock.now())
-        except NotificationRejected as error:
-            raise ProviderError(f"UnionPay answer refused ({error.code}): {error}") from error
-
-    def _url(self, path: str) -> str:
-        return self._config.gateway_url.rstrip("/") + path
-
-
-def _txn_time(out_trade_no: str) -> str:
-    """The consume's ``txnTime``: midnight, Beijing time, of the order number's date."""
-    match = ORDER_NO.fullmatch(out_trade_no)
-    if not re.fullmatch(OUT_TRADE_NO_PATTERN, out_trade_no) or match is None:
-        raise ValueError(f"{out_trade_no!r} is not an order number T<yyyyMMdd><id>")
-    try:
-        return beijing_time(parse_beijing_time(f"{match.group(1)}000000"))
-    except ValueError as error:
-        raise ValueError(f"{out_trade_no!r} carries no valid date") from error
-
 
 def _paid_trade(out_trade_no: str, answer: Mapping[str, str]) -> ProviderTrade:
     try:
@@ -393,19 +311,12 @@ def real_adapter(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> U
     """The adapter for the real gateway, from the ``unionpay_*`` settings (files read once)."""
     config = UnionPayConfig(
         mer_id=settings.unionpay_mer_id,
-        merchant_private_key_pem=_read(settings.unionpay_private_key_file),
+        merchant_private_key_pem=key_file(settings.unionpay_private_key_file),
         cert_id=settings.unionpay_cert_id,
-        root_cert_pem=_read(settings.unionpay_root_cert_file),
-        middle_cert_pem=_read(settings.unionpay_middle_cert_file),
+        root_cert_pem=key_file(settings.unionpay_root_cert_file),
+        middle_cert_pem=key_file(settings.unionpay_middle_cert_file),
         gateway_url=settings.unionpay_gateway_url,
         currencies=frozenset(settings.unionpay_currencies.split(",")),
         notify_url=settings.public_url.rstrip("/") + NOTIFY_PATH,
     )
     return UnionPayAdapter(config=config, http=http, clock=clock)
-
-
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read the key file {path}: {error.strerror}") from error

@@ -3,18 +3,13 @@
 Design overview
 ---------------
 ``WeChatPayAdapter`` implements ``PaymentProviderAdapter`` over an injected
-``httpx.AsyncClient`` and ``Clock``. Every request is JSON, signed
-``WECHATPAY2-SHA256-RSA2048`` over ``METHOD\\nPATH_WITH_QUERY\\nTS\\nNONCE\\nBODY\\n`` with the
-merchant key; the path and body signed are taken from the request exactly as httpx sends it.
-Every 2xx answer (including an empty 204) is believed only after its ``Wechatpay-*`` headers
-verify over ``TS\\nNONCE\\nBODY\\n`` with the platform public key (public-key mode: the serial
-must be our ``PUB_KEY_ID_…``), within ±300 s of our clock; ``WECHATPAY/SIGNTEST/`` probes
-never verify.
-
-Notifications go through the same header check over the raw body bytes, then the
-``resource`` is decrypted (AES-256-GCM, key = APIv3 key) and checked for our ``mchid`` and
-``appid``. Amounts are integer fen in CNY. The signing helpers are public because the
-simulator speaks the same protocol from the platform side.
+``httpx.AsyncClient`` and ``Clock``, talking through a ``V3Client`` (``wechatpay_client``:
+every request signed ``WECHATPAY2-SHA256-RSA2048`` with the merchant key, every answer and
+notification believed only once the platform public key verifies its ``Wechatpay-*``
+headers). A notification's ``resource`` is decrypted (AES-256-GCM, key = APIv3 key) and
+checked for our ``mchid`` and ``appid``. Amounts are integer fen in CNY. The signing helpers
+(``wechatpay_signing``) are public because the simulator speaks the same protocol from the
+platform side.
 
 What differs between WeChat Pay's v3 APIs — the Mainland one here, the global one of WeChat
 Pay HK (``wechatpay_global``) — is data: a ``V3Api`` (``wechatpay_api``: paths, currency,
@@ -42,9 +37,7 @@ domain.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -70,6 +63,8 @@ from simkeep.payments.model import (
     RefundStatus,
     TradeStatus,
     VerifiedNotification,
+    json_object,
+    require_currency,
 )
 from simkeep.payments.providers.wechatpay_api import (
     MAINLAND,
@@ -80,19 +75,13 @@ from simkeep.payments.providers.wechatpay_api import (
     queried_trade,
     verified_payment,
 )
-from simkeep.payments.providers.wechatpay_signing import (
-    PUBLIC_KEY_ID_PREFIX,
-    authorization_header,
-    check_platform_signature,
-    json_bytes,
-    new_nonce,
+from simkeep.payments.providers.wechatpay_client import (
+    V3Client,
+    error_code,
+    error_message,
+    expect,
 )
-from simkeep.payments.signing import (
-    SignatureError,
-    aes_gcm_decrypt,
-    load_private_key,
-    load_public_key,
-)
+from simkeep.payments.providers.wechatpay_signing import PUBLIC_KEY_ID_PREFIX, json_bytes
 from simkeep.reconciliation.bill import Bill, BillNotReady
 
 CURRENCY = MAINLAND.currency
@@ -103,10 +92,6 @@ REFUND_REASON_CHARS = 80
 NOT_FOUND = frozenset({"RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST"})
 RETRYABLE = frozenset({401, 429})  # our signature or clock, or too many requests: not a refusal
 STATEMENT_CREATING, NO_STATEMENT_EXIST = "STATEMENT_CREATING", "NO_STATEMENT_EXIST"
-
-
-class CurrencyNotSupported(ValueError):
-    """WeChat Pay charges in one currency (Mainland: CNY); convert before asking to pay."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -139,10 +124,8 @@ class WeChatPayAdapter:
 
     def __init__(self, *, config: WeChatPayConfig, client: httpx.AsyncClient, clock: Clock) -> None:
         self._config = config
-        self._client = client
         self._clock = clock
-        self._private_key = load_private_key(config.merchant_private_key_pem)
-        self._platform_key = load_public_key(config.platform_public_key_pem)
+        self._v3 = V3Client(config=config, client=client, clock=clock)
 
     def signs_locally(self, channel: Channel) -> bool:
         """Native and H5 orders are both placed with WeChat Pay first."""
@@ -151,16 +134,14 @@ class WeChatPayAdapter:
     async def start(self, request: PaymentRequest) -> PaymentStart:
         """Create a Native (QR) or H5 (WAP) order and return its ``code_url`` or ``h5_url``."""
         api = self.api
-        if request.amount.currency != api.currency:
-            raise CurrencyNotSupported(
-                f"{api.name} takes {api.currency}, not {request.amount.currency}"
-            )
+        require_currency(request.amount, self.currencies, provider=api.name)
         if request.channel not in api.starts:
             raise ValueError(f"{api.name} has no {request.channel} channel here (use qr or wap)")
         endpoint, answer_field = api.starts[request.channel]
         _check_out_trade_no(request.out_trade_no)
-        response = await self._call("POST", f"{api.transactions}/{endpoint}", self._order(request))
-        answer = _expect(response, 200).get(answer_field)
+        path = f"{api.transactions}/{endpoint}"
+        response = await self._v3.call("POST", path, self._order(request))
+        answer = expect(response, 200).get(answer_field)
         if not isinstance(answer, str) or not answer:
             raise ProviderError(f"WeChat Pay answered without {answer_field}")
         if request.channel is Channel.QR:
@@ -171,20 +152,20 @@ class WeChatPayAdapter:
         """Ask what became of a trade; one WeChat Pay does not know is UNPAID."""
         _check_out_trade_no(out_trade_no)
         path = f"{self.api.transactions}/out-trade-no/{out_trade_no}?mchid={self._config.mchid}"
-        response = await self._call("GET", path, None)
-        if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
+        response = await self._v3.call("GET", path, None)
+        if response.status_code == 404 and error_code(response) == "ORDER_NOT_EXIST":
             return ProviderTrade(out_trade_no=out_trade_no, status=TradeStatus.UNPAID)
-        return queried_trade(out_trade_no, _expect(response, 200), self.api)
+        return queried_trade(out_trade_no, expect(response, 200), self.api)
 
     async def close(self, out_trade_no: str) -> None:
         """Close an unpaid trade (WeChat Pay answers 204); a trade WeChat Pay never made
         (its start failed) needs no closing."""
         _check_out_trade_no(out_trade_no)
         path = f"{self.api.transactions}/out-trade-no/{out_trade_no}/close"
-        response = await self._call("POST", path, {"mchid": self._config.mchid})
-        if response.status_code == 404 and _error_code(response) == "ORDER_NOT_EXIST":
+        response = await self._v3.call("POST", path, {"mchid": self._config.mchid})
+        if response.status_code == 404 and error_code(response) == "ORDER_NOT_EXIST":
             return
-        _expect(response, 204)
+        expect(response, 204)
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         """Ask WeChat Pay to pay back ``request.amount`` of a paid trade (the same
@@ -192,35 +173,28 @@ class WeChatPayAdapter:
         _check_out_trade_no(request.out_trade_no)
         _check_out_refund_no(request.out_refund_no)
         order = self._refund_order(request)
-        response = await self._call("POST", self.api.refunds, order, refusals=True)
+        response = await self._v3.call("POST", self.api.refunds, order, refusals=True)
         if response.is_client_error and response.status_code not in RETRYABLE:
-            reason = f"{_error_code(response) or response.status_code}: {_error_message(response)}"
+            reason = f"{error_code(response) or response.status_code}: {error_message(response)}"
             return _failed(request.out_refund_no, reason)
-        return queried_refund(request.out_refund_no, _expect(response, 200), self.api)
+        return queried_refund(request.out_refund_no, expect(response, 200), self.api)
 
     async def query_refund(self, request: RefundRequest) -> ProviderRefund:
         """Ask what became of a refund; one WeChat Pay does not know is FAILED ``unknown``."""
         _check_out_refund_no(request.out_refund_no)
         path = self.api.refund_path(request.out_refund_no, self._config.mchid)
-        response = await self._call("GET", path, None, refusals=True)
-        if response.status_code == 404 and _error_code(response) in NOT_FOUND:
+        response = await self._v3.call("GET", path, None, refusals=True)
+        if response.status_code == 404 and error_code(response) in NOT_FOUND:
             return _failed(request.out_refund_no, UNKNOWN_REFUND)
-        return queried_refund(request.out_refund_no, _expect(response, 200), self.api)
+        return queried_refund(request.out_refund_no, expect(response, 200), self.api)
 
     def verify_notification(
         self, raw: RawNotification, *, now: datetime
     ) -> VerifiedNotification | RefundNotification:
         """Verify the signature over the raw body, decrypt ``resource``, check the merchant; a
         ``REFUND.*`` event tells a refund's outcome."""
-        check_platform_signature(
-            headers=raw.headers,
-            body=raw.body,
-            public_key=self._platform_key,
-            serial=self._config.platform_public_key_id,
-            now=now,
-        )
-        event = _json_object(raw.body, what="the notification body")
-        payment = _json_object(self._decrypt(event.get("resource")), what="the resource")
+        event = self._v3.notification(raw, now=now)
+        payment = json_object(self._v3.decrypt(event.get("resource")), what="the resource")
         if str(event.get("event_type", "")).startswith("REFUND."):
             if payment.get("mchid") != self._config.mchid:
                 raise NotificationRejected("wrong_merchant", "the refund is for another mchid")
@@ -242,10 +216,10 @@ class WeChatPayAdapter:
     async def _bill_file(self, day: date) -> bytes | None:
         """The day's file, its digest checked; None when WeChat Pay says there was nothing."""
         query = f"bill_date={day.isoformat()}&bill_type=ALL&tar_type=GZIP"
-        response = await self._call("GET", f"{self.api.bills}?{query}", None, refusals=True)
+        response = await self._v3.call("GET", f"{self.api.bills}?{query}", None, refusals=True)
         if self._no_bill(response, day):
             return None
-        answer = _expect(response, 200)
+        answer = expect(response, 200)
         url, digest = answer.get("download_url"), answer.get("hash_value")
         if (
             answer.get("hash_type") != "SHA1"
@@ -253,7 +227,8 @@ class WeChatPayAdapter:
             or not isinstance(digest, str)
         ):
             raise ProviderError("WeChat Pay's bill answer lacks a SHA1 hash_value or download_url")
-        data = wechatpay_bill.gunzip(await self._download(url), day=day, provider=self.provider)
+        data = await self._v3.download_bill(url)
+        data = wechatpay_bill.gunzip(data, day=day, provider=self.provider)
         wechatpay_bill.check_digest(data, digest, day=day, provider=self.provider)
         return data
 
@@ -262,23 +237,11 @@ class WeChatPayAdapter:
         yet is ``BillNotReady``."""
         if response.status_code != 400:
             return False
-        code = _error_code(response)
+        code = error_code(response)
         day_over = in_shanghai(self._clock.now()).date() > day
         if code == STATEMENT_CREATING or (code == NO_STATEMENT_EXIST and not day_over):
             raise BillNotReady(f"{self.api.name} has no bill of {day} yet")
         return code == NO_STATEMENT_EXIST
-
-    async def _download(self, url: str) -> bytes:
-        """A bill's download: a signed GET whose answer WeChat Pay does not sign."""
-        request = self._client.build_request("GET", url)
-        request.headers["Authorization"] = self._authorization("GET", request, b"")
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"WeChat Pay's bill could not be downloaded: {error}") from error
-        if response.status_code != 200:
-            raise ProviderError(f"WeChat Pay's bill download answered {response.status_code}")
-        return response.content
 
     def acknowledge(self, accepted: bool) -> Acknowledgement:
         """204 with no body when accepted; 400 with ``{"code":"FAIL"}`` asks for a retry (any
@@ -320,78 +283,6 @@ class WeChatPayAdapter:
             order |= {"mchid": self._config.mchid, "appid": self._config.appid}
         return order
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        payload: Mapping[str, Any] | None,
-        *,
-        refusals: bool = False,
-        signed_body: bool = True,
-    ) -> httpx.Response:
-        """Send one signed request; its 2xx answer (and with ``refusals`` its 4xx answer too,
-        to be believed as a refusal) must carry WeChat Pay's signature — over its body,
-        unless ``signed_body`` is False (the caller checks what a 2xx signs)."""
-        body = json_bytes(payload) if payload is not None else b""
-        request = self._client.build_request(
-            method,
-            self._config.base_url.rstrip("/") + path,
-            content=body,
-            headers={"Accept": "application/json", "Content-Type": "application/json"},
-        )
-        request.headers["Authorization"] = self._authorization(method, request, body)
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as error:
-            raise ProviderError(f"WeChat Pay could not be reached: {error}") from error
-        if (response.is_success and signed_body) or (refusals and response.is_client_error):
-            self._check_signed(response.headers, response.content)
-        return response
-
-    def _authorization(self, method: str, request: httpx.Request, body: bytes) -> str:
-        """The merchant's signature of a request, over its path as sent."""
-        return authorization_header(
-            private_key=self._private_key,
-            mchid=self._config.mchid,
-            serial_no=self._config.merchant_serial_no,
-            method=method,
-            path=request.url.raw_path.decode("ascii"),
-            body=body,
-            timestamp=int(self._clock.now().timestamp()),
-            nonce=new_nonce(),
-        )
-
-    def _check_signed(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Believe an answer only when WeChat Pay's headers sign ``body``."""
-        try:
-            check_platform_signature(
-                headers=headers,
-                body=body,
-                public_key=self._platform_key,
-                serial=self._config.platform_public_key_id,
-                now=self._clock.now(),
-            )
-        except NotificationRejected as error:
-            raise ProviderError(f"WeChat Pay answer refused ({error.code}): {error}") from error
-
-    def _decrypt(self, resource: object) -> bytes:
-        if not isinstance(resource, dict) or resource.get("algorithm") != "AEAD_AES_256_GCM":
-            raise NotificationRejected("malformed", "the resource is not AEAD_AES_256_GCM")
-        nonce, ciphertext, associated_data = (
-            resource.get(name, "") for name in ("nonce", "ciphertext", "associated_data")
-        )
-        if not all(isinstance(value, str) for value in (nonce, ciphertext, associated_data)):
-            raise NotificationRejected("malformed", "the resource fields are not strings")
-        try:
-            return aes_gcm_decrypt(
-                self._config.apiv3_key.encode("ascii"),
-                nonce.encode("utf-8"),
-                ciphertext,
-                associated_data.encode("utf-8"),
-            )
-        except SignatureError as error:
-            raise NotificationRejected("undecryptable", str(error)) from error
-
 
 def _returning_to(h5_url: str, return_url: str | None) -> str:
     """The H5 cashier's link, sending the payer back to ``return_url`` afterwards."""
@@ -416,42 +307,3 @@ def _check_number(number: str, pattern: str, name: str) -> None:
 
 def _failed(out_refund_no: str, reason: str) -> ProviderRefund:
     return ProviderRefund(out_refund_no=out_refund_no, status=RefundStatus.FAILED, reason=reason)
-
-
-def _error_code(response: httpx.Response) -> str:
-    return _error_field(response, "code")
-
-
-def _error_message(response: httpx.Response) -> str:
-    return _error_field(response, "message")[:200]
-
-
-def _error_field(response: httpx.Response, name: str) -> str:
-    try:
-        return str(response.json().get(name, ""))
-    except (ValueError, AttributeError):
-        return ""
-
-
-def _expect(response: httpx.Response, status: int) -> dict[str, Any]:
-    if response.status_code != status:
-        raise ProviderError(
-            f"WeChat Pay answered {response.status_code} {_error_code(response) or '(no code)'}: "
-            f"{response.text[:200]}"
-        )
-    if status == 204:
-        return {}
-    try:
-        return _json_object(response.content, what="the answer")
-    except NotificationRejected as error:
-        raise ProviderError(str(error)) from error
-
-
-def _json_object(data: bytes, *, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError as error:
-        raise NotificationRejected("malformed", f"{what} is not JSON") from error
-    if not isinstance(value, dict):
-        raise NotificationRejected("malformed", f"{what} is not a JSON object")
-    return value

@@ -32,7 +32,6 @@ providers (``sp_mchid``/``sub_mchid``) is not spoken here.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +43,7 @@ from simkeep.payments.model import PaymentRequest, ProviderError
 from simkeep.payments.providers.wechatpay import WeChatPayAdapter, WeChatPayConfig
 from simkeep.payments.providers.wechatpay_api import V3Api
 from simkeep.payments.providers.wechatpay_signing import STATEMENT_SHA1, json_bytes
+from simkeep.payments.signing import key_file
 from simkeep.settings import Settings
 
 CURRENCY = "HKD"
@@ -86,7 +86,7 @@ class WeChatPayGlobalAdapter(WeChatPayAdapter):
         """The day's statement, answered whole: believed once the signature covers its
         ``Wechatpay-Statement-Sha1`` and that is the file's SHA-1."""
         path = f"{self.api.bills}?date={day:%Y%m%d}&mchid={self._config.mchid}"
-        response = await self._call("GET", path, None, refusals=True, signed_body=False)
+        response = await self._v3.call("GET", path, None, refusals=True, signed_body=False)
         if self._no_bill(response, day):
             return None
         if response.status_code != 200:
@@ -94,7 +94,7 @@ class WeChatPayGlobalAdapter(WeChatPayAdapter):
                 f"WeChat Pay HK answered {response.status_code}: {response.text[:200]}"
             )
         digest = response.headers.get(STATEMENT_SHA1, "")
-        self._check_signed(response.headers, json_bytes({"sha1": digest}))
+        self._v3.check_signed(response.headers, json_bytes({"sha1": digest}))
         wechatpay_bill.check_digest(response.content, digest, day=day, provider=self.provider)
         return response.content
 
@@ -107,22 +107,13 @@ def real_adapter(
         config=WeChatPayConfig(
             mchid=settings.wechatpay_hk_mchid,
             appid=settings.wechatpay_hk_appid,
-            merchant_private_key_pem=_key_file(settings.wechatpay_hk_private_key_file),
+            merchant_private_key_pem=key_file(settings.wechatpay_hk_private_key_file),
             merchant_serial_no=settings.wechatpay_hk_serial_no,
             apiv3_key=settings.wechatpay_hk_apiv3_key,
-            platform_public_key_pem=_key_file(settings.wechatpay_hk_public_key_file),
+            platform_public_key_pem=key_file(settings.wechatpay_hk_public_key_file),
             platform_public_key_id=settings.wechatpay_hk_public_key_id,
             base_url=settings.wechatpay_hk_base_url or DEFAULT_BASE_URL,
         ),
         client=http,
         clock=clock,
     )
-
-
-def _key_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(
-            f"cannot read the WeChat Pay HK key file {path}: {error.strerror}"
-        ) from error

@@ -45,16 +45,10 @@ from simkeep.payments.model import (
     ProviderError,
     RawNotification,
     TradeStatus,
+    json_object,
 )
-from simkeep.payments.providers.wechatpay import (
-    CURRENCY,
-    WeChatPayAdapter,
-    WeChatPayConfig,
-    _error_code,
-    _expect,
-    _json_object,
-)
-from simkeep.payments.providers.wechatpay_signing import check_platform_signature
+from simkeep.payments.providers.wechatpay import CURRENCY, WeChatPayAdapter, WeChatPayConfig
+from simkeep.payments.providers.wechatpay_client import error_code, expect
 
 DEFAULT_PLAN_ID = 12535  # the merchant's deduction template, set up on the merchant platform
 CONTRACT_STATES = {"SIGNED": AgreementState.ACTIVE, "TERMINATED": AgreementState.ENDED}
@@ -88,18 +82,18 @@ class WeChatPapayAdapter(WeChatPayAdapter):
             "out_user_code": request.agreement_ref,
             "return_url": request.return_url,
         }
-        response = await self._call("POST", "/v3/papay/sign/contracts/pre-entrust-sign", body)
-        url = _expect(response, 200).get("redirect_url")
+        response = await self._v3.call("POST", "/v3/papay/sign/contracts/pre-entrust-sign", body)
+        url = expect(response, 200).get("redirect_url")
         if not isinstance(url, str) or not url:
             raise ProviderError("WeChat Pay answered without redirect_url")
         return url
 
     async def query_agreement(self, agreement_ref: str) -> AgreementStatus:
         """The contract by our code; one WeChat Pay does not know is still signing."""
-        response = await self._call("GET", f"{self._contract_path(agreement_ref)}", None)
-        if response.status_code == 404 and _error_code(response) in NOT_FOUND:
+        response = await self._v3.call("GET", f"{self._contract_path(agreement_ref)}", None)
+        if response.status_code == 404 and error_code(response) in NOT_FOUND:
             return AgreementStatus(agreement_ref, AgreementState.SIGNING)
-        return _status(agreement_ref, _expect(response, 200))
+        return _status(agreement_ref, expect(response, 200))
 
     async def deduct(self, deduction: Deduction) -> DeductionResult:
         """Apply for the charge, then ask the trade what became of it."""
@@ -114,12 +108,12 @@ class WeChatPapayAdapter(WeChatPayAdapter):
             "amount": {"total": deduction.amount.minor, "currency": CURRENCY},
         }
         try:
-            response = await self._call("POST", "/v3/papay/pay/transactions/apply", body)
-            if _error_code(response) == "ORDERPAID":  # a repeat of a charge that was taken
+            response = await self._v3.call("POST", "/v3/papay/pay/transactions/apply", body)
+            if error_code(response) == "ORDERPAID":  # a repeat of a charge that was taken
                 return DeductionResult(DeductionOutcome.PAID)
             if 400 <= response.status_code < 500:
-                return DeductionResult(DeductionOutcome.DECLINED, _error_code(response))
-            _expect(response, 200)
+                return DeductionResult(DeductionOutcome.DECLINED, error_code(response))
+            expect(response, 200)
             trade = await self.query(deduction.out_trade_no)
         except ProviderError as error:
             return DeductionResult(DeductionOutcome.PENDING, str(error)[:100])
@@ -133,26 +127,19 @@ class WeChatPapayAdapter(WeChatPayAdapter):
         """Terminate the contract (WeChat Pay answers 204); one it no longer has is ended."""
         body = {"contract_termination_remark": "cancelled by the subscriber"}
         path = f"{self._contract_path(agreement_ref)}/terminate"
-        response = await self._call("POST", path, body)
-        if response.status_code == 404 and _error_code(response) in NOT_FOUND:
+        response = await self._v3.call("POST", path, body)
+        if response.status_code == 404 and error_code(response) in NOT_FOUND:
             return
-        _expect(response, 204)
+        expect(response, 204)
 
     def verify_agreement_notification(
         self, raw: RawNotification, *, now: datetime
     ) -> AgreementStatus:
         """``PAPAY.SIGN`` / ``PAPAY.TERMINATE``, verified as payment notifications are."""
-        check_platform_signature(
-            headers=raw.headers,
-            body=raw.body,
-            public_key=self._platform_key,
-            serial=self._config.platform_public_key_id,
-            now=now,
-        )
-        event = _json_object(raw.body, what="the notification body")
+        event = self._v3.notification(raw, now=now)
         if event.get("event_type") not in EVENTS:
             raise NotificationRejected("malformed", "not a contract notification")
-        contract = _json_object(self._decrypt(event.get("resource")), what="the resource")
+        contract = json_object(self._v3.decrypt(event.get("resource")), what="the resource")
         if contract.get("mchid") != self._config.mchid or contract.get("appid") != (
             self._config.appid
         ):
