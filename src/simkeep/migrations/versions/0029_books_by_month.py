@@ -414,12 +414,8 @@ def _unpartition_postgresql() -> None:
     for table, _, constraint in REFERENCES:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}")
     op.execute("DROP TABLE ledger_journal_keys")
-    for table in ("ledger_journals", "ledger_postings"):
-        op.execute(f"ALTER SEQUENCE {table}_id_seq OWNED BY NONE")
-        op.execute(f"DROP TABLE {table}")
-        op.execute(f"ALTER TABLE {table}_by_month RENAME TO {table}")
-        op.execute(f"ALTER INDEX {table}_by_month_pkey RENAME TO {table}_pkey")
-        op.execute(f"ALTER SEQUENCE {table}_id_seq OWNED BY {table}.id")
+    _swap("ledger_journals")
+    _swap("ledger_postings")
     for table, column, constraint in REFERENCES:
         op.execute(
             f"ALTER TABLE {table} ADD CONSTRAINT {constraint} FOREIGN KEY ({column})"
